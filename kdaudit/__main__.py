@@ -1,0 +1,3 @@
+from kdaudit.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,5 @@
+"""Datasets: loading npz/CSV/Parquet, built-in generators, fingerprints."""
+
+from kdaudit.data.dataset import Dataset, load_dataset
+
+__all__ = ["Dataset", "load_dataset"]

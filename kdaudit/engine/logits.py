@@ -1,0 +1,110 @@
+"""Logits on disk or in memory, read in chunks.
+
+A :class:`LogitArray` is a list of row shards (each an ndarray or a read-only
+``np.memmap``) of shape ``(rows_i, n_classes)``; together they form an
+``(n_samples, n_classes)`` matrix that is never materialised unless asked for.
+Analyzers take predictions (argmax) or probability rows from it, chunk by chunk,
+so memory stays bounded by the chunk size, not by the file size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from kdaudit.errors import InputDataError
+
+DEFAULT_CHUNK_ROWS = 65536
+
+
+class LogitArray:
+    """Row-sharded logits (or log-probabilities) of one model.
+
+    Parameters
+    ----------
+    shards : sequence of ndarray, each of shape (rows_i, n_classes)
+        Consecutive row blocks; memory-mapped arrays stay memory-mapped.
+    kind : {"logits", "log_probs"}
+        What the values are. Both give the same argmax and softmax.
+    """
+
+    def __init__(self, shards: Sequence[np.ndarray], *, kind: str = "logits") -> None:
+        if not shards:
+            raise InputDataError("Expected at least one block of logits; got none.")
+        n_classes = {int(s.shape[1]) if s.ndim == 2 else -1 for s in shards}
+        if len(n_classes) != 1 or -1 in n_classes:
+            raise InputDataError(
+                f"Expected 2-D logit blocks with one class count; got shapes {[s.shape for s in shards]}."
+            )
+        self.shards = list(shards)
+        self.kind = kind
+        self.n_classes = n_classes.pop()
+        self.offsets = np.cumsum([0] + [int(s.shape[0]) for s in self.shards])
+        self.n_samples = int(self.offsets[-1])
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, *, kind: str = "logits") -> LogitArray:
+        return cls([array], kind=kind)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_samples, self.n_classes)
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start_row, block)`` with blocks of at most ``chunk_rows`` rows, as float32."""
+        for offset, shard in zip(self.offsets[:-1], self.shards, strict=True):
+            for i in range(0, shard.shape[0], chunk_rows):
+                yield int(offset + i), np.asarray(shard[i : i + chunk_rows], dtype=np.float32)
+
+    def predictions(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+        """Argmax per row, shape (n_samples,), int64."""
+        out = np.empty(self.n_samples, dtype=np.int64)
+        for start, block in self.chunks(chunk_rows):
+            out[start : start + block.shape[0]] = block.argmax(axis=1)
+        return out
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """Rows at ``index`` (any order), shape (len(index), n_classes), float32."""
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((index.shape[0], self.n_classes), dtype=np.float32)
+        shard_of = np.searchsorted(self.offsets, index, side="right") - 1
+        for s in np.unique(shard_of):
+            sel = np.flatnonzero(shard_of == s)
+            local = index[sel] - self.offsets[s]
+            order = np.argsort(local, kind="stable")  # sorted reads are kinder to memmaps
+            out[sel[order]] = np.asarray(self.shards[s][local[order]], dtype=np.float32)
+        return out
+
+    def probabilities(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Softmax of the rows at ``index`` (all rows if None), float64."""
+        block = self.to_numpy() if index is None else self.rows(index)
+        return softmax(block)
+
+    def to_numpy(self) -> np.ndarray:
+        """The whole matrix in memory (small data only)."""
+        return np.concatenate([np.asarray(s, dtype=np.float32) for s in self.shards], axis=0)
+
+    def check_finite(self, name: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        """Raise InputDataError naming the first row with NaN or inf."""
+        for start, block in self.chunks(chunk_rows):
+            bad = ~np.isfinite(block)
+            if self.kind == "log_probs":
+                bad &= ~np.isneginf(block)  # log(0) is a legal log-probability
+            if bad.any():
+                row = start + int(np.flatnonzero(bad.any(axis=1))[0])
+                raise InputDataError(
+                    f"The {name} outputs contain NaN or inf (first at row {row}).",
+                    tip="Check the model export and the input preprocessing.",
+                )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
