@@ -1,0 +1,410 @@
+"""The command line: the only module that reads argv, prints, or exits.
+
+``main(argv) -> int`` never raises SystemExit, so tests call it directly;
+``entrypoint()`` is the console script. Exception families map to exit codes
+in :func:`main` alone (INTERFACE.md "Exit codes").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from kdaudit._version import __version__
+from kdaudit.errors import KDAuditError, KDAuditWarning, UsageError
+
+ISSUES_URL = "the kdaudit issue tracker"
+ROLE_NAMES = ("teacher", "student", "baseline")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (in '{self.prog}')", tip=f"run '{self.prog} --help' for usage")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _inline_table(text: str) -> dict[str, Any]:
+    """Parse ``scale = 0.0039, reshape = [1, 28, 28]`` (a TOML inline table body) or JSON."""
+    text = text.strip()
+    try:
+        if text.startswith("{") and '"' in text:
+            value = json.loads(text)
+        else:
+            body = text[1:-1] if text.startswith("{") else text
+            value = tomllib.loads(f"p = {{{body}}}")["p"]
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected a preprocessing spec like 'scale = 0.0039, reshape = [1, 28, 28]'; {exc}"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a table of preprocessing options")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
+    p.add_argument("--verbose", "-v", action="store_true", help="show tracebacks on errors")
+
+
+def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    d = (lambda v: v) if defaults else (lambda v: None)
+    g = p.add_argument_group("statistics")
+    g.add_argument("--seed", type=int, default=d(0), help="seed for bootstraps (default 0)")
+    g.add_argument("--bootstrap", type=int, default=d(1000), metavar="B",
+                   help="bootstrap replicates for CIs (default 1000; 0 = none)")
+    g.add_argument("--alpha", type=float, default=d(0.05), help="significance level (default 0.05)")
+    g.add_argument("--correction", choices=("fdr_bh", "holm", "none"), default=d("fdr_bh"),
+                   help="multiple-comparison correction for class shift (default fdr_bh)")
+    g.add_argument("--skip", type=_csv, default=d([]), metavar="ANALYSES",
+                   help="comma list of class_shift,group_fairness,individual_fairness,robustness")
+    g.add_argument("--intersectional", action="store_true", default=d(False),
+                   help="also audit the combination of all sensitive attributes")
+    g.add_argument("--min-group-size", type=int, default=d(30), help="flag smaller groups (default 30)")
+    g.add_argument("--positive-label", type=int, default=None,
+                   help="binary group fairness for this class (multi-class: one-vs-rest by default)")
+    g.add_argument("--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness")
+    g.add_argument("--distance", choices=("euclidean", "cosine"), default=d("euclidean"))
+    g.add_argument("--embedding", metavar="FILE.npy", help="representation space for neighbours")
+    g.add_argument("--counterfactual", metavar="FILE.npz",
+                   help="counterfactual inputs x' (same rows), e.g. a sensitive attribute flipped")
+    e = p.add_argument_group("engine")
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d("auto"))
+    e.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
+    e.add_argument("--cache-dir", metavar="DIR", help="logit cache (default $KDAUDIT_CACHE_DIR or ~/.cache/kdaudit)")
+    e.add_argument("--no-cache", action="store_true", default=d(False), help="do not read or write the logit cache")
+    e.add_argument("--trust-code", action="store_true", default=d(False),
+                   help="allow model formats that execute code (TorchScript, pickles, module:callable)")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--out", metavar="DIR", default="kdaudit-report", help="report folder (default ./kdaudit-report)")
+    o.add_argument("--policy", metavar="FILE", help="release gate policy (TOML, or 'default' / 'strict')")
+    o.add_argument("--junit", metavar="FILE", help="write the gate's checks as JUnit XML")
+    o.add_argument("--format", dest="formats", type=_csv, default=["json", "html", "md"],
+                   help="report formats (default json,html,md)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kdaudit", description="Audit distilled models for fairness and bias.")
+    parser.add_argument("--version", action="version", version=f"kdaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    c = sub.add_parser("compare", help="audit a teacher, a distilled student and a baseline")
+    c.add_argument("teacher", help="teacher model file")
+    c.add_argument("student", help="distilled student model file")
+    c.add_argument("--baseline", help="non-distilled student (same architecture, hard labels)")
+    c.add_argument("--data", required=True, help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)")
+    c.add_argument("--label", help="label column (tables)")
+    c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
+    c.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
+    c.add_argument("--arch", help="architecture for state_dict/safetensors models (all roles)")
+    c.add_argument("--model-format", dest="model_format", help="override the format detected from extensions")
+    c.add_argument("--outputs", choices=("logits", "probs", "auto"), default="logits",
+                   help="what the models output (default logits)")
+    for role in ROLE_NAMES:
+        c.add_argument(f"--{role}-arch", help=f"architecture of the {role}")
+        c.add_argument(f"--{role}-preprocess", type=_inline_table, metavar="SPEC",
+                       help=f"preprocessing of the {role}'s inputs, e.g. 'scale = 0.0039, reshape = [1, 28, 28]'")
+        c.add_argument(f"--{role}-outputs", choices=("logits", "probs", "auto"))
+    _analysis_options(c, defaults=True)
+    _common(c)
+
+    a = sub.add_parser("audit", help="run the audit a TOML config describes")
+    a.add_argument("config", help="CONFIG.toml")
+    _analysis_options(a, defaults=False)
+    _common(a)
+
+    g = sub.add_parser("gate", help="re-judge a finished report.json with a policy")
+    g.add_argument("report", help="report.json")
+    g.add_argument("--policy", required=True, help="policy TOML, or 'default' / 'strict'")
+    g.add_argument("--junit", metavar="FILE")
+    g.add_argument("--write", action="store_true", help="store the verdict back into the report")
+    _common(g)
+
+    d = sub.add_parser("demo", help="the main job on built-in data, offline")
+    d.add_argument("--out", default="kdaudit-demo", help="report folder (default ./kdaudit-demo)")
+    d.add_argument("--tabular", action="store_true", help="the small tabular demo instead of the Trifeature study")
+    d.add_argument("--small", action="store_true", help="a quick, smaller run (for tests)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _common(d)
+
+    k = sub.add_parser("cache", help="inspect or clear the logit cache")
+    k.add_argument("action", choices=("ls", "clear"))
+    k.add_argument("--cache-dir", metavar="DIR")
+    _common(k)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of report.json")
+    _common(s)
+
+    try:
+        from kdaudit.train.cli import add_data_arguments, add_train_arguments
+    except ImportError:  # pragma: no cover - trainer not installed
+        pass
+    else:
+        t = sub.add_parser("train", help="train teachers, baselines and distilled students")
+        add_train_arguments(t)
+        _common(t)
+        dd = sub.add_parser("data", help="write a built-in dataset to a file")
+        add_data_arguments(dd)
+        _common(dd)
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[str, Any]:
+    mapping = {
+        "alpha": args.alpha, "correction": args.correction, "bootstrap": args.bootstrap,
+        "seed": args.seed, "min_group_size": args.min_group_size,
+        "positive_label": args.positive_label, "intersectional": args.intersectional or None,
+        "knn_k": args.knn_k, "distance": args.distance, "embedding": args.embedding,
+        "counterfactual": args.counterfactual, "device": args.device,
+        "batch_size": args.batch_size, "cache_dir": args.cache_dir,
+        "use_cache": (False if args.no_cache else None),
+        "skip": frozenset(args.skip) if args.skip else None,
+        "trust_code": args.trust_code or None,
+    }
+    opts = {k: v for k, v in mapping.items() if v is not None}
+    if not only_given:
+        opts.setdefault("skip", frozenset())
+    opts["progress"] = _show_progress(args)
+    return opts
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _check_out_dir(out: str) -> None:
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"Output path {out!r} is a file; expected a folder for the report.",
+                         tip="Choose another --out or remove the file.")
+
+
+def _finish(report: Any, args: argparse.Namespace) -> int:
+    from kdaudit.report.junit import write_junit
+
+    paths = report.write(args.out, formats=args.formats)
+    if args.junit and report.gate is not None:
+        write_junit(report.gate, Path(args.junit))
+    elif args.junit:
+        raise UsageError("--junit needs --policy: there are no gate checks to write.")
+    if not args.quiet:
+        for kind, path in paths.items():
+            print(f"wrote {kind}: {path}")
+        if report.gate is not None:
+            print("gate: " + ("PASSED" if report.passed else "FAILED"))
+    return 0 if report.passed else 1
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from kdaudit import api
+    from kdaudit.models.preprocess import Preprocess
+
+    _check_out_dir(args.out)
+    defaults: dict[str, dict[str, Any]] = {}
+    for role in ROLE_NAMES:
+        d: dict[str, Any] = {"outputs": getattr(args, f"{role}_outputs") or args.outputs}
+        arch = getattr(args, f"{role}_arch") or args.arch
+        if arch:
+            d["arch"] = arch
+        if args.model_format:
+            d["format"] = args.model_format
+        pre = getattr(args, f"{role}_preprocess")
+        if pre:
+            d["preprocess"] = Preprocess.from_dict(pre)
+        defaults[role] = d
+    options = api.AuditOptions(**_options_from_args(args, only_given=False))
+    report = api.compare(
+        args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
+        sensitive=args.sensitive, features=args.features, options=options,
+        model_defaults=defaults, policy=args.policy, command_line=["kdaudit", *args.argv],
+    )
+    return _finish(report, args)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from kdaudit import api
+
+    _check_out_dir(args.out)
+    overrides = _options_from_args(args, only_given=True)
+    report = api.audit(args.config, overrides=overrides, command_line=["kdaudit", *args.argv])
+    if args.policy:
+        report.apply_policy(args.policy)
+    return _finish(report, args)
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from kdaudit.gate import evaluate_gate, load_policy
+    from kdaudit.report.junit import write_junit
+
+    path = Path(args.report)
+    if not path.is_file():
+        raise UsageError(f"Report {args.report!r} does not exist.")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Report {args.report!r} is not valid JSON: {exc}") from exc
+    if not isinstance(report, dict) or report.get("schema_version") != "1":
+        raise UsageError(f"{args.report!r} is not a kdaudit report.json (schema_version \"1\").")
+    gate = evaluate_gate(report, load_policy(args.policy)).to_dict()
+    if args.junit:
+        write_junit(gate, Path(args.junit))
+    if args.write:
+        from kdaudit.report import write_report
+
+        report["gate"] = gate
+        write_report(report, path.parent, formats=("json",))
+    if not args.quiet:
+        for check in gate["checks"]:
+            mark = "ok  " if check["passed"] else "FAIL"
+            print(f"{mark} {check['name']}: {check.get('value')} (threshold {check.get('threshold')})")
+        print("gate: " + ("PASSED" if gate["passed"] else "FAILED"))
+    return 0 if gate["passed"] else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from kdaudit.demo import run_demo
+
+    _check_out_dir(args.out)
+    report_paths = run_demo(Path(args.out), tabular=args.tabular, small=args.small, seed=args.seed,
+                            device=args.device, quiet=args.quiet, progress=_show_progress(args))
+    if not args.quiet:
+        for kind, path in report_paths.items():
+            print(f"wrote {kind}: {path}")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from kdaudit.engine.cache import LogitCache, default_cache_dir
+
+    cache = LogitCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    if args.action == "ls":
+        entries = cache.entries()
+        for e in entries:
+            print(f"{e.get('key', '?')[:16]}  {e.get('rows', '?'):>9} rows  "
+                  f"{e.get('n_classes', '?'):>5} classes  {e.get('model_path', '')}  "
+                  f"[{e.get('status', 'complete')}]")
+        if not args.quiet:
+            print(f"{len(entries)} entries in {cache.root}")
+    else:
+        n = cache.clear()
+        if not args.quiet:
+            print(f"removed {n} entries from {cache.root}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from kdaudit.report.schema import load_schema
+
+    print(json.dumps(load_schema(), indent=2))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from kdaudit.train.cli import run_train
+
+    return int(run_train(args))
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from kdaudit.train.cli import run_data
+
+    return int(run_data(args))
+
+
+COMMANDS = {
+    "compare": _cmd_compare, "audit": _cmd_audit, "gate": _cmd_gate, "demo": _cmd_demo,
+    "cache": _cmd_cache, "schema": _cmd_schema, "train": _cmd_train, "data": _cmd_data,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run kdaudit with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv or "-v" in argv
+    quiet = "--quiet" in argv or "-q" in argv
+    with warnings.catch_warnings():
+        _route_warnings(verbose=verbose, quiet=quiet)
+        return _main(argv, verbose)
+
+
+def _route_warnings(*, verbose: bool, quiet: bool) -> None:
+    """kdaudit's own warnings become one 'kdaudit: warning:' line; others only with --verbose."""
+    if not verbose:
+        warnings.simplefilter("ignore")
+    warnings.simplefilter("ignore" if quiet else "always", KDAuditWarning)
+    default_show = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, KDAuditWarning):
+            print(f"kdaudit: warning: {message}", file=sys.stderr)
+        else:
+            default_show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def _main(argv: list[str], verbose: bool) -> int:
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help / --version
+            return int(exc.code or 0)
+        args.argv = argv
+        return COMMANDS[args.command](args)
+    except KDAuditError as exc:
+        _print_error(str(exc), exc.tip)
+        if verbose:
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _print_error("interrupted", None)
+        return 130
+    except MemoryError:
+        _print_error("out of memory", "use a smaller --batch-size, or fewer bootstrap replicates")
+        return 3
+    except Exception as exc:  # the one place that turns bugs into exit code 4
+        _print_error(
+            f"internal error ({type(exc).__name__}: {exc}); this is a bug in kdaudit",
+            f"rerun with --verbose and report the traceback to {ISSUES_URL}",
+        )
+        if verbose:
+            traceback.print_exc()
+        return 4
+
+
+def _print_error(message: str, tip: str | None) -> None:
+    print(f"kdaudit: error: {message}", file=sys.stderr)
+    if tip:
+        print(f"tip: {tip}", file=sys.stderr)
+
+
+def entrypoint() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
