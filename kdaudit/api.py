@@ -15,6 +15,7 @@ import dataclasses
 import datetime as _dt
 import getpass
 import platform
+import shlex
 import sys
 import tomllib
 import warnings
@@ -28,7 +29,7 @@ import numpy as np
 from kdaudit._version import __version__
 from kdaudit.data.dataset import Dataset, load_dataset
 from kdaudit.engine.logits import LogitArray
-from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
+from kdaudit.errors import CacheError, InputDataError, KDAuditWarning, UsageError
 
 ROLES = ("teacher", "student", "baseline")
 PAIRS = (("teacher", "student"), ("baseline", "student"), ("teacher", "baseline"))
@@ -283,6 +284,9 @@ def _open_cache(options: AuditOptions) -> Any:
     from kdaudit.engine.cache import LogitCache, default_cache_dir
 
     root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    if root.exists() and not root.is_dir():
+        raise CacheError(f"The logit cache {str(root)!r} is a file, not a folder.",
+                         tip="Pass another --cache-dir, or --no-cache.")
     return LogitCache(root)
 
 
@@ -412,7 +416,9 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
         x = next(iter(x.values())) if embedding is None else None
     space = "embedding" if embedding is not None else options.space
     rep = representation(x, space=space, embedding=embedding)
-    return knn_graph(rep, k=options.knn_k, metric=options.distance)
+    if space == "auto":
+        space = "standardized" if np.ndim(x) == 2 else "flat"
+    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space)
 
 
 def _individual_fairness(
@@ -723,7 +729,7 @@ def _provenance(command_line: Sequence[str] | None, started: str) -> dict[str, A
     except (KeyError, OSError):
         user = None
     return {
-        "command_line": list(command_line) if command_line is not None else None,
+        "command_line": shlex.join(command_line) if command_line is not None else None,
         "user": user,
         "host": platform.node(),
         "python": sys.version.split()[0],

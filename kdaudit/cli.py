@@ -163,10 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - trainer not installed
         pass
     else:
-        t = sub.add_parser("train", help="train teachers, baselines and distilled students")
+        t = sub.add_parser("train", help="train teachers, baselines and distilled students",
+                           conflict_handler="resolve")
         add_train_arguments(t)
         _common(t)
-        dd = sub.add_parser("data", help="write a built-in dataset to a file")
+        dd = sub.add_parser("data", help="write a built-in dataset to a file", conflict_handler="resolve")
         add_data_arguments(dd)
         _common(dd)
     return parser

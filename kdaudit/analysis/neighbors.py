@@ -1,0 +1,347 @@
+"""The representation space and the exact k-nearest-neighbour graph (METHODS.md 3).
+
+The graph is built ONCE per audit and shared by every model, so that all
+models are compared on the same pairs of samples.
+
+How the search works
+--------------------
+Query rows are processed in blocks. For a block ``A`` against all rows ``R``
+a single float32 GEMM gives, per row ``i`` and column ``j``, the ranking key
+
+* euclidean: ``||r_j||^2 - 2 a_i . r_j`` (the squared distance minus the
+  row constant ``||a_i||^2``, which does not change the order within a row);
+* cosine: ``-a_i . r_j`` on L2-normalised rows (the cosine distance minus 1).
+
+The norms ride along as an extra GEMM column, so the block's key matrix is
+written once and read twice. Each row's k-th smallest key is bounded from
+above by the k-th smallest of its *group minima* (columns in groups of up to
+32, strided so the reduction is SIMD-friendly), which needs no full-row selection. Every column whose key is within
+twice a float32 rounding bound of that threshold becomes a candidate; the
+candidates' distances are then recomputed exactly in float64 from the
+stored vectors, and the k nearest are chosen by ``(distance, column index)``.
+So the result is exact (up to the float32 storage of the representation),
+ties are broken by the smaller index, and blocking does not change it.
+
+Memory: one block's key matrix (``block_rows x n`` float32) stays below
+:data:`BLOCK_BYTES`; everything else is ``O(block_rows x k)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from kdaudit.errors import InputDataError, UsageError
+
+SPACES: tuple[str, ...] = ("auto", "standardized", "flat", "embedding")
+METRICS: tuple[str, ...] = ("euclidean", "cosine")
+
+BLOCK_BYTES = 64 * 1024 * 1024
+"""Upper bound on one block's key matrix (block_rows x n_samples float32)."""
+
+_EPS32 = float(np.finfo(np.float32).eps)
+_PAD_KEY = float(np.finfo(np.float32).max)
+_EXACT_BYTES = 32 * 1024 * 1024  # working memory of the float64 re-ranking step
+
+
+# ------------------------------------------------------------------ representation
+def representation(
+    x: np.ndarray | None,
+    *,
+    space: str = "auto",
+    embedding: np.ndarray | None = None,
+) -> np.ndarray:
+    """The vectors in which neighbours are searched.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_features) or (n_samples, ...), or None
+        Model inputs as stored. Ignored when ``space="embedding"``.
+    space : {"auto", "standardized", "flat", "embedding"}
+        ``"standardized"``: each column shifted to zero mean and scaled to unit
+        variance (population std, ``ddof=0``); constant columns become 0.
+        ``"flat"``: the inputs flattened per sample, values as stored.
+        ``"embedding"``: ``embedding`` used as given (flattened per sample).
+        ``"auto"``: ``"embedding"`` if ``embedding`` is given, else
+        ``"standardized"`` for 1-D/2-D inputs (tables) and ``"flat"`` for
+        higher-dimensional inputs (images).
+    embedding : ndarray of shape (n_samples, n_dims), optional
+        A user-supplied representation (e.g. penultimate-layer features).
+
+    Returns
+    -------
+    ndarray of float32, shape (n_samples, n_dims)
+        C-contiguous.
+
+    Raises
+    ------
+    UsageError
+        Unknown ``space``, or ``"embedding"`` without an embedding.
+    InputDataError
+        Missing inputs, multi-input data, empty or non-finite values.
+    """
+    if space not in SPACES:
+        raise UsageError(f"Expected space to be one of {', '.join(SPACES)}; got {space!r}.")
+    if space == "auto" and embedding is not None:
+        space = "embedding"
+    if space == "embedding":
+        if embedding is None:
+            raise UsageError(
+                "space='embedding' needs an embedding array; none was given.",
+                tip="Pass --embedding FILE.npy (shape (n_samples, n_dims)).",
+            )
+        return _flat_float32(embedding, "embedding")
+    if x is None:
+        raise InputDataError(
+            "Individual fairness needs the model inputs ('x') or an embedding; the data has neither.",
+            tip="Add an 'x' array to the data or pass --embedding FILE.npy.",
+        )
+    if isinstance(x, dict):
+        raise InputDataError(
+            f"The data has several input arrays ({', '.join(sorted(x))}); kdaudit cannot "
+            "choose a distance between such samples.",
+            tip="Pass an embedding (--embedding FILE.npy, shape (n_samples, n_dims)).",
+        )
+    arr = np.asarray(x)
+    if space == "auto":
+        space = "standardized" if arr.ndim <= 2 else "flat"
+    if space == "flat":
+        return _flat_float32(arr, "inputs")
+    flat = _flat_float32(arr, "inputs")
+    mean = flat.mean(axis=0, dtype=np.float64)
+    std = flat.std(axis=0, dtype=np.float64)
+    scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 0.0)
+    out = (flat - mean.astype(np.float32)) * scale.astype(np.float32)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _flat_float32(arr: Any, name: str) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.ndim == 0 or a.shape[0] == 0:
+        raise InputDataError(f"Expected {name} with at least one row; got shape {a.shape}.")
+    if a.dtype.kind not in "biuf":
+        raise InputDataError(
+            f"Expected numeric {name} to compute distances; got dtype {a.dtype}.",
+            tip="Encode the features as numbers, or pass an embedding.",
+        )
+    out = np.ascontiguousarray(a.reshape(a.shape[0], -1), dtype=np.float32)
+    if out.shape[1] == 0:
+        raise InputDataError(f"Expected {name} with at least one feature; got shape {a.shape}.")
+    if not np.isfinite(out).all():
+        row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+        raise InputDataError(
+            f"The {name} contain NaN or inf (first at row {row}); distances are undefined.",
+            tip="Impute or drop missing values first.",
+        )
+    return out
+
+
+# ----------------------------------------------------------------------- kNN graph
+@dataclasses.dataclass(frozen=True, eq=False)
+class KNNGraph:
+    """Each sample's k nearest other samples.
+
+    Attributes
+    ----------
+    indices : ndarray of int64, shape (n_samples, k)
+        Row ``i`` lists the k nearest samples other than ``i`` itself, nearest
+        first; equal distances are ordered by the smaller index.
+    distances : ndarray of float32, shape (n_samples, k)
+        The matching distances (0 for exact duplicates).
+    metric : {"euclidean", "cosine"}
+    k : int
+    space : str
+        Name of the representation space (for reports).
+    """
+
+    indices: np.ndarray
+    distances: np.ndarray
+    metric: str
+    k: int
+    space: str = "unknown"
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def knn_graph(
+    rep: np.ndarray,
+    *,
+    k: int = 5,
+    metric: str = "euclidean",
+    block_rows: int | None = None,
+    space: str = "unknown",
+) -> KNNGraph:
+    """Exact k nearest neighbours of every row, excluding the row itself.
+
+    Parameters
+    ----------
+    rep : ndarray, shape (n_samples, n_dims)
+        The representation (see :func:`representation`); cast to float32.
+    k : int
+        Neighbours per row, ``1 <= k <= n_samples - 1``.
+    metric : {"euclidean", "cosine"}
+        Cosine distance is ``1 - cos(a, b)``; a zero vector has cosine
+        distance 1 to everything (scikit-learn's convention).
+    block_rows : int, optional
+        Query rows per block; default: as many as keep one block's
+        ``(block_rows, n_samples)`` float32 key matrix under
+        :data:`BLOCK_BYTES`. The result does not depend on it.
+    space : str
+        Recorded in the graph for reports.
+
+    Returns
+    -------
+    KNNGraph
+
+    Notes
+    -----
+    The row itself is excluded by index, not by distance, so an exact
+    duplicate of row ``i`` is a neighbour of ``i`` at distance 0. Ties are
+    broken by the smaller column index, deterministically.
+    """
+    if metric not in METRICS:
+        raise UsageError(f"Expected metric to be one of {', '.join(METRICS)}; got {metric!r}.")
+    x = _flat_float32(rep, "representation")
+    n, d = x.shape
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise UsageError(f"Expected k >= 1 nearest neighbours; got {k!r}.")
+    k = int(k)
+    if k > n - 1:
+        raise InputDataError(
+            f"Expected more than k={k} samples to find {k} neighbours of each; got {n}.",
+            tip="Lower k (--knn-k) or use more data.",
+        )
+
+    if metric == "cosine":
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+        inv = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+        base = (x * inv[:, None].astype(np.float32)).astype(np.float32)
+        extra = np.zeros(n, dtype=np.float32)
+        query_scale = -1.0
+    else:
+        base = x
+        extra = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32)
+        query_scale = -2.0
+    sqn = np.einsum("ij,ij->i", base, base, dtype=np.float64)
+
+    group = _group_size(n, k)
+    n_pad = -(-n // group) * group
+    # R' = [R | extra]; padding rows give the largest finite key
+    right = np.zeros((n_pad, d + 1), dtype=np.float32)
+    right[:n, :d] = base
+    right[:n, d] = extra
+    right[n:, d] = _PAD_KEY
+    right_t = right.T
+
+    if block_rows is None:
+        block_rows = max(1, BLOCK_BYTES // (4 * n_pad))
+    block_rows = int(max(1, min(block_rows, n)))
+    tol_scale = 32.0 * _EPS32 * (math.sqrt(d) + 2.0)
+
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float32)
+    buf = np.empty((block_rows, n_pad), dtype=np.float32)
+    left = np.empty((block_rows, d + 1), dtype=np.float32)
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        b = stop - start
+        lb = left[:b]
+        np.multiply(base[start:stop], np.float32(query_scale), out=lb[:, :d])
+        lb[:, d] = 1.0
+        keys = buf[:b]
+        np.matmul(lb, right_t, out=keys)
+        rows = np.arange(b)
+        keys[rows, start + rows] = np.inf  # exclude self by index
+        if group > 1:
+            # group c holds columns c, c + G, c + 2G, ... (G = n_pad / group): reducing
+            # over the middle axis is an elementwise minimum of contiguous rows (SIMD)
+            gmin = keys.reshape(b, group, n_pad // group).min(axis=1)
+        else:
+            gmin = keys
+        thr = np.partition(gmin, k - 1, axis=1)[:, k - 1].astype(np.float64)
+        if metric == "cosine":
+            tol = np.full(b, tol_scale * 4.0)
+        else:
+            sq_k = np.maximum(thr + sqn[start:stop], 0.0)
+            tol = tol_scale * (3.0 * sqn[start:stop] + 2.0 * sq_k + 1e-30)
+        limit = (thr + 2.0 * tol).astype(np.float32)
+        cand_r, cand_c = _candidates(keys, gmin, limit, group, n)
+        idx, dist = _exact_top_k(x, cand_r, cand_c, start, b, k, metric)
+        indices[start:stop] = idx
+        distances[start:stop] = dist
+    return KNNGraph(indices=indices, distances=distances, metric=metric, k=k, space=space)
+
+
+def _group_size(n: int, k: int) -> int:
+    """Columns per group for the threshold bound; >= 2(k+1) groups are kept."""
+    if n < 2048:
+        return 1
+    for g in (32, 16, 8, 4, 2):
+        if n // g >= 2 * (k + 1):
+            return g
+    return 1
+
+
+def _candidates(
+    keys: np.ndarray, gmin: np.ndarray, limit: np.ndarray, group: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row-in-block, column) of every key <= the row's limit, rows ascending."""
+    b = keys.shape[0]
+    if group == 1:
+        r, c = np.nonzero(keys <= limit[:, None])
+        return r.astype(np.int64), c.astype(np.int64)
+    n_groups = keys.shape[1] // group
+    gr, gc = np.nonzero(gmin <= limit[:, None])
+    vals = keys.reshape(b, group, n_groups)[gr, :, gc]  # (pairs, group)
+    keep = vals <= limit[gr][:, None]
+    pr, off = np.nonzero(keep)
+    rows = gr[pr].astype(np.int64)
+    cols = gc[pr].astype(np.int64) + off.astype(np.int64) * n_groups
+    ok = cols < n
+    return rows[ok], cols[ok]
+
+
+def _exact_top_k(
+    x: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    start: int,
+    b: int,
+    k: int,
+    metric: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank candidates by float64 distance, then column index; keep k per row."""
+    d = x.shape[1]
+    exact = np.empty(rows.shape[0], dtype=np.float64)
+    step = max(1, _EXACT_BYTES // (16 * d))
+    for s in range(0, rows.shape[0], step):
+        a = x[start + rows[s : s + step]].astype(np.float64)
+        c = x[cols[s : s + step]].astype(np.float64)
+        if metric == "cosine":
+            na = np.sqrt(np.einsum("ij,ij->i", a, a))
+            nc = np.sqrt(np.einsum("ij,ij->i", c, c))
+            zero = (na == 0) | (nc == 0)
+            a /= np.where(na > 0, na, 1.0)[:, None]
+            c /= np.where(nc > 0, nc, 1.0)[:, None]
+            diff = a - c
+            # for unit vectors ||a - c||^2 / 2 == 1 - cos(a, c), without cancellation
+            e = 0.5 * np.einsum("ij,ij->i", diff, diff)
+            exact[s : s + step] = np.where(zero, 1.0, np.minimum(e, 2.0))
+        else:
+            diff = a - c
+            exact[s : s + step] = np.einsum("ij,ij->i", diff, diff)
+    order = np.lexsort((cols, exact, rows))
+    counts = np.bincount(rows, minlength=b)
+    if counts.min() < k:  # pragma: no cover - guarded by the threshold bound
+        raise AssertionError("kNN candidate bound failed; please report this bug")
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    take = order[first[:, None] + np.arange(k)]
+    dist = exact[take]
+    if metric == "euclidean":
+        dist = np.sqrt(dist)
+    return cols[take], dist.astype(np.float32)

@@ -1,0 +1,38 @@
+"""A progress bar for inference: shown on a terminal, silent when quiet or piped."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+
+def progress_enabled(requested: bool, stream: IO[str] | None = None) -> bool:
+    """True when a bar was requested (not ``--quiet``) and ``stream`` is a TTY."""
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return bool(requested) and bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def progress_bar(total: int, *, desc: str, enabled: bool, initial: int = 0) -> Any:
+    """A tqdm bar counting rows on stderr (disabled unless shown).
+
+    Parameters
+    ----------
+    total : int
+        Rows to infer in all.
+    desc : str
+        Label, e.g. the model's role.
+    enabled : bool
+        The caller's wish (False with ``--quiet``); the bar also stays off when
+        stderr is not a TTY (CI logs, pipes).
+    initial : int
+        Rows already done (resumed from the cache).
+    """
+    from tqdm import tqdm
+
+    stream = sys.stderr
+    return tqdm(total=total, initial=initial, desc=desc, unit="rows", unit_scale=True,
+                file=stream, leave=False, dynamic_ncols=True,
+                disable=not progress_enabled(enabled, stream))

@@ -1,0 +1,93 @@
+"""Precomputed logits: ``.npy`` (memory-mapped) or ``.npz`` with an array ``logits``."""
+
+from __future__ import annotations
+
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from kdaudit.data.dataset import file_sha256
+from kdaudit.engine.logits import DEFAULT_CHUNK_ROWS, LogitArray
+from kdaudit.errors import InputDataError, UsageError
+from kdaudit.models.base import ModelAdapter, ModelSpec, looks_like_probs, probs_to_log_probs
+
+
+class LogitsFileAdapter(ModelAdapter):
+    """A ``(n_samples, n_classes)`` matrix stored on disk.
+
+    ``.npy`` files are opened with ``mmap_mode='r'`` (never fully read);
+    ``.npz`` archives are read into memory (zip members cannot be mapped).
+    Pickled (object) arrays are refused. With ``outputs = "probs"`` (or
+    ``"auto"`` and a first block of probability rows) the values are converted
+    to log-probabilities in memory.
+    """
+
+    is_logits_file = True
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec, format="logits", sha256=file_sha256(spec.path), device_type="cpu")
+        self._array = self._open()
+        n_samples, n_classes = self._array.shape
+        if self.n_classes is not None and n_classes != self.n_classes:
+            raise InputDataError(
+                f"The {self.name} has {n_classes} classes; expected {self.n_classes}."
+            )
+        self.n_classes = int(n_classes)
+        self.n_samples = int(n_samples)
+
+    def _open(self) -> np.ndarray:
+        path = self.spec.path
+        try:
+            if self.path.suffix.lower() == ".npz":
+                with np.load(path, allow_pickle=False) as npz:
+                    if "logits" not in npz.files:
+                        raise InputDataError(
+                            f"The {self.name} (.npz) has no array named 'logits'; "
+                            f"found {sorted(npz.files) or 'no arrays'}.",
+                            tip="Save it with numpy.savez(path, logits=array).",
+                        )
+                    arr = npz["logits"]
+            else:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except InputDataError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputDataError(
+                f"Could not read the {self.name} as logits: {exc}.",
+                tip="Write logits with numpy.save (.npy) or numpy.savez(path, logits=...); "
+                    "object arrays are not accepted.",
+            ) from exc
+        if not isinstance(arr, np.ndarray):
+            raise InputDataError(f"The {self.name} does not hold a single array of logits.")
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 2:
+            raise InputDataError(
+                f"Expected the {self.name} to hold logits of shape (n_samples, n_classes) with "
+                f"n_classes >= 2; got shape {arr.shape}.",
+                tip="A binary model's single logit z can be stored as two columns [-z/2, z/2].",
+            )
+        if arr.dtype.kind not in "fiu":
+            raise InputDataError(f"The {self.name} holds {arr.dtype} values; expected numbers.")
+        return arr
+
+    def identity(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "format": "logits", "outputs": self.spec.outputs}
+
+    def _forward(self, x: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        raise UsageError(f"The {self.name} is a logits file; it takes no inputs. Use logits().")
+
+    def logits(self) -> LogitArray:
+        """The stored matrix, shape (n_samples, n_classes), as a :class:`LogitArray`."""
+        arr = self._array
+        convert = self.spec.outputs == "probs" or (
+            self.spec.outputs == "auto"
+            and looks_like_probs(np.asarray(arr[:1024], dtype=np.float32))
+        )
+        if convert:
+            self._saw_probs = True
+            out = np.empty(arr.shape, dtype=np.float32)
+            for start in range(0, arr.shape[0], DEFAULT_CHUNK_ROWS):
+                out[start : start + DEFAULT_CHUNK_ROWS] = probs_to_log_probs(
+                    arr[start : start + DEFAULT_CHUNK_ROWS])
+            return LogitArray([out], kind="log_probs")
+        return LogitArray([arr], kind="logits")

@@ -1,0 +1,182 @@
+"""The release gate: policies, upper_bound vs point judging, missing data, JUnit."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from report_fixtures import make_report
+
+from kdaudit.errors import UsageError
+from kdaudit.gate import POLICY_KEYS, Policy, evaluate_gate, load_policy
+from kdaudit.report.junit import write_junit
+from kdaudit.report.schema import validate_report
+
+
+def _report(**kw):
+    r = make_report(n_classes=10, **kw)
+    r["accuracy_delta"]["teacher_vs_student"] = {
+        "value": -0.010, "ci_low": -0.025, "ci_high": 0.005, "p_value": 0.2}
+    for attr in r["group_fairness"].values():
+        attr["delta"]["teacher_vs_student"]["demographic_parity_difference"] = {
+            "value": 0.004, "ci_low": -0.01, "ci_high": 0.018, "p_value": 0.5}
+        attr["delta"]["teacher_vs_student"]["equalized_odds_difference"] = {
+            "value": 0.001, "ci_low": -0.02, "ci_high": 0.022, "p_value": 0.9}
+    return r
+
+
+def _check(result, name):
+    return next(c for c in result.checks if c.name == name)
+
+
+def test_shipped_policies_load():
+    for name in ("default", "strict"):
+        policy = load_policy(name)
+        assert policy.judge == "upper_bound"
+        assert policy.max_accuracy_drop is not None
+        assert policy.source == name
+    assert set(load_policy("strict").thresholds) == set(POLICY_KEYS)
+
+
+def test_upper_bound_vs_point():
+    report = _report()
+    policy = dict(max_accuracy_drop=0.02, max_dpd_increase=0.01)
+    ub = evaluate_gate(report, Policy.from_dict(policy))
+    # drop = teacher - student: point 0.010, upper bound = -ci_low = 0.025
+    acc = _check(ub, "max_accuracy_drop")
+    assert acc.value == pytest.approx(0.025) and acc.judged_on == "upper_bound"
+    assert acc.estimate == pytest.approx(0.010)
+    assert not acc.passed
+    assert not _check(ub, "max_dpd_increase").passed  # upper bound 0.018 > 0.01
+    assert not ub.passed
+    pt = evaluate_gate(report, Policy.from_dict({**policy, "judge": "point"}))
+    assert _check(pt, "max_accuracy_drop").value == pytest.approx(0.010)
+    assert _check(pt, "max_accuracy_drop").judged_on == "point"
+    assert pt.passed
+    assert [c.name for c in pt.checks] == ["max_accuracy_drop", "max_dpd_increase"]
+
+
+def test_passing_policy_and_report_round_trip():
+    report = _report()
+    result = evaluate_gate(report, Policy.from_dict(
+        {"max_accuracy_drop": 0.03, "max_dpd_increase": 0.02, "max_eod_increase": 0.03}))
+    assert result.passed
+    d = result.to_dict()
+    assert set(d) >= {"passed", "judge", "checks"}
+    assert set(d["checks"][0]) >= {"name", "value", "threshold", "passed", "judged_on", "detail"}
+    report["gate"] = d
+    validate_report(report)
+
+
+def test_worst_attribute_is_judged_and_all_named():
+    report = _report()
+    attrs = list(report["group_fairness"])
+    report["group_fairness"][attrs[1]]["delta"]["teacher_vs_student"][
+        "demographic_parity_difference"].update(value=0.03, ci_low=0.02, ci_high=0.04)
+    c = _check(evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05})),
+               "max_dpd_increase")
+    assert c.value == pytest.approx(0.04) and c.passed
+    assert repr(attrs[1]) in c.detail and repr(attrs[0]) in c.detail
+
+
+def test_value_without_ci_judged_on_point():
+    report = _report()
+    report["accuracy_delta"]["teacher_vs_student"].update(ci_low=None, ci_high=None)
+    c = _check(evaluate_gate(report, Policy.from_dict({"max_accuracy_drop": 0.02})),
+               "max_accuracy_drop")
+    assert c.judged_on == "point" and c.value == pytest.approx(0.010) and c.passed
+
+
+def test_significant_classes_and_lipschitz():
+    report = _report()
+    report["class_shift"]["teacher_vs_student"]["n_significant"] = 2
+    result = evaluate_gate(report, Policy.from_dict(
+        {"max_significant_classes": 2, "max_lipschitz_increase": 0.05}))
+    assert _check(result, "max_significant_classes").passed
+    lip = _check(result, "max_lipschitz_increase")
+    ind = report["individual_fairness"]
+    assert lip.value == pytest.approx(ind["student"]["lipschitz"]["value"]
+                                      - ind["teacher"]["lipschitz"]["value"])
+    assert lip.judged_on == "point"
+    assert not evaluate_gate(report, Policy.from_dict({"max_significant_classes": 1})).passed
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_missing_data_is_not_a_silent_pass(allow):
+    report = make_report(individual_fairness=False,
+                         skip=("group_fairness",))
+    result = evaluate_gate(report, Policy.from_dict(
+        {"max_lipschitz_increase": 0.1, "max_dpd_increase": 0.1, "allow_missing": allow}))
+    for c in result.checks:
+        assert c.evaluated is False and c.value is None and c.judged_on == "not_evaluated"
+        assert "not evaluated" in c.detail
+        assert c.passed is allow
+    assert result.passed is allow
+
+
+def test_undefined_delta_is_not_evaluated():
+    report = _report()
+    attr = next(iter(report["group_fairness"].values()))
+    attr["delta"]["teacher_vs_student"]["equalized_odds_difference"] = {
+        "value": None, "ci_low": None, "ci_high": None, "p_value": None,
+        "undefined_reason": "one group only"}
+    c = _check(evaluate_gate(report, Policy.from_dict({"max_eod_increase": 0.5})),
+               "max_eod_increase")
+    assert not c.evaluated and not c.passed and "one group only" in c.detail
+
+
+def test_threshold_equal_passes():
+    report = _report()
+    c = _check(evaluate_gate(report, Policy.from_dict({"max_accuracy_drop": 0.025})),
+               "max_accuracy_drop")
+    assert c.passed
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("max_acuracy_drop = 0.02\nmax_dpd = 1\n", "max_acuracy_drop, max_dpd"),
+        ("judge = \"median\"\n", "judge"),
+        ("max_accuracy_drop = \"0.02\"\n", "max_accuracy_drop"),
+        ("max_accuracy_drop = 2.0\n", "fractions"),
+        ("max_significant_classes = 1.5\n", "non-negative integer"),
+        ("max_significant_classes = -1\n", "non-negative integer"),
+        ("allow_missing = 1\n", "allow_missing"),
+        ("max_accuracy_drop = true\n", "finite number"),
+        ("this is = not toml [\n", "not valid TOML"),
+    ],
+)
+def test_bad_policies(tmp_path, text, fragment):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as info:
+        load_policy(path)
+    assert fragment in str(info.value)
+
+
+def test_policy_file_and_gate_table(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("[gate]\nmax_accuracy_drop = 0.02\njudge = \"point\"\n")
+    policy = load_policy(str(path))
+    assert policy.max_accuracy_drop == 0.02 and policy.judge == "point"
+    with pytest.raises(UsageError, match="does not exist"):
+        load_policy(tmp_path / "missing.toml")
+    with pytest.raises(UsageError, match="does not exist"):
+        load_policy("lenient")
+
+
+def test_junit_round_trip(tmp_path):
+    report = _report()
+    gate = evaluate_gate(report, load_policy("strict")).to_dict()
+    gate["checks"][0]["detail"] = "<script>alert(1)</script> \x00 & done"
+    path = write_junit(gate, tmp_path / "sub" / "gate.xml")
+    root = ET.parse(path).getroot()
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [c["name"] for c in gate["checks"]]
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed == [c["name"] for c in gate["checks"] if not c["passed"]]
+    assert int(suite.get("failures")) == len(failed) and int(suite.get("tests")) == len(cases)
+    assert "<script>" in cases[0].find("failure").text  # escaped in the file, text on parse
+    assert "<script>" not in path.read_text()
+    assert not list(tmp_path.glob("sub/.*tmp"))
