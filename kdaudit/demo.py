@@ -12,7 +12,6 @@ Both train with :mod:`kdaudit.train`, export ONNX, and audit the files through
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +68,18 @@ def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quie
                      manifest=trained.manifest(data))
         paths[trained.role] = work / f"{trained.role}.onnx"
     log("demo: auditing")
-    with tempfile.TemporaryDirectory() as cache:
-        report = compare(
-            paths["teacher"], paths["student"], baseline=paths["baseline"], data=data_path,
-            sensitive=["group", "age_band"],
-            options=AuditOptions(seed=seed, bootstrap=200 if small else 1000, cache_dir=cache,
-                                 device=device, progress=progress),
-            policy="default", command_line=["kdaudit", "demo", "--tabular"],
-        )
+    report = compare(
+        paths["teacher"], paths["student"], baseline=paths["baseline"], data=data_path,
+        sensitive=["group", "age_band"], options=_options(seed, small, device, progress),
+        policy="default", command_line=["kdaudit", "demo", "--tabular"] + (["--small"] if small else []),
+    )
     return report.write(out)
+
+
+def _options(seed: int, small: bool, device: str, progress: bool) -> AuditOptions:
+    # no logit cache: the demo's models are fresh each run, and the report stays free of temp paths
+    return AuditOptions(seed=seed, bootstrap=200 if small else 1000, use_cache=False,
+                        device=device, progress=progress)
 
 
 def _study(out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool,
@@ -96,14 +98,12 @@ def _study(out: Path, work: Path, *, small: bool, seed: int, device: str, quiet:
 
     _log(quiet)("demo: auditing teacher, baseline and students at T = "
                 + ", ".join(f"{t:g}" for t in temps))
-    with tempfile.TemporaryDirectory() as cache:
-        report = compare(
-            spec(study["teacher"], "teacher"), spec(study["students"][main_t], "student", main_t),
-            baseline=spec(study["baseline"], "baseline"), data=study["data"],
-            sensitive=["color", "texture"],
-            sweep=[(t, spec(study["students"][t], "student", t)) for t in temps],
-            options=AuditOptions(seed=seed, bootstrap=200 if small else 1000, cache_dir=cache,
-                                 device=device, progress=progress),
-            policy="default", command_line=["kdaudit", "demo"] + (["--small"] if small else []),
-        )
+    report = compare(
+        spec(study["teacher"], "teacher"), spec(study["students"][main_t], "student", main_t),
+        baseline=spec(study["baseline"], "baseline"), data=study["data"],
+        sensitive=["color", "texture"],
+        sweep=[(t, spec(study["students"][t], "student", t)) for t in temps],
+        options=_options(seed, small, device, progress),
+        policy="default", command_line=["kdaudit", "demo"] + (["--small"] if small else []),
+    )
     return report.write(out)

@@ -25,10 +25,11 @@ def make_tabular(
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Generate the arrays: ``x`` (n, n_features) float32, ``y``, ``sensitive_group``, ``sensitive_age_band``."""
+    # the task (feature weights) is fixed; the seed only draws the samples
+    w = np.random.default_rng(20240607).normal(size=n_features) * np.linspace(1.5, 0.1, n_features)
     rng = np.random.default_rng(seed)
     group = (rng.random(n_samples) < minority_share).astype(np.int64)
     y = (rng.random(n_samples) < np.where(group == 1, 0.35, 0.5)).astype(np.int64)
-    w = rng.normal(size=n_features) * np.linspace(1.5, 0.1, n_features)
     signal = (2 * y - 1)[:, None] * w[None, :] * 0.6
     noise_scale = np.where(group == 1, 1.6, 1.0)[:, None]
     x = signal + rng.normal(size=(n_samples, n_features)) * noise_scale
