@@ -140,18 +140,19 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     row("kdaudit cold run incl. load_model", cold_e2e)
     row("kdaudit re-run incl. load_model", hit_e2e)
 
-    ratio = min(plain_t) / min(engine_t)
-    ratio_med = statistics.median(plain_t) / statistics.median(engine_t)
-    ratio_cold = min(plain_t) / min(cold_t)
-    speedup = min(cold_t) / min(hit_t)
-    speedup_e2e = min(cold_e2e) / min(hit_e2e)
-    print("\nratios:")
-    print(f"  engine / plain throughput (best, no cache)     {ratio:6.3f}x   (median {ratio_med:.3f}x)"
+    # medians judge the goals: on a shared machine one lucky or unlucky round moves "best" a lot
+    ratio = statistics.median(plain_t) / statistics.median(engine_t)
+    ratio_best = min(plain_t) / min(engine_t)
+    ratio_cold = statistics.median(plain_t) / statistics.median(cold_t)
+    speedup = statistics.median(cold_t) / statistics.median(hit_t)
+    speedup_e2e = statistics.median(cold_e2e) / statistics.median(hit_e2e)
+    print("\nratios (medians; best-of in brackets):")
+    print(f"  engine / plain throughput, no cache            {ratio:6.3f}x   (best {ratio_best:.3f}x)"
           f"   goal >= 0.9x: {'PASS' if ratio >= 0.9 else 'FAIL'}")
-    print(f"  engine / plain throughput (best, cold + cache) {ratio_cold:6.3f}x")
-    print(f"  cache hit speed-up vs cold (compute_logits)    {speedup:6.1f}x"
+    print(f"  engine / plain throughput, cold run + cache    {ratio_cold:6.3f}x")
+    print(f"  cache hit speed-up vs cold (compute_logits)    {speedup:8.1f}x"
           f"   goal >= 10x: {'PASS' if speedup >= 10 else 'FAIL'}")
-    print(f"  cache hit speed-up vs cold (incl. load_model)  {speedup_e2e:6.1f}x")
+    print(f"  cache hit speed-up vs cold (incl. load_model)  {speedup_e2e:8.1f}x")
     return 0 if ratio >= 0.9 and speedup >= 10 else 1
 
 

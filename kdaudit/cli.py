@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(d)
 
     k = sub.add_parser("cache", help="inspect or clear the logit cache")
-    k.add_argument("action", choices=("ls", "clear"))
+    k.add_argument("action", choices=("ls", "clear", "verify"),
+                   help="ls: list entries; clear: remove them; verify: re-hash every shard, drop bad ones")
     k.add_argument("--cache-dir", metavar="DIR")
     _common(k)
 
@@ -261,17 +262,11 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from kdaudit.gate import evaluate_gate, load_policy
+    from kdaudit.report import read_report
     from kdaudit.report.junit import write_junit
 
     path = Path(args.report)
-    if not path.is_file():
-        raise UsageError(f"Report {args.report!r} does not exist.")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Report {args.report!r} is not valid JSON: {exc}") from exc
-    if not isinstance(report, dict) or report.get("schema_version") != "1":
-        raise UsageError(f"{args.report!r} is not a kdaudit report.json (schema_version \"1\").")
+    report = read_report(path)
     gate = evaluate_gate(report, load_policy(args.policy)).to_dict()
     if args.junit:
         write_junit(gate, Path(args.junit))
@@ -312,6 +307,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                   f"[{e.get('status', 'complete')}]")
         if not args.quiet:
             print(f"{len(entries)} entries in {cache.root}")
+    elif args.action == "verify":
+        result = cache.verify()
+        if not args.quiet:
+            print(f"verified {cache.root}: {result}")
     else:
         n = cache.clear()
         if not args.quiet:
@@ -320,9 +319,9 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from kdaudit.report.schema import load_schema
+    from kdaudit.report.schema import schema_text
 
-    print(json.dumps(load_schema(), indent=2))
+    print(schema_text(), end="")
     return 0
 
 

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 Judge = Literal["upper_bound", "point"]
+JudgedOn = Literal["upper_bound", "point", "not_evaluated"]
 
 #: Threshold keys, in the order their checks appear.
 POLICY_KEYS: tuple[str, ...] = (
@@ -84,7 +85,7 @@ class Policy(Record):
     source: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Policy:  # type: ignore[override]
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Policy:
         """Validate a policy mapping (a TOML table) and build a :class:`Policy`.
 
         Parameters
@@ -206,7 +207,7 @@ class GateCheck(Record):
     value: float | None
     threshold: float
     passed: bool
-    judged_on: Literal["upper_bound", "point", "not_evaluated"]
+    judged_on: JudgedOn
     detail: str
     evaluated: bool = True
     estimate: float | None = None
@@ -248,7 +249,7 @@ class _Missing(Exception):
 
 
 def _judge_change(est: Any, judge: Judge, *, negate: bool = False,
-                  what: str) -> tuple[float, float, str, str]:
+                  what: str) -> tuple[float, float, JudgedOn, str]:
     """Return (judged number, point estimate, judged_on, text) for a change with a CI."""
     if not isinstance(est, dict):
         raise _Missing(f"{what} is absent from the report")
@@ -265,7 +266,7 @@ def _judge_change(est: Any, judge: Judge, *, negate: bool = False,
     return value, value, "point", f"{what}: {_fmt(value)}{note}"
 
 
-def _check_accuracy(report: dict[str, Any], judge: Judge) -> tuple[float, float, str, str]:
+def _check_accuracy(report: dict[str, Any], judge: Judge) -> tuple[float, float, JudgedOn, str]:
     est = (report.get("accuracy_delta") or {}).get(_PAIR)
     if est is None:
         raise _Missing("accuracy_delta.teacher_vs_student is absent from the report")
@@ -273,14 +274,14 @@ def _check_accuracy(report: dict[str, Any], judge: Judge) -> tuple[float, float,
 
 
 def _check_fairness(report: dict[str, Any], judge: Judge,
-                    key: str) -> tuple[float, float, str, str]:
+                    key: str) -> tuple[float, float, JudgedOn, str]:
     metric, short = _FAIRNESS_METRIC[key]
     gf = report.get("group_fairness")
     if not gf:
         reason = (report.get("skipped") or {}).get("group_fairness")
         raise _Missing("group fairness was not computed" + (f" ({reason})" if reason else
                                                             " (no sensitive attribute)"))
-    judged: list[tuple[float, float, str, str, str]] = []
+    judged: list[tuple[float, float, JudgedOn, str, str]] = []
     missing: list[str] = []
     for attr, entry in gf.items():
         est = ((entry or {}).get("delta") or {}).get(_PAIR, {}).get(metric)
@@ -298,7 +299,7 @@ def _check_fairness(report: dict[str, Any], judge: Judge,
     return j, v, on, f"worst attribute {attr!r} (student minus teacher {short}). {others}"
 
 
-def _check_classes(report: dict[str, Any], judge: Judge) -> tuple[float, float, str, str]:
+def _check_classes(report: dict[str, Any], judge: Judge) -> tuple[float, float, JudgedOn, str]:
     cs = report.get("class_shift")
     if not cs or _PAIR not in cs:
         reason = (report.get("skipped") or {}).get("class_shift")
@@ -314,7 +315,7 @@ def _check_classes(report: dict[str, Any], judge: Judge) -> tuple[float, float, 
     return n, n, "point", text
 
 
-def _check_lipschitz(report: dict[str, Any], judge: Judge) -> tuple[float, float, str, str]:
+def _check_lipschitz(report: dict[str, Any], judge: Judge) -> tuple[float, float, JudgedOn, str]:
     ind = report.get("individual_fairness")
     if not ind:
         reason = (report.get("skipped") or {}).get("individual_fairness")

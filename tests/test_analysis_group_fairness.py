@@ -398,7 +398,8 @@ def test_dpd_ci_coverage_by_simulation() -> None:
         s = rng.choice(np.array(["a", "b"]), size=n)
         u = rng.random(n)  # shared uniform: the two models' predictions are correlated
         preds = {
-            role: (u < np.where(s == "a", lo, hi)).astype(np.int64) for role, (lo, hi) in sel.items()
+            role: (u < np.where(s == "a", lo, hi)).astype(np.int64)
+            for role, (lo, hi) in sel.items()
         }
         y = rng.integers(0, 2, size=n)
         res = _gf(y, preds, s, n_bootstrap=400, seed=t)

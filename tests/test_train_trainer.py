@@ -188,8 +188,8 @@ def test_teacher_logits_from_the_logit_cache(tmp_path, tiny: TrainData) -> None:
     from kdaudit.engine.cache import LogitCache
     from kdaudit.train.trainer import load_teacher
 
-    (man,) = run_training(tiny, Recipe(arch="lenet5", epochs=1, batch_size=32), role="teacher",
-                          out_dir=tmp_path)
+    run_training(tiny, Recipe(arch="lenet5", epochs=1, batch_size=32), role="teacher",
+                 out_dir=tmp_path)
     cache = LogitCache(tmp_path / "cache")
     teacher = load_teacher(tmp_path / "teacher_seed0.json")
     cached = teacher.train_logits(tiny, device=torch.device("cpu"), cache=cache)

@@ -40,6 +40,11 @@ point values equal fairlearn's ``demographic_parity_difference`` and
 ``agg="worst_case"``). In a bootstrap replicate where a rate is undefined the
 same rule applies and replicates where a metric is undefined are left out of
 its percentile interval and p-value.
+
+A caveat on the intervals: spreads (max - min over groups) and the worst class
+are biased upwards under resampling, so with small groups or many classes the
+percentile interval can sit above the point value (it need not contain it).
+The paired deltas are much less affected since both models share the bias.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ fairness literature); a user who wants them out can drop their columns by name
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,8 @@ def _need_path(name: str, arg: str | None, example: str) -> Path:
 def _encode(
     df: Any,
     *,
-    numeric: dict[str, tuple[float, float]],
-    categorical: dict[str, Sequence[str]],
+    numeric: Mapping[str, tuple[float, float]],
+    categorical: Mapping[str, Sequence[str]],
 ) -> tuple[np.ndarray, list[str]]:
     """Standardized numeric columns then one-hot categoricals, float32."""
     blocks: list[np.ndarray] = []

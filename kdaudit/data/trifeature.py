@@ -51,6 +51,12 @@ _RGB = np.array(
     dtype=np.float32,
 )
 SPLITS = {"train": 0, "test": 1}
+#: pose and nuisance ranges (fractions of the image side; radians; pixel-noise std)
+SCALE_RANGE = (0.24, 0.42)
+MAX_SHIFT = 0.16
+MAX_ROTATION = np.pi / 12
+NOISE_STD = 14.0
+N_CLUTTER = 3
 DEFAULT_TEST_SIZE = 2000
 IMAGE_SIZES = (32, 64)
 
@@ -175,10 +181,10 @@ def make_trifeature(
         color = np.where(tied, shape, color)
 
     # per-image pose: scale, rotation (small, so square and diamond stay distinct), shift
-    scale = rng.uniform(0.30, 0.42, size=n) * s  # pixels per normalized unit
-    angle = rng.uniform(-np.pi / 18, np.pi / 18, size=n)
-    cx = s / 2 + rng.uniform(-0.12, 0.12, size=n) * s
-    cy = s / 2 + rng.uniform(-0.12, 0.12, size=n) * s
+    scale = rng.uniform(SCALE_RANGE[0], SCALE_RANGE[1], size=n) * s  # pixels per normalized unit
+    angle = rng.uniform(-MAX_ROTATION, MAX_ROTATION, size=n)
+    cx = s / 2 + rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=n) * s
+    cy = s / 2 + rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=n) * s
     pix = np.arange(s, dtype=np.float32) + 0.5
     dx = pix[None, None, :] - cx[:, None, None].astype(np.float32)  # (n, 1, s)
     dy = pix[None, :, None] - cy[:, None, None].astype(np.float32)  # (n, s, 1)
@@ -209,14 +215,30 @@ def make_trifeature(
             yy = np.broadcast_to(grid[:, :, None] + oy[idx], (idx.size, s, s))
             tex[idx] = fn(xx, yy)
 
+    # clutter: a few small rectangles of random colours behind the shape, so that the
+    # outline, not "any bright blob", identifies the class
+    pix_i = np.arange(s)
+    clutter = np.zeros((n, s, s), dtype=bool)
+    clutter_rgb = np.zeros((n, s, s, 3), dtype=np.float32)
+    for _ in range(N_CLUTTER):
+        w = rng.integers(2, max(3, s // 5), size=(n, 2))
+        x0 = rng.integers(0, s, size=n)
+        y0 = rng.integers(0, s, size=n)
+        box = (((pix_i[None, :] >= x0[:, None]) & (pix_i[None, :] < (x0 + w[:, 0])[:, None]))[:, None, :]
+               & ((pix_i[None, :] >= y0[:, None]) & (pix_i[None, :] < (y0 + w[:, 1])[:, None]))[:, :, None])
+        tint = rng.uniform(40, 160, size=(n, 3)).astype(np.float32)
+        clutter_rgb = np.where(box[..., None], tint[:, None, None, :], clutter_rgb)
+        clutter |= box
+
     # texture modulates brightness: "on" pixels get the full colour, "off" pixels 35% of it
-    rgb = _RGB[color] * rng.uniform(0.85, 1.0, size=(n, 1)).astype(np.float32)  # (n, 3)
+    rgb = _RGB[color] * rng.uniform(0.7, 1.0, size=(n, 1)).astype(np.float32)  # (n, 3)
     shade = np.where(tex, np.float32(1.0), np.float32(0.35))
     bg = rng.uniform(10, 45, size=n).astype(np.float32)
     img = rng.standard_normal((n, s, s, 3), dtype=np.float32)
-    img *= 6.0
+    img *= NOISE_STD
     for c in range(3):
-        img[..., c] += np.where(mask, shade * rgb[:, c, None, None], bg[:, None, None])
+        back = np.where(clutter, clutter_rgb[..., c], bg[:, None, None])
+        img[..., c] += np.where(mask, shade * rgb[:, c, None, None], back)
     np.clip(img, 0, 255, out=img)
     x = np.rint(img, out=img).astype(np.uint8)
     return {

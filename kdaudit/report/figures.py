@@ -20,8 +20,8 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = [
     "ROLE_COLORS",
@@ -35,7 +35,7 @@ __all__ = [
 
 ROLE_COLORS = {"teacher": "#3b6fb6", "student": "#e07b39", "baseline": "#4f9d69"}
 ROLE_ORDER = ("teacher", "student", "baseline")
-_RC = {
+_RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,
     "font.family": ["DejaVu Sans", "sans-serif"],
@@ -64,13 +64,14 @@ def _label(value: Any, width: int = 22) -> str:
 
 @contextmanager
 def _style(salt: str) -> Iterator[None]:
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"kdaudit-{salt}"}):
+    rc: Any = {**_RC, "svg.hashsalt": f"kdaudit-{salt}"}
+    with matplotlib.rc_context(rc):
         yield
 
 
 def _to_svg(fig: Any, name: str) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight",
+    fig.savefig(buf, format="svg",
                 metadata={"Date": None, "Creator": "kdaudit", "Title": name})
     plt.close(fig)
     svg = buf.getvalue()

@@ -27,7 +27,7 @@ def check_kd_params(temperature: float, soft_weight: float) -> None:
         )
 
 
-def effective_weights(*, temperature: float, soft_weight: float) -> dict[str, float]:
+def effective_weights(*, temperature: float, soft_weight: float) -> dict[str, float | str]:
     """The multipliers applied to each term: ``hard = 1 - w``, ``soft = w * T^2``.
 
     Returned with the inputs so logs and manifests say which convention was used.

@@ -101,7 +101,8 @@ def run_study(
                             lr=0.05)
     student_recipe = Recipe(arch="lenet5", epochs=int(sizes["student_epochs"]), batch_size=bs,
                             lr=0.05)
-    common = {"out_dir": models_dir, "seeds": (seed,), "device": device, "log": log}
+    common: dict[str, Any] = {"out_dir": models_dir, "seeds": (seed,), "device": device,
+                              "log": log}
 
     t = time.perf_counter()
     (teacher_man,) = run_training(data, teacher_recipe, role="teacher", **common)

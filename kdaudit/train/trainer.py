@@ -163,9 +163,7 @@ def trifeature_data(
 ) -> TrainData:
     """Trifeature train split (with the planted colour-shape correlation) and test split."""
     from kdaudit.data.dataset import arrays_sha256
-    from kdaudit.data.trifeature import PREPROCESS, make_trifeature
-
-    from kdaudit.data.trifeature import to_dataset
+    from kdaudit.data.trifeature import PREPROCESS, make_trifeature, to_dataset
 
     train = make_trifeature(n_train, split="train", color_shape_correlation=color_shape_correlation,
                             seed=seed, image_size=image_size)
@@ -274,8 +272,11 @@ class TeacherModel:
                 from kdaudit.engine.inference import compute_logits
                 from kdaudit.models import ModelSpec, load_model
 
-                adapter = load_model(ModelSpec(path=self.onnx_file, role="teacher",
-                                               preprocess=data.preprocess or None), device="cpu")
+                from kdaudit.models import Preprocess
+
+                pre = Preprocess.from_dict(data.preprocess) if data.preprocess else None
+                adapter = load_model(ModelSpec(path=self.onnx_file, role="teacher", preprocess=pre),
+                                     device="cpu")
                 arr = compute_logits(adapter, data.raw, cache=cache, device="cpu", name="teacher")
                 self._cache[key] = torch.from_numpy(np.ascontiguousarray(arr.to_numpy()))
                 self.logits_source = "logit_cache"
@@ -525,7 +526,8 @@ def train_model(
         init_report = copy_matching(init_from, model) if init_from is not None else None
         # channels-last convolutions are ~25% faster on CPU and give the same results
         fmt = torch.channels_last if len(data.input_shape) == 3 else torch.contiguous_format
-        model.to(dev, memory_format=fmt)
+        model.to(dev)
+        model.to(memory_format=fmt)  # type: ignore[call-overload]
         gen = torch.Generator().manual_seed(seed)
         if recipe.optimizer == "sgd":
             opt: torch.optim.Optimizer = torch.optim.SGD(
