@@ -156,26 +156,11 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
     from kdaudit.models.base import load_model
 
     adapter = load_model(spec, device=options.device)
-    name = f"{spec.role} model {spec.path!r}"
-    if adapter.is_logits_file:
-        logits = adapter.logits()
-        if logits.n_samples != dataset.n_samples:
-            raise InputDataError(
-                f"The {name} has {logits.n_samples} rows of logits but the data has "
-                f"{dataset.n_samples} rows.",
-                tip="Compute the logits on exactly the evaluation data, in the same order.",
-            )
-        logits.check_finite(name)
-    else:
-        if not dataset.has_inputs:
-            raise InputDataError(
-                f"The {name} needs inputs, but the data {dataset.path!r} has no 'x'.",
-                tip="Add an 'x' array to the data, or pass precomputed logits (.npy) for every model.",
-            )
-        logits = compute_logits(
-            adapter, dataset, batch_size=options.batch_size, device=options.device,
-            cache=cache, progress=options.progress, name=name,
-        )
+    # compute_logits checks rows and finiteness; logits files are read memory-mapped, never cached
+    logits = compute_logits(
+        adapter, dataset, batch_size=options.batch_size, device=options.device,
+        cache=cache, progress=options.progress, name=f"{spec.role} model {spec.path!r}",
+    )
     info = adapter.describe()
     info["n_classes"] = logits.n_classes
     return logits, info

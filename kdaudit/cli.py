@@ -308,9 +308,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"{len(entries)} entries in {cache.root}")
     elif args.action == "verify":
-        result = cache.verify()
+        problems = cache.verify()
+        for line in problems:
+            print(line)
         if not args.quiet:
-            print(f"verified {cache.root}: {result}")
+            print(f"verified {cache.root}: {len(problems)} problem(s); bad shards will be recomputed")
     else:
         n = cache.clear()
         if not args.quiet:

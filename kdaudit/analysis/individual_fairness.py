@@ -268,8 +268,8 @@ def individual_fairness(
                 sensitive_features, n,
             )
         results[role] = RoleIndividualFairness(
-            lipschitz=_estimate(lip_point[r], lip_reps[:, r], confidence, lip_reason),
-            consistency=_estimate(cons_point[r], cons_reps[:, r], confidence),
+            lipschitz=stats.estimate(lip_point[r], lip_reps[:, r], confidence, lip_reason),
+            consistency=stats.estimate(cons_point[r], cons_reps[:, r], confidence),
             consistency_definition=definitions[role],
             counterfactual=cf_rec,
         )
@@ -280,9 +280,9 @@ def individual_fairness(
             continue
         ia, ib = roles.index(a), roles.index(b)
         delta[f"{a}_vs_{b}"] = PairIndividualFairness(
-            lipschitz=_estimate(lip_point[ib] - lip_point[ia], lip_reps[:, ib] - lip_reps[:, ia],
+            lipschitz=stats.estimate(lip_point[ib] - lip_point[ia], lip_reps[:, ib] - lip_reps[:, ia],
                                 confidence, lip_reason, paired=True),
-            consistency=_estimate(cons_point[ib] - cons_point[ia],
+            consistency=stats.estimate(cons_point[ib] - cons_point[ia],
                                   cons_reps[:, ib] - cons_reps[:, ia], confidence, paired=True),
         )
 
@@ -398,8 +398,8 @@ def _counterfactual_record(
         ]
     return Counterfactual(
         n=n,
-        mean_tv_distance=_estimate(point[0], reps[:, 0], confidence),
-        flip_rate=_estimate(point[1], reps[:, 1], confidence),
+        mean_tv_distance=stats.estimate(point[0], reps[:, 0], confidence),
+        flip_rate=stats.estimate(point[1], reps[:, 1], confidence),
         by_group=tuple(by_group),
     )
 
@@ -419,25 +419,6 @@ def _bootstrap_sums(per_anchor: np.ndarray, n_bootstrap: int, seed: int) -> np.n
         out[done : done + b] = weights.astype(np.float64) @ per_anchor
         done += b
     return out
-
-
-def _estimate(
-    value: float,
-    reps: np.ndarray,
-    confidence: float,
-    reason: str | None = None,
-    *,
-    paired: bool = False,
-) -> Estimate:
-    if reason is not None or not np.isfinite(value):
-        return Estimate(value=None, undefined_reason=reason or "undefined")
-    low = high = p = None
-    if reps.shape[0]:
-        lo, hi = stats.percentile_ci(reps, confidence)
-        low, high = float(lo), float(hi)
-        if paired:
-            p = float(stats.bootstrap_p_value(reps))
-    return Estimate(value=float(value), ci_low=low, ci_high=high, p_value=p)
 
 
 def _pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]:

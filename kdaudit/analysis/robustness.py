@@ -358,9 +358,9 @@ def robustness(
         )
         worst = min(by_group, key=lambda rec: (rec.accuracy, rec.label, rec.group), default=None)
         results[role] = RoleRobustness(
-            accuracy=_estimate(point["accuracy"][0, r], rep["accuracy"][:, r], confidence),
-            gap=_estimate(point["gap"][0, r], rep["gap"][:, r], confidence, gap_reason),
-            worst_group_accuracy=_estimate(point["worst_group_accuracy"][0, r],
+            accuracy=stats.estimate(point["accuracy"][0, r], rep["accuracy"][:, r], confidence),
+            gap=stats.estimate(point["gap"][0, r], rep["gap"][:, r], confidence, gap_reason),
+            worst_group_accuracy=stats.estimate(point["worst_group_accuracy"][0, r],
                                            rep["worst_group_accuracy"][:, r], confidence),
             worst_group=worst, by_split=by_split, by_group=by_group,
         )
@@ -371,7 +371,7 @@ def robustness(
             continue
         ia, ib = roles.index(a), roles.index(b)
         fields = {
-            key: _estimate(point[key][0, ib] - point[key][0, ia], rep[key][:, ib] - rep[key][:, ia],
+            key: stats.estimate(point[key][0, ib] - point[key][0, ia], rep[key][:, ib] - rep[key][:, ia],
                            confidence, gap_reason if key == "gap" else None, paired=True)
             for key in ("accuracy", "gap", "worst_group_accuracy")
         }
@@ -380,7 +380,7 @@ def robustness(
     distill = contribution = None
     if {"student", "baseline"} <= set(roles):
         i_s, i_b = roles.index("student"), roles.index("baseline")
-        contribution = _estimate(point["gap"][0, i_s] - point["gap"][0, i_b],
+        contribution = stats.estimate(point["gap"][0, i_s] - point["gap"][0, i_b],
                                  rep["gap"][:, i_s] - rep["gap"][:, i_b], confidence,
                                  gap_reason, paired=True)
         if "teacher" in roles:
@@ -435,25 +435,6 @@ def _nanmin(x: np.ndarray, axis: int) -> np.ndarray:
     filled = np.where(np.isnan(x), np.inf, x)
     out = filled.min(axis=axis)
     return np.where(np.isinf(out), np.nan, out)
-
-
-def _estimate(
-    value: float,
-    reps: np.ndarray,
-    confidence: float,
-    reason: str | None = None,
-    *,
-    paired: bool = False,
-) -> Estimate:
-    if reason is not None or not np.isfinite(value):
-        return Estimate(value=None, undefined_reason=reason or "undefined")
-    low = high = p = None
-    if reps.shape[0]:
-        lo, hi = stats.percentile_ci(reps, confidence)
-        low, high = float(lo), float(hi)
-        if paired:
-            p = float(stats.bootstrap_p_value(reps))
-    return Estimate(value=float(value), ci_low=low, ci_high=high, p_value=p)
 
 
 def _distillability(

@@ -412,6 +412,30 @@ def replicate_summary(
     return low, high, bootstrap_p_value(replicates, axis=axis)
 
 
+def estimate(
+    value: float | None,
+    replicates: np.ndarray | None,
+    confidence: float,
+    reason: str | None = None,
+    *,
+    paired: bool = False,
+) -> Estimate:
+    """An :class:`Estimate` from a point value and its bootstrap replicates.
+
+    ``value`` None or non-finite, or a ``reason``, gives an undefined estimate;
+    ``replicates`` None or empty gives no CI; ``paired=True`` adds the two-sided
+    paired-bootstrap p-value (the replicates are then deltas).
+    """
+    if reason is not None or value is None or not np.isfinite(value):
+        return Estimate(value=None, undefined_reason=reason or "undefined")
+    if replicates is None or replicates.shape[0] == 0:
+        return Estimate(value=float(value))
+    low, high = percentile_ci(replicates, confidence)
+    p = float(bootstrap_p_value(replicates)) if paired else None
+    return Estimate(value=float(value), ci_low=optional_float(low), ci_high=optional_float(high),
+                    p_value=p)
+
+
 def check_labels(
     name: str, values: np.ndarray, *, n_samples: int | None = None, n_classes: int | None = None
 ) -> np.ndarray:
