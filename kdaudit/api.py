@@ -634,14 +634,17 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         candidate = base / text
         return str(candidate) if candidate.exists() or not Path(text).exists() else text
 
+    model_cfg = cfg.get("models", {})
+    bad_roles = set(model_cfg) - set(ROLES)
+    if bad_roles:
+        raise UsageError(f"Unknown model role(s) in config: {', '.join(sorted(bad_roles))}; "
+                         "use [models.teacher], [models.student], [models.baseline] and [[sweep]].")
     data_cfg = cfg.get("data", {})
     if "path" not in data_cfg:
         raise UsageError(f"Config {str(config)!r} has no [data] path.")
     sensitive = data_cfg.get("sensitive")
     if isinstance(sensitive, str):
         sensitive = [sensitive]
-    dataset = load_dataset(resolve(data_cfg["path"]), label=data_cfg.get("label"),
-                           sensitive=sensitive, features=data_cfg.get("features"))
 
     analysis = dict(cfg.get("analysis", {}))
     engine = dict(cfg.get("engine", {}))
@@ -670,11 +673,6 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
                           trust_code=options.trust_code, temperature=table.get("temperature"),
                           input_shape=shape) for p in paths]
 
-    model_cfg = cfg.get("models", {})
-    bad_roles = set(model_cfg) - set(ROLES)
-    if bad_roles:
-        raise UsageError(f"Unknown model role(s) in config: {', '.join(sorted(bad_roles))}; "
-                         "use [models.teacher], [models.student], [models.baseline] and [[sweep]].")
     models = {role: specs(role, table) for role, table in model_cfg.items()}
     sweep = []
     for entry in cfg.get("sweep", []):
@@ -687,6 +685,9 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         from kdaudit.gate import Policy
 
         policy = Policy.from_dict(cfg["gate"])
+    # the data is read last, once everything in the config is known to be well-formed
+    dataset = load_dataset(resolve(data_cfg["path"]), label=data_cfg.get("label"),
+                           sensitive=sensitive, features=data_cfg.get("features"))
     return run_audit(models, dataset, options=options, sweep=sweep, command_line=command_line,
                      policy=policy)
 

@@ -1,0 +1,192 @@
+"""End to end through the Python API and audit configs: real ONNX models, runs, sweeps, gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import kdaudit
+from kdaudit.api import AuditOptions
+from kdaudit.errors import UsageError
+from kdaudit.report.schema import validate_report
+
+N, F, C = 600, 5, 3
+
+
+def linear_onnx(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
+    """A real ONNX model y = x @ w + b with a dynamic batch axis."""
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w.shape[0]])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[1]])],
+        [numpy_helper.from_array(w.astype(np.float32), "w"), numpy_helper.from_array(b.astype(np.float32), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(7)
+    w_true = rng.normal(size=(F, C))
+    x = rng.normal(size=(N, F)).astype(np.float32)
+    y = (x @ w_true).argmax(1)
+    sex = np.where(rng.random(N) < 0.3, "F", "M")
+    np.savez(tmp_path / "eval.npz", x=x, y=y, sensitive_sex=sex, split=np.where(rng.random(N) < 0.5, "id", "ood"))
+    paths = {"data": tmp_path / "eval.npz", "dir": tmp_path}
+    for name, noise in [("teacher", 0.1), ("student", 0.8), ("baseline", 1.0)]:
+        w = w_true + rng.normal(scale=noise, size=w_true.shape)
+        paths[name] = linear_onnx(tmp_path / f"{name}.onnx", w, np.zeros(C))
+        for seed in range(2):
+            w_run = w + rng.normal(scale=0.3, size=w.shape)
+            np.save(tmp_path / f"{name}_run{seed}.npy", (x @ w_run).astype(np.float32))
+    return paths
+
+
+def opts(tmp_path: Path, **kw) -> AuditOptions:
+    return AuditOptions(bootstrap=100, cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def strip_volatile(report: dict) -> dict:
+    out = json.loads(json.dumps(report))
+    for key in ("created", "provenance"):
+        out.pop(key)
+    out["config"].pop("cache_dir")
+    return out
+
+
+def test_compare_onnx_end_to_end(task, tmp_path):
+    report = kdaudit.compare(task["teacher"], task["student"], baseline=task["baseline"],
+                             data=task["data"], sensitive=["sex"], options=opts(tmp_path))
+    r = report.data
+    validate_report(r)
+    assert set(r["models"]) == {"teacher", "student", "baseline"}
+    assert r["models"]["teacher"]["format"] == "onnx" and len(r["models"]["teacher"]["sha256"]) == 64
+    assert set(r["class_shift"]) == {"teacher_vs_student", "baseline_vs_student", "teacher_vs_baseline"}
+    # the accuracy the report states is the accuracy of the models' argmax, recomputed here
+    x = np.load(task["data"])["x"]
+    y = np.load(task["data"])["y"]
+    import onnxruntime as ort
+
+    for role in ("teacher", "student"):
+        sess = ort.InferenceSession(str(task[role]), providers=["CPUExecutionProvider"])
+        acc = float((sess.run(None, {"x": x})[0].argmax(1) == y).mean())
+        assert r["accuracy"][role] == pytest.approx(acc, abs=1e-12)
+    assert r["individual_fairness"]["teacher"]["lipschitz"]["value"] > 0
+    assert r["robustness"]["config"]["reference_split"] == "id"
+    paths = report.write(tmp_path / "out")
+    assert {p.name for p in paths.values()} >= {"report.json", "report.html", "summary.md"}
+    # same seed, same numbers: a reviewer can rerun the audit and get the same JSON
+    again = kdaudit.compare(task["teacher"], task["student"], baseline=task["baseline"],
+                            data=task["data"], sensitive=["sex"], options=opts(tmp_path))
+    assert strip_volatile(again.data) == strip_volatile(r)
+
+
+def test_identical_models_show_no_shift(task, tmp_path):
+    r = kdaudit.compare(task["teacher"], task["teacher"], data=task["data"], sensitive=["sex"],
+                        options=opts(tmp_path)).data
+    shift = r["class_shift"]["teacher_vs_student"]
+    assert shift["n_significant"] == 0 and shift["disagreement_rate"] == 0
+    assert all(row["p_value"] == 1 for row in shift["per_class"])
+    delta = r["group_fairness"]["sex"]["delta"]["teacher_vs_student"]
+    assert delta["demographic_parity_difference"]["value"] == 0
+    assert delta["demographic_parity_difference"]["p_value"] == 1
+    assert r["accuracy_delta"]["teacher_vs_student"]["value"] == 0
+
+
+def test_logits_only_skips_individual_fairness(task, tmp_path):
+    d = task["dir"]
+    with np.load(task["data"]) as npz:
+        np.savez(d / "no_x.npz", y=npz["y"], sensitive_sex=npz["sensitive_sex"])
+    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", data=d / "no_x.npz",
+                        sensitive=["sex"], options=opts(tmp_path)).data
+    assert "individual_fairness" not in r
+    assert "no inputs" in r["skipped"]["individual_fairness"]
+    validate_report(r)
+
+
+def test_single_group_warns_without_crashing(task, tmp_path):
+    d = task["dir"]
+    with np.load(task["data"]) as npz:
+        np.savez(d / "one_group.npz", x=npz["x"], y=npz["y"], sensitive_sex=np.full(N, "F"))
+    r = kdaudit.compare(task["teacher"], task["student"], data=d / "one_group.npz",
+                        sensitive=["sex"], options=opts(tmp_path)).data
+    dpd = r["group_fairness"]["sex"]["student"]["demographic_parity_difference"]
+    assert dpd["value"] is None and dpd["undefined_reason"]
+    assert any("group" in w for w in r["warnings"])
+
+
+def test_audit_config_runs_sweep_gate(task, tmp_path):
+    d = task["dir"]
+    (d / "sub").mkdir()
+    config = d / "sub" / "audit.toml"
+    config.write_text(f"""
+[data]
+path = "../eval.npz"
+sensitive = ["sex"]
+
+[models.teacher]
+path = ["../teacher_run0.npy", "../teacher_run1.npy"]
+
+[models.student]
+path = ["../student_run0.npy", "../student_run1.npy"]
+temperature = 4.0
+
+[models.baseline]
+path = "{d / 'baseline.onnx'}"
+
+[analysis]
+bootstrap = 50
+correction = "none"
+seed = 3
+
+[[sweep]]
+temperature = 2.0
+path = "../baseline_run0.npy"
+
+[[sweep]]
+temperature = 8.0
+path = ["../student_run0.npy", "../student_run1.npy"]
+
+[gate]
+max_accuracy_drop = 1.0
+""")
+    report = kdaudit.audit(config, overrides={"cache_dir": str(tmp_path / "cache")})
+    r = report.data
+    validate_report(r)
+    assert r["class_shift"]["teacher_vs_student"]["mode"] == "multi_run"
+    assert r["class_shift"]["teacher_vs_student"]["correction"] == "none"
+    assert r["class_shift"]["baseline_vs_student"]["mode"] == "single_run"
+    assert r["models"]["student"]["temperature"] == 4.0
+    assert len(r["models"]["student"]["runs"]) == 2
+    assert [row["temperature"] for row in r["temperature_sweep"]] == [2.0, 8.0]
+    row8 = r["temperature_sweep"][1]
+    assert row8["n_tc"] == r["class_shift"]["teacher_vs_student"]["n_significant"]
+    assert r["gate"]["passed"] is True and report.passed
+    assert r["config"]["seed"] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[data]\npath='x.npz'\n[models.teacher]\npath='a.npy'\n[models.pupil]\npath='b.npy'", "pupil"),
+        ("[data]\npath='x.npz'\n[models.teacher]\npath='a.npy'\n[models.student]\npth='b.npy'", "pth"),
+        ("[dta]\npath='x.npz'", "dta"),
+        ("[data\npath=", "not valid TOML"),
+        ("[analysis]\nalpha=2\n[data]\npath='../eval.npz'\n[models.teacher]\npath='a.npy'\n[models.student]\npath='b.npy'", "alpha"),
+    ],
+)
+def test_bad_configs(task, text, match):
+    config = task["dir"] / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(Exception, match=match) as info:
+        kdaudit.audit(config)
+    assert isinstance(info.value, (UsageError, kdaudit.errors.InputDataError))
