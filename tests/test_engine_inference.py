@@ -174,3 +174,18 @@ def test_progress_only_on_a_tty(monkeypatch):
     with progress_bar(10, desc="teacher", enabled=True) as bar:
         bar.update(10)
         assert bar.disable
+
+
+def test_logit_array_chunks_memmap_views(tmp_path):
+    """Block reads through short-lived maps equal plain slicing, for whole maps and views."""
+    from kdaudit.engine.logits import LogitArray
+
+    a = np.random.default_rng(0).normal(size=(1000, 7)).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    m = np.load(tmp_path / "a.npy", mmap_mode="r")
+    la = LogitArray([m, m[5:15], a[:3]])
+    got = np.concatenate([block for _, block in la.chunks(64)])
+    np.testing.assert_array_equal(got, np.concatenate([a, a[5:15], a[:3]]))
+    starts = [start for start, _ in la.chunks(64)]
+    assert starts[0] == 0 and starts[-1] == 1010
+    np.testing.assert_array_equal(la.predictions(33), np.concatenate([a, a[5:15], a[:3]]).argmax(1))

@@ -9,6 +9,7 @@ so memory stays bounded by the chunk size, not by the file size.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -55,10 +56,15 @@ class LogitArray:
         return self.n_samples
 
     def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(start_row, block)`` with blocks of at most ``chunk_rows`` rows, as float32."""
+        """Yield ``(start_row, block)`` with blocks of at most ``chunk_rows`` rows, as float32.
+
+        A memory-mapped shard is read through a short-lived map of just that block, so
+        the pages of a multi-GB file leave the process's resident set as the scan moves on
+        (slicing one long-lived map would keep every page touched so far resident).
+        """
         for offset, shard in zip(self.offsets[:-1], self.shards, strict=True):
             for i in range(0, shard.shape[0], chunk_rows):
-                yield int(offset + i), np.asarray(shard[i : i + chunk_rows], dtype=np.float32)
+                yield int(offset + i), _read_block(shard, i, min(i + chunk_rows, shard.shape[0]))
 
     def predictions(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Argmax per row, shape (n_samples,), int64."""
@@ -100,6 +106,20 @@ class LogitArray:
                     f"The {name} outputs contain NaN or inf (first at row {row}).",
                     tip="Check the model export and the input preprocessing.",
                 )
+
+
+def _read_block(shard: np.ndarray, start: int, stop: int) -> np.ndarray:
+    filename = getattr(shard, "filename", None)
+    # only a whole-file map (its base is the mmap itself) has a trustworthy .offset; views inherit it
+    if (isinstance(shard, np.memmap) and filename and isinstance(shard.base, mmap.mmap)
+            and shard.flags.c_contiguous):
+        row_bytes = shard.dtype.itemsize * int(shard.shape[1])
+        block = np.memmap(filename, dtype=shard.dtype, mode="r", offset=shard.offset + start * row_bytes,
+                          shape=(stop - start, int(shard.shape[1])))
+        out = np.array(block, dtype=np.float32)
+        del block  # unmaps: those pages no longer count against this process
+        return out
+    return np.asarray(shard[start:stop], dtype=np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
