@@ -25,9 +25,9 @@ STUDENT_TEMPERATURE = 4.0
 def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int = 0,
              device: str = "auto", quiet: bool = False, progress: bool = False) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths."""
-    work = out / "models"
+    # models go to out/models/, the evaluation data beside the report (neither is committed)
     runner = _tabular if tabular else _study
-    return runner(out, work, small=small, seed=seed, device=device, quiet=quiet, progress=progress)
+    return runner(out, out, small=small, seed=seed, device=device, quiet=quiet, progress=progress)
 
 
 def _log(quiet: bool) -> Any:
@@ -46,7 +46,8 @@ def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quie
     n_train, n_eval = (2000, 1500) if small else (12000, 6000)
     train = make_tabular(n_train, seed=seed)
     test = make_tabular(n_eval, seed=seed + 1)
-    work.mkdir(parents=True, exist_ok=True)
+    models = work / "models"
+    models.mkdir(parents=True, exist_ok=True)
     data_path = work / "tabular_eval.npz"
     np.savez(data_path, **test)
     data = TrainData(x=train["x"], y=train["y"], eval_x=test["x"], eval_y=test["y"],
@@ -64,9 +65,9 @@ def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quie
                           soft_weight=0.9)
     paths = {}
     for trained in (teacher, baseline, student):
-        export_model(trained.module.cpu(), work, trained.role, check_input=test["x"][:64],
+        export_model(trained.module.cpu(), models, trained.role, check_input=test["x"][:64],
                      manifest=trained.manifest(data))
-        paths[trained.role] = work / f"{trained.role}.onnx"
+        paths[trained.role] = models / f"{trained.role}.onnx"
     log("demo: auditing")
     report = compare(
         paths["teacher"], paths["student"], baseline=paths["baseline"], data=data_path,

@@ -77,6 +77,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
     parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--grad-clip", type=float, default=None,
+                        help="clip the gradient norm to this value (helps KD at high T)")
     parser.add_argument("--out", default="kdaudit-models", help="output folder (kdaudit-models)")
     if not _has(parser, "--device"):
         parser.add_argument("--device", default="auto", help="auto|cpu|cuda (auto)")
@@ -124,7 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
     arch = args.arch or (DEFAULT_ARCH if is_image else DEFAULT_ARCH_TABULAR)[role]
     recipe = Recipe(arch=arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     optimizer=args.optimizer, weight_decay=args.weight_decay,
-                    augment=bool(args.augment))
+                    augment=bool(args.augment), grad_clip=args.grad_clip)
     teacher = None
     if args.teacher:
         teacher = load_teacher(args.teacher, arch=args.teacher_arch, data=data)

@@ -22,12 +22,14 @@ from typing import Any
 
 from kdaudit.errors import UsageError
 
-CORRELATION = 0.6
+CORRELATION = 0.3
 SOFT_WEIGHT = 0.9
+STUDENT_LR = 0.05
+GRAD_CLIP = 2.0
 
 #: sizes and epochs of the full and the small study
 STUDY_SIZES: dict[str, dict[str, int | float]] = {
-    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 5, "student_epochs": 12,
+    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 10,
              "batch_size": 64},
     "small": {"n_train": 600, "n_eval": 300, "teacher_epochs": 1, "student_epochs": 3,
               "batch_size": 64},
@@ -100,7 +102,7 @@ def run_study(
     teacher_recipe = Recipe(arch="resnet20", epochs=int(sizes["teacher_epochs"]), batch_size=bs,
                             lr=0.05)
     student_recipe = Recipe(arch="lenet5", epochs=int(sizes["student_epochs"]), batch_size=bs,
-                            lr=0.05)
+                            lr=STUDENT_LR, grad_clip=GRAD_CLIP)
     common: dict[str, Any] = {"out_dir": models_dir, "seeds": (seed,), "device": device,
                               "log": log}
 
@@ -146,6 +148,8 @@ def run_study(
         },
         "timings": timings,
         "config": {**sizes, "small": small, "seed": seed, "temperatures": temps,
+                   "teacher_recipe": teacher_recipe.to_dict(),
+                   "student_recipe": student_recipe.to_dict(),
                    "color_shape_correlation": CORRELATION, "soft_weight": SOFT_WEIGHT,
                    "teacher_arch": "resnet20", "student_arch": "lenet5"},
     }

@@ -57,6 +57,7 @@ class Recipe:
     schedule: str = "cosine"
     augment: bool = False
     crop_padding: int = 4
+    grad_clip: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -67,6 +68,8 @@ class Recipe:
             raise UsageError(f"Expected --lr > 0; got {self.lr}.")
         if self.optimizer not in {"sgd", "adam"}:
             raise UsageError(f"Expected optimizer 'sgd' or 'adam'; got {self.optimizer!r}.")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise UsageError(f"Expected --grad-clip > 0; got {self.grad_clip}.")
         if self.schedule not in {"cosine", "constant"}:
             raise UsageError(f"Expected schedule 'cosine' or 'constant'; got {self.schedule!r}.")
 
@@ -270,9 +273,7 @@ class TeacherModel:
         if key not in self._cache:
             if cache is not None and self.onnx_file and data.raw is not None:
                 from kdaudit.engine.inference import compute_logits
-                from kdaudit.models import ModelSpec, load_model
-
-                from kdaudit.models import Preprocess
+                from kdaudit.models import ModelSpec, Preprocess, load_model
 
                 pre = Preprocess.from_dict(data.preprocess) if data.preprocess else None
                 adapter = load_model(ModelSpec(path=self.onnx_file, role="teacher", preprocess=pre),
@@ -563,6 +564,9 @@ def train_model(
                 loss = kd_loss(out, tb, yb, temperature=temperature_used, soft_weight=soft_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if recipe.grad_clip is not None:
+                    # the T^2-scaled soft term can spike at high T; clipping keeps SGD stable
+                    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
                 opt.step()
                 if sched is not None:
                     sched.step()
