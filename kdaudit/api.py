@@ -402,7 +402,7 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
     space = "embedding" if embedding is not None else options.space
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
-        space = "standardized" if np.ndim(x) == 2 else "flat"
+        space = "standardized" if x is not None and x.ndim == 2 else "flat"
     return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space)
 
 
@@ -704,7 +704,7 @@ _PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "fairlea
 
 
 def _provenance(command_line: Sequence[str] | None, started: str) -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)

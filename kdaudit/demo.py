@@ -49,7 +49,7 @@ def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quie
     models = work / "models"
     models.mkdir(parents=True, exist_ok=True)
     data_path = work / "tabular_eval.npz"
-    np.savez(data_path, **test)
+    np.savez(data_path, **test)  # type: ignore[arg-type]
     data = TrainData(x=train["x"], y=train["y"], eval_x=test["x"], eval_y=test["y"],
                      spec=f"tabular:{n_train}:seed{seed}", n_classes=2)
     epochs = 4 if small else 20

@@ -81,12 +81,12 @@ CASES = [
     ("bad-batch", lambda f: base(f, "teacher.npy", "student.npy", "--batch-size", "0"), 2, "positive integer"),
     ("bad-correction", lambda f: base(f, "teacher.npy", "student.npy", "--correction", "bonf"), 2, "correction"),
     ("bad-skip", lambda f: base(f, "teacher.npy", "student.npy", "--skip", "everything"), 2, "--skip"),
-    ("unknown-sensitive", lambda f: base(f, "teacher.npy", "student.npy") + ["--sensitive", "race"], 2, "race"),
-    ("missing-data", lambda f: base(f)[:3] + ["--data", f["dir"] / "none.npz", "--out", f["dir"] / "out"], 2, "does not exist"),
+    ("unknown-sensitive", lambda f: [*base(f, "teacher.npy", "student.npy"), "--sensitive", "race"], 2, "race"),
+    ("missing-data", lambda f: [*base(f)[:3], "--data", f["dir"] / "none.npz", "--out", f["dir"] / "out"], 2, "does not exist"),
     ("pickle-untrusted", lambda f: base(f, "evil.pt", "student.npy"), 2, "--trust-code"),
     ("corrupt-onnx", lambda f: base(f, "corrupt.onnx", "student.npy"), 3, "corrupt.onnx"),
-    ("cache-unusable", lambda f: base(f) + ["--cache-dir", f["dir"] / "afile"], 3, "cache"),
-    ("out-is-file", lambda f: base(f) + ["--out", f["dir"] / "afile"], 2, "is a file"),
+    ("cache-unusable", lambda f: [*base(f), "--cache-dir", f["dir"] / "afile"], 3, "cache"),
+    ("out-is-file", lambda f: [*base(f), "--out", f["dir"] / "afile"], 2, "is a file"),
 ]
 
 

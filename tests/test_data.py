@@ -121,5 +121,5 @@ def test_builtin_tabular_is_deterministic():
     arrays = make_tabular(4000, seed=3)
     share_b = (arrays["sensitive_group"] == "b").mean()
     assert 0.2 < share_b < 0.3
-    with pytest.raises(UsageError, match="Unknown built-in|tabular:N"):
+    with pytest.raises(UsageError, match=r"tabular:N"):
         load_dataset("tabular:abc")

@@ -81,29 +81,13 @@ class Recipe:
 def apply_preprocess(x: np.ndarray, spec: dict[str, Any] | None) -> np.ndarray:
     """Apply an INTERFACE.md preprocessing spec to a batch (first axis = samples).
 
-    Order: cast to float32, ``* scale``, ``transpose`` (axes of one sample),
-    ``reshape`` (shape of one sample), ``(x - mean) / std`` with per-channel
-    values along ``channel_axis`` of the sample (default 0).
+    The very code the audit runs (:class:`kdaudit.models.preprocess.Preprocess`), so a
+    model is trained on exactly the inputs it will be audited on.
     """
-    out = np.asarray(x, dtype=np.float32)
-    spec = spec or {}
-    if "scale" in spec:
-        out = out * np.float32(spec["scale"])
-    if spec.get("transpose") is not None:
-        out = out.transpose(0, *[int(a) + 1 for a in spec["transpose"]])
-    if spec.get("reshape") is not None:
-        out = out.reshape(out.shape[0], *[int(s) for s in spec["reshape"]])
-    for key, op in (("mean", np.subtract), ("std", np.divide)):
-        if key not in spec:
-            continue
-        val = np.asarray(spec[key], dtype=np.float32)
-        if val.ndim:
-            axis = int(spec.get("channel_axis", 0)) % (out.ndim - 1) + 1
-            shape = [1] * out.ndim
-            shape[axis] = val.shape[0]
-            val = val.reshape(shape)
-        out = op(out, val)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    from kdaudit.models.preprocess import Preprocess
+
+    pre = Preprocess.from_dict(dict(spec)) if spec else None
+    return pre.apply(x, np.float32) if pre is not None else np.ascontiguousarray(x, dtype=np.float32)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -209,16 +193,10 @@ def dataset_data(spec: str, *, eval_spec: str | None = None,
 
 # --------------------------------------------------------------------------- teachers
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device} was asked for but no CUDA device is available.",
-                         tip="Use --device cpu or auto.")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise UsageError(f"Unknown device {device!r}; use auto, cpu or cuda.") from exc
+    """``auto`` -> CUDA when available, else CPU (the engine's rule, as a torch.device)."""
+    from kdaudit.engine.device import resolve_device as engine_device
+
+    return torch.device(engine_device(device or "auto"))
 
 
 class TeacherModel:
