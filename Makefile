@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m kdaudit demo --out sample_reports
+	$(PY) -m kdaudit demo --tabular --out sample_reports/tabular
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

@@ -255,12 +255,36 @@ def run_audit(
                    "pairs": [f"{a}_vs_{b}" for a, b in _pairs(logits)]},
         **report,
     }
-    report["warnings"] = sorted(set(report.get("warnings", [])) | set(caught))
+    report["warnings"] = sorted(set(report.get("warnings", [])) | set(caught) | set(_ci_notes(report)))
     report["provenance"] = _provenance(command_line, started)
     out = Report(report)
     if policy is not None:
         out.apply_policy(policy)
     return out
+
+
+def _ci_notes(report: Mapping[str, Any]) -> list[str]:
+    """Say so when a percentile CI of a group-fairness level excludes its own point value.
+
+    Spreads (max - min over groups, or the worst of many classes) only grow under
+    resampling noise, so their percentile intervals sit high; the paired deltas are far
+    less affected. The report keeps the CI METHODS.md prescribes and flags it here.
+    """
+    flagged = []
+    for attr, block in report.get("group_fairness", {}).items():
+        for role in ROLES:
+            for metric, est in block.get(role, {}).items():
+                if not isinstance(est, dict) or est.get("value") is None or est.get("ci_low") is None:
+                    continue
+                if not est["ci_low"] <= est["value"] <= est["ci_high"]:
+                    flagged.append(f"{metric} ({role}, {attr})")
+    if not flagged:
+        return []
+    return [
+        "Percentile bootstrap CIs exclude their point value for " + ", ".join(flagged) + ": spreads "
+        "over small groups or many classes are biased upward under resampling. Judge changes by "
+        "the paired deltas, whose CIs are far less affected."
+    ]
 
 
 def _open_cache(options: AuditOptions) -> Any:

@@ -190,3 +190,16 @@ def test_bad_configs(task, text, match):
     with pytest.raises(Exception, match=match) as info:
         kdaudit.audit(config)
     assert isinstance(info.value, (UsageError, kdaudit.errors.InputDataError))
+
+
+def test_ci_excluding_point_value_is_flagged():
+    from kdaudit.api import _ci_notes
+
+    def block(value, low, high):
+        return {"demographic_parity_difference": {"value": value, "ci_low": low, "ci_high": high}}
+
+    report = {"group_fairness": {"color": {"teacher": block(0.1, 0.05, 0.2), "student": block(0.1, 0.12, 0.2)}}}
+    notes = _ci_notes(report)
+    assert len(notes) == 1 and "(student, color)" in notes[0] and "teacher" not in notes[0]
+    report["group_fairness"]["color"]["student"] = block(0.1, 0.1, 0.2)
+    assert _ci_notes(report) == []
