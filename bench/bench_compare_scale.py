@@ -71,7 +71,7 @@ def part_a(folder: Path, n: int, bootstrap: int) -> None:
         task = write_binary_task(folder, n, n_groups)
         wall, _ = run_cli(["compare", str(task["teacher"]), str(task["student"]), "--data", str(task["data"]),
                            "--sensitive", "g", "--bootstrap", str(bootstrap), "--no-cache", "--quiet",
-                           "--out", str(folder / "out_a"), "--format", "json"])
+                           "--out", str(folder / "out_a"), "--report-format", "json"])
         rng = np.random.default_rng(1)
         per_rep = [fairlearn_replicate(task["y"], task[f"pred_{m}"], task["groups"], rng)
                    for m in ("teacher", "student")]
@@ -109,7 +109,7 @@ def part_b(folder: Path, n: int, n_classes: int, bootstrap: int) -> None:
     wall, peak = run_cli(["compare", str(folder / "teacher_big.npy"), str(folder / "student_big.npy"),
                           "--data", str(folder / "data_big.npz"), "--sensitive", "g",
                           "--bootstrap", str(bootstrap), "--no-cache", "--quiet",
-                          "--out", str(folder / "out_b"), "--format", "json"])
+                          "--out", str(folder / "out_b"), "--report-format", "json"])
     print(f"  kdaudit compare: {wall:.1f} s, peak resident memory {peak:.2f} GB "
           f"(goal < 2 GB: {'met' if peak < 2 else 'NOT met'}; input {2 * size_gb:.1f} GB)")
 

@@ -573,6 +573,7 @@ def compare(
     label: str | None = None,
     sensitive: Sequence[str] | None = None,
     features: Sequence[str] | None = None,
+    sensitive_files: Mapping[str, str | Path] | None = None,
     options: AuditOptions | None = None,
     model_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     sweep: Sequence[tuple[float, ModelLike]] | None = None,
@@ -590,6 +591,8 @@ def compare(
         Evaluation data (INTERFACE.md "Data").
     label, sensitive, features : optional
         Column selection for tables; ``sensitive`` also selects npz attributes.
+    sensitive_files : mapping of name -> path, optional
+        Further sensitive attributes, each a file of group labels with one row per data row.
     options : AuditOptions, optional
         Statistical and engine choices; keyword overrides (``bootstrap=200``...) apply on top.
     model_defaults : mapping of role -> ModelSpec fields, optional
@@ -607,6 +610,7 @@ def compare(
     dataset = data if isinstance(data, Dataset) else load_dataset(
         data, label=label, sensitive=sensitive, features=features
     )
+    dataset = _with_sensitive_files(dataset, sensitive_files)
     defaults = {role: dict((model_defaults or {}).get(role, {})) for role in ROLES}
     for role in ROLES:
         defaults[role].setdefault("trust_code", options.trust_code)
@@ -617,6 +621,14 @@ def compare(
     sweep_specs = [(float(t), as_specs(m, "student", defaults["student"])) for t, m in (sweep or [])]
     return run_audit(models, dataset, options=options, sweep=sweep_specs,
                      command_line=command_line, policy=policy)
+
+
+def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | None) -> Dataset:
+    from kdaudit.data.dataset import add_sensitive_file
+
+    for name, path in (files or {}).items():
+        dataset = add_sensitive_file(dataset, name, path)
+    return dataset
 
 
 _CONFIG_ANALYSIS_KEYS = {
@@ -666,6 +678,9 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     data_cfg = cfg.get("data", {})
     if "path" not in data_cfg:
         raise UsageError(f"Config {str(config)!r} has no [data] path.")
+    bad_data = set(data_cfg) - {"path", "label", "sensitive", "features", "sensitive_files"}
+    if bad_data:
+        raise UsageError(f"Unknown key(s) in [data]: {', '.join(sorted(bad_data))}.")
     sensitive = data_cfg.get("sensitive")
     if isinstance(sensitive, str):
         sensitive = [sensitive]
@@ -693,7 +708,7 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         pre = Preprocess.from_dict(table["preprocess"]) if table.get("preprocess") else None
         shape = tuple(table["input_shape"]) if table.get("input_shape") else None
         return [ModelSpec(path=resolve(p), role=role, format=table.get("format"), arch=table.get("arch"),
-                          preprocess=pre, outputs=table.get("outputs", "logits"),
+                          preprocess=pre, outputs=table.get("outputs", "auto"),
                           trust_code=options.trust_code, temperature=table.get("temperature"),
                           input_shape=shape) for p in paths]
 
@@ -712,6 +727,8 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     # the data is read last, once everything in the config is known to be well-formed
     dataset = load_dataset(resolve(data_cfg["path"]), label=data_cfg.get("label"),
                            sensitive=sensitive, features=data_cfg.get("features"))
+    dataset = _with_sensitive_files(
+        dataset, {k: resolve(v) for k, v in data_cfg.get("sensitive_files", {}).items()})
     return run_audit(models, dataset, options=options, sweep=sweep, command_line=command_line,
                      policy=policy)
 

@@ -63,6 +63,13 @@ def _inline_table(text: str) -> dict[str, Any]:
     return value
 
 
+def _name_path(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name.strip(), path.strip()
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
     p.add_argument("--verbose", "-v", action="store_true", help="show tracebacks on errors")
@@ -100,8 +107,8 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     o.add_argument("--out", metavar="DIR", default="kdaudit-report", help="report folder (default ./kdaudit-report)")
     o.add_argument("--policy", metavar="FILE", help="release gate policy (TOML, or 'default' / 'strict')")
     o.add_argument("--junit", metavar="FILE", help="write the gate's checks as JUnit XML")
-    o.add_argument("--format", dest="formats", type=_csv, default=["json", "html", "md"],
-                   help="report formats (default json,html,md)")
+    o.add_argument("--report-format", dest="formats", type=_csv, default=["json", "html", "md"],
+                   metavar="FORMATS", help="report formats: json,html,md,modelcard (default json,html,md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,10 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--label", help="label column (tables)")
     c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
     c.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
+    c.add_argument("--sensitive-file", action="append", type=_name_path, default=[], metavar="NAME=PATH",
+                   help="a sensitive attribute from its own file of group labels (.npy/.csv), one row "
+                        "per data row; repeatable")
     c.add_argument("--arch", help="architecture for state_dict/safetensors models (all roles)")
-    c.add_argument("--model-format", dest="model_format", help="override the format detected from extensions")
-    c.add_argument("--outputs", choices=("logits", "probs", "auto"), default="logits",
-                   help="what the models output (default logits)")
+    c.add_argument("--format", dest="model_format", metavar="FORMAT",
+                   help="model format, overriding the file extension: onnx, state_dict, safetensors, "
+                        "torchscript, torch_export, pickle, logits")
+    c.add_argument("--outputs", choices=("logits", "probs", "auto"), default="auto",
+                   help="what the models output; auto (default) treats rows that are non-negative "
+                        "and sum to 1 as probabilities")
     for role in ROLE_NAMES:
         c.add_argument(f"--{role}-arch", help=f"architecture of the {role}")
         c.add_argument(f"--{role}-preprocess", type=_inline_table, metavar="SPEC",
@@ -244,6 +257,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     report = api.compare(
         args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
         sensitive=args.sensitive, features=args.features, options=options,
+        sensitive_files=dict(args.sensitive_file),
         model_defaults=defaults, policy=args.policy, command_line=["kdaudit", *args.argv],
     )
     return _finish(report, args)

@@ -203,3 +203,28 @@ def test_ci_excluding_point_value_is_flagged():
     assert len(notes) == 1 and "(student, color)" in notes[0] and "teacher" not in notes[0]
     report["group_fairness"]["color"]["student"] = block(0.1, 0.1, 0.2)
     assert _ci_notes(report) == []
+
+
+def test_sensitive_file_and_counterfactual(task, tmp_path):
+    d = task["dir"]
+    rng = np.random.default_rng(3)
+    np.save(d / "region.npy", rng.choice(["north", "south", "east"], N))
+    with np.load(task["data"]) as npz:
+        x_cf = npz["x"].copy()
+    x_cf[:, 0] = -x_cf[:, 0]  # the "attribute" feature flipped
+    np.savez(d / "cf.npz", x=x_cf)
+    r = kdaudit.compare(task["teacher"], task["student"], data=task["data"], sensitive=["sex"],
+                        sensitive_files={"region": d / "region.npy"},
+                        options=opts(tmp_path, counterfactual=str(d / "cf.npz"))).data
+    validate_report(r)
+    assert set(r["group_fairness"]) == {"sex", "region"}
+    assert r["data"]["sensitive_files"]["region"]["sha256"]
+    # the counterfactual flip rate is the share of rows whose prediction changes, recomputed here
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(task["student"]), providers=["CPUExecutionProvider"])
+    with np.load(task["data"]) as npz:
+        pred = sess.run(None, {"x": npz["x"]})[0].argmax(1)
+    pred_cf = sess.run(None, {"x": x_cf})[0].argmax(1)
+    cf = r["individual_fairness"]["student"]["counterfactual"]
+    assert cf["flip_rate"]["value"] == pytest.approx(float((pred != pred_cf).mean()), abs=1e-12)

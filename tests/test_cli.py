@@ -76,6 +76,7 @@ CASES = [
     ("missing-model", lambda f: base(f, "nope.onnx", "student.npy"), 2, "does not exist"),
     ("unknown-ext", lambda f: base(f, "model.xyz", "student.npy"), 2, ".xyz"),
     ("class-mismatch", lambda f: base(f, "teacher.npy", "three.npy"), 2, "same number of classes"),
+    ("labels-out-of-range", lambda f: [*base(f)[:3], "--data", f["dir"] / "y_big.npz", *base(f)[5:]], 2, "Labels"),
     ("row-mismatch", lambda f: base(f, "teacher.npy", "short.npy"), 2, "rows"),
     ("nan-logits", lambda f: base(f, "teacher.npy", "nan.npy"), 2, "NaN or inf"),
     ("bad-batch", lambda f: base(f, "teacher.npy", "student.npy", "--batch-size", "0"), 2, "positive integer"),

@@ -43,13 +43,34 @@ def test_npz_multi_input_and_no_x(tmp_path, rng):
         ds2.inputs(0, 1)
 
 
-def test_fingerprint_depends_on_selection(tmp_path, rng):
+def test_fingerprint_follows_model_inputs_only(tmp_path, rng):
     path = _npz(tmp_path, y=rng.integers(0, 2, 20), sensitive_a=rng.integers(0, 2, 20),
                 sensitive_b=rng.integers(0, 3, 20))
-    fa = load_dataset(path, sensitive=["a"]).fingerprint
-    fb = load_dataset(path, sensitive=["b"]).fingerprint
-    assert fa != fb
-    assert fa == load_dataset(path, sensitive=["a"]).fingerprint
+    # attributes change no model input: cached logits stay valid across attribute choices
+    assert load_dataset(path, sensitive=["a"]).fingerprint == load_dataset(path, sensitive=["b"]).fingerprint
+    (tmp_path / "other").mkdir()
+    other = _npz(tmp_path / "other", y=rng.integers(0, 2, 20))
+    assert load_dataset(other).fingerprint != load_dataset(path).fingerprint
+
+
+def test_sensitive_file(tmp_path, rng):
+    from kdaudit.data.dataset import add_sensitive_file
+
+    ds = load_dataset(_npz(tmp_path, y=rng.integers(0, 2, 20), sensitive_a=rng.integers(0, 2, 20)))
+    np.save(tmp_path / "region.npy", rng.integers(0, 4, 20))
+    pd.DataFrame({"x": np.arange(20), "lang": ["en", "fr"] * 10}).to_csv(tmp_path / "lang.csv", index=False)
+    ds2 = add_sensitive_file(add_sensitive_file(ds, "region", tmp_path / "region.npy"), "lang", tmp_path / "lang.csv")
+    assert list(ds2.sensitive_features) == ["a", "region", "lang"]
+    assert set(ds2.sensitive_features["lang"]) == {"en", "fr"}
+    assert ds2.fingerprint == ds.fingerprint
+    assert set(ds2.describe()["sensitive_files"]) == {"region", "lang"}
+    np.save(tmp_path / "short.npy", np.zeros(19))
+    with pytest.raises(InputDataError, match="19 rows"):
+        add_sensitive_file(ds, "s", tmp_path / "short.npy")
+    with pytest.raises(UsageError, match="twice"):
+        add_sensitive_file(ds, "a", tmp_path / "region.npy")
+    with pytest.raises(InputDataError, match="does not exist"):
+        add_sensitive_file(ds, "z", tmp_path / "nope.npy")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

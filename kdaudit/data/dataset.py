@@ -81,7 +81,9 @@ class Dataset:
 
     def describe(self) -> dict[str, Any]:
         """The ``data`` block of report.json."""
+        files = self.extras.get("sensitive_files")
         return {
+            **({"sensitive_files": files} if files else {}),
             "path": self.path,
             "sha256": self.sha256,
             "fingerprint": self.fingerprint,
@@ -250,7 +252,9 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     extras = {k: v for k, v in arrays.items() if k in {"embedding"}}
     return Dataset(
         y_true=y, x=x, sensitive_features=sens, split=split, path=str(path), sha256=sha,
-        fingerprint=fingerprint(sha, kind="npz", sensitive=names), label="y", extras=extras,
+        # sensitive attributes do not change any model input, so they stay out of the
+        # fingerprint and a new choice of attributes reuses cached logits
+        fingerprint=fingerprint(sha, kind="npz"), label="y", extras=extras,
     )
 
 
@@ -327,4 +331,56 @@ def _load_table(
         fingerprint=fingerprint(sha, kind="table", label=label, sensitive=sensitive,
                                 features=feat_cols, positive_label=positive_label),
         label=label, feature_names=tuple(feat_cols), extras=extras,
+    )
+
+
+def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset:
+    """Add a sensitive attribute read from its own file of group labels.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    name : str
+        The attribute's name in reports.
+    path : str or Path
+        ``.npy`` (1-D, no pickles), or ``.csv`` / ``.parquet`` with one column (or a
+        column called ``name``); one row per data row, in the same order.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"Sensitive-attribute file {str(path)!r} does not exist.")
+    if name in dataset.sensitive_features:
+        raise UsageError(f"Sensitive attribute {name!r} is given twice.",
+                         tip="Give each --sensitive-file a new NAME (NAME=PATH).")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            values = np.load(p, allow_pickle=False)
+        elif suffix in TABLE_SUFFIXES:
+            import pandas as pd
+
+            df = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
+            if name in df.columns:
+                values = df[name].to_numpy()
+            elif df.shape[1] == 1:
+                values = df.iloc[:, 0].to_numpy()
+            else:
+                raise InputDataError(
+                    f"Sensitive-attribute file {str(path)!r} has {df.shape[1]} columns and none is "
+                    f"named {name!r}.", tip="Keep one column, or name it after the attribute.")
+        else:
+            raise InputDataError(f"Unknown extension {suffix!r} for sensitive-attribute file {str(path)!r}.",
+                                 tip="Use .npy, .csv or .parquet.")
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"Could not read sensitive-attribute file {str(path)!r}: {exc}") from exc
+    groups = as_group_labels(values, name)
+    if groups.shape[0] != dataset.n_samples:
+        raise InputDataError(
+            f"Sensitive-attribute file {str(path)!r} has {groups.shape[0]} rows but the data has "
+            f"{dataset.n_samples}.", tip="One group label per data row, in the same order.")
+    files = dict(dataset.extras.get("sensitive_files", {}))
+    files[name] = {"path": str(p), "sha256": file_sha256(p)}
+    return dataclasses.replace(
+        dataset, sensitive_features={**dataset.sensitive_features, name: groups},
+        extras={**dataset.extras, "sensitive_files": files},
     )
