@@ -239,3 +239,20 @@ def test_multirun_needs_two_runs(rng: np.random.Generator) -> None:
     y = rng.integers(0, 3, size=50)
     with pytest.raises(UsageError, match="at least 2 runs"):
         class_shift_multirun(y, [y], [y, y], n_classes=3)
+
+
+def test_multirun_reports_per_run_counts_mean_and_std():
+    """#TC per run pair (run r of A vs run r of B, single-run McNemar) with mean and std."""
+    from kdaudit.analysis.class_shift import class_shift, class_shift_multirun
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 800)
+    runs_a = [np.where(rng.random(800) < 0.9, y, rng.integers(0, 4, 800)) for _ in range(3)]
+    runs_b = [np.where(rng.random(800) < 0.6 + 0.1 * (y == 0), y, rng.integers(0, 4, 800)) for _ in range(3)]
+    res = class_shift_multirun(y, runs_a, runs_b, n_classes=4, alpha=0.05, correction="fdr_bh")
+    expected = [class_shift(y, a, b, n_classes=4).n_significant for a, b in zip(runs_a, runs_b, strict=True)]
+    assert list(res.n_significant_per_run) == expected
+    assert res.n_significant_run_mean == pytest.approx(np.mean(expected))
+    assert res.n_significant_run_std == pytest.approx(np.std(expected, ddof=1))
+    d = res.to_dict()
+    assert d["n_significant_per_run"] == expected

@@ -138,6 +138,16 @@ class ClassShiftResult(Record):
     disagreement_matrix_runs: tuple[int, int] | None = dataclasses.field(
         default=None, metadata={"omit_none": True}
     )
+    # multi-run: the single-run (McNemar) count of run r of A against run r of B, per r
+    n_significant_per_run: tuple[int, ...] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True}
+    )
+    n_significant_run_mean: float | None = dataclasses.field(
+        default=None, metadata={"omit_none": True}
+    )
+    n_significant_run_std: float | None = dataclasses.field(
+        default=None, metadata={"omit_none": True}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -159,8 +169,9 @@ class ClassShiftResult(Record):
         row_cls = MultiRunClassShiftRow if data.get("mode") == "multi_run" else ClassShiftRow
         data["per_class"] = tuple(row_cls.from_dict(r) for r in data["per_class"])
         data["disagreement_matrix"] = tuple(tuple(r) for r in data["disagreement_matrix"])
-        if data.get("disagreement_matrix_runs") is not None:
-            data["disagreement_matrix_runs"] = tuple(data["disagreement_matrix_runs"])
+        for key in ("disagreement_matrix_runs", "n_significant_per_run"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     def matrix(self) -> np.ndarray:
@@ -442,6 +453,10 @@ def class_shift_multirun(
         )
         for c in range(n_classes)
     )
+    per_run = tuple(
+        class_shift(y_true, ra, rb, n_classes=n_classes, alpha=alpha, correction=correction).n_significant
+        for ra, rb in zip(runs_a, runs_b, strict=False)
+    )
     return ClassShiftResult(
         mode="multi_run",
         test="welch_t",
@@ -457,6 +472,9 @@ def class_shift_multirun(
         n_runs_b=len(runs_b),
         disagreement_rate_std=float(overall.std(ddof=1)) if overall.shape[0] > 1 else 0.0,
         disagreement_matrix_runs=(0, 0),
+        n_significant_per_run=per_run,
+        n_significant_run_mean=float(np.mean(per_run)),
+        n_significant_run_std=float(np.std(per_run, ddof=1)) if len(per_run) > 1 else 0.0,
     )
 
 
