@@ -167,3 +167,18 @@ def test_cache_commands(files, capsys):
     assert code == 0
     code, out, _ = run(["cache", "clear", "--cache-dir", cache], capsys)
     assert code == 0 and "removed" in out
+
+
+@pytest.mark.parametrize("variant", [["--tabular"], []], ids=["tabular", "trifeature-study"])
+def test_demo_small_trains_and_audits(tmp_path, capsys, variant):
+    """A tiny end-to-end train + audit: the demo's own pipeline at toy size."""
+    out = tmp_path / "demo"
+    code = main(["demo", "--small", "--quiet", "--out", str(out), *variant])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["models"]) == {"teacher", "student", "baseline"}
+    assert report["gate"]["checks"], "the demo judges its student with the default policy"
+    assert (out / "report.html").stat().st_size > 10_000
+    if not variant:
+        temps = [row["temperature"] for row in report["temperature_sweep"]]
+        assert temps == sorted(temps) and len(temps) >= 2

@@ -17,6 +17,8 @@ import numpy as np
 from kdaudit.errors import InputDataError
 
 DEFAULT_CHUNK_ROWS = 65536
+# a block is bounded in bytes, not rows: 65,536 rows of 1,000 classes would be 262 MB
+DEFAULT_CHUNK_BYTES = 16 << 20
 
 
 class LogitArray:
@@ -55,18 +57,25 @@ class LogitArray:
     def __len__(self) -> int:
         return self.n_samples
 
-    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+    def default_chunk_rows(self) -> int:
+        """Rows per block so that one float32 block stays near DEFAULT_CHUNK_BYTES."""
+        return int(min(DEFAULT_CHUNK_ROWS * 16, max(256, DEFAULT_CHUNK_BYTES // (4 * self.n_classes))))
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start_row, block)`` with blocks of at most ``chunk_rows`` rows, as float32.
+
+        ``chunk_rows`` defaults to :meth:`default_chunk_rows` (about 16 MB per block).
 
         A memory-mapped shard is read through a short-lived map of just that block, so
         the pages of a multi-GB file leave the process's resident set as the scan moves on
         (slicing one long-lived map would keep every page touched so far resident).
         """
+        chunk_rows = chunk_rows or self.default_chunk_rows()
         for offset, shard in zip(self.offsets[:-1], self.shards, strict=True):
             for i in range(0, shard.shape[0], chunk_rows):
                 yield int(offset + i), _read_block(shard, i, min(i + chunk_rows, shard.shape[0]))
 
-    def predictions(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def predictions(self, chunk_rows: int | None = None) -> np.ndarray:
         """Argmax per row, shape (n_samples,), int64."""
         out = np.empty(self.n_samples, dtype=np.int64)
         for start, block in self.chunks(chunk_rows):
@@ -94,7 +103,7 @@ class LogitArray:
         """The whole matrix in memory (small data only)."""
         return np.concatenate([np.asarray(s, dtype=np.float32) for s in self.shards], axis=0)
 
-    def check_finite(self, name: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def check_finite(self, name: str, chunk_rows: int | None = None) -> None:
         """Raise InputDataError naming the first row with NaN or inf."""
         for start, block in self.chunks(chunk_rows):
             bad = ~np.isfinite(block)
