@@ -477,7 +477,9 @@ def group_fairness(
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
         per_rep = max(1, n_groups * layout.n_kinds * (3 * n_roles + 1))
-        chunk = max(1, min(n_bootstrap, _CHUNK_ELEMENTS // per_rep))
+        # bound both the metric arrays (per_rep) and the drawn cell counts (n_cells) per chunk
+        chunk = max(1, min(n_bootstrap, _CHUNK_ELEMENTS // per_rep,
+                           _CHUNK_ELEMENTS // max(1, counts.shape[0])))
         pieces: list[list[dict[str, np.ndarray]]] = []
         for draw in bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk):
             pieces.append([_summaries(m, multiclass) for m in compute(draw)])

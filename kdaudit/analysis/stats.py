@@ -299,9 +299,11 @@ def bootstrap_cell_counts(
             yield np.zeros((b, k), dtype=np.int64)
         elif use_index:
             assert cell_of_sorted_row is not None
-            rows = rng.integers(0, n, size=(b, n))
-            codes = cell_of_sorted_row[rows] + (np.arange(b, dtype=np.int64) * k)[:, None]
-            yield np.bincount(codes.ravel(), minlength=b * k).reshape(b, k)
+            # one replicate's n row draws at a time keeps memory at O(n), not O(b x n)
+            out = np.empty((b, k), dtype=np.int64)
+            for i in range(b):
+                out[i] = np.bincount(cell_of_sorted_row[rng.integers(0, n, size=n)], minlength=k)
+            yield out
         else:
             yield rng.multinomial(n, probs, size=b).astype(np.int64, copy=False)
         done += b
