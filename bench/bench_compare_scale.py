@@ -17,7 +17,6 @@ memory of the subprocess. Goal: < 2 GB.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,16 +42,30 @@ def write_binary_task(folder: Path, n: int, n_groups: int, seed: int = 0) -> dic
     return out
 
 
+# The child reports its own high-water mark (VmHWM) on exit. getrusage's ru_maxrss would
+# also count what the child inherited at fork, before exec, and survives execve.
+_CHILD = """
+import atexit, sys
+from kdaudit.cli import main
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            sys.stderr.write('KDAUDIT_BENCH_VMHWM_KB ' + line.split()[1] + chr(10))
+atexit.register(hwm)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def run_cli(args: list[str]) -> tuple[float, float]:
-    """Run `python -m kdaudit ...`; return (wall seconds, peak RSS of the child in GB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run kdaudit's CLI in a fresh process; return (wall seconds, its peak RSS in GB)."""
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "kdaudit", *args], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode not in (0, 1):
         raise SystemExit(f"kdaudit failed ({res.returncode}): {res.stderr}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak_kb, before) / 1024**2
+    peak_kb = next((int(line.split()[1]) for line in res.stderr.splitlines()
+                    if line.startswith("KDAUDIT_BENCH_VMHWM_KB")), -1)
+    return wall, peak_kb / 1024**2
 
 
 def fairlearn_replicate(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, rng: np.random.Generator) -> float:
