@@ -238,9 +238,11 @@ def run_audit(
                 infos.setdefault(role, []).append({**info, "temperature": spec.temperature})
         n_classes = _check_classes(logits, dataset)
         preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
-        report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache)
+        graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
+        report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
+                          graph=graph)
         if sweep:
-            report["temperature_sweep"] = _sweep(dataset, logits, preds, n_classes, options, sweep, cache, report)
+            report["temperature_sweep"] = _sweep(dataset, preds, n_classes, options, sweep, cache, graph)
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
@@ -319,6 +321,7 @@ def _analyse(
     *,
     specs: Mapping[str, Sequence[Any]],
     cache: Any,
+    graph: Any,
 ) -> dict[str, Any]:
     from kdaudit.analysis.accuracy import accuracy_analysis
     from kdaudit.analysis.class_shift import class_shift, class_shift_multirun
@@ -353,15 +356,11 @@ def _analyse(
     else:
         out["group_fairness"] = _group_fairness(dataset, first, n_classes, pairs, options)
 
-    if "individual_fairness" in options.skip:
-        out["skipped"]["individual_fairness"] = "skipped with --skip"
-    elif not dataset.has_inputs and options.embedding is None and "embedding" not in dataset.extras:
-        out["skipped"]["individual_fairness"] = (
-            "the data has no inputs ('x') and no embedding was given, so no neighbours can be found"
-        )
+    if graph is None:
+        out["skipped"]["individual_fairness"] = _individual_fairness_skip_reason(dataset, options)
     else:
         out["individual_fairness"] = _individual_fairness(dataset, logits, first, pairs, options,
-                                                          specs=specs, cache=cache)
+                                                          specs=specs, cache=cache, graph=graph)
 
     if "robustness" in options.skip:
         out["skipped"]["robustness"] = "skipped with --skip"
@@ -405,7 +404,16 @@ def _group_fairness(
     return result
 
 
+def _individual_fairness_skip_reason(dataset: Dataset, options: AuditOptions) -> str | None:
+    if "individual_fairness" in options.skip:
+        return "skipped with --skip"
+    if not dataset.has_inputs and options.embedding is None and "embedding" not in dataset.extras:
+        return "the data has no inputs ('x') and no embedding was given, so no neighbours can be found"
+    return None
+
+
 def _knn(dataset: Dataset, options: AuditOptions) -> Any:
+    """The one neighbour graph of an audit, shared by every model and the sweep."""
     from kdaudit.analysis.neighbors import knn_graph, representation
 
     embedding = None
@@ -437,16 +445,15 @@ def _individual_fairness(
     pairs: Sequence[tuple[str, str]],
     options: AuditOptions,
     *,
-    specs: Mapping[str, Sequence[Any]] | None = None,
-    cache: Any = None,
-    graph: Any = None,
+    specs: Mapping[str, Sequence[Any]],
+    cache: Any,
+    graph: Any,
 ) -> dict[str, Any]:
     from kdaudit.analysis.individual_fairness import individual_fairness
 
-    graph = graph if graph is not None else _knn(dataset, options)
     counterfactual = None
     if options.counterfactual is not None:
-        counterfactual = _counterfactual_logits(dataset, options, specs or {}, cache)
+        counterfactual = _counterfactual_logits(dataset, options, specs, cache)
     first_sensitive = next(iter(dataset.sensitive_features.values()), None)
     return individual_fairness(
         graph, {role: runs[0] for role, runs in logits.items()}, predictions=predictions,
@@ -497,21 +504,17 @@ def _counterfactual_logits(
 
 def _sweep(
     dataset: Dataset,
-    logits: Mapping[str, list[LogitArray]],
     preds: Mapping[str, list[np.ndarray]],
     n_classes: int,
     options: AuditOptions,
     sweep: Sequence[tuple[float, Sequence[Any]]],
     cache: Any,
-    report: Mapping[str, Any],
+    graph: Any,
 ) -> list[dict[str, Any]]:
     """One row per extra student: accuracy, #TC, #SC, worst DPD/EOD, I(f) (point values)."""
     from kdaudit.analysis.class_shift import class_shift, class_shift_multirun
 
     y = dataset.y_true
-    graph = None
-    if "individual_fairness" in report:
-        graph = _knn(dataset, options)
     rows = []
     for temperature, specs in sorted(sweep, key=lambda t: t[0]):
         runs = []
