@@ -275,7 +275,7 @@ def individual_fairness(
         )
 
     delta: dict[str, PairIndividualFairness] = {}
-    for a, b in _pairs(pairs):
+    for a, b in stats.parse_pairs(pairs):
         if a not in logits or b not in logits:
             continue
         ia, ib = roles.index(a), roles.index(b)
@@ -418,18 +418,4 @@ def _bootstrap_sums(per_anchor: np.ndarray, n_bootstrap: int, seed: int) -> np.n
         b = weights.shape[0]
         out[done : done + b] = weights.astype(np.float64) @ per_anchor
         done += b
-    return out
-
-
-def _pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]:
-    out = []
-    for p in pairs:
-        if isinstance(p, str):
-            if "_vs_" not in p:
-                raise UsageError(f"Expected a pair named 'A_vs_B'; got {p!r}.")
-            a, b = p.split("_vs_", 1)
-            out.append((a, b))
-        else:
-            a, b = p
-            out.append((str(a), str(b)))
     return out

@@ -366,7 +366,7 @@ def robustness(
         )
 
     delta: dict[str, PairRobustness] = {}
-    for a, b in _pairs(pairs):
+    for a, b in stats.parse_pairs(pairs):
         if a not in predictions or b not in predictions:
             continue
         ia, ib = roles.index(a), roles.index(b)
@@ -469,17 +469,3 @@ def _distillability(
     return Distillability(value=float(num / den), ci_low=low, ci_high=high,
                           gap_reduction_teacher=float(den), gap_reduction_student=float(num),
                           n_dropped=dropped)
-
-
-def _pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]:
-    out = []
-    for p in pairs:
-        if isinstance(p, str):
-            if "_vs_" not in p:
-                raise UsageError(f"Expected a pair named 'A_vs_B'; got {p!r}.")
-            a, b = p.split("_vs_", 1)
-            out.append((a, b))
-        else:
-            a, b = p
-            out.append((str(a), str(b)))
-    return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -475,3 +475,19 @@ def check_labels(
                 tip="Check n_classes and that labels are encoded as 0..n_classes-1.",
             )
     return arr
+
+
+def parse_pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]:
+    """Pairs given as ``(a, b)`` tuples or ``"a_vs_b"`` names, as a list of (a, b)."""
+    out = []
+    for p in pairs:
+        if isinstance(p, str):
+            if "_vs_" not in p:
+                raise UsageError(f"Expected a pair named 'A_vs_B'; got {p!r}.")
+            a, b = p.split("_vs_", 1)
+            out.append((a, b))
+        else:
+            a, b = p
+            out.append((str(a), str(b)))
+    return out
+
