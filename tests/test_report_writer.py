@@ -122,3 +122,13 @@ def test_model_card():
     assert any(m["slice"].startswith("sex=") for m in metrics)
     undefined = [m for m in metrics if m["value"] is None]
     assert undefined and all(m.get("description") for m in undefined)
+
+
+def test_md_code_keeps_paths_literal_and_safe():
+    from kdaudit.report.markdown import md_code
+
+    assert md_code("models/teacher_seed0.onnx") == "`models/teacher_seed0.onnx`"
+    assert md_code("a|b") == "`a\\|b`"
+    hostile = md_code("a`b|<script>alert(1)</script>\nx")
+    assert "<script" not in hostile and "\n" not in hostile and "\\`" in hostile
+    assert md_code("x" * 100, width=20).startswith("`…") and len(md_code("x" * 100, width=20)) == 22

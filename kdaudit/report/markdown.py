@@ -11,10 +11,12 @@ from typing import Any
 
 from kdaudit.report.html import PAIR_LABELS, findings, fmt_p, fmt_pct, fmt_pp
 
-__all__ = ["MAX_LINES", "md_escape", "render_summary"]
+__all__ = ["MAX_LINES", "md_code", "md_escape", "render_summary"]
 
 MAX_LINES = 39
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# every use is mid-line (never at a line start), so '.', '-', '+', '#' and '!' are inert and
+# stay readable; what could open emphasis, links, code or table cells is escaped
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~>])")
 _MAX_ATTRS = 3
 _ROLES = ("teacher", "student", "baseline")
 
@@ -26,6 +28,20 @@ def md_escape(text: Any, width: int = 80) -> str:
         s = s[: width - 1] + "…"
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
     return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def md_code(text: Any, width: int = 60) -> str:
+    """A data string (a path, a name) as an inline code span: shown literally, on one line.
+
+    Strings with markup characters fall back to :func:`md_escape`, so that no raw tag
+    reaches a consumer that renders Markdown to HTML loosely.
+    """
+    s = " ".join(str(text).split())
+    if any(ch in s for ch in "<>&`"):
+        return md_escape(s, width)
+    if len(s) > width:
+        s = "…" + s[-(width - 1):]  # a path's end says most
+    return "`" + s.replace("|", "\\|") + "`"
 
 
 def _plain(s: str) -> str:
@@ -52,10 +68,10 @@ def render_summary(report: dict[str, Any]) -> str:
     else:
         lines.append("## kdaudit audit (no gate policy given)")
     models = report.get("models") or {}
-    who = ", ".join(f"{r} {md_escape(models[r].get('path'), 50)}" for r in _ROLES if r in models)
+    who = ", ".join(f"{r} {md_code(models[r].get('path'))}" for r in _ROLES if r in models)
     data = report.get("data") or {}
     lines.append("")
-    lines.append(f"{who}; data {md_escape(data.get('path'), 50)} "
+    lines.append(f"{who}; data {md_code(data.get('path'))} "
                  f"({data.get('n_samples')} samples).")
     if gate and gate.get("checks"):
         lines += ["", "| check | judged value | threshold | result |", "|---|---:|---:|---|"]
@@ -66,7 +82,7 @@ def render_summary(report: dict[str, Any]) -> str:
             thr = str(c.get("threshold")) if count else _plain(fmt_pp(c.get("threshold"),
                                                                      sign=False))
             res = "✅ pass" if c.get("passed") else "❌ fail"
-            lines.append(f"| {md_escape(c.get('name'))} | {value} | {thr} | {res} |")
+            lines.append(f"| {md_code(c.get('name'))} | {value} | {thr} | {res} |")
 
     found = findings(report, quote=md_escape, limit=4)
     if found:
