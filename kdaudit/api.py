@@ -155,6 +155,7 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
     from kdaudit.engine.inference import compute_logits
     from kdaudit.models.base import load_model
 
+    spec, manifest = _with_manifest(spec)
     adapter = load_model(spec, device=options.device)
     # compute_logits checks rows and finiteness; logits files are read memory-mapped, never cached
     logits = compute_logits(
@@ -163,7 +164,36 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
     )
     info = adapter.describe()
     info["n_classes"] = logits.n_classes
+    info["temperature"] = spec.temperature
+    info["preprocess"] = spec.preprocess.to_dict() if spec.preprocess is not None else None
+    info["preprocess_source"] = ("manifest" if manifest and manifest.get("_preprocess_from_manifest")
+                                 else "given" if spec.preprocess is not None else "none")
+    if manifest:
+        info["manifest"] = {k: manifest.get(k) for k in
+                            ("name", "role", "arch", "seed", "temperature", "soft_weight", "generation")}
     return logits, info
+
+
+def _with_manifest(spec: Any) -> tuple[Any, dict[str, Any] | None]:
+    """Fill a model's temperature and preprocessing from the ``kdaudit train`` manifest beside it.
+
+    Only a manifest that names this file's sha256 is used; values the user gave win.
+    """
+    from kdaudit.models.manifest import manifest_for_model
+    from kdaudit.models.preprocess import Preprocess
+
+    if Path(spec.path).suffix.lower() in (".npy", ".npz", ".json") or not Path(spec.path).is_file():
+        return spec, None
+    manifest = manifest_for_model(spec.path)
+    if manifest is None:
+        return spec, None
+    changes: dict[str, Any] = {}
+    if spec.temperature is None and spec.role == "student" and manifest.get("temperature") is not None:
+        changes["temperature"] = float(manifest["temperature"])
+    if spec.preprocess is None and manifest.get("preprocess"):
+        changes["preprocess"] = Preprocess.from_dict(dict(manifest["preprocess"]))
+        manifest = {**manifest, "_preprocess_from_manifest": True}
+    return dataclasses.replace(spec, **changes), manifest
 
 
 def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset) -> int:
@@ -235,7 +265,7 @@ def run_audit(
             for spec in models.get(role, []):
                 la, info = _model_logits(spec, dataset, options, cache)
                 logits.setdefault(role, []).append(la)
-                infos.setdefault(role, []).append({**info, "temperature": spec.temperature})
+                infos.setdefault(role, []).append(info)
         n_classes = _check_classes(logits, dataset)
         preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
         graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)

@@ -85,25 +85,19 @@ def _options(seed: int, small: bool, device: str, progress: bool) -> AuditOption
 
 def _study(out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool,
            progress: bool) -> dict[str, Path]:
-    from kdaudit.models.base import ModelSpec
-    from kdaudit.models.preprocess import Preprocess
     from kdaudit.train.study import run_study
 
     study = run_study(work, small=small, quiet=quiet, seed=seed, device=device)
-    pre = Preprocess.from_dict(study["preprocess"]) if study.get("preprocess") else None
     temps = sorted(study["students"])
     main_t = STUDENT_TEMPERATURE if STUDENT_TEMPERATURE in temps else temps[len(temps) // 2]
-
-    def spec(path: Any, role: str, temperature: float | None = None) -> ModelSpec:
-        return ModelSpec(path=str(path), role=role, preprocess=pre, temperature=temperature)
-
+    # no preprocessing or temperature given here: each model's training manifest supplies them,
+    # exactly as for a user who audits models written by `kdaudit train`
     _log(quiet)("demo: auditing teacher, baseline and students at T = "
                 + ", ".join(f"{t:g}" for t in temps))
     report = compare(
-        spec(study["teacher"], "teacher"), spec(study["students"][main_t], "student", main_t),
-        baseline=spec(study["baseline"], "baseline"), data=study["data"],
+        study["teacher"], study["students"][main_t], baseline=study["baseline"], data=study["data"],
         sensitive=["color", "texture"],
-        sweep=[(t, spec(study["students"][t], "student", t)) for t in temps],
+        sweep=[(t, study["students"][t]) for t in temps],
         options=_options(seed, small, device, progress),
         policy="default", command_line=["kdaudit", "demo"] + (["--small"] if small else []),
     )

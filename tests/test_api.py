@@ -228,3 +228,39 @@ def test_sensitive_file_and_counterfactual(task, tmp_path):
     pred_cf = sess.run(None, {"x": x_cf})[0].argmax(1)
     cf = r["individual_fairness"]["student"]["counterfactual"]
     assert cf["flip_rate"]["value"] == pytest.approx(float((pred != pred_cf).mean()), abs=1e-12)
+
+
+def test_train_manifest_labels_students_and_supplies_preprocessing(tmp_path):
+    """A model written by the trainer is audited with the preprocessing it was trained with."""
+    import torch
+
+    from kdaudit.models.zoo import build_model
+    from kdaudit.train.export import export_model
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(300, 6)).astype(np.uint8)
+    y = rng.integers(0, 2, 300)
+    np.savez(tmp_path / "eval.npz", x=x, y=y)
+    pre = {"scale": 1 / 255, "mean": 0.5, "std": 0.25}
+    torch.manual_seed(0)
+    models = {}
+    for role, temperature in (("teacher", None), ("student", 4.0)):
+        net = build_model("mlp", n_classes=2, input_shape=(6,)).eval()
+        xin = ((x[:32].astype(np.float32) / 255) - 0.5) / 0.25
+        export_model(net, tmp_path, role, check_input=xin,
+                     manifest={"role": role, "arch": "mlp", "seed": 0, "temperature": temperature,
+                               "soft_weight": 0.9 if temperature else 0.0, "preprocess": pre})
+        models[role] = net
+    r = kdaudit.compare(tmp_path / "teacher.onnx", tmp_path / "student.onnx", data=tmp_path / "eval.npz",
+                        options=opts(tmp_path)).data
+    assert r["models"]["student"]["temperature"] == 4.0
+    assert r["models"]["student"]["preprocess_source"] == "manifest"
+    with torch.no_grad():
+        xin = torch.from_numpy(((x.astype(np.float32) / 255) - 0.5) / 0.25)
+        expected = float((models["student"](xin).argmax(1).numpy() == y).mean())
+    assert r["accuracy"]["student"] == pytest.approx(expected, abs=1e-12)
+    # a manifest that does not name the file's bytes is ignored
+    (tmp_path / "student.onnx").write_bytes((tmp_path / "student.onnx").read_bytes() + b"\0")
+    from kdaudit.models.manifest import manifest_for_model
+
+    assert manifest_for_model(tmp_path / "student.onnx") is None

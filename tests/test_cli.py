@@ -182,3 +182,11 @@ def test_demo_small_trains_and_audits(tmp_path, capsys, variant):
     if not variant:
         temps = [row["temperature"] for row in report["temperature_sweep"]]
         assert temps == sorted(temps) and len(temps) >= 2
+        # the audit (ONNX files + the preprocessing from each model's manifest) reproduces the
+        # accuracy the trainer measured in torch on the same test set
+        study = json.loads((out / "study.json").read_text())
+        assert all(report["models"][r]["preprocess_source"] == "manifest" for r in report["models"])
+        assert report["accuracy"]["teacher"] == pytest.approx(study["accuracy"]["teacher"], abs=1e-9)
+        assert report["accuracy"]["baseline"] == pytest.approx(study["accuracy"]["baseline"], abs=1e-9)
+        for row in report["temperature_sweep"]:
+            assert row["accuracy"] == pytest.approx(study["accuracy"]["students"][f"{row['temperature']:g}"], abs=1e-9)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,13 @@ from torch import nn
 
 from kdaudit.data.dataset import file_sha256
 from kdaudit.errors import InputDataError, ModelLoadError
+from kdaudit.models.manifest import (  # noqa: F401 - part of this module's API
+    MANIFEST_FORMAT,
+    manifest_path_for,
+    read_manifest,
+    write_manifest,
+)
 
-MANIFEST_FORMAT = "kdaudit-model/1"
 ONNX_ATOL = 1e-5
 OPSET = 17
 
@@ -199,39 +203,3 @@ def export_model(
     return full
 
 
-def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
-    """Write a manifest as indented, key-sorted JSON."""
-    from kdaudit.results import to_native
-
-    Path(path).write_text(json.dumps(to_native(manifest), indent=2, sort_keys=True) + "\n")
-
-
-def manifest_path_for(path: str | Path) -> Path:
-    """The manifest beside a model file: ``x.onnx`` -> ``x.json``."""
-    p = Path(path)
-    return p if p.suffix.lower() == ".json" else p.with_suffix(".json")
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """Read the manifest for a model file (or the manifest itself).
-
-    Raises
-    ------
-    InputDataError
-        When there is no manifest, or it is not a kdaudit model manifest.
-    """
-    mpath = manifest_path_for(path)
-    if not mpath.is_file():
-        raise InputDataError(
-            f"No kdaudit manifest {str(mpath)!r} beside {str(path)!r}.",
-            tip="Models written by 'kdaudit train' have NAME.onnx, NAME.safetensors and NAME.json.",
-        )
-    try:
-        data = json.loads(mpath.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"Could not read manifest {str(mpath)!r}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise InputDataError(
-            f"{str(mpath)!r} is not a kdaudit model manifest (format {MANIFEST_FORMAT!r})."
-        )
-    return data

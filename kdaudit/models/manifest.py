@@ -1,0 +1,79 @@
+"""Model manifests: the JSON that ``kdaudit train`` writes beside each model.
+
+``NAME.onnx`` + ``NAME.safetensors`` + ``NAME.json``; the manifest records the
+recipe, seed, temperature, soft weight, metrics, the preprocessing the model was
+trained with, and the hashes of the model files. An audit reads it (without
+importing torch) to label students and to preprocess inputs exactly as in training.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kdaudit.data.dataset import file_sha256
+from kdaudit.errors import InputDataError
+
+MANIFEST_FORMAT = "kdaudit-model/1"
+
+
+def manifest_path_for(path: str | Path) -> Path:
+    """The manifest beside a model file: ``x.onnx`` -> ``x.json``."""
+    p = Path(path)
+    return p if p.suffix.lower() == ".json" else p.with_suffix(".json")
+
+
+def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
+    """Write a manifest as indented, key-sorted JSON."""
+    from kdaudit.results import to_native
+
+    Path(path).write_text(json.dumps(to_native(manifest), indent=2, sort_keys=True) + "\n")
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Read the manifest for a model file (or the manifest itself).
+
+    Raises
+    ------
+    InputDataError
+        When there is no manifest, or it is not a kdaudit model manifest.
+    """
+    mpath = manifest_path_for(path)
+    if not mpath.is_file():
+        raise InputDataError(
+            f"No kdaudit manifest {str(mpath)!r} beside {str(path)!r}.",
+            tip="Models written by 'kdaudit train' have NAME.onnx, NAME.safetensors and NAME.json.",
+        )
+    try:
+        data = json.loads(mpath.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"Could not read manifest {str(mpath)!r}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise InputDataError(
+            f"{str(mpath)!r} is not a kdaudit model manifest (format {MANIFEST_FORMAT!r})."
+        )
+    return data
+
+
+def manifest_for_model(path: str | Path, *, sha256: str | None = None) -> dict[str, Any] | None:
+    """The manifest that describes exactly this model file, or None.
+
+    A manifest counts only when it names this file's bytes: its ``files`` entry for
+    the file's extension must carry the file's sha256. A stale or foreign
+    ``NAME.json`` is ignored, so it can never change how a model is audited.
+    """
+    p = Path(path)
+    mpath = manifest_path_for(p)
+    if mpath == p or not mpath.is_file():
+        return None
+    try:
+        data = read_manifest(p)
+    except InputDataError:
+        return None
+    entry = (data.get("files") or {}).get(p.suffix.lower().lstrip("."))
+    if not isinstance(entry, dict) or entry.get("path") != p.name:
+        return None
+    if entry.get("sha256") != (sha256 or file_sha256(p)):
+        return None
+    return data
