@@ -279,8 +279,8 @@ def make_report(
             rows.append({"temperature": float(t), "path": f"models/student_T{t}.onnx",
                          "accuracy": _r(0.86 + 0.002 * min(t, 10)),
                          "n_sc": int(min(t, 10) * 3), "n_tc": int(30 - min(t, 10) * 2),
-                         "dpd": _r(0.09 - 0.003 * min(t, 10) + 0.001 * max(0, t - 10)),
-                         "eod": _r(0.1 - 0.003 * min(t, 10) + 0.001 * max(0, t - 10)),
+                         "demographic_parity_difference": _r(0.09 - 0.003 * min(t, 10) + 0.001 * max(0, t - 10)),
+                         "equalized_odds_difference": _r(0.1 - 0.003 * min(t, 10) + 0.001 * max(0, t - 10)),
                          "lipschitz": _r(0.045 - 0.001 * min(t, 10)) if individual_fairness
                          else None})
         report["temperature_sweep"] = rows

@@ -264,3 +264,18 @@ def test_train_manifest_labels_students_and_supplies_preprocessing(tmp_path):
     from kdaudit.models.manifest import manifest_for_model
 
     assert manifest_for_model(tmp_path / "student.onnx") is None
+
+
+def test_real_sweep_renders_every_column(task, tmp_path):
+    """The sweep rows the API writes are the ones the HTML reads (no 'not available' plots)."""
+    from kdaudit.report.html import render_html
+
+    d = task["dir"]
+    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", baseline=d / "baseline_run0.npy",
+                        data=task["data"], sensitive=["sex"], options=opts(tmp_path),
+                        sweep=[(2.0, d / "student_run1.npy"), (8.0, d / "baseline_run1.npy")]).data
+    row = r["temperature_sweep"][0]
+    assert row["demographic_parity_difference"] is not None and row["n_sc"] is not None
+    section = render_html(r).split('id="temperature-sweep"', 1)[1].split("</section>", 1)[0]
+    assert "not available" not in section.split("I(f)")[0]
+    assert f"{100 * row['demographic_parity_difference']:.1f}" in section

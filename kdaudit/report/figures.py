@@ -261,8 +261,8 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
     rows = sorted(rows, key=lambda r: float(r["temperature"]))
     t = [float(r["temperature"]) for r in rows]
     panels = (("accuracy", "Accuracy (%)", 100.0), ("n_sc", "#SC (vs baseline)", 1.0),
-              ("n_tc", "#TC (vs teacher)", 1.0), ("dpd", "DPD (pp)", 100.0),
-              ("eod", "EOD (pp)", 100.0), ("lipschitz", "I(f)", 1.0))
+              ("n_tc", "#TC (vs teacher)", 1.0), ("demographic_parity_difference", "DPD (pp)", 100.0),
+              ("equalized_odds_difference", "EOD (pp)", 100.0), ("lipschitz", "I(f)", 1.0))
     with _style("sweep"):
         fig, axes = plt.subplots(2, 3, figsize=(8.2, 4.4))
         for ax, (key, title, scale) in zip(axes.flat, panels, strict=True):
