@@ -409,3 +409,26 @@ def test_dpd_ci_coverage_by_simulation() -> None:
         hit_delta += d.ci_low <= true_delta <= d.ci_high
     assert 0.91 <= hit_dpd / trials <= 0.985
     assert 0.91 <= hit_delta / trials <= 0.985
+
+
+def test_dpd_ci_loosely_matches_fairlearns_own_bootstrap() -> None:
+    """A distributional check: fairlearn's MetricFrame bootstrap (n_boot) of the DPD gives a
+    95% interval close to kdaudit's multinomial-cell bootstrap (different resampling code, same law)."""
+    from fairlearn.metrics import MetricFrame, selection_rate
+
+    from kdaudit.analysis.group_fairness import group_fairness
+
+    rng = np.random.default_rng(11)
+    n = 2000
+    groups = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    y = rng.integers(0, 2, n)
+    pred = (rng.random(n) < np.where(groups == "a", 0.55, np.where(groups == "b", 0.45, 0.35))).astype(int)
+    mine = group_fairness(y, {"student": pred}, groups, n_classes=2, pairs=[], n_bootstrap=2000,
+                          seed=0).to_dict()["student"]["demographic_parity_difference"]
+    mf = MetricFrame(metrics=selection_rate, y_true=y, y_pred=pred, sensitive_features=groups,
+                     n_boot=200, ci_quantiles=[0.025, 0.975], random_state=0)
+    fl_low, fl_high = mf.difference_ci()
+    assert mine["value"] == pytest.approx(mf.difference(), abs=1e-12)
+    width = fl_high - fl_low
+    assert abs(mine["ci_low"] - fl_low) < 0.25 * width
+    assert abs(mine["ci_high"] - fl_high) < 0.25 * width
