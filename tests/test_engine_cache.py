@@ -221,3 +221,43 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("KDAUDIT_CACHE_DIR")
     assert default_cache_dir().parts[-2:] == (".cache", "kdaudit")
+
+
+def test_onnx_external_weights_are_part_of_the_cache_key(tmp_path):
+    """Weights stored as ONNX external data change the key (and the reported hashes)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from kdaudit.data.dataset import Dataset
+    from kdaudit.engine.cache import LogitCache
+    from kdaudit.engine.inference import compute_logits
+    from kdaudit.models.base import ModelSpec, load_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype(np.float32)
+    ds = Dataset(y_true=np.zeros(64, np.int64), x=x, sensitive_features={}, path="mem",
+                 sha256="0" * 64, fingerprint="f" * 64)
+
+    def save(w: np.ndarray) -> None:
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["logits"])], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+            [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                  location="m.onnx.data", size_threshold=0)
+
+    cache = LogitCache(tmp_path / "cache")
+    w = rng.normal(size=(8, 3)).astype(np.float32)
+    save(w)
+    first = compute_logits(load_model(ModelSpec(path=str(tmp_path / "m.onnx"))), ds, cache=cache).to_numpy()
+    np.testing.assert_allclose(first, x @ w, rtol=1e-5, atol=1e-5)
+    data = tmp_path / "m.onnx.data"
+    assert data.read_bytes() == w.tobytes()  # one tensor at offset 0
+    data.write_bytes((-w).tobytes())  # only the external weights change; the graph file does not
+    model = load_model(ModelSpec(path=str(tmp_path / "m.onnx")))
+    assert model.describe()["external_data"][0]["path"] == "m.onnx.data"
+    second = compute_logits(model, ds, cache=cache).to_numpy()
+    np.testing.assert_allclose(second, -(x @ w), rtol=1e-5, atol=1e-5)

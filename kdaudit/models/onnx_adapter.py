@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,9 @@ class OnnxAdapter(ModelAdapter):
                 tip="The file may be truncated or not an ONNX model; re-export it "
                     "(onnx.checker.check_model tells more).",
             ) from exc
+        # weights saved as ONNX external data live beside the graph file: they define the
+        # outputs too, so they go into the model's identity (cache key) and its report entry
+        self.external_data = external_data_hashes(spec.path)
         active = self.session.get_providers()
         super().__init__(spec, format="onnx", sha256=sha256,
                          device_type="cuda" if active and active[0] == CUDA_EP else "cpu")
@@ -75,8 +79,15 @@ class OnnxAdapter(ModelAdapter):
     def input_names(self) -> list[str]:
         return [name for name, _, _ in self.inputs]
 
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        if self.external_data:
+            out["external_data"] = [{"path": k, "sha256": v} for k, v in sorted(self.external_data.items())]
+        return out
+
     def identity(self) -> dict[str, Any]:
         out = super().identity()
+        out["external_data"] = dict(sorted(self.external_data.items()))
         out["arch"] = None  # ignored for ONNX
         return out
 
@@ -146,3 +157,35 @@ class OnnxAdapter(ModelAdapter):
                          for name, a in piece.items()}
             parts.append(self._run(piece)[:rows])
         return np.concatenate(parts, axis=0)
+
+
+def external_data_hashes(path: str | Path) -> dict[str, str]:
+    """sha256 of every external-data file an ONNX graph references, keyed by its location.
+
+    Reads the graph without its external tensors (``load_external_data=False``), so this
+    costs a parse of the graph file, not a read of the weights into memory.
+    """
+    import onnx
+
+    from kdaudit.data.dataset import file_sha256
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # the session loaded it; a parse failure here only means no external data
+        return {}
+    locations: set[str] = set()
+
+    def visit(graph: Any) -> None:
+        for tensor in graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                locations.update(e.value for e in tensor.external_data if e.key == "location")
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.g is not None and attr.HasField("g"):
+                    visit(attr.g)
+                for sub in attr.graphs:
+                    visit(sub)
+
+    visit(model.graph)
+    base = Path(path).parent
+    return {loc: file_sha256(base / loc) for loc in sorted(locations) if (base / loc).is_file()}
