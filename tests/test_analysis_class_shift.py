@@ -256,3 +256,19 @@ def test_multirun_reports_per_run_counts_mean_and_std():
     assert res.n_significant_run_std == pytest.approx(np.std(expected, ddof=1))
     d = res.to_dict()
     assert d["n_significant_per_run"] == expected
+
+
+def test_multirun_constant_ratios_are_not_rounding_noise():
+    """Identical runs give exactly constant ratios: equal means -> p = 1, different -> null."""
+    from kdaudit.analysis.class_shift import class_shift_multirun
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 10, 3000)
+    pa = np.where(rng.random(3000) < 0.83, y, rng.integers(0, 10, 3000))
+    pb = np.where(rng.random(3000) < 0.71, y, rng.integers(0, 10, 3000))
+    same = class_shift_multirun(y, [pa] * 3, [pa] * 5, n_classes=10, correction="none").to_dict()
+    assert all(row["p_value"] == 1.0 for row in same["per_class"])
+    assert same["n_significant"] == 0
+    diff = class_shift_multirun(y, [pa] * 3, [pb] * 5, n_classes=10, correction="none").to_dict()
+    assert diff["n_significant"] == 0  # no variance: Welch's t is undefined, never "significant"
+    assert all(row["p_value"] is None and row["undefined_reason"] for row in diff["per_class"])

@@ -46,6 +46,7 @@ from kdaudit.analysis.stats import (
     check_correction,
     check_labels,
     mcnemar_exact,
+    nan_mean_var,
     optional_float,
     welch_ttest,
 )
@@ -479,12 +480,8 @@ def class_shift_multirun(
 
 
 def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NaN-aware mean, sample std (ddof=1) and finite count along axis 0."""
-    ok = np.isfinite(x)
-    cnt = ok.sum(axis=0)
-    x0 = np.where(ok, x, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = x0.sum(axis=0) / cnt
-        var = (np.where(ok, x - mean, 0.0) ** 2).sum(axis=0) / (cnt - 1)
-    std = np.where(cnt >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
-    return mean, std, cnt
+    """NaN-aware mean, sample std (ddof=1) and finite count along axis 0 (exact for constants)."""
+    mean, var, cnt = nan_mean_var(x)
+    with np.errstate(invalid="ignore"):
+        std = np.where(cnt >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    return mean, std, cnt.astype(np.int64)

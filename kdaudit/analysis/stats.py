@@ -107,8 +107,8 @@ def welch_ttest(
     """
     a = np.moveaxis(np.asarray(a, dtype=np.float64), axis, 0)
     b = np.moveaxis(np.asarray(b, dtype=np.float64), axis, 0)
-    ma, va, na = _nan_mean_var(a)
-    mb, vb, nb = _nan_mean_var(b)
+    ma, va, na = nan_mean_var(a)
+    mb, vb, nb = nan_mean_var(b)
     with np.errstate(divide="ignore", invalid="ignore"):
         sa = va / na
         sb = vb / nb
@@ -123,8 +123,13 @@ def welch_ttest(
     return t, df, p
 
 
-def _nan_mean_var(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, sample variance (ddof=1) and count of finite values along axis 0."""
+def nan_mean_var(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sample variance (ddof=1) and count of finite values along axis 0.
+
+    A column whose finite values are all equal gets exactly that value as its mean and
+    a variance of exactly 0: summing [r, r, r] and dividing by 3 need not give r back,
+    and a variance of 1e-32 from rounding would turn "no variation" into a t statistic.
+    """
     ok = np.isfinite(x)
     n = ok.sum(axis=0).astype(np.float64)
     x0 = np.where(ok, x, 0.0)
@@ -132,6 +137,11 @@ def _nan_mean_var(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mean = x0.sum(axis=0) / n
         dev = np.where(ok, x - mean, 0.0)
         var = (dev**2).sum(axis=0) / (n - 1)
+    lo = np.where(ok, x, np.inf).min(axis=0)
+    hi = np.where(ok, x, -np.inf).max(axis=0)
+    constant = (n > 0) & (lo == hi)
+    mean = np.where(constant, lo, mean)
+    var = np.where(constant & (n > 1), 0.0, var)
     return mean, var, n
 
 
