@@ -72,6 +72,10 @@ class AuditOptions:
             raise UsageError(
                 f"Unknown --correction {self.correction!r}; choose one of {', '.join(CORRECTIONS)}."
             )
+        if self.seed < 0:
+            raise UsageError(f"--seed must be >= 0; got {self.seed}.")
+        if self.min_group_size < 0:
+            raise UsageError(f"--min-group-size must be >= 0; got {self.min_group_size}.")
         if self.bootstrap < 0:
             raise UsageError(f"--bootstrap must be >= 0; got {self.bootstrap}.")
         if not 0.5 <= self.confidence < 1.0:
@@ -288,6 +292,8 @@ def run_audit(
         **report,
     }
     report["warnings"] = sorted(set(report.get("warnings", [])) | set(caught) | set(_ci_notes(report)))
+    for message in report["warnings"]:  # recorded into the report above; shown to the user here
+        warnings.warn(message, KDAuditWarning, stacklevel=2)
     report["provenance"] = _provenance(command_line, started)
     out = Report(report)
     if policy is not None:
@@ -394,16 +400,17 @@ def _analyse(
 
     if "robustness" in options.skip:
         out["skipped"]["robustness"] = "skipped with --skip"
-    elif dataset.split is None:
-        out["skipped"]["robustness"] = "the data has no 'split' array"
+    elif dataset.split is None and not dataset.sensitive_features:
+        out["skipped"]["robustness"] = "the data has no 'split' array and no sensitive attribute"
     else:
         from kdaudit.analysis.robustness import robustness
 
+        # the first sensitive attribute is the bias attribute (per-bias-type runs: one audit each)
         attr_name, attr = next(iter(dataset.sensitive_features.items()), ("", None))
         out["robustness"] = robustness(
             y, first, split=dataset.split, bias_attribute=attr, attribute_name=attr_name,
             pairs=pairs, n_bootstrap=options.bootstrap, seed=options.seed,
-            confidence=options.confidence,
+            confidence=options.confidence, min_group_size=options.min_group_size,
         ).to_dict()
     return out
 
@@ -437,8 +444,12 @@ def _group_fairness(
 def _individual_fairness_skip_reason(dataset: Dataset, options: AuditOptions) -> str | None:
     if "individual_fairness" in options.skip:
         return "skipped with --skip"
-    if not dataset.has_inputs and options.embedding is None and "embedding" not in dataset.extras:
+    has_embedding = options.embedding is not None or "embedding" in dataset.extras
+    if not dataset.has_inputs and not has_embedding:
         return "the data has no inputs ('x') and no embedding was given, so no neighbours can be found"
+    if isinstance(dataset.x, dict) and not has_embedding:
+        return ("the model takes several inputs (x_<name> arrays), so no input space defines "
+                "similarity; pass --embedding FILE.npy (one row per sample) to compare neighbours there")
     return None
 
 
@@ -458,9 +469,7 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
         raise InputDataError(
             f"The embedding has {embedding.shape[0]} rows but the data has {dataset.n_samples}."
         )
-    x = dataset.x
-    if isinstance(x, dict):
-        x = next(iter(x.values())) if embedding is None else None
+    x = None if isinstance(dataset.x, dict) else dataset.x  # multi-input data needs an embedding
     space = "embedding" if embedding is not None else options.space
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
@@ -681,7 +690,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
         cfg = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"Config {str(path)!r} is not valid TOML: {exc}") from exc
-    unknown = set(cfg) - {"data", "models", "analysis", "gate", "engine", "sweep", "output"}
+    unknown = set(cfg) - {"data", "models", "analysis", "gate", "engine", "sweep"}
     if unknown:
         raise UsageError(f"Unknown section(s) in {str(path)!r}: {', '.join(sorted(unknown))}.")
     return cfg
@@ -697,11 +706,13 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     base = Path(config).resolve().parent
 
     def resolve(p: str) -> str:
+        """Relative paths resolve from the config's folder (INTERFACE.md), built-in args too."""
         text = str(p)
-        if ":" in text.split("/", 1)[0] or Path(text).is_absolute():
-            return text  # a built-in spec or an absolute path
-        candidate = base / text
-        return str(candidate) if candidate.exists() or not Path(text).exists() else text
+        head, sep, arg = text.partition(":")
+        if sep and "/" not in head and head:  # a built-in spec such as adult:data/adult.test
+            is_relative_file = bool(arg) and not Path(arg).is_absolute() and (base / arg).exists()
+            return f"{head}:{base / arg}" if is_relative_file else text
+        return text if Path(text).is_absolute() else str(base / text)
 
     model_cfg = cfg.get("models", {})
     bad_roles = set(model_cfg) - set(ROLES)
@@ -728,6 +739,8 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     for key in ("embedding", "counterfactual"):
         if analysis.get(key):
             analysis[key] = resolve(analysis[key])
+    if engine.get("cache_dir"):
+        engine["cache_dir"] = resolve(engine["cache_dir"])
     opts = {**analysis, **engine, **dict(overrides or {})}
     options = AuditOptions(**opts)
 

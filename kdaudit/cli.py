@@ -220,14 +220,22 @@ def _check_out_dir(out: str) -> None:
                          tip="Choose another --out or remove the file.")
 
 
+def _load_policy_early(args: argparse.Namespace, *, config_has_gate: bool = False) -> Any:
+    """Check output and gate options before any inference, so a typo costs no audit."""
+    from kdaudit.gate import load_policy
+
+    if args.junit and not args.policy and not config_has_gate:
+        raise UsageError("--junit needs a gate policy (--policy, or [gate] in the config): "
+                         "there are no checks to write.")
+    return load_policy(args.policy) if args.policy else None
+
+
 def _finish(report: Any, args: argparse.Namespace) -> int:
     from kdaudit.report.junit import write_junit
 
-    paths = report.write(args.out, formats=args.formats)
-    if args.junit and report.gate is not None:
+    if args.junit and report.gate is not None:  # before the report: a failure leaves neither
         write_junit(report.gate, Path(args.junit))
-    elif args.junit:
-        raise UsageError("--junit needs --policy: there are no gate checks to write.")
+    paths = report.write(args.out, formats=args.formats)
     if not args.quiet:
         for kind, path in paths.items():
             print(f"wrote {kind}: {path}")
@@ -254,11 +262,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             d["preprocess"] = Preprocess.from_dict(pre)
         defaults[role] = d
     options = api.AuditOptions(**_options_from_args(args, only_given=False))
+    policy = _load_policy_early(args)
     report = api.compare(
         args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
         sensitive=args.sensitive, features=args.features, options=options,
         sensitive_files=dict(args.sensitive_file),
-        model_defaults=defaults, policy=args.policy, command_line=["kdaudit", *args.argv],
+        model_defaults=defaults, policy=policy, command_line=["kdaudit", *args.argv],
     )
     return _finish(report, args)
 
@@ -268,9 +277,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     _check_out_dir(args.out)
     overrides = _options_from_args(args, only_given=True)
+    policy = _load_policy_early(args, config_has_gate=bool(api.load_config(args.config).get("gate")))
     report = api.audit(args.config, overrides=overrides, command_line=["kdaudit", *args.argv])
-    if args.policy:
-        report.apply_policy(args.policy)
+    if policy is not None:
+        report.apply_policy(policy)
     return _finish(report, args)
 
 
@@ -288,7 +298,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         from kdaudit.report import write_report
 
         report["gate"] = gate
-        write_report(report, path.parent, formats=("json",))
+        present = [f for f, name in (("html", "report.html"), ("md", "summary.md"))
+                   if (path.parent / name).exists()]
+        write_report(report, path.parent, formats=("json", *present))
     if not args.quiet:
         for check in gate["checks"]:
             mark = "ok  " if check["passed"] else "FAIL"

@@ -279,3 +279,28 @@ def test_real_sweep_renders_every_column(task, tmp_path):
     section = render_html(r).split('id="temperature-sweep"', 1)[1].split("</section>", 1)[0]
     assert "not available" not in section.split("I(f)")[0]
     assert f"{100 * row['demographic_parity_difference']:.1f}" in section
+
+
+def test_multi_input_data_skips_individual_fairness_without_embedding(task, tmp_path):
+    d = task["dir"]
+    with np.load(task["data"]) as npz:
+        np.savez(d / "multi.npz", x_input_ids=np.ones((N, 4), np.int64), x_attention_mask=np.ones((N, 4), np.int64),
+                 y=npz["y"], sensitive_sex=npz["sensitive_sex"])
+    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", data=d / "multi.npz",
+                        options=opts(tmp_path)).data
+    assert "individual_fairness" not in r and "--embedding" in r["skipped"]["individual_fairness"]
+    np.save(d / "emb.npy", np.load(task["data"])["x"])
+    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", data=d / "multi.npz",
+                        options=opts(tmp_path, embedding=str(d / "emb.npy"))).data
+    assert r["individual_fairness"]["config"]["space"] == "embedding"
+
+
+def test_config_paths_resolve_from_the_config_folder_only(task, tmp_path, monkeypatch):
+    d = task["dir"]
+    (d / "cfg").mkdir()
+    config = d / "cfg" / "a.toml"
+    config.write_text('[data]\npath = "eval.npz"\n[models.teacher]\npath = "../teacher_run0.npy"\n'
+                      '[models.student]\npath = "../student_run0.npy"\n')
+    monkeypatch.chdir(d)  # eval.npz exists in the cwd, not beside the config
+    with pytest.raises(kdaudit.errors.InputDataError, match="cfg/eval.npz"):
+        kdaudit.audit(config)

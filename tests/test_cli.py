@@ -87,6 +87,9 @@ CASES = [
     ("pickle-untrusted", lambda f: base(f, "evil.pt", "student.npy"), 2, "--trust-code"),
     ("corrupt-onnx", lambda f: base(f, "corrupt.onnx", "student.npy"), 3, "corrupt.onnx"),
     ("cache-unusable", lambda f: [*base(f), "--cache-dir", f["dir"] / "afile"], 3, "cache"),
+    ("junit-without-policy", lambda f: [*base(f), "--junit", f["dir"] / "j.xml"], 2, "--junit needs"),
+    ("bad-policy-file", lambda f: [*base(f), "--policy", f["dir"] / "nope.toml"], 2, "nope.toml"),
+    ("negative-seed", lambda f: [*base(f), "--seed", "-1"], 2, "--seed"),
     ("out-is-file", lambda f: [*base(f), "--out", f["dir"] / "afile"], 2, "is a file"),
 ]
 
