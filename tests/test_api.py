@@ -302,5 +302,5 @@ def test_config_paths_resolve_from_the_config_folder_only(task, tmp_path, monkey
     config.write_text('[data]\npath = "eval.npz"\n[models.teacher]\npath = "../teacher_run0.npy"\n'
                       '[models.student]\npath = "../student_run0.npy"\n')
     monkeypatch.chdir(d)  # eval.npz exists in the cwd, not beside the config
-    with pytest.raises(kdaudit.errors.InputDataError, match="cfg/eval.npz"):
+    with pytest.raises(kdaudit.errors.InputDataError, match=r"cfg/eval\.npz"):
         kdaudit.audit(config)

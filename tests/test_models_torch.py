@@ -258,3 +258,24 @@ def test_importing_kdaudit_models_does_not_import_torch():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pickle_forced_as_state_dict_is_refused_as_untrusted(tmp_path):
+    """--format state_dict on a pickle: weights_only refuses it; that is a trust refusal (exit 2)."""
+    import pickle
+    from pathlib import Path
+
+    from kdaudit.errors import TrustError
+    from kdaudit.models.base import ModelSpec, load_model
+
+    marker = tmp_path / "PWNED"
+
+    class Boom:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(TrustError, match="--trust-code"):
+        load_model(ModelSpec(path=str(tmp_path / "evil.pt"), format="state_dict", arch="mlp",
+                             input_shape=(4,), n_classes=2))
+    assert not marker.exists()

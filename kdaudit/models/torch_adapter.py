@@ -130,7 +130,13 @@ class TorchAdapter(ModelAdapter):
                 obj = torch.load(path, map_location="cpu", weights_only=not self.spec.trust_code)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
             text = str(exc)
-            if any(m in text for m in ("Unsupported global", "Unsupported operand", "Unsupported class")):
+            refused_by_weights_only = (
+                not self.spec.trust_code
+                and ("Weights only load failed" in text
+                     or any(m in text for m in ("Unsupported global", "Unsupported operand",
+                                                "Unsupported class")))
+            )
+            if refused_by_weights_only:
                 raise TrustError(
                     f"The {self.spec.role} model {path!r} holds more than tensors (pickled objects "
                     "or code); kdaudit read it with torch.load(weights_only=True) and refused it "
