@@ -257,20 +257,32 @@ def make_report(
     else:
         report["skipped"]["individual_fairness"] = "skipped with --skip individual_fairness"
 
-    if robustness:
-        rob: dict[str, Any] = {"split_column": "split", "splits": ["in", "out"]}
+    if robustness:  # the shape of kdaudit.analysis.robustness.RobustnessResult.to_dict()
+        rob: dict[str, Any] = {"config": {
+            "attribute_name": attributes[0], "n_samples": 5000, "splits": ["in", "out"],
+            "reference_split": "in", "reference_split_rule": "recognised in-distribution name",
+            "gap_definition": "reference_minus_worst_split", "group_definition": "label x attribute",
+            "distillability_definition": "(gap(baseline) - gap(student)) / (gap(baseline) - gap(teacher))",
+            "contribution_definition": "gap(student) - gap(baseline)", "min_group_size": 30,
+            "n_bootstrap": 1000, "confidence": 0.95, "seed": 0}}
         for role in roles:
             rob[role] = {
-                "accuracy_by_split": [
-                    {"split": "in", "n": 4000, "accuracy": _est(rng, 0.92, 0.01)},
-                    {"split": "out" if not hostile else SCRIPT, "n": 1000,
-                     "accuracy": _est(rng, 0.8, 0.02)}],
+                "accuracy": _est(rng, 0.9, 0.01),
                 "gap": _est(rng, 0.12, 0.02),
                 "worst_group_accuracy": _est(rng, 0.7, 0.03),
+                "worst_group": {"label": 1, "group": SCRIPT if hostile else "b", "n": 40,
+                                "accuracy": 0.7, "small": False},
+                "by_split": [{"split": "in", "n": 4000, "accuracy": 0.92},
+                             {"split": "out" if not hostile else SCRIPT, "n": 1000, "accuracy": 0.8}],
+                "by_group": [{"label": lab, "group": g, "n": 500, "accuracy": 0.9, "small": False}
+                             for lab in (0, 1) for g in ("a", "b")],
             }
-        rob["distillability"] = _est(rng, 0.6, 0.1, lo=None)
+        rob["delta"] = {p: {k: _est(rng, 0.0, 0.02, p=True, lo=None)
+                            for k in ("accuracy", "gap", "worst_group_accuracy")} for p in pairs}
+        rob["distillability"] = {**_est(rng, 0.6, 0.1, lo=None), "gap_reduction_teacher": 0.05,
+                                 "gap_reduction_student": 0.03, "n_dropped": 0}
         if baseline:
-            rob["contribution"] = _est(rng, 0.02, 0.01, lo=None)
+            rob["contribution"] = _est(rng, 0.02, 0.01, p=True, lo=None)
         report["robustness"] = rob
 
     if temperature_sweep:
