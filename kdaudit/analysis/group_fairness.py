@@ -499,7 +499,7 @@ def group_fairness(
         )
     if n_groups < 2:
         warn(
-            f"The sensitive attribute has only one group ({group_names[0]!r}); "
+            f"The sensitive attribute has only one group ({str(group_names[0])!r}); "
             "between-group differences are undefined."
         )
     reasons = _point_reasons(point[0], n_groups, multiclass, group_names)
