@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from kdaudit.data.dataset import file_sha256
-from kdaudit.engine.logits import DEFAULT_CHUNK_ROWS, LogitArray
+from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.base import ModelAdapter, ModelSpec, looks_like_probs, probs_to_log_probs
 
@@ -86,8 +86,8 @@ class LogitsFileAdapter(ModelAdapter):
         if convert:
             self._saw_probs = True
             out = np.empty(arr.shape, dtype=np.float32)
-            for start in range(0, arr.shape[0], DEFAULT_CHUNK_ROWS):
-                out[start : start + DEFAULT_CHUNK_ROWS] = probs_to_log_probs(
-                    arr[start : start + DEFAULT_CHUNK_ROWS])
+            step = LogitArray.from_array(out).default_chunk_rows()  # the same byte budget as reads
+            for start in range(0, arr.shape[0], step):
+                out[start : start + step] = probs_to_log_probs(arr[start : start + step])
             return LogitArray([out], kind="log_probs")
         return LogitArray([arr], kind="logits")
