@@ -1,0 +1,126 @@
+"""One number style for every renderer (HTML, Markdown, gate text, CLI lines, model card).
+
+Conventions (JSON keeps full precision; only human-facing text goes through here):
+
+* rates and levels (accuracy, selection rate, DPD as a level) in percent: ``pct(0.115) == "11.5%"``;
+* differences between two rates in percentage points, signed: ``pp(0.061) == "+6.1 pp"``;
+  a change that rounds to zero is ``"±0.0 pp"``, never ``"+0.0 pp"``;
+* p-values: ``pval(0.0123) == "p = 0.012"``, ``pval(0.0) == "p < 0.001"`` (a bootstrap or
+  exact p is never exactly zero; it is below the resolution);
+* other numbers with 3 significant digits, no scientific notation in the ordinary range:
+  ``num(0.0505105382922) == "0.0505"``;
+* ``None``/NaN render as an em dash (or the ``missing`` text given).
+
+Pure functions over floats; imports nothing from kdaudit.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["MISSING", "ci", "count", "is_missing", "num", "pct", "pp", "pval", "signed_num"]
+
+#: What a missing (null/NaN) number renders as.
+MISSING = "—"
+
+
+def is_missing(x: float | int | None) -> bool:
+    """True for ``None``, NaN and infinities (nothing sensible to print)."""
+    return x is None or (isinstance(x, float) and not math.isfinite(x))
+
+
+def _sig(x: float, digits: int) -> str:
+    """``x`` with ``digits`` significant digits, plain notation for 1e-4 <= |x| < 1e6."""
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if ax < 1e-4 or ax >= 1e6:
+        return f"{x:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(ax)))
+    text = f"{x:.{decimals}f}"
+    # rounding can carry to one more digit (0.09996 -> 0.1000): trim the extra trailing zero
+    if "." in text and len(text.replace("-", "").replace(".", "").lstrip("0")) > digits:
+        text = text[:-1]
+    return text
+
+
+def num(x: float | int | None, digits: int = 3, *, missing: str = MISSING) -> str:
+    """A plain number with ``digits`` significant digits (integers stay integers)."""
+    if is_missing(x):
+        return missing
+    assert x is not None
+    if isinstance(x, int) and not isinstance(x, bool):
+        return f"{x:,}"
+    return _sig(float(x), digits)
+
+
+def signed_num(x: float | None, digits: int = 3, *, missing: str = MISSING) -> str:
+    """Like :func:`num` with an explicit sign (``+0.012``, ``-0.3``, ``0``)."""
+    if is_missing(x):
+        return missing
+    assert x is not None
+    text = num(float(x), digits)
+    if text.lstrip("-").strip("0.") == "":
+        return "0"
+    return text if text.startswith("-") else "+" + text
+
+
+def pct(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
+    """A rate or level in percent: ``0.115 -> "11.5%"``."""
+    if is_missing(x):
+        return missing
+    assert x is not None
+    return f"{100.0 * float(x):.{decimals}f}%"
+
+
+def pp(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
+    """A difference of rates in signed percentage points: ``0.061 -> "+6.1 pp"``.
+
+    A difference that rounds to zero at the shown precision is ``"±0.0 pp"``.
+    """
+    if is_missing(x):
+        return missing
+    assert x is not None
+    value = 100.0 * float(x)
+    text = f"{abs(value):.{decimals}f}"
+    if float(text) == 0.0:
+        return f"±{text} pp"
+    return f"{'+' if value > 0 else '-'}{text} pp"
+
+
+def pval(p: float | None, *, missing: str = MISSING) -> str:
+    """A p-value: ``"p = 0.012"``, ``"p = 0.31"``, ``"p < 0.001"``, ``"p = 1"``."""
+    if is_missing(p):
+        return missing
+    assert p is not None
+    p = float(p)
+    if p < 0.001:
+        return "p < 0.001"
+    if p >= 0.9995:
+        return "p = 1"
+    if p < 0.01:
+        return f"p = {p:.3f}"
+    return f"p = {_sig(p, 2)}"
+
+
+def ci(low: float | None, high: float | None, *, unit: str = "pp", missing: str = MISSING) -> str:
+    """An interval in the unit of its estimate: ``"[-1.2, +3.4] pp"``, ``"[10.1%, 12.3%]"``.
+
+    ``unit`` is ``"pp"`` (signed percentage points), ``"%"`` (rates) or ``""`` (plain numbers).
+    """
+    if is_missing(low) or is_missing(high):
+        return missing
+    assert low is not None and high is not None
+    if unit == "pp":
+        lo, hi = (f"{100.0 * v:+.1f}" for v in (low, high))
+        return f"[{lo}, {hi}] pp"
+    if unit == "%":
+        return f"[{pct(low)}, {pct(high)}]"
+    return f"[{num(low)}, {num(high)}]"
+
+
+def count(n: int | None, *, missing: str = MISSING) -> str:
+    """An integer count with thousands separators: ``12345 -> "12,345"``."""
+    if n is None:
+        return missing
+    return f"{int(n):,}"

@@ -1,0 +1,44 @@
+"""The one number style shared by every renderer."""
+
+import math
+
+import pytest
+
+from kdaudit import formatting as f
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [(0.061, "+6.1 pp"), (-0.0235, "-2.4 pp"), (2.776e-17, "±0.0 pp"), (-0.0004, "±0.0 pp"),
+     (None, "—"), (math.nan, "—")],
+)
+def test_pp(x, expected):
+    assert f.pp(x) == expected
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [(0.0, "p < 0.001"), (0.0004, "p < 0.001"), (0.0012, "p = 0.001"), (0.0123, "p = 0.012"),
+     (0.062, "p = 0.062"), (0.31, "p = 0.31"), (1.0, "p = 1"), (None, "—")],
+)
+def test_pval(p, expected):
+    assert f.pval(p) == expected
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [(0.0505105382922, "0.0505"), (4.798e-05, "4.80e-05"), (0.0001306, "0.000131"), (123.456, "123"),
+     (0.09996, "0.100"), (0, "0"), (12345, "12,345"), (1.0, "1.00")],
+)
+def test_num(x, expected):
+    assert f.num(x) == expected
+
+
+def test_pct_ci_and_signed():
+    assert f.pct(0.115) == "11.5%"
+    assert f.ci(-0.012, 0.034) == "[-1.2, +3.4] pp"
+    assert f.ci(0.101, 0.123, unit="%") == "[10.1%, 12.3%]"
+    assert f.ci(None, 0.1) == "—"
+    assert f.signed_num(0.0123) == "+0.0123"
+    assert f.signed_num(-1e-20) == "-1.00e-20"
+    assert f.signed_num(0.0) == "0"
