@@ -26,8 +26,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from scipy import stats as _sps
+from scipy import special as _special
 
+from kdaudit.analysis.multitest import bh_adjust, holm_adjust
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate
 
@@ -78,7 +79,7 @@ def mcnemar_exact(b: np.ndarray, d: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.int64)
     d = np.asarray(d, dtype=np.int64)
     n = b + d
-    p = np.minimum(1.0, 2.0 * _sps.binom.cdf(np.minimum(b, d), n, 0.5))
+    p = np.minimum(1.0, 2.0 * _special.bdtr(np.minimum(b, d), n, 0.5))
     return np.where(n == 0, 1.0, p).astype(np.float64)
 
 
@@ -115,7 +116,7 @@ def welch_ttest(
         se2 = sa + sb
         t = (ma - mb) / np.sqrt(se2)
         df = se2**2 / (sa**2 / (na - 1) + sb**2 / (nb - 1))
-        p = 2.0 * _sps.t.sf(np.abs(t), df)
+        p = 2.0 * _special.stdtr(df, -np.abs(t))  # = 2 * scipy.stats.t.sf(|t|, df)
     bad = (na < 2) | (nb < 2) | ~(se2 > 0)
     t = np.where(bad, np.nan, t)
     df = np.where(bad, np.nan, df)
@@ -165,7 +166,8 @@ def adjust_pvalues(p_values: np.ndarray, correction: str) -> np.ndarray:
         they stay NaN and do not count towards ``m``.
     correction : {"fdr_bh", "holm", "none"}
         Benjamini-Hochberg FDR, Holm's step-down FWER, or no adjustment.
-        Computed with ``statsmodels.stats.multitest.multipletests``.
+        Computed as ``statsmodels.stats.multitest.multipletests`` does, by
+        :mod:`kdaudit.analysis.multitest`.
 
     Returns
     -------
@@ -181,9 +183,8 @@ def adjust_pvalues(p_values: np.ndarray, correction: str) -> np.ndarray:
     if correction == "none":
         out[ok] = p[ok]
         return out
-    from statsmodels.stats.multitest import multipletests
-
-    out[ok] = multipletests(p[ok], alpha=0.05, method=correction)[1]
+    adjust = bh_adjust if correction == "fdr_bh" else holm_adjust
+    out[ok] = adjust(p[ok])
     return out
 
 
