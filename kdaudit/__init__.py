@@ -2,10 +2,44 @@
 
 The Python API mirrors the CLI: :func:`compare` and :func:`audit` return a
 :class:`~kdaudit.api.Report` that writes report.json, report.html and summary.md.
+
+``import kdaudit`` is cheap: the names below load their modules (numpy and the
+rest) on first use, so ``kdaudit --version`` or ``import kdaudit.errors`` pay
+for nothing else.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from kdaudit._version import __version__
-from kdaudit.api import AuditOptions, Report, audit, compare
-from kdaudit.data import Dataset, load_dataset
+
+if TYPE_CHECKING:
+    from kdaudit.api import AuditOptions, Report, audit, compare
+    from kdaudit.data import Dataset, load_dataset
 
 __all__ = ["AuditOptions", "Dataset", "Report", "__version__", "audit", "compare", "load_dataset"]
+
+# public name -> module that defines it
+_LAZY = {
+    "AuditOptions": "kdaudit.api",
+    "Report": "kdaudit.api",
+    "audit": "kdaudit.api",
+    "compare": "kdaudit.api",
+    "Dataset": "kdaudit.data",
+    "load_dataset": "kdaudit.data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kdaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

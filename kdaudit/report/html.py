@@ -20,7 +20,18 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from kdaudit.report import figures
+
+class _LazyFigures:
+    """:mod:`kdaudit.report.figures` (and matplotlib, ~0.25 s) loads with the first figure
+    drawn, not with this module: summary.md imports the formatters here and draws none."""
+
+    def __getattr__(self, name: str) -> Any:
+        from kdaudit.report import figures as module
+
+        return getattr(module, name)
+
+
+figures = _LazyFigures()
 
 __all__ = [
     "Finding",
