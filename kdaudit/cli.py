@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
 from kdaudit.errors import KDAuditError, KDAuditWarning, UsageError
 
@@ -99,7 +100,7 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     e = p.add_argument_group("engine")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d("auto"))
     e.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
-    e.add_argument("--cache-dir", metavar="DIR", help="logit cache (default $KDAUDIT_CACHE_DIR or ~/.cache/kdaudit)")
+    e.add_argument("--cache-dir", metavar="DIR", help="logit cache (default $KDAUDIT_CACHE_DIR, else the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)")
     e.add_argument("--no-cache", action="store_true", default=d(False), help="do not read or write the logit cache")
     e.add_argument("--trust-code", action="store_true", default=d(False),
                    help="allow model formats that execute code (TorchScript, pickles, module:callable)")
@@ -418,6 +419,10 @@ def _main(argv: list[str], verbose: bool) -> int:
         _print_error("out of memory", "use a smaller --batch-size, or fewer bootstrap replicates")
         return 3
     except Exception as exc:  # the one place that turns bugs into exit code 4
+        missing = missing_dependency(exc) if isinstance(exc, ImportError) else None
+        if missing is not None:  # an optional package imported outside kdaudit._optional.require
+            _print_error(str(missing), missing.tip)
+            return missing.exit_code
         _print_error(
             f"internal error ({type(exc).__name__}: {exc}); this is a bug in kdaudit",
             f"rerun with --verbose and report the traceback to {ISSUES_URL}",

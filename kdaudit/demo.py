@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit._optional import require
 from kdaudit.api import AuditOptions, compare
 
 STUDENT_TEMPERATURE = 4.0
@@ -25,6 +26,8 @@ STUDENT_TEMPERATURE = 4.0
 def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int = 0,
              device: str = "auto", quiet: bool = False, progress: bool = False) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths."""
+    for module in ("torch", "onnx", "onnxruntime", "onnxscript"):  # it trains and exports models
+        require(module, purpose="kdaudit demo (it trains and exports its models)", extra="train")
     # models go to out/models/, the evaluation data beside the report (neither is committed)
     runner = _tabular if tabular else _study
     return runner(out, out, small=small, seed=seed, device=device, quiet=quiet, progress=progress)

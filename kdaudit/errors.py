@@ -54,3 +54,7 @@ class CacheError(AuditError):
 
 class KDAuditWarning(UserWarning):
     """Legal but ill-defined cases: an empty group, one group only, no positives..."""
+
+
+class MissingDependencyError(AuditError):
+    """An optional package (an extra such as ``kdaudit[onnx]``) is needed but not installed."""

@@ -220,6 +220,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("KDAUDIT_CACHE_DIR", str(tmp_path / "here"))
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("KDAUDIT_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert default_cache_dir().parts[-2:] == (".cache", "kdaudit")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit._optional import require
 from kdaudit.errors import InputDataError, UsageError
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
@@ -268,6 +269,8 @@ def _load_table(
 ) -> Dataset:
     import pandas as pd
 
+    if path.suffix.lower() != ".csv":
+        require("pyarrow", purpose=f"Reading the Parquet data {str(path)!r}")
     try:
         if path.suffix.lower() == ".csv":
             df = pd.read_csv(path)
@@ -359,6 +362,8 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
         elif suffix in TABLE_SUFFIXES:
             import pandas as pd
 
+            if suffix != ".csv":
+                require("pyarrow", purpose=f"Reading the Parquet file {str(path)!r}")
             df = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
             if name in df.columns:
                 values = df[name].to_numpy()

@@ -69,11 +69,18 @@ _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def default_cache_dir() -> Path:
-    """``$KDAUDIT_CACHE_DIR`` if set, else ``~/.cache/kdaudit``."""
+    """``$KDAUDIT_CACHE_DIR`` if set, else the platform's user cache directory.
+
+    That is ``$XDG_CACHE_HOME/kdaudit`` (``~/.cache/kdaudit`` when unset) on Linux,
+    ``~/Library/Caches/kdaudit`` on macOS and ``%LOCALAPPDATA%\\kdaudit\\Cache`` on
+    Windows, as :func:`platformdirs.user_cache_path` defines them.
+    """
     env = os.environ.get("KDAUDIT_CACHE_DIR")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "kdaudit"
+    import platformdirs
+
+    return platformdirs.user_cache_path("kdaudit", appauthor=False)
 
 
 def shard_name(index: int) -> str:

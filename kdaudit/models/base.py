@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kdaudit._optional import require
 from kdaudit.errors import InputDataError, KDAuditWarning, TrustError, UsageError
 from kdaudit.models.preprocess import Preprocess
 
@@ -419,9 +420,15 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
         if spec.arch:
             warnings.warn(f"--arch {spec.arch!r} is ignored for the ONNX {spec.role} model.",
                           KDAuditWarning, stacklevel=2)
+        purpose = f"Loading the ONNX {spec.role} model {spec.path!r}"
+        require("onnxruntime", purpose=purpose)
+        require("onnx", purpose=purpose)
         from kdaudit.models.onnx_adapter import OnnxAdapter
 
         return OnnxAdapter(spec, sha256=sha, device=device)
+    require("torch", purpose=f"Loading the {spec.role} model {spec.path!r} ({fmt})")
+    if fmt == "safetensors":
+        require("safetensors.torch", purpose=f"Loading the {spec.role} model {spec.path!r}")
     from kdaudit.models.torch_adapter import TorchAdapter
 
     return TorchAdapter(spec, format=fmt, sha256=sha, device=device)

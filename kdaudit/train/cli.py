@@ -84,8 +84,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--device", default="auto", help="auto|cpu|cuda (auto)")
     if not _has(parser, "--cache-dir"):
         parser.add_argument("--cache-dir", default=None,
-                            help="logit cache for teacher outputs (default: $KDAUDIT_CACHE_DIR "
-                                 "or ~/.cache/kdaudit)")
+                            help="logit cache for teacher outputs (default: $KDAUDIT_CACHE_DIR, else "
+                                 "the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)")
     if not _has(parser, "--no-cache"):
         parser.add_argument("--no-cache", action="store_true",
                             help="compute teacher logits in memory, once per run, without the cache")
@@ -102,6 +102,10 @@ def _logit_cache(args: argparse.Namespace) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``kdaudit train``; returns the exit code (0)."""
+    from kdaudit._optional import require
+
+    for module in ("torch", "onnx", "onnxruntime", "onnxscript"):  # trains, exports and checks ONNX
+        require(module, purpose="kdaudit train", extra="train")
     from kdaudit.train.trainer import (
         Recipe,
         dataset_data,
