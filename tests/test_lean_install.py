@@ -53,7 +53,8 @@ from kdaudit.cli import main
 code = main(sys.argv[2:])
 names = set(sys.argv[1].split(","))
 heavy = sorted(m for m in sys.modules if m in names or m.split(".")[0] in names)
-print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modules}))
+print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modules,
+                  "pyplot": "matplotlib.pyplot" in sys.modules}))
 """
     out = tmp_path / "report"
     got = _run_python(code, ",".join(NOT_FOR_LOGITS), "compare", str(logits_files["teacher"]), str(logits_files["student"]),
@@ -62,6 +63,7 @@ print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modul
     assert got["code"] == 0
     assert got["heavy"] == []
     assert got["mpl"]  # the HTML page has figures: matplotlib loads to draw them
+    assert not got["pyplot"]  # ...through its object API; pyplot's global state is not needed
     assert (out / "report.html").is_file() and (out / "summary.md").is_file()
 
 

@@ -1,0 +1,149 @@
+"""Start-up cost of a small audit: `kdaudit compare` of two 10,000-row logits files.
+
+Goal (issue 12): under 1.0 s wall on 2 cores; it took ~2.2 s before the lean-install
+work. Most of that was imports: statsmodels (and pandas with it) for BH/Holm,
+scipy.stats for two distribution functions, matplotlib.pyplot on import of the
+Markdown renderer, importlib.metadata for the version, a metaschema check per run.
+
+Both sides run in fresh subprocesses, interleaved, pinned to at most 2 CPUs:
+
+* current:  this source tree;
+* baseline: kdaudit as it was at ``--baseline-rev`` (default 0eda431, the commit before
+  the lean-install work), extracted with ``git archive`` into a temporary folder. Without
+  git, the baseline is simulated: this tree with the old eager imports done first.
+
+Figures: median and best wall seconds, median CPU seconds (user + system, less sensitive
+to other load on the machine), and the ratio baseline / current. Also ``import kdaudit``.
+
+    python bench/bench_startup.py                  # 10,000 rows, 7 runs each
+    python bench/bench_startup.py --n 400 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+GOAL_S = 1.0
+# what the code before the lean-install work imported on this path (the simulated baseline)
+OLD_IMPORTS = ("import importlib.metadata, statsmodels.stats.multitest, scipy.stats, "
+               "matplotlib.pyplot, jsonschema")
+
+
+def write_inputs(folder: Path, n: int, seed: int = 0) -> list[str]:
+    """Binary labels, one sensitive attribute (4 groups), teacher and student logits (float32)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    np.savez(folder / "data.npz", y=y, sensitive_region=rng.integers(0, 4, n))
+    for role, acc in (("teacher", 0.9), ("student", 0.85)):
+        pred = np.where(rng.random(n) < acc, y, 1 - y)
+        logits = rng.normal(scale=0.5, size=(n, 2)).astype(np.float32)
+        logits[np.arange(n), pred] += 1.0
+        np.save(folder / f"{role}.npy", logits)
+    return ["compare", str(folder / "teacher.npy"), str(folder / "student.npy"),
+            "--data", str(folder / "data.npz"), "--sensitive", "region",
+            "--no-cache", "--quiet"]
+
+
+def baseline_tree(rev: str, into: Path) -> Path | None:
+    """The kdaudit package at ``rev`` under ``into``, or None without git or that commit."""
+    archive = into / "baseline.tar"
+    try:
+        subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(archive),
+                        rev, "kdaudit", "templates"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    root = into / "baseline"
+    with tarfile.open(archive) as tar:
+        tar.extractall(root, filter="tar")
+    return root
+
+
+def _pin() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cpus[:2])
+
+
+def timed(tree: Path, argv: list[str], prelude: str = "") -> tuple[float, float]:
+    """Run ``kdaudit ARGV`` from ``tree`` in a fresh interpreter: (wall s, CPU s)."""
+    code = f"{prelude}\nimport sys\nfrom kdaudit.cli import main\nsys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    # cwd outside both trees: `python -c` puts the working directory first on sys.path
+    res = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True,
+                         text=True, cwd=tempfile.gettempdir(), preexec_fn=_pin if hasattr(os, "sched_setaffinity") else None)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if res.returncode not in (0, 1):
+        raise SystemExit(f"kdaudit failed in {tree} ({res.returncode}): {res.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def summary(label: str, runs: list[tuple[float, float]]) -> tuple[float, float]:
+    walls = [w for w, _ in runs]
+    cpus = [c for _, c in runs]
+    med_wall, med_cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"  {label:<28} wall median {med_wall:6.3f} s  best {min(walls):6.3f} s   "
+          f"CPU median {med_cpu:6.3f} s")
+    return med_wall, med_cpu
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10_000, help="rows (default 10000)")
+    ap.add_argument("--repeats", type=int, default=7, help="runs per side (default 7)")
+    ap.add_argument("--baseline-rev", default="0eda431", help="git revision of the baseline")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        argv = write_inputs(work, args.n)
+        base = baseline_tree(args.baseline_rev, work)
+        if base is None:
+            base_label, base_tree, prelude = "baseline (simulated imports)", REPO, OLD_IMPORTS
+        else:
+            base_label, base_tree, prelude = f"baseline (kdaudit@{args.baseline_rev})", base, ""
+        sides = {"current": (REPO, ""), base_label: (base_tree, prelude)}
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"kdaudit compare, two {args.n:,}-row logits files, 1 sensitive attribute, "
+              f"default bootstrap; {args.repeats} runs each, on {min(2, cpus or 1)} CPUs")
+
+        for side, (tree, pre) in sides.items():  # warm the page cache and .pyc files
+            timed(tree, [*argv, "--out", str(work / f"warm-{side[:4]}")], pre)
+        compare_runs: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
+        import_runs: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
+        for i in range(args.repeats):  # interleaved, so drifting load hits both sides alike
+            for side, (tree, pre) in sides.items():
+                out = work / f"out-{side[:4]}-{i}"
+                compare_runs[side].append(timed(tree, [*argv, "--out", str(out)], pre))
+                import_runs[side].append(timed(tree, ["--version"], pre))
+
+        print("\n`kdaudit compare` (whole process: start, imports, audit, report.html/json/md)")
+        cur = summary("current", compare_runs["current"])
+        old = summary(base_label, compare_runs[base_label])
+        print(f"  ratio baseline / current: wall {old[0] / cur[0]:.2f}x, CPU {old[1] / cur[1]:.2f}x")
+        verdict = "met" if cur[0] < GOAL_S else "NOT met"
+        print(f"  goal: median wall < {GOAL_S:.1f} s -> {verdict} ({cur[0]:.3f} s)")
+
+        print("\n`kdaudit --version` (start-up and imports only)")
+        cur_i = summary("current", import_runs["current"])
+        old_i = summary(base_label, import_runs[base_label])
+        print(f"  ratio baseline / current: wall {old_i[0] / cur_i[0]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
