@@ -4,4 +4,6 @@ A literal rather than ``importlib.metadata.version("kdaudit")``: importing the m
 machinery costs ~30 ms on every start, and a source tree needs no install to know it.
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

@@ -20,6 +20,8 @@ import numpy as np
 from kdaudit._optional import require
 from kdaudit.api import AuditOptions, compare
 
+__all__ = ["STUDENT_TEMPERATURE", "run_demo"]
+
 STUDENT_TEMPERATURE = 4.0
 
 

@@ -11,6 +11,18 @@ This module imports nothing from kdaudit.
 
 from __future__ import annotations
 
+__all__ = [
+    "AuditError",
+    "CacheError",
+    "InputDataError",
+    "KDAuditError",
+    "KDAuditWarning",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "TrustError",
+    "UsageError",
+]
+
 
 class KDAuditError(Exception):
     """Base class. ``tip`` is an optional one-line hint shown after the message."""

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import kdaudit
 from kdaudit.api import AuditOptions
-from kdaudit.errors import UsageError
+from kdaudit.errors import KDAuditWarning, UsageError
 from kdaudit.report.schema import validate_report
 
 N, F, C = 600, 5, 3
@@ -117,8 +117,9 @@ def test_single_group_warns_without_crashing(task, tmp_path):
     d = task["dir"]
     with np.load(task["data"]) as npz:
         np.savez(d / "one_group.npz", x=npz["x"], y=npz["y"], sensitive_sex=np.full(N, "F"))
-    r = kdaudit.compare(task["teacher"], task["student"], data=d / "one_group.npz",
-                        sensitive=["sex"], options=opts(tmp_path)).data
+    with pytest.warns(KDAuditWarning, match="only one group"):
+        r = kdaudit.compare(task["teacher"], task["student"], data=d / "one_group.npz",
+                            sensitive=["sex"], options=opts(tmp_path)).data
     dpd = r["group_fairness"]["sex"]["student"]["demographic_parity_difference"]
     assert dpd["value"] is None and dpd["undefined_reason"]
     assert any("group" in w for w in r["warnings"])

@@ -172,7 +172,9 @@ def test_cache_commands(files, capsys):
     assert code == 0 and "removed" in out
 
 
-@pytest.mark.parametrize("variant", [["--tabular"], []], ids=["tabular", "trifeature-study"])
+# the Trifeature study trains a ResNet teacher and students: ~2 min, so it runs with -m slow
+@pytest.mark.parametrize("variant", [["--tabular"], pytest.param([], marks=pytest.mark.slow)],
+                         ids=["tabular", "trifeature-study"])
 def test_demo_small_trains_and_audits(tmp_path, capsys, variant):
     """A tiny end-to-end train + audit: the demo's own pipeline at toy size."""
     out = tmp_path / "demo"

@@ -105,9 +105,9 @@ def test_builtin_spec_and_npz_round_trip(tmp_path) -> None:
     np.testing.assert_array_equal(load_dataset("trifeature:30").x, arrays["x"])
 
 
-def test_ten_thousand_images_are_fast() -> None:
-    import time
-
-    t = time.perf_counter()
-    make_trifeature(10000, seed=0)
-    assert time.perf_counter() - t < 15  # ~2 s on an idle core; generous for shared CI
+@pytest.mark.slow
+def test_ten_thousand_images() -> None:
+    # speed is a benchmark's business (no wall-clock assertions in tests); this checks the size
+    arrays = make_trifeature(10000, seed=0)
+    assert arrays["x"].shape[0] == arrays["y"].shape[0] == 10000
+    assert np.isfinite(arrays["x"]).all()

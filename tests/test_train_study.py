@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,21 +40,15 @@ def _check_layout(res: dict, temps: list[float]) -> None:
 
 
 def test_small_study(tmp_path: Path) -> None:
-    t = time.perf_counter()
     res = run_study(tmp_path, small=True, quiet=True, temperatures=(1, 4))
-    elapsed = time.perf_counter() - t
     _check_layout(res, [1.0, 4.0])
     assert json.loads((tmp_path / "study.json").read_text())["config"]["small"] is True
-    assert elapsed < 120  # < 30 s on an idle 2-core machine; slack for shared CI
 
 
 @pytest.mark.slow
 def test_full_study(tmp_path: Path) -> None:
-    t = time.perf_counter()
     res = run_study(tmp_path, quiet=True)
-    elapsed = time.perf_counter() - t
     _check_layout(res, [1.0, 2.0, 4.0, 8.0])
     acc = res["accuracy"]
     assert acc["teacher"] > acc["baseline"] + 0.05  # the teacher is clearly better
     assert max(acc["students"].values()) > acc["baseline"]  # KD helps at some T
-    assert elapsed < 900

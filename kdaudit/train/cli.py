@@ -17,6 +17,8 @@ from typing import Any
 
 from kdaudit.errors import UsageError
 
+__all__ = ["add_data_arguments", "add_train_arguments", "parse_list", "run_data", "run_train"]
+
 DEFAULT_ARCH = {"teacher": "resnet20", "baseline": "lenet5", "student": "lenet5"}
 DEFAULT_ARCH_TABULAR = {"teacher": "mlp-large", "baseline": "mlp", "student": "mlp"}
 
