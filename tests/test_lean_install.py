@@ -4,6 +4,7 @@ missing extras as one-line errors with the pip command, the platform cache direc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ NOT_FOR_LOGITS = ("torch", "onnx", "onnxruntime", "onnxscript", "safetensors", "
 
 def _run_python(code: str, *args: str) -> dict:
     res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+                         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                          timeout=300)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
