@@ -786,8 +786,9 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "fairlearn", "onnxruntime",
-             "onnx", "torch", "jinja2", "matplotlib")
+# what an audit can run on (the core and the extras); test-only oracles are not recorded
+_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "onnxruntime", "onnx", "torch", "safetensors",
+             "jinja2", "matplotlib", "jsonschema")
 
 
 def _provenance(command_line: Sequence[str] | None, started: str) -> dict[str, Any]:
