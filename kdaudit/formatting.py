@@ -18,7 +18,19 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MISSING", "ci", "count", "is_missing", "num", "pct", "pp", "pval", "signed_num"]
+__all__ = [
+    "MISSING",
+    "ci",
+    "count",
+    "is_missing",
+    "level",
+    "num",
+    "pct",
+    "pp",
+    "pval",
+    "signed_num",
+    "with_ci",
+]
 
 #: What a missing (null/NaN) number renders as.
 MISSING = "—"
@@ -124,3 +136,38 @@ def count(n: int | None, *, missing: str = MISSING) -> str:
     if n is None:
         return missing
     return f"{int(n):,}"
+
+
+def level(x: float | None, unit: str = "%", *, missing: str = MISSING) -> str:
+    """A level in its unit: ``"%"`` rates, ``"pp"`` signed changes, ``""`` plain numbers."""
+    if unit == "%":
+        return pct(x, missing=missing)
+    if unit == "pp":
+        return pp(x, missing=missing)
+    if unit == "+":
+        return signed_num(x, missing=missing)
+    return num(x, missing=missing)
+
+
+def with_ci(x: float | None, low: float | None, high: float | None, *, unit: str = "pp",
+            missing: str = MISSING) -> str:
+    """An estimate and its interval in one unit, the way every renderer shows uncertainty.
+
+    ``with_ci(0.005, -0.015, 0.055) == "+0.5 pp [-1.5, +5.5]"``,
+    ``with_ci(0.115, 0.098, 0.131, unit="%") == "11.5% [9.8%, 13.1%]"``,
+    ``with_ci(0.0123, 0.01, 0.015, unit="") == "0.0123 [0.0100, 0.0150]"``;
+    ``unit="+"`` is a signed plain number (a change of a unit-free quantity).
+    Without an interval only the estimate is shown.
+    """
+    head = level(x, unit, missing=missing)
+    if is_missing(x) or is_missing(low) or is_missing(high):
+        return head
+    assert low is not None and high is not None
+    if unit == "pp":
+        lo, hi = (f"{100.0 * v:+.1f}" for v in (low, high))
+        return f"{head} [{lo}, {hi}]"
+    if unit == "%":
+        return f"{head} [{pct(low)}, {pct(high)}]"
+    if unit == "+":
+        return f"{head} [{signed_num(low)}, {signed_num(high)}]"
+    return f"{head} [{num(low)}, {num(high)}]"

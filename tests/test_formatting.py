@@ -42,3 +42,15 @@ def test_pct_ci_and_signed():
     assert f.signed_num(0.0123) == "+0.0123"
     assert f.signed_num(-1e-20) == "-1.00e-20"
     assert f.signed_num(0.0) == "0"
+
+
+def test_with_ci_and_level():
+    assert f.with_ci(0.005, -0.015, 0.055) == "+0.5 pp [-1.5, +5.5]"
+    assert f.with_ci(0.115, 0.098, 0.131, unit="%") == "11.5% [9.8%, 13.1%]"
+    assert f.with_ci(0.0123, 0.01, 0.015, unit="") == "0.0123 [0.0100, 0.0150]"
+    assert f.with_ci(0.0123, -0.01, 0.015, unit="+") == "+0.0123 [-0.0100, +0.0150]"
+    assert f.with_ci(0.2, None, 0.3, unit="%") == "20.0%"
+    assert f.with_ci(None, 0.1, 0.3) == "—"
+    assert f.level(0.25) == "25.0%"
+    assert f.level(-0.25, "pp") == "-25.0 pp"
+    assert f.level(3, "") == "3"
