@@ -281,8 +281,8 @@ def disagreement_heatmap(report: dict[str, Any], pair: str, *, class_names: Sequ
 
 _SWEEP_PANELS = (
     ("accuracy", "Accuracy (%)", 100.0, False),
-    ("n_sc", "#SC: classes shifted vs baseline", 1.0, True),
-    ("n_tc", "#TC: classes shifted vs teacher", 1.0, True),
+    ("n_sc", "#SC (shifted vs baseline)", 1.0, True),
+    ("n_tc", "#TC (shifted vs teacher)", 1.0, True),
     ("demographic_parity_difference", "DPD (%)", 100.0, False),
     ("equalized_odds_difference", "EOD (%)", 100.0, False),
     ("lipschitz", "I(f)", 1.0, False),
@@ -319,6 +319,10 @@ def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
             if _num(r.get("temperature")) is not None]
     student = (report.get("models") or {}).get("student") or {}
     t_main = _num(student.get("temperature"))
+    if rows and not any(r.get("main") for r in rows):
+        for r in rows:  # the audited student was one of the swept files
+            if student.get("path") and student.get("path") in (r.get("paths") or []):
+                r["main"] = True
     if rows and not any(r.get("main") for r in rows) and t_main is not None \
             and not any(_num(r.get("temperature")) == t_main for r in rows):
         cs = report.get("class_shift") or {}
@@ -443,6 +447,8 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                 ax.set_ylim(min(lo, -0.5), max(hi, 1.5))
             else:
                 ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+                if scale == 1.0:
+                    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
             ax.set_xlabel("temperature T")
         if handles:
             fig.legend(list(handles.values()), list(handles), loc="lower center",
@@ -480,9 +486,9 @@ def group_rates_figure(report: dict[str, Any], attribute: str, index: int = 0,
     n = len(groups)
     with _style(f"rates-{index}"):
         fig, axes = plt.subplots(1, len(keys), figsize=(7.6 if binary else 5.0,
-                                                        1.0 + 0.34 * n * max(1, len(roles)) / 2),
+                                                        1.2 + 0.3 * n),
                                  sharey=True, squeeze=False)
-        offsets = np.linspace(-0.22, 0.22, len(roles)) if len(roles) > 1 else np.zeros(1)
+        offsets = np.linspace(0.22, -0.22, len(roles)) if len(roles) > 1 else np.zeros(1)
         ys = np.arange(n)[::-1]
         for ax, (key, title) in zip(axes[0], keys, strict=True):
             for off, role in zip(offsets, roles, strict=True):
@@ -552,12 +558,13 @@ def class_accuracy_figure(report: dict[str, Any], *, class_names: Any = str,
                   if (u := vals[i]) is not None]
         low = min(finite) * 100 if finite else 0.0
         ax.set_ylim(max(0.0, low - max(5.0, 0.15 * (100 - low))), 100.5)
-        ax.set_xticks(x, labels, rotation=90 if k > 8 or max(map(len, labels)) > 6 else 0,
+        ax.set_xticks(x, labels, rotation=90 if k > 16 or max(map(len, labels)) > 6 else 0,
                       fontsize=7 if k > 12 else 8)
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Per-class accuracy" + (f" ({k} most-changed of {len(ts)} classes)"
-                                             if k < len(ts) else ""), loc="left")
+                                             if k < len(ts) else ""), loc="right")
         ax.set_xlim(-0.6, k - 0.4)
-        ax.legend(ncol=len(series), fontsize=8, loc="lower right")
+        ax.legend(ncol=len(series), fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.06),
+                  borderaxespad=0)
         fig.tight_layout()
         return _to_svg(fig, "class-accuracy")

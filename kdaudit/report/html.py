@@ -218,8 +218,10 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
             else Markup(DASH)
     if value is None:
         return Markup('<span class="undef">{}</span>').format(DASH)
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int)):
         return Markup("{}").format(fmt_num(value))
+    if isinstance(value, float):  # settings, not measurements: shown as given
+        return Markup("{}").format(f"{value:.6g}")
     return Markup("{}").format(str(value))
 
 
