@@ -274,6 +274,8 @@ def disagreement_heatmap(report: dict[str, Any], pair: str, *, class_names: Sequ
                                 color="white" if v > 0.6 * vmax else "#222")
         cb = fig.colorbar(im, ax=ax, fraction=0.045, pad=0.03)
         cb.set_label("samples (diagonal excluded)")
+        cb.locator = MaxNLocator(integer=True)  # counts: no fractional ticks
+        cb.update_ticks()
         cb.outline.set_visible(False)
         fig.tight_layout()
         return _to_svg(fig, f"heatmap-{index}")

@@ -84,6 +84,11 @@ def model_card(report: dict[str, Any]) -> dict[str, Any]:
                                     else None)
                         if g[key] is None and g.get("undefined_reason"):
                             m["description"] = g["undefined_reason"]
+                        ci = g.get(f"{key}_ci")
+                        if isinstance(ci, list) and len(ci) == 2:
+                            m["confidence_interval"] = {"lower_bound": ci[0],
+                                                        "upper_bound": ci[1],
+                                                        "method": "wilson"}
                         m["n"] = g.get("n")
                         metrics.append(m)
         for pair, d in (entry.get("delta") or {}).items():
