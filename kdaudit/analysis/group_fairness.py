@@ -613,7 +613,7 @@ def _with_rate_intervals(
         }
         rows = []
         for i, row in enumerate(rec.by_group):
-            extra = {}
+            extra: dict[str, Any] = {}
             for name, (lo, hi) in bounds.items():
                 if getattr(row, name) is not None and np.isfinite(lo[i]) and np.isfinite(hi[i]):
                     extra[f"{name}_ci"] = (float(lo[i]), float(hi[i]))

@@ -28,9 +28,9 @@ __all__ = [
     "ROLE_COLORS",
     "accuracy_figure",
     "class_accuracy_figure",
-    "group_rates_figure",
     "disagreement_heatmap",
     "fairness_figure",
+    "group_rates_figure",
     "heatmap_classes",
     "lipschitz_figure",
     "sweep_figure",
@@ -300,9 +300,8 @@ def _pair(x: Any) -> tuple[float, float] | None:
 
 
 def _worst(report: dict[str, Any], role: str, metric: str) -> float | None:
-    vals = [_num(((e.get(role) or {}).get(metric) or {}).get("value"))
-            for e in (report.get("group_fairness") or {}).values()]
-    vals = [v for v in vals if v is not None]
+    vals = [v for e in (report.get("group_fairness") or {}).values()
+            if (v := _num(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None]
     return max(vals) if vals else None
 
 
@@ -395,23 +394,23 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
     t = [float(r["temperature"]) for r in rows]
     attr = series["attribute"]
     lip = series["lipschitz_key"]
-    panels = [list(p) for p in _SWEEP_PANELS]
-    for p in panels:
-        if p[0] in ("demographic_parity_difference", "equalized_odds_difference"):
-            short = "DPD" if p[0].startswith("demographic") else "EOD"
-            p[1] = f"{short} (%), " + (f"attribute {_label(attr, 18)}" if attr
-                                       else "worst attribute")
-        if p[0] == "lipschitz":
-            p[0] = lip
-            p[1] = "I(f), normalized" if lip == "lipschitz_normalized" else "I(f) (raw units)"
+    panels: list[tuple[str, str, float, bool]] = []
+    for key, title, scale, integer in _SWEEP_PANELS:
+        if key in ("demographic_parity_difference", "equalized_odds_difference"):
+            short = "DPD" if key.startswith("demographic") else "EOD"
+            title = f"{short} (%), " + (f"attribute {_label(attr, 18)}" if attr
+                                        else "worst attribute")
+        if key == "lipschitz":
+            key = lip
+            title = "I(f), normalized" if lip == "lipschitz_normalized" else "I(f) (raw units)"
+        panels.append((key, title, scale, integer))
     with _style("sweep"):
         fig, axes = plt.subplots(2, 3, figsize=(8.2, 5.0))
         handles: dict[str, Any] = {}
         for ax, (key, title, scale, integer) in zip(axes.flat, panels, strict=True):
             ax.set_title(title, loc="left")
-            pts = [(ti, _num(r.get(key)), _pair(r.get(f"{key}_ci")), bool(r.get("main")))
-                   for ti, r in zip(t, rows, strict=True)]
-            pts = [p for p in pts if p[1] is not None]
+            pts = [(ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
+                   for ti, r in zip(t, rows, strict=True) if (v := _num(r.get(key))) is not None]
             if not pts:
                 ax.text(0.5, 0.5, "not available", ha="center", va="center",
                         transform=ax.transAxes, color="#8a929c")
@@ -419,11 +418,11 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                 ax.set_yticks([])
                 continue
             xs = [p[0] for p in pts]
-            ys = [p[1] * scale for p in pts]  # type: ignore[operator]
+            ys = [p[1] * scale for p in pts]
             color = ROLE_COLORS["student"]
             h = ax.plot(xs, ys, "-", color=color, lw=1.4, zorder=2)[0]
             handles.setdefault("student (sweep)", h)
-            for x, y, ci, main in ((p[0], p[1] * scale, p[2], p[3]) for p in pts):  # type: ignore[operator]
+            for x, y, ci, main in ((p[0], p[1] * scale, p[2], p[3]) for p in pts):
                 if ci is not None:
                     ax.errorbar([x], [y], yerr=[[max(0.0, y - ci[0] * scale)],
                                                 [max(0.0, ci[1] * scale - y)]],

@@ -186,7 +186,7 @@ def gate_lines(gate: dict[str, Any]) -> list[str]:
 def verdict_line(gate: dict[str, Any]) -> str:
     """``gate: PASSED``/``FAILED``/``INCONCLUSIVE (fails: ...)`` for a gate or its view."""
     view = gate if "counts" in gate else (gate_view(gate) or {})
-    word = {"pass": "PASSED", "fail": "FAILED"}.get(view.get("verdict"), "INCONCLUSIVE")
+    word = {"pass": "PASSED", "fail": "FAILED"}.get(str(view.get("verdict")), "INCONCLUSIVE")
     if view.get("verdict") == "inconclusive":
         word += " (counts as " + ("PASSED" if view.get("passed") else "FAILED") + ")"
     return f"gate: {word} - {view.get('summary', '')}".rstrip(" -")
@@ -230,10 +230,10 @@ _LABEL = {"bad": "Regression", "warn": "Caution", "good": "OK", "info": "Note"}
 def _change_words(est: dict[str, Any]) -> str:
     """``+0.5 pp (95% CI [-1.5, +5.5] pp, p = 0.40)``."""
     x = est.get("estimate", est.get("value"))
-    lo, hi = est.get("ci_low"), est.get("ci_high")
+    lo, hi = _f(est.get("ci_low")), _f(est.get("ci_high"))
     bits = []
-    if _f(lo) is not None and _f(hi) is not None:
-        bits.append(f"95% CI [{100 * float(lo):+.1f}, {100 * float(hi):+.1f}] pp")
+    if lo is not None and hi is not None:
+        bits.append(f"95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}] pp")
     if _f(est.get("p_value")) is not None:
         bits.append(pval(est.get("p_value")))
     return pp(x) + (f" ({', '.join(bits)})" if bits else "")
@@ -393,12 +393,12 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
             else:
                 sev, label = "info", "Not significant" if sig is False else "Not tested"
             sev, label, gtext = _with_check(sev, label, checks.get("max_lipschitz_increase"))
-            change = ""
+            change_text = ""
             if isinstance(delta, dict) and _point(delta) is not None:
-                change = "; change " + with_ci(_point(delta), delta.get("ci_low"),
+                change_text = "; change " + with_ci(_point(delta), delta.get("ci_low"),
                                                delta.get("ci_high"), unit="+")
                 if _f(delta.get("p_value")) is not None:
-                    change += f", {pval(delta.get('p_value'))}"
+                    change_text += f", {pval(delta.get('p_value'))}"
             scale = " (normalized, unit-free)" if key == "lipschitz_normalized" else ""
             if sig:
                 tail = (f": similar inputs get {'less' if worse else 'more'} similar "
@@ -409,7 +409,7 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
                 tail = "; the change has no test in this report"
             add(Finding(sev, (
                 f"Individual fairness: I(f){scale} {num(s)} for the student, {num(t)} for the "
-                f"teacher (lower is fairer){change}{tail}." + gtext),
+                f"teacher (lower is fairer){change_text}{tail}." + gtext),
                 label, bool(sig), "max_lipschitz_increase"), abs(s - t) / max(abs(t), 1e-12))
 
     flagged = sorted({str(g) for e in gf.values() for g in e.get("groups_flagged") or []})
