@@ -17,6 +17,7 @@ Pure functions over floats; imports nothing from kdaudit.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 __all__ = [
     "MISSING",
@@ -56,6 +57,18 @@ def _sig(x: float, digits: int) -> str:
     return text
 
 
+def _fixed(x: float, decimals: int) -> str:
+    """``x`` with ``decimals`` decimals, halves rounded away from zero.
+
+    Binary noise is dropped first (``3.7499999999`` and ``3.7500000001`` both read
+    ``3.75``), so one number reaches every page with the same digits whichever way it
+    was computed (``-(a - b)`` or ``b - a``).
+    """
+    d = Decimal(repr(round(x, 9))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = f"{d:f}"
+    return text[1:] if text.startswith("-") and float(d) == 0 else text
+
+
 def num(x: float | int | None, digits: int = 3, *, missing: str = MISSING) -> str:
     """A plain number with ``digits`` significant digits (integers stay integers)."""
     if is_missing(x):
@@ -82,7 +95,7 @@ def pct(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
     if is_missing(x):
         return missing
     assert x is not None
-    return f"{100.0 * float(x):.{decimals}f}%"
+    return f"{_fixed(100.0 * float(x), decimals)}%"
 
 
 def pp(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
@@ -94,7 +107,7 @@ def pp(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
         return missing
     assert x is not None
     value = 100.0 * float(x)
-    text = f"{abs(value):.{decimals}f}"
+    text = _fixed(abs(value), decimals)
     if float(text) == 0.0:
         return f"±{text} pp"
     return f"{'+' if value > 0 else '-'}{text} pp"
@@ -124,7 +137,7 @@ def ci(low: float | None, high: float | None, *, unit: str = "pp", missing: str 
         return missing
     assert low is not None and high is not None
     if unit == "pp":
-        lo, hi = (f"{100.0 * v:+.1f}" for v in (low, high))
+        lo, hi = (_signed_fixed(100.0 * v) for v in (low, high))
         return f"[{lo}, {hi}] pp"
     if unit == "%":
         return f"[{pct(low)}, {pct(high)}]"
@@ -136,6 +149,11 @@ def count(n: int | None, *, missing: str = MISSING) -> str:
     if n is None:
         return missing
     return f"{int(n):,}"
+
+
+def _signed_fixed(x: float, decimals: int = 1) -> str:
+    text = _fixed(x, decimals)
+    return text if text.startswith("-") else "+" + text
 
 
 def level(x: float | None, unit: str = "%", *, missing: str = MISSING) -> str:
@@ -164,7 +182,7 @@ def with_ci(x: float | None, low: float | None, high: float | None, *, unit: str
         return head
     assert low is not None and high is not None
     if unit == "pp":
-        lo, hi = (f"{100.0 * v:+.1f}" for v in (low, high))
+        lo, hi = (_signed_fixed(100.0 * v) for v in (low, high))
         return f"{head} [{lo}, {hi}]"
     if unit == "%":
         return f"{head} [{pct(low)}, {pct(high)}]"

@@ -54,3 +54,11 @@ def test_with_ci_and_level():
     assert f.level(0.25) == "25.0%"
     assert f.level(-0.25, "pp") == "-25.0 pp"
     assert f.level(3, "") == "3"
+
+
+def test_one_number_reads_the_same_whichever_way_it_was_computed():
+    # 0.0375 from `teacher - student` and -0.0375 from `student - teacher` carry binary noise
+    assert f.pp(0.0375) == "+3.8 pp" and f.pp(-0.037499999999999) == "-3.8 pp"
+    assert f.pct(0.11449999999999) == "11.5%" and f.pct(0.1145) == "11.5%"
+    assert f.ci(-0.0375, 0.0125) == "[-3.8, +1.3] pp"
+    assert f.ci(-0.0004, 0.0) == "[+0.0, +0.0] pp"  # no "-0.0"
