@@ -156,13 +156,20 @@ def undefined_values(report: dict[str, Any], limit: int = UNDEFINED_MAX
 def undefined_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Undefined values folded by kind: one row per (path pattern, reason).
 
-    ``pattern`` is the JSON path with list indices replaced by ``[*]``; ``items`` are
+    ``pattern`` is the JSON path with list indices replaced by ``[*]`` and model roles by
+    ``<model>`` (sensitive attributes by ``<attribute>``); ``items`` are
     the (path, reason) pairs of that kind (shown in a fold when there are several).
     """
     found, _ = undefined_values(report)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for path, reason in found:
         pattern = re.sub(r"\[\d+\]", "[*]", path)
+        pattern = re.sub(r"\.(teacher|student|baseline)(?=[.\[ ]|$)", ".<model>", pattern)
+        for attr in report.get("group_fairness") or {}:
+            prefix = f"group_fairness.{attr}."
+            if pattern.startswith(prefix):
+                pattern = "group_fairness.<attribute>." + pattern[len(prefix):]
+                break
         key = (pattern, reason)
         g = groups.setdefault(key, {"pattern": pattern, "reason": reason, "items": []})
         g["items"].append(path)
