@@ -91,6 +91,9 @@ def test_report_in_chromium(browser, tmp_path, variant, width):
     assert len(sizes) >= 6, sizes
     assert all(w > 50 and h > 50 for _, w, h in sizes), sizes
     assert all(w <= width for _, w, _ in sizes), sizes
+    # the verdict badge shows its whole word (not clipped by the flex row)
+    assert page.evaluate("(() => { const b = document.querySelector('.verdict-badge'); "
+                         "return b.scrollWidth <= b.clientWidth; })()")
     hostile = page.evaluate("document.body.innerText")
     assert SCRIPT in hostile  # shown as text
 
