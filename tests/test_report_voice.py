@@ -259,3 +259,32 @@ def test_sweep_series_and_axis():
     lo, hi = ax.get_xlim()
     assert lo < 4.0 < hi
     plt.close(fig)
+
+
+@pytest.mark.parametrize("scenario", ["pass", "fail"])
+def test_kdaudit_gate_prints_the_same_sentences_as_the_pages(tmp_path, capsys, scenario):
+    """End to end: `kdaudit gate --write` prints each check's sentence, and the rewritten
+    summary.md and report.html carry the same sentences and verdict."""
+    import json
+
+    from report_real import POLICY
+
+    from kdaudit.cli import main
+    from kdaudit.report import write_report
+
+    r = _report(scenario, "old")
+    out = write_report(r, tmp_path / "rep", formats=("json", "html", "md"))
+    policy = tmp_path / "policy.toml"
+    policy.write_text("".join(f"{k} = {v}\n" for k, v in POLICY.items()))
+    capsys.readouterr()
+    code = main(["gate", str(out["json"]), "--policy", str(policy), "--write"])
+    printed = capsys.readouterr().out.strip().splitlines()
+    gate = json.loads(out["json"].read_text())["gate"]
+    assert code == (0 if gate["passed"] else 1)
+    assert printed == gate_lines(gate)
+    md = (tmp_path / "rep" / "summary.md").read_text()
+    html = (tmp_path / "rep" / "report.html").read_text()
+    for c in gate_view(gate)["checks"]:
+        assert c["sentence"] in " ".join(printed)
+        assert md_escape(c["sentence"], 400) in md
+        assert str(escape(c["sentence"])) in html
