@@ -52,12 +52,15 @@ def _variant(name: str) -> dict:
         return r
 
 
-@pytest.mark.parametrize("width", [800, 1280])
 @pytest.mark.parametrize("variant", ["full", "binary"])
-def test_report_in_chromium(browser, tmp_path, variant, width):
+def test_report_in_chromium(browser, tmp_path, variant):
     report = _variant(variant)
     html_path = write_report(report, tmp_path / "out", formats=("html",))["html"]
+    for width in (800, 1280):
+        _check_page(browser, report, html_path, variant, width)
 
+
+def _check_page(browser, report, html_path, variant, width):
     page = browser.new_page(viewport={"width": width, "height": 900})
     console, requests, dialogs = [], [], []
     page.on("console", lambda m: console.append((m.type, m.text)))
