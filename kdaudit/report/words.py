@@ -239,6 +239,12 @@ def _change_words(est: dict[str, Any]) -> str:
     return pp(x) + (f" ({', '.join(bits)})" if bits else "")
 
 
+def _verdict_tail(sig: bool | None) -> str:
+    if sig:
+        return "."
+    return "; not significant." if sig is False else "; the change has no test in this report."
+
+
 def _is_sig(est: dict[str, Any], alpha: float) -> bool | None:
     p = _f(est.get("p_value"))
     return None if p is None else p < alpha
@@ -313,11 +319,11 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
             sev = "bad" if change < -0.01 else ("warn" if change < 0 else "good")
             label = "Regression" if change < 0 else "Improvement"
         else:
-            sev, label = "info", "Not significant"
+            sev, label = "info", "Not significant" if sig is False else "Not tested"
         sev, label, gtext = _with_check(sev, label, checks.get("max_accuracy_drop"))
         add(Finding(sev, (
             f"Accuracy: student {pct(acc.get('student'))}, teacher {pct(acc.get('teacher'))}; "
-            f"change {_change_words(d)}" + ("." if sig else "; not significant.") + gtext),
+            f"change {_change_words(d)}" + _verdict_tail(sig) + gtext),
             label, bool(sig), "max_accuracy_drop"), abs(change))
 
     # group fairness: per metric, the attribute the gate judged (else the largest rise)
@@ -343,12 +349,12 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
         if sig:
             sev, label = ("bad", "Regression") if v > 0 else ("good", "Improvement")
         else:
-            sev, label = "info", "Not significant"
+            sev, label = "info", "Not significant" if sig is False else "Not tested"
         sev, label, gtext = _with_check(sev, label, check)
         add(Finding(sev, (
             f"Group fairness ({quote(str(attr))}): {short} {pct(before)} for the teacher, "
             f"{pct(after)} for the student; change {_change_words(est)}"
-            + ("." if sig else "; not significant.") + gtext),
+            + _verdict_tail(sig) + gtext),
             label, bool(sig), check_name), abs(v))
 
     # class shift
