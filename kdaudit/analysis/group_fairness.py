@@ -16,7 +16,9 @@ For one sensitive attribute (one group label per row) and each role:
 
 Uncertainty: percentile bootstrap CIs for every metric, and for every pair of
 roles the paired bootstrap (the same resampled rows for both models) of
-delta = metric(B) - metric(A) with its CI and two-sided p-value.
+delta = metric(B) - metric(A) with its CI and two-sided p-value. Each per-group
+rate (selection rate, TPR, FPR, accuracy) also carries a 95% Wilson score interval
+(``<rate>_ci`` in ``by_group``), from that group's own counts.
 
 How it is computed
 ------------------
