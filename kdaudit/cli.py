@@ -241,7 +241,9 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
         for kind, path in paths.items():
             print(f"wrote {kind}: {path}")
         if report.gate is not None:
-            print("gate: " + ("PASSED" if report.passed else "FAILED"))
+            from kdaudit.report.words import verdict_line
+
+            print(verdict_line(report.gate))
     return 0 if report.passed else 1
 
 
@@ -303,10 +305,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
                    if (path.parent / name).exists()]
         write_report(report, path.parent, formats=("json", *present))
     if not args.quiet:
-        for check in gate["checks"]:
-            mark = "ok  " if check["passed"] else "FAIL"
-            print(f"{mark} {check['name']}: {check.get('value')} (threshold {check.get('threshold')})")
-        print("gate: " + ("PASSED" if gate["passed"] else "FAILED"))
+        from kdaudit.report.words import gate_lines
+
+        print("\n".join(gate_lines(gate)))
     return 0 if gate["passed"] else 1
 
 

@@ -17,8 +17,21 @@ Pure functions over floats; imports nothing from kdaudit.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["MISSING", "ci", "count", "is_missing", "num", "pct", "pp", "pval", "signed_num"]
+__all__ = [
+    "MISSING",
+    "ci",
+    "count",
+    "is_missing",
+    "level",
+    "num",
+    "pct",
+    "pp",
+    "pval",
+    "signed_num",
+    "with_ci",
+]
 
 #: What a missing (null/NaN) number renders as.
 MISSING = "—"
@@ -42,6 +55,18 @@ def _sig(x: float, digits: int) -> str:
     if "." in text and len(text.replace("-", "").replace(".", "").lstrip("0")) > digits:
         text = text[:-1]
     return text
+
+
+def _fixed(x: float, decimals: int) -> str:
+    """``x`` with ``decimals`` decimals, halves rounded away from zero.
+
+    Binary noise is dropped first (``3.7499999999`` and ``3.7500000001`` both read
+    ``3.75``), so one number reaches every page with the same digits whichever way it
+    was computed (``-(a - b)`` or ``b - a``).
+    """
+    d = Decimal(repr(round(x, 9))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = f"{d:f}"
+    return text[1:] if text.startswith("-") and float(d) == 0 else text
 
 
 def num(x: float | int | None, digits: int = 3, *, missing: str = MISSING) -> str:
@@ -70,7 +95,7 @@ def pct(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
     if is_missing(x):
         return missing
     assert x is not None
-    return f"{100.0 * float(x):.{decimals}f}%"
+    return f"{_fixed(100.0 * float(x), decimals)}%"
 
 
 def pp(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
@@ -82,7 +107,7 @@ def pp(x: float | None, decimals: int = 1, *, missing: str = MISSING) -> str:
         return missing
     assert x is not None
     value = 100.0 * float(x)
-    text = f"{abs(value):.{decimals}f}"
+    text = _fixed(abs(value), decimals)
     if float(text) == 0.0:
         return f"±{text} pp"
     return f"{'+' if value > 0 else '-'}{text} pp"
@@ -112,7 +137,7 @@ def ci(low: float | None, high: float | None, *, unit: str = "pp", missing: str 
         return missing
     assert low is not None and high is not None
     if unit == "pp":
-        lo, hi = (f"{100.0 * v:+.1f}" for v in (low, high))
+        lo, hi = (_signed_fixed(100.0 * v) for v in (low, high))
         return f"[{lo}, {hi}] pp"
     if unit == "%":
         return f"[{pct(low)}, {pct(high)}]"
@@ -124,3 +149,43 @@ def count(n: int | None, *, missing: str = MISSING) -> str:
     if n is None:
         return missing
     return f"{int(n):,}"
+
+
+def _signed_fixed(x: float, decimals: int = 1) -> str:
+    text = _fixed(x, decimals)
+    return text if text.startswith("-") else "+" + text
+
+
+def level(x: float | None, unit: str = "%", *, missing: str = MISSING) -> str:
+    """A level in its unit: ``"%"`` rates, ``"pp"`` signed changes, ``""`` plain numbers."""
+    if unit == "%":
+        return pct(x, missing=missing)
+    if unit == "pp":
+        return pp(x, missing=missing)
+    if unit == "+":
+        return signed_num(x, missing=missing)
+    return num(x, missing=missing)
+
+
+def with_ci(x: float | None, low: float | None, high: float | None, *, unit: str = "pp",
+            missing: str = MISSING) -> str:
+    """An estimate and its interval in one unit, the way every renderer shows uncertainty.
+
+    ``with_ci(0.005, -0.015, 0.055) == "+0.5 pp [-1.5, +5.5]"``,
+    ``with_ci(0.115, 0.098, 0.131, unit="%") == "11.5% [9.8%, 13.1%]"``,
+    ``with_ci(0.0123, 0.01, 0.015, unit="") == "0.0123 [0.0100, 0.0150]"``;
+    ``unit="+"`` is a signed plain number (a change of a unit-free quantity).
+    Without an interval only the estimate is shown.
+    """
+    head = level(x, unit, missing=missing)
+    if is_missing(x) or is_missing(low) or is_missing(high):
+        return head
+    assert low is not None and high is not None
+    if unit == "pp":
+        lo, hi = (_signed_fixed(100.0 * v) for v in (low, high))
+        return f"{head} [{lo}, {hi}]"
+    if unit == "%":
+        return f"{head} [{pct(low)}, {pct(high)}]"
+    if unit == "+":
+        return f"{head} [{signed_num(low)}, {signed_num(high)}]"
+    return f"{head} [{num(low)}, {num(high)}]"

@@ -36,6 +36,7 @@ ROLE_KEYS = {
     "by_group",
 }
 GROUP_KEYS = {"group", "n", "selection_rate", "tpr", "fpr", "accuracy", "small"}
+RATE_CI_KEYS = {"selection_rate_ci", "tpr_ci", "fpr_ci", "accuracy_ci"}
 
 
 def _binary_data(rng: np.random.Generator, n: int = 3000, groups=("a", "b", "c", "d")):
@@ -106,7 +107,7 @@ def test_binary_point_values_match_fairlearn(rng: np.random.Generator) -> None:
         assert abs(r["worst_group_accuracy"]["value"] - mf.group_min()["accuracy"]) <= 1e-12
         assert [g["group"] for g in r["by_group"]] == sorted(mf.by_group.index)
         for g in r["by_group"]:
-            assert set(g) == GROUP_KEYS
+            assert set(g) - RATE_CI_KEYS == GROUP_KEYS
             for key in ("selection_rate", "tpr", "fpr", "accuracy"):
                 assert abs(g[key] - mf.by_group.loc[g["group"], key]) <= 1e-12
             assert g["n"] == np.sum(s == g["group"])
@@ -432,3 +433,54 @@ def test_dpd_ci_loosely_matches_fairlearns_own_bootstrap() -> None:
     width = fl_high - fl_low
     assert abs(mine["ci_low"] - fl_low) < 0.25 * width
     assert abs(mine["ci_high"] - fl_high) < 0.25 * width
+
+
+# ------------------------------------------------------------ per-group rate intervals
+def test_wilson_interval_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from kdaudit.analysis.group_fairness import wilson_interval
+
+    rng = np.random.default_rng(3)
+    n = rng.integers(1, 400, size=200)
+    k = rng.binomial(n, rng.random(200))
+    lo, hi = wilson_interval(k, n, 0.95)
+    ref_lo, ref_hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    assert np.allclose(lo, ref_lo, atol=1e-12) and np.allclose(hi, ref_hi, atol=1e-12)
+    lo0, hi0 = wilson_interval(np.array([0]), np.array([0]))
+    assert np.isnan(lo0[0]) and np.isnan(hi0[0])
+
+
+@pytest.mark.parametrize(("p", "n"), [(0.1, 40), (0.5, 25), (0.8, 120)])
+def test_wilson_interval_coverage(p, n):
+    """Simulated coverage of the 95% interval stays near nominal for small groups."""
+    from kdaudit.analysis.group_fairness import wilson_interval
+
+    rng = np.random.default_rng(11)
+    k = rng.binomial(n, p, size=4000)
+    lo, hi = wilson_interval(k, np.full(k.shape, n), 0.95)
+    coverage = np.mean((lo <= p) & (p <= hi))
+    assert 0.92 <= coverage <= 0.985, coverage
+
+
+def test_group_rate_intervals_in_records():
+    """Each defined per-group rate carries its Wilson interval, built from that group's counts."""
+    from kdaudit.analysis.group_fairness import wilson_interval
+
+    rng = np.random.default_rng(5)
+    n = 500
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.8, y, 1 - y)
+    groups = rng.choice(np.array(["a", "b", "c"]), n)
+    res = group_fairness(y, {"student": pred}, groups, n_classes=2, pairs=[],
+                         n_bootstrap=0).to_dict()
+    for row in res["student"]["by_group"]:
+        m = groups == row["group"]
+        for key, k, total in (
+                ("selection_rate", (pred[m] == 1).sum(), m.sum()),
+                ("tpr", ((pred == 1) & (y == 1) & m).sum(), ((y == 1) & m).sum()),
+                ("fpr", ((pred == 1) & (y == 0) & m).sum(), ((y == 0) & m).sum()),
+                ("accuracy", (pred[m] == y[m]).sum(), m.sum())):
+            lo, hi = wilson_interval(np.array([k]), np.array([total]))
+            assert row[f"{key}_ci"] == pytest.approx([lo[0], hi[0]], abs=1e-12)
+            assert row[f"{key}_ci"][0] <= row[key] <= row[f"{key}_ci"][1]

@@ -42,3 +42,23 @@ def test_pct_ci_and_signed():
     assert f.signed_num(0.0123) == "+0.0123"
     assert f.signed_num(-1e-20) == "-1.00e-20"
     assert f.signed_num(0.0) == "0"
+
+
+def test_with_ci_and_level():
+    assert f.with_ci(0.005, -0.015, 0.055) == "+0.5 pp [-1.5, +5.5]"
+    assert f.with_ci(0.115, 0.098, 0.131, unit="%") == "11.5% [9.8%, 13.1%]"
+    assert f.with_ci(0.0123, 0.01, 0.015, unit="") == "0.0123 [0.0100, 0.0150]"
+    assert f.with_ci(0.0123, -0.01, 0.015, unit="+") == "+0.0123 [-0.0100, +0.0150]"
+    assert f.with_ci(0.2, None, 0.3, unit="%") == "20.0%"
+    assert f.with_ci(None, 0.1, 0.3) == "—"
+    assert f.level(0.25) == "25.0%"
+    assert f.level(-0.25, "pp") == "-25.0 pp"
+    assert f.level(3, "") == "3"
+
+
+def test_one_number_reads_the_same_whichever_way_it_was_computed():
+    # 0.0375 from `teacher - student` and -0.0375 from `student - teacher` carry binary noise
+    assert f.pp(0.0375) == "+3.8 pp" and f.pp(-0.037499999999999) == "-3.8 pp"
+    assert f.pct(0.11449999999999) == "11.5%" and f.pct(0.1145) == "11.5%"
+    assert f.ci(-0.0375, 0.0125) == "[-3.8, +1.3] pp"
+    assert f.ci(-0.0004, 0.0) == "[+0.0, +0.0] pp"  # no "-0.0"

@@ -16,7 +16,9 @@ For one sensitive attribute (one group label per row) and each role:
 
 Uncertainty: percentile bootstrap CIs for every metric, and for every pair of
 roles the paired bootstrap (the same resampled rows for both models) of
-delta = metric(B) - metric(A) with its CI and two-sided p-value.
+delta = metric(B) - metric(A) with its CI and two-sided p-value. Each per-group
+rate (selection rate, TPR, FPR, accuracy) also carries a 95% Wilson score interval
+(``<rate>_ci`` in ``by_group``), from that group's own counts.
 
 How it is computed
 ------------------
@@ -100,6 +102,15 @@ class GroupRow(Record):
     accuracy: float | None
     small: bool
     undefined_reason: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    # 95% Wilson score intervals of the rates (see _with_rate_intervals)
+    selection_rate_ci: tuple[float, float] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True})
+    tpr_ci: tuple[float, float] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True})
+    fpr_ci: tuple[float, float] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True})
+    accuracy_ci: tuple[float, float] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True})
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -517,6 +528,7 @@ def group_fairness(
             multiclass,
             confidence,
         )
+    role_records = _with_rate_intervals(role_records, agg_matrix, counts, layout, confidence)
     deltas: dict[str, PairDelta] = {}
     index = {role: i for i, role in enumerate(roles)}
     for a, b in pairs:
@@ -549,6 +561,67 @@ def group_fairness(
         min_group_size=int(min_group_size),
         n_bootstrap=int(n_bootstrap),
     )
+
+
+# ------------------------------------------------------------ per-group rate intervals
+def wilson_interval(
+    k: np.ndarray, n: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion k / n (NaN where n == 0).
+
+    Chosen over the bootstrap for single-group rates: closed form, and close to
+    nominal coverage even for small groups and rates near 0 or 1 (Brown, Cai and
+    DasGupta 2001), where the percentile bootstrap of a rate collapses to a point.
+    """
+    from scipy.stats import norm
+
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1.0 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    ok = n > 0
+    return (np.where(ok, np.clip(centre - half, 0.0, 1.0), np.nan),
+            np.where(ok, np.clip(centre + half, 0.0, 1.0), np.nan))
+
+
+def _with_rate_intervals(
+    records: dict[str, RoleFairness],
+    agg_matrix: sparse.csr_matrix,
+    counts: np.ndarray,
+    layout: _Layout,
+    confidence: float,
+) -> dict[str, RoleFairness]:
+    """Add a Wilson interval to every defined per-group rate of every role.
+
+    selection rate = predicted positives / n, TPR = true positives / positives,
+    FPR = false positives / negatives, accuracy = correct / n, each over the group's
+    rows (binary task; multi-class: accuracy only, the other rates are per class).
+    """
+    agg = np.asarray(agg_matrix @ counts.astype(np.float64)).ravel()[None, :]
+    n_g, correct, pos, predpos, tp = layout.split(agg)
+    n_g, pos = n_g[0], pos[0, :, 0]
+    out = {}
+    for r, (role, rec) in enumerate(records.items()):
+        pp_, tp_ = predpos[0, r, :, 0], tp[0, r, :, 0]
+        bounds = {
+            "accuracy": wilson_interval(correct[0, r], n_g, confidence),
+            "selection_rate": wilson_interval(pp_, n_g, confidence),
+            "tpr": wilson_interval(tp_, pos, confidence),
+            "fpr": wilson_interval(pp_ - tp_, n_g - pos, confidence),
+        }
+        rows = []
+        for i, row in enumerate(rec.by_group):
+            extra: dict[str, Any] = {}
+            for name, (lo, hi) in bounds.items():
+                if getattr(row, name) is not None and np.isfinite(lo[i]) and np.isfinite(hi[i]):
+                    extra[f"{name}_ci"] = (float(lo[i]), float(hi[i]))
+            rows.append(dataclasses.replace(row, **extra))
+        out[role] = dataclasses.replace(rec, by_group=tuple(rows))
+    return out
 
 
 def _aggregation_matrix(

@@ -19,15 +19,19 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 __all__ = [
     "ROLE_COLORS",
     "accuracy_figure",
+    "class_accuracy_figure",
     "disagreement_heatmap",
     "fairness_figure",
+    "group_rates_figure",
     "heatmap_classes",
     "lipschitz_figure",
     "sweep_figure",
+    "sweep_series",
 ]
 
 ROLE_COLORS = {"teacher": "#3b6fb6", "student": "#e07b39", "baseline": "#4f9d69"}
@@ -106,7 +110,7 @@ def _errorbar_panel(ax: Any, labels: Sequence[str], colors: Sequence[str],
     """Points with CI error bars, one row per label (estimates plotted as given)."""
     ys = np.arange(len(labels))[::-1]
     for y, color, est in zip(ys, colors, ests, strict=True):
-        v = _num((est or {}).get("value"))
+        v = _num((est or {}).get("estimate", (est or {}).get("value")))
         if v is None:
             ax.text(0.02, y, "undefined", transform=ax.get_yaxis_transform(), va="center",
                     color="#8a929c", fontsize=8)
@@ -174,26 +178,48 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
                 ("demographic_parity_difference", "Demographic parity difference"),
                 ("equalized_odds_difference", "Equalized odds difference")), strict=True):
             _errorbar_panel(ax, roles, [ROLE_COLORS[r] for r in roles],
-                            [entry[r].get(metric) for r in roles], title=title,
-                            unit="percentage points")
+                            [entry[r].get(metric) for r in roles], title=title + " (%)",
+                            unit="%")
+            ys = np.arange(len(roles))[::-1]
+            for y, r in zip(ys, roles, strict=True):
+                floor = _num(((entry[r].get(metric) or {}).get("noise_floor") or {})
+                             .get("ci_high"))
+                if floor is not None:  # how large the metric gets under random groups
+                    ax.plot([0, floor * 100], [y - 0.28, y - 0.28], color="#8a929c", lw=3,
+                            alpha=0.5, solid_capstyle="butt")
             ax.set_xlim(left=0)
         fig.tight_layout()
         return _to_svg(fig, f"fairness-{index}")
 
 
 def lipschitz_figure(report: dict[str, Any]) -> str | None:
-    """Individual-fairness I(f) per model with CI error bars."""
+    """Individual-fairness I(f) per model with CI error bars.
+
+    Uses the unit-free ``lipschitz_normalized`` when every model has it (raw
+    distance units otherwise). The axis spans the intervals, not 0..max, so that
+    differences between models stay visible.
+    """
     ind = report.get("individual_fairness") or {}
     roles = [r for r in ROLE_ORDER if isinstance(ind.get(r), dict)]
     if not roles:
         return None
+    key = "lipschitz_normalized" if all(isinstance(ind[r].get("lipschitz_normalized"), dict)
+                                        for r in roles) else "lipschitz"
+    ests = [ind[r].get(key) for r in roles]
     with _style("lipschitz"):
-        fig, ax = _subplots(figsize=(5.2, 0.9 + 0.42 * len(roles)))
-        _errorbar_panel(ax, roles, [ROLE_COLORS[r] for r in roles],
-                        [ind[r].get("lipschitz") for r in roles],
+        fig, ax = _subplots(figsize=(5.6, 0.9 + 0.42 * len(roles)))
+        unit = "I(f), normalized (unit-free)" if key == "lipschitz_normalized" \
+            else "I(f), raw input-distance units"
+        _errorbar_panel(ax, roles, [ROLE_COLORS[r] for r in roles], ests,
                         title="I(f): mean D(f(x), f(x')) / d(x, x'), lower is fairer",
-                        scale=1.0, unit="I(f)")
-        ax.set_xlim(left=0)
+                        scale=1.0, unit=unit)
+        vals = [v for e in ests for k in ("ci_low", "ci_high", "estimate", "value")
+                if (v := _num((e or {}).get(k))) is not None]
+        if vals:
+            lo, hi = min(vals), max(vals)
+            pad = 0.15 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 1e-9
+            ax.set_xlim(lo - pad, hi + pad)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=False)
         fig.tight_layout()
         return _to_svg(fig, "lipschitz")
 
@@ -251,39 +277,298 @@ def disagreement_heatmap(report: dict[str, Any], pair: str, *, class_names: Sequ
                                 color="white" if v > 0.6 * vmax else "#222")
         cb = fig.colorbar(im, ax=ax, fraction=0.045, pad=0.03)
         cb.set_label("samples (diagonal excluded)")
+        cb.locator = MaxNLocator(integer=True)  # counts: no fractional ticks
+        cb.update_ticks()
         cb.outline.set_visible(False)
         fig.tight_layout()
         return _to_svg(fig, f"heatmap-{index}")
 
 
+_SWEEP_PANELS = (
+    ("accuracy", "Accuracy (%)", 100.0, False),
+    ("n_sc", "#SC (shifted vs baseline)", 1.0, True),
+    ("n_tc", "#TC (shifted vs teacher)", 1.0, True),
+    ("demographic_parity_difference", "DPD (%)", 100.0, False),
+    ("equalized_odds_difference", "EOD (%)", 100.0, False),
+    ("lipschitz", "I(f)", 1.0, False),
+)
+
+
+def _pair(x: Any) -> tuple[float, float] | None:
+    if isinstance(x, (list, tuple)) and len(x) == 2:
+        lo, hi = _num(x[0]), _num(x[1])
+        if lo is not None and hi is not None:
+            return lo, hi
+    return None
+
+
+def _worst(report: dict[str, Any], role: str, metric: str) -> float | None:
+    vals = [v for e in (report.get("group_fairness") or {}).values()
+            if (v := _num(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None]
+    return max(vals) if vals else None
+
+
+def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
+    """What the sweep figure and table show, read from the report (nothing computed).
+
+    Returns ``rows`` (sorted by T; the main student included, flagged ``main``),
+    ``reference`` (``{"teacher": {...}, "baseline": {...}}`` values per metric),
+    ``attribute`` (the sensitive attribute the DPD/EOD columns refer to, or None) and
+    ``lipschitz_key`` ("lipschitz_normalized" when every row has it). Reports from
+    before the sweep carried its main student and references get them from the
+    report's own fields (the student's temperature, accuracy, #TC/#SC, worst-attribute
+    DPD/EOD and I(f)).
+    """
+    rows = [dict(r) for r in report.get("temperature_sweep") or []
+            if _num(r.get("temperature")) is not None]
+    student = (report.get("models") or {}).get("student") or {}
+    t_main = _num(student.get("temperature"))
+    if rows and not any(r.get("main") for r in rows):
+        for r in rows:  # the audited student was one of the swept files
+            if student.get("path") and student.get("path") in (r.get("paths") or []):
+                r["main"] = True
+    if rows and not any(r.get("main") for r in rows) and t_main is not None \
+            and not any(_num(r.get("temperature")) == t_main for r in rows):
+        cs = report.get("class_shift") or {}
+        ind = report.get("individual_fairness") or {}
+        rows.append({
+            "temperature": t_main, "main": True,
+            "accuracy": (report.get("accuracy") or {}).get("student"),
+            "n_tc": (cs.get("teacher_vs_student") or {}).get("n_significant"),
+            "n_sc": (cs.get("baseline_vs_student") or {}).get("n_significant"),
+            "demographic_parity_difference": _worst(report, "student",
+                                                    "demographic_parity_difference"),
+            "equalized_odds_difference": _worst(report, "student", "equalized_odds_difference"),
+            "lipschitz": ((ind.get("student") or {}).get("lipschitz") or {}).get("value"),
+        })
+    rows.sort(key=lambda r: float(r["temperature"]))
+    reference = report.get("temperature_sweep_reference")
+    if not isinstance(reference, dict):
+        reference = {}
+        ind = report.get("individual_fairness") or {}
+        for role in ("teacher", "baseline"):
+            if role not in (report.get("models") or {}):
+                continue
+            reference[role] = {
+                "accuracy": (report.get("accuracy") or {}).get(role),
+                "demographic_parity_difference": _worst(report, role,
+                                                        "demographic_parity_difference"),
+                "equalized_odds_difference": _worst(report, role, "equalized_odds_difference"),
+                "lipschitz": ((ind.get(role) or {}).get("lipschitz") or {}).get("value"),
+            }
+    attrs = {r.get("attribute") for r in rows if r.get("attribute")}
+    gf = list(report.get("group_fairness") or {})
+    attribute = attrs.pop() if len(attrs) == 1 else (gf[0] if len(gf) == 1 else None)
+    lip = "lipschitz_normalized" if rows and all(
+        _num(r.get("lipschitz_normalized")) is not None for r in rows) else "lipschitz"
+    return {"rows": rows, "reference": reference, "attribute": attribute, "lipschitz_key": lip}
+
+
+def _temperature_axis(ax: Any, t: Sequence[float]) -> None:
+    """Ticks at the swept temperatures; log scale when T spans an order of magnitude."""
+    lo, hi = min(t), max(t)
+    if lo > 0 and hi / lo >= 10:
+        ax.set_xscale("log", base=2 if all(float(np.log2(x)).is_integer() for x in t) else 10)
+    ax.set_xticks(t, [f"{x:g}" for x in t])
+    ax.xaxis.set_minor_locator(NullLocator())
+    if lo == hi:  # one temperature: centre it with room on both sides
+        if ax.get_xscale() == "log" or lo > 0:
+            ax.set_xlim(lo / 2, lo * 2) if ax.get_xscale() == "log" else ax.set_xlim(0, 2 * lo)
+        else:
+            ax.set_xlim(lo - 1, lo + 1)
+    elif ax.get_xscale() == "log":
+        ax.set_xlim(lo / 1.25, hi * 1.25)
+    else:
+        pad = 0.06 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+
+
 def sweep_figure(report: dict[str, Any]) -> str | None:
-    """Accuracy, #SC, #TC, DPD, EOD and I(f) against the distillation temperature."""
-    rows = [r for r in report.get("temperature_sweep") or [] if _num(r.get("temperature"))]
+    """Accuracy, #SC, #TC, DPD, EOD and I(f) against the distillation temperature.
+
+    The main student is drawn as a larger marker on the curve; teacher and baseline as
+    horizontal reference lines; each point carries its 95% interval (``<metric>_ci``)
+    when the report has one.
+    """
+    series = sweep_series(report)
+    rows = series["rows"]
     if not rows:
         return None
-    rows = sorted(rows, key=lambda r: float(r["temperature"]))
     t = [float(r["temperature"]) for r in rows]
-    panels = (("accuracy", "Accuracy (%)", 100.0), ("n_sc", "#SC (vs baseline)", 1.0),
-              ("n_tc", "#TC (vs teacher)", 1.0), ("demographic_parity_difference", "DPD (pp)", 100.0),
-              ("equalized_odds_difference", "EOD (pp)", 100.0), ("lipschitz", "I(f)", 1.0))
+    attr = series["attribute"]
+    lip = series["lipschitz_key"]
+    panels: list[tuple[str, str, float, bool]] = []
+    for key, title, scale, integer in _SWEEP_PANELS:
+        if key in ("demographic_parity_difference", "equalized_odds_difference"):
+            short = "DPD" if key.startswith("demographic") else "EOD"
+            title = f"{short} (%), " + (f"attribute {_label(attr, 18)}" if attr
+                                        else "worst attribute")
+        if key == "lipschitz":
+            key = lip
+            title = "I(f), normalized" if lip == "lipschitz_normalized" else "I(f) (raw units)"
+        panels.append((key, title, scale, integer))
     with _style("sweep"):
-        fig, axes = _subplots(2, 3, figsize=(8.2, 4.4))
-        for ax, (key, title, scale) in zip(axes.flat, panels, strict=True):
-            pts = [(ti, _num(r.get(key))) for ti, r in zip(t, rows, strict=True)]
-            pts = [(ti, v * scale) for ti, v in pts if v is not None]
+        fig, axes = _subplots(2, 3, figsize=(8.2, 5.0))
+        handles: dict[str, Any] = {}
+        for ax, (key, title, scale, integer) in zip(axes.flat, panels, strict=True):
             ax.set_title(title, loc="left")
+            pts = [(ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
+                   for ti, r in zip(t, rows, strict=True) if (v := _num(r.get(key))) is not None]
             if not pts:
                 ax.text(0.5, 0.5, "not available", ha="center", va="center",
                         transform=ax.transAxes, color="#8a929c")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=ROLE_COLORS["student"],
-                    ms=4, lw=1.5)
-            if max(t) / max(min(t), 1e-9) > 15:
-                ax.set_xscale("log")
-                ax.set_xticks(t, [f"{x:g}" for x in t], fontsize=7)
-                ax.minorticks_off()
+            xs = [p[0] for p in pts]
+            ys = [p[1] * scale for p in pts]
+            color = ROLE_COLORS["student"]
+            h = ax.plot(xs, ys, "-", color=color, lw=1.4, zorder=2)[0]
+            handles.setdefault("student (sweep)", h)
+            for x, y, ci, main in ((p[0], p[1] * scale, p[2], p[3]) for p in pts):
+                if ci is not None:
+                    ax.errorbar([x], [y], yerr=[[max(0.0, y - ci[0] * scale)],
+                                                [max(0.0, ci[1] * scale - y)]],
+                                fmt="none", ecolor=color, elinewidth=1.2, capsize=3, zorder=2)
+                hm = ax.plot([x], [y], "*" if main else "o", color=color,
+                             ms=11 if main else 4.5, mec="white" if main else color, zorder=3)[0]
+                if main:
+                    handles.setdefault("main student", hm)
+            for role, ref in (series["reference"] or {}).items():
+                v = _num((ref or {}).get(key))
+                if v is None or role not in ROLE_COLORS:
+                    continue
+                hr = ax.axhline(v * scale, color=ROLE_COLORS[role], lw=1.1, ls="--", zorder=1)
+                handles.setdefault(role, hr)
+                ci = _pair((ref or {}).get(f"{key}_ci"))
+                if ci is not None:
+                    ax.axhspan(ci[0] * scale, ci[1] * scale, color=ROLE_COLORS[role],
+                               alpha=0.10, lw=0, zorder=0)
+            _temperature_axis(ax, t)
+            if integer:
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+                lo, hi = ax.get_ylim()
+                ax.set_ylim(min(lo, -0.5), max(hi, 1.5))
+            else:
+                ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+                if scale == 1.0:
+                    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
             ax.set_xlabel("temperature T")
-        fig.tight_layout()
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="lower center",
+                       ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
         return _to_svg(fig, "sweep")
+
+
+def group_rates_figure(report: dict[str, Any], attribute: str, index: int = 0,
+                       max_groups: int = 12) -> str | None:
+    """Per-group selection rate, TPR and FPR (binary) or accuracy (multi-class) per model.
+
+    Each point carries its interval (``<rate>_ci`` of the group record) when the report
+    has one. At most ``max_groups`` groups, in the report's order.
+    """
+    entry = (report.get("group_fairness") or {}).get(attribute)
+    if not entry:
+        return None
+    roles = [r for r in ROLE_ORDER if isinstance(entry.get(r), dict)]
+    if not roles:
+        return None
+    rows = {r: entry[r].get("by_group") or [] for r in roles}
+    groups: list[str] = []
+    for r in roles:
+        for g in rows[r]:
+            if g.get("group") not in groups:
+                groups.append(str(g.get("group")))
+    groups = groups[:max_groups]
+    if not groups:
+        return None
+    binary = any(_num(g.get("selection_rate")) is not None for r in roles for g in rows[r])
+    keys = (("selection_rate", "Selection rate"), ("tpr", "True positive rate"),
+            ("fpr", "False positive rate")) if binary else (("accuracy", "Accuracy"),)
+    by = {r: {str(g.get("group")): g for g in rows[r]} for r in roles}
+    n = len(groups)
+    with _style(f"rates-{index}"):
+        fig, axes = _subplots(1, len(keys), figsize=(7.6 if binary else 5.0,
+                                                        1.2 + 0.3 * n),
+                                 sharey=True, squeeze=False)
+        offsets = np.linspace(0.22, -0.22, len(roles)) if len(roles) > 1 else np.zeros(1)
+        ys = np.arange(n)[::-1]
+        for ax, (key, title) in zip(axes[0], keys, strict=True):
+            for off, role in zip(offsets, roles, strict=True):
+                for y, grp in zip(ys, groups, strict=True):
+                    g = by[role].get(grp) or {}
+                    v = _num(g.get(key))
+                    if v is None:
+                        continue
+                    ci = _pair(g.get(f"{key}_ci"))
+                    color = ROLE_COLORS[role]
+                    if ci is not None:
+                        ax.errorbar([v * 100], [y + off], xerr=[[max(0.0, v - ci[0]) * 100],
+                                                                [max(0.0, ci[1] - v) * 100]],
+                                    fmt="o", color=color, ecolor=color, elinewidth=1.4,
+                                    capsize=2.5, ms=4, label=role if y == ys[0] else None)
+                    else:
+                        ax.plot([v * 100], [y + off], "o", color=color, ms=4,
+                                label=role if y == ys[0] else None)
+            ax.set_title(title + " (%)", loc="left")
+            ax.set_yticks(ys, [_label(gname, 16) for gname in groups])
+            ax.set_ylim(-0.6, n - 0.4)
+            ax.grid(axis="y", visible=False)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+        fig.tight_layout(rect=(0, 0.09 if n < 4 else 0.05, 1, 1))
+        return _to_svg(fig, f"rates-{index}")
+
+
+def class_accuracy_figure(report: dict[str, Any], *, class_names: Any = str,
+                          max_classes: int = 25) -> str | None:
+    """Per-class accuracy of teacher, student and baseline (the study's view).
+
+    Read from ``class_shift``: teacher and student from ``teacher_vs_student``
+    (``acc_a``, ``acc_b``), the baseline from ``baseline_vs_student`` (``acc_a``). With
+    more than ``max_classes`` classes, those with the largest teacher-student gap (a
+    display choice) are shown, in class order.
+    """
+    cs = report.get("class_shift") or {}
+    ts = (cs.get("teacher_vs_student") or {}).get("per_class") or []
+    if not ts:
+        return None
+    bs = {r.get("class"): r for r in (cs.get("baseline_vs_student") or {}).get("per_class") or []}
+    series: dict[str, list[float | None]] = {
+        "teacher": [_num(r.get("acc_a")) for r in ts],
+        "student": [_num(r.get("acc_b")) for r in ts],
+    }
+    if bs:
+        series["baseline"] = [_num((bs.get(r.get("class")) or {}).get("acc_a")) for r in ts]
+    idx = list(range(len(ts)))
+    if len(ts) > max_classes:
+        gap = [abs((a or 0.0) - (b or 0.0)) for a, b in zip(series["teacher"], series["student"],
+                                                           strict=True)]
+        idx = sorted(sorted(idx, key=lambda i: -gap[i])[:max_classes])
+    labels = [_label(class_names(ts[i].get("class")), 14) for i in idx]
+    k = len(idx)
+    with _style("class-accuracy"):
+        fig, ax = _subplots(figsize=(7.6, 2.4 + 0.06 * k))
+        x = np.arange(k)
+        width = 0.8 / len(series)
+        for j, (role, vals) in enumerate(series.items()):
+            v = [vals[i] for i in idx]
+            ax.plot(x + (j - (len(series) - 1) / 2) * width,
+                    [np.nan if u is None else u * 100 for u in v], "o", ms=5,
+                    color=ROLE_COLORS[role], label=role)
+        finite = [u for vals in series.values() for i in idx
+                  if (u := vals[i]) is not None]
+        low = min(finite) * 100 if finite else 0.0
+        ax.set_ylim(max(0.0, low - max(5.0, 0.15 * (100 - low))), 100.5)
+        ax.set_xticks(x, labels, rotation=90 if k > 16 or max(map(len, labels)) > 6 else 0,
+                      fontsize=7 if k > 12 else 8)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title("Per-class accuracy" + (f" ({k} most-changed of {len(ts)} classes)"
+                                             if k < len(ts) else ""), loc="right")
+        ax.set_xlim(-0.6, k - 0.4)
+        ax.legend(ncol=len(series), fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.06),
+                  borderaxespad=0)
+        fig.tight_layout()
+        return _to_svg(fig, "class-accuracy")

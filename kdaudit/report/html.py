@@ -10,15 +10,18 @@ figures are SVG produced by matplotlib, which escapes text as XML.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
+import re
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
+
+from kdaudit import formatting as fmt
+from kdaudit.report.words import Finding, findings, gate_view, uncertain
 
 
 class _LazyFigures:
@@ -35,6 +38,7 @@ figures = _LazyFigures()
 
 __all__ = [
     "Finding",
+    "class_namer",
     "findings",
     "fmt_num",
     "fmt_p",
@@ -42,6 +46,7 @@ __all__ = [
     "fmt_pp",
     "render_html",
     "tree_html",
+    "undefined_groups",
     "undefined_values",
 ]
 
@@ -61,6 +66,7 @@ DASH = "—"
 
 
 # --------------------------------------------------------------------------- formatting
+# One number style (kdaudit.formatting); these names stay for templates and callers.
 def _num(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return None
@@ -68,181 +74,65 @@ def _num(x: Any) -> float | None:
 
 
 def fmt_pct(x: Any, digits: int = 1) -> str:
-    """Format a fraction as a percentage (``0.912`` -> ``"91.2%"``); undefined -> dash."""
-    v = _num(x)
-    return DASH if v is None else f"{v * 100:.{digits}f}%"
+    """A fraction as a percentage (``0.912`` -> ``"91.2%"``); undefined -> dash."""
+    return fmt.pct(_num(x), digits)
 
 
 def fmt_pp(x: Any, digits: int = 1, *, sign: bool = True) -> str:
-    """Format a change in fractions as signed percentage points (``-0.018`` -> ``"−1.8 pp"``)."""
+    """A change as signed percentage points (``-0.018`` -> ``"-1.8 pp"``); a margin unsigned."""
     v = _num(x)
-    if v is None:
-        return DASH
-    s = f"{v * 100:+.{digits}f}" if sign else f"{v * 100:.{digits}f}"
-    return s.replace("-", "−") + " pp"
+    if v is None or sign:
+        return fmt.pp(v, digits)
+    return f"{100.0 * v:.{digits}f} pp"
 
 
-def fmt_num(x: Any, digits: int = 4) -> str:
-    """Format a plain number with ``digits`` significant digits; integers as integers."""
+def fmt_num(x: Any, digits: int = 3) -> str:
+    """A plain number with ``digits`` significant digits; integers as integers."""
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, int):
-        return f"{x:,}"
-    v = _num(x)
-    return DASH if v is None else f"{v:.{digits}g}".replace("-", "−")
+        return fmt.count(x)
+    return fmt.num(_num(x), digits)
 
 
 def fmt_p(x: Any) -> str:
-    """Format a p-value: ``"< 0.001"`` or three decimals; undefined -> dash."""
-    v = _num(x)
-    if v is None:
-        return DASH
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+    """A p-value: ``"p = 0.012"``, ``"p < 0.001"``; undefined -> dash."""
+    return fmt.pval(_num(x))
 
 
-def _ci(est: Any, fmt: Callable[[Any], str]) -> str:
+def _ci(est: Any, fmt_one: Callable[[Any], str]) -> str:
     if not isinstance(est, dict) or _num(est.get("ci_low")) is None or \
             _num(est.get("ci_high")) is None:
         return ""
-    return f"[{fmt(est['ci_low'])}, {fmt(est['ci_high'])}]"
+    return f"[{fmt_one(est['ci_low'])}, {fmt_one(est['ci_high'])}]"
 
 
-# --------------------------------------------------------------------------- findings
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finding:
-    """One plain-words finding: ``severity`` is "bad", "warn", "good" or "info"."""
-
-    severity: str
-    text: str
+def _ci_pp(est: Any) -> str:
+    return _ci(est, lambda x: f"{100.0 * float(x):+.1f}")
 
 
-def _pct_plain(x: Any) -> str:
-    return fmt_pct(x).replace("−", "-")
+def _pair_ci(x: Any, unit: str = "%") -> str:
+    """A ``[low, high]`` list field (per-group rates, sweep points) as ``[a, b]``."""
+    if not isinstance(x, (list, tuple)) or len(x) != 2:
+        return ""
+    lo, hi = _num(x[0]), _num(x[1])
+    if lo is None or hi is None:
+        return ""
+    return fmt.ci(lo, hi, unit=unit)
 
 
-def _pp_plain(x: Any) -> str:
-    return fmt_pp(x).replace("−", "-")
+def class_namer(report: dict[str, Any]) -> Callable[[Any], str]:
+    """Map a class index to its name (``data.class_names`` when the report has them)."""
+    names = (report.get("data") or {}).get("class_names")
+    if not isinstance(names, (list, tuple)) or not names:
+        return str
 
+    def name(c: Any) -> str:
+        if isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(names):
+            return str(names[c])
+        return str(c)
 
-def _change_words(est: dict[str, Any]) -> str:
-    lo, hi = _num(est.get("ci_low")), _num(est.get("ci_high"))
-    ci = f", 95% CI {_pp_plain(lo)} to {_pp_plain(hi)}" if lo is not None and hi is not None \
-        else ""
-    p = f", p {fmt_p(est.get('p_value'))}" if _num(est.get("p_value")) is not None else ""
-    if p and not p.startswith(", p <"):
-        p = p.replace(", p ", ", p = ")
-    return f"{_pp_plain(est.get('value'))}{ci}{p}"
-
-
-def _significant(est: dict[str, Any], alpha: float) -> bool:
-    p = _num(est.get("p_value"))
-    return p is not None and p < alpha
-
-
-def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
-             limit: int = 5) -> list[Finding]:
-    """The findings that matter most, in plain words, from the report's fields.
-
-    Parameters
-    ----------
-    report : dict
-        A report dict.
-    quote : callable
-        Applied to every string that comes from data (attribute, class and group
-        names), e.g. a Markdown escaper; the HTML page relies on autoescaping.
-    limit : int
-        At most this many findings (3-5 in practice), most important first.
-
-    Returns
-    -------
-    list of Finding
-    """
-    out: list[tuple[int, Finding]] = []  # (priority: lower first, finding)
-    alpha = _num((report.get("config") or {}).get("alpha")) or 0.05
-    acc = report.get("accuracy") or {}
-    d = (report.get("accuracy_delta") or {}).get("teacher_vs_student")
-    if d and _num(d.get("value")) is not None:
-        drop = -float(d["value"])
-        sig = _significant(d, alpha)
-        sev = "bad" if sig and drop > 0.01 else ("warn" if sig and drop > 0 else "good")
-        verb = "lower" if drop > 0 else "higher"
-        out.append((1 if sev == "bad" else 5, Finding(sev, (
-            f"Accuracy: the student reaches {_pct_plain(acc.get('student'))} against the "
-            f"teacher's {_pct_plain(acc.get('teacher'))}, {abs(drop) * 100:.1f} pp {verb} "
-            f"(change {_change_words(d)})"
-            + ("." if sig else "; not statistically significant.")))))
-
-    gf = report.get("group_fairness") or {}
-    for metric, short in (("demographic_parity_difference", "demographic parity difference"),
-                          ("equalized_odds_difference", "equalized odds difference")):
-        worst: tuple[float, str, dict[str, Any]] | None = None
-        for attr, entry in gf.items():
-            est = ((entry.get("delta") or {}).get("teacher_vs_student") or {}).get(metric)
-            v = _num((est or {}).get("value"))
-            if est and v is not None and (worst is None or v > worst[0]):
-                worst = (v, attr, est)
-        if worst is None:
-            continue
-        v, attr, est = worst
-        entry = gf[attr]
-        before = (entry.get("teacher") or {}).get(metric, {}).get("value")
-        after = (entry.get("student") or {}).get(metric, {}).get("value")
-        sig = _significant(est, alpha)
-        sev = "bad" if v > 0 and sig else ("warn" if v > 0.01 else "good")
-        moved = "rose" if v > 0 else "fell"
-        out.append((2 if sev == "bad" else 6, Finding(sev, (
-            f"Group fairness ({quote(attr)}): the {short} {moved} from {_pct_plain(before)} "
-            f"(teacher) to {_pct_plain(after)} (student), {_change_words(est)}"
-            + ("." if sig else "; not statistically significant.")))))
-
-    cs = (report.get("class_shift") or {}).get("teacher_vs_student")
-    if cs:
-        n_cls = len(cs.get("per_class") or [])
-        n_sig = cs.get("n_significant", 0)
-        corr = {"fdr_bh": "Benjamini-Hochberg FDR", "holm": "Holm", "none": "no correction"}.get(
-            str(cs.get("correction")), str(cs.get("correction")))
-        text = (f"Class shift: {n_sig} of {n_cls} classes changed accuracy significantly "
-                f"between teacher and student ({corr}, alpha {cs.get('alpha')}; "
-                f"{cs.get('n_significant_uncorrected')} before correction)")
-        rows = [r for r in cs.get("per_class") or [] if isinstance(r.get("newly_wrong"), int)]
-        if rows:
-            top = max(rows, key=lambda r: r["newly_wrong"])
-            if top["newly_wrong"] > 0:
-                text += (f"; most newly wrong samples in class {quote(str(top['class']))} "
-                         f"({top['newly_wrong']})")
-        sev = "bad" if n_sig else "good"
-        out.append((3 if n_sig else 7, Finding(sev, text + ".")))
-        sc = (report.get("class_shift") or {}).get("baseline_vs_student")
-        if sc:
-            out.append((8, Finding("info", (
-                f"Against the non-distilled baseline, {sc.get('n_significant')} classes shifted "
-                f"(#SC) and {n_sig} against the teacher (#TC)."))))
-
-    ind = report.get("individual_fairness") or {}
-    if isinstance(ind.get("teacher"), dict) and isinstance(ind.get("student"), dict):
-        t = _num((ind["teacher"].get("lipschitz") or {}).get("value"))
-        s = _num((ind["student"].get("lipschitz") or {}).get("value"))
-        if t is not None and s is not None:
-            worse = s > t
-            out.append((4 if worse else 9, Finding("warn" if worse else "good", (
-                f"Individual fairness: I(f) is {s:.4g} for the student and {t:.4g} for the "
-                f"teacher (lower is fairer); similar inputs get "
-                f"{'less' if worse else 'at least as'} similar predictions"
-                f"{' than from the teacher' if worse else ' as from the teacher'}."))))
-
-    flagged = sorted({str(g) for e in gf.values() for g in e.get("groups_flagged") or []})
-    if flagged:
-        names = ", ".join(quote(g) for g in flagged[:3]) + (" ..." if len(flagged) > 3 else "")
-        min_n = (report.get("config") or {}).get("min_group_size", 30)
-        out.append((10, Finding("warn", (
-            f"{len(flagged)} group(s) have fewer than {min_n} samples ({names}): "
-            f"their rates are unreliable."))))
-    skipped = report.get("skipped") or {}
-    if skipped:
-        out.append((11, Finding("info", "Not analysed: " + "; ".join(
-            f"{quote(k)} ({quote(str(v))})" for k, v in skipped.items()) + ".")))
-    out.sort(key=lambda t: t[0])
-    return [f for _, f in out[:limit]]
+    return name
 
 
 # --------------------------------------------------------------------------- undefined values
@@ -275,22 +165,45 @@ def undefined_values(report: dict[str, Any], limit: int = UNDEFINED_MAX
     return found, total
 
 
+def undefined_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Undefined values folded by kind: one row per (path pattern, reason).
+
+    ``pattern`` is the JSON path with list indices replaced by ``[*]`` and model roles by
+    ``<model>`` (sensitive attributes by ``<attribute>``); ``items`` are
+    the (path, reason) pairs of that kind (shown in a fold when there are several).
+    """
+    found, _ = undefined_values(report)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, reason in found:
+        pattern = re.sub(r"\[\d+\]", "[*]", path)
+        pattern = re.sub(r"\.(teacher|student|baseline)(?=[.\[ ]|$)", ".<model>", pattern)
+        for attr in report.get("group_fairness") or {}:
+            prefix = f"group_fairness.{attr}."
+            if pattern.startswith(prefix):
+                pattern = "group_fairness.<attribute>." + pattern[len(prefix):]
+                break
+        key = (pattern, reason)
+        g = groups.setdefault(key, {"pattern": pattern, "reason": reason, "items": []})
+        g["items"].append(path)
+    return sorted(groups.values(), key=lambda g: -len(g["items"]))
+
+
 # --------------------------------------------------------------------------- generic tree
+_ESTIMATE_KEYS = {"value", "estimate", "ci_low", "ci_high", "p_value", "undefined_reason",
+                  "method"}
+
+
 def _is_estimate(v: Any) -> bool:
-    return isinstance(v, dict) and "value" in v and set(v) <= {
-        "value", "ci_low", "ci_high", "p_value", "undefined_reason"}
+    return isinstance(v, dict) and "value" in v and set(v) <= _ESTIMATE_KEYS
 
 
 def _fmt_estimate(v: dict[str, Any]) -> Markup:
     if v.get("value") is None:
         return Markup('<span class="undef" title="{}">{}</span>').format(
             v.get("undefined_reason") or "undefined", DASH)
-    out = Markup("{}").format(fmt_num(v["value"]))
-    ci = _ci(v, fmt_num)
-    if ci:
-        out += Markup(' <span class="ci">{}</span>').format(ci)
+    out = Markup("{}").format(uncertain(v, ""))
     if "p_value" in v:
-        out += Markup(' <span class="p">p {}</span>').format(fmt_p(v.get("p_value")))
+        out += Markup(' <span class="p">{}</span>').format(fmt_p(v.get("p_value")))
     return out
 
 
@@ -324,8 +237,10 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
             else Markup(DASH)
     if value is None:
         return Markup('<span class="undef">{}</span>').format(DASH)
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int)):
         return Markup("{}").format(fmt_num(value))
+    if isinstance(value, float):  # settings, not measurements: shown as given
+        return Markup("{}").format(f"{value:.6g}")
     return Markup("{}").format(str(value))
 
 
@@ -357,7 +272,8 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
         newly = sorted((r for r in per_class if isinstance(r.get("newly_wrong"), int)
                         and r["newly_wrong"] > 0),
                        key=lambda r: -r["newly_wrong"])[:10]
-        names = [r.get("class") for r in per_class]
+        namer = class_namer(report)
+        names = [namer(r.get("class")) for r in per_class]
         a, b = pair.split("_vs_")
         views.append({
             "pair": pair, "label": PAIR_LABELS.get(pair, pair), "a": a, "b": b,
@@ -366,7 +282,7 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
             "multi_run": entry.get("mode") == "multi_run",
             "heatmap": figures.disagreement_heatmap(report, pair, class_names=names,
                                                     max_classes=HEATMAP_MAX_CLASSES,
-                                                    index=index),
+                                                    index=index) if n > 1 else None,
             "heatmap_partial": len(entry.get("disagreement_matrix") or []) > HEATMAP_MAX_CLASSES,
         })
     return views
@@ -396,6 +312,9 @@ def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
             "per_class_top": per_class,
             "n_per_class": len(student.get("per_class") or []),
             "figure": figures.fairness_figure(report, attr, index),
+            "rates_figure": figures.group_rates_figure(report, attr, index),
+            "has_noise_floor": any(isinstance((entry[r].get(k) or {}).get("noise_floor"), dict)
+                                   for r in roles for k, _, _ in _METRICS),
         })
     return views
 
@@ -432,31 +351,41 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(pct=fmt_pct, pp=fmt_pp, num=fmt_num, pval=fmt_p, tree=tree_html,
-                       est=_fmt_estimate)
-    env.globals.update(ci_pp=lambda e: _ci(e, lambda x: fmt_pp(x).replace(" pp", "")),
-                       ci_pct=lambda e: _ci(e, fmt_pct), ci_num=lambda e: _ci(e, fmt_num),
+                       est=_fmt_estimate, signed=lambda x: fmt.signed_num(_num(x)))
+    env.globals.update(ci_pp=_ci_pp, ci_pct=lambda e: _ci(e, fmt_pct),
+                       ci_num=lambda e: _ci(e, fmt_num), uncertain=uncertain,
+                       with_ci=fmt.with_ci, pair_ci=_pair_ci,
                        PAIR_LABELS=PAIR_LABELS, METRICS=_METRICS, num_or_none=_num)
     return env
 
 
 def _context(report: dict[str, Any]) -> dict[str, Any]:
-    gate = report.get("gate")
     roles = [r for r in ROLES if r in (report.get("models") or {})]
     undefined, n_undefined = undefined_values(report)
+    namer = class_namer(report)
+    ind = report.get("individual_fairness") or {}
+    lip_key = "lipschitz_normalized" if ind and all(
+        isinstance(ind[r].get("lipschitz_normalized"), dict)
+        for r in ROLES if isinstance(ind.get(r), dict)) else "lipschitz"
     return {
         "r": report,
         "roles": roles,
-        "gate": gate,
-        "findings": findings(report),
+        "gate": gate_view(report.get("gate")),
+        "findings": findings(report, class_names=namer),
+        "cname": namer,
         "accuracy_figure": figures.accuracy_figure(report),
+        "class_accuracy_figure": figures.class_accuracy_figure(report, class_names=namer),
         "class_shift": _class_shift_view(report),
         "fairness": _fairness_view(report),
         "individual": report.get("individual_fairness"),
+        "lip_key": lip_key,
         "lipschitz_figure": figures.lipschitz_figure(report),
         "robustness": report.get("robustness"),
         "sweep": report.get("temperature_sweep"),
+        "sweep_view": figures.sweep_series(report) if report.get("temperature_sweep") else None,
         "sweep_figure": figures.sweep_figure(report),
         "undefined": undefined,
+        "undefined_groups": undefined_groups(report),
         "n_undefined": n_undefined,
         "skipped": report.get("skipped") or {},
         "warnings": report.get("warnings") or [],
@@ -467,15 +396,16 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
 
 def _mark_svgs(ctx: dict[str, Any]) -> None:
     """Figures are SVG written by matplotlib (text escaped as XML): mark them safe."""
-    for key in ("accuracy_figure", "lipschitz_figure", "sweep_figure"):
+    for key in ("accuracy_figure", "class_accuracy_figure", "lipschitz_figure", "sweep_figure"):
         if ctx[key]:
             ctx[key] = Markup(ctx[key])
     for view in ctx["class_shift"]:
         if view["heatmap"]:
             view["heatmap"] = Markup(view["heatmap"])
     for view in ctx["fairness"]:
-        if view["figure"]:
-            view["figure"] = Markup(view["figure"])
+        for key in ("figure", "rates_figure"):
+            if view[key]:
+                view[key] = Markup(view[key])
 
 
 def render_html(report: dict[str, Any], *, validate: bool = True) -> str:

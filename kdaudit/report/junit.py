@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from kdaudit.report.words import gate_view
 from kdaudit.report.writer import write_text_atomic
 
 __all__ = ["junit_xml", "write_junit"]
@@ -19,31 +20,38 @@ def _text(x: Any) -> str:
 def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
     """Build the JUnit XML text for a gate dict (``GateResult.to_dict()`` or report["gate"]).
 
-    Failed checks get a ``<failure>`` element; checks that could not be evaluated
-    also carry ``<system-out>`` with the reason. Every string is XML-escaped by
+    Failed checks (and inconclusive ones that count as failures) get a ``<failure>``
+    whose message is the check's sentence (the same words as report.html, summary.md
+    and ``kdaudit gate``); inconclusive checks that pass under ``on_inconclusive =
+    "pass"`` are ``<skipped>``; every check's sentence is in its ``<system-out>``. Every string is XML-escaped by
     :mod:`xml.etree.ElementTree`.
     """
-    checks = gate.get("checks") or []
+    view = gate_view(gate) or {"checks": []}
+    checks = view["checks"]
     n_fail = sum(1 for c in checks if not c.get("passed"))
+    n_skip = sum(1 for c in checks if c.get("passed") and c["verdict"] == "inconclusive")
     suites = ET.Element("testsuites", name="kdaudit", tests=str(len(checks)),
                         failures=str(n_fail), errors="0")
     suite = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(checks)),
-                          failures=str(n_fail), errors="0", skipped="0")
+                          failures=str(n_fail), errors="0", skipped=str(n_skip))
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="judge", value=_text(gate.get("judge", "upper_bound")))
     ET.SubElement(props, "property", name="passed", value=str(bool(gate.get("passed"))).lower())
+    ET.SubElement(props, "property", name="verdict", value=_text(view.get("verdict", "")))
+    ET.SubElement(props, "property", name="on_inconclusive",
+                  value=_text(view.get("on_inconclusive", "fail")))
     for c in checks:
         case = ET.SubElement(suite, "testcase", classname=suite_name,
                              name=_text(c.get("name")), time="0")
-        value, threshold = c.get("value"), c.get("threshold")
-        summary = (f"{c.get('name')}: judged value {value} "
-                   f"({c.get('judged_on', 'point')}) vs threshold {threshold}")
+        sentence = _text(c["sentence"])
         if not c.get("passed"):
-            fail = ET.SubElement(case, "failure", message=_text(summary), type="GateCheckFailed")
-            fail.text = _text(c.get("detail") or summary)
-        if c.get("evaluated") is False or c.get("detail"):
-            out = ET.SubElement(case, "system-out")
-            out.text = _text(c.get("detail") or "")
+            kind = "GateCheckInconclusive" if c["verdict"] == "inconclusive" else "GateCheckFailed"
+            fail = ET.SubElement(case, "failure", message=sentence, type=kind)
+            fail.text = _text(c.get("detail") or sentence)
+        elif c["verdict"] == "inconclusive":
+            ET.SubElement(case, "skipped", message=sentence)
+        out = ET.SubElement(case, "system-out")
+        out.text = sentence + (f"\n{_text(c['detail'])}" if c.get("detail") else "")
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
         suites, encoding="unicode") + "\n"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kdaudit.report.html import PAIR_LABELS, findings, fmt_p, fmt_pct, fmt_pp
+from kdaudit.formatting import pct, pval, with_ci
+from kdaudit.report.html import PAIR_LABELS, class_namer
+from kdaudit.report.words import findings, gate_view, uncertain
 
 __all__ = ["MAX_LINES", "md_code", "md_escape", "render_summary"]
 
@@ -44,27 +46,19 @@ def md_code(text: Any, width: int = 60) -> str:
     return "`" + s.replace("|", "\\|") + "`"
 
 
-def _plain(s: str) -> str:
-    return s.replace("−", "-")
-
-
-def _ci(est: dict[str, Any]) -> str:
-    lo, hi = est.get("ci_low"), est.get("ci_high")
-    if lo is None or hi is None:
-        return ""
-    return f" [{_plain(fmt_pp(lo)).removesuffix(' pp')}, {_plain(fmt_pp(hi))}]"
-
-
 def render_summary(report: dict[str, Any]) -> str:
     """Render summary.md for a report dict (under 40 lines, GitHub-flavoured Markdown)."""
     lines: list[str] = []
-    gate = report.get("gate")
+    gate = gate_view(report.get("gate"))
     if gate:
-        checks = gate.get("checks") or []
-        failed = [c for c in checks if not c.get("passed")]
-        icon, word = ("✅", "PASSED") if gate.get("passed") else ("❌", "FAILED")
-        lines.append(f"## {icon} kdaudit gate {word}: {len(checks) - len(failed)} of "
-                     f"{len(checks)} checks passed")
+        counts = gate["counts"]
+        icon, word = {"pass": ("✅", "PASSED"), "fail": ("❌", "FAILED"),
+                      "inconclusive": ("⚠️", "INCONCLUSIVE")}[gate["verdict"]]
+        if gate["verdict"] == "inconclusive":
+            word += " (counts as " + ("a pass" if gate["passed"] else "a failure") + \
+                f", on_inconclusive = \"{gate['on_inconclusive']}\")"
+        lines.append(f"## {icon} kdaudit gate {word}: {counts['pass']} of "
+                     f"{len(gate['checks'])} checks passed")
     else:
         lines.append("## kdaudit audit (no gate policy given)")
     models = report.get("models") or {}
@@ -74,33 +68,31 @@ def render_summary(report: dict[str, Any]) -> str:
     lines.append(f"{who}; data {md_code(data.get('path'))} "
                  f"({data.get('n_samples')} samples).")
     if gate and gate.get("checks"):
-        lines += ["", "| check | judged value | threshold | result |", "|---|---:|---:|---|"]
+        judge = ("the upper end of each change's 95% CI" if gate.get("judge", "upper_bound")
+                 == "upper_bound" else "point estimates")
+        lines += ["", f"The gate judged {judge} against each margin.", "",
+                  "| check | verdict | what was judged |", "|---|---|---|"]
+        mark = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}
         for c in gate["checks"][:8]:
-            count = c.get("name") == "max_significant_classes"
-            v = c.get("value")
-            value = "not evaluated" if v is None else (str(v) if count else _plain(fmt_pp(v)))
-            thr = str(c.get("threshold")) if count else _plain(fmt_pp(c.get("threshold"),
-                                                                     sign=False))
-            res = "✅ pass" if c.get("passed") else "❌ fail"
-            lines.append(f"| {md_code(c.get('name'))} | {value} | {thr} | {res} |")
+            lines.append(f"| {md_code(c.get('name'))} | {mark.get(c['verdict'], c['verdict'])} "
+                         f"| {md_escape(c['sentence'], 400)} |")
 
-    found = findings(report, quote=md_escape, limit=4)
+    found = findings(report, quote=md_escape, limit=4, class_names=class_namer(report))
     if found:
         lines += ["", "**Findings**", ""]
         mark = {"bad": "🔴", "warn": "🟡", "good": "🟢", "info": "ℹ️"}
-        lines += [f"- {mark.get(f.severity, '-')} {_plain(f.text)}" for f in found]
+        lines += [f"- {mark.get(f.severity, '-')} **{f.label}**: {f.text}" for f in found]
 
     acc = report.get("accuracy") or {}
     roles = [r for r in _ROLES if r in acc]
     lines += ["", "| | " + " | ".join(roles) + " |", "|---|" + "---:|" * len(roles)]
-    lines.append("| accuracy | " + " | ".join(fmt_pct(acc.get(r)) for r in roles) + " |")
+    lines.append("| accuracy | " + " | ".join(pct(acc.get(r)) for r in roles) + " |")
     gf = report.get("group_fairness") or {}
     for attr in list(gf)[:_MAX_ATTRS]:
         entry = gf[attr]
         for key, short in (("demographic_parity_difference", "DPD"),
                            ("equalized_odds_difference", "EOD")):
-            cells = [_plain(fmt_pp(((entry.get(r) or {}).get(key) or {}).get("value"),
-                                   sign=False)) for r in roles]
+            cells = [uncertain((entry.get(r) or {}).get(key), "%") for r in roles]
             lines.append(f"| {short} ({md_escape(attr, 30)}) | " + " | ".join(cells) + " |")
     if len(gf) > _MAX_ATTRS:
         lines.append(f"| … {len(gf) - _MAX_ATTRS} more attributes in report.json | "
@@ -114,9 +106,10 @@ def render_summary(report: dict[str, Any]) -> str:
             cs = shift.get(pair)
             sig = (f"; {cs.get('n_significant')} classes shifted "
                    f"({cs.get('correction')}, α {cs.get('alpha')})") if cs else ""
+            x = d.get("estimate", d.get("value"))
             lines.append(f"- {PAIR_LABELS.get(pair, pair)}: accuracy "
-                         f"{_plain(fmt_pp(d.get('value')))}{_ci(d)}, "
-                         f"p {fmt_p(d.get('p_value'))}{sig}")
+                         f"{with_ci(x, d.get('ci_low'), d.get('ci_high'))}, "
+                         f"{pval(d.get('p_value'))}{sig}")
     prov = report.get("provenance") or {}
     cfg = report.get("config") or {}
     lines += ["", f"<sub>kdaudit {md_escape(report.get('kdaudit_version'), 20)} · "

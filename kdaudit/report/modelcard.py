@@ -26,6 +26,8 @@ def _metric(type_: str, est: Any, slice_: str, description: str | None = None,
     if est.get("ci_low") is not None and est.get("ci_high") is not None:
         out["confidence_interval"] = {"lower_bound": est["ci_low"],
                                       "upper_bound": est["ci_high"]}
+    if est.get("estimate") is not None and est.get("estimate") != est.get("value"):
+        out["estimate"] = est["estimate"]  # noise-corrected; ``value`` is the plug-in number
     if est.get("p_value") is not None:
         out["p_value"] = est["p_value"]
     notes = [n for n in (description, est.get("undefined_reason")) if n]
@@ -84,6 +86,11 @@ def model_card(report: dict[str, Any]) -> dict[str, Any]:
                                     else None)
                         if g[key] is None and g.get("undefined_reason"):
                             m["description"] = g["undefined_reason"]
+                        ci = g.get(f"{key}_ci")
+                        if isinstance(ci, list) and len(ci) == 2:
+                            m["confidence_interval"] = {"lower_bound": ci[0],
+                                                        "upper_bound": ci[1],
+                                                        "method": "wilson"}
                         m["n"] = g.get("n")
                         metrics.append(m)
         for pair, d in (entry.get("delta") or {}).items():
