@@ -573,11 +573,11 @@ def wilson_interval(
     nominal coverage even for small groups and rates near 0 or 1 (Brown, Cai and
     DasGupta 2001), where the percentile bootstrap of a rate collapses to a point.
     """
-    from scipy.stats import norm
+    from scipy.special import ndtri  # scipy.stats costs ~0.3 s of import
 
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = float(ndtri(0.5 + confidence / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k / n
         denom = 1.0 + z * z / n
