@@ -91,6 +91,9 @@ def baseline_tree(rev: str, into: Path) -> Path | None:
     root = into / "baseline"
     with tarfile.open(archive) as tar:
         tar.extractall(root, filter="tar")
+    # the wheel ships templates/ as kdaudit.templates; put them there, or an installed
+    # (editable) kdaudit would supply its own, newer templates to the old code
+    (root / "templates").rename(root / "kdaudit" / "templates")
     return root
 
 
