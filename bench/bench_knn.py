@@ -44,7 +44,9 @@ def timed(repeats: int, fn, *args, **kwargs) -> tuple[float, float, object]:
 
 
 def sklearn_knn(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    dist, idx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric=metric).fit(x).kneighbors(x)
+    dist, idx = (
+        NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric=metric).fit(x).kneighbors(x)
+    )
     # drop the row itself (first unless an exact duplicate ties with it)
     n = x.shape[0]
     keep = idx != np.arange(n)[:, None]
@@ -58,16 +60,24 @@ def main() -> None:
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                    help="BLAS and OpenMP threads for both (default 2)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="BLAS and OpenMP threads for both (default 2)",
+    )
     ap.add_argument("--metrics", nargs="+", default=["euclidean", "cosine"])
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
-    print(f"k = {args.k}, {args.d} features, float32; {args.threads} BLAS/OpenMP threads each; "
-          f"median of {args.repeats} runs after a warm-up; CPU s (wall s)")
-    print(f"{'n':>7} {'metric':<9} {'kdaudit knn_graph':>20} {'sklearn brute':>20} "
-          f"{'sklearn/kdaudit':>16} {'same neighbours':>16}")
+    print(
+        f"k = {args.k}, {args.d} features, float32; {args.threads} BLAS/OpenMP threads each; "
+        f"median of {args.repeats} runs after a warm-up; CPU s (wall s)"
+    )
+    print(
+        f"{'n':>7} {'metric':<9} {'kdaudit knn_graph':>20} {'sklearn brute':>20} "
+        f"{'sklearn/kdaudit':>16} {'same neighbours':>16}"
+    )
     with threadpool_limits(limits=args.threads):
         for n in args.sizes:
             x = rng.normal(size=(n, args.d)).astype(np.float32)
@@ -77,11 +87,14 @@ def main() -> None:
                 sklearn_knn(warm, args.k, metric)
                 kd_cpu, kd_wall, graph = timed(args.repeats, knn_graph, x, k=args.k, metric=metric)
                 sk_cpu, sk_wall, (sk_idx, _) = timed(args.repeats, sklearn_knn, x, args.k, metric)
-                same = np.mean(np.all(np.sort(graph.indices, axis=1) == np.sort(sk_idx, axis=1),
-                                      axis=1))
-                print(f"{n:>7} {metric:<9} {kd_cpu:>11.3f} ({kd_wall:6.3f}) "
-                      f"{sk_cpu:>11.3f} ({sk_wall:6.3f}) {sk_cpu / kd_cpu:>8.2f}x CPU "
-                      f"{100 * same:>14.3f} %")
+                same = np.mean(
+                    np.all(np.sort(graph.indices, axis=1) == np.sort(sk_idx, axis=1), axis=1)
+                )
+                print(
+                    f"{n:>7} {metric:<9} {kd_cpu:>11.3f} ({kd_wall:6.3f}) "
+                    f"{sk_cpu:>11.3f} ({sk_wall:6.3f}) {sk_cpu / kd_cpu:>8.2f}x CPU "
+                    f"{100 * same:>14.3f} %"
+                )
                 print(f"{'':>17} wall ratio sklearn/kdaudit: {sk_wall / kd_wall:.2f}x")
 
 

@@ -37,8 +37,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 GOAL_S = 1.0
 # what the code before the lean-install work imported on this path (the simulated baseline)
-OLD_IMPORTS = ("import importlib.metadata, statsmodels.stats.multitest, scipy.stats, "
-               "matplotlib.pyplot, jsonschema")
+OLD_IMPORTS = (
+    "import importlib.metadata, statsmodels.stats.multitest, scipy.stats, "
+    "matplotlib.pyplot, jsonschema"
+)
 
 
 def write_inputs(folder: Path, n: int, seed: int = 0) -> list[str]:
@@ -51,22 +53,47 @@ def write_inputs(folder: Path, n: int, seed: int = 0) -> list[str]:
         logits = rng.normal(scale=0.5, size=(n, 2)).astype(np.float32)
         logits[np.arange(n), pred] += 1.0
         np.save(folder / f"{role}.npy", logits)
-    return ["compare", str(folder / "teacher.npy"), str(folder / "student.npy"),
-            "--data", str(folder / "data.npz"), "--sensitive", "region",
-            "--no-cache", "--quiet"]
+    return [
+        "compare",
+        str(folder / "teacher.npy"),
+        str(folder / "student.npy"),
+        "--data",
+        str(folder / "data.npz"),
+        "--sensitive",
+        "region",
+        "--no-cache",
+        "--quiet",
+    ]
 
 
 def baseline_tree(rev: str, into: Path) -> Path | None:
     """The kdaudit package at ``rev`` under ``into``, or None without git or that commit."""
     archive = into / "baseline.tar"
     try:
-        subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(archive),
-                        rev, "kdaudit", "templates"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(REPO),
+                "archive",
+                "--format=tar",
+                "-o",
+                str(archive),
+                rev,
+                "kdaudit",
+                "templates",
+            ],
+            check=True,
+            capture_output=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     root = into / "baseline"
     with tarfile.open(archive) as tar:
         tar.extractall(root, filter="tar")
+    # the wheel ships templates/ as kdaudit.templates; put them there, or an installed
+    # (editable) kdaudit would supply its own, newer templates to the old code
+    (root / "templates").rename(root / "kdaudit" / "templates")
     return root
 
 
@@ -82,8 +109,14 @@ def timed(tree: Path, argv: list[str], prelude: str = "") -> tuple[float, float]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd outside both trees: `python -c` puts the working directory first on sys.path
-    res = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True,
-                         text=True, cwd=tempfile.gettempdir(), preexec_fn=_pin if hasattr(os, "sched_setaffinity") else None)
+    res = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        preexec_fn=_pin if hasattr(os, "sched_setaffinity") else None,
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode not in (0, 1):
@@ -96,8 +129,10 @@ def summary(label: str, runs: list[tuple[float, float]]) -> tuple[float, float]:
     walls = [w for w, _ in runs]
     cpus = [c for _, c in runs]
     med_wall, med_cpu = statistics.median(walls), statistics.median(cpus)
-    print(f"  {label:<28} wall median {med_wall:6.3f} s  best {min(walls):6.3f} s   "
-          f"CPU median {med_cpu:6.3f} s")
+    print(
+        f"  {label:<28} wall median {med_wall:6.3f} s  best {min(walls):6.3f} s   "
+        f"CPU median {med_cpu:6.3f} s"
+    )
     return med_wall, med_cpu
 
 
@@ -118,8 +153,10 @@ def main() -> int:
             base_label, base_tree, prelude = f"baseline (kdaudit@{args.baseline_rev})", base, ""
         sides = {"current": (REPO, ""), base_label: (base_tree, prelude)}
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        print(f"kdaudit compare, two {args.n:,}-row logits files, 1 sensitive attribute, "
-              f"default bootstrap; {args.repeats} runs each, on {min(2, cpus or 1)} CPUs")
+        print(
+            f"kdaudit compare, two {args.n:,}-row logits files, 1 sensitive attribute, "
+            f"default bootstrap; {args.repeats} runs each, on {min(2, cpus or 1)} CPUs"
+        )
 
         for side, (tree, pre) in sides.items():  # warm the page cache and .pyc files
             timed(tree, [*argv, "--out", str(work / f"warm-{side[:4]}")], pre)
@@ -134,7 +171,9 @@ def main() -> int:
         print("\n`kdaudit compare` (whole process: start, imports, audit, report.html/json/md)")
         cur = summary("current", compare_runs["current"])
         old = summary(base_label, compare_runs[base_label])
-        print(f"  ratio baseline / current: wall {old[0] / cur[0]:.2f}x, CPU {old[1] / cur[1]:.2f}x")
+        print(
+            f"  ratio baseline / current: wall {old[0] / cur[0]:.2f}x, CPU {old[1] / cur[1]:.2f}x"
+        )
         verdict = "met" if cur[0] < GOAL_S else "NOT met"
         print(f"  goal: median wall < {GOAL_S:.1f} s -> {verdict} ({cur[0]:.3f} s)")
 

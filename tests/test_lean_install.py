@@ -21,14 +21,30 @@ from kdaudit.errors import AuditError, MissingDependencyError
 REPO = Path(__file__).resolve().parents[1]
 
 # optional (extras) and test-only packages: none may load while auditing logits files
-NOT_FOR_LOGITS = ("torch", "onnx", "onnxruntime", "onnxscript", "safetensors", "pandas",
-                  "pyarrow", "statsmodels", "sklearn", "fairlearn", "scipy.stats")
+NOT_FOR_LOGITS = (
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "safetensors",
+    "pandas",
+    "pyarrow",
+    "statsmodels",
+    "sklearn",
+    "fairlearn",
+    "scipy.stats",
+)
 
 
 def _run_python(code: str, *args: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                         timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -58,9 +74,21 @@ print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modul
                   "pyplot": "matplotlib.pyplot" in sys.modules}))
 """
     out = tmp_path / "report"
-    got = _run_python(code, ",".join(NOT_FOR_LOGITS), "compare", str(logits_files["teacher"]), str(logits_files["student"]),
-                      "--data", str(logits_files["data"]), "--out", str(out), "--no-cache",
-                      "--bootstrap", "50", "--quiet")
+    got = _run_python(
+        code,
+        ",".join(NOT_FOR_LOGITS),
+        "compare",
+        str(logits_files["teacher"]),
+        str(logits_files["student"]),
+        "--data",
+        str(logits_files["data"]),
+        "--out",
+        str(out),
+        "--no-cache",
+        "--bootstrap",
+        "50",
+        "--quiet",
+    )
     assert got["code"] == 0
     assert got["heavy"] == []
     assert got["mpl"]  # the HTML page has figures: matplotlib loads to draw them
@@ -129,8 +157,21 @@ def test_missing_extra_is_exit_3_with_the_pip_line(
         data = tmp_path / "data.parquet"
         data.write_bytes(b"PAR1 never read")
     _block(monkeypatch, blocked)
-    code = main(["compare", str(model), str(logits_files["student"]), "--data", str(data),
-                 "--arch", "mlp-small", "--out", str(tmp_path / "out"), "--no-cache", "--quiet"])
+    code = main(
+        [
+            "compare",
+            str(model),
+            str(logits_files["student"]),
+            "--data",
+            str(data),
+            "--arch",
+            "mlp-small",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-cache",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3, err
     lines = err.strip().splitlines()
@@ -166,13 +207,17 @@ def test_require(monkeypatch) -> None:
     with pytest.raises(ValueError, match="not an optional dependency"):
         _optional.require("numpy", purpose="x")
     _block(monkeypatch, "torch")
-    with pytest.raises(MissingDependencyError, match="Training needs the optional package 'torch'") as exc:
+    with pytest.raises(
+        MissingDependencyError, match="Training needs the optional package 'torch'"
+    ) as exc:
         _optional.require("torch", purpose="Training", extra="train")
     assert exc.value.tip == "pip install 'kdaudit[train]' (or: pip install torch)"
     assert exc.value.exit_code == 3
 
     def broken(name):  # installed, but its import fails (a broken wheel, a missing .so)
-        raise ImportError("libfoo.so: cannot open shared object file", name="onnx.onnx_cpp2py_export")
+        raise ImportError(
+            "libfoo.so: cannot open shared object file", name="onnx.onnx_cpp2py_export"
+        )
 
     monkeypatch.setattr(_optional.importlib, "import_module", broken)
     with pytest.raises(AuditError, match="installed but failed to import") as exc2:
@@ -184,7 +229,9 @@ def test_every_optional_import_is_in_an_extra() -> None:
     """Each package of EXTRAS is declared in that extra of pyproject.toml."""
     import tomllib
 
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
 
     def names(extra: str) -> set[str]:
         out: set[str] = set()
@@ -202,8 +249,16 @@ def test_every_optional_import_is_in_an_extra() -> None:
         assert dist in names("dev"), module
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     core = {d.split(">")[0].strip() for d in deps}
-    assert not core & {"torch", "onnx", "onnxruntime", "safetensors", "pyarrow", "statsmodels",
-                       "scikit-learn", "fairlearn"}
+    assert not core & {
+        "torch",
+        "onnx",
+        "onnxruntime",
+        "safetensors",
+        "pyarrow",
+        "statsmodels",
+        "scikit-learn",
+        "fairlearn",
+    }
 
 
 # ---------------------------------------------------------------- cache directory
