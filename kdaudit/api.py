@@ -455,6 +455,7 @@ def _individual_fairness_skip_reason(dataset: Dataset, options: AuditOptions) ->
 
 def _knn(dataset: Dataset, options: AuditOptions) -> Any:
     """The one neighbour graph of an audit, shared by every model and the sweep."""
+    from kdaudit.analysis.individual_fairness import DEFAULT_SPARE
     from kdaudit.analysis.neighbors import knn_graph, representation
 
     embedding = None
@@ -474,7 +475,7 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
         space = "standardized" if x is not None and x.ndim == 2 else "flat"
-    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space)
+    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space, spare=DEFAULT_SPARE)
 
 
 def _individual_fairness(
