@@ -35,10 +35,26 @@ Counterfactual (when inputs x' are given, same rows as x): the mean D(f(x),
 f(x')) and the flip rate (share of rows whose argmax changes), overall and
 per group.
 
-Uncertainty: percentile bootstrap over anchor rows i (B resamples, seeded).
-The replicate of I(f) is the ratio of the resampled per-anchor sums; paired
-deltas between models use the same resampled anchors. p-value:
-``min(1, 2 * min(share delta* <= 0, share delta* >= 0))``.
+Unit-free I(f): ``lipschitz_normalized`` = I(f) x ``distance_scale``, i.e.
+I(f) with every distance divided by the median distance of the graph's
+neighbour pairs with d > 0 (``config.distance_scale``). It reads "the change
+in predicted probability (total variation) between two inputs one typical
+neighbour distance apart", means the same on images, tables and embeddings,
+and is what a policy's ``max_lipschitz_increase`` judges. The raw I(f) stays.
+
+Uncertainty (docs/individual_fairness.md has the measured calibration):
+I(f) and consistency are averages over PAIRS of rows, and the pairs are
+chosen by the data (a row that moves changes its neighbours' neighbours), so
+resampling anchor rows over a fixed graph underestimates their spread
+(measured: SE 0.64x the true one, 25% false alarms). kdaudit uses a grouped
+(delete-a-group) jackknife: rows are split at random into G = 50 groups;
+replicate g deletes group g and REBUILDS the k-NN graph of the other rows
+(exactly, from each row's ``k + spare`` nearest kept in the graph), then
+recomputes every statistic (the normalized I(f) with the replicate's own
+distance scale). ``SE^2 = (G - 1) / G x sum_g (T_g - mean T)^2``; intervals
+are ``value +- t_{G-1} x SE``; paired deltas use the same groups and their
+p-value is the two-sided t-test with G - 1 df. Counterfactual numbers are
+plain per-row means and keep the percentile bootstrap over rows.
 """
 
 from __future__ import annotations
