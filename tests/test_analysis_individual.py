@@ -398,12 +398,12 @@ def test_calibration_individual_reduced() -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     world = mod.World(6)
-    runs = [mod.one_sample(world, 1500, 1000 + i, (50,), n_boot=100, n_half=2) for i in range(80)]
+    runs = [mod.one_sample(world, 1500, 1000 + i, (20,), n_boot=100, n_half=2) for i in range(80)]
     values = np.array([r["point"]["value"] for r in runs])
     truth = values.mean(0)
-    lo = np.array([r["jackknife-50"]["low"] for r in runs])
-    hi = np.array([r["jackknife-50"]["high"] for r in runs])
-    p = np.array([r["jackknife-50"]["p"] for r in runs])
+    lo = np.array([r["jackknife-20"]["low"] for r in runs])
+    hi = np.array([r["jackknife-20"]["high"] for r in runs])
+    p = np.array([r["jackknife-20"]["p"] for r in runs])
     covered = ((lo <= truth) & (truth <= hi)).mean(0)
     # columns: per statistic (I(f), normalized, consistency): teacher, student, sharp, d_null, d_sharp
     for s in range(3):
