@@ -72,3 +72,15 @@ def test_interval_coverage_and_false_alarms_by_simulation(n, p_both, p_a, p_b) -
 
         p = mcnemar_exact(tables[:, 1], tables[:, 2])
         assert np.mean(p <= 0.05) <= 0.05 + 0.015
+
+
+def test_one_row_accuracy_and_class_shift_agree() -> None:
+    """The report's two tests of the same one-row change give the same p (issue 8 item 5)."""
+    from kdaudit.analysis.class_shift import class_shift
+
+    y, a, b = np.array([1]), np.array([0]), np.array([1])
+    acc = accuracy_analysis(y, {"teacher": a, "student": b}, pairs=[("teacher", "student")])
+    shift = class_shift(y, a, b, n_classes=2).to_dict()
+    ps = [r["p_value"] for r in shift["per_class"] if r["p_value"] is not None]
+    assert acc.accuracy_delta["teacher_vs_student"].p_value == 1.0 == ps[0]
+    assert shift["n_significant"] == 0

@@ -412,3 +412,18 @@ def test_calibration_individual_reduced() -> None:
     # the old fixed-graph anchor bootstrap is anti-conservative on the same samples
     old = np.array([r["anchor-bootstrap"]["p"] for r in runs])
     assert (old[:, 3] <= 0.05).mean() > (p[:, 3] <= 0.05).mean()
+
+
+def test_calibration_script_smoke() -> None:
+    """bench/calibration_individual.py runs; its kdaudit intervals contain their values."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "calibration_individual.py"
+    spec = importlib.util.spec_from_file_location("calibration_individual", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.one_sample(mod.World(4), 300, 0, (20,), n_boot=20, n_half=2)
+    assert {"point", "anchor-bootstrap", "jackknife-fixed", "half-sampling", "jackknife-20"} == set(out)
+    v, jk = out["point"]["value"], out["jackknife-20"]
+    assert np.all(jk["low"] <= v) and np.all(v <= jk["high"])
