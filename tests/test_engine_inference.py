@@ -208,6 +208,7 @@ def test_argmax_in_the_stored_dtype(tmp_path) -> None:
     floats = rng.normal(size=(n, 3)) * 1e-3 + 1.0
     floats[np.arange(n), y] = floats.max(axis=1) + 1e-12
     assert (LogitArray.from_array(floats).predictions() == y).all()
+    LogitArray.from_array(np.array([[1e39, 0.0]])).check_finite("big")  # inf only in float32
     # rows() keeps the margins too (softmax and TV read them)
     assert LogitArray.from_array(floats).rows(np.arange(5)).dtype == np.float64
     assert (LogitArray.from_array(ints).rows(np.arange(n)).argmax(axis=1) == y).all()
