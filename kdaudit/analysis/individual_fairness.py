@@ -344,8 +344,10 @@ def individual_fairness(
         confidence=float(confidence), seed=int(seed),
         distance_scale=None if not np.isfinite(scale) else float(scale),
         resampling=(f"grouped jackknife over {n_groups} random row groups, k-NN graph rebuilt "
-                    f"without each group (t interval, {n_groups - 1} df)") if reps is not None
-        else "none",
+                    f"without each group (t interval, {n_groups - 1} df)"
+                    + ("" if ext_idx.shape[1] > k else "; the graph has no spare neighbours, so a "
+                       "replicate keeps the surviving ones of each row's k (approximate)"))
+        if reps is not None else "none",
         n_groups=n_groups if reps is not None else 0,
         graph_width=int(ext_idx.shape[1]),
     )
