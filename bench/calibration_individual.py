@@ -25,7 +25,10 @@ Schemes compared (all on the same simulated samples):
   factor sqrt(m / (n - m)) is 1);
 * ``jackknife-G``: delete-a-group jackknife over G random row groups, graph
   rebuilt without each group (kdaudit's method: G = 20; G = 50 shown too), t interval
-  with G - 1 df.
+  with G - 1 df;
+* ``jackknife-G-corrected`` (only with ``--corrected``; experimental, not
+  used by kdaudit): the same with an estimate of the over-counted pair-level
+  variance subtracted (docs/individual_fairness.md: it overshoots).
 
 Usage::
 
@@ -92,7 +95,7 @@ def _interval(value: np.ndarray, se: np.ndarray, df: float | None) -> tuple[np.n
 
 
 def one_sample(world: World, n: int, seed: int, groups: tuple[int, ...], n_boot: int,
-               n_half: int) -> dict[str, dict[str, np.ndarray]]:
+               n_half: int, corrected: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """Point values and, per scheme, (low, high, p) for each statistic, role and delta."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, world.d))
@@ -172,7 +175,55 @@ def one_sample(world: World, n: int, seed: int, groups: tuple[int, ...], n_boot:
         reps_g = np.array([subsample_statistics(ext_idx, dist, terms, same, K, CK, grp != g)
                            for g in range(g0)])
         out[f"jackknife-{g0}"] = jack(reps_g, False)
+    if corrected:
+        g0 = groups[0]
+        j = out[f"jackknife-{g0}"]
+        v2 = _pair_variance(ext_idx, dist, terms, same, scale)
+        f = 1.0 / g0
+        var = np.maximum(j["se"] ** 2 - (2 - 2 * f) * v2, 0.25 * j["se"] ** 2)
+        se = np.sqrt(var)
+        lo, hi = _interval(pt, se, g0 - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(se > 0, 2 * sps.t.sf(np.abs(pt) / se, g0 - 1), 1.0)
+        out[f"jackknife-{g0}-corrected"] = {"low": lo, "high": hi, "p": p, "se": se}
     return out
+
+
+def _pair_variance(ext_idx, dist, terms, same, scale) -> np.ndarray:
+    """Pair-level variance V2 of each statistic (layout of ``expand``), from the within-row
+    spread of pair terms, with mutual pairs counted twice."""
+    n = ext_idx.shape[0]
+    idx = ext_idx[:, :K]
+    pos = dist[:, :K] > 0
+    # mutual share
+    rev = np.zeros_like(pos)
+    for c in range(K):
+        rev[:, c] = (idx[idx[:, c]] == np.arange(n)[:, None]).any(axis=1)
+    def v2_of(t: np.ndarray, cols: int, count: float, weight: float, mask: np.ndarray, mut) -> float:
+        x = np.where(mask, t, np.nan)
+        s2 = np.nanvar(x, axis=1, ddof=1)
+        sig = float(np.nanmean(s2))
+        return sig * (1 + mut) * weight ** 2 * count
+    out = []
+    m = terms.shape[2]
+    w = terms[:, :K].astype(np.float64)
+    sm = same[:, : CK - 1].astype(np.float64)
+    c = float(pos.sum())
+    mu = float(rev[pos].mean())
+    mu_c = float(rev[:, : CK - 1].mean())
+    for stat in range(3):
+        vals = []
+        cols = [w[:, :, r] for r in range(m)] if stat < 2 else [sm[:, :, r] for r in range(m)]
+        cols += [cols[1] - cols[0], cols[2] - cols[0]]
+        for t in cols:
+            if stat < 2:
+                v = v2_of(t, K, c, 1.0 / c, pos, mu)
+                vals.append(v * (scale ** 2 if stat == 1 else 1.0))
+            else:
+                mask = np.ones(t.shape, dtype=bool)
+                vals.append(v2_of(t, CK - 1, n * (CK - 1), 1.0 / (CK * n), mask, mu_c))
+        out += vals
+    return np.array(out)
 
 
 def main() -> None:
@@ -182,13 +233,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None, help="simulated samples")
     ap.add_argument("--d", type=int, default=6, help="input dimensions")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--corrected", action="store_true",
+                    help="also an experimental pair-variance-corrected jackknife")
     args = ap.parse_args()
     n = args.n or (2000 if args.quick else 4000)
     runs = args.runs or (80 if args.quick else 300)
     groups = tuple(sorted({DEFAULT_GROUPS, 50}))
     world = World(args.d)
     t0 = time.perf_counter()
-    results = [one_sample(world, n, args.seed * 100_003 + i, groups, n_boot=400, n_half=50)
+    results = [one_sample(world, n, args.seed * 100_003 + i, groups, n_boot=400, n_half=50,
+                          corrected=args.corrected)
                for i in range(runs)]
     elapsed = time.perf_counter() - t0
     names = [s for s in results[0] if s != "point"]
