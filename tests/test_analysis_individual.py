@@ -427,3 +427,22 @@ def test_calibration_script_smoke() -> None:
     assert {"point", "anchor-bootstrap", "jackknife-fixed", "half-sampling", "jackknife-20"} == set(out)
     v, jk = out["point"]["value"], out["jackknife-20"]
     assert np.all(jk["low"] <= v) and np.all(v <= jk["high"])
+
+
+def test_tiny_samples_stay_in_range_and_untestable_changes_have_p_one(rng) -> None:
+    for n in (2, 3, 6, 25):
+        x = rng.normal(size=(n, 2))
+        g = knn_graph(x, k=1, spare=10)
+        lt = rng.normal(size=(n, 2))
+        res = individual_fairness(g, {"teacher": lt, "student": 3 * lt[::-1].copy()},
+                                  pairs=[("teacher", "student")], n_bootstrap=10, consistency_k=2)
+        for role in res.roles.values():
+            for est in (role.lipschitz, role.lipschitz_normalized):
+                assert est.ci_low is None or 0.0 <= est.ci_low <= est.value <= est.ci_high
+            c = role.consistency
+            assert c.ci_low is None or 0.0 <= c.ci_low <= c.value <= c.ci_high <= 1.0
+        for est in (res.delta["teacher_vs_student"].lipschitz, res.delta["teacher_vs_student"].consistency):
+            assert est.p_value is not None and 0.0 <= est.p_value <= 1.0
+        if n == 2:  # one row left per replicate: no neighbours, nothing can be tested
+            assert res.delta["teacher_vs_student"].lipschitz.p_value == 1.0
+            assert res.delta["teacher_vs_student"].lipschitz.ci_low is None

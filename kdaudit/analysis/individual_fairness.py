@@ -316,7 +316,9 @@ def individual_fairness(
             )
         col = [r, m + r, 2 * m + r]
         ests = [_jackknife_estimate(point[c], None if reps is None else reps[:, c], confidence,
-                                    None if c == 2 * m + r else lip_reason) for c in col]
+                                    None if c == 2 * m + r else lip_reason,
+                                    bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf))
+                for c in col]
         results[role] = RoleIndividualFairness(
             lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2],
             consistency_definition=definitions[role], counterfactual=cf_rec,
@@ -331,7 +333,8 @@ def individual_fairness(
         for off, reason in ((0, lip_reason), (m, lip_reason), (2 * m, None)):
             d_reps = None if reps is None else reps[:, off + ib] - reps[:, off + ia]
             ests.append(_jackknife_estimate(point[off + ib] - point[off + ia], d_reps, confidence,
-                                            reason, paired=True))
+                                            reason, paired=True,
+                                            bounds=(-1.0, 1.0) if off == 2 * m else (-np.inf, np.inf)))
         delta[f"{a}_vs_{b}"] = PairIndividualFairness(
             lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2],
         )
@@ -486,11 +489,15 @@ def _jackknife_estimate(
     reason: str | None,
     *,
     paired: bool = False,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
 ) -> Estimate:
-    """``value +- t_{G-1} x SE_jack``; with ``paired`` the two-sided t-test p of value == 0.
+    """``value +- t_{G-1} x SE_jack`` (clipped to ``bounds``); with ``paired`` the
+    two-sided t-test p of value == 0.
 
     ``SE_jack^2 = (G - 1) / G x sum_g (T_g - mean T)^2``. A zero SE (e.g. identical
     models) gives the degenerate interval [value, value] and p = 1 when value == 0.
+    Fewer than two usable replicates (a handful of rows): no interval, and p = 1 for a
+    change (nothing can be tested).
     """
     if reason is not None or value is None or not np.isfinite(value):
         return Estimate(value=None, undefined_reason=reason or "undefined")
@@ -499,7 +506,7 @@ def _jackknife_estimate(
     reps = replicates[np.isfinite(replicates)]
     g = reps.shape[0]
     if g < 2:
-        return Estimate(value=float(value), p_value=None)
+        return Estimate(value=float(value), p_value=1.0 if paired else None)
     se = float(np.sqrt((g - 1) / g * np.sum((reps - reps.mean()) ** 2)))
     half = float(_sps.t.ppf(0.5 + confidence / 2.0, g - 1)) * se
     p = None
@@ -508,8 +515,8 @@ def _jackknife_estimate(
             p = float(2.0 * _sps.t.sf(abs(value) / se, g - 1))
         else:
             p = 1.0 if value == 0 else 0.0
-    return Estimate(value=float(value), ci_low=float(value - half), ci_high=float(value + half),
-                    p_value=p)
+    low, high = max(bounds[0], float(value - half)), min(bounds[1], float(value + half))
+    return Estimate(value=float(value), ci_low=low, ci_high=high, p_value=p)
 
 
 def _counterfactual_rows(la: LogitArray, cf: LogitArray) -> tuple[np.ndarray, np.ndarray]:
