@@ -276,7 +276,7 @@ def run_audit(
         report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
                           graph=graph)
         if sweep:
-            report["temperature_sweep"] = _sweep(dataset, preds, n_classes, options, sweep, cache, graph)
+            report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
@@ -455,6 +455,7 @@ def _individual_fairness_skip_reason(dataset: Dataset, options: AuditOptions) ->
 
 def _knn(dataset: Dataset, options: AuditOptions) -> Any:
     """The one neighbour graph of an audit, shared by every model and the sweep."""
+    from kdaudit.analysis.individual_fairness import DEFAULT_SPARE
     from kdaudit.analysis.neighbors import knn_graph, representation
 
     embedding = None
@@ -474,7 +475,7 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
         space = "standardized" if x is not None and x.ndim == 2 else "flat"
-    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space)
+    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space, spare=DEFAULT_SPARE)
 
 
 def _individual_fairness(
@@ -543,19 +544,23 @@ def _counterfactual_logits(
 
 def _sweep(
     dataset: Dataset,
-    preds: Mapping[str, list[np.ndarray]],
+    logits: Mapping[str, list[LogitArray]],
+    infos: Mapping[str, list[dict[str, Any]]],
     n_classes: int,
     options: AuditOptions,
     sweep: Sequence[tuple[float, Sequence[Any]]],
     cache: Any,
     graph: Any,
-) -> list[dict[str, Any]]:
-    """One row per extra student: accuracy, #TC, #SC, worst DPD/EOD, I(f) (point values)."""
+) -> dict[str, Any]:
+    """``temperature_sweep`` rows with intervals and ``temperature_sweep_reference`` (kdaudit.sweep)."""
     from kdaudit.analysis.class_shift import class_shift, class_shift_multirun
+    from kdaudit.analysis.group_fairness import group_fairness
+    from kdaudit.analysis.individual_fairness import individual_fairness
+    from kdaudit.sweep import temperature_sweep
 
     y = dataset.y_true
-    rows = []
-    for temperature, specs in sorted(sweep, key=lambda t: t[0]):
+    entries = []
+    for temperature, specs in sweep:
         runs = []
         for spec in specs:
             la, _ = _model_logits(dataclasses.replace(spec, role="student"), dataset, options, cache)
@@ -565,42 +570,40 @@ def _sweep(
                     f"the other models output {n_classes}."
                 )
             runs.append(la)
-        st_preds = [la.predictions() for la in runs]
-        row: dict[str, Any] = {
-            "temperature": float(temperature),
-            "paths": [s.path for s in specs],
-            "accuracy": float(np.mean(st_preds[0] == y)),
-        }
-        for ref, key in (("teacher", "n_tc"), ("baseline", "n_sc")):
-            if ref not in preds:
-                row[key] = None
-                continue
-            if len(preds[ref]) >= 2 and len(st_preds) >= 2:
-                res = class_shift_multirun(y, preds[ref], st_preds, n_classes=n_classes,
-                                           alpha=options.alpha, correction=options.correction)
-            else:
-                res = class_shift(y, preds[ref][0], st_preds[0], n_classes=n_classes,
-                                  alpha=options.alpha, correction=options.correction)
-            d = res.to_dict()
-            row[key] = d["n_significant"]
-            row[key + "_uncorrected"] = d["n_significant_uncorrected"]
-        row["demographic_parity_difference"] = None
-        row["equalized_odds_difference"] = None
-        if dataset.sensitive_features and "group_fairness" not in options.skip:
-            gf = _group_fairness(dataset, {"student": st_preds[0]}, n_classes, [], options, n_bootstrap=0)
-            dpd = [v["student"]["demographic_parity_difference"]["value"] for v in gf.values()]
-            eod = [v["student"]["equalized_odds_difference"]["value"] for v in gf.values()]
-            row["demographic_parity_difference"] = max((v for v in dpd if v is not None), default=None)
-            row["equalized_odds_difference"] = max((v for v in eod if v is not None), default=None)
-        row["lipschitz"] = None
-        if graph is not None:
-            from kdaudit.analysis.individual_fairness import individual_fairness
+        entries.append((float(temperature), [s.path for s in specs], runs))
 
-            ind = individual_fairness(graph, {"student": runs[0]}, predictions={"student": st_preds[0]},
-                                      n_bootstrap=0, seed=options.seed).to_dict()
-            row["lipschitz"] = ind["student"]["lipschitz"]["value"]
-        rows.append(row)
-    return rows
+    def shift(ref: Sequence[np.ndarray], st: Sequence[np.ndarray]) -> dict[str, Any]:
+        kw = {"n_classes": n_classes, "alpha": options.alpha, "correction": options.correction}
+        if len(ref) >= 2 and len(st) >= 2:
+            return class_shift_multirun(y, list(ref), list(st), **kw).to_dict()
+        return class_shift(y, ref[0], st[0], **kw).to_dict()
+
+    attribute, group_metrics = None, None
+    if dataset.sensitive_features and "group_fairness" not in options.skip:
+        attribute, groups = next(iter(dataset.sensitive_features.items()))
+
+        def group_metrics(pred: np.ndarray) -> dict[str, Any]:
+            return group_fairness(
+                y, {"student": pred}, groups, n_classes=n_classes, pairs=[],
+                positive_label=options.positive_label, n_bootstrap=options.bootstrap,
+                seed=options.seed, confidence=options.confidence,
+                min_group_size=options.min_group_size,
+            ).to_dict()["student"]
+
+    individual = None
+    if graph is not None:
+        def individual(roles: Mapping[str, LogitArray], preds: Mapping[str, np.ndarray]) -> dict[str, Any]:
+            return individual_fairness(graph, roles, predictions=preds, n_bootstrap=options.bootstrap,
+                                       seed=options.seed, confidence=options.confidence).to_dict()
+
+    main = (infos["student"][0].get("temperature"), [i["path"] for i in infos["student"]],
+            logits["student"])
+    rows, reference = temperature_sweep(
+        y, entries, main=main, references={r: logits[r] for r in ("teacher", "baseline") if r in logits},
+        attribute=attribute, group_metrics=group_metrics, individual=individual, class_shift=shift,
+        confidence=options.confidence,
+    )
+    return {"temperature_sweep": rows, "temperature_sweep_reference": reference}
 
 
 # --------------------------------------------------------------------------- entry points

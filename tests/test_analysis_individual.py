@@ -295,3 +295,154 @@ def test_knn_large_matches_sklearn(rng: np.random.Generator) -> None:
     d_ref, i_ref = _sk_knn(x, 5, "euclidean")
     np.testing.assert_array_equal(g.indices, i_ref)
     np.testing.assert_allclose(g.distances, d_ref, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------- normalized I(f), jackknife
+def test_spare_neighbours_extend_the_graph_exactly(rng: np.random.Generator) -> None:
+    x = rng.normal(size=(400, 4)).astype(np.float32)
+    g = knn_graph(x, k=5, spare=10)
+    d, i = _sk_knn(x, 15, "euclidean")
+    assert g.indices.shape == (400, 5) and g.extended_indices.shape == (400, 15)
+    np.testing.assert_array_equal(g.extended_indices, i)
+    np.testing.assert_allclose(g.extended_distances, d, rtol=1e-5)
+    np.testing.assert_array_equal(g.indices, g.extended_indices[:, :5])
+    assert knn_graph(x[:8], k=5, spare=10).extended_indices.shape == (8, 7)  # capped at n - 1
+    with pytest.raises(UsageError, match="spare"):
+        knn_graph(x, k=5, spare=-1)
+
+
+def test_normalized_lipschitz_is_raw_times_median_distance(rng: np.random.Generator) -> None:
+    x = rng.normal(size=(200, 3))
+    g = knn_graph(representation(x), k=5, spare=10)
+    logits = rng.normal(size=(200, 3))
+    res = individual_fairness(g, {"teacher": logits, "student": 2 * logits},
+                              pairs=[("teacher", "student")], n_bootstrap=1)
+    scale = float(np.median(g.distances.astype(np.float64)))
+    assert res.config.distance_scale == pytest.approx(scale, rel=1e-12)
+    for role in ("teacher", "student"):
+        r = res.roles[role]
+        assert r.lipschitz_normalized.value == pytest.approx(r.lipschitz.value * scale, rel=1e-12)
+    d = res.delta["teacher_vs_student"]
+    assert d.lipschitz_normalized.value == pytest.approx(d.lipschitz.value * scale, rel=1e-12)
+    # unit-free: rescaling the inputs changes the raw I(f), not the normalized one
+    g10 = knn_graph(representation(10 * x, space="flat"), k=5, spare=10)
+    g1 = knn_graph(representation(x, space="flat"), k=5, spare=10)
+    a = individual_fairness(g1, {"m": logits}, n_bootstrap=0).roles["m"]
+    b = individual_fairness(g10, {"m": logits}, n_bootstrap=0).roles["m"]
+    assert b.lipschitz.value == pytest.approx(a.lipschitz.value / 10, rel=1e-5)
+    assert b.lipschitz_normalized.value == pytest.approx(a.lipschitz_normalized.value, rel=1e-5)
+
+
+def test_jackknife_replicate_equals_an_audit_of_the_subsample(rng: np.random.Generator) -> None:
+    """Replicate g is exactly the analysis of the rows outside group g on their own k-NN graph."""
+    from kdaudit.analysis.individual_fairness import _lipschitz_terms, subsample_statistics
+
+    n = 300
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    logits = {"a": rng.normal(size=(n, 3)), "b": 3 * rng.normal(size=(n, 3))}
+    g = knn_graph(x, k=5, spare=10)
+    ext_idx, ext_d = g.extended()
+    dist = ext_d.astype(np.float64)
+    inv = np.where(dist > 0, 1 / np.where(dist > 0, dist, 1), 0)
+    terms = np.stack([_lipschitz_terms(LogitArray.from_array(v), ext_idx, inv) for v in logits.values()],
+                     axis=2)
+    same = np.stack([v.argmax(1)[ext_idx] == v.argmax(1)[:, None] for v in logits.values()], axis=2)
+    alive = rng.random(n) > 0.1
+    got = subsample_statistics(ext_idx, dist, terms, same, 5, 5, alive)
+    sub = individual_fairness(knn_graph(x[alive], k=5), {r: v[alive] for r, v in logits.items()},
+                              n_bootstrap=0)
+    want = [sub.roles[r].lipschitz.value for r in logits]
+    want += [sub.roles[r].lipschitz_normalized.value for r in logits]
+    want += [sub.roles[r].consistency.value for r in logits]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_jackknife_interval_closed_form(rng: np.random.Generator) -> None:
+    from kdaudit.analysis.individual_fairness import _jackknife_estimate
+
+    reps = rng.normal(size=20)
+    est = _jackknife_estimate(0.3, reps, 0.95, None, paired=True)
+    se = np.sqrt(19 / 20 * ((reps - reps.mean()) ** 2).sum())
+    q = 2.093024054408263  # t_{0.975, 19}
+    assert est.ci_low == pytest.approx(0.3 - q * se, rel=1e-9)
+    assert est.ci_high == pytest.approx(0.3 + q * se, rel=1e-9)
+    from scipy import stats as sps
+
+    assert est.p_value == pytest.approx(2 * sps.t.sf(0.3 / se, 19), rel=1e-9)
+    zero = _jackknife_estimate(0.0, np.zeros(20), 0.95, None, paired=True)
+    assert (zero.ci_low, zero.ci_high, zero.p_value) == (0.0, 0.0, 1.0)
+
+
+def test_intervals_from_the_jackknife_are_seeded(rng: np.random.Generator) -> None:
+    x = rng.normal(size=(500, 3))
+    g = knn_graph(representation(x), k=5, spare=10)
+    lt = rng.normal(size=(500, 3))
+    kw = {"pairs": [("teacher", "student")], "n_bootstrap": 1, "seed": 4, "n_groups": 25}
+    a = individual_fairness(g, {"teacher": lt, "student": lt[::-1].copy()}, **kw)
+    assert a.to_dict() == individual_fairness(g, {"teacher": lt, "student": lt[::-1].copy()},
+                                              **kw).to_dict()
+    assert a.config.n_groups == 25 and "jackknife" in a.config.resampling
+    assert a.config.graph_width == 15
+    for est in (a.roles["teacher"].lipschitz_normalized, a.delta["teacher_vs_student"].consistency):
+        assert est.ci_low < est.value < est.ci_high
+
+
+@pytest.mark.slow
+def test_calibration_individual_reduced() -> None:
+    """Reduced bench/calibration_individual.py: the null false-alarm rate and coverage hold."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "calibration_individual.py"
+    spec = importlib.util.spec_from_file_location("calibration_individual", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    world = mod.World(6)
+    runs = [mod.one_sample(world, 1500, 1000 + i, (20,), n_boot=100, n_half=2) for i in range(80)]
+    values = np.array([r["point"]["value"] for r in runs])
+    truth = values.mean(0)
+    lo = np.array([r["jackknife-20"]["low"] for r in runs])
+    hi = np.array([r["jackknife-20"]["high"] for r in runs])
+    p = np.array([r["jackknife-20"]["p"] for r in runs])
+    covered = ((lo <= truth) & (truth <= hi)).mean(0)
+    # columns: per statistic (I(f), normalized, consistency): teacher, student, sharp, d_null, d_sharp
+    for s in range(3):
+        assert covered[s * 5] >= 0.87 and covered[s * 5 + 4] >= 0.87
+        assert (p[:, s * 5 + 3] <= 0.05).mean() <= 0.11  # 0.05 plus Monte Carlo error at 80 runs
+    # the old fixed-graph anchor bootstrap is anti-conservative on the same samples
+    old = np.array([r["anchor-bootstrap"]["p"] for r in runs])
+    assert (old[:, 3] <= 0.05).mean() > (p[:, 3] <= 0.05).mean()
+
+
+def test_calibration_script_smoke() -> None:
+    """bench/calibration_individual.py runs; its kdaudit intervals contain their values."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "calibration_individual.py"
+    spec = importlib.util.spec_from_file_location("calibration_individual", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.one_sample(mod.World(4), 300, 0, (20,), n_boot=20, n_half=2)
+    assert {"point", "anchor-bootstrap", "jackknife-fixed", "half-sampling", "jackknife-20"} == set(out)
+    v, jk = out["point"]["value"], out["jackknife-20"]
+    assert np.all(jk["low"] <= v) and np.all(v <= jk["high"])
+
+
+def test_tiny_samples_stay_in_range_and_untestable_changes_have_p_one(rng) -> None:
+    for n in (2, 3, 6, 25):
+        x = rng.normal(size=(n, 2))
+        g = knn_graph(x, k=1, spare=10)
+        lt = rng.normal(size=(n, 2))
+        res = individual_fairness(g, {"teacher": lt, "student": 3 * lt[::-1].copy()},
+                                  pairs=[("teacher", "student")], n_bootstrap=10, consistency_k=2)
+        for role in res.roles.values():
+            for est in (role.lipschitz, role.lipschitz_normalized):
+                assert est.ci_low is None or 0.0 <= est.ci_low <= est.value <= est.ci_high
+            c = role.consistency
+            assert c.ci_low is None or 0.0 <= c.ci_low <= c.value <= c.ci_high <= 1.0
+        for est in (res.delta["teacher_vs_student"].lipschitz, res.delta["teacher_vs_student"].consistency):
+            assert est.p_value is not None and 0.0 <= est.p_value <= 1.0
+        if n == 2:  # one row left per replicate: no neighbours, nothing can be tested
+            assert res.delta["teacher_vs_student"].lipschitz.p_value == 1.0
+            assert res.delta["teacher_vs_student"].lipschitz.ci_low is None

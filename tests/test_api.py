@@ -168,9 +168,23 @@ max_accuracy_drop = 1.0
     assert r["class_shift"]["baseline_vs_student"]["mode"] == "single_run"
     assert r["models"]["student"]["temperature"] == 4.0
     assert len(r["models"]["student"]["runs"]) == 2
-    assert [row["temperature"] for row in r["temperature_sweep"]] == [2.0, 8.0]
-    row8 = r["temperature_sweep"][1]
+    # the main student (T = 4, not among the [[sweep]] entries) is a row of its own
+    assert [row["temperature"] for row in r["temperature_sweep"]] == [2.0, 4.0, 8.0]
+    assert [row["main"] for row in r["temperature_sweep"]] == [False, True, False]
+    row2, row4, row8 = r["temperature_sweep"]
     assert row8["n_tc"] == r["class_shift"]["teacher_vs_student"]["n_significant"]
+    assert row4["n_tc"] == row8["n_tc"] and row4["n_runs"] == 2 and row2["n_runs"] == 1
+    acc = [r["accuracy"]["student"], row8["accuracy"]]
+    for row in (row2, row4, row8):
+        assert row["attribute"] == "sex"
+        for metric in ("accuracy", "demographic_parity_difference", "lipschitz_normalized"):
+            low, high = row[f"{metric}_ci"]
+            assert low <= row.get(f"{metric}_estimate", row[metric]) <= high
+    assert "accuracy_std" in row4 and "accuracy_std" not in row2
+    assert acc[0] <= row4["accuracy_ci"][1]
+    ref = r["temperature_sweep_reference"]
+    assert set(ref) == {"teacher", "baseline"} and ref["teacher"]["n_runs"] == 2
+    assert ref["baseline"]["accuracy"] == pytest.approx(r["accuracy"]["baseline"], abs=1e-15)
     assert r["gate"]["passed"] is True and report.passed
     assert r["config"]["seed"] == 3
 

@@ -189,3 +189,37 @@ def test_logit_array_chunks_memmap_views(tmp_path):
     starts = [start for start, _ in la.chunks(64)]
     assert starts[0] == 0 and starts[-1] == 1010
     np.testing.assert_array_equal(la.predictions(33), np.concatenate([a, a[5:15], a[:3]]).argmax(1))
+
+
+def test_argmax_in_the_stored_dtype(tmp_path) -> None:
+    """Integer logits near 2**28 and float64 logits with tiny margins keep their argmax."""
+    from kdaudit.engine.logits import LogitArray
+    from kdaudit.models.base import ModelSpec
+    from kdaudit.models.logits_adapter import LogitsFileAdapter
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 3, n)
+    base = rng.integers(2**28, 2**28 + 8, size=(n, 3)).astype(np.int64)
+    ints = base.copy()
+    ints[np.arange(n), y] = base.max(axis=1) + 1  # margin 1: ties in float32
+    assert (ints.astype(np.float32).argmax(axis=1) == y).mean() < 0.9  # the old bug
+    assert (LogitArray.from_array(ints).predictions(chunk_rows=333) == y).all()
+    floats = rng.normal(size=(n, 3)) * 1e-3 + 1.0
+    floats[np.arange(n), y] = floats.max(axis=1) + 1e-12
+    assert (LogitArray.from_array(floats).predictions() == y).all()
+    LogitArray.from_array(np.array([[1e39, 0.0]])).check_finite("big")  # inf only in float32
+    # rows() keeps the margins too (softmax and TV read them)
+    assert LogitArray.from_array(floats).rows(np.arange(5)).dtype == np.float64
+    assert (LogitArray.from_array(ints).rows(np.arange(n)).argmax(axis=1) == y).all()
+    # memory-mapped files, and float64 probability files
+    path = tmp_path / "ints.npy"
+    np.save(path, ints)
+    la = LogitArray([np.load(path, mmap_mode="r")])
+    assert (la.predictions(chunk_rows=100) == y).all()
+    probs = np.full((n, 3), (1.0 - 1e-12) / 3)
+    probs[np.arange(n), y] += 1e-12
+    ppath = tmp_path / "probs.npy"
+    np.save(ppath, probs)
+    adapter = LogitsFileAdapter(ModelSpec(path=str(ppath), role="student", outputs="probs"))
+    assert (adapter.logits().predictions() == y).all()

@@ -6,14 +6,14 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import scipy.stats as _sps
 
 from kdaudit.analysis.stats import (
     DeltaEstimate,
-    bootstrap_cell_counts,
     check_labels,
     encode_cells,
+    mcnemar_exact,
     optional_float,
-    replicate_summary,
 )
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record, nested
@@ -23,9 +23,10 @@ from kdaudit.results import Record, nested
 class AccuracyResult(Record):
     """Accuracy of each role and paired changes between roles.
 
-    ``accuracy_delta[f"{a}_vs_{b}"]`` is acc(b) - acc(a) with a percentile
-    bootstrap CI and a two-sided paired-bootstrap p-value (all roles are
-    resampled on the same rows).
+    ``accuracy_delta[f"{a}_vs_{b}"]`` is acc(b) - acc(a) with Newcombe's
+    hybrid-score interval for a paired difference of proportions and the
+    two-sided exact McNemar p-value (the same test as the class-shift table,
+    so a change resting on no discordant row has p = 1, never 0).
     """
 
     accuracy: dict[str, float]
@@ -63,7 +64,7 @@ def accuracy_analysis(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> AccuracyResult:
-    """Accuracy of each role and paired-bootstrap accuracy changes.
+    """Accuracy of each role and paired accuracy changes.
 
     Parameters
     ----------
@@ -73,11 +74,12 @@ def accuracy_analysis(
     pairs : sequence of (reference, other)
         Each gives ``accuracy_delta["reference_vs_other"]`` = acc(other) - acc(reference).
     n_bootstrap : int
-        Bootstrap replicates B; 0 gives point values only (CI and p null).
+        0 gives point values only (CI and p null); any other value gives the
+        closed-form interval and exact test (no resampling is needed).
     seed : int
-        Seed of the ``numpy.random.Generator`` drawing the replicates.
+        Unused (kept for a uniform signature: nothing here is random).
     confidence : float
-        Coverage of the percentile intervals.
+        Coverage of the intervals.
 
     Returns
     -------
@@ -88,8 +90,13 @@ def accuracy_analysis(
     Notes
     -----
     Each row is reduced to its cell "which roles got it right" (2**n_roles
-    cells); a bootstrap replicate is a multinomial draw of the cell counts,
-    so the cost is O(B x 2**n_roles), independent of n_samples.
+    cells). For a pair, with ``b`` rows only the reference got right and ``c``
+    rows only the other got right, the change is ``(c - b) / n``; its p-value
+    is the exact McNemar test on (b, c) (1 when b + c = 0) and its interval is
+    Newcombe's (1998) method 10: Wilson score intervals of both accuracies,
+    combined with the phi correlation of the paired 2 x 2 table. Cost
+    O(n_samples), no resampling. Coverage is checked by simulation in
+    tests/test_analysis_accuracy.py.
     """
     y = check_labels("y_true", y_true)
     n = y.shape[0]
@@ -109,24 +116,69 @@ def accuracy_analysis(
     # acc[role] = share of rows in cells where that role is right
     right = cells.astype(np.float64)  # (n_cells, n_roles)
     point = counts @ right / n
-    reps = None
-    if n_bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        draws = next(bootstrap_cell_counts(counts, n_bootstrap, rng))
-        reps = draws @ right / n  # (B, n_roles)
     index = {role: i for i, role in enumerate(roles)}
     deltas: dict[str, DeltaEstimate] = {}
     for a, b in pairs:
+        ra, rb = right[:, index[a]] > 0, right[:, index[b]] > 0
+        both, only_a = int(counts[ra & rb].sum()), int(counts[ra & ~rb].sum())
+        only_b = int(counts[~ra & rb].sum())
         value = float(point[index[b]] - point[index[a]])
-        rep = None if reps is None else reps[:, index[b]] - reps[:, index[a]]
-        low, high, p = replicate_summary(rep, confidence)
+        low = high = p = None
+        if n_bootstrap > 0:
+            low, high = paired_difference_ci(both, only_a, only_b, n - both - only_a - only_b,
+                                             confidence)
+            p = float(mcnemar_exact(np.array(only_a), np.array(only_b)))
         deltas[pair_name(a, b)] = DeltaEstimate(
-            value=value,
-            ci_low=optional_float(low),
-            ci_high=optional_float(high),
+            value=value, ci_low=optional_float(low), ci_high=optional_float(high),
             p_value=optional_float(p),
         )
     return AccuracyResult(
         accuracy={role: float(point[index[role]]) for role in roles},
         accuracy_delta=deltas,
     )
+
+
+def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion (``statsmodels`` ``proportion_confint(method="wilson")``)."""
+    z = float(_sps.norm.ppf(0.5 + confidence / 2.0))
+    phat = successes / n
+    denom = 1.0 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def paired_difference_ci(
+    both: int, only_a: int, only_b: int, neither: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Newcombe's (1998) hybrid score interval (method 10) for acc(b) - acc(a), paired.
+
+    Parameters
+    ----------
+    both, only_a, only_b, neither : int
+        Cells of the paired 2 x 2 table: rows right for both models, only for
+        ``a``, only for ``b``, for neither.
+    confidence : float
+
+    Returns
+    -------
+    low, high : float
+        Always contains the point value ``(only_b - only_a) / n``.
+
+    References
+    ----------
+    Newcombe, R. G. (1998). Improved confidence intervals for the difference
+    between binomial proportions based on paired data. Statistics in Medicine
+    17, 2635-2650.
+    """
+    n = both + only_a + only_b + neither
+    p1, p2 = (both + only_a) / n, (both + only_b) / n
+    l1, u1 = wilson_interval(both + only_a, n, confidence)
+    l2, u2 = wilson_interval(both + only_b, n, confidence)
+    denom = float(both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    phi = (both * neither - only_a * only_b) / np.sqrt(denom) if denom > 0 else 0.0
+    delta = p2 - p1
+    # interval for p2 - p1: the roles of the two Wilson intervals swap relative to p1 - p2
+    low = delta - np.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2))
+    high = delta + np.sqrt(max(0.0, (u2 - p2) ** 2 - 2 * phi * (u2 - p2) * (p1 - l1) + (p1 - l1) ** 2))
+    return float(max(-1.0, low)), float(min(1.0, high))

@@ -35,10 +35,26 @@ Counterfactual (when inputs x' are given, same rows as x): the mean D(f(x),
 f(x')) and the flip rate (share of rows whose argmax changes), overall and
 per group.
 
-Uncertainty: percentile bootstrap over anchor rows i (B resamples, seeded).
-The replicate of I(f) is the ratio of the resampled per-anchor sums; paired
-deltas between models use the same resampled anchors. p-value:
-``min(1, 2 * min(share delta* <= 0, share delta* >= 0))``.
+Unit-free I(f): ``lipschitz_normalized`` = I(f) x ``distance_scale``, i.e.
+I(f) with every distance divided by the median distance of the graph's
+neighbour pairs with d > 0 (``config.distance_scale``). It reads "the change
+in predicted probability (total variation) between two inputs one typical
+neighbour distance apart", means the same on images, tables and embeddings,
+and is what a policy's ``max_lipschitz_increase`` judges. The raw I(f) stays.
+
+Uncertainty (docs/individual_fairness.md has the measured calibration):
+I(f) and consistency are averages over PAIRS of rows, and the pairs are
+chosen by the data (a row that moves changes its neighbours' neighbours), so
+resampling anchor rows over a fixed graph underestimates their spread
+(measured: SE 0.71-0.76x the true one, 19% false alarms at 5%). kdaudit uses a grouped
+(delete-a-group) jackknife: rows are split at random into G = 20 groups;
+replicate g deletes group g and REBUILDS the k-NN graph of the other rows
+(exactly, from each row's ``k + spare`` nearest kept in the graph), then
+recomputes every statistic (the normalized I(f) with the replicate's own
+distance scale). ``SE^2 = (G - 1) / G x sum_g (T_g - mean T)^2``; intervals
+are ``value +- t_{G-1} x SE``; paired deltas use the same groups and their
+p-value is the two-sided t-test with G - 1 df. Counterfactual numbers are
+plain per-row means and keep the percentile bootstrap over rows.
 """
 
 from __future__ import annotations
@@ -49,6 +65,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 import numpy as np
+import scipy.stats as _sps
 
 from kdaudit.analysis import stats
 from kdaudit.analysis.neighbors import KNNGraph
@@ -56,6 +73,10 @@ from kdaudit.engine.logits import LogitArray, softmax
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate, Record, to_native
 
+DEFAULT_GROUPS = 20
+"""Row groups of the grouped jackknife (docs/individual_fairness.md: measured coverage)."""
+DEFAULT_SPARE = 10
+"""Neighbours searched beyond k so a jackknife replicate can rebuild the graph exactly."""
 _WORK_BYTES = 64 * 1024 * 1024  # float64 working memory for one chunk of probability rows
 _RESERVED = frozenset({"config", "delta"})
 
@@ -78,6 +99,13 @@ class IndividualFairnessConfig(Record):
     n_bootstrap: int = 0
     confidence: float = 0.95
     seed: int = 0
+    distance_scale: float | None = None
+    """Median distance of the graph's neighbour pairs with d > 0: the unit of
+    ``lipschitz_normalized`` (I(f) x distance_scale)."""
+    resampling: str = ""
+    n_groups: int = 0
+    graph_width: int = 0
+    """Neighbours held per row (k plus the spares the jackknife rebuilds from)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +132,9 @@ class Counterfactual(Record):
 class RoleIndividualFairness(Record):
     lipschitz: Estimate = dataclasses.field(metadata={"record": Estimate})
     consistency: Estimate = dataclasses.field(metadata={"record": Estimate})
+    lipschitz_normalized: Estimate | None = dataclasses.field(
+        default=None, metadata={"record": Estimate, "omit_none": True}
+    )
     consistency_definition: str = ""
     counterfactual: Counterfactual | None = dataclasses.field(
         default=None, metadata={"record": Counterfactual, "omit_none": True}
@@ -116,6 +147,9 @@ class PairIndividualFairness(Record):
 
     lipschitz: Estimate = dataclasses.field(metadata={"record": Estimate})
     consistency: Estimate = dataclasses.field(metadata={"record": Estimate})
+    lipschitz_normalized: Estimate | None = dataclasses.field(
+        default=None, metadata={"record": Estimate, "omit_none": True}
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +190,7 @@ def individual_fairness(
     confidence: float = 0.95,
     pairs: Iterable[tuple[str, str] | str] = (),
     consistency_k: int = 5,
+    n_groups: int = DEFAULT_GROUPS,
 ) -> IndividualFairnessResult:
     """Lipschitz estimate, consistency and counterfactual change of each model.
 
@@ -174,11 +209,12 @@ def individual_fairness(
     sensitive_features : ndarray of shape (n_samples,), optional
         Group labels for the per-group counterfactual numbers.
     n_bootstrap : int
-        Bootstrap replicates (0: no intervals or p-values).
+        Bootstrap replicates of the counterfactual numbers (per-row means); 0: no
+        intervals or p-values at all.
     seed : int
-        Seed of the bootstrap's generator.
+        Seed of the bootstrap's generator and of the jackknife's random row groups.
     confidence : float
-        Coverage of the percentile intervals.
+        Coverage of the intervals.
     pairs : iterable of (A, B) tuples or "A_vs_B" strings
         Model pairs for paired deltas ``metric(B) - metric(A)``; pairs whose
         roles are absent are ignored.
@@ -187,6 +223,11 @@ def individual_fairness(
         (AIF360's ``n_neighbors``, default 5). Lowered, with a warning, to
         ``graph.k + 1`` when the graph has fewer neighbours; ``config.consistency_k``
         reports the value used.
+    n_groups : int
+        Row groups G of the grouped jackknife behind the intervals and p-values of
+        I(f), its normalized form and consistency (capped at n_samples). Each
+        replicate deletes one group and rebuilds the k-NN graph of the rest from the
+        graph's extended neighbour lists (:func:`knn_graph` with ``spare``).
 
     Returns
     -------
@@ -210,10 +251,11 @@ def individual_fairness(
             KDAuditWarning, stacklevel=2,
         )
         consistency_k = k + 1
-    dist = graph.distances.astype(np.float64)
+    ext_idx, ext_dist = graph.extended()
+    dist = ext_dist.astype(np.float64)
     nonzero = dist > 0
     inv_d = np.where(nonzero, 1.0 / np.where(nonzero, dist, 1.0), 0.0)
-    pair_count = nonzero.sum(axis=1).astype(np.float64)  # per anchor
+    pair_count = nonzero[:, :k].sum(axis=1).astype(np.float64)  # per anchor
     n_pairs = int(pair_count.sum())
     n_zero = int(n * k - n_pairs)
     if n_zero:
@@ -222,56 +264,64 @@ def individual_fairness(
             "and are left out of the Lipschitz estimate.",
             KDAuditWarning, stacklevel=2,
         )
+    scale = distance_scale(graph)
 
-    # per-anchor terms: lipschitz sums and consistency agreement, one column per role
+    # per-pair terms over the extended lists (the jackknife rebuilds the graph from them)
     roles = list(logits)
-    lip_sum = np.zeros((n, len(roles)))
-    agree = np.zeros((n, len(roles)))
+    m = len(roles)
+    terms = np.zeros((n, ext_idx.shape[1], m), dtype=np.float32)
+    same = np.zeros((n, ext_idx.shape[1], m), dtype=bool)
+    lip_sum = np.zeros((n, m))
+    agree = np.zeros((n, m))
     definitions: dict[str, str] = {}
     nb_c = graph.indices[:, : consistency_k - 1]
     for r, role in enumerate(roles):
-        lip_sum[:, r] = _lipschitz_sums(logits[role], graph.indices, inv_d)
+        pair_terms = _lipschitz_terms(logits[role], ext_idx, inv_d)
+        lip_sum[:, r] = pair_terms[:, :k].sum(axis=1)
+        terms[:, :, r] = pair_terms
         pred = None if predictions is None else predictions.get(role)
         pred = logits[role].predictions() if pred is None else _as_labels(pred, role, n)
         agree[:, r] = (1.0 + (pred[nb_c] == pred[:, None]).sum(axis=1)) / consistency_k
+        same[:, :, r] = pred[ext_idx] == pred[:, None]
         definitions[role] = _consistency_definition(pred, consistency_k)
+
+    lip_point = lip_sum.sum(axis=0) / n_pairs if n_pairs else np.full(m, np.nan)
+    cons_point = agree.sum(axis=0) / n
+    # statistics per role: lipschitz, lipschitz_normalized, consistency
+    point = np.concatenate([lip_point, lip_point * scale, cons_point])
+    n_groups = int(min(n_groups, n))
+    reps = None
+    if n_bootstrap > 0 and n_groups >= 2 and n_pairs:
+        reps = _jackknife_replicates(ext_idx, dist, terms, same, k, consistency_k, n_groups, seed)
 
     cf_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for role, cf in (counterfactual or {}).items():
         if role not in logits:
             continue
         cf_rows[role] = _counterfactual_rows(logits[role], _as_logits(cf, f"{role} (counterfactual)", n))
-
-    # bootstrap over anchors: all per-anchor columns at once, same weights for every role
-    columns = [lip_sum, pair_count[:, None], agree]
-    for tv, flip in cf_rows.values():
-        columns += [tv[:, None], flip[:, None].astype(np.float64)]
-    per_anchor = np.concatenate(columns, axis=1)
-    point = per_anchor.sum(axis=0)
-    reps = _bootstrap_sums(per_anchor, n_bootstrap, seed)  # (B, n_columns)
-
-    m = len(roles)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lip_point = point[:m] / point[m]
-        lip_reps = reps[:, :m] / reps[:, m : m + 1]
-    cons_point = point[m + 1 : 2 * m + 1] / n
-    cons_reps = reps[:, m + 1 : 2 * m + 1] / n
+    # counterfactual numbers are per-row means: the plain bootstrap over rows is right for them
+    cf_cols = [c for tv, flip in cf_rows.values() for c in (tv, flip.astype(np.float64))]
+    cf_point = np.array([c.sum() for c in cf_cols])
+    cf_reps = _bootstrap_sums(np.column_stack(cf_cols), n_bootstrap, seed) if cf_cols else None
 
     lip_reason = "every nearest-neighbour pair has distance 0" if n_pairs == 0 else None
     results: dict[str, RoleIndividualFairness] = {}
     for r, role in enumerate(roles):
         cf_rec = None
         if role in cf_rows:
-            j = 2 * m + 1 + 2 * list(cf_rows).index(role)
+            j = 2 * list(cf_rows).index(role)
             cf_rec = _counterfactual_record(
-                cf_rows[role], point[j : j + 2] / n, reps[:, j : j + 2] / n, confidence,
+                cf_rows[role], cf_point[j : j + 2] / n, cf_reps[:, j : j + 2] / n, confidence,
                 sensitive_features, n,
             )
+        col = [r, m + r, 2 * m + r]
+        ests = [_jackknife_estimate(point[c], None if reps is None else reps[:, c], confidence,
+                                    None if c == 2 * m + r else lip_reason,
+                                    bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf))
+                for c in col]
         results[role] = RoleIndividualFairness(
-            lipschitz=stats.estimate(lip_point[r], lip_reps[:, r], confidence, lip_reason),
-            consistency=stats.estimate(cons_point[r], cons_reps[:, r], confidence),
-            consistency_definition=definitions[role],
-            counterfactual=cf_rec,
+            lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2],
+            consistency_definition=definitions[role], counterfactual=cf_rec,
         )
 
     delta: dict[str, PairIndividualFairness] = {}
@@ -279,11 +329,14 @@ def individual_fairness(
         if a not in logits or b not in logits:
             continue
         ia, ib = roles.index(a), roles.index(b)
+        ests = []
+        for off, reason in ((0, lip_reason), (m, lip_reason), (2 * m, None)):
+            d_reps = None if reps is None else reps[:, off + ib] - reps[:, off + ia]
+            ests.append(_jackknife_estimate(point[off + ib] - point[off + ia], d_reps, confidence,
+                                            reason, paired=True,
+                                            bounds=(-1.0, 1.0) if off == 2 * m else (-np.inf, np.inf)))
         delta[f"{a}_vs_{b}"] = PairIndividualFairness(
-            lipschitz=stats.estimate(lip_point[ib] - lip_point[ia], lip_reps[:, ib] - lip_reps[:, ia],
-                                confidence, lip_reason, paired=True),
-            consistency=stats.estimate(cons_point[ib] - cons_point[ia],
-                                  cons_reps[:, ib] - cons_reps[:, ia], confidence, paired=True),
+            lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2],
         )
 
     kinds = sorted(set(definitions.values()))
@@ -292,6 +345,14 @@ def individual_fairness(
         n_zero_distance_pairs=n_zero, consistency_k=consistency_k,
         consistency_definition="; ".join(kinds), n_bootstrap=int(n_bootstrap),
         confidence=float(confidence), seed=int(seed),
+        distance_scale=None if not np.isfinite(scale) else float(scale),
+        resampling=(f"grouped jackknife over {n_groups} random row groups, k-NN graph rebuilt "
+                    f"without each group (t interval, {n_groups - 1} df)"
+                    + ("" if ext_idx.shape[1] > k else "; the graph has no spare neighbours, so a "
+                       "replicate keeps the surviving ones of each row's k (approximate)"))
+        if reps is not None else "none",
+        n_groups=n_groups if reps is not None else 0,
+        graph_width=int(ext_idx.shape[1]),
     )
     return IndividualFairnessResult(config=config, roles=results, delta=delta)
 
@@ -343,18 +404,119 @@ def _chunk_rows(n_classes: int, k: int) -> int:
     return max(1, _WORK_BYTES // (8 * n_classes * (k + 1) * 2))
 
 
-def _lipschitz_sums(la: LogitArray, indices: np.ndarray, inv_d: np.ndarray) -> np.ndarray:
-    """Per anchor i: sum over its neighbours j (d > 0) of TV(p_i, p_j) / d_ij."""
+def _lipschitz_terms(la: LogitArray, indices: np.ndarray, inv_d: np.ndarray) -> np.ndarray:
+    """Per anchor i and listed neighbour j: TV(p_i, p_j) / d_ij (0 where d = 0), float64."""
     n, k = indices.shape
-    out = np.empty(n)
+    out = np.empty((n, k))
     step = _chunk_rows(la.n_classes, k)
     for s in range(0, n, step):
         e = min(n, s + step)
         p_i = la.probabilities(np.arange(s, e))
         p_j = la.probabilities(indices[s:e].ravel()).reshape(e - s, k, -1)
-        tv = total_variation(p_i[:, None, :], p_j)
-        out[s:e] = (tv * inv_d[s:e]).sum(axis=1)
+        out[s:e] = total_variation(p_i[:, None, :], p_j) * inv_d[s:e]
     return out
+
+
+def distance_scale(graph: KNNGraph) -> float:
+    """The unit of ``lipschitz_normalized``: median distance of the graph's pairs with d > 0.
+
+    NaN when every pair has distance 0.
+    """
+    d = np.asarray(graph.distances, dtype=np.float64).ravel()
+    d = d[d > 0]
+    return float(np.median(d)) if d.size else float("nan")
+
+
+def _jackknife_replicates(
+    ext_idx: np.ndarray,
+    dist: np.ndarray,
+    terms: np.ndarray,
+    same: np.ndarray,
+    k: int,
+    consistency_k: int,
+    n_groups: int,
+    seed: int,
+) -> np.ndarray:
+    """Delete-a-group jackknife replicates, shape (G, 3 * n_roles).
+
+    Rows are split at random into G groups of near-equal size. Replicate g deletes
+    group g and REBUILDS the k-NN graph of the remaining rows: each remaining row's
+    neighbours are its first k surviving entries of the extended list (exact when at
+    least k survive; else the survivors are used). Columns per role: I(f), I(f) x the
+    replicate's own distance scale, consistency.
+    """
+    n = ext_idx.shape[0]
+    rng = np.random.default_rng([int(seed), 0x1F])
+    group = rng.permutation(n) % n_groups
+    return np.stack([subsample_statistics(ext_idx, dist, terms, same, k, consistency_k, group != g)
+                     for g in range(n_groups)])
+
+
+def subsample_statistics(
+    ext_idx: np.ndarray,
+    dist: np.ndarray,
+    terms: np.ndarray,
+    same: np.ndarray,
+    k: int,
+    consistency_k: int,
+    alive: np.ndarray,
+) -> np.ndarray:
+    """I(f), normalized I(f) and consistency per role on the rows where ``alive``.
+
+    The subsample's k-NN graph is rebuilt: each kept row's neighbours are its first k
+    kept entries of the extended list. Returns shape (3 * n_roles,).
+    """
+    m = terms.shape[2]
+    out = np.full(3 * m, np.nan)
+    nb = alive[ext_idx] & alive[:, None]
+    rank = np.cumsum(nb, axis=1)
+    use = nb & (rank <= k) & (dist > 0)
+    count = int(use.sum())
+    if count:
+        lip = terms[use].sum(axis=0, dtype=np.float64) / count
+        out[:m] = lip
+        out[m : 2 * m] = lip * float(np.median(dist[use]))
+    use_c = nb & (rank <= consistency_k - 1)
+    agree = (1.0 + (same & use_c[:, :, None]).sum(axis=1)) / (1.0 + use_c.sum(axis=1))[:, None]
+    out[2 * m :] = agree[alive].mean(axis=0)
+    return out
+
+
+def _jackknife_estimate(
+    value: float,
+    replicates: np.ndarray | None,
+    confidence: float,
+    reason: str | None,
+    *,
+    paired: bool = False,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
+) -> Estimate:
+    """``value +- t_{G-1} x SE_jack`` (clipped to ``bounds``); with ``paired`` the
+    two-sided t-test p of value == 0.
+
+    ``SE_jack^2 = (G - 1) / G x sum_g (T_g - mean T)^2``. A zero SE (e.g. identical
+    models) gives the degenerate interval [value, value] and p = 1 when value == 0.
+    Fewer than two usable replicates (a handful of rows): no interval, and p = 1 for a
+    change (nothing can be tested).
+    """
+    if reason is not None or value is None or not np.isfinite(value):
+        return Estimate(value=None, undefined_reason=reason or "undefined")
+    if replicates is None:
+        return Estimate(value=float(value))
+    reps = replicates[np.isfinite(replicates)]
+    g = reps.shape[0]
+    if g < 2:
+        return Estimate(value=float(value), p_value=1.0 if paired else None)
+    se = float(np.sqrt((g - 1) / g * np.sum((reps - reps.mean()) ** 2)))
+    half = float(_sps.t.ppf(0.5 + confidence / 2.0, g - 1)) * se
+    p = None
+    if paired:
+        if se > 0:
+            p = float(2.0 * _sps.t.sf(abs(value) / se, g - 1))
+        else:
+            p = 1.0 if value == 0 else 0.0
+    low, high = max(bounds[0], float(value - half)), min(bounds[1], float(value + half))
+    return Estimate(value=float(value), ci_low=low, ci_high=high, p_value=p)
 
 
 def _counterfactual_rows(la: LogitArray, cf: LogitArray) -> tuple[np.ndarray, np.ndarray]:

@@ -162,10 +162,20 @@ class KNNGraph:
     metric: str
     k: int
     space: str = "unknown"
+    extended_indices: np.ndarray | None = None
+    """Optional ``(n_samples, K)`` list of the K >= k nearest other samples (first k =
+    ``indices``): lets resampling rebuild the k-NN graph of a subsample exactly."""
+    extended_distances: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
         return int(self.indices.shape[0])
+
+    def extended(self) -> tuple[np.ndarray, np.ndarray]:
+        """The longest neighbour lists held: ``(indices, distances)``, shape (n_samples, K)."""
+        if self.extended_indices is None or self.extended_distances is None:
+            return self.indices, self.distances
+        return self.extended_indices, self.extended_distances
 
 
 def knn_graph(
@@ -175,6 +185,7 @@ def knn_graph(
     metric: str = "euclidean",
     block_rows: int | None = None,
     space: str = "unknown",
+    spare: int = 0,
 ) -> KNNGraph:
     """Exact k nearest neighbours of every row, excluding the row itself.
 
@@ -193,6 +204,12 @@ def knn_graph(
         :data:`BLOCK_BYTES`. The result does not depend on it.
     space : str
         Recorded in the graph for reports.
+    spare : int
+        Further neighbours searched beyond the k nearest (capped at
+        ``n_samples - 1 - k``) and kept in ``extended_indices`` /
+        ``extended_distances``: the k-NN graph of any subsample that keeps at
+        least k of a row's ``k + spare`` nearest is then read off exactly
+        (the grouped jackknife of :mod:`kdaudit.analysis.individual_fairness`).
 
     Returns
     -------
@@ -216,6 +233,10 @@ def knn_graph(
             f"Expected more than k={k} samples to find {k} neighbours of each; got {n}.",
             tip="Lower k (--knn-k) or use more data.",
         )
+    if spare < 0:
+        raise UsageError(f"Expected spare >= 0 extra neighbours; got {spare!r}.")
+    k_out = k
+    k = k + min(int(spare), n - 1 - k)
 
     if metric == "cosine":
         norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
@@ -274,7 +295,11 @@ def knn_graph(
         idx, dist = _exact_top_k(x, cand_r, cand_c, start, b, k, metric)
         indices[start:stop] = idx
         distances[start:stop] = dist
-    return KNNGraph(indices=indices, distances=distances, metric=metric, k=k, space=space)
+    if k == k_out:
+        return KNNGraph(indices=indices, distances=distances, metric=metric, k=k, space=space)
+    return KNNGraph(indices=np.ascontiguousarray(indices[:, :k_out]),
+                    distances=np.ascontiguousarray(distances[:, :k_out]), metric=metric, k=k_out,
+                    space=space, extended_indices=indices, extended_distances=distances)
 
 
 def _group_size(n: int, k: int) -> int:

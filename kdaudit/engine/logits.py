@@ -61,10 +61,13 @@ class LogitArray:
         """Rows per block so that one float32 block stays near DEFAULT_CHUNK_BYTES."""
         return int(min(DEFAULT_CHUNK_ROWS * 16, max(256, DEFAULT_CHUNK_BYTES // (4 * self.n_classes))))
 
-    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def chunks(
+        self, chunk_rows: int | None = None, *, native: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start_row, block)`` with blocks of at most ``chunk_rows`` rows, as float32.
 
         ``chunk_rows`` defaults to :meth:`default_chunk_rows` (about 16 MB per block).
+        ``native=True`` yields the values in their stored dtype (no rounding).
 
         A memory-mapped shard is read through a short-lived map of just that block, so
         the pages of a multi-GB file leave the process's resident set as the scan moves on
@@ -73,30 +76,47 @@ class LogitArray:
         chunk_rows = chunk_rows or self.default_chunk_rows()
         for offset, shard in zip(self.offsets[:-1], self.shards, strict=True):
             for i in range(0, shard.shape[0], chunk_rows):
-                yield int(offset + i), _read_block(shard, i, min(i + chunk_rows, shard.shape[0]))
+                yield int(offset + i), _read_block(shard, i, min(i + chunk_rows, shard.shape[0]),
+                                                   None if native else np.float32)
 
     def predictions(self, chunk_rows: int | None = None) -> np.ndarray:
-        """Argmax per row, shape (n_samples,), int64."""
+        """Argmax per row, shape (n_samples,), int64, taken in the stored dtype.
+
+        float64 or large integer logits are not rounded to float32 first: a margin
+        of 1 between logits near 2**28 is a tie in float32 but not in the file.
+        Ties are broken by the lower class index (``numpy.argmax``).
+        """
         out = np.empty(self.n_samples, dtype=np.int64)
-        for start, block in self.chunks(chunk_rows):
+        for start, block in self.chunks(chunk_rows, native=True):
             out[start : start + block.shape[0]] = block.argmax(axis=1)
         return out
 
     def rows(self, index: np.ndarray) -> np.ndarray:
-        """Rows at ``index`` (any order), shape (len(index), n_classes), float32."""
+        """Rows at ``index`` (any order), shape (len(index), n_classes).
+
+        float32 when every shard is stored in float32 or narrower floats; else
+        float64, so float64 and integer logits keep their margins (exact for
+        integers up to 2**53).
+        """
         index = np.asarray(index, dtype=np.int64)
-        out = np.empty((index.shape[0], self.n_classes), dtype=np.float32)
+        out = np.empty((index.shape[0], self.n_classes), dtype=self.value_dtype)
         shard_of = np.searchsorted(self.offsets, index, side="right") - 1
         for s in np.unique(shard_of):
             sel = np.flatnonzero(shard_of == s)
             local = index[sel] - self.offsets[s]
             order = np.argsort(local, kind="stable")  # sorted reads are kinder to memmaps
-            out[sel[order]] = np.asarray(self.shards[s][local[order]], dtype=np.float32)
+            out[sel[order]] = np.asarray(self.shards[s][local[order]], dtype=out.dtype)
         return out
+
+    @property
+    def value_dtype(self) -> np.dtype:
+        """float32 if every shard is float32/float16, else float64 (what :meth:`rows` returns)."""
+        narrow = all(np.dtype(s.dtype) in (np.float32, np.float16) for s in self.shards)
+        return np.dtype(np.float32 if narrow else np.float64)
 
     def probabilities(self, index: np.ndarray | None = None) -> np.ndarray:
         """Softmax of the rows at ``index`` (all rows if None), float64."""
-        block = self.to_numpy() if index is None else self.rows(index)
+        block = self.rows(np.arange(self.n_samples)) if index is None else self.rows(index)
         return softmax(block)
 
     def to_numpy(self) -> np.ndarray:
@@ -105,7 +125,7 @@ class LogitArray:
 
     def check_finite(self, name: str, chunk_rows: int | None = None) -> None:
         """Raise InputDataError naming the first row with NaN or inf."""
-        for start, block in self.chunks(chunk_rows):
+        for start, block in self.chunks(chunk_rows, native=True):  # 1e39 is finite in float64
             bad = ~np.isfinite(block)
             if self.kind == "log_probs":
                 bad &= ~np.isneginf(block)  # log(0) is a legal log-probability
@@ -117,7 +137,7 @@ class LogitArray:
                 )
 
 
-def _read_block(shard: np.ndarray, start: int, stop: int) -> np.ndarray:
+def _read_block(shard: np.ndarray, start: int, stop: int, dtype: type | None = np.float32) -> np.ndarray:
     filename = getattr(shard, "filename", None)
     # only a whole-file map (its base is the mmap itself) has a trustworthy .offset; views inherit it
     if (isinstance(shard, np.memmap) and filename and isinstance(shard.base, mmap.mmap)
@@ -125,10 +145,10 @@ def _read_block(shard: np.ndarray, start: int, stop: int) -> np.ndarray:
         row_bytes = shard.dtype.itemsize * int(shard.shape[1])
         block = np.memmap(filename, dtype=shard.dtype, mode="r", offset=shard.offset + start * row_bytes,
                           shape=(stop - start, int(shard.shape[1])))
-        out = np.array(block, dtype=np.float32)
+        out = np.array(block, dtype=dtype)
         del block  # unmaps: those pages no longer count against this process
         return out
-    return np.asarray(shard[start:stop], dtype=np.float32)
+    return np.asarray(shard[start:stop], dtype=dtype)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

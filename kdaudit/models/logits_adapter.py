@@ -10,7 +10,13 @@ import numpy as np
 from kdaudit.data.dataset import file_sha256
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import InputDataError, UsageError
-from kdaudit.models.base import ModelAdapter, ModelSpec, looks_like_probs, probs_to_log_probs
+from kdaudit.models.base import (
+    PROB_FLOOR,
+    ModelAdapter,
+    ModelSpec,
+    looks_like_probs,
+    probs_to_log_probs,
+)
 
 
 class LogitsFileAdapter(ModelAdapter):
@@ -85,9 +91,14 @@ class LogitsFileAdapter(ModelAdapter):
         )
         if convert:
             self._saw_probs = True
-            out = np.empty(arr.shape, dtype=np.float32)
+            # float64 probabilities stay float64: close probabilities must not tie in float32
+            wide = arr.dtype == np.float64
+            out = np.empty(arr.shape, dtype=np.float64 if wide else np.float32)
             step = LogitArray.from_array(out).default_chunk_rows()  # the same byte budget as reads
             for start in range(0, arr.shape[0], step):
-                out[start : start + step] = probs_to_log_probs(arr[start : start + step])
+                block = arr[start : start + step]
+                out[start : start + step] = (
+                    np.log(np.clip(np.asarray(block, dtype=np.float64), PROB_FLOOR, None)) if wide
+                    else probs_to_log_probs(block))
             return LogitArray([out], kind="log_probs")
         return LogitArray([arr], kind="logits")
