@@ -250,16 +250,20 @@ def test_class_names_and_undefined_fold(no_figures):
 def test_sweep_series_and_axis():
     r = _report("fail", "old", sweep=5)
     rows = r["temperature_sweep"]
-    assert len(rows) == 5
+    # five swept students plus the audited (main) student, flagged once by the sweep analysis
+    assert len([x for x in rows if not x.get("main")]) == 5
+    assert sum(bool(x.get("main")) for x in rows) == 1
     # contract fields from the sweep analysis (added by another change) are rendered when present
     for row in rows:
         row["accuracy_ci"] = [row["accuracy"] - 0.01, row["accuracy"] + 0.01]
         row["attribute"] = "sex"
-    rows[2]["main"] = True
+        if row.get("main") and row.get("temperature") is None:
+            row["temperature"] = 3.0  # the audited student's T (unknown in this generated report)
     r["temperature_sweep_reference"] = {"teacher": {"accuracy": r["accuracy"]["teacher"]},
                                         "baseline": {"accuracy": r["accuracy"]["baseline"]}}
     series = figures.sweep_series(r)
-    assert series["attribute"] == "sex" and [bool(x.get("main")) for x in series["rows"]].count(True) == 1
+    assert series["attribute"] == "sex"
+    assert [bool(x.get("main")) for x in series["rows"]].count(True) == 1
     html = render_html(r)
     assert "DPD (attribute sex)" in html and ">main</span>" in html
     fig, ax = plt.subplots()
