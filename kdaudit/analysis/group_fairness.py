@@ -455,7 +455,10 @@ def _corrected(
         k = np.arange(m[rate].shape[2])[None, :]
         diffs[rate] = m[rate][:, ia, k] - m[rate][:, ib, k]
         gaps[rate] = u
-        roots[rate] = _reduce(signed_root(u), "max", axis=1)  # (b, K)
+        if ia.shape[0] == 0:  # one group: no pair, no spread
+            roots[rate] = np.full((u.shape[0], u.shape[2]), np.nan)
+        else:
+            roots[rate] = _reduce(signed_root(u), "max", axis=1)  # (b, K)
     out: dict[str, np.ndarray] = {}
     for name, rates in _SPREAD_RATES.items():
         corr = roots[rates[0]]
@@ -611,11 +614,10 @@ def group_fairness(
         return [_metrics(n_g, correct[:, r], pos, predpos[:, r], tp[:, r]) for r in range(n_roles)]
 
     point = compute(counts[None, :])
-    with np.errstate(invalid="ignore"):
-        pairs_of_rate = {
-            rate: _pair_index(np.nanmean(np.stack([pm[rate][0] for pm in point]), axis=0))
-            for rate in ("selection_rate", "tpr", "fpr")
-        }
+    pairs_of_rate = {
+        rate: _pair_index(_col_mean(np.stack([pm[rate][0] for pm in point])))
+        for rate in ("selection_rate", "tpr", "fpr")
+    }
     point_sum = [_summaries(m, multiclass, pairs_of_rate) for m in point]
 
     reps: list[dict[str, np.ndarray]] | None = None
@@ -810,6 +812,12 @@ def _contain(low: float | None, high: float | None, est: float | None
     return min(low, est), max(high, est)
 
 
+def _col_mean(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, x, 0.0).sum(axis=0) / ok.sum(axis=0)
+
+
 def _nanmean(x: np.ndarray) -> float:
     ok = np.isfinite(x)
     return float(x[ok].mean()) if ok.any() else float("nan")
@@ -905,6 +913,11 @@ def _delta_estimate(
         low, high = basic_interval(np.float64(est), rep_est, np.float64(value), confidence)
         u_obs = sb[f"u:{name}"][0] - sa[f"u:{name}"][0]
         u_rep = rb[f"u:{name}"] - ra[f"u:{name}"]
+        # bootstrap bias correction of each component: the bootstrap world's true gap is
+        # the plug-in |d|, so mean(root*) - |d| estimates the bias of the signed root
+        bias = (_col_mean(rb[f"u:{name}"]) - np.abs(sb[f"d:{name}"][0])) - (
+            _col_mean(ra[f"u:{name}"]) - np.abs(sa[f"d:{name}"][0]))
+        u_obs = u_obs - np.where(np.isfinite(bias), bias, 0.0)
         p, _ = max_t_p_value(u_obs, u_rep)
         lo, hi = optional_float(low), optional_float(high)
         if lo is not None and hi is not None and (not np.isfinite(p) or p > alpha):

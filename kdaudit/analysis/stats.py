@@ -631,6 +631,9 @@ def max_t_p_value(observed: np.ndarray, replicates: np.ndarray) -> tuple[float, 
         sd = np.sqrt((dev**2).sum(axis=0) / (cnt - 1))
     use = np.isfinite(obs) & (cnt >= 2) & (sd > 1e-15)
     if not use.any():
+        fin = np.isfinite(obs)
+        if fin.any() and np.all(np.abs(obs[fin]) <= 1e-15) and (cnt[fin] >= 1).all():
+            return 1.0, 0.0  # no variation and no difference: nothing to detect
         return float("nan"), float("nan")
     t_obs = float(np.max(np.abs(obs[use]) / sd[use]))
     if t_obs == 0.0:
