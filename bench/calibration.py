@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# kdaudit calibration: {runs} runs per scenario, B = {b}, alpha = {ALPHA} "
           f"(Monte Carlo error of a 5% rate: +-{mc:.3f})")
     print("| scenario | metric | reject p<=.05 new | naive | delta CI coverage new | naive "
-          "| student CI coverage new | naive | gate fail | gate pass |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| student CI coverage new | naive | gate fail | gate pass | CI holds estimate |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, name in enumerate(names):
         sc = SCENARIOS[name]()
         t0 = time.perf_counter()
@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 return "" if k not in r else f"{r[k]:.3f}"
             print(f"| {name} | {SHORT.get(metric, 'WGA')} | {f('new_reject')} | {f('naive_reject')} "
                   f"| {f('new_cover')} | {f('naive_cover')} | {f('new_cover_student')} "
-                  f"| {f('naive_cover_student')} | {f('gate_fail')} | {f('gate_pass')} |")
+                  f"| {f('naive_cover_student')} | {f('gate_fail')} | {f('gate_pass')} "
+                  f"| {f('ci_holds_estimate')} |")
         print(f"<!-- {name}: {time.perf_counter() - t0:.0f} s -->", file=sys.stderr)
         sys.stdout.flush()
     return 0
