@@ -34,8 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kdaudit.analysis.group_fairness import group_fairness  # noqa: E402
-from kdaudit.gate import evaluate_gate, load_policy  # noqa: E402
+from kdaudit.analysis.group_fairness import group_fairness
+from kdaudit.gate import evaluate_gate, load_policy
 
 ALPHA = 0.05
 METRICS = ("demographic_parity_difference", "equalized_odds_difference")

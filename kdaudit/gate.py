@@ -472,7 +472,7 @@ def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
     gap = abs(x.estimate - margin)
     half = (x.ci_high - x.ci_low) / 2
     if n_rows and gap > 1e-12 and half > 0:
-        rows = int(math.ceil(n_rows * (half / gap) ** 2))
+        rows = math.ceil(n_rows * (half / gap) ** 2)
     return _Judgement("inconclusive", x.ci_high, "upper_bound", min_detectable, rows)
 
 

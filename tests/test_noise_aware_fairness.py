@@ -27,7 +27,7 @@ from kdaudit.analysis.stats import (
 from kdaudit.errors import KDAuditWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import calibration  # noqa: E402
+import calibration
 
 PAIR = [("teacher", "student")]
 
@@ -132,7 +132,7 @@ def test_value_stays_fairlearn_and_every_interval_holds_its_estimate(n_classes) 
                 demographic_parity_difference(y, pred, sensitive_features=s), abs=1e-12)
             assert d[role]["equalized_odds_difference"]["value"] == pytest.approx(
                 equalized_odds_difference(y, pred, sensitive_features=s), abs=1e-12)
-    records = [d[r][m] for r in preds for m in calibration.METRICS + ("worst_group_accuracy",)]
+    records = [d[r][m] for r in preds for m in (*calibration.METRICS, "worst_group_accuracy")]
     records += list(d["delta"]["teacher_vs_student"].values())
     for per_class in d["teacher"].get("per_class", []):
         records += [per_class["demographic_parity_difference"]]
@@ -171,7 +171,7 @@ def test_corrected_estimate_removes_the_noise_bias_at_no_group_effect() -> None:
     """Coin-flip groups: the plug-in DPD sits ~0.8 SE above 0, the corrected estimate near 0."""
     rng = np.random.default_rng(5)
     plug, corr = [], []
-    for r in range(40):
+    for _r in range(40):
         s = rng.choice(np.array(["a", "b"]), size=2000)
         pred = (rng.random(2000) < 0.5).astype(int)
         y = rng.integers(0, 2, 2000)

@@ -14,9 +14,16 @@ For one sensitive attribute (one group label per row) and each role:
   min for the ratio); ``mean_over_classes`` is the mean over classes where the
   metric is defined. Worst-group accuracy is the plain multi-class accuracy.
 
-Uncertainty: percentile bootstrap CIs for every metric, and for every pair of
-roles the paired bootstrap (the same resampled rows for both models) of
-delta = metric(B) - metric(A) with its CI and two-sided p-value.
+Uncertainty (noise-aware; docs/methods.md "Noise-aware disparities"): ``value``
+stays the fairlearn-equal plug-in number; ``estimate`` is noise-corrected (spreads:
+max over pairs of the signed root of the unbiased squared gap; ratio and
+worst-group accuracy: bootstrap bias correction); ``ci_low``/``ci_high`` is a
+calibrated interval around it (spreads and worst-group accuracy: simultaneous
+max-T intervals over every pairwise difference / group; others: basic
+bootstrap); ``percentile_ci`` keeps the plain percentile interval; spreads carry
+a permutation ``noise_floor``. For every pair of roles the paired bootstrap
+(the same resampled rows for both models) gives the change's ``estimate``, basic
+interval and a studentized max-T ``p_value`` of "every pairwise gap unchanged".
 
 How it is computed
 ------------------
@@ -41,10 +48,9 @@ point values equal fairlearn's ``demographic_parity_difference`` and
 same rule applies and replicates where a metric is undefined are left out of
 its percentile interval and p-value.
 
-A caveat on the intervals: spreads (max - min over groups) and the worst class
-are biased upwards under resampling, so with small groups or many classes the
-percentile interval can sit above the point value (it need not contain it).
-The paired deltas are much less affected since both models share the bias.
+The plain percentile intervals (``percentile_ci``) of spreads are biased upwards
+under resampling and can exclude their own plug-in value; the calibrated
+``ci_low``/``ci_high`` always hold ``estimate`` (bench/calibration.py measures them).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from scipy import sparse
 from kdaudit.analysis.accuracy import check_pairs, pair_name
 from kdaudit.analysis.stats import (
     DeltaEstimate,
+    abs_interval,
     basic_interval,
     basic_p_value,
     bootstrap_cell_counts,
@@ -72,7 +79,6 @@ from kdaudit.analysis.stats import (
     permuted_group_tables,
     signed_root,
     simultaneous_intervals,
-    abs_interval,
     unbiased_squared_gaps,
     warn,
 )
