@@ -982,9 +982,17 @@ def _noise_floor(
     out: list[dict[str, list[np.ndarray]]] = [{k: [] for k in _SPREAD_RATES}
                                               for _ in range(layout.n_roles)]
     done = 0
+    # draw the groups in an order fixed by their content (size, then counts), not their
+    # names, so renaming groups leaves the noise floor unchanged
+    observed = np.zeros((n_groups, n_rest), dtype=np.int64)
+    np.add.at(observed, (cells[:, 0], rest_of_cell), counts)
+    order = np.lexsort((*observed.T[::-1], group_sizes))
     while done < n_draws:
         b = min(chunk, n_draws - done)
-        tables = permuted_group_tables(group_sizes, rest_counts, b, rng).reshape(b, -1)
+        drawn = permuted_group_tables(group_sizes[order], rest_counts, b, rng)
+        tables = np.empty_like(drawn)
+        tables[:, order] = drawn
+        tables = tables.reshape(b, -1)
         for r, m in enumerate(compute(tables, matrix)):
             s = _summaries(m, multiclass)
             for k in _SPREAD_RATES:
