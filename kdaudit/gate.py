@@ -30,9 +30,10 @@ Semantics (INTERFACE.md "Gate policy", CONTRACT "Gate"; docs/methods.md explains
   ``accuracy_delta.teacher_vs_student`` = student minus teacher, so the drop is
   ``-value`` and the drop's interval is ``[-ci_high, -ci_low]``.
 * Each check states ``min_detectable`` (the regression this evaluation set would
-  flag as a fail with about 80% probability: margin + (z + 0.84) x SE) and, when
-  inconclusive, ``rows_needed`` (rows at which the interval's half-width would
-  shrink, as 1/sqrt(n), to the distance between estimate and margin).
+  flag as a fail with about 80% probability: margin + (z + 0.84) x SE, SE = the
+  interval's mean half-width / 1.96, or the other half when one end was widened
+  to reach 0) and, when inconclusive, ``rows_needed`` (rows at which that
+  half-width would shrink, as 1/sqrt(n), to the distance between estimate and margin).
 * Missing data (no group fairness, individual fairness skipped, an undefined
   value) makes the check **not evaluated** (``evaluated = false``,
   ``judged_on = "not_evaluated"``, ``value = null``, the reason in ``detail``).
@@ -461,7 +462,15 @@ def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
         return _Judgement("pass" if ok else "fail", x.estimate, "point", None, None)
     assert x.ci_low is not None and x.ci_high is not None
     se_lo = max(x.estimate - x.ci_low, 0.0) / _Z_975
-    se = max(x.ci_high - x.ci_low, 0.0) / (2 * _Z_975)
+    se_hi = max(x.ci_high - x.estimate, 0.0) / _Z_975
+    # an interval widened to reach 0 (the test did not reject) says little about the SE on
+    # that side: use the other half then
+    if x.ci_low == 0.0 and se_hi > 0:
+        se = se_hi
+    elif x.ci_high == 0.0 and se_lo > 0:
+        se = se_lo
+    else:
+        se = (se_lo + se_hi) / 2
     lower = x.estimate - z_fail * se_lo  # == ci_low with one number in the family
     min_detectable = margin + (z_fail + _Z_POWER_80) * se
     if round(x.ci_high, 12) <= margin:
@@ -470,7 +479,7 @@ def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
         return _Judgement("fail", lower, "lower_bound", min_detectable, None)
     rows = None
     gap = abs(x.estimate - margin)
-    half = (x.ci_high - x.ci_low) / 2
+    half = _Z_975 * se
     if n_rows and gap > 1e-12 and half > 0:
         rows = math.ceil(n_rows * (half / gap) ** 2)
     return _Judgement("inconclusive", x.ci_high, "upper_bound", min_detectable, rows)
