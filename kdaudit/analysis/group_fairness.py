@@ -977,7 +977,9 @@ def _noise_floor(
     full = np.concatenate(
         [np.repeat(np.arange(n_groups), n_rest)[:, None], np.tile(rest, (n_groups, 1))], axis=1)
     matrix = _aggregation_matrix(full, layout, multiclass, n_classes)
-    n_draws = int(min(n_bootstrap, NOISE_FLOOR_DRAWS, max(20, 20_000 // n_groups)))
+    # cost ~ draws x groups x cells hypergeometric steps: keep it to a few seconds at most
+    budget = 4_000_000 // max(1, (n_groups - 1) * n_rest)
+    n_draws = int(min(n_bootstrap, NOISE_FLOOR_DRAWS, max(40, budget)))
     chunk = max(1, min(n_draws, _CHUNK_ELEMENTS // max(1, full.shape[0])))
     out: list[dict[str, list[np.ndarray]]] = [{k: [] for k in _SPREAD_RATES}
                                               for _ in range(layout.n_roles)]
