@@ -1,25 +1,46 @@
 """The release gate: a policy (TOML) judged against a finished report dict.
 
-Semantics (INTERFACE.md, "Gate policy"):
+Semantics (INTERFACE.md "Gate policy", CONTRACT "Gate"; docs/methods.md explains them):
 
 * Each threshold key present in the policy becomes exactly **one** check in
   ``gate.checks``, in the policy-key order below. For ``max_dpd_increase`` and
-  ``max_eod_increase`` the check judges the **worst sensitive attribute** (the one
-  whose judged number is largest); ``detail`` lists every attribute's number, so
-  a reviewer sees them all.
-* ``judge = "upper_bound"`` (default) compares the upper end of the paired-bootstrap
-  CI of the change with the threshold; a number without a CI (``n_significant``,
-  a Lipschitz change built from two per-model estimates) is judged by its point
-  value. ``judge = "point"`` judges the estimates. ``judged_on`` says which was used.
-* A check passes when the judged number is ``<= threshold``.
+  ``max_eod_increase`` the check reports the **worst sensitive attribute** (a
+  failing one first, then an inconclusive one, then the largest upper end);
+  ``detail`` holds every attribute's sentence.
+* Three-way verdict (``judge = "upper_bound"``, the default): a change with an
+  interval **passes** when the interval's upper end is at most the margin,
+  **fails** when its lower end is above the margin, and is **inconclusive**
+  otherwise (the interval straddles the margin). The interval is the report's
+  calibrated ``ci_low``/``ci_high`` around ``estimate`` (``value`` for reports
+  written before ``estimate`` existed).
+* One family: all interval-judged numbers (every metric on every attribute) share
+  a family-wise one-sided false-fail level ``FAMILY_ALPHA`` (0.025, the 95%
+  interval's lower tail): with ``m`` numbers, the lower end used for "fail" is
+  taken at level 0.025 / m (Bonferroni; the report's interval is rescaled with
+  the normal approximation ``estimate - z * (estimate - ci_low) / 1.96``). With
+  one number that is exactly ``ci_low``. Passing needs every upper end below
+  its margin, an intersection-union rule that needs no adjustment.
+* ``on_inconclusive = "fail"`` (default) or ``"pass"`` decides whether an
+  inconclusive check (and gate) counts as passed; the wording says which.
+* ``judge = "point"`` compares the estimate with the margin (pass or fail, never
+  inconclusive, no error-rate control). A number without an interval (a count of
+  significant classes; a Lipschitz change without a paired CI) is always judged
+  by its value.
 * ``max_accuracy_drop`` judges teacher minus student accuracy. The report holds
   ``accuracy_delta.teacher_vs_student`` = student minus teacher, so the drop is
-  ``-value`` and the drop's upper CI bound is ``-ci_low``.
+  ``-value`` and the drop's interval is ``[-ci_high, -ci_low]``.
+* Each check states ``min_detectable`` (the regression this evaluation set would
+  flag as a fail with about 80% probability: margin + (z + 0.84) x SE, SE = the
+  interval's mean half-width / 1.96, or the other half when one end was widened
+  to reach 0) and, when inconclusive, ``rows_needed`` (rows at which that
+  half-width would shrink, as 1/sqrt(n), to the distance between estimate and margin).
 * Missing data (no group fairness, individual fairness skipped, an undefined
   value) makes the check **not evaluated** (``evaluated = false``,
   ``judged_on = "not_evaluated"``, ``value = null``, the reason in ``detail``).
   It then **fails** unless the policy sets ``allow_missing = true``: a gate
   never passes silently on data it could not see.
+* ``passed`` is true only for verdict "pass", or "inconclusive" with
+  ``on_inconclusive = "pass"``; the CLI exits 1 otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from kdaudit import formatting
 from kdaudit.errors import UsageError
 from kdaudit.results import Record
 
@@ -45,7 +67,9 @@ __all__ = [
 ]
 
 Judge = Literal["upper_bound", "point"]
-JudgedOn = Literal["upper_bound", "point", "not_evaluated"]
+JudgedOn = Literal["upper_bound", "lower_bound", "point", "not_evaluated"]
+Verdict = Literal["pass", "fail", "inconclusive"]
+OnInconclusive = Literal["fail", "pass"]
 
 #: Threshold keys, in the order their checks appear.
 POLICY_KEYS: tuple[str, ...] = (
@@ -55,7 +79,7 @@ POLICY_KEYS: tuple[str, ...] = (
     "max_significant_classes",
     "max_lipschitz_increase",
 )
-_OTHER_KEYS = ("judge", "allow_missing", "description")
+_OTHER_KEYS = ("judge", "allow_missing", "on_inconclusive", "description")
 #: Names accepted by :func:`load_policy` besides file paths.
 SHIPPED_POLICIES: tuple[str, ...] = ("default", "strict")
 
@@ -81,6 +105,7 @@ class Policy(Record):
     max_lipschitz_increase: float | None = None
     judge: Judge = "upper_bound"
     allow_missing: bool = False
+    on_inconclusive: OnInconclusive = "fail"
     description: str | None = None
     source: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
 
@@ -139,10 +164,15 @@ class Policy(Record):
         allow_missing = data.get("allow_missing", False)
         if not isinstance(allow_missing, bool):
             raise UsageError(f"{where}: allow_missing must be true or false; got {allow_missing!r}")
+        on_inconclusive = data.get("on_inconclusive", "fail")
+        if on_inconclusive not in ("fail", "pass"):
+            raise UsageError(
+                f"{where}: on_inconclusive must be \"fail\" or \"pass\"; got {on_inconclusive!r}")
         description = data.get("description")
         if description is not None and not isinstance(description, str):
             raise UsageError(f"{where}: description must be a string; got {description!r}")
-        return cls(judge=judge, allow_missing=allow_missing, description=description,
+        return cls(judge=judge, allow_missing=allow_missing, on_inconclusive=on_inconclusive,
+                   description=description,
                    source=source or data.get("source"), **kwargs)
 
     @property
@@ -197,10 +227,12 @@ def load_policy(path_or_name: str | Path) -> Policy:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class GateCheck(Record):
-    """One judged threshold.
+    """One judged threshold (CONTRACT: ``gate.checks[i]``).
 
-    ``value`` is the number compared with ``threshold`` (the CI's upper bound or the
-    estimate, as ``judged_on`` says); ``None`` when the check was not evaluated.
+    ``value`` is the number compared with ``threshold``: the interval's upper end
+    (pass / inconclusive), its family-adjusted lower end (fail), or the estimate
+    (``judge = "point"``, or no interval); ``None`` when the check was not evaluated.
+    ``sentence`` is the one human sentence every renderer shows verbatim.
     """
 
     name: str
@@ -211,22 +243,56 @@ class GateCheck(Record):
     detail: str
     evaluated: bool = True
     estimate: float | None = None
+    verdict: Verdict = "fail"
+    ci_low: float | None = None
+    ci_high: float | None = None
+    attribute: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    metric: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    min_detectable: float | None = None
+    rows_needed: int | None = None
+    sentence: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GateFamily(Record):
+    """How the false-fail rate of the checks is controlled as one family."""
+
+    method: str
+    alpha: float
+    n_checks: int
+    note: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class GateResult(Record):
-    """The gate's verdict: ``passed`` is true when every check passed."""
+    """The gate's verdict.
+
+    ``verdict`` is "fail" when any check fails, else "inconclusive" when any check
+    is inconclusive, else "pass". ``passed`` is true only for "pass", or for
+    "inconclusive" under ``on_inconclusive = "pass"``.
+    """
 
     passed: bool
     judge: Judge
     checks: tuple[GateCheck, ...] = ()
     allow_missing: bool = False
     policy: str | None = None
+    verdict: Verdict = "pass"
+    on_inconclusive: OnInconclusive = "fail"
+    family: GateFamily | None = dataclasses.field(
+        default=None, metadata={"omit_none": True, "record": GateFamily})
 
     def to_dict(self) -> dict[str, Any]:
         out = Record.to_dict(self)
         out["checks"] = [c.to_dict() for c in self.checks]
         return out
+
+
+#: Family-wise one-sided false-fail level: with one interval-judged number the fail
+#: rule is exactly "the 95% interval's lower end is above the margin".
+FAMILY_ALPHA = 0.025
+_Z_975 = 1.959963984540054
+_Z_POWER_80 = 0.8416212335729143
 
 
 def _num(x: Any) -> float | None:
@@ -239,8 +305,10 @@ def _fmt(x: float | None) -> str:
     return "undefined" if x is None else f"{x:.4g}"
 
 
-def _tidy(x: float) -> float:
+def _tidy(x: float | None) -> float | None:
     """Drop binary float noise (0.022763999999999996 -> 0.022764) for readable JSON."""
+    if x is None:
+        return None
     return x if isinstance(x, int) else float(f"{x:.12g}")
 
 
@@ -248,58 +316,78 @@ class _Missing(Exception):
     """Internal: the data a check needs is absent; the message says why."""
 
 
-def _judge_change(est: Any, judge: Judge, *, negate: bool = False,
-                  what: str) -> tuple[float, float, JudgedOn, str]:
-    """Return (judged number, point estimate, judged_on, text) for a change with a CI."""
+@dataclasses.dataclass
+class _Number:
+    """One judged number: a change with (maybe) an interval, in the check's orientation."""
+
+    what: str  # e.g. "DPD change (student minus teacher)"
+    unit: str  # "pp" | "count" | "plain"
+    estimate: float
+    value: float  # the plug-in value (may differ from the corrected estimate)
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    attribute: str | None = None
+    metric: str | None = None
+
+    @property
+    def has_ci(self) -> bool:
+        return self.ci_low is not None and self.ci_high is not None
+
+
+def _number(est: Any, what: str, *, negate: bool = False, unit: str = "pp",
+            attribute: str | None = None, metric: str | None = None) -> _Number:
+    """Read a report estimate dict; old reports without ``estimate`` fall back to ``value``."""
     if not isinstance(est, dict):
         raise _Missing(f"{what} is absent from the report")
     value = _num(est.get("value"))
     if value is None:
         reason = est.get("undefined_reason") or "no reason given"
         raise _Missing(f"{what} is undefined ({reason})")
+    estimate = _num(est.get("estimate"))
+    estimate = value if estimate is None else estimate
     lo, hi = _num(est.get("ci_low")), _num(est.get("ci_high"))
+    if lo is not None and hi is not None:
+        lo, hi = min(lo, estimate), max(hi, estimate)  # an old percentile CI may exclude it
+    else:
+        lo = hi = None
     if negate:
-        value, lo, hi = -value, (None if hi is None else -hi), (None if lo is None else -lo)
-    if judge == "upper_bound" and hi is not None:
-        return hi, value, "upper_bound", f"{what}: {_fmt(value)}, CI upper bound {_fmt(hi)}"
-    note = " (no CI: judged on the estimate)" if judge == "upper_bound" else ""
-    return value, value, "point", f"{what}: {_fmt(value)}{note}"
+        value, estimate = -value, -estimate
+        lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
+    return _Number(what=what, unit=unit, estimate=estimate, value=value, ci_low=lo, ci_high=hi,
+                   p_value=_num(est.get("p_value")), attribute=attribute, metric=metric)
 
 
-def _check_accuracy(report: dict[str, Any], judge: Judge) -> tuple[float, float, JudgedOn, str]:
+def _numbers_accuracy(report: dict[str, Any]) -> list[_Number]:
     est = (report.get("accuracy_delta") or {}).get(_PAIR)
     if est is None:
         raise _Missing("accuracy_delta.teacher_vs_student is absent from the report")
-    return _judge_change(est, judge, negate=True, what="teacher minus student accuracy")
+    return [_number(est, "Accuracy drop (teacher minus student)", negate=True, metric="accuracy")]
 
 
-def _check_fairness(report: dict[str, Any], judge: Judge,
-                    key: str) -> tuple[float, float, JudgedOn, str]:
+def _numbers_fairness(report: dict[str, Any], key: str) -> list[_Number]:
     metric, short = _FAIRNESS_METRIC[key]
     gf = report.get("group_fairness")
     if not gf:
         reason = (report.get("skipped") or {}).get("group_fairness")
         raise _Missing("group fairness was not computed" + (f" ({reason})" if reason else
                                                             " (no sensitive attribute)"))
-    judged: list[tuple[float, float, JudgedOn, str, str]] = []
+    out: list[_Number] = []
     missing: list[str] = []
     for attr, entry in gf.items():
         est = ((entry or {}).get("delta") or {}).get(_PAIR, {}).get(metric)
         try:
-            j, v, on, text = _judge_change(est, judge, what=f"{short} change for {attr!r}")
+            out.append(_number(est, f"{short} change (student minus teacher) on {attr!r}",
+                               attribute=str(attr), metric=metric))
         except _Missing as exc:
             missing.append(str(exc))
-            continue
-        judged.append((j, v, on, attr, text))
     if missing:
         # one attribute we cannot see could hide the worst regression
         raise _Missing("; ".join(missing))
-    j, v, on, attr, _ = max(judged, key=lambda t: t[0])
-    others = "; ".join(t[4] for t in judged)
-    return j, v, on, f"worst attribute {attr!r} (student minus teacher {short}). {others}"
+    return out
 
 
-def _check_classes(report: dict[str, Any], judge: Judge) -> tuple[float, float, JudgedOn, str]:
+def _numbers_classes(report: dict[str, Any]) -> tuple[list[_Number], str]:
     cs = report.get("class_shift")
     if not cs or _PAIR not in cs:
         reason = (report.get("skipped") or {}).get("class_shift")
@@ -312,17 +400,20 @@ def _check_classes(report: dict[str, Any], judge: Judge) -> tuple[float, float, 
     text = (f"{n} class(es) significant teacher vs student "
             f"({entry.get('test')}, correction {entry.get('correction')}, "
             f"alpha {entry.get('alpha')}); a count has no CI, judged on its value")
-    return n, n, "point", text
+    return [_Number(what="Classes significantly shifted (teacher vs student)", unit="count",
+                    estimate=n, value=n, metric="n_significant")], text
 
 
-def _check_lipschitz(report: dict[str, Any], judge: Judge) -> tuple[float, float, JudgedOn, str]:
+def _numbers_lipschitz(report: dict[str, Any]) -> list[_Number]:
     ind = report.get("individual_fairness")
     if not ind:
         reason = (report.get("skipped") or {}).get("individual_fairness")
         raise _Missing("individual fairness was not computed" + (f" ({reason})" if reason else ""))
-    delta = ((ind.get("delta") or {}).get(_PAIR) or {}).get("lipschitz")
-    if delta is not None:  # a paired CI of the change, when the analyzer provides one
-        return _judge_change(delta, judge, what="student minus teacher I(f)")
+    delta = (ind.get("delta") or {}).get(_PAIR) or {}
+    for key in ("lipschitz_normalized", "lipschitz"):  # a paired CI of the change, if any
+        if delta.get(key) is not None:
+            return [_number(delta[key], f"I(f) change (student minus teacher, {key})",
+                            unit="plain", metric=key)]
     vals = []
     for role in ("teacher", "student"):
         v = _num(((ind.get(role) or {}).get("lipschitz") or {}).get("value"))
@@ -330,9 +421,99 @@ def _check_lipschitz(report: dict[str, Any], judge: Judge) -> tuple[float, float
             raise _Missing(f"individual_fairness.{role}.lipschitz is undefined or absent")
         vals.append(v)
     change = vals[1] - vals[0]
-    note = " (no paired CI of the change: judged on the estimate)" if judge == "upper_bound" else ""
-    return change, change, "point", (
-        f"student minus teacher I(f): {_fmt(vals[1])} - {_fmt(vals[0])} = {_fmt(change)}{note}")
+    return [_Number(what="I(f) change (student minus teacher, no paired CI)", unit="plain",
+                    estimate=change, value=change, metric="lipschitz")]
+
+
+def _show(x: float | None, unit: str) -> str:
+    if unit == "pp":
+        return formatting.pp(x)
+    if unit == "count":
+        return formatting.num(None if x is None else int(x))
+    return formatting.signed_num(x)
+
+
+def _show_margin(x: float, unit: str) -> str:
+    if unit == "pp":
+        return formatting.pp(x).lstrip("+")
+    if unit == "count":
+        return formatting.num(int(x))
+    return formatting.num(x)
+
+
+def _show_ci(lo: float | None, hi: float | None, unit: str) -> str:
+    return formatting.ci(lo, hi, unit="pp" if unit == "pp" else "")
+
+
+@dataclasses.dataclass
+class _Judgement:
+    verdict: Verdict
+    judged: float
+    judged_on: JudgedOn
+    min_detectable: float | None
+    rows_needed: int | None
+
+
+def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
+           n_rows: int | None) -> _Judgement:
+    """Three-way verdict of one number against its margin (see the module notes)."""
+    if judge == "point" or not x.has_ci:
+        ok = round(x.estimate, 12) <= margin
+        return _Judgement("pass" if ok else "fail", x.estimate, "point", None, None)
+    assert x.ci_low is not None and x.ci_high is not None
+    se_lo = max(x.estimate - x.ci_low, 0.0) / _Z_975
+    se_hi = max(x.ci_high - x.estimate, 0.0) / _Z_975
+    # an interval widened to reach 0 (the test did not reject) says little about the SE on
+    # that side: use the other half then
+    if x.ci_low == 0.0 and se_hi > 0:
+        se = se_hi
+    elif x.ci_high == 0.0 and se_lo > 0:
+        se = se_lo
+    else:
+        se = (se_lo + se_hi) / 2
+    lower = x.estimate - z_fail * se_lo  # == ci_low with one number in the family
+    min_detectable = margin + (z_fail + _Z_POWER_80) * se
+    if round(x.ci_high, 12) <= margin:
+        return _Judgement("pass", x.ci_high, "upper_bound", min_detectable, None)
+    if round(lower, 12) > margin:
+        return _Judgement("fail", lower, "lower_bound", min_detectable, None)
+    rows = None
+    gap = abs(x.estimate - margin)
+    half = _Z_975 * se
+    if n_rows and gap > 1e-12 and half > 0:
+        rows = math.ceil(n_rows * (half / gap) ** 2)
+    return _Judgement("inconclusive", x.ci_high, "upper_bound", min_detectable, rows)
+
+
+def _sentence(x: _Number, margin: float, j: _Judgement, on_inconclusive: OnInconclusive,
+              n_family: int) -> str:
+    head = f"{x.what}: {_show(x.estimate, x.unit)}"
+    if x.has_ci:
+        head += f" {_show_ci(x.ci_low, x.ci_high, x.unit)}"
+    if x.p_value is not None:
+        head += f" ({formatting.pval(x.p_value)} for no change)"
+    head += f", margin {_show_margin(margin, x.unit)}"
+    if j.judged_on == "point":
+        why = "the estimate is within the margin" if j.verdict == "pass" else (
+            "the estimate exceeds the margin")
+        no_ci = "" if not x.has_ci else " (judge = point)"
+        return f"{head}: {j.verdict}: {why}{no_ci}."
+    if j.verdict == "pass":
+        return f"{head}: pass: the interval lies below the margin."
+    if j.verdict == "fail":
+        adj = "" if n_family <= 1 else (
+            f" (family-adjusted lower end {_show(j.judged, x.unit)}, {n_family} checks)")
+        return f"{head}: fail: the interval lies above the margin{adj}."
+    rows = "" if j.rows_needed is None else (
+        f"; about {formatting.num(j.rows_needed)} rows would settle it")
+    then = ("counts as a failure (on_inconclusive = \"fail\")" if on_inconclusive == "fail"
+            else "let through (on_inconclusive = \"pass\")")
+    return f"{head}: inconclusive: the interval straddles the margin{rows}; {then}."
+
+
+def _n_rows(report: dict[str, Any]) -> int | None:
+    n = (report.get("data") or {}).get("n_samples")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
 def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
@@ -341,38 +522,85 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
     Parameters
     ----------
     report : dict
-        A JSON-native report dict (report.json); any ``gate`` already in it is ignored.
+        A JSON-native report dict (report.json); any ``gate`` already in it is
+        ignored. Reports written before the three-way gate (no ``estimate``)
+        are judged on ``value`` and their intervals.
     policy : Policy
 
     Returns
     -------
     GateResult
-        One check per threshold key set in the policy; ``passed`` when all passed.
-        See the module docstring for the exact semantics.
+        One check per threshold key set in the policy; see the module notes.
     """
-    checks: list[GateCheck] = []
+    gathered: list[tuple[str, float, list[_Number] | None, str]] = []
     for key, threshold in policy.thresholds.items():
         try:
+            extra = ""
             if key == "max_accuracy_drop":
-                judged, est, on, text = _check_accuracy(report, policy.judge)
+                nums = _numbers_accuracy(report)
             elif key in _FAIRNESS_METRIC:
-                judged, est, on, text = _check_fairness(report, policy.judge, key)
+                nums = _numbers_fairness(report, key)
             elif key == "max_significant_classes":
-                judged, est, on, text = _check_classes(report, policy.judge)
+                nums, extra = _numbers_classes(report)
             else:
-                judged, est, on, text = _check_lipschitz(report, policy.judge)
+                nums = _numbers_lipschitz(report)
+            gathered.append((key, threshold, nums, extra))
         except _Missing as exc:
-            verdict = "passes (allow_missing = true)" if policy.allow_missing else (
+            gathered.append((key, threshold, None, str(exc)))
+    interval_judged = policy.judge == "upper_bound"
+    n_family = sum(1 for _, _, nums, _ in gathered if nums for x in nums
+                   if x.has_ci and interval_judged)
+    from scipy.stats import norm
+
+    z_fail = float(norm.isf(FAMILY_ALPHA / max(n_family, 1)))
+    n_rows = _n_rows(report)
+    checks: list[GateCheck] = []
+    for key, threshold, nums, extra in gathered:
+        if nums is None:
+            verdict: Verdict = "pass" if policy.allow_missing else "fail"
+            how = "passes (allow_missing = true)" if policy.allow_missing else (
                 "fails (set allow_missing = true to let missing data pass)")
             checks.append(GateCheck(
                 name=key, value=None, threshold=threshold, passed=policy.allow_missing,
-                judged_on="not_evaluated", evaluated=False,
-                detail=f"not evaluated: {exc}; the check {verdict}"))
+                judged_on="not_evaluated", evaluated=False, verdict=verdict,
+                detail=f"not evaluated: {extra}; the check {how}",
+                sentence=f"{key} was not evaluated ({extra}); the check {how}."))
             continue
-        # round away float noise so 0.02 <= 0.02 holds however it was computed
-        passed = round(judged, 12) <= threshold
-        checks.append(GateCheck(name=key, value=_tidy(judged), threshold=threshold,
-                                passed=passed, judged_on=on, detail=text, estimate=_tidy(est)))
-    return GateResult(passed=all(c.passed for c in checks), judge=policy.judge,
-                      checks=tuple(checks), allow_missing=policy.allow_missing,
-                      policy=policy.source)
+        judged = [(x, _judge(x, threshold, policy.judge, z_fail, n_rows)) for x in nums]
+        rank = {"fail": 2, "inconclusive": 1, "pass": 0}
+        x, j = max(judged, key=lambda t: (rank[t[1].verdict], t[1].judged))
+        sentence = _sentence(x, threshold, j, policy.on_inconclusive, n_family)
+        if len(judged) > 1:
+            detail = f"worst attribute {x.attribute!r}. " + " ".join(
+                _sentence(y, threshold, k, policy.on_inconclusive, n_family) for y, k in judged)
+        else:
+            detail = extra or sentence
+        passed = j.verdict == "pass" or (
+            j.verdict == "inconclusive" and policy.on_inconclusive == "pass")
+        checks.append(GateCheck(
+            name=key, value=_tidy(j.judged), threshold=threshold, passed=passed,
+            judged_on=j.judged_on, detail=detail, estimate=_tidy(x.estimate),
+            verdict=j.verdict, ci_low=_tidy(x.ci_low), ci_high=_tidy(x.ci_high),
+            attribute=x.attribute, metric=x.metric, min_detectable=_tidy(j.min_detectable),
+            rows_needed=j.rows_needed, sentence=sentence))
+    verdicts = {c.verdict for c in checks}
+    overall: Verdict = ("fail" if "fail" in verdicts else
+                        "inconclusive" if "inconclusive" in verdicts else "pass")
+    passed = overall == "pass" or (overall == "inconclusive" and policy.on_inconclusive == "pass")
+    family = GateFamily(
+        method="bonferroni" if interval_judged else "none (judge = point)",
+        alpha=FAMILY_ALPHA,
+        n_checks=n_family,
+        note=(f"A check fails only when the lower end of its interval, taken at one-sided level "
+              f"{FAMILY_ALPHA}/{max(n_family, 1)} (Bonferroni over the {n_family} interval-judged "
+              f"numbers: every metric on every attribute), lies above its margin, so a student "
+              f"with no real regression fails with probability at most about {FAMILY_ALPHA} in "
+              f"total however many attributes are audited. Passing needs every interval below "
+              f"its margin (an intersection-union rule, which needs no adjustment)."
+              if interval_judged else
+              "judge = point compares the estimates with the margins; there is no error-rate "
+              "control and no inconclusive verdict."),
+    )
+    return GateResult(passed=passed, judge=policy.judge, checks=tuple(checks),
+                      allow_missing=policy.allow_missing, policy=policy.source,
+                      verdict=overall, on_inconclusive=policy.on_inconclusive, family=family)

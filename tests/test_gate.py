@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 from report_fixtures import make_report
 
@@ -180,3 +181,107 @@ def test_junit_round_trip(tmp_path):
     assert "<script>" in cases[0].find("failure").text  # escaped in the file, text on parse
     assert "<script>" not in path.read_text()
     assert not list(tmp_path.glob("sub/.*tmp"))
+
+
+# ------------------------------------------------------------- three-way verdicts (issue 8)
+def _one_attr_report(est, lo, hi, *, n_attrs=1, value=None, n_samples=4000):
+    report = make_report(n_classes=2)
+    report["data"]["n_samples"] = n_samples
+    first = next(iter(report["group_fairness"].values()))
+    report["group_fairness"] = {}
+    for i in range(n_attrs):
+        delta = {k: dict(v) for k, v in first["delta"]["teacher_vs_student"].items()}
+        delta["demographic_parity_difference"] = {
+            "value": est if value is None else value, "estimate": est,
+            "ci_low": lo, "ci_high": hi, "p_value": 0.5}
+        entry = {**first, "delta": {**first["delta"], "teacher_vs_student": delta}}
+        report["group_fairness"][f"attr{i}"] = entry
+    return report
+
+
+@pytest.mark.parametrize(("lo", "hi", "verdict"), [
+    (-0.01, 0.04, "pass"), (0.06, 0.10, "fail"), (0.02, 0.07, "inconclusive"),
+    (-0.01, 0.05, "pass"),  # the upper end at the margin passes
+])
+def test_three_way_verdicts(lo, hi, verdict):
+    est = (lo + hi) / 2
+    report = _one_attr_report(est, lo, hi)
+    g = evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05}))
+    c = g.checks[0]
+    assert c.verdict == verdict == g.verdict
+    assert c.passed is (verdict == "pass") and g.passed is (verdict == "pass")
+    assert c.attribute == "attr0" and c.metric == "demographic_parity_difference"
+    assert (c.ci_low, c.ci_high, c.estimate) == pytest.approx((lo, hi, est))
+    assert f"{verdict}" in c.sentence and "margin 5.0 pp" in c.sentence
+    assert c.judged_on == {"pass": "upper_bound", "fail": "lower_bound",
+                           "inconclusive": "upper_bound"}[verdict]
+    d = g.to_dict()
+    assert d["family"]["n_checks"] == 1 and d["family"]["method"] == "bonferroni"
+    report["gate"] = d
+    validate_report(report)
+
+
+def test_inconclusive_wording_rows_needed_and_on_inconclusive():
+    report = _one_attr_report(0.04, 0.02, 0.06, n_samples=4000)
+    strict = evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05}))
+    c = strict.checks[0]
+    assert c.verdict == "inconclusive" and not c.passed and not strict.passed
+    assert "inconclusive: the interval straddles the margin" in c.sentence
+    assert 'on_inconclusive = "fail"' in c.sentence
+    # half-width 0.02, distance to the margin 0.01: (0.02 / 0.01)^2 x 4000 rows
+    assert c.rows_needed == 16000
+    se = 0.04 / (2 * 1.959963984540054)
+    assert c.min_detectable == pytest.approx(0.05 + (1.959963984540054 + 0.8416212335729143) * se)
+    lenient = evaluate_gate(report, Policy.from_dict(
+        {"max_dpd_increase": 0.05, "on_inconclusive": "pass"}))
+    assert lenient.passed and lenient.verdict == "inconclusive" and lenient.checks[0].passed
+    assert 'on_inconclusive = "pass"' in lenient.checks[0].sentence
+    with pytest.raises(UsageError, match="on_inconclusive"):
+        Policy.from_dict({"on_inconclusive": "maybe"})
+
+
+def test_point_judge_has_no_inconclusive_and_uses_the_estimate():
+    report = _one_attr_report(0.04, 0.02, 0.07, value=0.06)
+    g = evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05, "judge": "point"}))
+    c = g.checks[0]
+    assert c.verdict == "pass" and c.judged_on == "point" and c.value == pytest.approx(0.04)
+
+
+def test_old_report_without_estimate_falls_back_to_value():
+    report = _one_attr_report(0.0, 0.0, 0.0)
+    delta = report["group_fairness"]["attr0"]["delta"]["teacher_vs_student"][
+        "demographic_parity_difference"]
+    delta.pop("estimate")
+    delta.update(value=0.03, ci_low=0.035, ci_high=0.06)  # an old percentile CI excluding value
+    c = evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05})).checks[0]
+    assert c.estimate == pytest.approx(0.03) and c.ci_low == pytest.approx(0.03)
+    assert c.verdict == "inconclusive"
+
+
+def test_family_adjustment_more_attributes_need_stronger_evidence_to_fail():
+    one = evaluate_gate(_one_attr_report(0.08, 0.055, 0.105),
+                        Policy.from_dict({"max_dpd_increase": 0.05}))
+    assert one.verdict == "fail"
+    many = evaluate_gate(_one_attr_report(0.08, 0.055, 0.105, n_attrs=8),
+                         Policy.from_dict({"max_dpd_increase": 0.05}))
+    assert many.to_dict()["family"]["n_checks"] == 8
+    assert many.verdict == "inconclusive"  # lower end at level 0.025/8 is below the margin
+
+
+@pytest.mark.parametrize("n_attrs", [1, 4, 16])
+def test_family_false_fail_rate_by_simulation(n_attrs):
+    """Clean model (true change exactly at the margin, the worst clean case), normal estimates
+    with a correct 95% interval: the gate fails in at most ~2.5% of runs for any number of
+    attributes (without the family adjustment it would be 1 - 0.975^m)."""
+    rng = np.random.default_rng(n_attrs)
+    runs, se, margin = 2000, 0.01, 0.05
+    fails = 0
+    policy = Policy.from_dict({"max_dpd_increase": margin})
+    report = _one_attr_report(0.0, 0.0, 0.0, n_attrs=n_attrs)
+    for _ in range(runs):
+        for entry in report["group_fairness"].values():
+            est = margin + se * rng.normal()
+            entry["delta"]["teacher_vs_student"]["demographic_parity_difference"].update(
+                value=est, estimate=est, ci_low=est - 1.96 * se, ci_high=est + 1.96 * se)
+        fails += evaluate_gate(report, policy).verdict == "fail"
+    assert fails / runs <= 0.025 + 1.96 * np.sqrt(0.025 * 0.975 / runs)

@@ -14,11 +14,18 @@ For one sensitive attribute (one group label per row) and each role:
   min for the ratio); ``mean_over_classes`` is the mean over classes where the
   metric is defined. Worst-group accuracy is the plain multi-class accuracy.
 
-Uncertainty: percentile bootstrap CIs for every metric, and for every pair of
-roles the paired bootstrap (the same resampled rows for both models) of
-delta = metric(B) - metric(A) with its CI and two-sided p-value. Each per-group
-rate (selection rate, TPR, FPR, accuracy) also carries a 95% Wilson score interval
-(``<rate>_ci`` in ``by_group``), from that group's own counts.
+Uncertainty (noise-aware; docs/methods.md "Noise-aware disparities"): ``value``
+stays the fairlearn-equal plug-in number; ``estimate`` is noise-corrected (spreads:
+max over pairs of the signed root of the unbiased squared gap; ratio and
+worst-group accuracy: bootstrap bias correction); ``ci_low``/``ci_high`` is a
+calibrated interval around it (spreads and worst-group accuracy: simultaneous
+max-T intervals over every pairwise difference / group; others: basic
+bootstrap); ``percentile_ci`` keeps the plain percentile interval; spreads carry
+a permutation ``noise_floor``. For every pair of roles the paired bootstrap
+(the same resampled rows for both models) gives the change's ``estimate``, basic
+interval and a studentized max-T ``p_value`` of "every pairwise gap unchanged".
+Each per-group rate (selection rate, TPR, FPR, accuracy) also carries a 95% Wilson
+score interval (``<rate>_ci`` in ``by_group``), from that group's own counts.
 
 How it is computed
 ------------------
@@ -43,10 +50,9 @@ point values equal fairlearn's ``demographic_parity_difference`` and
 same rule applies and replicates where a metric is undefined are left out of
 its percentile interval and p-value.
 
-A caveat on the intervals: spreads (max - min over groups) and the worst class
-are biased upwards under resampling, so with small groups or many classes the
-percentile interval can sit above the point value (it need not contain it).
-The paired deltas are much less affected since both models share the bias.
+The plain percentile intervals (``percentile_ci``) of spreads are biased upwards
+under resampling and can exclude their own plug-in value; the calibrated
+``ci_low``/``ci_high`` always hold ``estimate`` (bench/calibration.py measures them).
 """
 
 from __future__ import annotations
@@ -62,13 +68,20 @@ from scipy import sparse
 from kdaudit.analysis.accuracy import check_pairs, pair_name
 from kdaudit.analysis.stats import (
     DeltaEstimate,
+    abs_interval,
+    basic_interval,
+    basic_p_value,
     bootstrap_cell_counts,
     check_labels,
     encode_cells,
     factorize_labels,
+    max_t_p_value,
     optional_float,
     percentile_ci,
-    replicate_summary,
+    permuted_group_tables,
+    signed_root,
+    simultaneous_intervals,
+    unbiased_squared_gaps,
     warn,
 )
 from kdaudit.errors import InputDataError, UsageError
@@ -89,7 +102,60 @@ _PER_CLASS = ("demographic_parity_difference", "equalized_odds_difference")
 _CHUNK_ELEMENTS = 2_000_000
 
 
+# Spread metrics get the unbiased-squared-gap correction; the others a bootstrap bias correction.
+_SPREAD_RATES: dict[str, tuple[str, ...]] = {
+    "demographic_parity_difference": ("selection_rate",),
+    "equalized_odds_difference": ("tpr", "fpr"),
+    "equal_opportunity_difference": ("tpr",),
+}
+#: Groups above which only the extreme groups of each rate are paired (see the module notes).
+MAX_ALL_PAIRS_GROUPS = 24
+_EXTREME_GROUPS = 6
+#: Random-group tables drawn for the noise floor (at most; fewer with many groups).
+NOISE_FLOOR_DRAWS = 200
+
+METHOD_ROLE_SPREAD = "usq-basic"
+METHOD_DELTA_SPREAD = "usq-maxT"
+METHOD_BC = "bc-basic"
+METHOD_SIMULTANEOUS = "usq-simultaneous"
+
+
 # -------------------------------------------------------------------------- records
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class NoiseFloor(Record):
+    """What a metric shows under random groups of the same sizes (permutation null)."""
+
+    value: float | None
+    ci_high: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FairnessEstimate(Estimate):
+    """A per-model fairness metric: plug-in ``value`` plus the noise-aware fields.
+
+    ``estimate`` is the noise-corrected number, ``ci_low``/``ci_high`` its
+    calibrated interval, ``percentile_ci`` the plain percentile interval of
+    ``value`` (kept for traceability), ``noise_floor`` the metric under random groups.
+    """
+
+    estimate: float | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    method: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    percentile_ci: tuple[float | None, float | None] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True})
+    noise_floor: NoiseFloor | None = dataclasses.field(
+        default=None, metadata={"omit_none": True, "record": NoiseFloor})
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FairnessDelta(DeltaEstimate):
+    """A change of a fairness metric between two models (noise-aware; see the module notes)."""
+
+    estimate: float | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    method: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
+    percentile_ci: tuple[float | None, float | None] | None = dataclasses.field(
+        default=None, metadata={"omit_none": True})
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class GroupRow(Record):
     """One group of one role: size and rates (null with a reason when undefined)."""
@@ -118,8 +184,8 @@ class ClassFairness(Record):
     """One class of a multi-class (one-vs-rest) result (``class`` in JSON)."""
 
     class_: int
-    demographic_parity_difference: Estimate = nested(Estimate)  # noqa: RUF009
-    equalized_odds_difference: Estimate = nested(Estimate)  # noqa: RUF009
+    demographic_parity_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
+    equalized_odds_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,8 +198,9 @@ class ClassFairness(Record):
     def from_dict(cls, data: dict[str, Any]) -> Self:
         return cls(
             class_=int(data["class"]),
-            demographic_parity_difference=Estimate.from_dict(data["demographic_parity_difference"]),
-            equalized_odds_difference=Estimate.from_dict(data["equalized_odds_difference"]),
+            demographic_parity_difference=FairnessEstimate.from_dict(
+                data["demographic_parity_difference"]),
+            equalized_odds_difference=FairnessEstimate.from_dict(data["equalized_odds_difference"]),
         )
 
 
@@ -141,19 +208,19 @@ class ClassFairness(Record):
 class MeanOverClasses(Record):
     """Mean over the classes where each metric is defined (multi-class only)."""
 
-    demographic_parity_difference: Estimate = nested(Estimate)  # noqa: RUF009
-    equalized_odds_difference: Estimate = nested(Estimate)  # noqa: RUF009
+    demographic_parity_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
+    equalized_odds_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RoleFairness(Record):
     """Fairness metrics of one role on one attribute (INTERFACE.md ``group_fairness.ATTR.ROLE``)."""
 
-    demographic_parity_difference: Estimate = nested(Estimate)  # noqa: RUF009
-    equalized_odds_difference: Estimate = nested(Estimate)  # noqa: RUF009
-    equal_opportunity_difference: Estimate = nested(Estimate)  # noqa: RUF009
-    demographic_parity_ratio: Estimate = nested(Estimate)  # noqa: RUF009
-    worst_group_accuracy: Estimate = nested(Estimate)  # noqa: RUF009
+    demographic_parity_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
+    equalized_odds_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
+    equal_opportunity_difference: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
+    demographic_parity_ratio: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
+    worst_group_accuracy: FairnessEstimate = nested(FairnessEstimate)  # noqa: RUF009
     by_group: tuple[GroupRow, ...] = nested(GroupRow, many=True)
     per_class: tuple[ClassFairness, ...] | None = dataclasses.field(
         default=None, metadata={"omit_none": True, "record": ClassFairness, "many": True}
@@ -167,11 +234,11 @@ class RoleFairness(Record):
 class PairDelta(Record):
     """metric(B) - metric(A) for one pair, paired bootstrap CI and p-value."""
 
-    demographic_parity_difference: DeltaEstimate = nested(DeltaEstimate)  # noqa: RUF009
-    equalized_odds_difference: DeltaEstimate = nested(DeltaEstimate)  # noqa: RUF009
-    equal_opportunity_difference: DeltaEstimate = nested(DeltaEstimate)  # noqa: RUF009
-    demographic_parity_ratio: DeltaEstimate = nested(DeltaEstimate)  # noqa: RUF009
-    worst_group_accuracy: DeltaEstimate = nested(DeltaEstimate)  # noqa: RUF009
+    demographic_parity_difference: FairnessDelta = nested(FairnessDelta)  # noqa: RUF009
+    equalized_odds_difference: FairnessDelta = nested(FairnessDelta)  # noqa: RUF009
+    equal_opportunity_difference: FairnessDelta = nested(FairnessDelta)  # noqa: RUF009
+    demographic_parity_ratio: FairnessDelta = nested(FairnessDelta)  # noqa: RUF009
+    worst_group_accuracy: FairnessDelta = nested(FairnessDelta)  # noqa: RUF009
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -358,12 +425,93 @@ def _metrics(
         "tpr": tpr,
         "fpr": fpr,
         "accuracy": acc,
+        "n:selection_rate": np.broadcast_to(nn, sel.shape),
+        "n:tpr": pos,
+        "n:fpr": nn - pos,
     }
 
 
-def _summaries(m: dict[str, np.ndarray], multiclass: bool) -> dict[str, np.ndarray]:
-    """Per-replicate scalars, shape (b,): the worst class (binary: the one class)."""
+def _pair_index(rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group pairs (ia, ib), each shape (P, K), whose squared gaps are estimated.
+
+    ``rate`` is one role's point rates, shape (G, K). Up to
+    :data:`MAX_ALL_PAIRS_GROUPS` groups every pair is used; above, per class the
+    :data:`_EXTREME_GROUPS` lowest against the as many highest groups (by the
+    point rate), which is where max - min lives.
+    """
+    n_groups, n_kinds = rate.shape
+    if n_groups <= MAX_ALL_PAIRS_GROUPS:
+        ia, ib = np.triu_indices(n_groups, k=1)
+        return (np.repeat(ia[:, None], n_kinds, axis=1), np.repeat(ib[:, None], n_kinds, axis=1))
+    j = _EXTREME_GROUPS
+    order = np.argsort(np.where(np.isfinite(rate), rate, np.inf), axis=0, kind="stable")
+    n_ok = np.isfinite(rate).sum(axis=0)
+    low = order[:j]  # (j, K)
+    # the j highest finite rates: positions n_ok - j .. n_ok - 1 (clipped)
+    pos_hi = np.clip(n_ok[None, :] - j + np.arange(j)[:, None], 0, n_groups - 1)
+    high = np.take_along_axis(order, pos_hi, axis=0)
+    ia = np.repeat(low, j, axis=0)
+    ib = np.tile(high, (j, 1))
+    return ia, ib
+
+
+def _corrected(
+    m: dict[str, np.ndarray], pairs: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Noise-corrected spreads per class, shape (b, K), and their squared-gap components.
+
+    For each rate, the unbiased squared gap U of every pair, its signed root,
+    and the max over pairs (the corrected max - min). Keys ``corr:NAME``
+    (b, K) and ``u:NAME`` (b, M) for each spread metric.
+    """
+    gaps: dict[str, np.ndarray] = {}
+    roots: dict[str, np.ndarray] = {}
+    diffs: dict[str, np.ndarray] = {}
+    for rate, (ia, ib) in pairs.items():
+        u = unbiased_squared_gaps(m[rate], m[f"n:{rate}"], ia, ib)  # (b, P, K)
+        k = np.arange(m[rate].shape[2])[None, :]
+        diffs[rate] = m[rate][:, ia, k] - m[rate][:, ib, k]
+        gaps[rate] = u
+        if ia.shape[0] == 0:  # one group: no pair, no spread
+            roots[rate] = np.full((u.shape[0], u.shape[2]), np.nan)
+        else:
+            roots[rate] = _reduce(signed_root(u), "max", axis=1)  # (b, K)
+    out: dict[str, np.ndarray] = {}
+    for name, rates in _SPREAD_RATES.items():
+        corr = roots[rates[0]]
+        for r in rates[1:]:
+            corr = np.maximum(corr, roots[r])
+        out[f"corr:{name}"] = corr
+        b = corr.shape[0]
+        out[f"u:{name}"] = np.concatenate([signed_root(gaps[r]).reshape(b, -1) for r in rates],
+                                          axis=1)
+        out[f"d:{name}"] = np.concatenate([diffs[r].reshape(b, -1) for r in rates], axis=1)
+    return out
+
+
+def _summaries(
+    m: dict[str, np.ndarray],
+    multiclass: bool,
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-replicate scalars, shape (b,): the worst class (binary: the one class).
+
+    With ``pairs``, also the corrected spreads ``est:NAME`` (b,), per class
+    ``est_class:NAME`` (b, K), their class mean ``est_mean:NAME`` and the
+    squared-gap components ``u:NAME`` (b, M).
+    """
     out: dict[str, np.ndarray] = {"worst_group_accuracy": m["worst_group_accuracy"]}
+    if pairs is not None:
+        c = _corrected(m, pairs)
+        for name in _SPREAD_RATES:
+            corr = c[f"corr:{name}"]
+            out[f"est:{name}"] = corr[:, 0] if not multiclass else _reduce(corr, "max", axis=1)
+            out[f"u:{name}"] = c[f"u:{name}"]
+            out[f"d:{name}"] = c[f"d:{name}"]
+            if multiclass and name in _PER_CLASS:
+                out[f"est_class:{name}"] = corr
+                out[f"est_mean:{name}"] = _reduce(corr, "mean", axis=1)
+        out["acc:groups"] = m["accuracy"]
     for name in METRICS[:4]:
         x = m[name]
         if not multiclass:
@@ -476,28 +624,39 @@ def group_fairness(
     layout = _Layout(n_groups, n_roles, n_classes if multiclass else 1)
     agg_matrix = _aggregation_matrix(cells, layout, multiclass, n_classes)
 
-    def compute(cell_counts: np.ndarray) -> list[dict[str, np.ndarray]]:
-        agg = np.asarray(agg_matrix @ cell_counts.T.astype(np.float64)).T
+    def compute(cell_counts: np.ndarray, matrix: sparse.csr_matrix = agg_matrix
+                ) -> list[dict[str, np.ndarray]]:
+        agg = np.asarray(matrix @ cell_counts.T.astype(np.float64)).T
         n_g, correct, pos, predpos, tp = layout.split(agg)
         return [_metrics(n_g, correct[:, r], pos, predpos[:, r], tp[:, r]) for r in range(n_roles)]
 
     point = compute(counts[None, :])
-    point_sum = [_summaries(m, multiclass) for m in point]
+    pairs_of_rate = {
+        rate: _pair_index(_col_mean(np.stack([pm[rate][0] for pm in point])))
+        for rate in ("selection_rate", "tpr", "fpr")
+    }
+    point_sum = [_summaries(m, multiclass, pairs_of_rate) for m in point]
 
     reps: list[dict[str, np.ndarray]] | None = None
+    floor: list[dict[str, np.ndarray]] | None = None
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
-        per_rep = max(1, n_groups * layout.n_kinds * (3 * n_roles + 1))
+        n_pairs = pairs_of_rate["tpr"][0].shape[0]
+        per_rep = max(1, n_groups * layout.n_kinds * (3 * n_roles + 1),
+                      6 * n_pairs * layout.n_kinds * n_roles)
         # bound both the metric arrays (per_rep) and the drawn cell counts (n_cells) per chunk
         chunk = max(1, min(n_bootstrap, _CHUNK_ELEMENTS // per_rep,
                            _CHUNK_ELEMENTS // max(1, counts.shape[0])))
         pieces: list[list[dict[str, np.ndarray]]] = []
         for draw in bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk):
-            pieces.append([_summaries(m, multiclass) for m in compute(draw)])
+            pieces.append([_summaries(m, multiclass, pairs_of_rate) for m in compute(draw)])
         reps = [
             {k: np.concatenate([p[r][k] for p in pieces], axis=0) for k in pieces[0][r]}
             for r in range(n_roles)
         ]
+        if n_groups >= 2:
+            floor = _noise_floor(cells, counts, layout, multiclass, n_classes, n_bootstrap,
+                                 np.random.default_rng([seed, 8]), compute)
 
     # ---- reasons, warnings, records
     group_n = np.bincount(g, minlength=n_groups)
@@ -521,6 +680,7 @@ def group_fairness(
             point[r],
             point_sum[r],
             None if reps is None else reps[r],
+            None if floor is None else floor[r],
             reasons,
             group_names,
             group_n,
@@ -533,22 +693,19 @@ def group_fairness(
     index = {role: i for i, role in enumerate(roles)}
     for a, b in pairs:
         ia, ib = index[a], index[b]
-        fields: dict[str, DeltaEstimate] = {}
+        fields: dict[str, FairnessDelta] = {}
         for name in METRICS:
             va, vb = point_sum[ia][name][0], point_sum[ib][name][0]
             value = optional_float(vb - va)
-            rep = None if reps is None else reps[ib][name] - reps[ia][name]
-            low, high, p = replicate_summary(rep, confidence)
             reason = None
             if value is None:
                 reason = reasons.get(name) or "undefined for at least one of the two models"
-            fields[name] = DeltaEstimate(
-                value=value,
-                ci_low=None if value is None else optional_float(low),
-                ci_high=None if value is None else optional_float(high),
-                p_value=None if value is None else optional_float(p),
-                undefined_reason=reason,
-            )
+                fields[name] = FairnessDelta(value=None, undefined_reason=reason)
+                continue
+            fields[name] = _delta_estimate(
+                name, value, point_sum[ia], point_sum[ib],
+                None if reps is None else reps[ia], None if reps is None else reps[ib],
+                confidence)
         deltas[pair_name(a, b)] = PairDelta(**fields)
 
     return GroupFairnessResult(
@@ -722,24 +879,208 @@ def _point_reasons(
     return reasons
 
 
+def _clip01(x: float | None) -> float | None:
+    return None if x is None else min(1.0, max(0.0, x))
+
+
+def _contain(low: float | None, high: float | None, est: float | None
+             ) -> tuple[float | None, float | None]:
+    """Widen [low, high] so it holds ``est`` (no interval excludes its own estimate)."""
+    if low is None or high is None or est is None:
+        return low, high
+    return min(low, est), max(high, est)
+
+
+def _col_mean(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, x, 0.0).sum(axis=0) / ok.sum(axis=0)
+
+
+def _nanmean(x: np.ndarray) -> float:
+    ok = np.isfinite(x)
+    return float(x[ok].mean()) if ok.any() else float("nan")
+
+
 def _estimate(
     value: float | None,
     rep: np.ndarray | None,
     confidence: float,
     reason: str | None,
-) -> Estimate:
+    *,
+    corrected: float | None = None,
+    rep_corrected: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
+    components: tuple[np.ndarray, np.ndarray, str] | None = None,
+) -> FairnessEstimate:
+    """A per-model metric record.
+
+    ``corrected``/``rep_corrected`` given (spreads): the estimate is the
+    corrected spread (clipped to [0, 1]) with the basic interval of its
+    replicates. Otherwise (ratio, worst-group accuracy): the bootstrap
+    bias-corrected ``2 value - mean(rep)`` with the basic interval.
+    """
     if value is None:
-        return Estimate(value=None, undefined_reason=reason or "undefined")
+        return FairnessEstimate(value=None, undefined_reason=reason or "undefined")
     if rep is None:
-        return Estimate(value=value)
-    low, high = percentile_ci(rep, confidence)
-    return Estimate(value=value, ci_low=optional_float(low), ci_high=optional_float(high))
+        est = value if corrected is None else _clip01(corrected)
+        return FairnessEstimate(value=value, estimate=est)
+    p_low, p_high = percentile_ci(rep, confidence)
+    pct = (optional_float(p_low), optional_float(p_high))
+    if corrected is not None and rep_corrected is not None:
+        low, high = basic_interval(np.float64(corrected), rep_corrected, np.float64(value),
+                                   confidence)
+        est = _clip01(corrected)
+        method = METHOD_ROLE_SPREAD
+    else:
+        bias = _nanmean(rep) - value
+        est = _clip01(value - bias) if np.isfinite(bias) else value
+        low, high = basic_interval(np.float64(value - (bias if np.isfinite(bias) else 0.0)),
+                                   rep, np.float64(value), confidence, center=True)
+        method = METHOD_BC
+    if components is not None:
+        obs, crep, how = components
+        c_low, c_high = simultaneous_intervals(obs, crep, confidence)
+        if how == "max_abs":
+            c_low, c_high = abs_interval(c_low, c_high)
+            low, high = _reduce(c_low, "max", 0), _reduce(c_high, "max", 0)
+            method = METHOD_SIMULTANEOUS
+        else:
+            low, high = _reduce(c_low, "min", 0), _reduce(c_high, "min", 0)
+            method = "simultaneous"
+    lo, hi = _clip01(optional_float(low)), _clip01(optional_float(high))
+    lo, hi = _contain(lo, hi, est)
+    nf = None
+    if floor is not None:
+        ok = floor[np.isfinite(floor)]
+        if ok.size:
+            nf = NoiseFloor(value=float(ok.mean()), ci_high=float(np.percentile(ok, 95)))
+    return FairnessEstimate(value=value, ci_low=lo, ci_high=hi, estimate=est, method=method,
+                            percentile_ci=pct, noise_floor=nf)
+
+
+def _delta_estimate(
+    name: str,
+    value: float,
+    sa: dict[str, np.ndarray],
+    sb: dict[str, np.ndarray],
+    ra: dict[str, np.ndarray] | None,
+    rb: dict[str, np.ndarray] | None,
+    confidence: float,
+) -> FairnessDelta:
+    """metric(B) - metric(A): corrected estimate, calibrated interval and p-value.
+
+    Spreads: estimate = difference of the (unclipped) corrected spreads; interval
+    = basic bootstrap interval of that difference, widened to include 0 when
+    the test does not reject; p = studentized max-|T| test of "every squared
+    gap is the same in both models" (:func:`max_t_p_value`). Ratio and
+    worst-group accuracy: bias-corrected difference, basic interval, p by
+    inverting the basic interval.
+    """
+    alpha = 1.0 - confidence
+    if name in _SPREAD_RATES:
+        ea, eb = sa[f"est:{name}"][0], sb[f"est:{name}"][0]
+        est = optional_float(eb - ea)
+        if ra is None or rb is None:
+            return FairnessDelta(value=value, estimate=est)
+        rep = rb[name] - ra[name]
+        p_low, p_high = percentile_ci(rep, confidence)
+        rep_est = rb[f"est:{name}"] - ra[f"est:{name}"]
+        if est is None:
+            est = value
+            rep_est = rep
+        low, high = basic_interval(np.float64(est), rep_est, np.float64(value), confidence)
+        u_obs = sb[f"u:{name}"][0] - sa[f"u:{name}"][0]
+        u_rep = rb[f"u:{name}"] - ra[f"u:{name}"]
+        # bootstrap bias correction of each component: the bootstrap world's true gap is
+        # the plug-in |d|, so mean(root*) - |d| estimates the bias of the signed root
+        bias = (_col_mean(rb[f"u:{name}"]) - np.abs(sb[f"d:{name}"][0])) - (
+            _col_mean(ra[f"u:{name}"]) - np.abs(sa[f"d:{name}"][0]))
+        u_obs = u_obs - np.where(np.isfinite(bias), bias, 0.0)
+        p, _ = max_t_p_value(u_obs, u_rep)
+        lo, hi = optional_float(low), optional_float(high)
+        if lo is not None and hi is not None and (not np.isfinite(p) or p > alpha):
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+        method = METHOD_DELTA_SPREAD
+    else:
+        if ra is None or rb is None:
+            return FairnessDelta(value=value, estimate=value)
+        rep = rb[name] - ra[name]
+        p_low, p_high = percentile_ci(rep, confidence)
+        err = rep - value
+        bias = _nanmean(err)
+        if not np.isfinite(bias):
+            bias = 0.0
+        est = value - bias
+        low, high = basic_interval(np.float64(est), rep, np.float64(value), confidence,
+                                   center=True)
+        p = float(basic_p_value(np.float64(est), err - bias))
+        lo, hi = optional_float(low), optional_float(high)
+        method = METHOD_BC
+    lo, hi = _contain(lo, hi, est)
+    return FairnessDelta(value=value, ci_low=lo, ci_high=hi, p_value=optional_float(p),
+                         estimate=est, method=method,
+                         percentile_ci=(optional_float(p_low), optional_float(p_high)))
+
+
+def _noise_floor(
+    cells: np.ndarray,
+    counts: np.ndarray,
+    layout: _Layout,
+    multiclass: bool,
+    n_classes: int,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    compute: Any,
+) -> list[dict[str, np.ndarray]]:
+    """Each role's plug-in spreads under random groups of the observed sizes.
+
+    The group labels are shuffled over the rows: group sizes and the counts of
+    every (truth, predictions) cell are kept, the (group x cell) table is
+    multivariate-hypergeometric (:func:`permuted_group_tables`). Returns per role
+    ``{metric: (D,)}`` for the spread metrics.
+    """
+    n_groups = layout.n_groups
+    rest, rest_of_cell = np.unique(cells[:, 1:], axis=0, return_inverse=True)
+    rest_of_cell = rest_of_cell.reshape(-1)
+    rest_counts = np.bincount(rest_of_cell, weights=counts, minlength=rest.shape[0]).astype(
+        np.int64)
+    group_sizes = np.bincount(cells[:, 0], weights=counts, minlength=n_groups).astype(np.int64)
+    n_rest = rest.shape[0]
+    full = np.concatenate(
+        [np.repeat(np.arange(n_groups), n_rest)[:, None], np.tile(rest, (n_groups, 1))], axis=1)
+    matrix = _aggregation_matrix(full, layout, multiclass, n_classes)
+    # cost ~ draws x groups x cells hypergeometric steps: keep it to a few seconds at most
+    budget = 4_000_000 // max(1, (n_groups - 1) * n_rest)
+    n_draws = int(min(n_bootstrap, NOISE_FLOOR_DRAWS, max(40, budget)))
+    chunk = max(1, min(n_draws, _CHUNK_ELEMENTS // max(1, full.shape[0])))
+    out: list[dict[str, list[np.ndarray]]] = [{k: [] for k in _SPREAD_RATES}
+                                              for _ in range(layout.n_roles)]
+    done = 0
+    # draw the groups in an order fixed by their content (size, then counts), not their
+    # names, so renaming groups leaves the noise floor unchanged
+    observed = np.zeros((n_groups, n_rest), dtype=np.int64)
+    np.add.at(observed, (cells[:, 0], rest_of_cell), counts)
+    order = np.lexsort((*observed.T[::-1], group_sizes))
+    while done < n_draws:
+        b = min(chunk, n_draws - done)
+        drawn = permuted_group_tables(group_sizes[order], rest_counts, b, rng)
+        tables = np.empty_like(drawn)
+        tables[:, order] = drawn
+        tables = tables.reshape(b, -1)
+        for r, m in enumerate(compute(tables, matrix)):
+            s = _summaries(m, multiclass)
+            for k in _SPREAD_RATES:
+                out[r][k].append(s[k])
+        done += b
+    return [{k: np.concatenate(v) for k, v in role.items()} for role in out]
 
 
 def _role_record(
     m: dict[str, np.ndarray],
     s: dict[str, np.ndarray],
     reps: dict[str, np.ndarray] | None,
+    floor: dict[str, np.ndarray] | None,
     reasons: dict[str, str],
     group_names: np.ndarray,
     group_n: np.ndarray,
@@ -747,15 +1088,22 @@ def _role_record(
     multiclass: bool,
     confidence: float,
 ) -> RoleFairness:
-    est = {
-        name: _estimate(
+    est = {}
+    for name in METRICS:
+        spread = name in _SPREAD_RATES
+        est[name] = _estimate(
             optional_float(s[name][0]),
             None if reps is None else reps[name],
             confidence,
             reasons.get(name, "undefined"),
+            corrected=optional_float(s[f"est:{name}"][0]) if spread else None,
+            rep_corrected=None if reps is None or not spread else reps[f"est:{name}"],
+            floor=None if floor is None or not spread else floor[name],
+            components=None if reps is None else (
+                (s[f"d:{name}"][0], reps[f"d:{name}"], "max_abs") if spread else
+                (s["acc:groups"][0], reps["acc:groups"], "min")
+                if name == "worst_group_accuracy" else None),
         )
-        for name in METRICS
-    }
     acc = m["accuracy"][0]
     rows = []
     for i, name in enumerate(group_names.tolist()):
@@ -791,26 +1139,28 @@ def _role_record(
     mean = None
     if multiclass:
         n_kinds = m["demographic_parity_difference"].shape[1]
-        per_class_est: dict[str, list[Estimate]] = {}
+        per_class_est: dict[str, list[FairnessEstimate]] = {}
         for name in _PER_CLASS:
             values = m[name][0]
-            rep = None if reps is None else reps[f"class:{name}"]
-            lows, highs = (None, None) if rep is None else percentile_ci(rep, confidence)
+            corr = s[f"est_class:{name}"][0]
+            comp_class = np.arange(s[f"d:{name}"].shape[1]) % n_kinds
             ests = []
             for k in range(n_kinds):
                 v = optional_float(values[k])
                 if v is None:
-                    ests.append(Estimate(value=None, undefined_reason=_class_reason(name)))
-                elif lows is None or highs is None:
-                    ests.append(Estimate(value=v))
-                else:
-                    ests.append(
-                        Estimate(
-                            value=v,
-                            ci_low=optional_float(lows[k]),
-                            ci_high=optional_float(highs[k]),
-                        )
-                    )
+                    ests.append(FairnessEstimate(value=None, undefined_reason=_class_reason(name)))
+                    continue
+                ests.append(_estimate(
+                    v,
+                    None if reps is None else reps[f"class:{name}"][:, k],
+                    confidence,
+                    None,
+                    corrected=optional_float(corr[k]),
+                    rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
+                    components=None if reps is None else (
+                        s[f"d:{name}"][0][comp_class == k],
+                        reps[f"d:{name}"][:, comp_class == k], "max_abs"),
+                ))
             per_class_est[name] = ests
         per_class = tuple(
             ClassFairness(
@@ -827,6 +1177,8 @@ def _role_record(
                     None if reps is None else reps[f"mean:{name}"],
                     confidence,
                     reasons.get(name, "undefined for every class"),
+                    corrected=optional_float(s[f"est_mean:{name}"][0]),
+                    rep_corrected=None if reps is None else reps[f"est_mean:{name}"],
                 )
                 for name in _PER_CLASS
             }

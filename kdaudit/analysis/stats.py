@@ -502,3 +502,229 @@ def parse_pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]
             out.append((str(a), str(b)))
     return out
 
+
+
+# ------------------------------------------------------- noise-aware disparities
+def unbiased_squared_gaps(
+    rates: np.ndarray, denominators: np.ndarray, ia: np.ndarray, ib: np.ndarray
+) -> np.ndarray:
+    """Unbiased estimates of squared gaps between group rates.
+
+    For groups a and b with observed rates ``p_a = x_a / n_a``,
+    ``U_ab = (p_a - p_b)^2 - v_a - v_b`` with ``v = p (1 - p) / (n - 1)``.
+    Conditionally on the denominators, ``E[v] = Var(p)``, so ``E[U_ab] =
+    (pi_a - pi_b)^2`` exactly (binomial counts, independent groups): the
+    noise that inflates the plain squared gap is subtracted (Cochran 1954;
+    the same correction as in the unbiased estimator of a between-group
+    variance component).
+
+    Parameters
+    ----------
+    rates, denominators : ndarray, shape (b, G, K)
+        Per-replicate, per-group, per-class rates and their denominators.
+    ia, ib : ndarray of int, shape (P, K)
+        Group indices of the P pairs compared in each class.
+
+    Returns
+    -------
+    ndarray, shape (b, P, K)
+        NaN where either rate is undefined. A group with one row has no
+        variance estimate; its ``v`` is taken as 0.
+    """
+    r = np.asarray(rates, dtype=np.float64)
+    n = np.broadcast_to(np.asarray(denominators, dtype=np.float64), r.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(n > 1, r * (1.0 - r) / (n - 1.0), 0.0)
+    k = np.arange(r.shape[2])[None, :]
+    ra, rb = r[:, ia, k], r[:, ib, k]
+    va, vb = v[:, ia, k], v[:, ib, k]
+    return (ra - rb) ** 2 - va - vb
+
+
+def signed_root(u: np.ndarray) -> np.ndarray:
+    """``sign(u) * sqrt(|u|)``: an (approximately unbiased) gap from an unbiased squared gap."""
+    return np.sign(u) * np.sqrt(np.abs(u))
+
+
+def basic_interval(
+    estimate: np.ndarray,
+    replicates: np.ndarray,
+    bootstrap_truth: np.ndarray,
+    confidence: float,
+    *,
+    center: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Basic (reverse-percentile) bootstrap interval around a corrected estimate.
+
+    The bootstrap errors are ``e* = replicate - bootstrap_truth`` (the truth of
+    the bootstrap world is the plug-in value of the sample); the interval is
+    ``[estimate - q_hi(e*), estimate - q_lo(e*)]`` (Davison & Hinkley 1997,
+    eq. 5.6). With ``center=True`` the mean error (the bootstrap bias, already
+    removed from a bias-corrected ``estimate``) is taken out of ``e*`` first.
+
+    Parameters
+    ----------
+    estimate, bootstrap_truth : ndarray, shape (...)
+    replicates : ndarray, shape (B, ...)
+        NaN replicates are ignored.
+    confidence : float
+
+    Returns
+    -------
+    low, high : ndarray, shape (...)
+    """
+    e = np.asarray(replicates, dtype=np.float64) - np.asarray(bootstrap_truth)
+    if center:
+        ok = np.isfinite(e)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(ok, e, 0.0).sum(axis=0) / ok.sum(axis=0)
+        e = e - mean
+    q_lo, q_hi = percentile_ci(e, confidence)
+    return estimate - q_hi, estimate - q_lo
+
+
+def basic_p_value(estimate: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """Two-sided p of "true value 0" by inverting the basic interval.
+
+    ``p = min(1, 2 * min(share(e* >= estimate), share(e* <= estimate)))``: the
+    smallest level at which ``[estimate - q_hi(e*), estimate - q_lo(e*)]``
+    excludes 0.
+    """
+    e = np.asarray(errors, dtype=np.float64)
+    ok = np.isfinite(e)
+    n = ok.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ge = (ok & (e >= estimate)).sum(axis=0) / n
+        le = (ok & (e <= estimate)).sum(axis=0) / n
+        p = np.minimum(1.0, 2.0 * np.minimum(ge, le))
+    return np.where(n > 0, p, np.nan)
+
+
+def max_t_p_value(observed: np.ndarray, replicates: np.ndarray) -> tuple[float, float]:
+    """Studentized max-|T| p-value of "every component is 0", calibrated by the centred bootstrap.
+
+    Component ``c`` has statistic ``T_c = observed_c / se_c`` with ``se_c`` the
+    bootstrap standard deviation of its replicates; the null distribution of
+    ``max_c |T_c|`` is that of ``max_c |replicate_c - mean_c| / se_c`` over the
+    replicates (Westfall & Young 1993, the single-step max-T; Romano & Wolf
+    2005). Components without variation or with an undefined observed value
+    are left out.
+
+    Parameters
+    ----------
+    observed : ndarray, shape (M,)
+    replicates : ndarray, shape (B, M)
+
+    Returns
+    -------
+    p_value, t_max : float
+        ``p = (1 + #{max|T*| >= max|T|}) / (B + 1)``; ``(nan, nan)`` when no
+        component can be tested, ``(1.0, 0.0)`` when every testable observed
+        component is exactly 0.
+    """
+    obs = np.asarray(observed, dtype=np.float64).reshape(-1)
+    rep = np.asarray(replicates, dtype=np.float64).reshape(-1, obs.shape[0])
+    ok = np.isfinite(rep)
+    cnt = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, rep, 0.0).sum(axis=0) / cnt
+        dev = np.where(ok, rep - mean, 0.0)
+        sd = np.sqrt((dev**2).sum(axis=0) / (cnt - 1))
+    use = np.isfinite(obs) & (cnt >= 2) & (sd > 1e-15)
+    if not use.any():
+        fin = np.isfinite(obs)
+        if fin.any() and np.all(np.abs(obs[fin]) <= 1e-15) and (cnt[fin] >= 1).all():
+            return 1.0, 0.0  # no variation and no difference: nothing to detect
+        return float("nan"), float("nan")
+    t_obs = float(np.max(np.abs(obs[use]) / sd[use]))
+    if t_obs == 0.0:
+        return 1.0, 0.0
+    t_rep = np.where(ok[:, use], np.abs(dev[:, use]) / sd[use], -np.inf).max(axis=1)
+    b = rep.shape[0]
+    p = (1.0 + float((t_rep >= t_obs).sum())) / (b + 1.0)
+    return min(1.0, p), t_obs
+
+
+def permuted_group_tables(
+    group_sizes: np.ndarray, rest_counts: np.ndarray, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Random (group x cell) tables with the observed margins: group labels shuffled.
+
+    Shuffling the group labels over the rows keeps every group's size and the
+    count of every other cell (truth, predictions); the table of counts it gives
+    is multivariate-hypergeometric, drawn group by group
+    (``Generator.multivariate_hypergeometric``) without touching rows.
+
+    Parameters
+    ----------
+    group_sizes : ndarray of int, shape (G,)
+    rest_counts : ndarray of int, shape (R,)
+        Counts of the non-group cells; sums to ``group_sizes.sum()``.
+    n_draws : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int64, shape (n_draws, G, R)
+    """
+    sizes = np.asarray(group_sizes, dtype=np.int64)
+    rest = np.asarray(rest_counts, dtype=np.int64)
+    out = np.empty((n_draws, sizes.shape[0], rest.shape[0]), dtype=np.int64)
+    for i in range(n_draws):
+        remaining = rest.copy()
+        for g, size in enumerate(sizes[:-1].tolist()):
+            t = rng.multivariate_hypergeometric(remaining, size, method="marginals")
+            out[i, g] = t
+            remaining -= t
+        out[i, -1] = remaining
+    return out
+
+
+def simultaneous_intervals(
+    observed: np.ndarray, replicates: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous studentized intervals ``observed_c +- c * se_c`` (bootstrap max-T).
+
+    ``se_c`` is the bootstrap standard deviation of component ``c`` and ``c`` the
+    ``confidence`` quantile of ``max_c |replicate_c - mean_c| / se_c`` (the
+    centred bootstrap of the max-|T| statistic; Romano & Wolf 2005). All
+    components are covered at once with probability about ``confidence``, so any
+    function of them (a max over pairs, a min over groups) gets an interval
+    from the ends. Components without variation get a zero-width interval;
+    undefined ones NaN.
+
+    Parameters
+    ----------
+    observed : ndarray, shape (M,)
+    replicates : ndarray, shape (B, M)
+    confidence : float
+
+    Returns
+    -------
+    low, high : ndarray, shape (M,)
+    """
+    obs = np.asarray(observed, dtype=np.float64).reshape(-1)
+    rep = np.asarray(replicates, dtype=np.float64).reshape(-1, obs.shape[0])
+    ok = np.isfinite(rep)
+    cnt = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, rep, 0.0).sum(axis=0) / cnt
+        dev = np.where(ok, rep - mean, 0.0)
+        sd = np.sqrt((dev**2).sum(axis=0) / (cnt - 1))
+    sd = np.where(cnt >= 2, sd, np.nan)
+    use = np.isfinite(obs) & (sd > 1e-15)
+    if use.any():
+        t = np.where(ok[:, use], np.abs(dev[:, use]) / sd[use], -np.inf).max(axis=1)
+        t = t[np.isfinite(t)]
+        crit = float(np.quantile(t, confidence)) if t.size else float("nan")
+    else:
+        crit = 0.0
+    half = np.where(use, crit * sd, 0.0)
+    half = np.where(np.isfinite(obs), half, np.nan)
+    return obs - half, obs + half
+
+
+def abs_interval(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for ``|d|`` from an interval ``[low, high]`` for ``d`` (0 when it straddles 0)."""
+    lo = np.where((low <= 0) & (high >= 0), 0.0, np.minimum(np.abs(low), np.abs(high)))
+    return lo, np.maximum(np.abs(low), np.abs(high))
