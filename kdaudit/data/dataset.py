@@ -249,7 +249,9 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
                     f"Array {sub_key!r} in {str(path)!r} has {sub.shape[0]} rows but 'y' has {n}."
                 )
     sha = file_sha256(path)
-    extras = {k: v for k, v in arrays.items() if k in {"embedding"}}
+    extras: dict[str, Any] = {k: v for k, v in arrays.items() if k in {"embedding"}}
+    if "class_names" in arrays:  # optional: names of classes 0..n-1, shown instead of numbers
+        extras["class_names"] = [str(c) for c in np.asarray(arrays["class_names"]).ravel()]
     return Dataset(
         y_true=y, x=x, sensitive_features=sens, split=split, path=str(path), sha256=sha,
         # sensitive attributes do not change any model input, so they stay out of the
