@@ -824,7 +824,8 @@ def compare(
         Statistical and engine choices; keyword overrides apply on top, e.g.
         ``bootstrap=200``, ``seed=1``, ``class_names=["<=50K", ">50K"]``.
     model_defaults : mapping of role -> ModelSpec fields, optional
-        E.g. ``{"student": {"arch": "lenet5", "outputs": "probs",
+        ``outputs`` defaults to ``"auto"`` as on the command line (rows that are
+        non-negative and sum to 1 are read as probabilities). E.g. ``{"student": {"arch": "lenet5", "outputs": "probs",
         "preprocess": "scale = 0.0039, reshape = [1, 28, 28]"}}``.
     sweep : sequence of (temperature, model), optional
         Further students for the temperature-sweep view.
@@ -854,6 +855,7 @@ def compare(
     defaults = {role: dict((model_defaults or {}).get(role, {})) for role in ROLES}
     for role in ROLES:
         defaults[role].setdefault("trust_code", options.trust_code)
+        defaults[role].setdefault("outputs", "auto")  # the CLI's default
     if preprocess is not None:
         by_role = (preprocess if isinstance(preprocess, Mapping) and preprocess
                    and set(preprocess) <= set(ROLES) else dict.fromkeys(ROLES, preprocess))
