@@ -1,8 +1,8 @@
 """The evaluation dataset: labels, inputs, sensitive attributes, and a fingerprint.
 
-Formats (INTERFACE.md "Data"):
+Formats:
 
-* ``.npz`` with ``x``, ``y``, ``sensitive_<name>`` arrays, optional ``split``;
+* ``.npz`` with ``x``, ``y``, ``sensitive_<name>`` arrays, optional ``split`` and ``class_names`` (names of classes 0..n-1);
   a multi-input model reads ``x_<input name>`` arrays instead of ``x``.
 * ``.csv`` / ``.parquet`` with ``label``, ``sensitive`` and ``features`` columns.
 * built-ins (``trifeature``, ``adult:PATH``...), see :mod:`kdaudit.data.builtin`.

@@ -85,7 +85,7 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
     Parameters
     ----------
     report : dict
-        The JSON-native report (INTERFACE.md + docs/architecture.md).
+        The JSON-native report (its schema: ``kdaudit schema``; layout: docs/architecture.md).
     out_dir : Path
         Folder to write into; created (with parents) when missing. Existing files of
         the same names are replaced; other files are left alone.

@@ -28,7 +28,7 @@ STUDENT_LR = 0.05
 GRAD_CLIP = 2.0
 
 #: sizes, epochs and seeds of the full and the small study. Three seeds per baseline and
-#: student make the multi-run Welch test (METHODS.md 1) and per-temperature error bars
+#: student make the multi-run Welch test (docs/methods.md, "Class-wise shift") and per-temperature error bars
 #: possible; epochs are cut so the whole study still trains in a few minutes on 2 CPU cores.
 STUDY_SIZES: dict[str, dict[str, int | float]] = {
     "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 6,

@@ -79,7 +79,7 @@ class Recipe:
 
 # --------------------------------------------------------------------------- data
 def apply_preprocess(x: np.ndarray, spec: dict[str, Any] | None) -> np.ndarray:
-    """Apply an INTERFACE.md preprocessing spec to a batch (first axis = samples).
+    """Apply a preprocessing spec (a ``Preprocess`` dict) to a batch (first axis = samples).
 
     The very code the audit runs (:class:`kdaudit.models.preprocess.Preprocess`), so a
     model is trained on exactly the inputs it will be audited on.
