@@ -1,9 +1,11 @@
 """The P1 temperature study on Trifeature, trained end to end on a laptop CPU.
 
-:func:`run_study` trains a ResNet-20 teacher, a LeNet-5 baseline (hard labels
-only) and LeNet-5 students at several temperatures, exports each as ONNX +
-safetensors + manifest, and writes the Trifeature test split as an npz. It
-returns the paths; auditing them is :mod:`kdaudit.api`'s job.
+:func:`run_study` trains a ResNet-20 teacher (once), LeNet-5 baselines (hard labels
+only) and LeNet-5 students at several temperatures, each baseline and temperature with
+several seeds so that class shift can use the multi-run Welch test and every sweep point
+has a run-to-run spread. It exports each model as ONNX + safetensors + manifest, writes
+the Trifeature test split as an npz, and returns the paths; auditing them is
+:mod:`kdaudit.api`'s job.
 
 The training split carries a planted colour-shape correlation
 (:data:`CORRELATION`): colour is a shortcut for shape there but not in the
