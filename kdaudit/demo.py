@@ -144,7 +144,10 @@ def _study(out: Path, work: Path, *, small: bool, seed: int, device: str, quiet:
            progress: bool) -> dict[str, Path]:
     from kdaudit.train.study import run_study
 
-    study = run_study(work, small=small, quiet=quiet, seed=seed, device=device, progress=progress)
+    # --small (tests): two temperatures keep the sweep and the multi-run tests at a few seconds
+    temps_wanted = (1.0, STUDENT_TEMPERATURE) if small else (1.0, 2.0, 4.0, 8.0)
+    study = run_study(work, small=small, quiet=quiet, seed=seed, device=device, progress=progress,
+                      temperatures=temps_wanted)
     runs = study["runs"]
     temps = sorted(runs["students"])
     main_t = STUDENT_TEMPERATURE if STUDENT_TEMPERATURE in temps else temps[len(temps) // 2]
