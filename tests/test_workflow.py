@@ -184,6 +184,12 @@ def test_csv_report_format_writes_the_frames(full_report, tmp_path):
     data.pop("temperature_sweep")
     kdaudit.Report(data).write(tmp_path / "out", formats=("csv",))
     assert not (folder / "sweep.csv").exists() and (folder / "fairness.csv").exists()
+    # a file where the csv folder belongs: refused before anything is written
+    (tmp_path / "o2").mkdir()
+    (tmp_path / "o2" / "csv").write_text("x")
+    with pytest.raises(UsageError, match="CSV tables"):
+        report.write(tmp_path / "o2", formats=("json", "csv"))
+    assert not (tmp_path / "o2" / "report.json").exists()
 
 
 def test_cli_csv_and_export_rows(task, tmp_path, capsys):

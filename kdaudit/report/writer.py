@@ -122,6 +122,9 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
         if parent.exists() and not parent.is_dir():
             raise UsageError(f"cannot create output folder {str(out_dir)!r}: "
                              f"{str(parent)!r} is a file")
+    if "csv" in wanted and (out_dir / FORMATS["csv"]).is_file():
+        raise UsageError(f"cannot write CSV tables: {str(out_dir / FORMATS['csv'])!r} is a file",
+                         tip="remove it or choose another --out")
     if validate is None:
         from kdaudit.report.schema import validate_report
 
@@ -168,8 +171,6 @@ def _move_csv(staged: Path, target: Path) -> None:
     """Replace the tables of a previous run in ``target`` (other files there are left alone)."""
     from kdaudit.frames import FRAME_NAMES
 
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"cannot write CSV tables: {str(target)!r} is a file, not a folder")
     target.mkdir(exist_ok=True)
     new = {p.name for p in staged.iterdir()}
     for name in FRAME_NAMES:  # a table this report does not have must not survive from an older one
