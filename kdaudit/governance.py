@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kdaudit.formatting import count
+
 __all__ = ["DISCLAIMER", "governance_section", "policy_record"]
 
 DISCLAIMER = (
@@ -133,7 +135,7 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
     names = data.get("class_names")
     items.append({
         "question": "On which data?",
-        "answer": f"{data.get('n_samples')} rows of {data.get('path')} (sha256 "
+        "answer": f"{count(data.get('n_samples'))} rows of {data.get('path')} (sha256 "
                   f"{str(data.get('sha256'))[:12]}…), label {data.get('label')!r}"
                   + (f" with classes {', '.join(map(str, names))}" if names else "")
                   + "; sensitive attributes: "
