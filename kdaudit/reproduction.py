@@ -146,7 +146,7 @@ def _measured(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str
     return out
 
 
-def _sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
+def _sweep_table(rows: Sequence[Mapping[str, Any]], study: Mapping[str, Any] | None) -> str:
     attr = next((r.get("attribute") for r in rows if r.get("attribute")), None)
     where = f" ({attr})" if attr else " (worst attribute)"
     head = ["T", "runs", "accuracy", "DPD" + where, "EOD" + where, "I(f)", "#TC", "#SC"]
@@ -155,7 +155,7 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lip = "lipschitz_normalized" if r.get("lipschitz_normalized") is not None else "lipschitz"
         cells = [f"{r['temperature']:g}" + (" (main)" if r.get("main") else ""),
                  str(r.get("n_runs") or len(r.get("paths") or [1])),
-                 _sweep_cell(r, "accuracy"),
+                 _sweep_accuracy(r, study),
                  _sweep_cell(r, "demographic_parity_difference"),
                  _sweep_cell(r, "equalized_odds_difference"),
                  _sweep_cell(r, lip, rate=False),
@@ -164,7 +164,19 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     return ("\n".join(lines) + "\n\n#TC and #SC: classes whose accuracy changed significantly "
             "against the teacher and against the baseline (after correction; before it in "
-            "brackets). ± is the standard deviation over runs where there are several.")
+            "brackets). ± is the standard deviation over runs where there are several; a cell "
+            "without it is the first run's value.")
+
+
+def _sweep_accuracy(row: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
+    """Mean ± sd over runs: from the row when it has a spread, else from the study's runs."""
+    if row.get("accuracy_std") is not None:
+        return _sweep_cell(row, "accuracy")
+    runs = (((study or {}).get("run_accuracy") or {}).get("students") or {}).get(
+        f"{row['temperature']:g}")
+    if runs and len(runs) > 1 and len(runs) == len(row.get("paths") or []):
+        return _with_sd(*_mean_sd(runs))
+    return _sweep_cell(row, "accuracy")
 
 
 def _trend(rows: Sequence[Mapping[str, Any]], key: str, *, rate: bool = True) -> str:
@@ -187,7 +199,10 @@ def _trend(rows: Sequence[Mapping[str, Any]], key: str, *, rate: bool = True) ->
         word = "flat within the intervals" if overlap else ("falls" if b < a else "rises")
         return f"{word}: {moved}"
     else:
-        return f"{'falls' if b < a else 'rises' if b > a else 'flat'} ({moved}; one run per T, no noise estimate)"
+        note = ("first run of each T; the report holds no run-to-run spread"
+                if max(len(first.get("paths") or [1]), len(last.get("paths") or [1])) > 1
+                else "one run per T, no noise estimate")
+        return f"{'falls' if b < a else 'rises' if b > a else 'flat'} ({moved}; {note})"
     word = ("flat within run-to-run noise" if abs(b - a) <= noise else
             "falls" if b < a else "rises")
     return f"{word}: {moved} ({basis}: {fmt(noise) if rate else num(noise)})"
@@ -252,7 +267,7 @@ def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = 
     parts = [BEGIN, "", "### This run", "", _setup(report, study), "",
              "### What we measured", "", _measured(report, study)]
     if report.get("temperature_sweep"):
-        parts += ["", "### Temperature sweep", "", _sweep_table(report["temperature_sweep"])]
+        parts += ["", "### Temperature sweep", "", _sweep_table(report["temperature_sweep"], study)]
     parts += ["", "### Beside P1's published trends", "", _trends(report), "", END]
     return "\n".join(parts) + "\n"
 

@@ -33,7 +33,7 @@ GRAD_CLIP = 2.0
 #: student make the multi-run Welch test (docs/methods.md, "Class-wise shift") and per-temperature error bars
 #: possible; epochs are cut so the whole study still trains in a few minutes on 2 CPU cores.
 STUDY_SIZES: dict[str, dict[str, int | float]] = {
-    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 6,
+    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 8,
              "batch_size": 64, "n_seeds": 3},
     "small": {"n_train": 600, "n_eval": 300, "teacher_epochs": 1, "student_epochs": 2,
               "batch_size": 64, "n_seeds": 2},
