@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 import traceback
@@ -396,6 +397,10 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kdaudit with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # torch's OpenMP threads spin while waiting; on a shared machine (CI runners, a laptop
+    # doing other work) that made training 10x slower (bench/bench_threads.py). Sleeping
+    # waiters cost little when the machine is idle. Read when torch loads; a user's value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     verbose = "--verbose" in argv or "-v" in argv
     quiet = "--quiet" in argv or "-q" in argv
     with warnings.catch_warnings():
