@@ -111,8 +111,8 @@ def preflight(
         raise problems[0][1]
     if problems:
         seen: dict[str, list[str]] = {}
-        for label, exc in problems:
-            seen.setdefault(str(exc), []).append(label)
+        for where, problem in problems:
+            seen.setdefault(str(problem), []).append(where)
         parts = [f"({i}) {msg}" + (f" [{', '.join(labels)}]" if len(labels) > 1 else "")
                  for i, (msg, labels) in enumerate(seen.items(), 1)]
         tips = list(dict.fromkeys(e.tip for _, e in problems if e.tip))
