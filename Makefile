@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m kdaudit demo --out sample_reports
+	$(PY) -m kdaudit demo --out sample_reports --update-docs docs/reproduction.md
 	$(PY) -m kdaudit demo --tabular --out sample_reports/tabular
 
 test: $(STAMP)

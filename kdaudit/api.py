@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit import sanity
 from kdaudit._version import __version__
+from kdaudit._warnings import warn_caller
 from kdaudit.data.dataset import Dataset, load_dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import CacheError, InputDataError, KDAuditWarning, UsageError
@@ -64,8 +66,13 @@ class AuditOptions:
     skip: frozenset[str] = frozenset()
     progress: bool = False
     trust_code: bool = False
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.class_names is not None:
+            if isinstance(self.class_names, str):
+                raise UsageError("class_names must be a list of names, one per class; got a string.")
+            object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
         if not 0.0 < self.alpha < 1.0:
             raise UsageError(f"--alpha must be between 0 and 1; got {self.alpha}.")
         if self.correction not in CORRECTIONS:
@@ -98,42 +105,143 @@ class AuditOptions:
     def to_config(self) -> dict[str, Any]:
         cfg = dataclasses.asdict(self)
         cfg["skip"] = sorted(self.skip)
+        cfg["class_names"] = None if self.class_names is None else list(self.class_names)
         cfg.pop("progress")
         return cfg
 
 
 class Report:
-    """A finished audit: ``data`` is the JSON-native report.json content."""
+    """A finished audit.
+
+    Attributes
+    ----------
+    data : dict
+        The JSON-native report.json content (fractions, not percent; ``null`` with an
+        ``undefined_reason`` where a number is undefined).
+
+    Notes
+    -----
+    In a notebook a Report displays as the HTML report. :meth:`to_frames` gives tidy
+    pandas tables, :meth:`rows` the per-sample predictions, :meth:`write` the files.
+    """
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
+        self._row_source: tuple[Any, ...] | None = None
 
     @property
     def gate(self) -> dict[str, Any] | None:
+        """The gate's verdict and checks, or None when no policy judged this report."""
         return self.data.get("gate")
 
     @property
-    def passed(self) -> bool:
-        """True unless a gate was evaluated and failed."""
-        return bool(self.gate["passed"]) if self.gate else True
+    def passed(self) -> bool | None:
+        """True or False when a gate judged this report; None without a gate."""
+        return bool(self.gate["passed"]) if self.gate else None
 
     def apply_policy(self, policy: Any) -> Report:
-        """Judge this report with a gate policy (a path, a name or a Policy) and store the verdict."""
+        """Judge this report with a gate policy and store the verdict in ``data["gate"]``.
+
+        Parameters
+        ----------
+        policy : str, Path or Policy
+            A TOML file, a shipped name (``"default"``, ``"strict"``) or a Policy. The
+            policy's text and its sha256 are recorded with the verdict.
+        """
         from kdaudit.gate import evaluate_gate, load_policy
+        from kdaudit.governance import governance_section, policy_record
 
         pol = load_policy(policy) if isinstance(policy, (str, Path)) else policy
-        self.data["gate"] = evaluate_gate(self.data, pol).to_dict()
+        self.data["gate"] = {**evaluate_gate(self.data, pol).to_dict(), **policy_record(pol)}
+        self.data["governance"] = governance_section(self.data)
         return self
 
+    def to_frames(self) -> dict[str, Any]:
+        """Tidy pandas DataFrames of the results, by name.
+
+        Returns
+        -------
+        dict of str -> pandas.DataFrame
+            ``models``, ``accuracy``, ``accuracy_delta``, ``class_shift`` (per pair and
+            class), ``fairness`` (per attribute, role and metric), ``fairness_delta``,
+            ``by_group`` (per attribute, role and group), ``individual``, ``robustness``,
+            ``sweep`` (per temperature), ``gate_checks``, ``warnings`` and more; only the
+            sections this report has. The numbers are those of :attr:`data`.
+        """
+        from kdaudit.frames import report_frames
+
+        return report_frames(self.data)
+
+    def rows(self) -> Any:
+        """Per-sample predictions: which rows changed between teacher and student.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per evaluation sample: ``row``, ``label``, per role ``<role>_pred``,
+            ``<role>_confidence`` (softmax probability of the predicted class) and
+            ``<role>_correct``, ``group_<attribute>`` per sensitive attribute, and
+            ``changed`` / ``newly_wrong`` / ``newly_right`` (teacher vs student). Uses the
+            first run of each role.
+
+        Raises
+        ------
+        UsageError
+            The report was read from a file: the predictions are not stored in report.json.
+        """
+        if self._row_source is None:
+            raise UsageError("Per-row predictions exist only for a report from this session's "
+                             "audit (report.json does not store them).",
+                             tip="Run the audit with --export-rows FILE.parquet, or call "
+                                 "rows() on the Report that compare()/audit() returned.")
+        from kdaudit.export import row_table
+
+        y, logits, sensitive, names = self._row_source
+        return row_table(y, logits, sensitive_features=sensitive, class_names=names)
+
+    def export_rows(self, path: str | Path) -> Path:
+        """Write :meth:`rows` to ``path`` (``.parquet``, or ``.csv``); return the path."""
+        from kdaudit.export import check_rows_path, write_rows
+
+        check_rows_path(path)
+        return write_rows(self.rows(), path)
+
     def write(self, out_dir: str | Path, *, formats: Sequence[str] = ("json", "html", "md")) -> dict[str, Path]:
-        """Write report.json, report.html and summary.md into ``out_dir``."""
+        """Write the report files into ``out_dir``.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            Folder (created when missing).
+        formats : sequence of str
+            Any of ``json`` (report.json), ``html`` (report.html), ``md`` (summary.md),
+            ``modelcard`` (model_card.json), ``csv`` (a ``csv/`` folder of the
+            :meth:`to_frames` tables).
+
+        Returns
+        -------
+        dict of str -> Path
+            Format -> file (or folder) written.
+        """
         from kdaudit.report import write_report
 
         return write_report(self.data, Path(out_dir), formats=tuple(formats))
 
+    def _repr_html_(self) -> str:
+        """The HTML report, isolated in an iframe so its styles do not touch the notebook."""
+        import html
+
+        from kdaudit.report.html import render_html
+
+        page = render_html(self.data, validate=False)
+        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+                'style="width:100%;height:720px;border:1px solid #ddd" '
+                'sandbox="allow-same-origin" title="kdaudit report"></iframe>')
+
     def __repr__(self) -> str:
         acc = self.data.get("accuracy", {})
-        return f"Report(roles={list(acc)}, gate={'none' if self.gate is None else self.passed})"
+        verdict = "none" if self.gate is None else self.gate.get("verdict", self.passed)
+        return f"Report(roles={list(acc)}, gate={verdict})"
 
 
 # --------------------------------------------------------------------------- models
@@ -142,16 +250,21 @@ class Report:
 def as_specs(model: ModelLike, role: str, defaults: Mapping[str, Any] | None = None) -> list[Any]:
     """Normalise a path, ModelSpec, or a list of them (several runs) to a list of ModelSpec."""
     from kdaudit.models.base import ModelSpec
+    from kdaudit.userinput import as_preprocess
 
     items = list(model) if isinstance(model, (list, tuple)) else [model]
     if not items:
         raise UsageError(f"No model given for role {role!r}.")
+    fields = dict(defaults or {})
+    if "preprocess" in fields:  # the CLI's strings, a dict or a Preprocess
+        fields["preprocess"] = as_preprocess(fields["preprocess"], where=f"the {role}'s preprocess")
     specs = []
     for item in items:
         if isinstance(item, ModelSpec):
-            specs.append(dataclasses.replace(item, role=role))
+            pre = as_preprocess(item.preprocess, where=f"the {role}'s preprocess")
+            specs.append(dataclasses.replace(item, role=role, preprocess=pre))
         else:
-            specs.append(ModelSpec(path=str(item), role=role, **dict(defaults or {})))
+            specs.append(ModelSpec(path=str(item), role=role, **fields))
     return specs
 
 
@@ -168,6 +281,8 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
     )
     info = adapter.describe()
     info["n_classes"] = logits.n_classes
+    # what --outputs auto resolved to: probabilities are read as log-probabilities
+    info["outputs_resolved"] = "probs" if logits.kind == "log_probs" else "logits"
     info["temperature"] = spec.temperature
     info["preprocess"] = spec.preprocess.to_dict() if spec.preprocess is not None else None
     info["preprocess_source"] = ("manifest" if manifest and manifest.get("_preprocess_from_manifest")
@@ -263,6 +378,9 @@ def run_audit(
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always", KDAuditWarning)
+        # every model is loaded and run on two rows first, so all problems surface in one error
+        facts = _preflight(models, sweep, dataset, options)
+        findings = sanity.input_scale_findings(facts, dataset.x)
         logits: dict[str, list[LogitArray]] = {}
         infos: dict[str, list[dict[str, Any]]] = {}
         for role in ROLES:
@@ -271,34 +389,95 @@ def run_audit(
                 logits.setdefault(role, []).append(la)
                 infos.setdefault(role, []).append(info)
         n_classes = _check_classes(logits, dataset)
+        class_names = _class_names(dataset, options, n_classes)
         preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
+        findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
+                                               class_names=class_names)
         graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
         report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
                           graph=graph)
+        caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
         if sweep:
             report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
+    data_block = dataset.describe()
+    if class_names is not None:
+        data_block["class_names"] = list(class_names)
     report = {
         "schema_version": SCHEMA_VERSION,
         "kdaudit_version": __version__,
         "created": started,
         "models": {role: _model_block(infos[role]) for role in ROLES if role in infos},
-        "data": dataset.describe(),
+        "data": data_block,
         "config": {**options.to_config(), "n_classes": n_classes,
                    "runs_used_for_single_run_analyses": "first run of each role",
                    "pairs": [f"{a}_vs_{b}" for a, b in _pairs(logits)]},
         **report,
     }
+    if findings:
+        report["sanity"] = findings
+    caught += [f["message"] for f in findings]
     report["warnings"] = sorted(set(report.get("warnings", [])) | set(caught) | set(_ci_notes(report)))
     for message in report["warnings"]:  # recorded into the report above; shown to the user here
-        warnings.warn(message, KDAuditWarning, stacklevel=2)
+        warn_caller(message, KDAuditWarning)
     report["provenance"] = _provenance(command_line, started)
     out = Report(report)
+    out._row_source = (dataset.y_true, {role: runs[0] for role, runs in logits.items()},
+                       dict(dataset.sensitive_features), class_names)
+    from kdaudit.governance import governance_section
+
+    report["governance"] = governance_section(report)
     if policy is not None:
         out.apply_policy(policy)
     return out
+
+
+def _preflight(models: Mapping[str, Sequence[Any]],
+               sweep: Sequence[tuple[float, Sequence[Any]]] | None,
+               dataset: Dataset, options: AuditOptions) -> list[dict[str, Any]]:
+    entries = []
+    for role in ROLES:
+        runs = models.get(role, [])
+        entries += [(role if len(runs) == 1 else f"{role} run {i + 1}", spec)
+                    for i, spec in enumerate(runs)]
+    for temperature, specs in sweep or []:
+        entries += [(f"sweep student T={temperature:g}"
+                     + ("" if len(specs) == 1 else f" run {i + 1}"),
+                     dataclasses.replace(spec, role="student")) for i, spec in enumerate(specs)]
+    return sanity.preflight(entries, dataset, device=options.device, prepare=_with_manifest)
+
+
+def _class_names(dataset: Dataset, options: AuditOptions, n_classes: int) -> tuple[str, ...] | None:
+    """Class names from --class-names, else from the data (table labels, npz ``class_names``)."""
+    given = options.class_names
+    names = given if given is not None else dataset.extras.get("class_names")
+    if names is None:
+        return None
+    names = tuple(str(c) for c in names)
+    if len(names) != n_classes:
+        if given is not None:
+            raise UsageError(f"--class-names gives {len(names)} names but the models output "
+                             f"{n_classes} classes.",
+                             tip="Give one name per class, in the models' class order.")
+        return None  # e.g. a label column with fewer classes present than the models output
+    return names
+
+
+def _annotate_small_groups(gf: Mapping[str, Any], dataset: Dataset, options: AuditOptions) -> list[str]:
+    """The small-group flag per rate (rows, positives, negatives) on every by_group row."""
+    from kdaudit.analysis.group_fairness import intersectional_groups
+
+    notes = []
+    for attr, block in gf.items():
+        groups = dataset.sensitive_features.get(attr)
+        if groups is None and "+" in attr:
+            groups = intersectional_groups(dataset.sensitive_features)
+        if groups is not None:
+            notes += sanity.annotate_small_groups(block, dataset.y_true, groups,
+                                                  min_group_size=options.min_group_size)
+    return notes
 
 
 def _ci_notes(report: Mapping[str, Any]) -> list[str]:
@@ -306,7 +485,7 @@ def _ci_notes(report: Mapping[str, Any]) -> list[str]:
 
     Spreads (max - min over groups, or the worst of many classes) only grow under
     resampling noise, so their percentile intervals sit high; the paired deltas are far
-    less affected. The report keeps the CI METHODS.md prescribes and flags it here.
+    less affected. The report keeps the percentile CI and flags it here.
     """
     flagged = []
     for attr, block in report.get("group_fairness", {}).items():
@@ -624,6 +803,7 @@ def compare(
     sweep: Sequence[tuple[float, ModelLike]] | None = None,
     policy: Any = None,
     command_line: Sequence[str] | None = None,
+    preprocess: Any = None,
     **option_overrides: Any,
 ) -> Report:
     """Compare a teacher, a distilled student and optionally a baseline on one dataset.
@@ -631,25 +811,44 @@ def compare(
     Parameters
     ----------
     teacher, student, baseline : path, ModelSpec, or list of them (several runs)
-        Model files (.onnx, .safetensors/.pt with ``arch``, .npy logits ...).
+        Model files: ``.onnx``; ``.safetensors``/``.pt`` state dicts with ``arch``;
+        ``.npy``/``.npz`` precomputed logits of shape (n_samples, n_classes). A list is
+        several runs (seeds) of one role; with several runs for both sides, class shift
+        uses Welch's t-test over runs.
     data : path, built-in spec or Dataset
-        Evaluation data (INTERFACE.md "Data").
+        Evaluation data: an ``.npz`` with ``x``, ``y`` and ``sensitive_<name>`` arrays
+        (optional ``class_names``), a ``.csv``/``.parquet`` table (see ``label``), or a
+        built-in such as ``"trifeature"`` or ``"adult:PATH"``.
     label, sensitive, features : optional
         Column selection for tables; ``sensitive`` also selects npz attributes.
     sensitive_files : mapping of name -> path, optional
         Further sensitive attributes, each a file of group labels with one row per data row.
     options : AuditOptions, optional
-        Statistical and engine choices; keyword overrides (``bootstrap=200``...) apply on top.
+        Statistical and engine choices; keyword overrides apply on top, e.g.
+        ``bootstrap=200``, ``seed=1``, ``class_names=["<=50K", ">50K"]``.
     model_defaults : mapping of role -> ModelSpec fields, optional
-        E.g. ``{"student": {"arch": "lenet5", "preprocess": Preprocess(...)}}``.
+        ``outputs`` defaults to ``"auto"`` as on the command line (rows that are
+        non-negative and sum to 1 are read as probabilities). E.g. ``{"student": {"arch": "lenet5", "outputs": "probs",
+        "preprocess": "scale = 0.0039, reshape = [1, 28, 28]"}}``.
     sweep : sequence of (temperature, model), optional
         Further students for the temperature-sweep view.
     policy : path, name ("default", "strict") or Policy, optional
-        Release gate.
+        Release gate; its verdict is in ``Report.gate`` and ``Report.passed``.
+    command_line : sequence of str, optional
+        Recorded in the report's provenance.
+    preprocess : str, dict, Preprocess, or mapping of role -> one of those, optional
+        Input preprocessing, written as on the command line
+        (``"scale = 0.00392156862745098, reshape = [1, 28, 28]"``), as a dict
+        (``{"scale": 1 / 255}``) or a Preprocess; one spec for every model, or
+        ``{"teacher": ..., "student": ...}`` per role. Preprocessing given in
+        ``model_defaults`` wins. Without either, a model's ``kdaudit train`` manifest
+        supplies it.
 
     Returns
     -------
     Report
+        ``report.data`` is the report.json content; ``report.to_frames()`` gives tidy
+        DataFrames, ``report.write(dir)`` the files.
     """
     options = dataclasses.replace(options or AuditOptions(), **option_overrides)
     dataset = data if isinstance(data, Dataset) else load_dataset(
@@ -659,6 +858,12 @@ def compare(
     defaults = {role: dict((model_defaults or {}).get(role, {})) for role in ROLES}
     for role in ROLES:
         defaults[role].setdefault("trust_code", options.trust_code)
+        defaults[role].setdefault("outputs", "auto")  # the CLI's default
+    if preprocess is not None:
+        by_role = (preprocess if isinstance(preprocess, Mapping) and preprocess
+                   and set(preprocess) <= set(ROLES) else dict.fromkeys(ROLES, preprocess))
+        for role, spec in by_role.items():
+            defaults[role].setdefault("preprocess", spec)
     models = {"teacher": as_specs(teacher, "teacher", defaults["teacher"]),
               "student": as_specs(student, "student", defaults["student"])}
     if baseline is not None:
@@ -679,13 +884,17 @@ def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | No
 _CONFIG_ANALYSIS_KEYS = {
     "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "positive_label",
     "intersectional", "knn_k", "distance", "space", "embedding", "counterfactual", "skip",
+    "class_names",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}
 _MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read an audit config (INTERFACE.md "Audit config"); relative paths resolve from its folder."""
+    """Read an audit config (TOML: [data], [models.ROLE], [analysis], [engine], [gate], [[sweep]]).
+
+    Relative paths resolve from the config file's folder.
+    """
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"Config file {str(path)!r} does not exist.")
@@ -703,13 +912,13 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
           command_line: Sequence[str] | None = None) -> Report:
     """Run the audit a TOML config describes (``kdaudit audit CONFIG.toml``)."""
     from kdaudit.models.base import ModelSpec
-    from kdaudit.models.preprocess import Preprocess
+    from kdaudit.userinput import as_preprocess
 
     cfg = load_config(config)
     base = Path(config).resolve().parent
 
     def resolve(p: str) -> str:
-        """Relative paths resolve from the config's folder (INTERFACE.md), built-in args too."""
+        """Relative paths resolve from the config's folder, built-in args too."""
         text = str(p)
         head, sep, arg = text.partition(":")
         if sep and "/" not in head and head:  # a built-in spec such as adult:data/adult.test
@@ -754,7 +963,7 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         if "path" not in table:
             raise UsageError(f"[models.{role}] has no path.")
         paths = table["path"] if isinstance(table["path"], list) else [table["path"]]
-        pre = Preprocess.from_dict(table["preprocess"]) if table.get("preprocess") else None
+        pre = as_preprocess(table.get("preprocess") or None, where=f"[models.{role}] preprocess")
         shape = tuple(table["input_shape"]) if table.get("input_shape") else None
         return [ModelSpec(path=resolve(p), role=role, format=table.get("format"), arch=table.get("arch"),
                           preprocess=pre, outputs=table.get("outputs", "auto"),

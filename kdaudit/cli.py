@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 import traceback
@@ -109,7 +110,14 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     o.add_argument("--policy", metavar="FILE", help="release gate policy (TOML, or 'default' / 'strict')")
     o.add_argument("--junit", metavar="FILE", help="write the gate's checks as JUnit XML")
     o.add_argument("--report-format", dest="formats", type=_csv, default=["json", "html", "md"],
-                   metavar="FORMATS", help="report formats: json,html,md,modelcard (default json,html,md)")
+                   metavar="FORMATS",
+                   help="report formats: json,html,md,modelcard,csv (default json,html,md; csv: "
+                        "one tidy table per result in DIR/csv/)")
+    o.add_argument("--export-rows", metavar="FILE.parquet",
+                   help="write one row per sample (label, each model's prediction and confidence, "
+                        "groups, changed teacher -> student) as Parquet (or .csv)")
+    g.add_argument("--class-names", type=_csv, default=None, metavar="NAME[,NAME...]",
+                   help="class names in the models' class order (default: from the data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--small", action="store_true", help="a quick, smaller run (for tests)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    d.add_argument("--update-docs", metavar="FILE.md",
+                   help="rewrite the generated block of this file (docs/reproduction.md) from the report")
     _common(d)
 
     k = sub.add_parser("cache", help="inspect or clear the logit cache")
@@ -202,6 +212,7 @@ def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[st
         "use_cache": (False if args.no_cache else None),
         "skip": frozenset(args.skip) if args.skip else None,
         "trust_code": args.trust_code or None,
+        "class_names": tuple(args.class_names) if args.class_names else None,
     }
     opts = {k: v for k, v in mapping.items() if v is not None}
     if not only_given:
@@ -214,7 +225,11 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def _check_out_dir(out: str) -> None:
+def _check_out_dir(out: str, args: argparse.Namespace | None = None) -> None:
+    if args is not None and getattr(args, "export_rows", None):
+        from kdaudit.export import check_rows_path
+
+        check_rows_path(args.export_rows)
     p = Path(out)
     if p.exists() and not p.is_dir():
         raise UsageError(f"Output path {out!r} is a file; expected a folder for the report.",
@@ -236,6 +251,10 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
 
     if args.junit and report.gate is not None:  # before the report: a failure leaves neither
         write_junit(report.gate, Path(args.junit))
+    if args.export_rows:
+        rows_path = report.export_rows(args.export_rows)
+        if not args.quiet:
+            print(f"wrote rows: {rows_path}")
     paths = report.write(args.out, formats=args.formats)
     if not args.quiet:
         for kind, path in paths.items():
@@ -244,14 +263,14 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
             from kdaudit.report.words import verdict_line
 
             print(verdict_line(report.gate))
-    return 0 if report.passed else 1
+    return 1 if report.passed is False else 0  # None: no gate
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from kdaudit import api
     from kdaudit.models.preprocess import Preprocess
 
-    _check_out_dir(args.out)
+    _check_out_dir(args.out, args)
     defaults: dict[str, dict[str, Any]] = {}
     for role in ROLE_NAMES:
         d: dict[str, Any] = {"outputs": getattr(args, f"{role}_outputs") or args.outputs}
@@ -278,7 +297,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from kdaudit import api
 
-    _check_out_dir(args.out)
+    _check_out_dir(args.out, args)
     overrides = _options_from_args(args, only_given=True)
     policy = _load_policy_early(args, config_has_gate=bool(api.load_config(args.config).get("gate")))
     report = api.audit(args.config, overrides=overrides, command_line=["kdaudit", *args.argv])
@@ -289,18 +308,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from kdaudit.gate import evaluate_gate, load_policy
+    from kdaudit.governance import governance_section, policy_record
     from kdaudit.report import read_report
     from kdaudit.report.junit import write_junit
 
     path = Path(args.report)
     report = read_report(path)
-    gate = evaluate_gate(report, load_policy(args.policy)).to_dict()
+    policy = load_policy(args.policy)
+    gate = {**evaluate_gate(report, policy).to_dict(), **policy_record(policy)}
     if args.junit:
         write_junit(gate, Path(args.junit))
     if args.write:
         from kdaudit.report import write_report
 
         report["gate"] = gate
+        report["governance"] = governance_section(report)
         present = [f for f, name in (("html", "report.html"), ("md", "summary.md"))
                    if (path.parent / name).exists()]
         write_report(report, path.parent, formats=("json", *present))
@@ -316,7 +338,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     _check_out_dir(args.out)
     report_paths = run_demo(Path(args.out), tabular=args.tabular, small=args.small, seed=args.seed,
-                            device=args.device, quiet=args.quiet, progress=_show_progress(args))
+                            device=args.device, quiet=args.quiet, progress=_show_progress(args),
+                            update_docs=Path(args.update_docs) if args.update_docs else None)
     if not args.quiet:
         for kind, path in report_paths.items():
             print(f"wrote {kind}: {path}")
@@ -376,6 +399,10 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kdaudit with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # torch's OpenMP threads spin while waiting; on a shared machine (CI runners, a laptop
+    # doing other work) that made training 10x slower (bench/bench_threads.py). Sleeping
+    # waiters cost little when the machine is idle. Read when torch loads; a user's value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     verbose = "--verbose" in argv or "-v" in argv
     quiet = "--quiet" in argv or "-q" in argv
     with warnings.catch_warnings():

@@ -184,6 +184,10 @@ def test_demo_small_trains_and_audits(tmp_path, capsys, variant):
     assert set(report["models"]) == {"teacher", "student", "baseline"}
     assert report["gate"]["checks"], "the demo judges its student with the default policy"
     assert (out / "report.html").stat().st_size > 10_000
+    # several seeds per baseline and student: P1's multi-run Welch test is the one used
+    assert len(report["models"]["baseline"]["runs"]) >= 2
+    assert len(report["models"]["student"]["runs"]) >= 2
+    assert report["class_shift"]["baseline_vs_student"]["test"] == "welch_t"
     if not variant:
         temps = [row["temperature"] for row in report["temperature_sweep"]]
         assert temps == sorted(temps) and len(temps) >= 2

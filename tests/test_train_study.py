@@ -42,7 +42,17 @@ def _check_layout(res: dict, temps: list[float]) -> None:
 def test_small_study(tmp_path: Path) -> None:
     res = run_study(tmp_path, small=True, quiet=True, temperatures=(1, 4))
     _check_layout(res, [1.0, 4.0])
-    assert json.loads((tmp_path / "study.json").read_text())["config"]["small"] is True
+    study = json.loads((tmp_path / "study.json").read_text())
+    assert study["config"]["small"] is True
+    # several seeds per baseline and temperature (multi-run tests, error bars); one teacher
+    seeds = study["config"]["seeds"]
+    assert len(seeds) >= 2 and len(res["runs"]["teacher"]) == 1
+    assert len(res["runs"]["baseline"]) == len(seeds)
+    for t, paths in res["runs"]["students"].items():
+        assert len(paths) == len(seeds) and paths[0] == res["students"][t]
+        seeds_seen = [read_manifest(Path(p).with_suffix(".json"))["seed"] for p in paths]
+        assert seeds_seen == seeds
+        assert len(study["run_accuracy"]["students"][f"{t:g}"]) == len(seeds)
 
 
 @pytest.mark.slow
@@ -52,3 +62,4 @@ def test_full_study(tmp_path: Path) -> None:
     acc = res["accuracy"]
     assert acc["teacher"] > acc["baseline"] + 0.05  # the teacher is clearly better
     assert max(acc["students"].values()) > acc["baseline"]  # KD helps at some T
+    assert all(len(p) >= 3 for p in res["runs"]["students"].values())

@@ -1,8 +1,8 @@
 """The evaluation dataset: labels, inputs, sensitive attributes, and a fingerprint.
 
-Formats (INTERFACE.md "Data"):
+Formats:
 
-* ``.npz`` with ``x``, ``y``, ``sensitive_<name>`` arrays, optional ``split``;
+* ``.npz`` with ``x``, ``y``, ``sensitive_<name>`` arrays, optional ``split`` and ``class_names`` (names of classes 0..n-1);
   a multi-input model reads ``x_<input name>`` arrays instead of ``x``.
 * ``.csv`` / ``.parquet`` with ``label``, ``sensitive`` and ``features`` columns.
 * built-ins (``trifeature``, ``adult:PATH``...), see :mod:`kdaudit.data.builtin`.
@@ -250,7 +250,9 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
                     f"Array {sub_key!r} in {str(path)!r} has {sub.shape[0]} rows but 'y' has {n}."
                 )
     sha = file_sha256(path)
-    extras = {k: v for k, v in arrays.items() if k in {"embedding"}}
+    extras: dict[str, Any] = {k: v for k, v in arrays.items() if k in {"embedding"}}
+    if "class_names" in arrays:  # optional: names of classes 0..n-1, shown instead of numbers
+        extras["class_names"] = [str(c) for c in np.asarray(arrays["class_names"]).ravel()]
     return Dataset(
         y_true=y, x=x, sensitive_features=sens, split=split, path=str(path), sha256=sha,
         # sensitive attributes do not change any model input, so they stay out of the

@@ -250,7 +250,7 @@ def make_trifeature(
 
 
 def save_trifeature_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Write a split from :func:`make_trifeature` to ``path`` (``x``, ``y``, ``sensitive_*``).
+    """Write a split from :func:`make_trifeature` to ``path`` (``x``, ``y``, ``sensitive_*``, ``class_names``).
 
     Strings are stored as fixed-width unicode arrays so the file loads with
     ``allow_pickle=False``.
@@ -265,6 +265,7 @@ def save_trifeature_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path
         y=arrays["y"],
         sensitive_color=np.asarray(arrays["sensitive_color"]).astype(str),
         sensitive_texture=np.asarray(arrays["sensitive_texture"]).astype(str),
+        class_names=np.asarray(SHAPES).astype(str),
     )
     return path
 

@@ -15,8 +15,9 @@ def progress_enabled(requested: bool, stream: IO[str] | None = None) -> bool:
         return False
 
 
-def progress_bar(total: int, *, desc: str, enabled: bool, initial: int = 0) -> Any:
-    """A tqdm bar counting rows on stderr (disabled unless shown).
+def progress_bar(total: int, *, desc: str, enabled: bool, initial: int = 0,
+                 unit: str = "rows") -> Any:
+    """A tqdm bar on stderr (disabled unless shown): inference rows, training batches.
 
     Parameters
     ----------
@@ -29,10 +30,12 @@ def progress_bar(total: int, *, desc: str, enabled: bool, initial: int = 0) -> A
         stderr is not a TTY (CI logs, pipes).
     initial : int
         Rows already done (resumed from the cache).
+    unit : str
+        What ``total`` counts (``"rows"``; the trainer counts ``"batch"``).
     """
     from tqdm import tqdm
 
     stream = sys.stderr
-    return tqdm(total=total, initial=initial, desc=desc, unit="rows", unit_scale=True,
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit == "rows",
                 file=stream, leave=False, dynamic_ncols=True,
                 disable=not progress_enabled(enabled, stream))

@@ -1,4 +1,4 @@
-"""Per-model input preprocessing (INTERFACE.md, "Preprocess runs per sample in this order").
+"""Per-model input preprocessing: what runs on stored inputs before a model sees them.
 
 Steps, applied to a batch of shape ``(batch, *sample_shape)``:
 

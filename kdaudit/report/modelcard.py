@@ -137,6 +137,7 @@ def model_card(report: dict[str, Any]) -> dict[str, Any]:
                        for r, m in models.items()},
             "config": report.get("config"),
             "gate": gate,
+            "governance": report.get("governance"),
             "provenance": report.get("provenance"),
         },
     }

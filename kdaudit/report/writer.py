@@ -1,4 +1,4 @@
-"""Write a report dict to disk: report.json, report.html, summary.md (and a model card).
+"""Write a report dict to disk: report.json, report.html, summary.md (a model card, CSV tables).
 
 All files are rendered into a temporary folder beside ``out_dir`` first and moved
 into place only when every one succeeded; report.json is moved last, so a
@@ -24,6 +24,7 @@ FORMATS: dict[str, str] = {
     "html": "report.html",
     "md": "summary.md",
     "modelcard": "model_card.json",
+    "csv": "csv",  # a folder: one <frame>.csv per tidy table of kdaudit.frames
     "json": "report.json",
 }
 
@@ -84,13 +85,14 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
     Parameters
     ----------
     report : dict
-        The JSON-native report (INTERFACE.md + docs/architecture.md).
+        The JSON-native report (its schema: ``kdaudit schema``; layout: docs/architecture.md).
     out_dir : Path
         Folder to write into; created (with parents) when missing. Existing files of
         the same names are replaced; other files are left alone.
     formats : iterable of str
         Any of ``"json"`` (report.json), ``"html"`` (report.html), ``"md"``
-        (summary.md), ``"modelcard"`` (model_card.json).
+        (summary.md), ``"modelcard"`` (model_card.json), ``"csv"`` (a ``csv/`` folder
+        with one file per tidy table of :func:`kdaudit.frames.report_frames`).
     validate : callable, optional
         Replaces the schema check (:func:`kdaudit.report.schema.validate_report`).
 
@@ -120,6 +122,9 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
         if parent.exists() and not parent.is_dir():
             raise UsageError(f"cannot create output folder {str(out_dir)!r}: "
                              f"{str(parent)!r} is a file")
+    if "csv" in wanted and (out_dir / FORMATS["csv"]).is_file():
+        raise UsageError(f"cannot write CSV tables: {str(out_dir / FORMATS['csv'])!r} is a file",
+                         tip="remove it or choose another --out")
     if validate is None:
         from kdaudit.report.schema import validate_report
 
@@ -136,16 +141,43 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
     written: dict[str, Path] = {}
     try:
         for fmt in order:  # render everything before anything reaches out_dir
+            if fmt == "csv":
+                _render_csv(report, staging / FORMATS[fmt])
+                continue
             (staging / FORMATS[fmt]).write_text(_render(fmt, report), encoding="utf-8",
                                                 newline="\n")
         out_dir.mkdir(parents=True, exist_ok=True)
         for fmt in order:
             target = out_dir / FORMATS[fmt]
-            os.replace(staging / FORMATS[fmt], target)
+            if fmt == "csv":
+                _move_csv(staging / FORMATS[fmt], target)
+            else:
+                os.replace(staging / FORMATS[fmt], target)
             written[fmt] = target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def _render_csv(report: dict[str, Any], folder: Path) -> None:
+    from kdaudit.frames import report_frames
+
+    folder.mkdir()
+    for name, frame in report_frames(report).items():
+        frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
+
+
+def _move_csv(staged: Path, target: Path) -> None:
+    """Replace the tables of a previous run in ``target`` (other files there are left alone)."""
+    from kdaudit.frames import FRAME_NAMES
+
+    target.mkdir(exist_ok=True)
+    new = {p.name for p in staged.iterdir()}
+    for name in FRAME_NAMES:  # a table this report does not have must not survive from an older one
+        if f"{name}.csv" not in new:
+            (target / f"{name}.csv").unlink(missing_ok=True)
+    for name in sorted(new):
+        os.replace(staged / name, target / name)
 
 
 def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:

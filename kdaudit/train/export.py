@@ -5,10 +5,12 @@ Each model ``NAME`` becomes three files in the output folder:
 * ``NAME.onnx`` -- input ``input`` of shape ``(batch, *input_shape)`` float32
   with a dynamic batch axis, output ``logits`` ``(batch, n_classes)``. After
   export, onnxruntime's outputs are compared with torch's on real inputs (two
-  batch sizes); a difference above ``1e-5 * max(1, |logit|)`` raises
-  :class:`~kdaudit.errors.ModelLoadError` (1e-5 absolute for logits up to 1
-  in size, 1e-5 relative for larger ones: float32 kernels of onnxruntime and
-  torch differ in the last bits, ~1e-5 absolute on logits of size 40).
+  batch sizes); a difference above ``1e-4 * max(1, |logit|)`` raises
+  :class:`~kdaudit.errors.ModelLoadError` (1e-4 absolute for logits up to 1
+  in size, 1e-4 relative for larger ones: float32 kernels of onnxruntime and
+  torch differ in the last bits, ~1e-5 on logits of size 10-40 and now and then
+  just above it, which made a 16-model demo fail one run in a few; a real
+  export error is orders of magnitude larger).
 * ``NAME.safetensors`` -- the state dict (load with ``--arch ARCH``).
 * ``NAME.json`` -- the manifest: role, arch, recipe, seed, temperature, soft
   weight, metrics, sha256 of both files, the preprocessing spec that maps the
@@ -36,7 +38,7 @@ from kdaudit.models.manifest import (  # noqa: F401 - part of this module's API
     write_manifest,
 )
 
-ONNX_ATOL = 1e-5
+ONNX_ATOL = 1e-4
 OPSET = 17
 
 

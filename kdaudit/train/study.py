@@ -1,9 +1,11 @@
 """The P1 temperature study on Trifeature, trained end to end on a laptop CPU.
 
-:func:`run_study` trains a ResNet-20 teacher, a LeNet-5 baseline (hard labels
-only) and LeNet-5 students at several temperatures, exports each as ONNX +
-safetensors + manifest, and writes the Trifeature test split as an npz. It
-returns the paths; auditing them is :mod:`kdaudit.api`'s job.
+:func:`run_study` trains a ResNet-20 teacher (once), LeNet-5 baselines (hard labels
+only) and LeNet-5 students at several temperatures, each baseline and temperature with
+several seeds so that class shift can use the multi-run Welch test and every sweep point
+has a run-to-run spread. It exports each model as ONNX + safetensors + manifest, writes
+the Trifeature test split as an npz, and returns the paths; auditing them is
+:mod:`kdaudit.api`'s job.
 
 The training split carries a planted colour-shape correlation
 (:data:`CORRELATION`): colour is a shortcut for shape there but not in the
@@ -27,12 +29,14 @@ SOFT_WEIGHT = 0.9
 STUDENT_LR = 0.05
 GRAD_CLIP = 2.0
 
-#: sizes and epochs of the full and the small study
+#: sizes, epochs and seeds of the full and the small study. Three seeds per baseline and
+#: student make the multi-run Welch test (docs/methods.md, "Class-wise shift") and per-temperature error bars
+#: possible; epochs are cut so the whole study still trains in a few minutes on 2 CPU cores.
 STUDY_SIZES: dict[str, dict[str, int | float]] = {
-    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 10,
-             "batch_size": 64},
-    "small": {"n_train": 600, "n_eval": 300, "teacher_epochs": 1, "student_epochs": 3,
-              "batch_size": 64},
+    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 8,
+             "batch_size": 64, "n_seeds": 3},
+    "small": {"n_train": 600, "n_eval": 300, "teacher_epochs": 1, "student_epochs": 2,
+              "batch_size": 64, "n_seeds": 2},
 }
 
 
@@ -44,8 +48,10 @@ def run_study(
     seed: int = 0,
     temperatures: Sequence[float] = (1, 2, 4, 8),
     device: str = "auto",
+    n_seeds: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Train and export the teacher, the baseline and one student per temperature.
+    """Train and export the teacher, the baselines and the students (one per temperature and seed).
 
     Parameters
     ----------
@@ -54,22 +60,30 @@ def run_study(
     small : bool
         Tiny sizes for tests (seconds instead of minutes).
     quiet : bool
-        Print nothing (otherwise one line per model on stderr).
+        Print nothing. Otherwise one line per trained model on stderr, and with
+        ``progress`` a bar per model showing the epoch.
     seed : int
-        Seed of the data generator and of every model.
+        Seed of the data generator, of the teacher and of the first run of every
+        other model; run ``r`` uses ``seed + r``.
     temperatures : sequence of float
         Student temperatures.
     device : str
         ``auto``, ``cpu`` or ``cuda``.
+    n_seeds : int, optional
+        Runs per baseline and per temperature (default: 3, or 2 with ``small``).
+        The teacher is trained once.
+    progress : bool
+        Show a progress bar per model (only on a terminal).
 
     Returns
     -------
     dict
-        ``data`` (npz path), ``teacher`` and ``baseline`` (ONNX paths),
-        ``students`` ({T: ONNX path}), ``preprocess`` (the spec for all models),
-        ``manifests`` ({"teacher", "baseline": path, "students": {T: path}}),
-        ``accuracy`` (eval accuracy per model), ``timings`` (seconds),
-        ``config`` (sizes, correlation, soft weight).
+        ``data`` (npz path), ``teacher`` and ``baseline`` (ONNX paths of the first run),
+        ``students`` ({T: ONNX path of the first run}), ``runs`` ({"teacher",
+        "baseline": [paths], "students": {T: [paths]}}), ``preprocess`` (the spec for all
+        models), ``manifests`` ({"teacher", "baseline": path, "students": {T: path}}, first
+        runs), ``accuracy`` (eval accuracy per model, first run), ``run_accuracy`` (every
+        run), ``timings`` (seconds), ``config`` (sizes, seeds, correlation, soft weight).
     """
     import sys
 
@@ -81,13 +95,24 @@ def run_study(
     if not temps or any(not t > 0 for t in temps):
         raise UsageError(f"Expected positive temperatures; got {list(temperatures)!r}.")
     sizes = STUDY_SIZES["small" if small else "full"]
+    runs = int(sizes["n_seeds"]) if n_seeds is None else int(n_seeds)
+    if runs < 1:
+        raise UsageError(f"Expected at least one seed per model; got {runs}.")
+    seeds = tuple(seed + r for r in range(runs))
     out = Path(out_dir)
     models_dir = out / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
+    n_models = 1 + runs * (1 + len(temps))
+    done = [0]
 
     def log(line: str) -> None:
-        if not quiet and not line.startswith("  "):
-            print(line, file=sys.stderr, flush=True)
+        # run_training logs one indented line per epoch (the bar shows those) and one per model
+        if quiet or line.startswith("  "):
+            return
+        if ": accuracy " in line:
+            done[0] += 1
+            line = f"[{done[0]}/{n_models}] {line}"
+        print(f"study: {line}", file=sys.stderr, flush=True)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -103,15 +128,18 @@ def run_study(
                             lr=0.05)
     student_recipe = Recipe(arch="lenet5", epochs=int(sizes["student_epochs"]), batch_size=bs,
                             lr=STUDENT_LR, grad_clip=GRAD_CLIP)
-    common: dict[str, Any] = {"out_dir": models_dir, "seeds": (seed,), "device": device,
-                              "log": log}
+    common: dict[str, Any] = {"out_dir": models_dir, "device": device, "log": log,
+                              "progress": progress and not quiet}
 
+    log(f"training {n_models} models: a ResNet-20 teacher ({teacher_recipe.epochs} epochs), "
+        f"{runs} LeNet-5 baselines and {runs} LeNet-5 students at each T = "
+        + ", ".join(f"{t:g}" for t in temps) + f" ({student_recipe.epochs} epochs each)")
     t = time.perf_counter()
-    (teacher_man,) = run_training(data, teacher_recipe, role="teacher", **common)
+    (teacher_man,) = run_training(data, teacher_recipe, role="teacher", seeds=(seed,), **common)
     timings["teacher"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    (baseline_man,) = run_training(data, student_recipe, role="baseline", **common)
+    baseline_mans = run_training(data, student_recipe, role="baseline", seeds=seeds, **common)
     timings["baseline"] = time.perf_counter() - t
 
     from kdaudit.train.trainer import load_teacher
@@ -119,7 +147,7 @@ def run_study(
     teacher: TeacherModel = load_teacher(models_dir / f"{teacher_man['name']}.json")
     t = time.perf_counter()
     student_mans = run_training(data, student_recipe, role="student", temperatures=temps,
-                                soft_weight=SOFT_WEIGHT, teacher=teacher, **common)
+                                soft_weight=SOFT_WEIGHT, teacher=teacher, seeds=seeds, **common)
     timings["students"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
@@ -129,40 +157,60 @@ def run_study(
     def mpath(man: dict[str, Any]) -> str:
         return str(models_dir / f"{man['name']}.json")
 
+    def acc(man: dict[str, Any]) -> Any:
+        return man["metrics"].get("eval_accuracy")
+
+    by_t: dict[float, list[dict[str, Any]]] = {t: [] for t in temps}
+    for m in student_mans:  # run_training returns seed-major order
+        by_t[float(m["temperature"])].append(m)
     result: dict[str, Any] = {
         "data": str(npz),
         "teacher": onnx(teacher_man),
-        "baseline": onnx(baseline_man),
-        "students": {float(m["temperature"]): onnx(m) for m in student_mans},
+        "baseline": onnx(baseline_mans[0]),
+        "students": {t: onnx(ms[0]) for t, ms in by_t.items()},
+        "runs": {
+            "teacher": [onnx(teacher_man)],
+            "baseline": [onnx(m) for m in baseline_mans],
+            "students": {t: [onnx(m) for m in ms] for t, ms in by_t.items()},
+        },
         "preprocess": dict(PREPROCESS),
         "manifests": {
             "teacher": mpath(teacher_man),
-            "baseline": mpath(baseline_man),
-            "students": {float(m["temperature"]): mpath(m) for m in student_mans},
+            "baseline": mpath(baseline_mans[0]),
+            "students": {t: mpath(ms[0]) for t, ms in by_t.items()},
         },
         "accuracy": {
-            "teacher": teacher_man["metrics"].get("eval_accuracy"),
-            "baseline": baseline_man["metrics"].get("eval_accuracy"),
-            "students": {float(m["temperature"]): m["metrics"].get("eval_accuracy")
-                         for m in student_mans},
+            "teacher": acc(teacher_man),
+            "baseline": acc(baseline_mans[0]),
+            "students": {t: acc(ms[0]) for t, ms in by_t.items()},
+        },
+        "run_accuracy": {
+            "teacher": [acc(teacher_man)],
+            "baseline": [acc(m) for m in baseline_mans],
+            "students": {t: [acc(m) for m in ms] for t, ms in by_t.items()},
         },
         "timings": timings,
-        "config": {**sizes, "small": small, "seed": seed, "temperatures": temps,
+        "config": {**sizes, "small": small, "seed": seed, "seeds": list(seeds),
+                   "temperatures": temps,
                    "teacher_recipe": teacher_recipe.to_dict(),
                    "student_recipe": student_recipe.to_dict(),
                    "color_shape_correlation": CORRELATION, "soft_weight": SOFT_WEIGHT,
                    "teacher_arch": "resnet20", "student_arch": "lenet5"},
     }
+
+    def by_name(d: dict[float, Any]) -> dict[str, Any]:
+        return {f"{k:g}": v for k, v in d.items()}
+
     write_manifest(out / "study.json", {
         **result,
-        "students": {f"{k:g}": v for k, v in result["students"].items()},
-        "manifests": {**result["manifests"],
-                      "students": {f"{k:g}": v for k, v in result["manifests"]["students"].items()}},
-        "accuracy": {**result["accuracy"],
-                     "students": {f"{k:g}": v for k, v in result["accuracy"]["students"].items()}},
+        "students": by_name(result["students"]),
+        "runs": {**result["runs"], "students": by_name(result["runs"]["students"])},
+        "manifests": {**result["manifests"], "students": by_name(result["manifests"]["students"])},
+        "accuracy": {**result["accuracy"], "students": by_name(result["accuracy"]["students"])},
+        "run_accuracy": {**result["run_accuracy"],
+                         "students": by_name(result["run_accuracy"]["students"])},
     })
-    log(f"study trained in {timings['total']:.1f}s: teacher {result['accuracy']['teacher']}, "
-        f"baseline {result['accuracy']['baseline']}")
+    log(f"trained in {timings['total']:.0f} s")
     return result
 
 

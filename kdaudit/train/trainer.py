@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, ModelLoadError, UsageError
 from kdaudit.models.zoo import build_model
 from kdaudit.train.kd import check_kd_params, effective_weights, kd_loss
@@ -79,7 +79,7 @@ class Recipe:
 
 # --------------------------------------------------------------------------- data
 def apply_preprocess(x: np.ndarray, spec: dict[str, Any] | None) -> np.ndarray:
-    """Apply an INTERFACE.md preprocessing spec to a batch (first axis = samples).
+    """Apply a preprocessing spec (a ``Preprocess`` dict) to a batch (first axis = samples).
 
     The very code the audit runs (:class:`kdaudit.models.preprocess.Preprocess`), so a
     model is trained on exactly the inputs it will be audited on.
@@ -427,14 +427,6 @@ def evaluate(module: nn.Module, x: np.ndarray, y: np.ndarray, *, device: torch.d
     return correct / max(1, len(y))
 
 
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
-
-
 def train_model(
     data: TrainData,
     recipe: Recipe,
@@ -521,9 +513,11 @@ def train_model(
         xs = torch.from_numpy(data.x).to(dev)
         ys = torch.from_numpy(data.y).to(dev)
         history: list[dict[str, float]] = []
-        bar = _progress(total, f"{role} seed {seed}", progress)
+        label = role + (f" T={temperature_used:g}" if role == "student" else "") + f" seed {seed}"
+        bar = progress_bar(total, desc=label, enabled=progress, unit="batch")
         start = time.perf_counter()
         for epoch in range(recipe.epochs):
+            bar.set_description(f"{label}: epoch {epoch + 1}/{recipe.epochs}")
             model.train()
             perm = torch.randperm(n, generator=gen).to(dev)
             loss_sum, seen, correct = 0.0, 0, 0
@@ -551,8 +545,7 @@ def train_model(
                 loss_sum += float(loss.detach()) * idx.numel()
                 seen += idx.numel()
                 correct += int((out.detach().argmax(1) == yb).sum())
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
             row = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1),
                    "train_accuracy_running": correct / max(seen, 1),
                    "seconds": time.perf_counter() - start}
@@ -561,8 +554,7 @@ def train_model(
                 + (f" T={temperature_used:g} w={soft_weight:g}" if role == "student" else "")
                 + f" epoch {epoch + 1}/{recipe.epochs} loss {row['loss']:.4f} "
                 f"acc {row['train_accuracy_running']:.3f}")
-        if bar is not None:
-            bar.close()
+        bar.close()
         train_seconds = time.perf_counter() - start
         metrics: dict[str, Any] = {
             "train_seconds": train_seconds,
