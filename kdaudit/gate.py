@@ -1,6 +1,6 @@
 """The release gate: a policy (TOML) judged against a finished report dict.
 
-Semantics (INTERFACE.md "Gate policy", CONTRACT "Gate"; docs/methods.md explains them):
+Semantics (docs/ci.md "The policy"; docs/methods.md explains the intervals):
 
 * Each threshold key present in the policy becomes exactly **one** check in
   ``gate.checks``, in the policy-key order below. For ``max_dpd_increase`` and
@@ -136,7 +136,7 @@ class Policy(Record):
             raise UsageError(
                 f"{where}: unknown key(s) {', '.join(unknown)}; "
                 f"known keys: {', '.join(POLICY_KEYS + _OTHER_KEYS)}",
-                tip="check the spelling against INTERFACE.md's 'Gate policy' section",
+                tip="check the spelling against docs/ci.md's policy keys",
             )
         kwargs: dict[str, Any] = {}
         for key in POLICY_KEYS:
