@@ -550,9 +550,9 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
     interval_judged = policy.judge == "upper_bound"
     n_family = sum(1 for _, _, nums, _ in gathered if nums for x in nums
                    if x.has_ci and interval_judged)
-    from scipy.stats import norm
+    from scipy.special import ndtri  # scipy.stats costs ~0.3 s of import
 
-    z_fail = float(norm.isf(FAMILY_ALPHA / max(n_family, 1)))
+    z_fail = float(-ndtri(FAMILY_ALPHA / max(n_family, 1)))
     n_rows = _n_rows(report)
     checks: list[GateCheck] = []
     for key, threshold, nums, extra in gathered:

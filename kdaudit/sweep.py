@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats as _sps
+import scipy.special as _special
 
 from kdaudit.engine.logits import LogitArray
 
@@ -84,7 +84,7 @@ def combine_runs(
               if intervals[i][0] is not None and intervals[i][1] is not None]
     c = [centres[i] if centres[i] is not None else values[i] for i in ok]
     centre = float(np.mean(c))
-    seed_half = float(_sps.t.ppf(0.5 + confidence / 2.0, len(ok) - 1)) * std / math.sqrt(len(ok))
+    seed_half = float(_special.stdtrit(len(ok) - 1, 0.5 + confidence / 2.0)) * std / math.sqrt(len(ok))
     test_half = float(np.mean(halves)) if halves else 0.0
     half = math.hypot(seed_half, test_half)
     return mean, [centre - half, centre + half], std

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import scipy.stats as _sps
+import scipy.special as _special
 
 from kdaudit.analysis.stats import (
     DeltaEstimate,
@@ -140,7 +140,7 @@ def accuracy_analysis(
 
 def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
     """Wilson score interval of a proportion (``statsmodels`` ``proportion_confint(method="wilson")``)."""
-    z = float(_sps.norm.ppf(0.5 + confidence / 2.0))
+    z = float(_special.ndtri(0.5 + confidence / 2.0))
     phat = successes / n
     denom = 1.0 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom

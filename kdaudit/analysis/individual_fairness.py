@@ -65,7 +65,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 import numpy as np
-import scipy.stats as _sps
+import scipy.special as _special
 
 from kdaudit.analysis import stats
 from kdaudit.analysis.neighbors import KNNGraph
@@ -508,11 +508,11 @@ def _jackknife_estimate(
     if g < 2:
         return Estimate(value=float(value), p_value=1.0 if paired else None)
     se = float(np.sqrt((g - 1) / g * np.sum((reps - reps.mean()) ** 2)))
-    half = float(_sps.t.ppf(0.5 + confidence / 2.0, g - 1)) * se
+    half = float(_special.stdtrit(g - 1, 0.5 + confidence / 2.0)) * se
     p = None
     if paired:
         if se > 0:
-            p = float(2.0 * _sps.t.sf(abs(value) / se, g - 1))
+            p = float(2.0 * _special.stdtr(g - 1, -abs(value) / se))
         else:
             p = 1.0 if value == 0 else 0.0
     low, high = max(bounds[0], float(value - half)), min(bounds[1], float(value + half))
