@@ -17,7 +17,6 @@ import getpass
 import platform
 import shlex
 import sys
-import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -683,13 +682,15 @@ _MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch",
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read an audit config (INTERFACE.md "Audit config"); relative paths resolve from its folder."""
+    from kdaudit.validation import load_toml, validate
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UsageError(f"Config file {str(path)!r} does not exist.")
-    try:
-        cfg = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Config {str(path)!r} is not valid TOML: {exc}") from exc
+    # one mechanism for every table ([[sweep]] and [gate] included): kdaudit/schemas/
+    cfg = load_toml(p, "audit_config", role="config")
+    if cfg.get("gate"):
+        validate(cfg["gate"], "policy", f"{str(path)!r} [gate]")
     unknown = set(cfg) - {"data", "models", "analysis", "gate", "engine", "sweep"}
     if unknown:
         raise UsageError(f"Unknown section(s) in {str(path)!r}: {', '.join(sorted(unknown))}.")

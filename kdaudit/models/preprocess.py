@@ -119,6 +119,11 @@ class Preprocess:
         """
         if not data:
             return None
+        if not isinstance(data, Mapping):
+            raise UsageError(f"A preprocess spec must be a table; got {type(data).__name__}.")
+        from kdaudit.validation import validate
+
+        validate(dict(data), "preprocess", "(preprocess)")
         data = dict(data)
         layout = data.pop("layout", None)
         unknown = sorted(set(data) - set(_KEYS))
