@@ -458,10 +458,15 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
 
     embedding = None
     if options.embedding is not None:
-        try:
-            embedding = np.load(options.embedding, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputDataError(f"Could not read embedding {options.embedding!r}: {exc}") from exc
+        from kdaudit.data.dataset import load_arrays
+
+        if not Path(options.embedding).suffix.lower() == ".npy":
+            raise InputDataError(f"The embedding {options.embedding!r} must be a .npy file.")
+        embedding = load_arrays(options.embedding, "embedding")["arr_0"]
+        if embedding.ndim != 2 or embedding.dtype.kind not in "fiub":
+            raise InputDataError(
+                f"The embedding {options.embedding!r} must be a numeric (n_samples, n_features) "
+                f"array; got {embedding.dtype} of shape {embedding.shape}.")
     elif "embedding" in dataset.extras:
         embedding = dataset.extras["embedding"]
     if embedding is not None and embedding.shape[0] != dataset.n_samples:
@@ -505,14 +510,14 @@ def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:
     """The counterfactual inputs x' (same rows as the data, e.g. a sensitive attribute flipped)."""
     from kdaudit.data.dataset import file_sha256, fingerprint
 
+    from kdaudit.data.dataset import load_arrays
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputDataError(f"Counterfactual file {path!r} does not exist.")
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputDataError(f"Could not read counterfactual inputs {path!r} as .npz: {exc}") from exc
+    if p.suffix.lower() != ".npz":
+        raise InputDataError(f"Counterfactual file {path!r} must be an .npz archive.")
+    arrays = load_arrays(p, "counterfactual file")
     multi = {k[2:]: v for k, v in arrays.items() if k.startswith("x_")}
     x: Any = arrays.get("x", multi or None)
     if x is None:

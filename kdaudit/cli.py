@@ -328,9 +328,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "ls":
         entries = cache.entries()
         for e in entries:
-            print(f"{e.get('key', '?')[:16]}  {e.get('rows', '?'):>9} rows  "
-                  f"{e.get('n_classes', '?'):>5} classes  {e.get('model_path', '')}  "
-                  f"[{e.get('status', 'complete')}]")
+            def show(key: str, e: dict[str, Any] = e) -> str:
+                return "?" if e.get(key) is None else str(e[key])
+            problem = f" {e['problem']}" if e.get("problem") else ""
+            print(f"{show('key')[:16]}  {show('rows'):>9} rows  {show('n_classes'):>5} classes  "
+                  f"{e.get('model_path') or ''}  [{show('status')}{problem}]")
         if not args.quiet:
             print(f"{len(entries)} entries in {cache.root}")
     elif args.action == "verify":

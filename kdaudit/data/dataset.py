@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.safety import open_regular, regular_file
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 
@@ -95,10 +97,11 @@ class Dataset:
         }
 
 
-def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | Path, *, chunk: int = 1 << 20, role: str = "file") -> str:
+    """sha256 of a regular file's bytes (a FIFO or device is refused, never read forever)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
+    with open_regular(path, role) as fd:
+        while block := os.read(fd, chunk):
             h.update(block)
     return h.hexdigest()
 
@@ -194,6 +197,7 @@ def load_dataset(
         )
     if path.is_dir():
         raise InputDataError(f"Data path {text!r} is a directory; expected a .npz, .csv or .parquet file.")
+    regular_file(path, "data file")  # a FIFO would block open(), a device never ends
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _load_npz(path, sensitive=sensitive)
@@ -206,15 +210,85 @@ def load_dataset(
     )
 
 
-def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
-    try:
-        npz = np.load(path, allow_pickle=False)
-        arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=1 << 16)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=1 << 16)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_array_header(shape: tuple[int, ...], dtype: np.dtype, payload: int, where: str) -> None:
+    """Refuse an array whose header claims more data than the file holds, before allocating."""
+    if dtype.hasobject:
+        raise InputDataError(f"{where} holds Python objects (a pickle); kdaudit does not unpickle data.",
+                             tip="Save numbers or strings (numpy.savez), not object arrays.")
+    need = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 0)
+    if need > payload:
         raise InputDataError(
-            f"Could not read {str(path)!r} as an .npz archive: {exc}.",
-            tip="Write it with numpy.savez; object arrays (pickles) are not accepted.",
+            f"{where} claims shape {shape} of {dtype} ({need} bytes) but holds only {payload} bytes.",
+            tip="The file is truncated or damaged; write it again with numpy.save/savez.")
+
+
+def load_arrays(path: str | Path, role: str, *, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Arrays of a ``.npz`` (or the one array of a ``.npy``, as ``"arr_0"``), checked first.
+
+    Each member's header is read and compared with the bytes it holds before any data
+    is allocated, so a 40-byte file cannot ask for terabytes; pickles are refused.
+
+    Parameters
+    ----------
+    path : str or Path
+        A regular ``.npz`` or ``.npy`` file.
+    role : str
+        What the file is, for messages ("data file", "embedding"...).
+    names : sequence of str, optional
+        Read only these members (default: all).
+
+    Raises
+    ------
+    InputDataError
+        Not a readable archive/array, truncated, pickled, or too large for memory.
+    """
+    p = regular_file(path, role)
+    where = f"the {role} {str(p)!r}"
+    try:
+        if p.suffix.lower() == ".npy" or not zipfile.is_zipfile(p):
+            if p.suffix.lower() != ".npy":
+                raise ValueError("File is not a zip file")
+            with open(p, "rb") as fh:
+                shape, dtype = _npy_header(fh)
+                _check_array_header(shape, dtype, os.fstat(fh.fileno()).st_size - fh.tell(), where)
+            return {"arr_0": np.load(p, allow_pickle=False)}
+        with zipfile.ZipFile(p) as zf:
+            members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+            wanted = list(members) if names is None else [n for n in names if n in members]
+            for key in wanted:
+                info = zf.getinfo(members[key])
+                with zf.open(info) as fh:
+                    shape, dtype = _npy_header(fh)
+                    _check_array_header(shape, dtype, info.file_size, f"array {key!r} in {where}")
+        with np.load(p, allow_pickle=False) as npz:
+            return {k: npz[k] for k in wanted}
+    except InputDataError:
+        raise
+    except MemoryError:
+        raise InputDataError(f"{where.capitalize()} does not fit in memory.",
+                             tip="Use a smaller file, or a machine with more memory.") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError,
+            TypeError, NotImplementedError, RuntimeError, SyntaxError, OverflowError) as exc:
+        raise InputDataError(
+            f"Could not read {where} as {'an .npz archive' if p.suffix.lower() != '.npy' else '.npy'}: "
+            f"{str(exc)[:200]}.",
+            tip="Write it with numpy.savez / numpy.save; object arrays (pickles) are not accepted.",
         ) from exc
+
+
+def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
+    arrays = load_arrays(path, "data file")
     if "y" not in arrays:
         raise InputDataError(
             f"Data file {str(path)!r} has no 'y' array; found {sorted(arrays) or 'no arrays'}.",
@@ -347,15 +421,16 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
         column called ``name``); one row per data row, in the same order.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputDataError(f"Sensitive-attribute file {str(path)!r} does not exist.")
+    regular_file(p, "sensitive-attribute file")
     if name in dataset.sensitive_features:
         raise UsageError(f"Sensitive attribute {name!r} is given twice.",
                          tip="Give each --sensitive-file a new NAME (NAME=PATH).")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            values = np.load(p, allow_pickle=False)
+            values = load_arrays(p, "sensitive-attribute file")["arr_0"]
         elif suffix in TABLE_SUFFIXES:
             import pandas as pd
 

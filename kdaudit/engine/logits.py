@@ -10,6 +10,7 @@ so memory stays bounded by the chunk size, not by the file size.
 from __future__ import annotations
 
 import mmap
+from typing import Any
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -76,10 +77,18 @@ class LogitArray:
                 yield int(offset + i), _read_block(shard, i, min(i + chunk_rows, shard.shape[0]))
 
     def predictions(self, chunk_rows: int | None = None) -> np.ndarray:
-        """Argmax per row, shape (n_samples,), int64."""
+        """Argmax per row, shape (n_samples,), int64.
+
+        Taken in the stored dtype: integer logits near 2**28 or float64 logits with
+        margins below float32's resolution would tie (and flip) after a float32 cast.
+        """
         out = np.empty(self.n_samples, dtype=np.int64)
-        for start, block in self.chunks(chunk_rows):
-            out[start : start + block.shape[0]] = block.argmax(axis=1)
+        chunk_rows = chunk_rows or self.default_chunk_rows()
+        for offset, shard in zip(self.offsets[:-1], self.shards, strict=True):
+            for i in range(0, shard.shape[0], chunk_rows):
+                stop = min(i + chunk_rows, shard.shape[0])
+                block = _read_block(shard, i, stop, dtype=None)
+                out[offset + i : offset + stop] = block.argmax(axis=1)
         return out
 
     def rows(self, index: np.ndarray) -> np.ndarray:
@@ -117,7 +126,10 @@ class LogitArray:
                 )
 
 
-def _read_block(shard: np.ndarray, start: int, stop: int) -> np.ndarray:
+def _read_block(shard: np.ndarray, start: int, stop: int,
+                dtype: Any = np.float32) -> np.ndarray:
+    """Rows ``start:stop`` as ``dtype`` (None: the stored dtype)."""
+    dtype = shard.dtype if dtype is None else dtype
     filename = getattr(shard, "filename", None)
     # only a whole-file map (its base is the mmap itself) has a trustworthy .offset; views inherit it
     if (isinstance(shard, np.memmap) and filename and isinstance(shard.base, mmap.mmap)
@@ -125,10 +137,10 @@ def _read_block(shard: np.ndarray, start: int, stop: int) -> np.ndarray:
         row_bytes = shard.dtype.itemsize * int(shard.shape[1])
         block = np.memmap(filename, dtype=shard.dtype, mode="r", offset=shard.offset + start * row_bytes,
                           shape=(stop - start, int(shard.shape[1])))
-        out = np.array(block, dtype=np.float32)
+        out = np.array(block, dtype=dtype)
         del block  # unmaps: those pages no longer count against this process
         return out
-    return np.asarray(shard[start:stop], dtype=np.float32)
+    return np.asarray(shard[start:stop], dtype=dtype)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

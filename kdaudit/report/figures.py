@@ -16,7 +16,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import matplotlib
+from kdaudit.safety import isolate_matplotlib
+
+isolate_matplotlib()  # no font cache under $HOME: kdaudit writes only --out, --junit, the cache
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg", force=False)
 
