@@ -49,6 +49,7 @@ class AuditOptions:
     seed: int = 0
     confidence: float = 0.95
     min_group_size: int = 30
+    max_groups: int = 1000
     positive_label: int | None = None
     intersectional: bool = False
     knn_k: int = 5
@@ -73,6 +74,8 @@ class AuditOptions:
             )
         if self.seed < 0:
             raise UsageError(f"--seed must be >= 0; got {self.seed}.")
+        if isinstance(self.max_groups, bool) or not isinstance(self.max_groups, int) or self.max_groups < 1:
+            raise UsageError(f"max_groups must be a positive integer; got {self.max_groups!r}.")
         if self.min_group_size < 0:
             raise UsageError(f"--min-group-size must be >= 0; got {self.min_group_size}.")
         if self.bootstrap < 0:
@@ -678,7 +681,8 @@ def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | No
 
 
 _CONFIG_ANALYSIS_KEYS = {
-    "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "positive_label",
+    "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "max_groups",
+    "positive_label",
     "intersectional", "knn_k", "distance", "space", "embedding", "counterfactual", "skip",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit.data.labels import GroupLabels, to_group_labels
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.safety import open_regular, regular_file
 
@@ -123,17 +124,23 @@ def fingerprint(sha256: str, **options: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def as_group_labels(values: Any, name: str) -> np.ndarray:
-    """Group labels as a 1-D array of str (missing values become 'nan')."""
-    arr = np.asarray(values)
+def as_group_labels(values: Any, name: str) -> GroupLabels:
+    """Group labels as integer codes with a name table (missing values become 'nan').
+
+    Integral floats keep integer names (a nullable integer column with gaps is read as
+    floats: ``1`` stays ``1``, not ``1.0``); see :mod:`kdaudit.data.labels`.
+    """
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        values = values.to_numpy(dtype=object)
+    arr = values if isinstance(values, GroupLabels) else np.asarray(values)
     if arr.ndim != 1:
         raise InputDataError(
             f"Expected sensitive attribute {name!r} to be 1-D; got shape {arr.shape}."
         )
-    if arr.dtype.kind == "f":
-        # 1.0 and 1 are the same group; keep integers readable
-        arr = np.where(np.isfinite(arr) & (arr == np.round(arr)), arr.astype(np.int64), arr)
-    return arr.astype(str)
+    if arr.dtype.kind == "V":
+        raise InputDataError(f"Sensitive attribute {name!r} holds {arr.dtype} values; expected "
+                             "numbers or strings.")
+    return to_group_labels(arr)
 
 
 def check_labels(y: Any, source: str) -> np.ndarray:
@@ -393,9 +400,8 @@ def _load_table(
                 tip="Encode them first, or leave them out of --features.",
             )
         x = df[feat_cols].to_numpy(dtype=np.float32)
-    sens = {s: as_group_labels(df[s].astype(str).to_numpy() if df[s].dtype == object else df[s].to_numpy(), s)
-            for s in sensitive}
-    split = as_group_labels(df["split"].to_numpy(), "split") if "split" in df.columns else None
+    sens = {s: as_group_labels(df[s], s) for s in sensitive}
+    split = as_group_labels(df["split"], "split") if "split" in df.columns else None
     sha = file_sha256(path)
     extras: dict[str, Any] = {}
     if classes is not None:
