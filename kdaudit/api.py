@@ -28,7 +28,7 @@ import numpy as np
 from kdaudit._version import __version__
 from kdaudit.data.dataset import Dataset, load_dataset
 from kdaudit.engine.logits import LogitArray
-from kdaudit.errors import CacheError, InputDataError, KDAuditWarning, UsageError
+from kdaudit.errors import AuditError, CacheError, InputDataError, KDAuditWarning, UsageError
 
 ROLES = ("teacher", "student", "baseline")
 PAIRS = (("teacher", "student"), ("baseline", "student"), ("teacher", "baseline"))
@@ -202,7 +202,30 @@ def _with_manifest(spec: Any) -> tuple[Any, dict[str, Any] | None]:
     return dataclasses.replace(spec, **changes), manifest
 
 
-def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset) -> int:
+#: class_shift holds a class x class disagreement matrix per model pair (in report.json too)
+MAX_CLASS_SHIFT_CLASSES = 2048
+
+
+def _n_groups(groups: Any) -> int:
+    from kdaudit.data.labels import to_group_labels
+
+    return len(to_group_labels(groups).names)
+
+
+def _check_groups(dataset: Dataset, options: AuditOptions) -> None:
+    """Refuse an attribute with more groups than ``max_groups`` (an id column, a free-text cell)."""
+    for name, groups in dataset.sensitive_features.items():
+        count = _n_groups(groups)
+        if count > options.max_groups:
+            raise InputDataError(
+                f"Sensitive attribute {name!r} of {dataset.path or 'the data'!r} has {count} groups, "
+                f"more than --max-groups {options.max_groups}.",
+                tip=f"Is {name!r} an id or free-text column? Choose a real attribute or bin it; "
+                    "or raise --max-groups (config: [analysis] max_groups).")
+
+
+def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset,
+                   options: AuditOptions | None = None) -> int:
     counts = {f"{role} run {i}": la.n_classes for role, runs in logits.items() for i, la in enumerate(runs)}
     distinct = sorted(set(counts.values()))
     if len(distinct) > 1:
@@ -214,6 +237,13 @@ def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset) -> 
     n_classes = distinct[0]
     if n_classes < 2:
         raise InputDataError(f"Models output {n_classes} class; need at least 2.")
+    if n_classes > MAX_CLASS_SHIFT_CLASSES and (options is None or "class_shift" not in options.skip):
+        cells = n_classes * n_classes
+        raise InputDataError(
+            f"The models output {n_classes} classes: class shift's {n_classes} x {n_classes} "
+            f"disagreement matrix would hold {cells:.3g} counts ({cells * 8 / 1e9:.3g} GB) per model "
+            f"pair; kdaudit builds it for at most {MAX_CLASS_SHIFT_CLASSES} classes.",
+            tip="Skip it with --skip class_shift (config: [analysis] skip = [\"class_shift\"]).")
     y_max = int(dataset.y_true.max())
     if y_max >= n_classes:
         raise InputDataError(
@@ -261,6 +291,7 @@ def run_audit(
     for needed in ("teacher", "student"):
         if needed not in models:
             raise UsageError(f"An audit needs a {needed} model.")
+    _check_groups(dataset, options)
     cache = _open_cache(options)
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
@@ -269,16 +300,31 @@ def run_audit(
         infos: dict[str, list[dict[str, Any]]] = {}
         for role in ROLES:
             for spec in models.get(role, []):
-                la, info = _model_logits(spec, dataset, options, cache)
+                try:
+                    la, info = _model_logits(spec, dataset, options, cache)
+                except MemoryError as exc:
+                    raise AuditError(
+                        f"Out of memory computing the logits of the {role} model {spec.path!r} on "
+                        f"{dataset.path or 'the data'!r} ({dataset.n_samples} rows).",
+                        tip="Use a smaller --batch-size, or a machine with more memory.") from exc
                 logits.setdefault(role, []).append(la)
                 infos.setdefault(role, []).append(info)
-        n_classes = _check_classes(logits, dataset)
-        preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
-        graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
-        report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
-                          graph=graph)
-        if sweep:
-            report["temperature_sweep"] = _sweep(dataset, preds, n_classes, options, sweep, cache, graph)
+        n_classes = _check_classes(logits, dataset, options)
+        try:
+            preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
+            graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
+            report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
+                              graph=graph)
+            if sweep:
+                report["temperature_sweep"] = _sweep(dataset, preds, n_classes, options, sweep, cache,
+                                                     graph)
+        except MemoryError as exc:
+            groups = ", ".join(f"{k}: {_n_groups(v)} groups" for k, v in dataset.sensitive_features.items())
+            raise AuditError(
+                f"Out of memory in the analyses of {dataset.path or 'the data'!r}: {dataset.n_samples} "
+                f"rows x {n_classes} classes{', ' + groups if groups else ''}, "
+                f"{options.bootstrap} bootstrap replicates.",
+                tip="Lower --bootstrap, --skip an analysis, or use fewer classes/groups.") from exc
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
@@ -430,7 +476,13 @@ def _group_fairness(
 
     attributes = dict(dataset.sensitive_features)
     if options.intersectional and len(attributes) >= 2:
-        attributes["+".join(attributes)] = intersectional_groups(dataset.sensitive_features)
+        combined = intersectional_groups(dataset.sensitive_features)
+        if _n_groups(combined) > options.max_groups:
+            raise InputDataError(
+                f"The intersection {'+'.join(attributes)!r} has {_n_groups(combined)} groups, more "
+                f"than --max-groups {options.max_groups}.",
+                tip="Drop --intersectional, use fewer attributes, or raise --max-groups.")
+        attributes["+".join(attributes)] = combined
     result = {}
     for name, groups in attributes.items():
         result[name] = group_fairness(
@@ -579,7 +631,7 @@ def _sweep(
             "accuracy": float(np.mean(st_preds[0] == y)),
         }
         for ref, key in (("teacher", "n_tc"), ("baseline", "n_sc")):
-            if ref not in preds:
+            if ref not in preds or n_classes > MAX_CLASS_SHIFT_CLASSES:
                 row[key] = None
                 continue
             if len(preds[ref]) >= 2 and len(st_preds) >= 2:
