@@ -563,9 +563,7 @@ def _individual_fairness(
 
 def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:
     """The counterfactual inputs x' (same rows as the data, e.g. a sensitive attribute flipped)."""
-    from kdaudit.data.dataset import file_sha256, fingerprint
-
-    from kdaudit.data.dataset import load_arrays
+    from kdaudit.data.dataset import file_sha256, fingerprint, load_arrays
 
     p = Path(path)
     if not p.exists():

@@ -312,7 +312,6 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from kdaudit.gate import evaluate_gate, load_policy
     from kdaudit.report import read_report
     from kdaudit.report.junit import write_junit
-
     from kdaudit.safety import probe_output_dir, probe_output_file
 
     path = Path(args.report)

@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from kdaudit.errors import AuditError, InputDataError, UsageError
+from kdaudit.errors import AuditError, InputDataError, KDAuditError, UsageError
 
 __all__ = [
     "MAX_NESTING",
@@ -90,7 +90,7 @@ def check_name(path: str | Path, role: str) -> None:
         ) from None
 
 
-def regular_file(path: str | Path, role: str, *, error: type[Exception] = InputDataError) -> Path:
+def regular_file(path: str | Path, role: str, *, error: type[KDAuditError] = InputDataError) -> Path:
     """Return ``path`` when it names an existing regular file (symlinks followed).
 
     Parameters

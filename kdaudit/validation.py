@@ -53,8 +53,12 @@ def _validator(kind: str) -> Any:
     registry = Registry().with_resources(
         (f"kdaudit:{k}", Resource.from_contents(_schema(k))) for k in KINDS)
     schema = _schema(kind)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
+    base = jsonschema.validators.validator_for(schema)
+    base.check_schema(schema)
+    # JSON Schema counts 1.0 as an integer; kdaudit's integers (seed, bootstrap...) must be ints
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    cls = jsonschema.validators.extend(base, type_checker=checker)
     return cls(schema, registry=registry)
 
 

@@ -175,7 +175,7 @@ def arrays(draw: Any, rows: int = N) -> np.ndarray:
     dtype = draw(dtypes)
     r = draw(st.sampled_from([rows, rows, 0, 1, rows + 1]))
     shape = draw(st.sampled_from([(r,), (r, 1), (r, C), (r, 2, 2), ()]))
-    if dtype == object:
+    if dtype.kind == "O":
         return np.array([draw(st.one_of(st.none(), st.integers(), st.text(max_size=3)))
                          for _ in range(int(np.prod(shape)))], dtype=object).reshape(shape)
     return draw(hnp.arrays(dtype, shape))

@@ -99,7 +99,7 @@ def test_onnx_external_data_outside_the_folder_is_refused(task, capsys, location
     evil = linear_onnx(task["models"] / "evil.onnx", task["w"], [external_tensor("unused", location)])
     code, _, err = run(compare(task, task["onnx"], evil), capsys)
     assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
-    assert location in err and "outside" in err or "absolute" in err or "'..'" in err
+    assert (location in err and "outside" in err) or "absolute" in err or "'..'" in err
 
 
 def test_onnx_external_data_symlink_out_is_refused(task, capsys):
@@ -353,7 +353,7 @@ def test_group_fairness_with_a_huge_group_name(tmp_path, capsys):
     big = "g" * (1 << 20)  # one 1 MiB cell: fixed-width strings would make every label 4 MiB
     groups = np.array(["a", "b"])[rng.integers(0, 2, n)].tolist()
     groups[7] = big
-    (tmp_path / "d.csv").write_text("y,grp\n" + "".join(f"{a},{g}\n" for a, g in zip(y, groups)))
+    (tmp_path / "d.csv").write_text("y,grp\n" + "".join(f"{a},{g}\n" for a, g in zip(y, groups, strict=True)))
     for name in ("t", "s"):
         logits = rng.normal(size=(n, 2)).astype(np.float32)
         logits[np.arange(n), y] += 1

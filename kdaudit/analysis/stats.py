@@ -403,12 +403,12 @@ def factorize_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = np.fromiter((table.setdefault(k, len(table)) for k in keys), dtype=np.int64,
                             count=len(keys))
         found = list(table)
-        order = sorted(range(len(found)), key=found.__getitem__)
-        rank = np.empty(len(found), dtype=np.int64)
-        rank[order] = np.arange(len(found))
-        names = np.empty(len(found), dtype=object)
-        names[:] = [found[i] for i in order]
-        return names, rank[codes] if len(found) else codes
+        by_name = sorted(range(len(found)), key=found.__getitem__)
+        found_rank = np.empty(len(found), dtype=np.int64)
+        found_rank[by_name] = np.arange(len(found))
+        found_names = np.empty(len(found), dtype=object)
+        found_names[:] = [found[i] for i in by_name]
+        return found_names, found_rank[codes] if len(found) else codes
     if arr.dtype.kind == "U":
         # hash-based distinct values (numpy >= 2.3), then one binary search per row:
         # about 5x faster than a full sort of a million strings

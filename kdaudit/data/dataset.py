@@ -40,11 +40,11 @@ class Dataset:
         Model inputs as stored (before any model's preprocessing). A dict maps
         model input names to arrays for multi-input models. ``None`` when every
         model is a logits file.
-    sensitive_features : dict of name -> ndarray of shape (n_samples,)
-        Group labels as strings, one array per sensitive attribute, in the
-        order the user named them.
-    split : ndarray of shape (n_samples,) or None
-        Optional split labels (e.g. in/out of distribution) as strings.
+    sensitive_features : dict of name -> GroupLabels (or array) of shape (n_samples,)
+        Group labels as integer codes with a name table (:mod:`kdaudit.data.labels`),
+        one per sensitive attribute, in the order the user named them.
+    split : GroupLabels (or array) of shape (n_samples,) or None
+        Optional split labels (e.g. in/out of distribution).
     sha256 : str
         Hash of the data file's bytes (or of the generated arrays for built-ins).
     fingerprint : str
@@ -53,8 +53,8 @@ class Dataset:
 
     y_true: np.ndarray
     x: np.ndarray | dict[str, np.ndarray] | None
-    sensitive_features: dict[str, np.ndarray]
-    split: np.ndarray | None = None
+    sensitive_features: dict[str, Any]  # GroupLabels (codes + names), or 1-D arrays
+    split: Any = None  # GroupLabels, a 1-D array, or None
     path: str = ""
     sha256: str = ""
     fingerprint: str = ""
@@ -305,7 +305,7 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     n = y.shape[0]
     available = [k[len("sensitive_"):] for k in arrays if k.startswith("sensitive_")]
     names = list(sensitive) if sensitive else available
-    sens: dict[str, np.ndarray] = {}
+    sens: dict[str, Any] = {}
     for s in names:
         key = f"sensitive_{s}"
         if key not in arrays:

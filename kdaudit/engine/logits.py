@@ -10,8 +10,8 @@ so memory stays bounded by the chunk size, not by the file size.
 from __future__ import annotations
 
 import mmap
-from typing import Any
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

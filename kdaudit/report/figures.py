@@ -24,8 +24,8 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg", force=False)
 
-import matplotlib.pyplot as plt
-import numpy as np
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 __all__ = [
     "ROLE_COLORS",
