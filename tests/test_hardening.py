@@ -429,3 +429,14 @@ def test_nothing_written_under_home_and_onnxruntime_is_quiet(task, tmp_path):
     new = [p for p in after if p not in before]
     allowed = {Path("out"), Path("cache")}
     assert all(any(p == a or a in p.parents for a in allowed) for p in new), new
+
+
+@pytest.mark.parametrize("header", [b"{'descr': '<f4', (", b"{'descr': '<f4', 'fortran_order': False, 'shape': (10**12, 3), }",
+                                    b"{'descr': '|O', 'fortran_order': False, 'shape': (3,), }", b"\x00\xff"])
+def test_damaged_npy_headers_are_input_errors(task, capsys, header):
+    import struct
+
+    h = header.ljust(((len(header) + 11) // 64 + 1) * 64 - 10) + b"\n"
+    (task["dir"] / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + b"\0" * 64)
+    code, _, err = run(compare(task, task["teacher"], task["dir"] / "bad.npy"), capsys)
+    assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")

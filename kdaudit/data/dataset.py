@@ -240,6 +240,24 @@ def _check_array_header(shape: tuple[int, ...], dtype: np.dtype, payload: int, w
             tip="The file is truncated or damaged; write it again with numpy.save/savez.")
 
 
+def open_npy(path: str | Path, role: str) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only, its header checked against its size first."""
+    p = regular_file(path, role)
+    where = f"the {role} {str(p)!r}"
+    try:
+        with open(p, "rb") as fh:
+            shape, dtype = _npy_header(fh)
+            _check_array_header(shape, dtype, os.fstat(fh.fileno()).st_size - fh.tell(), where)
+        return np.load(p, mmap_mode="r", allow_pickle=False)
+    except InputDataError:
+        raise
+    except Exception as exc:  # numpy's header parser raises anything on a damaged header
+        raise InputDataError(
+            f"Could not read {where} as .npy: {str(exc)[:200]}.",
+            tip="Write it with numpy.save; object arrays (pickles) are not accepted.",
+        ) from exc
+
+
 def load_arrays(path: str | Path, role: str, *, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Arrays of a ``.npz`` (or the one array of a ``.npy``, as ``"arr_0"``), checked first.
 
@@ -285,8 +303,7 @@ def load_arrays(path: str | Path, role: str, *, names: Sequence[str] | None = No
     except MemoryError:
         raise InputDataError(f"{where.capitalize()} does not fit in memory.",
                              tip="Use a smaller file, or a machine with more memory.") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError,
-            TypeError, NotImplementedError, RuntimeError, SyntaxError, OverflowError) as exc:
+    except Exception as exc:  # numpy's header parser raises anything (TokenError, SyntaxError...)
         raise InputDataError(
             f"Could not read {where} as {'an .npz archive' if p.suffix.lower() != '.npy' else '.npy'}: "
             f"{str(exc)[:200]}.",
@@ -452,8 +469,11 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
         else:
             raise InputDataError(f"Unknown extension {suffix!r} for sensitive-attribute file {str(path)!r}.",
                                  tip="Use .npy, .csv or .parquet.")
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"Could not read sensitive-attribute file {str(path)!r}: {exc}") from exc
+    except InputDataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow parsers raise many types for malformed files
+        raise InputDataError(f"Could not read sensitive-attribute file {str(path)!r}: "
+                             f"{str(exc)[:200]}") from exc
     groups = as_group_labels(values, name)
     if groups.shape[0] != dataset.n_samples:
         raise InputDataError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.data.dataset import file_sha256, load_arrays
+from kdaudit.data.dataset import file_sha256, load_arrays, open_npy
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.base import ModelAdapter, ModelSpec, looks_like_probs, probs_to_log_probs
@@ -51,11 +51,10 @@ class LogitsFileAdapter(ModelAdapter):
                     )
                 arr = arrays["logits"]
             else:
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+                arr = open_npy(path, f"{self.spec.role} logits file")
         except InputDataError:
             raise
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, TypeError, OverflowError,
-                SyntaxError, KeyError) as exc:
+        except Exception as exc:  # numpy/zipfile parsers raise many types on damaged files
             raise InputDataError(
                 f"Could not read the {self.name} as logits: {exc}.",
                 tip="Write logits with numpy.save (.npy) or numpy.savez(path, logits=...); "
