@@ -231,7 +231,8 @@ def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
 def _check_array_header(shape: tuple[int, ...], dtype: np.dtype, payload: int, where: str) -> None:
     """Refuse an array whose header claims more data than the file holds, before allocating."""
     if dtype.hasobject:
-        raise InputDataError(f"{where} holds Python objects (a pickle); kdaudit does not unpickle data.",
+        raise InputDataError(f"Could not read {where}: it holds Python objects (a pickle); kdaudit "
+                             "does not unpickle data.",
                              tip="Save numbers or strings (numpy.savez), not object arrays.")
     need = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 0)
     if need > payload:
