@@ -35,6 +35,8 @@ PAIRS = (("teacher", "student"), ("baseline", "student"), ("teacher", "baseline"
 ANALYSES = ("class_shift", "group_fairness", "individual_fairness", "robustness")
 CORRECTIONS = ("fdr_bh", "holm", "none")
 SCHEMA_VERSION = "1"
+#: replicates beyond this only cost time (the CI's Monte Carlo error is already negligible)
+MAX_BOOTSTRAP = 100_000
 
 ModelLike = Any  # str | Path | ModelSpec | Sequence of those (several runs)
 
@@ -80,6 +82,9 @@ class AuditOptions:
             raise UsageError(f"--min-group-size must be >= 0; got {self.min_group_size}.")
         if self.bootstrap < 0:
             raise UsageError(f"--bootstrap must be >= 0; got {self.bootstrap}.")
+        if self.bootstrap > MAX_BOOTSTRAP:
+            raise UsageError(f"--bootstrap must be at most {MAX_BOOTSTRAP}; got {self.bootstrap}.",
+                             tip="A few thousand replicates give stable 95% intervals.")
         if not 0.5 <= self.confidence < 1.0:
             raise UsageError(f"confidence must be in [0.5, 1); got {self.confidence}.")
         if self.batch_size is not None and self.batch_size <= 0:

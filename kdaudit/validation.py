@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -150,10 +151,29 @@ def _short(value: Any) -> str:
 
 
 def problems(instance: Any, kind: str) -> list[str]:
-    """Every violation of schema ``kind``, one ``key.path: message`` line each, in key order."""
+    """Every violation of schema ``kind``, one ``key.path: message`` line each, in key order.
+
+    Non-finite numbers (TOML ``nan``/``inf``, JSON ``NaN``) are refused everywhere: no
+    setting means them, and report.json cannot hold them.
+    """
     errors = sorted(_validator(kind).iter_errors(instance),
                     key=lambda e: [str(p) for p in e.absolute_path])
-    return [_describe(e) for e in errors]
+    return _non_finite(instance, []) + [_describe(e) for e in errors]
+
+
+def _non_finite(value: Any, path: list[Any]) -> list[str]:
+    """Key paths of NaN/inf values (iterative: nesting depth is bounded before parsing anyway)."""
+    found: list[str] = []
+    stack: list[tuple[Any, list[Any]]] = [(value, path)]
+    while stack and len(found) < _MAX_SHOWN:
+        item, where = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            found.append(f"{_key_path(where)}: must be a finite number, got {item}")
+        elif isinstance(item, dict):
+            stack.extend((v, [*where, k]) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((v, [*where, i]) for i, v in reversed(list(enumerate(item))))
+    return found
 
 
 class ValidationProblem(UsageError):

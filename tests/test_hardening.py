@@ -440,3 +440,32 @@ def test_damaged_npy_headers_are_input_errors(task, capsys, header):
     (task["dir"] / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + b"\0" * 64)
     code, _, err = run(compare(task, task["teacher"], task["dir"] / "bad.npy"), capsys)
     assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
+
+
+def test_manifest_symlinked_out_of_the_model_folder_is_refused(task, capsys):
+    secret = task["dir"] / "secret.json"
+    secret.write_text(json.dumps({"format": "kdaudit-model/1", "name": "leak"}))
+    (task["models"] / "teacher.json").symlink_to(secret)
+    code, _, err = run(compare(task, task["student"], task["onnx"]), capsys)
+    assert_clean_error(code, err, codes=(2,))
+    assert "symlink" in err
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ("[models.baseline]\npath = 'student.npy'\ntemperature = nan\n", "models.baseline.temperature"),
+    ("[analysis]\nbootstrap = 1000000000000\n", "analysis.bootstrap"),
+    ("[[sweep]]\ntemperature = inf\npath = 'student.npy'\n", "sweep[0].temperature"),
+])
+def test_non_finite_and_unbounded_values_are_refused(task, capsys, body, fragment):
+    code, _, err = run(["audit", _config(task, body), "--out", task["dir"] / "out", "-q"], capsys)
+    assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
+    assert fragment in err
+
+
+def test_string_inputs_to_an_onnx_model_are_an_input_error(task, capsys):
+    y = np.load(task["data"])["y"]
+    np.savez(task["dir"] / "strx.npz", x=np.full((N, F), "a"), y=y)
+    code, _, err = run(["compare", task["onnx"], task["onnx"], "--data", task["dir"] / "strx.npz", "--out",
+                        task["dir"] / "out", "--no-cache", "-q", "--skip", "individual_fairness"], capsys)
+    assert_clean_error(code, err, codes=(2,))
+    assert "dtype <U1" in err

@@ -14,7 +14,7 @@ from typing import Any
 
 from kdaudit.data.dataset import file_sha256
 from kdaudit.errors import InputDataError
-from kdaudit.safety import regular_file
+from kdaudit.safety import confined, regular_file
 from kdaudit.validation import load_json, validate
 
 MANIFEST_FORMAT = "kdaudit-model/1"
@@ -72,6 +72,7 @@ def manifest_for_model(path: str | Path, *, sha256: str | None = None) -> dict[s
     if mpath == p or not mpath.exists():
         return None
     regular_file(mpath, "model manifest")  # a FIFO or device beside the model must not hang us
+    confined(p.parent, mpath.name, what=f"manifest beside the model {str(p)!r}")  # no symlink out
     try:
         data = _read_json(p)
     except InputDataError:
