@@ -523,12 +523,12 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
         if not Path(options.embedding).suffix.lower() == ".npy":
             raise InputDataError(f"The embedding {options.embedding!r} must be a .npy file.")
         embedding = load_arrays(options.embedding, "embedding")["arr_0"]
-        if embedding.ndim != 2 or embedding.dtype.kind not in "fiub":
-            raise InputDataError(
-                f"The embedding {options.embedding!r} must be a numeric (n_samples, n_features) "
-                f"array; got {embedding.dtype} of shape {embedding.shape}.")
     elif "embedding" in dataset.extras:
         embedding = dataset.extras["embedding"]
+    if embedding is not None and (embedding.ndim != 2 or embedding.dtype.kind not in "fiub"):
+        raise InputDataError(
+            f"The embedding {options.embedding or 'array of the data'!r} must be a numeric "
+            f"(n_samples, n_features) array; got {embedding.dtype} of shape {embedding.shape}.")
     if embedding is not None and embedding.shape[0] != dataset.n_samples:
         raise InputDataError(
             f"The embedding has {embedding.shape[0]} rows but the data has {dataset.n_samples}."

@@ -285,6 +285,15 @@ def fuzz_npz_data(base: dict[str, Any], payload: bytes) -> None:
         check(ws, compare_argv(ws, "teacher.npy", "student.npy", "data.npz"))
 
 
+def fuzz_npz_data_onnx(base: dict[str, Any], payload: bytes) -> None:
+    """Data for real ONNX models, with individual fairness (neighbours on x) switched on."""
+    with workspace(base, "model.onnx") as ws:
+        (ws / "data.npz").write_bytes(payload)
+        argv = compare_argv(ws, "model.onnx", "model.onnx", "data.npz")
+        argv[argv.index("--skip") + 1] = "robustness"
+        check(ws, argv)
+
+
 npz_payloads = st.one_of(
     st.deferred(lambda: st.just(None)).flatmap(lambda _: mutated(_BASE["data.npz"])),
     st.dictionaries(names, arrays(), min_size=1, max_size=4).map(savez_bytes),
@@ -486,10 +495,13 @@ onnx_payloads = st.one_of(
 
 # registered below; strategies that need the base bytes read them from here
 _BASE: dict[str, Any] = {}
+#: examples run per target (printed by the long run)
+RUNS: dict[str, int] = {}
 _BASE_REPORT_TEXT = ""
 
 TARGETS: dict[str, tuple[Callable[..., None], Any]] = {
     "npz_data": (fuzz_npz_data, npz_payloads),
+    "npz_data_onnx": (fuzz_npz_data_onnx, npz_payloads),
     "npy_model": (fuzz_npy_model, npy_payloads),
     "csv": (fuzz_csv, csv_texts()),
     "parquet": (fuzz_parquet, parquet_payloads),
@@ -520,6 +532,7 @@ def run_target(name: str, base: dict[str, Any], config: settings) -> None:
     @config
     @given(strategy)
     def prop(value: Any) -> None:
+        RUNS[name] = RUNS.get(name, 0) + 1
         fn(base, value)
 
     prop()
@@ -528,6 +541,7 @@ def run_target(name: str, base: dict[str, Any], config: settings) -> None:
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_fuzz(name: str, ready: dict[str, Any]) -> None:
     run_target(name, ready, FAST)
+    assert RUNS.get(name, 0) >= 1
 
 
 @pytest.mark.slow
@@ -542,4 +556,5 @@ def test_fuzz_long(ready: dict[str, Any]) -> None:
             if time.monotonic() >= end:
                 break
         rounds += 1
+    print(f"\nfuzz: {rounds} round(s), examples per target: {RUNS}")
     assert rounds >= 1

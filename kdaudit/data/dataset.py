@@ -341,8 +341,13 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     else:
         x = None
     split = as_group_labels(arrays["split"], "split") if "split" in arrays else None
-    for key, arr in [("x", x), ("split", split), *[(f"sensitive_{k}", v) for k, v in sens.items()]]:
+    embedding = arrays.get("embedding")
+    for key, arr in [("x", x), ("split", split), ("embedding", embedding),
+                     *[(f"sensitive_{k}", v) for k, v in sens.items()]]:
         for sub_key, sub in (arr.items() if isinstance(arr, dict) else [(key, arr)]):
+            if sub is not None and sub.ndim == 0:
+                raise InputDataError(f"Array {sub_key!r} in {str(path)!r} is a scalar; expected one row "
+                                     f"per sample ({n} rows).")
             if sub is not None and sub.shape[0] != n:
                 raise InputDataError(
                     f"Array {sub_key!r} in {str(path)!r} has {sub.shape[0]} rows but 'y' has {n}."
