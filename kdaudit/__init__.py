@@ -11,9 +11,13 @@ for nothing else.
 from __future__ import annotations
 
 import importlib
+import os as _os
 from typing import TYPE_CHECKING, Any
 
 from kdaudit._version import __version__
+
+# before anything imports onnxruntime: no telemetry file under $HOME (see kdaudit.safety)
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 if TYPE_CHECKING:
     from kdaudit.api import AuditOptions, Report, audit, compare

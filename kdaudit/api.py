@@ -17,7 +17,6 @@ import getpass
 import platform
 import shlex
 import sys
-import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -31,13 +30,15 @@ from kdaudit._version import __version__
 from kdaudit._warnings import warn_caller
 from kdaudit.data.dataset import Dataset, load_dataset
 from kdaudit.engine.logits import LogitArray
-from kdaudit.errors import CacheError, InputDataError, KDAuditWarning, UsageError
+from kdaudit.errors import AuditError, CacheError, InputDataError, KDAuditWarning, UsageError
 
 ROLES = ("teacher", "student", "baseline")
 PAIRS = (("teacher", "student"), ("baseline", "student"), ("teacher", "baseline"))
 ANALYSES = ("class_shift", "group_fairness", "individual_fairness", "robustness")
 CORRECTIONS = ("fdr_bh", "holm", "none")
 SCHEMA_VERSION = "1"
+#: replicates beyond this only cost time (the CI's Monte Carlo error is already negligible)
+MAX_BOOTSTRAP = 100_000
 
 ModelLike = Any  # str | Path | ModelSpec | Sequence of those (several runs)
 
@@ -52,6 +53,7 @@ class AuditOptions:
     seed: int = 0
     confidence: float = 0.95
     min_group_size: int = 30
+    max_groups: int = 1000
     positive_label: int | None = None
     intersectional: bool = False
     knn_k: int = 5
@@ -81,10 +83,15 @@ class AuditOptions:
             )
         if self.seed < 0:
             raise UsageError(f"--seed must be >= 0; got {self.seed}.")
+        if isinstance(self.max_groups, bool) or not isinstance(self.max_groups, int) or self.max_groups < 1:
+            raise UsageError(f"max_groups must be a positive integer; got {self.max_groups!r}.")
         if self.min_group_size < 0:
             raise UsageError(f"--min-group-size must be >= 0; got {self.min_group_size}.")
         if self.bootstrap < 0:
             raise UsageError(f"--bootstrap must be >= 0; got {self.bootstrap}.")
+        if self.bootstrap > MAX_BOOTSTRAP:
+            raise UsageError(f"--bootstrap must be at most {MAX_BOOTSTRAP}; got {self.bootstrap}.",
+                             tip="A few thousand replicates give stable 95% intervals.")
         if not 0.5 <= self.confidence < 1.0:
             raise UsageError(f"confidence must be in [0.5, 1); got {self.confidence}.")
         if self.batch_size is not None and self.batch_size <= 0:
@@ -315,7 +322,30 @@ def _with_manifest(spec: Any) -> tuple[Any, dict[str, Any] | None]:
     return dataclasses.replace(spec, **changes), manifest
 
 
-def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset) -> int:
+#: class_shift holds a class x class disagreement matrix per model pair (in report.json too)
+MAX_CLASS_SHIFT_CLASSES = 2048
+
+
+def _n_groups(groups: Any) -> int:
+    from kdaudit.data.labels import to_group_labels
+
+    return len(to_group_labels(groups).names)
+
+
+def _check_groups(dataset: Dataset, options: AuditOptions) -> None:
+    """Refuse an attribute with more groups than ``max_groups`` (an id column, a free-text cell)."""
+    for name, groups in dataset.sensitive_features.items():
+        count = _n_groups(groups)
+        if count > options.max_groups:
+            raise InputDataError(
+                f"Sensitive attribute {name!r} of {dataset.path or 'the data'!r} has {count} groups, "
+                f"more than --max-groups {options.max_groups}.",
+                tip=f"Is {name!r} an id or free-text column? Choose a real attribute or bin it; "
+                    "or raise --max-groups (config: [analysis] max_groups).")
+
+
+def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset,
+                   options: AuditOptions | None = None) -> int:
     counts = {f"{role} run {i}": la.n_classes for role, runs in logits.items() for i, la in enumerate(runs)}
     distinct = sorted(set(counts.values()))
     if len(distinct) > 1:
@@ -327,6 +357,13 @@ def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset) -> 
     n_classes = distinct[0]
     if n_classes < 2:
         raise InputDataError(f"Models output {n_classes} class; need at least 2.")
+    if n_classes > MAX_CLASS_SHIFT_CLASSES and (options is None or "class_shift" not in options.skip):
+        cells = n_classes * n_classes
+        raise InputDataError(
+            f"The models output {n_classes} classes: class shift's {n_classes} x {n_classes} "
+            f"disagreement matrix would hold {cells:.3g} counts ({cells * 8 / 1e9:.3g} GB) per model "
+            f"pair; kdaudit builds it for at most {MAX_CLASS_SHIFT_CLASSES} classes.",
+            tip="Skip it with --skip class_shift (config: [analysis] skip = [\"class_shift\"]).")
     y_max = int(dataset.y_true.max())
     if y_max >= n_classes:
         raise InputDataError(
@@ -374,6 +411,7 @@ def run_audit(
     for needed in ("teacher", "student"):
         if needed not in models:
             raise UsageError(f"An audit needs a {needed} model.")
+    _check_groups(dataset, options)
     cache = _open_cache(options)
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
@@ -385,20 +423,34 @@ def run_audit(
         infos: dict[str, list[dict[str, Any]]] = {}
         for role in ROLES:
             for spec in models.get(role, []):
-                la, info = _model_logits(spec, dataset, options, cache)
+                try:
+                    la, info = _model_logits(spec, dataset, options, cache)
+                except MemoryError as exc:
+                    raise AuditError(
+                        f"Out of memory computing the logits of the {role} model {spec.path!r} on "
+                        f"{dataset.path or 'the data'!r} ({dataset.n_samples} rows).",
+                        tip="Use a smaller --batch-size, or a machine with more memory.") from exc
                 logits.setdefault(role, []).append(la)
                 infos.setdefault(role, []).append(info)
-        n_classes = _check_classes(logits, dataset)
+        n_classes = _check_classes(logits, dataset, options)
         class_names = _class_names(dataset, options, n_classes)
-        preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
-        findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
-                                               class_names=class_names)
-        graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
-        report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
-                          graph=graph)
-        caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
-        if sweep:
-            report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
+        try:
+            preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
+            findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
+                                                   class_names=class_names)
+            graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
+            report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
+                              graph=graph)
+            caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
+            if sweep:
+                report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
+        except MemoryError as exc:
+            groups = ", ".join(f"{k}: {_n_groups(v)} groups" for k, v in dataset.sensitive_features.items())
+            raise AuditError(
+                f"Out of memory in the analyses of {dataset.path or 'the data'!r}: {dataset.n_samples} "
+                f"rows x {n_classes} classes{', ' + groups if groups else ''}, "
+                f"{options.bootstrap} bootstrap replicates.",
+                tip="Lower --bootstrap, --skip an analysis, or use fewer classes/groups.") from exc
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
@@ -607,7 +659,13 @@ def _group_fairness(
 
     attributes = dict(dataset.sensitive_features)
     if options.intersectional and len(attributes) >= 2:
-        attributes["+".join(attributes)] = intersectional_groups(dataset.sensitive_features)
+        combined = intersectional_groups(dataset.sensitive_features)
+        if _n_groups(combined) > options.max_groups:
+            raise InputDataError(
+                f"The intersection {'+'.join(attributes)!r} has {_n_groups(combined)} groups, more "
+                f"than --max-groups {options.max_groups}.",
+                tip="Drop --intersectional, use fewer attributes, or raise --max-groups.")
+        attributes["+".join(attributes)] = combined
     result = {}
     for name, groups in attributes.items():
         result[name] = group_fairness(
@@ -639,12 +697,17 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
 
     embedding = None
     if options.embedding is not None:
-        try:
-            embedding = np.load(options.embedding, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputDataError(f"Could not read embedding {options.embedding!r}: {exc}") from exc
+        from kdaudit.data.dataset import load_arrays
+
+        if not Path(options.embedding).suffix.lower() == ".npy":
+            raise InputDataError(f"The embedding {options.embedding!r} must be a .npy file.")
+        embedding = load_arrays(options.embedding, "embedding")["arr_0"]
     elif "embedding" in dataset.extras:
         embedding = dataset.extras["embedding"]
+    if embedding is not None and (embedding.ndim != 2 or embedding.dtype.kind not in "fiub"):
+        raise InputDataError(
+            f"The embedding {options.embedding or 'array of the data'!r} must be a numeric "
+            f"(n_samples, n_features) array; got {embedding.dtype} of shape {embedding.shape}.")
     if embedding is not None and embedding.shape[0] != dataset.n_samples:
         raise InputDataError(
             f"The embedding has {embedding.shape[0]} rows but the data has {dataset.n_samples}."
@@ -684,16 +747,14 @@ def _individual_fairness(
 
 def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:
     """The counterfactual inputs x' (same rows as the data, e.g. a sensitive attribute flipped)."""
-    from kdaudit.data.dataset import file_sha256, fingerprint
+    from kdaudit.data.dataset import file_sha256, fingerprint, load_arrays
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputDataError(f"Counterfactual file {path!r} does not exist.")
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputDataError(f"Could not read counterfactual inputs {path!r} as .npz: {exc}") from exc
+    if p.suffix.lower() != ".npz":
+        raise InputDataError(f"Counterfactual file {path!r} must be an .npz archive.")
+    arrays = load_arrays(p, "counterfactual file")
     multi = {k[2:]: v for k, v in arrays.items() if k.startswith("x_")}
     x: Any = arrays.get("x", multi or None)
     if x is None:
@@ -751,7 +812,9 @@ def _sweep(
             runs.append(la)
         entries.append((float(temperature), [s.path for s in specs], runs))
 
-    def shift(ref: Sequence[np.ndarray], st: Sequence[np.ndarray]) -> dict[str, Any]:
+    def shift(ref: Sequence[np.ndarray], st: Sequence[np.ndarray]) -> dict[str, Any] | None:
+        if n_classes > MAX_CLASS_SHIFT_CLASSES:  # no dense class x class tables at that size
+            return None
         kw = {"n_classes": n_classes, "alpha": options.alpha, "correction": options.correction}
         if len(ref) >= 2 and len(st) >= 2:
             return class_shift_multirun(y, list(ref), list(st), **kw).to_dict()
@@ -882,7 +945,8 @@ def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | No
 
 
 _CONFIG_ANALYSIS_KEYS = {
-    "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "positive_label",
+    "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "max_groups",
+    "positive_label",
     "intersectional", "knn_k", "distance", "space", "embedding", "counterfactual", "skip",
     "class_names",
 }
@@ -895,13 +959,15 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
     Relative paths resolve from the config file's folder.
     """
+    from kdaudit.validation import load_toml, validate
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UsageError(f"Config file {str(path)!r} does not exist.")
-    try:
-        cfg = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Config {str(path)!r} is not valid TOML: {exc}") from exc
+    # one mechanism for every table ([[sweep]] and [gate] included): kdaudit/schemas/
+    cfg = load_toml(p, "audit_config", role="config")
+    if cfg.get("gate"):
+        validate(cfg["gate"], "policy", f"{str(path)!r} [gate]")
     unknown = set(cfg) - {"data", "models", "analysis", "gate", "engine", "sweep"}
     if unknown:
         raise UsageError(f"Unknown section(s) in {str(path)!r}: {', '.join(sorted(unknown))}.")

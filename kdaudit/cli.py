@@ -8,19 +8,20 @@ in :func:`main` alone (INTERFACE.md "Exit codes").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tomllib
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
-from kdaudit.errors import KDAuditError, KDAuditWarning, UsageError
+from kdaudit.errors import AuditError, KDAuditError, KDAuditWarning, UsageError
 
 ISSUES_URL = "the kdaudit issue tracker"
 ROLE_NAMES = ("teacher", "student", "baseline")
@@ -91,6 +92,9 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     g.add_argument("--intersectional", action="store_true", default=d(False),
                    help="also audit the combination of all sensitive attributes")
     g.add_argument("--min-group-size", type=int, default=d(30), help="flag smaller groups (default 30)")
+    g.add_argument("--max-groups", type=_positive_int, default=None, metavar="N",
+                   help="refuse a sensitive attribute with more groups (default 1000; an id column "
+                        "given as an attribute is a mistake)")
     g.add_argument("--positive-label", type=int, default=None,
                    help="binary group fairness for this class (multi-class: one-vs-rest by default)")
     g.add_argument("--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness")
@@ -204,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[str, Any]:
     mapping = {
         "alpha": args.alpha, "correction": args.correction, "bootstrap": args.bootstrap,
-        "seed": args.seed, "min_group_size": args.min_group_size,
+        "seed": args.seed, "min_group_size": args.min_group_size, "max_groups": args.max_groups,
         "positive_label": args.positive_label, "intersectional": args.intersectional or None,
         "knn_k": args.knn_k, "distance": args.distance, "embedding": args.embedding,
         "counterfactual": args.counterfactual, "device": args.device,
@@ -226,6 +230,9 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def _check_out_dir(out: str, args: argparse.Namespace | None = None) -> None:
+    """Probe --out (and --export-rows) before any work: a file in the way (2), not writable (3)."""
+    from kdaudit.safety import probe_output_dir
+
     if args is not None and getattr(args, "export_rows", None):
         from kdaudit.export import check_rows_path
 
@@ -234,28 +241,46 @@ def _check_out_dir(out: str, args: argparse.Namespace | None = None) -> None:
     if p.exists() and not p.is_dir():
         raise UsageError(f"Output path {out!r} is a file; expected a folder for the report.",
                          tip="Choose another --out or remove the file.")
+    probe_output_dir(out)
 
 
 def _load_policy_early(args: argparse.Namespace, *, config_has_gate: bool = False) -> Any:
     """Check output and gate options before any inference, so a typo costs no audit."""
     from kdaudit.gate import load_policy
+    from kdaudit.safety import probe_output_file
 
     if args.junit and not args.policy and not config_has_gate:
         raise UsageError("--junit needs a gate policy (--policy, or [gate] in the config): "
                          "there are no checks to write.")
+    if args.junit:
+        probe_output_file(args.junit, what="JUnit file (--junit)")
     return load_policy(args.policy) if args.policy else None
+
+
+@contextlib.contextmanager
+def _writing(where: str) -> Iterator[None]:
+    """A failure while writing outputs is exit 3 naming the path (earlier files stay intact)."""
+    try:
+        yield
+    except OSError as exc:
+        path = exc.filename or where
+        raise AuditError(f"Could not write {str(path)!r}: {exc.strerror or exc}.",
+                         tip="Check free space and permissions; the previous report is unchanged.") from exc
 
 
 def _finish(report: Any, args: argparse.Namespace) -> int:
     from kdaudit.report.junit import write_junit
 
     if args.junit and report.gate is not None:  # before the report: a failure leaves neither
-        write_junit(report.gate, Path(args.junit))
+        with _writing(args.junit):
+            write_junit(report.gate, Path(args.junit))
     if args.export_rows:
-        rows_path = report.export_rows(args.export_rows)
+        with _writing(args.export_rows):
+            rows_path = report.export_rows(args.export_rows)
         if not args.quiet:
             print(f"wrote rows: {rows_path}")
-    paths = report.write(args.out, formats=args.formats)
+    with _writing(args.out):
+        paths = report.write(args.out, formats=args.formats)
     if not args.quiet:
         for kind, path in paths.items():
             print(f"wrote {kind}: {path}")
@@ -311,13 +336,19 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from kdaudit.governance import governance_section, policy_record
     from kdaudit.report import read_report
     from kdaudit.report.junit import write_junit
+    from kdaudit.safety import probe_output_dir, probe_output_file
 
     path = Path(args.report)
     report = read_report(path)
     policy = load_policy(args.policy)
+    if args.junit:
+        probe_output_file(args.junit, what="JUnit file (--junit)")
+    if args.write:
+        probe_output_dir(path.parent, what="report folder")
     gate = {**evaluate_gate(report, policy).to_dict(), **policy_record(policy)}
     if args.junit:
-        write_junit(gate, Path(args.junit))
+        with _writing(args.junit):
+            write_junit(gate, Path(args.junit))
     if args.write:
         from kdaudit.report import write_report
 
@@ -325,7 +356,8 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         report["governance"] = governance_section(report)
         present = [f for f, name in (("html", "report.html"), ("md", "summary.md"))
                    if (path.parent / name).exists()]
-        write_report(report, path.parent, formats=("json", *present))
+        with _writing(str(path.parent)):
+            write_report(report, path.parent, formats=("json", *present))
     if not args.quiet:
         from kdaudit.report.words import gate_lines
 
@@ -353,9 +385,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "ls":
         entries = cache.entries()
         for e in entries:
-            print(f"{e.get('key', '?')[:16]}  {e.get('rows', '?'):>9} rows  "
-                  f"{e.get('n_classes', '?'):>5} classes  {e.get('model_path', '')}  "
-                  f"[{e.get('status', 'complete')}]")
+            def show(key: str, e: dict[str, Any] = e) -> str:
+                return "?" if e.get(key) is None else str(e[key])
+            problem = f" {e['problem']}" if e.get("problem") else ""
+            print(f"{show('key')[:16]}  {show('rows'):>9} rows  {show('n_classes'):>5} classes  "
+                  f"{e.get('model_path') or ''}  [{show('status')}{problem}]")
         if not args.quiet:
             print(f"{len(entries)} entries in {cache.root}")
     elif args.action == "verify":
@@ -429,6 +463,7 @@ def _route_warnings(*, verbose: bool, quiet: bool) -> None:
 
 def _main(argv: list[str], verbose: bool) -> int:
     try:
+        _check_argv_encoding(argv)
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help / --version
@@ -443,9 +478,13 @@ def _main(argv: list[str], verbose: bool) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted", None)
         return 130
-    except MemoryError:
-        _print_error("out of memory", "use a smaller --batch-size, or fewer bootstrap replicates")
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        _print_error(f"out of memory{detail}", "use a smaller --batch-size, or fewer bootstrap replicates")
         return 3
+    except RecursionError:
+        _print_error("an input is nested too deeply to read", "check the files given; one may be damaged")
+        return 2
     except Exception as exc:  # the one place that turns bugs into exit code 4
         missing = missing_dependency(exc) if isinstance(exc, ImportError) else None
         if missing is not None:  # an optional package imported outside kdaudit._optional.require
@@ -458,6 +497,15 @@ def _main(argv: list[str], verbose: bool) -> int:
         if verbose:
             traceback.print_exc()
         return 4
+
+
+def _check_argv_encoding(argv: list[str]) -> None:
+    """Refuse arguments that are not UTF-8 (file names from a non-UTF-8 system) before any work:
+    report.json could not record them, and the audit would fail only at the very end."""
+    from kdaudit.safety import check_name
+
+    for arg in argv:
+        check_name(arg, "command-line argument")
 
 
 def _print_error(message: str, tip: str | None) -> None:

@@ -47,14 +47,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from kdaudit import formatting
-from kdaudit.errors import UsageError
+from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record
+from kdaudit.safety import read_text_regular
+from kdaudit.validation import parse_text
 
 __all__ = [
     "POLICY_KEYS",
@@ -214,14 +215,11 @@ def load_policy(path_or_name: str | Path) -> Policy:
         if path.is_dir():
             raise UsageError(f"policy {name!r} is a directory; expected a TOML file")
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_text_regular(path, "policy file")
+        except InputDataError as exc:
             raise UsageError(f"could not read policy file {name!r}: {exc}") from exc
         source = name
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"policy {source!r} is not valid TOML: {exc}") from exc
+    data = parse_text(text, "toml", "policy", repr(source))  # typed: kdaudit/schemas
     return Policy.from_dict(data, source=source)
 
 

@@ -155,7 +155,7 @@ def temperature_sweep(
     attribute: str | None,
     group_metrics: GroupMetrics | None,
     individual: Individual | None,
-    class_shift: Callable[[Sequence[np.ndarray], Sequence[np.ndarray]], dict[str, Any]],
+    class_shift: Callable[[Sequence[np.ndarray], Sequence[np.ndarray]], dict[str, Any] | None],
     confidence: float,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """The sweep's rows (sorted by temperature, the main student flagged) and reference values.
@@ -198,10 +198,10 @@ def temperature_sweep(
             "attribute": attribute,
         }
         for ref, key in (("teacher", "n_tc"), ("baseline", "n_sc")):
-            if ref not in ref_preds:
+            d = class_shift(ref_preds[ref], preds) if ref in ref_preds else None
+            if d is None:  # no such role, or class shift not computed (too many classes)
                 row[key] = None
                 continue
-            d = class_shift(ref_preds[ref], preds)
             row[key] = d["n_significant"]
             row[key + "_uncorrected"] = d["n_significant_uncorrected"]
         row.update(metric_row(y, runs, group_metrics=group_metrics, individual=individual,

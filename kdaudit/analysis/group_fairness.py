@@ -305,10 +305,11 @@ def intersectional_groups(sensitive: Mapping[str, np.ndarray]) -> np.ndarray:
     names = list(sensitive)
     if not names:
         raise UsageError("Expected at least one sensitive attribute to combine; got none.")
-    n = np.asarray(sensitive[names[0]]).reshape(-1).shape[0]
+    n = len(sensitive[names[0]])
     codes, uniques = [], []
     for name in names:
-        values = np.asarray(sensitive[name]).reshape(-1)
+        values = sensitive[name]
+        values = values if hasattr(values, "codes") else np.asarray(values).reshape(-1)
         if values.shape[0] != n:
             raise InputDataError(
                 f"Expected sensitive attribute {name!r} to have {n} rows like "
@@ -320,12 +321,11 @@ def intersectional_groups(sensitive: Mapping[str, np.ndarray]) -> np.ndarray:
     if n == 0:
         return np.array([], dtype=str)
     cells, _, cell_of_row = encode_cells(codes, [len(u) for u in uniques])
-    labels = np.array(
-        [
-            "|".join(f"{name}={u[v]}" for name, u, v in zip(names, uniques, row, strict=True))
-            for row in cells.tolist()
-        ]
-    )
+    labels = np.empty(cells.shape[0], dtype=object)  # object: no fixed-width copy per row
+    labels[:] = [
+        "|".join(f"{name}={u[v]}" for name, u, v in zip(names, uniques, row, strict=True))
+        for row in cells.tolist()
+    ]
     return labels[cell_of_row]
 
 
@@ -593,7 +593,8 @@ def group_fairness(
         check_labels(f"{role} predictions", predictions[role], n_samples=n, n_classes=n_classes)
         for role in roles
     ]
-    sens = np.asarray(sensitive_features)
+    # group labels given as codes + names (kdaudit.data.labels) stay that way: no per-row strings
+    sens = sensitive_features if hasattr(sensitive_features, "codes") else np.asarray(sensitive_features)
     if sens.ndim != 1 or sens.shape[0] != n:
         raise InputDataError(
             f"Expected sensitive_features of shape ({n},) like y_true; got {sens.shape}.",

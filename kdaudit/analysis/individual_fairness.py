@@ -547,10 +547,10 @@ def _counterfactual_record(
     tv, flip = rows
     by_group: list[CounterfactualGroup] = []
     if groups is not None:
-        g = np.asarray(groups)
-        if g.shape != (n,):
-            raise InputDataError(f"Expected sensitive_features of shape ({n},); got {g.shape}.")
-        labels, inv = np.unique(g.astype(str), return_inverse=True)
+        if tuple(np.shape(groups) if not hasattr(groups, "codes") else groups.shape) != (n,):
+            raise InputDataError(f"Expected sensitive_features of shape ({n},); "
+                                 f"got {np.shape(groups)}.")
+        labels, inv = stats.factorize_labels(groups)
         counts = np.bincount(inv, minlength=labels.shape[0])
         tv_g = np.bincount(inv, weights=tv, minlength=labels.shape[0]) / counts
         fl_g = np.bincount(inv, weights=flip.astype(np.float64), minlength=labels.shape[0]) / counts

@@ -406,10 +406,10 @@ def robustness(
 
 # -------------------------------------------------------------------------- helpers
 def _codes(values: Any, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(values)
-    if arr.shape != (n,):
-        raise InputDataError(f"Expected {name} of shape ({n},); got {arr.shape}.")
-    labels, code = np.unique(arr.astype(str), return_inverse=True)
+    shape = tuple(values.shape) if hasattr(values, "codes") else np.shape(values)
+    if shape != (n,):
+        raise InputDataError(f"Expected {name} of shape ({n},); got {shape}.")
+    labels, code = stats.factorize_labels(values)  # codes + names: no fixed-width string per row
     return labels, code.reshape(-1).astype(np.int64)
 
 

@@ -390,11 +390,26 @@ def factorize_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes : ndarray of int64, shape (n,)
         ``uniques[codes]`` equals ``labels`` as strings.
     """
+    if hasattr(labels, "codes") and hasattr(labels, "names"):  # codes + name table already
+        names = np.empty(len(labels.names), dtype=object)
+        names[:] = list(labels.names)
+        return names, np.asarray(labels.codes, dtype=np.int64)
     arr = np.asarray(labels)
     if arr.ndim != 1:
         arr = arr.reshape(-1)
     if arr.dtype.kind == "O":
-        arr = arr.astype(str)
+        # never astype(str): a fixed-width copy sizes every row like the longest label
+        table: dict[str, int] = {}
+        keys = [v if isinstance(v, str) else str(v) for v in arr.tolist()]
+        codes = np.fromiter((table.setdefault(k, len(table)) for k in keys), dtype=np.int64,
+                            count=len(keys))
+        found = list(table)
+        by_name = sorted(range(len(found)), key=found.__getitem__)
+        found_rank = np.empty(len(found), dtype=np.int64)
+        found_rank[by_name] = np.arange(len(found))
+        found_names = np.empty(len(found), dtype=object)
+        found_names[:] = [found[i] for i in by_name]
+        return found_names, found_rank[codes] if len(found) else codes
     if arr.dtype.kind == "U":
         # hash-based distinct values (numpy >= 2.3), then one binary search per row:
         # about 5x faster than a full sort of a million strings

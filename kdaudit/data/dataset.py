@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from kdaudit._optional import require
+from kdaudit.data.labels import GroupLabels, to_group_labels
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.safety import open_regular, regular_file
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 
@@ -38,11 +41,11 @@ class Dataset:
         Model inputs as stored (before any model's preprocessing). A dict maps
         model input names to arrays for multi-input models. ``None`` when every
         model is a logits file.
-    sensitive_features : dict of name -> ndarray of shape (n_samples,)
-        Group labels as strings, one array per sensitive attribute, in the
-        order the user named them.
-    split : ndarray of shape (n_samples,) or None
-        Optional split labels (e.g. in/out of distribution) as strings.
+    sensitive_features : dict of name -> GroupLabels (or array) of shape (n_samples,)
+        Group labels as integer codes with a name table (:mod:`kdaudit.data.labels`),
+        one per sensitive attribute, in the order the user named them.
+    split : GroupLabels (or array) of shape (n_samples,) or None
+        Optional split labels (e.g. in/out of distribution).
     sha256 : str
         Hash of the data file's bytes (or of the generated arrays for built-ins).
     fingerprint : str
@@ -51,8 +54,8 @@ class Dataset:
 
     y_true: np.ndarray
     x: np.ndarray | dict[str, np.ndarray] | None
-    sensitive_features: dict[str, np.ndarray]
-    split: np.ndarray | None = None
+    sensitive_features: dict[str, Any]  # GroupLabels (codes + names), or 1-D arrays
+    split: Any = None  # GroupLabels, a 1-D array, or None
     path: str = ""
     sha256: str = ""
     fingerprint: str = ""
@@ -96,10 +99,11 @@ class Dataset:
         }
 
 
-def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | Path, *, chunk: int = 1 << 20, role: str = "file") -> str:
+    """sha256 of a regular file's bytes (a FIFO or device is refused, never read forever)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
+    with open_regular(path, role) as fd:
+        while block := os.read(fd, chunk):
             h.update(block)
     return h.hexdigest()
 
@@ -121,17 +125,23 @@ def fingerprint(sha256: str, **options: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def as_group_labels(values: Any, name: str) -> np.ndarray:
-    """Group labels as a 1-D array of str (missing values become 'nan')."""
-    arr = np.asarray(values)
+def as_group_labels(values: Any, name: str) -> GroupLabels:
+    """Group labels as integer codes with a name table (missing values become 'nan').
+
+    Integral floats keep integer names (a nullable integer column with gaps is read as
+    floats: ``1`` stays ``1``, not ``1.0``); see :mod:`kdaudit.data.labels`.
+    """
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        values = values.to_numpy(dtype=object)
+    arr = values if isinstance(values, GroupLabels) else np.asarray(values)
     if arr.ndim != 1:
         raise InputDataError(
             f"Expected sensitive attribute {name!r} to be 1-D; got shape {arr.shape}."
         )
-    if arr.dtype.kind == "f":
-        # 1.0 and 1 are the same group; keep integers readable
-        arr = np.where(np.isfinite(arr) & (arr == np.round(arr)), arr.astype(np.int64), arr)
-    return arr.astype(str)
+    if arr.dtype.kind == "V":
+        raise InputDataError(f"Sensitive attribute {name!r} holds {arr.dtype} values; expected "
+                             "numbers or strings.")
+    return to_group_labels(arr)
 
 
 def check_labels(y: Any, source: str) -> np.ndarray:
@@ -195,6 +205,7 @@ def load_dataset(
         )
     if path.is_dir():
         raise InputDataError(f"Data path {text!r} is a directory; expected a .npz, .csv or .parquet file.")
+    regular_file(path, "data file")  # a FIFO would block open(), a device never ends
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _load_npz(path, sensitive=sensitive)
@@ -207,15 +218,103 @@ def load_dataset(
     )
 
 
-def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
-    try:
-        npz = np.load(path, allow_pickle=False)
-        arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=1 << 16)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=1 << 16)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_array_header(shape: tuple[int, ...], dtype: np.dtype, payload: int, where: str) -> None:
+    """Refuse an array whose header claims more data than the file holds, before allocating."""
+    if dtype.hasobject:
+        raise InputDataError(f"Could not read {where}: it holds Python objects (a pickle); kdaudit "
+                             "does not unpickle data.",
+                             tip="Save numbers or strings (numpy.savez), not object arrays.")
+    need = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 0)
+    if need > payload:
         raise InputDataError(
-            f"Could not read {str(path)!r} as an .npz archive: {exc}.",
-            tip="Write it with numpy.savez; object arrays (pickles) are not accepted.",
+            f"{where} claims shape {shape} of {dtype} ({need} bytes) but holds only {payload} bytes.",
+            tip="The file is truncated or damaged; write it again with numpy.save/savez.")
+
+
+def open_npy(path: str | Path, role: str) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only, its header checked against its size first."""
+    p = regular_file(path, role)
+    where = f"the {role} {str(p)!r}"
+    try:
+        with open(p, "rb") as fh:
+            shape, dtype = _npy_header(fh)
+            _check_array_header(shape, dtype, os.fstat(fh.fileno()).st_size - fh.tell(), where)
+        return np.load(p, mmap_mode="r", allow_pickle=False)
+    except InputDataError:
+        raise
+    except Exception as exc:  # numpy's header parser raises anything on a damaged header
+        raise InputDataError(
+            f"Could not read {where} as .npy: {str(exc)[:200]}.",
+            tip="Write it with numpy.save; object arrays (pickles) are not accepted.",
         ) from exc
+
+
+def load_arrays(path: str | Path, role: str, *, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Arrays of a ``.npz`` (or the one array of a ``.npy``, as ``"arr_0"``), checked first.
+
+    Each member's header is read and compared with the bytes it holds before any data
+    is allocated, so a 40-byte file cannot ask for terabytes; pickles are refused.
+
+    Parameters
+    ----------
+    path : str or Path
+        A regular ``.npz`` or ``.npy`` file.
+    role : str
+        What the file is, for messages ("data file", "embedding"...).
+    names : sequence of str, optional
+        Read only these members (default: all).
+
+    Raises
+    ------
+    InputDataError
+        Not a readable archive/array, truncated, pickled, or too large for memory.
+    """
+    p = regular_file(path, role)
+    where = f"the {role} {str(p)!r}"
+    try:
+        if p.suffix.lower() == ".npy" or not zipfile.is_zipfile(p):
+            if p.suffix.lower() != ".npy":
+                raise ValueError("File is not a zip file")
+            with open(p, "rb") as fh:
+                shape, dtype = _npy_header(fh)
+                _check_array_header(shape, dtype, os.fstat(fh.fileno()).st_size - fh.tell(), where)
+            return {"arr_0": np.load(p, allow_pickle=False)}
+        with zipfile.ZipFile(p) as zf:
+            members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+            wanted = list(members) if names is None else [n for n in names if n in members]
+            for key in wanted:
+                info = zf.getinfo(members[key])
+                with zf.open(info) as fh:
+                    shape, dtype = _npy_header(fh)
+                    _check_array_header(shape, dtype, info.file_size, f"array {key!r} in {where}")
+        with np.load(p, allow_pickle=False) as npz:
+            return {k: npz[k] for k in wanted}
+    except InputDataError:
+        raise
+    except MemoryError:
+        raise InputDataError(f"{where.capitalize()} does not fit in memory.",
+                             tip="Use a smaller file, or a machine with more memory.") from None
+    except Exception as exc:  # numpy's header parser raises anything (TokenError, SyntaxError...)
+        raise InputDataError(
+            f"Could not read {where} as {'an .npz archive' if p.suffix.lower() != '.npy' else '.npy'}: "
+            f"{str(exc)[:200]}.",
+            tip="Write it with numpy.savez / numpy.save; object arrays (pickles) are not accepted.",
+        ) from exc
+
+
+def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
+    arrays = load_arrays(path, "data file")
     if "y" not in arrays:
         raise InputDataError(
             f"Data file {str(path)!r} has no 'y' array; found {sorted(arrays) or 'no arrays'}.",
@@ -225,7 +324,7 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     n = y.shape[0]
     available = [k[len("sensitive_"):] for k in arrays if k.startswith("sensitive_")]
     names = list(sensitive) if sensitive else available
-    sens: dict[str, np.ndarray] = {}
+    sens: dict[str, Any] = {}
     for s in names:
         key = f"sensitive_{s}"
         if key not in arrays:
@@ -243,8 +342,13 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     else:
         x = None
     split = as_group_labels(arrays["split"], "split") if "split" in arrays else None
-    for key, arr in [("x", x), ("split", split), *[(f"sensitive_{k}", v) for k, v in sens.items()]]:
+    embedding = arrays.get("embedding")
+    for key, arr in [("x", x), ("split", split), ("embedding", embedding),
+                     *[(f"sensitive_{k}", v) for k, v in sens.items()]]:
         for sub_key, sub in (arr.items() if isinstance(arr, dict) else [(key, arr)]):
+            if sub is not None and sub.ndim == 0:
+                raise InputDataError(f"Array {sub_key!r} in {str(path)!r} is a scalar; expected one row "
+                                     f"per sample ({n} rows).")
             if sub is not None and sub.shape[0] != n:
                 raise InputDataError(
                     f"Array {sub_key!r} in {str(path)!r} has {sub.shape[0]} rows but 'y' has {n}."
@@ -324,9 +428,8 @@ def _load_table(
                 tip="Encode them first, or leave them out of --features.",
             )
         x = df[feat_cols].to_numpy(dtype=np.float32)
-    sens = {s: as_group_labels(df[s].astype(str).to_numpy() if df[s].dtype == object else df[s].to_numpy(), s)
-            for s in sensitive}
-    split = as_group_labels(df["split"].to_numpy(), "split") if "split" in df.columns else None
+    sens = {s: as_group_labels(df[s], s) for s in sensitive}
+    split = as_group_labels(df["split"], "split") if "split" in df.columns else None
     sha = file_sha256(path)
     extras: dict[str, Any] = {}
     if classes is not None:
@@ -352,15 +455,16 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
         column called ``name``); one row per data row, in the same order.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputDataError(f"Sensitive-attribute file {str(path)!r} does not exist.")
+    regular_file(p, "sensitive-attribute file")
     if name in dataset.sensitive_features:
         raise UsageError(f"Sensitive attribute {name!r} is given twice.",
                          tip="Give each --sensitive-file a new NAME (NAME=PATH).")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            values = np.load(p, allow_pickle=False)
+            values = load_arrays(p, "sensitive-attribute file")["arr_0"]
         elif suffix in TABLE_SUFFIXES:
             import pandas as pd
 
@@ -378,8 +482,11 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
         else:
             raise InputDataError(f"Unknown extension {suffix!r} for sensitive-attribute file {str(path)!r}.",
                                  tip="Use .npy, .csv or .parquet.")
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"Could not read sensitive-attribute file {str(path)!r}: {exc}") from exc
+    except InputDataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow parsers raise many types for malformed files
+        raise InputDataError(f"Could not read sensitive-attribute file {str(path)!r}: "
+                             f"{str(exc)[:200]}") from exc
     groups = as_group_labels(values, name)
     if groups.shape[0] != dataset.n_samples:
         raise InputDataError(

@@ -120,7 +120,7 @@ def _encode(
 
 def _select(
     available: dict[str, np.ndarray], sensitive: Sequence[str] | None, name: str
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     names = list(sensitive) if sensitive else list(available)
     out = {}
     for s in names:

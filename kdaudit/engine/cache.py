@@ -41,6 +41,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -52,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kdaudit.engine.logits import LogitArray
-from kdaudit.errors import CacheError, KDAuditWarning, UsageError
+from kdaudit.errors import CacheError, KDAuditError, KDAuditWarning, UsageError
 
 if TYPE_CHECKING:
     from kdaudit.data.dataset import Dataset
@@ -66,6 +67,8 @@ DEFAULT_VERIFY_BYTES = 1 << 30
 #: temp files untouched this long belong to killed writers
 STALE_TEMP_S = 24 * 3600.0
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+#: a manifest lists one small record per shard; anything bigger is not ours
+MAX_MANIFEST_BYTES = 64 << 20
 
 
 def default_cache_dir() -> Path:
@@ -137,12 +140,18 @@ def _locked(entry: Path) -> Iterator[None]:
     except ImportError:  # Windows: atomic replaces still keep files whole
         yield
         return
-    with open(entry / ".lock", "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(entry / ".lock", flags, 0o644)  # never follows a planted symlink, never blocks
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{entry / '.lock'} is not a regular file")
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 class ShardWriter:
@@ -267,17 +276,56 @@ class LogitCache:
 
     # ------------------------------------------------------------------ manifest
     def read_manifest(self, key: str) -> dict[str, Any] | None:
-        """The entry's manifest, or None when absent or unreadable."""
+        """The entry's manifest, or None when absent or damaged (see :meth:`manifest_problem`)."""
+        manifest, _ = self._read_manifest(key)
+        return manifest
+
+    def manifest_problem(self, key: str) -> str | None:
+        """What is wrong with the entry's manifest ("missing", "not JSON"...), or None if valid."""
+        return self._read_manifest(key)[1]
+
+    def _read_manifest(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """(manifest, None) when valid, else (None, what is wrong).
+
+        Only a regular file (no symlink, FIFO or device) of valid JSON matching the
+        cache-manifest schema (kdaudit/schemas/cache_manifest.json) for this very key counts.
+        """
+        from kdaudit.safety import check_depth
+        from kdaudit.validation import problems
+
         path = self.entry_dir(key) / MANIFEST
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            st = os.lstat(path)
         except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("shards"), dict):
-            return None
-        return data
+            return None, "manifest missing"
+        except OSError as exc:
+            return None, f"manifest unreadable ({exc.strerror or exc})"
+        if not stat.S_ISREG(st.st_mode):
+            return None, "manifest is not a regular file"
+        if st.st_size > MAX_MANIFEST_BYTES:
+            return None, f"manifest is {st.st_size} bytes (a kdaudit manifest is far smaller)"
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(fd, "rb") as fh:
+                text = fh.read(MAX_MANIFEST_BYTES + 1).decode("utf-8")
+            check_depth(text, "manifest")
+            data = json.loads(text)
+        except (OSError, ValueError, KDAuditError, RecursionError) as exc:
+            return None, f"manifest is not valid JSON ({str(exc)[:80]})"
+        found = problems(data, "cache_manifest")
+        if found:
+            return None, f"manifest does not match the cache schema ({found[0]})"
+        if data["key"] != key:
+            return None, "manifest belongs to another entry (key mismatch)"
+        n, rows_per, n_shards = data["n_samples"], data["shard_rows"], data["n_shards"]
+        if n_shards != max(1, -(-n // rows_per)):
+            return None, f"manifest says {n_shards} shards for {n} rows of {rows_per}"
+        for idx, record in data["shards"].items():
+            i = int(idx)
+            expected = min(rows_per, n - i * rows_per)
+            if i >= n_shards or record["rows"] != expected or record["file"] != shard_name(i):
+                return None, f"manifest record of shard {idx} does not fit the entry"
+        return data, None
 
     def _write_manifest(self, key: str, manifest: dict[str, Any]) -> None:
         text = json.dumps(manifest, indent=1, sort_keys=True)
@@ -294,7 +342,16 @@ class LogitCache:
         try:
             entry.mkdir(parents=True, exist_ok=True)
             with _locked(entry):
-                manifest = self.read_manifest(key)
+                manifest, problem = self._read_manifest(key)
+                if problem is not None and problem != "manifest missing":
+                    warnings.warn(
+                        f"Logit cache entry {entry} has a damaged manifest ({problem}); "
+                        "its logits are recomputed.", KDAuditWarning, stacklevel=3)
+                    for old in entry.glob("shard-*.npy"):
+                        with contextlib.suppress(OSError):
+                            old.unlink()
+                    with contextlib.suppress(OSError):
+                        (entry / MANIFEST).unlink()
                 if manifest is not None and (
                     manifest.get("schema_version") != CACHE_SCHEMA_VERSION
                     or manifest.get("shard_rows") != self.shard_rows
@@ -351,9 +408,12 @@ class LogitCache:
     def _check_shard(self, path: Path, record: dict[str, Any], *, full: bool) -> np.ndarray | str:
         """The memory-mapped shard, or a string saying what is wrong with it."""
         try:
-            size = path.stat().st_size
+            st = os.lstat(path)
         except OSError:
             return "missing"
+        if not stat.S_ISREG(st.st_mode):  # a planted symlink or FIFO is never read
+            return "not a regular file"
+        size = st.st_size
         if size != record.get("size"):
             return f"size {size} bytes, manifest says {record.get('size')}"
         try:
@@ -427,9 +487,26 @@ class LogitCache:
 
     # ------------------------------------------------------------------ housekeeping
     def _entry_dirs(self) -> list[Path]:
+        """Folders named like a key (real folders: symlinks are never followed)."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and _KEY_RE.match(p.name))
+        try:
+            return sorted(p for p in self.root.iterdir()
+                          if _KEY_RE.match(p.name) and p.is_dir() and not p.is_symlink())
+        except OSError as exc:
+            raise CacheError(f"Cannot list the logit cache {str(self.root)!r}: {exc.strerror or exc}.",
+                             tip="Check the folder's permissions, or pass another --cache-dir.") from exc
+
+    @staticmethod
+    def _entry_size(entry: Path) -> int:
+        size = 0
+        with contextlib.suppress(OSError):
+            for f in entry.iterdir():
+                with contextlib.suppress(OSError):
+                    st = os.lstat(f)
+                    if stat.S_ISREG(st.st_mode):
+                        size += st.st_size
+        return size
 
     def entries(self) -> list[dict[str, Any]]:
         """One summary per entry (for ``kdaudit cache ls``), oldest first.
@@ -440,8 +517,9 @@ class LogitCache:
         """
         out = []
         for entry in self._entry_dirs():
-            manifest = self.read_manifest(entry.name) or {}
-            size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+            manifest, problem = self._read_manifest(entry.name)
+            manifest = manifest or {}
+            size = self._entry_size(entry)
             model = manifest.get("model", {}) or {}
             data = manifest.get("data", {}) or {}
             out.append({
@@ -456,7 +534,9 @@ class LogitCache:
                 "n_shards": manifest.get("n_shards"),
                 "shards_done": len(manifest.get("shards", {})),
                 "complete": bool(manifest.get("complete", False)),
-                "status": "complete" if manifest.get("complete") else "partial",
+                "status": ("damaged" if problem else
+                           "complete" if manifest.get("complete") else "partial"),
+                "problem": problem,
                 "rows": manifest.get("n_samples"),
                 "size_bytes": size,
                 "created": manifest.get("created"),
@@ -464,9 +544,19 @@ class LogitCache:
         return sorted(out, key=lambda e: (e["created"] or "", e["key"]))
 
     def clear(self) -> int:
-        """Delete every entry (only ``<64 hex>`` folders are touched); returns how many."""
+        """Delete every entry kdaudit made; returns how many.
+
+        Only ``<64 hex>`` folders holding a valid kdaudit manifest for their own key are
+        removed; anything else (a foreign folder, a damaged entry) is left in place with a
+        warning, since the cache owns only what it made.
+        """
         removed = 0
         for entry in self._entry_dirs():
+            problem = self.manifest_problem(entry.name)
+            if problem is not None:
+                warnings.warn(f"Left {entry} in place: not a valid kdaudit cache entry ({problem}); "
+                              "delete it yourself if it is yours.", KDAuditWarning, stacklevel=2)
+                continue
             try:
                 shutil.rmtree(entry)
             except OSError as exc:
@@ -482,9 +572,9 @@ class LogitCache:
         problems = []
         keys = [key] if key is not None else [p.name for p in self._entry_dirs()]
         for k in keys:
-            manifest = self.read_manifest(k)
+            manifest, problem = self._read_manifest(k)
             if manifest is None:
-                problems.append(f"{k}: manifest missing or unreadable")
+                problems.append(f"{k}: damaged entry: {problem}; it is recomputed when next used")
                 continue
             for idx, record in sorted(manifest["shards"].items(), key=lambda kv: int(kv[0])):
                 result = self._check_shard(self.shard_path(k, int(idx)), record, full=True)

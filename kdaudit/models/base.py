@@ -21,6 +21,7 @@ import numpy as np
 from kdaudit._optional import require
 from kdaudit.errors import InputDataError, KDAuditWarning, TrustError, UsageError
 from kdaudit.models.preprocess import Preprocess
+from kdaudit.safety import regular_file
 
 if TYPE_CHECKING:
     from kdaudit.engine.logits import LogitArray
@@ -322,7 +323,7 @@ def _sniff_torch_file(path: Path) -> str:
                     for _ in range(3):
                         found = _pickle_globals(fh)
         return "state_dict" if _only_state_dict_globals(found) else "pickle"
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, KeyError):
+    except Exception:  # a damaged zip or pickle stream may raise anything while sniffed
         # not a pickle at all: let the weights-only loader report what it is
         return "state_dict"
 
@@ -389,11 +390,10 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
         A file that would not load (exit 3).
     """
     path = Path(spec.path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise InputDataError(f"The {spec.role} model file {spec.path!r} does not exist.",
                              tip="Check the path.")
-    if path.is_dir():
-        raise InputDataError(f"The {spec.role} model path {spec.path!r} is a directory; expected a file.")
+    regular_file(path, f"{spec.role} model file")  # no FIFO, device (/dev/zero) or directory
     fmt = detect_format(path, spec.format)
     if fmt == "logits":
         from kdaudit.models.logits_adapter import LogitsFileAdapter

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.data.dataset import file_sha256
+from kdaudit.data.dataset import file_sha256, load_arrays, open_npy
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.base import (
@@ -46,19 +46,21 @@ class LogitsFileAdapter(ModelAdapter):
         path = self.spec.path
         try:
             if self.path.suffix.lower() == ".npz":
-                with np.load(path, allow_pickle=False) as npz:
-                    if "logits" not in npz.files:
-                        raise InputDataError(
-                            f"The {self.name} (.npz) has no array named 'logits'; "
-                            f"found {sorted(npz.files) or 'no arrays'}.",
-                            tip="Save it with numpy.savez(path, logits=array).",
-                        )
-                    arr = npz["logits"]
+                arrays = load_arrays(path, f"{self.spec.role} logits file", names=["logits"])
+                if "logits" not in arrays:
+                    with zipfile.ZipFile(path) as zf:
+                        found = sorted(n.removesuffix(".npy") for n in zf.namelist())
+                    raise InputDataError(
+                        f"The {self.name} (.npz) has no array named 'logits'; "
+                        f"found {found or 'no arrays'}.",
+                        tip="Save it with numpy.savez(path, logits=array).",
+                    )
+                arr = arrays["logits"]
             else:
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+                arr = open_npy(path, f"{self.spec.role} logits file")
         except InputDataError:
             raise
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except Exception as exc:  # numpy/zipfile parsers raise many types on damaged files
             raise InputDataError(
                 f"Could not read the {self.name} as logits: {exc}.",
                 tip="Write logits with numpy.save (.npy) or numpy.savez(path, logits=...); "

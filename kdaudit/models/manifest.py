@@ -14,6 +14,8 @@ from typing import Any
 
 from kdaudit.data.dataset import file_sha256
 from kdaudit.errors import InputDataError
+from kdaudit.safety import confined, regular_file
+from kdaudit.validation import load_json, validate
 
 MANIFEST_FORMAT = "kdaudit-model/1"
 
@@ -39,21 +41,23 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     InputDataError
         When there is no manifest, or it is not a kdaudit model manifest.
     """
+    data = _read_json(path)
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise InputDataError(
+            f"{str(manifest_path_for(path))!r} is not a kdaudit model manifest "
+            f"(format {MANIFEST_FORMAT!r})."
+        )
+    return validate(data, "model_manifest", repr(str(manifest_path_for(path))), error=InputDataError)
+
+
+def _read_json(path: str | Path) -> Any:
     mpath = manifest_path_for(path)
-    if not mpath.is_file():
+    if not mpath.exists():
         raise InputDataError(
             f"No kdaudit manifest {str(mpath)!r} beside {str(path)!r}.",
             tip="Models written by 'kdaudit train' have NAME.onnx, NAME.safetensors and NAME.json.",
         )
-    try:
-        data = json.loads(mpath.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"Could not read manifest {str(mpath)!r}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise InputDataError(
-            f"{str(mpath)!r} is not a kdaudit model manifest (format {MANIFEST_FORMAT!r})."
-        )
-    return data
+    return load_json(mpath, "model_manifest", role="model manifest", check=False)
 
 
 def manifest_for_model(path: str | Path, *, sha256: str | None = None) -> dict[str, Any] | None:
@@ -65,12 +69,18 @@ def manifest_for_model(path: str | Path, *, sha256: str | None = None) -> dict[s
     """
     p = Path(path)
     mpath = manifest_path_for(p)
-    if mpath == p or not mpath.is_file():
+    if mpath == p or not mpath.exists():
         return None
+    regular_file(mpath, "model manifest")  # a FIFO or device beside the model must not hang us
+    confined(p.parent, mpath.name, what=f"manifest beside the model {str(p)!r}")  # no symlink out
     try:
-        data = read_manifest(p)
+        data = _read_json(p)
     except InputDataError:
+        return None  # not JSON at all: someone else's file, never used
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         return None
+    # a kdaudit manifest beside the model is used, so a damaged one is an input error (exit 2)
+    validate(data, "model_manifest", repr(str(mpath)), error=InputDataError)
     entry = (data.get("files") or {}).get(p.suffix.lower().lstrip("."))
     if not isinstance(entry, dict) or entry.get("path") != p.name:
         return None

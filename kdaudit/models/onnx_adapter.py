@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kdaudit.engine.device import CUDA_EP, onnx_providers
-from kdaudit.errors import InputDataError, ModelLoadError
+from kdaudit.errors import InputDataError, KDAuditWarning, ModelLoadError
 from kdaudit.models.base import ModelAdapter, ModelSpec
 from kdaudit.models.preprocess import apply_preprocess
+from kdaudit.safety import captured_native_stderr, confined, offline_environment, regular_file
 
 _ONNX_DTYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -36,22 +38,31 @@ class OnnxAdapter(ModelAdapter):
     """
 
     def __init__(self, spec: ModelSpec, *, sha256: str, device: str = "auto") -> None:
+        # weights saved as ONNX external data must live inside the model's folder; they are
+        # checked (and hashed: they define the outputs, so they are part of the model's
+        # identity and report entry) before onnxruntime is allowed to open anything
+        self.external_data = external_data_hashes(spec.path, role=spec.role)
+        offline_environment()
         import onnxruntime as ort
 
         providers = onnx_providers(device)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # onnxruntime's own warnings would bypass --quiet
+        ort.set_default_logger_severity(3)
+        native: list[str] = []
         try:
-            self.session = ort.InferenceSession(spec.path, sess_options=options, providers=providers)
+            with captured_native_stderr() as native:
+                self.session = ort.InferenceSession(spec.path, sess_options=options,
+                                                    providers=providers)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelLoadError(
                 f"Could not load the {spec.role} model {spec.path!r} as ONNX: {_first_line(exc)}",
                 tip="The file may be truncated or not an ONNX model; re-export it "
                     "(onnx.checker.check_model tells more).",
             ) from exc
-        # weights saved as ONNX external data live beside the graph file: they define the
-        # outputs too, so they go into the model's identity (cache key) and its report entry
-        self.external_data = external_data_hashes(spec.path)
+        _warn_native(native, spec)
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4  # a failing run raises; its log line is noise
         active = self.session.get_providers()
         super().__init__(spec, format="onnx", sha256=sha256,
                          device_type="cuda" if active and active[0] == CUDA_EP else "cpu")
@@ -135,7 +146,7 @@ class OnnxAdapter(ModelAdapter):
 
     def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         try:
-            return np.asarray(self.session.run([self.output_name], feed)[0])
+            return np.asarray(self.session.run([self.output_name], feed, self._run_options)[0])
         except Exception as exc:  # onnxruntime's pybind errors
             raise ModelLoadError(
                 f"The {self.name} failed to run: {_first_line(exc)}",
@@ -159,33 +170,93 @@ class OnnxAdapter(ModelAdapter):
         return np.concatenate(parts, axis=0)
 
 
-def external_data_hashes(path: str | Path) -> dict[str, str]:
-    """sha256 of every external-data file an ONNX graph references, keyed by its location.
+def _warn_native(lines: list[str], spec: ModelSpec) -> None:
+    """onnxruntime's own log lines become kdaudit warnings (silent under --quiet)."""
+    for line in lines[:5]:
+        warnings.warn(f"onnxruntime, {spec.role} model {spec.path!r}: {line[:300]}",
+                      KDAuditWarning, stacklevel=3)
 
-    Reads the graph without its external tensors (``load_external_data=False``), so this
-    costs a parse of the graph file, not a read of the weights into memory.
+
+def external_data_refs(path: str | Path, *, role: str = "model") -> dict[str, Path]:
+    """Every external-data location the ONNX file names, resolved inside the model's folder.
+
+    Reads the protobuf only (``load_external_data=False``): no tensor data is opened.
+    Every tensor is inspected (initializers, sparse initializers, tensor attributes,
+    subgraphs), used or not, so an unused initializer cannot name a file outside either.
+
+    Raises
+    ------
+    InputDataError
+        A location outside the model's folder (absolute, ``..``, a symlink out), or one
+        that is not a regular file.
+    ModelLoadError
+        The file is not a parseable ONNX protobuf.
     """
     import onnx
 
-    from kdaudit.data.dataset import file_sha256
-
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # the session loaded it; a parse failure here only means no external data
-        return {}
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelLoadError(
+            f"Could not load the {role} model {str(path)!r} as ONNX: {_first_line(exc)}",
+            tip="The file may be truncated or not an ONNX model; re-export it "
+                "(onnx.checker.check_model tells more).",
+        ) from exc
     locations: set[str] = set()
 
-    def visit(graph: Any) -> None:
-        for tensor in graph.initializer:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                locations.update(e.value for e in tensor.external_data if e.key == "location")
-        for node in graph.node:
-            for attr in node.attribute:
-                if attr.g is not None and attr.HasField("g"):
-                    visit(attr.g)
-                for sub in attr.graphs:
-                    visit(sub)
+    def tensor(t: Any) -> None:
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            found = [e.value for e in t.external_data if e.key == "location"]
+            if not found:
+                raise InputDataError(
+                    f"The {role} model {str(path)!r} has tensor {t.name!r} stored externally "
+                    "without a location.")
+            locations.update(found)
 
-    visit(model.graph)
+    def graph(g: Any) -> None:
+        for t in g.initializer:
+            tensor(t)
+        for sp in g.sparse_initializer:
+            tensor(sp.values)
+            tensor(sp.indices)
+        for node in g.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    tensor(attr.t)
+                for t in attr.tensors:
+                    tensor(t)
+                if attr.HasField("sparse_tensor"):
+                    tensor(attr.sparse_tensor.values)
+                    tensor(attr.sparse_tensor.indices)
+                if attr.HasField("g"):
+                    graph(attr.g)
+                for sub in attr.graphs:
+                    graph(sub)
+
+    graph(model.graph)
+    for fn in model.functions:
+        for node in fn.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    tensor(attr.t)
     base = Path(path).parent
-    return {loc: file_sha256(base / loc) for loc in sorted(locations) if (base / loc).is_file()}
+    what = f"{role} model {str(path)!r} external data"
+    out: dict[str, Path] = {}
+    for loc in sorted(locations):
+        target = confined(base, loc, what=what)
+        if target.exists():
+            regular_file(target, what)
+        out[loc] = target
+    return out
+
+
+def external_data_hashes(path: str | Path, *, role: str = "model") -> dict[str, str]:
+    """sha256 of every external-data file of an ONNX model, keyed by its location.
+
+    Only files inside the model's folder are ever opened (:func:`external_data_refs`);
+    a location whose file is absent is left out (onnxruntime fails on it if it is used).
+    """
+    from kdaudit.data.dataset import file_sha256
+
+    return {loc: file_sha256(p) for loc, p in external_data_refs(path, role=role).items()
+            if p.is_file()}

@@ -119,6 +119,11 @@ class Preprocess:
         """
         if not data:
             return None
+        if not isinstance(data, Mapping):
+            raise UsageError(f"A preprocess spec must be a table; got {type(data).__name__}.")
+        from kdaudit.validation import validate
+
+        validate(dict(data), "preprocess", "(preprocess)")
         data = dict(data)
         layout = data.pop("layout", None)
         unknown = sorted(set(data) - set(_KEYS))
@@ -201,8 +206,16 @@ class Preprocess:
 
 
 def _apply(spec: Preprocess | None, batch: np.ndarray, input_dtype: Any) -> np.ndarray:
-    dtype = np.dtype(spec.dtype if spec is not None and spec.dtype else input_dtype)
+    try:
+        dtype = np.dtype(spec.dtype if spec is not None and spec.dtype else input_dtype)
+    except TypeError:
+        raise UsageError(f"Preprocess 'dtype' {getattr(spec, 'dtype', None)!r} is not a numpy dtype "
+                         "name.", tip="Use e.g. dtype = \"float32\" or \"int64\".") from None
     x = np.asarray(batch)
+    if x.dtype.kind not in "biuf":
+        raise InputDataError(
+            f"The stored inputs have dtype {x.dtype}; a model takes numbers.",
+            tip="Encode the inputs as numbers (float32, or integer token ids).")
     if x.dtype != dtype:
         if dtype.kind in "iu" and x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise InputDataError("Integer model inputs contain NaN or inf in the data.")

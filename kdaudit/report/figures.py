@@ -16,10 +16,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import matplotlib
-import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullLocator
+from kdaudit.safety import isolate_matplotlib
+
+isolate_matplotlib()  # no font cache under $HOME: kdaudit writes only --out, --junit, the cache
+
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 __all__ = [
     "ROLE_COLORS",

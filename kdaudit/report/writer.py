@@ -190,19 +190,21 @@ def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:
     InputDataError
         Not JSON, or (with ``validate``) not a schema_version "1" report.
     """
+    from kdaudit.validation import load_json
+    from kdaudit.validation import validate as validate_kind
+
     path = Path(path)
     if not path.exists():
         raise UsageError(f"report file {str(path)!r} does not exist")
     if path.is_dir():
         raise UsageError(f"{str(path)!r} is a directory; give the path of a report.json")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputDataError(f"{str(path)!r} is not a readable JSON file: {exc}") from exc
+    report = load_json(path, "gate_report", role="report", check=False)
     if not isinstance(report, dict):
         raise InputDataError(f"{str(path)!r} holds a JSON {type(report).__name__}, "
                              f"not a kdaudit report object")
     if validate:
+        # the keys the gate reads, typed first (named key paths), then the full schema
+        validate_kind(report, "gate_report", repr(str(path)), error=InputDataError)
         from kdaudit.report.schema import ReportSchemaError, validate_report
 
         version = report.get("schema_version")
