@@ -92,7 +92,7 @@ def test_preprocess_strings_dicts_and_objects_give_the_same_audit(task):
     assert as_text.data["accuracy"]["student"] == pytest.approx(acc, abs=1e-12)
     with pytest.raises(UsageError, match="preprocessing spec"):
         kdaudit.compare(task["teacher"], task["student"], preprocess="scale = = 2", **kw)
-    with pytest.raises(UsageError, match="Unknown preprocess key"):
+    with pytest.raises(UsageError, match="scael: unknown key"):
         kdaudit.compare(task["teacher"], task["student"], preprocess="scael = 2", **kw)
 
 

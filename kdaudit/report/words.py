@@ -171,7 +171,7 @@ def gate_summary(view: dict[str, Any]) -> str:
     return text + "."
 
 
-_CLI_MARK = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "????"}
+_CLI_MARK = {"pass": "pass        ", "fail": "FAIL        ", "inconclusive": "inconclusive"}
 
 
 def gate_lines(gate: dict[str, Any]) -> list[str]:
