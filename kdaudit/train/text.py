@@ -117,9 +117,14 @@ def export_onnx(model: Any, out: str | Path, *, with_token_type_ids: bool | None
     example = tuple(ids if n != "attention_mask" else torch.ones_like(ids) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["logits"] = {0: "batch"}
+    import warnings
+
     model = model.eval()
-    torch.onnx.export(_Wrap(model).eval(), example, str(out), input_names=names, output_names=["logits"],
-                      dynamic_axes=axes, opset_version=17, dynamo=False)
+    with warnings.catch_warnings():
+        # the TorchScript exporter's tracer notes: the mask checks it freezes hold for any length
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Wrap(model).eval(), example, str(out), input_names=names,
+                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
     if external_data:
         import onnx
 
