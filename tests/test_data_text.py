@@ -102,7 +102,8 @@ def test_parse_list_cell(cell: object, want: list[str] | None) -> None:
 
 def test_expand_multilabel_matches_python_sets() -> None:
     rng = np.random.default_rng(1)
-    rows = [list(rng.choice(["a", "b", "c"], size=int(rng.integers(0, 3)), replace=False)) for _ in range(200)]
+    rows = [[str(v) for v in rng.choice(["a", "b", "c"], size=int(rng.integers(0, 3)), replace=False)]
+            for _ in range(200)]
     cells = [str(r) if i % 2 else json.dumps(r) for i, r in enumerate(rows)]
     out = expand_multilabel(cells, "t", min_group_size=5)
     for name, yes in out.items():
