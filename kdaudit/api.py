@@ -402,6 +402,11 @@ def _analyse(
         out["individual_fairness"] = _individual_fairness(dataset, logits, first, pairs, options,
                                                           specs=specs, cache=cache, graph=graph)
 
+    if options.counterfactual_terms is not None and "individual_fairness" not in options.skip:
+        from kdaudit.text_audit import counterfactual_text
+
+        out["counterfactual_text"] = counterfactual_text(dataset, logits, pairs, options, specs, cache)
+
     if "robustness" in options.skip:
         out["skipped"]["robustness"] = "skipped with --skip"
     elif dataset.split is None and not dataset.sensitive_features:
@@ -701,6 +706,7 @@ def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | No
 _CONFIG_ANALYSIS_KEYS = {
     "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "positive_label",
     "intersectional", "knn_k", "distance", "space", "embedding", "counterfactual", "skip",
+    "embedding_model", "counterfactual_terms",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}
 _MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape"}
