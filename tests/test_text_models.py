@@ -237,6 +237,7 @@ def test_compare_text_end_to_end(zoo: dict[str, Path], tmp_path: Path) -> None:
     code = main(["compare", str(zoo["teacher"]), str(zoo["student_onnx"]), "--data", str(zoo["data"]),
                  "--label", "label", "--text-column", "post", "--sensitive", "target",
                  "--min-group-size", "10", "--bootstrap", "50", "--embedding-model", "teacher",
+                 "--counterfactual-terms", "builtin", "--baseline", str(zoo["student"]),
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "-q"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
@@ -244,3 +245,13 @@ def test_compare_text_end_to_end(zoo: dict[str, Path], tmp_path: Path) -> None:
     assert report["models"]["student"]["inputs"] == ["input_ids", "attention_mask"]
     assert set(report["group_fairness"]) == {"target:Islam", "target:Jewish", "target:Men", "target:Women"}
     assert report["individual_fairness"]["config"]["distance"] == "cosine"
+    cf = report["counterfactual_text"]
+    ds = _dataset(zoo)
+    from kdaudit.data.counterfactual_text import TermSwapper
+
+    counts = TermSwapper.builtin().swap_all(ds.x.tolist())[1]
+    assert cf["config"]["n_changed"] == sum(c > 0 for c in counts) > 0
+    assert set(cf["delta"]) == {"teacher_vs_student", "teacher_vs_baseline", "baseline_vs_student"}
+    # the student ONNX graph and its HF folder (the baseline here) are the same model
+    assert cf["delta"]["baseline_vs_student"]["mean_tv_distance"]["value"] == pytest.approx(0, abs=1e-6)
+    assert [g["group"] for g in cf["teacher"]["by_group"]["target:Women"]] == ["no", "yes"]
