@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job on built-in data, offline")
     d.add_argument("--out", default="kdaudit-demo", help="report folder (default ./kdaudit-demo)")
     d.add_argument("--tabular", action="store_true", help="the small tabular demo instead of the Trifeature study")
+    d.add_argument("--text", action="store_true",
+                   help="the text demo: tiny BERT teacher, DistilBERT baseline and students (docs/text.md)")
     d.add_argument("--small", action="store_true", help="a quick, smaller run (for tests)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -334,7 +336,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     _check_out_dir(args.out)
     report_paths = run_demo(Path(args.out), tabular=args.tabular, small=args.small, seed=args.seed,
-                            device=args.device, quiet=args.quiet, progress=_show_progress(args))
+                            device=args.device, quiet=args.quiet, progress=_show_progress(args),
+                            **({"text": True} if getattr(args, "text", False) else {}))
     if not args.quiet:
         for kind, path in report_paths.items():
             print(f"wrote {kind}: {path}")

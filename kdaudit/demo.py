@@ -23,9 +23,14 @@ STUDENT_TEMPERATURE = 4.0
 
 
 def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int = 0,
-             device: str = "auto", quiet: bool = False, progress: bool = False) -> dict[str, Path]:
+             device: str = "auto", quiet: bool = False, progress: bool = False,
+             text: bool = False) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths."""
     # models go to out/models/, the evaluation data beside the report (neither is committed)
+    if text:
+        from kdaudit.demo_text import run_text_demo
+
+        return run_text_demo(out, small=small, seed=seed, device=device, quiet=quiet, progress=progress)
     runner = _tabular if tabular else _study
     return runner(out, out, small=small, seed=seed, device=device, quiet=quiet, progress=progress)
 

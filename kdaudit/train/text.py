@@ -7,6 +7,7 @@ Everything here works offline: the tokenizer is trained on the given texts with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,185 @@ def logits_of(model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: i
                 feed["token_type_ids"] = torch.tensor([enc.type_ids])
             rows.append(model(**feed).logits[0].float().numpy())
     return np.stack(rows).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclasses.dataclass(frozen=True)
+class TextRecipe:
+    """How one text model is built and trained (tiny transformers from scratch)."""
+
+    arch: str = "distilbert"
+    hidden: int = 32
+    layers: int = 1
+    heads: int = 2
+    max_length: int = 64
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+
+
+TEACHER_RECIPE = TextRecipe(arch="bert", hidden=64, layers=2, heads=4)
+STUDENT_RECIPE = TextRecipe(arch="distilbert", hidden=32, layers=1, heads=2)
+
+
+def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length)
+    enc = tokenizer.encode_batch(list(texts))
+    return [e.ids for e in enc], [e.type_ids for e in enc]
+
+
+def _feed(model: Any, ids: list[list[int]], types: list[list[int]], rows: np.ndarray, pad_id: int) -> dict[str, Any]:
+    import torch
+
+    from kdaudit.models.text import pad_batch
+
+    batch = pad_batch([ids[i] for i in rows], [types[i] for i in rows], pad_id=pad_id)
+    feed = {"input_ids": torch.from_numpy(batch["input_ids"]),
+            "attention_mask": torch.from_numpy(batch["attention_mask"])}
+    if getattr(model.config, "model_type", "") == "bert":
+        feed["token_type_ids"] = torch.from_numpy(batch["token_type_ids"])
+    return feed
+
+
+def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: int,
+                   batch_size: int = 64) -> np.ndarray:
+    """Eval-mode logits of ``texts`` (length-sorted, dynamically padded), in their order."""
+    import torch
+
+    ids, types = _encode(tokenizer, texts, max_length)
+    pad_id = tokenizer.token_to_id("[PAD]") or 0
+    order = np.argsort([len(s) for s in ids], kind="stable")
+    out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for lo in range(0, len(order), batch_size):
+            rows = order[lo : lo + batch_size]
+            out[rows] = model(**_feed(model, ids, types, rows, pad_id)).logits.float().numpy()
+    return out
+
+
+def train_text_model(
+    texts: Sequence[str], y: np.ndarray, tokenizer: Any, recipe: TextRecipe, *, n_classes: int,
+    labels: Sequence[str] | None = None, teacher_logits: np.ndarray | None = None,
+    temperature: float = 1.0, soft_weight: float = 0.0, seed: int = 0,
+    log: Any = None,
+) -> Any:
+    """Train one tiny transformer classifier with the KD loss of :mod:`kdaudit.train.kd`.
+
+    ``teacher_logits`` (cached, one row per training text) with ``soft_weight > 0`` makes
+    a distilled student; ``soft_weight = 0`` trains on hard labels (teacher or baseline).
+    Batches are drawn in a seeded order and padded per batch.
+    """
+    import torch
+
+    from kdaudit.train.kd import check_kd_params, kd_loss
+
+    check_kd_params(temperature, soft_weight)
+    if soft_weight > 0 and teacher_logits is None:
+        raise ValueError("a distilled student needs teacher logits")
+    cfg = tiny_config(recipe.arch, vocab_size=tokenizer.get_vocab_size(), n_classes=n_classes,
+                      hidden=recipe.hidden, layers=recipe.layers, heads=recipe.heads,
+                      max_length=recipe.max_length, labels=labels)
+    model = build_model(cfg, seed=seed)
+    ids, types = _encode(tokenizer, texts, recipe.max_length)
+    pad_id = tokenizer.token_to_id("[PAD]") or 0
+    y_t = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    t_logits = torch.as_tensor(teacher_logits, dtype=torch.float32) if teacher_logits is not None else None
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    rng = np.random.default_rng(seed)
+    n = len(texts)
+    steps = recipe.epochs * -(-n // recipe.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=max(steps, 1),
+                                                pct_start=0.1)
+    torch.manual_seed(seed)
+    model.train()
+    for epoch in range(recipe.epochs):
+        order = rng.permutation(n)
+        total = 0.0
+        for lo in range(0, n, recipe.batch_size):
+            rows = order[lo : lo + recipe.batch_size]
+            out = model(**_feed(model, ids, types, rows, pad_id)).logits
+            loss = kd_loss(out, t_logits[rows] if t_logits is not None else None, y_t[rows],
+                           temperature=temperature, soft_weight=soft_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(rows)
+        if log is not None:
+            log(f"  epoch {epoch + 1}/{recipe.epochs}: loss {total / n:.4f}")
+    return model.eval()
+
+
+def export_text_model(model: Any, tokenizer: Any, out: str | Path, *, check_texts: Sequence[str],
+                      manifest: dict[str, Any] | None = None) -> Path:
+    """Write an HF folder with ``model.onnx`` beside it; check both give the same logits (1e-4)."""
+    import json as _json
+
+    out = save_hf_directory(model, tokenizer, out)
+    onnx_path = export_onnx(model, out / "model.onnx")
+    import onnxruntime as ort
+
+    from kdaudit.models.text import pad_batch
+
+    max_length = int(model.config.max_position_embeddings)
+    ref = predict_logits(model, tokenizer, check_texts, max_length=max_length)
+    ids, types = _encode(tokenizer, check_texts, max_length)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    batch = pad_batch(ids, types, pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    got = sess.run(None, {k: batch[k] for k in names})[0]
+    diff = float(np.abs(ref - got).max())
+    if diff > 1e-4:
+        raise RuntimeError(f"ONNX export of {out} differs from the torch model by {diff:.2e}")
+    info = {**(manifest or {}), "onnx_max_abs_diff": diff, "files": ["config.json", "model.safetensors",
+                                                                        "tokenizer.json", "model.onnx"]}
+    (out / "kdaudit_train.json").write_text(_json.dumps(info, indent=1, sort_keys=True))
+    return out
+
+
+def train_text_study(
+    texts: Sequence[str], y: np.ndarray, out: str | Path, *, n_classes: int,
+    labels: Sequence[str] | None = None, temperatures: Sequence[float] = (1.0, 4.0),
+    soft_weight: float = 0.9, seed: int = 0, teacher: TextRecipe = TEACHER_RECIPE,
+    student: TextRecipe = STUDENT_RECIPE, vocab_size: int = 1000, check_texts: Sequence[str] | None = None,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Teacher (BERT-style), baseline and students at each T (DistilBERT-style), exported.
+
+    The teacher's logits on the training texts are computed once and cached in
+    ``out/teacher_logits.npy`` (reused by every student). Returns the folders:
+    ``{"teacher": Path, "baseline": Path, "students": {T: Path}, "tokenizer": Path}``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    say = log or (lambda _m: None)
+    tokenizer = train_wordpiece(texts, vocab_size=vocab_size)
+    tokenizer.save(str(out / "tokenizer.json"))
+    check = list(check_texts or texts[:64])
+    common = {"n_classes": n_classes, "labels": labels, "seed": seed, "log": log}
+    say(f"text: training the teacher ({teacher.arch}, hidden {teacher.hidden}, {teacher.layers} layers)")
+    t_model = train_text_model(texts, y, tokenizer, teacher, **common)
+    paths: dict[str, Any] = {"tokenizer": out / "tokenizer.json", "students": {}}
+    paths["teacher"] = export_text_model(t_model, tokenizer, out / "teacher", check_texts=check,
+                                         manifest={"role": "teacher", "recipe": dataclasses.asdict(teacher)})
+    cache = out / "teacher_logits.npy"
+    t_logits = predict_logits(t_model, tokenizer, texts, max_length=teacher.max_length)
+    np.save(cache, t_logits)
+    say(f"text: training the baseline ({student.arch}, hidden {student.hidden}, hard labels)")
+    b_model = train_text_model(texts, y, tokenizer, student, **common)
+    paths["baseline"] = export_text_model(b_model, tokenizer, out / "baseline", check_texts=check,
+                                          manifest={"role": "baseline", "recipe": dataclasses.asdict(student)})
+    for t in temperatures:
+        say(f"text: distilling a student at T={t:g} (soft weight {soft_weight})")
+        s_model = train_text_model(texts, y, tokenizer, student, teacher_logits=np.load(cache),
+                                   temperature=float(t), soft_weight=soft_weight, **common)
+        paths["students"][float(t)] = export_text_model(
+            s_model, tokenizer, out / f"student_T{t:g}", check_texts=check,
+            manifest={"role": "student", "temperature": float(t), "soft_weight": soft_weight,
+                      "recipe": dataclasses.asdict(student)})
+    return paths
