@@ -78,7 +78,7 @@ def test_members_selected_by_name(tmp_path: Path) -> None:
 def test_text_column_errors_and_cache_fingerprint(tmp_path: Path) -> None:
     df = _frame(50)
     path = _write(df, tmp_path, "csv")
-    with pytest.raises(UsageError, match="Text column .body. is not in"):
+    with pytest.raises(UsageError, match=r"Text column .body. is not in"):
         load_dataset(path, label="label", text_column="body")
     a = load_dataset(path, label="label", text_column="text")
     b = load_dataset(path, label="label", features=["score"])

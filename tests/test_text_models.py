@@ -17,15 +17,15 @@ import pytest
 pytest.importorskip("tokenizers")
 pytest.importorskip("transformers")
 
-from kdaudit.cli import main  # noqa: E402
-from kdaudit.data.dataset import load_dataset  # noqa: E402
-from kdaudit.data.text import TextInputs  # noqa: E402
-from kdaudit.engine.cache import LogitCache  # noqa: E402
-from kdaudit.engine.inference import compute_logits  # noqa: E402
-from kdaudit.errors import InputDataError, TrustError  # noqa: E402
-from kdaudit.models.base import ModelSpec, load_model  # noqa: E402
-from kdaudit.models.text import TextModelAdapter, pad_batch  # noqa: E402
-from kdaudit.train import text as tt  # noqa: E402
+from kdaudit.cli import main
+from kdaudit.data.dataset import load_dataset
+from kdaudit.data.text import TextInputs
+from kdaudit.engine.cache import LogitCache
+from kdaudit.engine.inference import compute_logits
+from kdaudit.errors import InputDataError, TrustError
+from kdaudit.models.base import ModelSpec, load_model
+from kdaudit.models.text import TextModelAdapter, pad_batch
+from kdaudit.train import text as tt
 
 LABELS = ["hatespeech", "normal", "offensive"]
 WORDS = ("the women men muslims christians jews people are great terrible kind loud and "
@@ -178,7 +178,7 @@ def test_pickled_weights_and_custom_code_need_trust(zoo: dict[str, Path], tmp_pa
     state = load_file(binary / "model.safetensors")
     (binary / "model.safetensors").unlink()
     torch.save(state, binary / "pytorch_model.bin")
-    with pytest.raises(TrustError, match="pytorch_model.bin"):
+    with pytest.raises(TrustError, match=r"pytorch_model\.bin"):
         load_model(ModelSpec(path=str(binary), role="teacher"))
     trusted = load_model(ModelSpec(path=str(binary), role="teacher", trust_code=True))
     ref = load_model(ModelSpec(path=str(zoo["teacher"]), role="teacher"))
@@ -232,6 +232,18 @@ def test_class_order_follows_id2label(zoo: dict[str, Path], tmp_path: Path) -> N
         api._model_logits(ModelSpec(path=str(folder), role="teacher"), ds, opts, None)
 
 
+def test_compare_text_onnx_quick(zoo: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    code = main(["compare", str(zoo["teacher_onnx"]), str(zoo["student_onnx"]), "--data", str(zoo["data"]),
+                 "--label", "label", "--text-column", "post", "--sensitive", "target:Women",
+                 "--bootstrap", "20", "--skip", "individual_fairness", "--no-cache", "--out", str(out), "-q"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["group_fairness"]) == ["target:Women"]
+    assert "target:Women" in (out / "summary.md").read_text()
+
+
+@pytest.mark.slow
 def test_compare_text_end_to_end(zoo: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "report"
     code = main(["compare", str(zoo["teacher"]), str(zoo["student_onnx"]), "--data", str(zoo["data"]),

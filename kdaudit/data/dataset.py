@@ -279,7 +279,12 @@ def _load_table(
 ) -> Dataset:
     import pandas as pd
 
-    from kdaudit.data.text import TextInputs, expand_multilabel, is_list_column, split_sensitive_names
+    from kdaudit.data.text import (
+        TextInputs,
+        expand_multilabel,
+        is_list_column,
+        split_sensitive_names,
+    )
 
     try:
         if path.suffix.lower() == ".csv":

@@ -20,7 +20,15 @@ ARCHS = ("bert", "distilbert")
 
 def train_wordpiece(texts: Sequence[str], *, vocab_size: int = 400, lowercase: bool = True) -> Any:
     """A BERT-style WordPiece ``tokenizers.Tokenizer`` trained on ``texts`` ([CLS] x [SEP])."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
@@ -243,8 +251,8 @@ def train_text_model(
     rng = np.random.default_rng(seed)
     n = len(texts)
     steps = recipe.epochs * -(-n // recipe.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=max(steps, 1),
-                                                pct_start=0.1)
+    # linear decay to 5% of the rate over training (no warm-up: tiny models from scratch)
+    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0, end_factor=0.05, total_iters=max(steps, 1))
     torch.manual_seed(seed)
     model.train()
     for epoch in range(recipe.epochs):
@@ -259,7 +267,7 @@ def train_text_model(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(rows)
+            total += float(loss.detach()) * len(rows)
         if log is not None:
             log(f"  epoch {epoch + 1}/{recipe.epochs}: loss {total / n:.4f}")
     return model.eval()
@@ -333,3 +341,98 @@ def train_text_study(
             manifest={"role": "student", "temperature": float(t), "soft_weight": soft_weight,
                       "recipe": dataclasses.asdict(student)})
     return paths
+
+
+# --------------------------------------------------------------------------- kdaudit train (text)
+
+
+def text_training_data(spec: str, *, label: str | None, text_column: str | None) -> Any:
+    """Training texts as a Dataset: a table with ``--text-column``, ``hatexplain:PATH``, or
+    ``textsynth[:N]`` (the generated task's *training* split, shortcut planted)."""
+    from kdaudit.data.dataset import load_dataset
+
+    if spec.split(":", 1)[0] == "textsynth" and not Path(spec).exists():
+        from kdaudit.data.dataset import Dataset, arrays_sha256
+        from kdaudit.data.text import TextInputs
+        from kdaudit.data.text_synth import CLASS_NAMES, make_text_task
+
+        n = int(spec.split(":", 1)[1]) if ":" in spec else 2500
+        task = make_text_task(n, split="train")
+        sha = arrays_sha256({"texts": np.array(task["texts"], dtype=object), "y": task["y"]})
+        return Dataset(y_true=task["y"], x=TextInputs(np.array(task["texts"], dtype=object)),
+                       sensitive_features={}, path=f"builtin:textsynth:{n}:train", sha256=sha,
+                       fingerprint=sha, extras={"class_names": list(CLASS_NAMES)})
+    return load_dataset(spec, label=label, text_column=text_column)
+
+
+def run_text_train(args: Any) -> int:
+    """``kdaudit train`` on text data (``--text-column``, ``hatexplain:``, ``textsynth``)."""
+    import sys
+
+    from kdaudit.data.text import TextInputs
+    from kdaudit.errors import InputDataError, UsageError
+    from kdaudit.train.cli import parse_list
+
+    quiet = bool(getattr(args, "quiet", False))
+
+    def log(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    data = text_training_data(args.data, label=getattr(args, "label", None),
+                              text_column=getattr(args, "text_column", None))
+    if not isinstance(data.x, TextInputs):
+        raise UsageError(f"Training data {args.data!r} holds no texts.", tip="Name them with --text-column COL.")
+    texts, y = data.x.tolist(), data.y_true
+    labels = data.extras.get("class_names")
+    n_classes = int(max(int(y.max()) + 1, len(labels) if labels else 0))
+    role = args.role
+    arch = args.arch or ("bert" if role == "teacher" else "distilbert")
+    if arch not in ARCHS:
+        raise UsageError(f"--arch for text models must be one of {', '.join(ARCHS)}; got {arch!r}.")
+    base = TEACHER_RECIPE if role == "teacher" else STUDENT_RECIPE
+    lr = args.lr if args.lr != 0.05 else base.lr  # 0.05 is the image SGD default; text uses AdamW
+    recipe = dataclasses.replace(base, arch=arch, epochs=args.epochs, batch_size=args.batch_size, lr=lr,
+                                 max_length=getattr(args, "max_length", None) or base.max_length)
+    seeds = parse_list(args.seeds, int, "--seeds")
+    temps = parse_list(args.temperature, float, "--temperature") if role == "student" else [1.0]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher_logits = None
+    if args.teacher:
+        from kdaudit.engine.inference import compute_logits
+        from kdaudit.models.base import ModelSpec, load_model
+        from kdaudit.models.text import TextModelAdapter
+
+        teacher = load_model(ModelSpec(path=args.teacher, role="teacher"), device="cpu")
+        if not isinstance(teacher, TextModelAdapter) or teacher.tokenizer is None:
+            raise InputDataError(f"--teacher {args.teacher!r} is not a text model with a tokenizer.")
+        from kdaudit.train.cli import _logit_cache
+
+        # the teacher's logits on the training texts, once, through the logit cache
+        teacher_logits = compute_logits(teacher, data, cache=_logit_cache(args), name="teacher").to_numpy()
+        tokenizer = teacher.tokenizer.backend
+    elif role == "student" and args.soft_weight > 0:
+        raise UsageError("--role student needs --teacher PATH.",
+                         tip="Train one first: kdaudit train --role teacher --text-column COL --out DIR.")
+    else:
+        tokenizer = train_wordpiece(texts, vocab_size=1000)
+    written = []
+    for seed in seeds:
+        for t in temps:
+            name = role if role != "student" else f"student_T{t:g}"
+            name += f"_seed{seed}" if len(seeds) > 1 else ""
+            log(f"text: training {name} ({arch}, hidden {recipe.hidden}, {recipe.layers} layers)")
+            kd = role == "student"
+            model = train_text_model(texts, y, tokenizer, recipe, n_classes=n_classes, labels=labels,
+                                     teacher_logits=teacher_logits if kd else None, temperature=t,
+                                     soft_weight=args.soft_weight if kd else 0.0, seed=seed, log=log)
+            written.append(export_text_model(
+                model, tokenizer, out / name, check_texts=texts[:64],
+                manifest={"role": role, "temperature": t if kd else None, "seed": seed,
+                          "soft_weight": args.soft_weight if kd else 0.0, "data": data.path,
+                          "recipe": dataclasses.asdict(recipe)}))
+    if not quiet:
+        print(f"wrote {len(written)} text model folder(s) to {out}/ (config.json, model.safetensors, "
+              "tokenizer.json, model.onnx)")
+    return 0
