@@ -709,7 +709,8 @@ _CONFIG_ANALYSIS_KEYS = {
     "embedding_model", "counterfactual_terms",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}
-_MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape"}
+_MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape",
+               "tokenizer", "max_length"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -753,7 +754,7 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     data_cfg = cfg.get("data", {})
     if "path" not in data_cfg:
         raise UsageError(f"Config {str(config)!r} has no [data] path.")
-    bad_data = set(data_cfg) - {"path", "label", "sensitive", "features", "sensitive_files"}
+    bad_data = set(data_cfg) - {"path", "label", "sensitive", "features", "sensitive_files", "text_column"}
     if bad_data:
         raise UsageError(f"Unknown key(s) in [data]: {', '.join(sorted(bad_data))}.")
     sensitive = data_cfg.get("sensitive")
@@ -787,7 +788,9 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         return [ModelSpec(path=resolve(p), role=role, format=table.get("format"), arch=table.get("arch"),
                           preprocess=pre, outputs=table.get("outputs", "auto"),
                           trust_code=options.trust_code, temperature=table.get("temperature"),
-                          input_shape=shape) for p in paths]
+                          input_shape=shape, max_length=table.get("max_length"),
+                          tokenizer=resolve(table["tokenizer"]) if table.get("tokenizer") else None)
+                for p in paths]
 
     models = {role: specs(role, table) for role, table in model_cfg.items()}
     sweep = []
@@ -803,7 +806,8 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         policy = Policy.from_dict(cfg["gate"])
     # the data is read last, once everything in the config is known to be well-formed
     dataset = load_dataset(resolve(data_cfg["path"]), label=data_cfg.get("label"),
-                           sensitive=sensitive, features=data_cfg.get("features"))
+                           sensitive=sensitive, features=data_cfg.get("features"),
+                           text_column=data_cfg.get("text_column"), min_group_size=options.min_group_size)
     dataset = _with_sensitive_files(
         dataset, {k: resolve(v) for k, v in data_cfg.get("sensitive_files", {}).items()})
     return run_audit(models, dataset, options=options, sweep=sweep, command_line=command_line,

@@ -267,3 +267,35 @@ def test_compare_text_end_to_end(zoo: dict[str, Path], tmp_path: Path) -> None:
     # the student ONNX graph and its HF folder (the baseline here) are the same model
     assert cf["delta"]["baseline_vs_student"]["mean_tv_distance"]["value"] == pytest.approx(0, abs=1e-6)
     assert [g["group"] for g in cf["teacher"]["by_group"]["target:Women"]] == ["no", "yes"]
+
+
+def test_audit_config_with_text_keys(zoo: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tmp_path / "audit.toml"
+    tok_dir = zoo["student"]
+    cfg.write_text(f"""
+[data]
+path = "{zoo['data']}"
+label = "label"
+text_column = "post"
+sensitive = ["target:Islam"]
+
+[models.teacher]
+path = "{zoo['teacher_onnx']}"
+max_length = 40
+
+[models.student]
+path = "{zoo['student_onnx']}"
+tokenizer = "{tok_dir}"
+
+[analysis]
+bootstrap = 20
+skip = ["individual_fairness"]
+
+[engine]
+use_cache = false
+""")
+    out = tmp_path / "r"
+    assert main(["audit", str(cfg), "--out", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"]["teacher"]["tokenizer"]["max_length"] == 40
+    assert list(report["group_fairness"]) == ["target:Islam"]
