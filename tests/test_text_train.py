@@ -17,6 +17,7 @@ from kdaudit.models.base import ModelSpec, load_model
 from kdaudit.train import text as tt
 
 
+@pytest.mark.slow
 def test_kd_student_learns_from_cached_teacher_logits() -> None:
     # w = 1 and teacher logits that contradict the labels: the student follows the teacher
     task = make_text_task(96, split="eval", neutral_share=0.0, seed=1)  # labels follow the wording
