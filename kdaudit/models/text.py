@@ -496,12 +496,12 @@ def wrap_onnx_text(inner: Any, spec: ModelSpec) -> ModelAdapter:
     names = list(inner.input_names)
     model_dir = Path(spec.path).parent
     tok_path = find_tokenizer(spec, model_dir)
-    if "input_ids" not in names:
+    if "input_ids" not in names or tok_path is None:
         if spec.tokenizer:
             raise InputDataError(
                 f"--{spec.role}-tokenizer was given but the {inner.name} has no input_ids input "
                 f"(inputs: {names}).", tip="Tokenizers apply to text models only.")
-        return inner
+        return inner  # an image/tabular graph, or token ids given by hand (x_<input> arrays)
     unknown = [n for n in names if n not in TEXT_INPUTS]
     if unknown:
         raise InputDataError(
@@ -511,11 +511,6 @@ def wrap_onnx_text(inner: Any, spec: ModelSpec) -> ModelAdapter:
         )
     config_path = model_dir / "config.json"
     config = _read_json(config_path, "model config") if config_path.is_file() else {}
-    if tok_path is None:
-        return TextModelAdapter(spec, format="onnx", sha256=inner.sha256, device_type=inner.device_type,
-                                run=inner._run, input_names=names,
-                                input_dtypes={n: d for n, _, d in inner.inputs},
-                                tokenizer=None, config=config, inner=inner)
     tokenizer = TextTokenizer(tok_path, max_length=spec.max_length, model_config=config, role=spec.role)
     files = {"config.json": _sha256_file(config_path)} if config_path.is_file() else {}
     return TextModelAdapter(spec, format="onnx", sha256=inner.sha256, device_type=inner.device_type,
