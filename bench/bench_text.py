@@ -52,13 +52,18 @@ def texts_for(n: int | None, seed: int = 0) -> tuple[list[str], str]:
     return (texts[:n] if n else texts), source
 
 
-def best_of(fn, repeats: int) -> tuple[float, np.ndarray]:
-    times, out = [], None
+def best_of_pair(plain, ours, repeats: int) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """Best time of each, runs alternating (plain, ours, plain, ...) so that load changes on a
+    shared machine hit both alike."""
+    t_plain, t_ours, out_plain, out_ours = [], [], None, None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        out_plain = plain()
+        t_plain.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out_ours = ours()
+        t_ours.append(time.perf_counter() - t0)
+    return min(t_plain), out_plain, min(t_ours), out_ours
 
 
 def main() -> int:
@@ -67,7 +72,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -115,8 +120,7 @@ def main() -> int:
     def kd_run(adapter) -> np.ndarray:
         return compute_logits(adapter, data, batch_size=args.batch).to_numpy()
 
-    t_plain, ref = best_of(plain_onnx, args.repeats)
-    t_kd, got = best_of(lambda: kd_run(kd_onnx), args.repeats)
+    t_plain, ref, t_kd, got = best_of_pair(plain_onnx, lambda: kd_run(kd_onnx), args.repeats)
     n = len(texts)
     print(f"ONNX     plain fixed-length loop: {n / t_plain:9.1f} seq/s | kdaudit: {n / t_kd:9.1f} seq/s "
           f"| ratio {t_plain / t_kd:5.2f}x | max |diff| {np.abs(ref - got).max():.2e}")
@@ -137,8 +141,7 @@ def main() -> int:
                 out.append(hf_model(**b).logits.numpy())
         return np.concatenate(out)
 
-    t_plain_hf, ref_hf = best_of(plain_hf, args.repeats)
-    t_kd_hf, got_hf = best_of(lambda: kd_run(kd_hf), args.repeats)
+    t_plain_hf, ref_hf, t_kd_hf, got_hf = best_of_pair(plain_hf, lambda: kd_run(kd_hf), args.repeats)
     print(f"HF dir   plain transformers loop: {n / t_plain_hf:9.1f} seq/s | kdaudit: {n / t_kd_hf:9.1f} seq/s "
           f"| ratio {t_plain_hf / t_kd_hf:5.2f}x | max |diff| {np.abs(ref_hf - got_hf).max():.2e}")
     ok = max(np.abs(ref - got).max(), np.abs(ref_hf - got_hf).max()) < 1e-4
