@@ -24,7 +24,7 @@ def test_kd_student_learns_from_cached_teacher_logits() -> None:
     tok = tt.train_wordpiece(task["texts"], vocab_size=150)
     y = task["y"]
     teacher_logits = np.stack([4.0 * y, 4.0 * (1 - y)], axis=1).astype(np.float32)  # flipped
-    recipe = tt.TextRecipe(arch="distilbert", hidden=16, layers=1, heads=2, epochs=10, batch_size=16, lr=1e-2)
+    recipe = tt.TextRecipe(arch="distilbert", hidden=16, layers=1, heads=2, epochs=20, batch_size=16, lr=1e-2)
     kd = tt.train_text_model(task["texts"], y, tok, recipe, n_classes=2, teacher_logits=teacher_logits,
                              temperature=2.0, soft_weight=1.0, seed=0)
     hard = tt.train_text_model(task["texts"], y, tok, recipe, n_classes=2, seed=0)
