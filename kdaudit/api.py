@@ -57,10 +57,12 @@ class AuditOptions:
     positive_label: int | None = None
     intersectional: bool = False
     knn_k: int = 5
-    distance: str = "euclidean"
+    distance: str = "auto"
     space: str = "auto"
     embedding: str | None = None
+    embedding_model: str | None = None
     counterfactual: str | None = None
+    counterfactual_terms: str | None = None
     device: str = "auto"
     batch_size: int | None = None
     cache_dir: str | None = None
@@ -100,8 +102,8 @@ class AuditOptions:
             raise UsageError(f"--device must be auto, cpu or cuda; got {self.device!r}.")
         if self.knn_k < 1:
             raise UsageError(f"k for nearest neighbours must be >= 1; got {self.knn_k}.")
-        if self.distance not in ("euclidean", "cosine"):
-            raise UsageError(f"distance must be euclidean or cosine; got {self.distance!r}.")
+        if self.distance not in ("euclidean", "cosine", "auto"):
+            raise UsageError(f"distance must be euclidean, cosine or auto; got {self.distance!r}.")
         unknown = set(self.skip) - set(ANALYSES)
         if unknown:
             raise UsageError(
@@ -281,6 +283,8 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
 
     spec, manifest = _with_manifest(spec)
     adapter = load_model(spec, device=options.device)
+    if dataset.extras.get("class_names") and hasattr(adapter, "align_classes"):
+        adapter.align_classes(list(dataset.extras["class_names"]))  # id2label vs the data's labels
     # compute_logits checks rows and finiteness; logits files are read memory-mapped, never cached
     logits = compute_logits(
         adapter, dataset, batch_size=options.batch_size, device=options.device,
@@ -438,7 +442,7 @@ def run_audit(
             preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
             findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
                                                    class_names=class_names)
-            graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options)
+            graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options, models)
             report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
                               graph=graph)
             caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
@@ -629,6 +633,11 @@ def _analyse(
         out["individual_fairness"] = _individual_fairness(dataset, logits, first, pairs, options,
                                                           specs=specs, cache=cache, graph=graph)
 
+    if options.counterfactual_terms is not None and "individual_fairness" not in options.skip:
+        from kdaudit.text_audit import counterfactual_text
+
+        out["counterfactual_text"] = counterfactual_text(dataset, logits, pairs, options, specs, cache)
+
     if "robustness" in options.skip:
         out["skipped"]["robustness"] = "skipped with --skip"
     elif dataset.split is None and not dataset.sensitive_features:
@@ -684,19 +693,28 @@ def _individual_fairness_skip_reason(dataset: Dataset, options: AuditOptions) ->
     has_embedding = options.embedding is not None or "embedding" in dataset.extras
     if not dataset.has_inputs and not has_embedding:
         return "the data has no inputs ('x') and no embedding was given, so no neighbours can be found"
+    from kdaudit.data.text import TextInputs
+
+    if isinstance(dataset.x, TextInputs) and not has_embedding and not options.embedding_model:
+        return ("the data is text, so no input space defines similarity; pass --embedding FILE.npy "
+                "or --embedding-model ROLE (that model's pooled hidden state)")
     if isinstance(dataset.x, dict) and not has_embedding:
         return ("the model takes several inputs (x_<name> arrays), so no input space defines "
                 "similarity; pass --embedding FILE.npy (one row per sample) to compare neighbours there")
     return None
 
 
-def _knn(dataset: Dataset, options: AuditOptions) -> Any:
+def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[Any]] | None = None) -> Any:
     """The one neighbour graph of an audit, shared by every model and the sweep."""
     from kdaudit.analysis.individual_fairness import DEFAULT_SPARE
     from kdaudit.analysis.neighbors import knn_graph, representation
 
     embedding = None
-    if options.embedding is not None:
+    if options.embedding_model is not None and options.embedding is None:
+        from kdaudit.models.text import model_embedding
+
+        embedding = model_embedding(dataset, options.embedding_model, models or {}, device=options.device)
+    elif options.embedding is not None:
         from kdaudit.data.dataset import load_arrays
 
         if not Path(options.embedding).suffix.lower() == ".npy":
@@ -712,12 +730,18 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
         raise InputDataError(
             f"The embedding has {embedding.shape[0]} rows but the data has {dataset.n_samples}."
         )
-    x = None if isinstance(dataset.x, dict) else dataset.x  # multi-input data needs an embedding
+    x = None if isinstance(dataset.x, dict) or not isinstance(dataset.x, np.ndarray | None) \
+        else dataset.x  # multi-input and text data need an embedding
     space = "embedding" if embedding is not None else options.space
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
         space = "standardized" if x is not None and x.ndim == 2 else "flat"
-    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space, spare=DEFAULT_SPARE)
+    metric = options.distance
+    if metric == "auto":  # cosine for text representations, euclidean otherwise
+        from kdaudit.data.text import TextInputs
+
+        metric = "cosine" if isinstance(dataset.x, TextInputs) else "euclidean"
+    return knn_graph(rep, k=options.knn_k, metric=metric, space=space, spare=DEFAULT_SPARE)
 
 
 def _individual_fairness(
@@ -861,6 +885,7 @@ def compare(
     sensitive: Sequence[str] | None = None,
     features: Sequence[str] | None = None,
     sensitive_files: Mapping[str, str | Path] | None = None,
+    text_column: str | None = None,
     options: AuditOptions | None = None,
     model_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     sweep: Sequence[tuple[float, ModelLike]] | None = None,
@@ -883,7 +908,11 @@ def compare(
         (optional ``class_names``), a ``.csv``/``.parquet`` table (see ``label``), or a
         built-in such as ``"trifeature"`` or ``"adult:PATH"``.
     label, sensitive, features : optional
-        Column selection for tables; ``sensitive`` also selects npz attributes.
+        Column selection for tables; ``sensitive`` also selects npz attributes. A list
+        column's members are selected as ``COLUMN:MEMBER`` (or all members with at least
+        ``min_group_size`` rows when only ``COLUMN`` is named).
+    text_column : str, optional
+        Tables: the column of texts that text models tokenize (docs/text.md).
     sensitive_files : mapping of name -> path, optional
         Further sensitive attributes, each a file of group labels with one row per data row.
     options : AuditOptions, optional
@@ -915,7 +944,8 @@ def compare(
     """
     options = dataclasses.replace(options or AuditOptions(), **option_overrides)
     dataset = data if isinstance(data, Dataset) else load_dataset(
-        data, label=label, sensitive=sensitive, features=features
+        data, label=label, sensitive=sensitive, features=features, text_column=text_column,
+        min_group_size=options.min_group_size,
     )
     dataset = _with_sensitive_files(dataset, sensitive_files)
     defaults = {role: dict((model_defaults or {}).get(role, {})) for role in ROLES}
@@ -948,10 +978,11 @@ _CONFIG_ANALYSIS_KEYS = {
     "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "max_groups",
     "positive_label",
     "intersectional", "knn_k", "distance", "space", "embedding", "counterfactual", "skip",
-    "class_names",
+    "class_names", "embedding_model", "counterfactual_terms",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}
-_MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape"}
+_MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape",
+               "tokenizer", "max_length"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -1000,7 +1031,7 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     data_cfg = cfg.get("data", {})
     if "path" not in data_cfg:
         raise UsageError(f"Config {str(config)!r} has no [data] path.")
-    bad_data = set(data_cfg) - {"path", "label", "sensitive", "features", "sensitive_files"}
+    bad_data = set(data_cfg) - {"path", "label", "sensitive", "features", "sensitive_files", "text_column"}
     if bad_data:
         raise UsageError(f"Unknown key(s) in [data]: {', '.join(sorted(bad_data))}.")
     sensitive = data_cfg.get("sensitive")
@@ -1034,7 +1065,9 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         return [ModelSpec(path=resolve(p), role=role, format=table.get("format"), arch=table.get("arch"),
                           preprocess=pre, outputs=table.get("outputs", "auto"),
                           trust_code=options.trust_code, temperature=table.get("temperature"),
-                          input_shape=shape) for p in paths]
+                          input_shape=shape, max_length=table.get("max_length"),
+                          tokenizer=resolve(table["tokenizer"]) if table.get("tokenizer") else None)
+                for p in paths]
 
     models = {role: specs(role, table) for role, table in model_cfg.items()}
     sweep = []
@@ -1050,7 +1083,8 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         policy = Policy.from_dict(cfg["gate"])
     # the data is read last, once everything in the config is known to be well-formed
     dataset = load_dataset(resolve(data_cfg["path"]), label=data_cfg.get("label"),
-                           sensitive=sensitive, features=data_cfg.get("features"))
+                           sensitive=sensitive, features=data_cfg.get("features"),
+                           text_column=data_cfg.get("text_column"), min_group_size=options.min_group_size)
     dataset = _with_sensitive_files(
         dataset, {k: resolve(v) for k, v in data_cfg.get("sensitive_files", {}).items()})
     return run_audit(models, dataset, options=options, sweep=sweep, command_line=command_line,

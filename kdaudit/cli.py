@@ -98,7 +98,13 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     g.add_argument("--positive-label", type=int, default=None,
                    help="binary group fairness for this class (multi-class: one-vs-rest by default)")
     g.add_argument("--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness")
-    g.add_argument("--distance", choices=("euclidean", "cosine"), default=d("euclidean"))
+    g.add_argument("--distance", choices=("euclidean", "cosine", "auto"), default=d("auto"),
+                   help="neighbour distance (default auto: cosine for text, euclidean otherwise)")
+    g.add_argument("--embedding-model", metavar="ROLE",
+                   help="text: neighbours in this model's pooled hidden state (teacher, student, baseline)")
+    g.add_argument("--counterfactual-terms", metavar="FILE|builtin",
+                   help="text: swap identity terms (pairs per line, 'a,b'; or 'builtin') and compare "
+                        "each model's outputs on the swapped texts")
     g.add_argument("--embedding", metavar="FILE.npy", help="representation space for neighbours")
     g.add_argument("--counterfactual", metavar="FILE.npz",
                    help="counterfactual inputs x' (same rows), e.g. a sensitive attribute flipped")
@@ -138,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--label", help="label column (tables)")
     c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
     c.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
+    c.add_argument("--text-column", metavar="COL",
+                   help="the column of texts (CSV, Parquet, JSONL); each text model tokenizes it itself")
+    c.add_argument("--max-length", type=_positive_int, metavar="N",
+                   help="text models: longest token sequence (default from each model's config)")
     c.add_argument("--sensitive-file", action="append", type=_name_path, default=[], metavar="NAME=PATH",
                    help="a sensitive attribute from its own file of group labels (.npy/.csv), one row "
                         "per data row; repeatable")
@@ -153,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument(f"--{role}-preprocess", type=_inline_table, metavar="SPEC",
                        help=f"preprocessing of the {role}'s inputs, e.g. 'scale = 0.0039, reshape = [1, 28, 28]'")
         c.add_argument(f"--{role}-outputs", choices=("logits", "probs", "auto"))
+        c.add_argument(f"--{role}-tokenizer", metavar="PATH",
+                       help=f"tokenizer.json (or its folder) of the {role} (default: beside the model)")
+        c.add_argument(f"--{role}-max-length", type=_positive_int, metavar="N",
+                       help=f"longest token sequence for the {role}")
     _analysis_options(c, defaults=True)
     _common(c)
 
@@ -171,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job on built-in data, offline")
     d.add_argument("--out", default="kdaudit-demo", help="report folder (default ./kdaudit-demo)")
     d.add_argument("--tabular", action="store_true", help="the small tabular demo instead of the Trifeature study")
+    d.add_argument("--text", action="store_true",
+                   help="the text demo: tiny BERT teacher, DistilBERT baseline and students (docs/text.md)")
     d.add_argument("--small", action="store_true", help="a quick, smaller run (for tests)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -212,6 +228,7 @@ def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[st
         "positive_label": args.positive_label, "intersectional": args.intersectional or None,
         "knn_k": args.knn_k, "distance": args.distance, "embedding": args.embedding,
         "counterfactual": args.counterfactual, "device": args.device,
+        "embedding_model": args.embedding_model, "counterfactual_terms": args.counterfactual_terms,
         "batch_size": args.batch_size, "cache_dir": args.cache_dir,
         "use_cache": (False if args.no_cache else None),
         "skip": frozenset(args.skip) if args.skip else None,
@@ -307,12 +324,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         pre = getattr(args, f"{role}_preprocess")
         if pre:
             d["preprocess"] = Preprocess.from_dict(pre)
+        if getattr(args, f"{role}_tokenizer"):
+            d["tokenizer"] = getattr(args, f"{role}_tokenizer")
+        if getattr(args, f"{role}_max_length") or args.max_length:
+            d["max_length"] = getattr(args, f"{role}_max_length") or args.max_length
         defaults[role] = d
     options = api.AuditOptions(**_options_from_args(args, only_given=False))
     policy = _load_policy_early(args)
     report = api.compare(
         args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
         sensitive=args.sensitive, features=args.features, options=options,
+        text_column=args.text_column,
         sensitive_files=dict(args.sensitive_file),
         model_defaults=defaults, policy=policy, command_line=["kdaudit", *args.argv],
     )
@@ -371,7 +393,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _check_out_dir(args.out)
     report_paths = run_demo(Path(args.out), tabular=args.tabular, small=args.small, seed=args.seed,
                             device=args.device, quiet=args.quiet, progress=_show_progress(args),
-                            update_docs=Path(args.update_docs) if args.update_docs else None)
+                            update_docs=Path(args.update_docs) if args.update_docs else None,
+                            **({"text": True} if getattr(args, "text", False) else {}))
     if not args.quiet:
         for kind, path in report_paths.items():
             print(f"wrote {kind}: {path}")

@@ -31,7 +31,7 @@ TABULAR_SEEDS = 3
 
 def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int = 0,
              device: str = "auto", quiet: bool = False, progress: bool = False,
-             update_docs: Path | None = None) -> dict[str, Path]:
+             update_docs: Path | None = None, text: bool = False) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths.
 
     Parameters
@@ -54,9 +54,16 @@ def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int
     update_docs : Path, optional
         A Markdown file (docs/reproduction.md) whose generated block is rewritten from this
         run's report, so the text never disagrees with the report (Trifeature study only).
+    text : bool
+        The text demo (a tiny BERT distilled into DistilBERT students) instead.
     """
     for module in ("torch", "onnx", "onnxruntime", "onnxscript"):  # it trains and exports models
         require(module, purpose="kdaudit demo (it trains and exports its models)", extra="train")
+    if text:
+        from kdaudit.demo_text import run_text_demo
+
+        return run_text_demo(out, small=small, seed=seed, device=device, quiet=quiet,
+                             progress=progress)
     if update_docs is not None and tabular:
         raise UsageError("--update-docs rewrites the Trifeature study's numbers; "
                          "run it without --tabular.")

@@ -43,6 +43,7 @@ def _register_all() -> None:
         from kdaudit.data import realworld  # noqa: F401
     except ImportError:  # pragma: no cover
         pass
+    from kdaudit.data import hatexplain, text_synth  # noqa: F401
 
 
 _register_all()

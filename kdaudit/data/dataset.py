@@ -26,7 +26,7 @@ from kdaudit.data.labels import GroupLabels, to_group_labels
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.safety import open_regular, regular_file
 
-TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+TABLE_SUFFIXES = {".csv", ".parquet", ".pq", ".jsonl", ".ndjson"}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -174,6 +174,8 @@ def load_dataset(
     sensitive: Sequence[str] | None = None,
     features: Sequence[str] | None = None,
     positive_label: str | None = None,
+    text_column: str | None = None,
+    min_group_size: int = 30,
 ) -> Dataset:
     """Load evaluation data from a file path or a built-in name (``trifeature``, ``adult:PATH``).
 
@@ -190,6 +192,12 @@ def load_dataset(
         Feature columns for tables (default: every other numeric column).
     positive_label : str, optional
         For tables with a non-numeric label column: the value that becomes class 1.
+    text_column : str, optional
+        For tables: the column of texts that tokenizing models read (``x`` becomes a
+        :class:`~kdaudit.data.text.TextInputs`).
+    min_group_size : int
+        A sensitive column whose cells are lists becomes one yes/no attribute per member
+        named in at least this many rows (:func:`kdaudit.data.text.expand_multilabel`).
     """
     from kdaudit.data import builtin
 
@@ -211,10 +219,11 @@ def load_dataset(
         return _load_npz(path, sensitive=sensitive)
     if suffix in TABLE_SUFFIXES:
         return _load_table(path, label=label, sensitive=sensitive, features=features,
-                           positive_label=positive_label)
+                           positive_label=positive_label, text_column=text_column,
+                           min_group_size=min_group_size)
     raise InputDataError(
         f"Unknown data file extension {suffix!r} for {text!r}.",
-        tip="Use .npz (x, y, sensitive_<name>), .csv or .parquet.",
+        tip="Use .npz (x, y, sensitive_<name>), .csv, .parquet or .jsonl.",
     )
 
 
@@ -372,14 +381,25 @@ def _load_table(
     sensitive: Sequence[str] | None,
     features: Sequence[str] | None,
     positive_label: str | None,
+    text_column: str | None = None,
+    min_group_size: int = 30,
 ) -> Dataset:
     import pandas as pd
 
-    if path.suffix.lower() != ".csv":
+    if path.suffix.lower() in (".parquet", ".pq"):
         require("pyarrow", purpose=f"Reading the Parquet data {str(path)!r}")
+    from kdaudit.data.text import (
+        TextInputs,
+        expand_multilabel,
+        is_list_column,
+        split_sensitive_names,
+    )
+
     try:
         if path.suffix.lower() == ".csv":
             df = pd.read_csv(path)
+        elif path.suffix.lower() in (".jsonl", ".ndjson"):
+            df = pd.read_json(path, lines=True, dtype=False)
         else:
             df = pd.read_parquet(path)
     except Exception as exc:  # pandas raises many types for malformed files
@@ -392,7 +412,13 @@ def _load_table(
             f"Label column {label!r} is not in {str(path)!r}; columns: {list(df.columns)[:20]}.",
             tip="Name the label column with --label COL.",
         )
-    sensitive = list(sensitive or [])
+    if text_column is not None and text_column not in df.columns:
+        raise UsageError(
+            f"Text column {text_column!r} is not in {str(path)!r}; columns: {list(df.columns)[:20]}.",
+            tip="Name the column of texts with --text-column COL.",
+        )
+    members = split_sensitive_names(list(sensitive or []), list(df.columns))
+    sensitive = list(dict.fromkeys(col for col, _ in members))
     for s in sensitive:
         if s not in df.columns:
             raise UsageError(
@@ -418,9 +444,14 @@ def _load_table(
         feat_cols = list(features)
     else:
         excluded = {label, *sensitive, "split"}
-        feat_cols = [c for c in df.columns if c not in excluded and df[c].dtype.kind in "iufb"]
-    x = None
-    if feat_cols:
+        feat_cols = [] if text_column is not None else [
+            c for c in df.columns if c not in excluded and df[c].dtype.kind in "iufb"]
+    x: Any = None
+    if text_column is not None:
+        if features:
+            raise UsageError("--features and --text-column both name model inputs; give one of them.")
+        x = TextInputs.from_values(df[text_column].tolist(), text_column)
+    elif feat_cols:
         non_numeric = [c for c in feat_cols if df[c].dtype.kind not in "iufb"]
         if non_numeric:
             raise InputDataError(
@@ -428,7 +459,18 @@ def _load_table(
                 tip="Encode them first, or leave them out of --features.",
             )
         x = df[feat_cols].to_numpy(dtype=np.float32)
-    sens = {s: as_group_labels(df[s], s) for s in sensitive}
+    sens: dict[str, Any] = {}
+    for s in sensitive:
+        wanted = [m for col, m in members if col == s]
+        values = df[s].tolist()
+        if df[s].dtype.kind not in "iufbmM" and is_list_column(values):
+            # a list column: one yes/no attribute per member ("target:Women")
+            named = None if None in wanted else [m for m in wanted if m is not None]
+            sens.update(expand_multilabel(values, s, members=named, min_group_size=min_group_size))
+            continue
+        if any(m is not None for m in wanted):
+            raise UsageError(f"--sensitive {s}:MEMBER needs a column of lists; {s!r} holds single values.")
+        sens[s] = as_group_labels(df[s], s)
     split = as_group_labels(df["split"], "split") if "split" in df.columns else None
     sha = file_sha256(path)
     extras: dict[str, Any] = {}
@@ -437,7 +479,8 @@ def _load_table(
     return Dataset(
         y_true=y, x=x, sensitive_features=sens, split=split, path=str(path), sha256=sha,
         fingerprint=fingerprint(sha, kind="table", label=label, sensitive=sensitive,
-                                features=feat_cols, positive_label=positive_label),
+                                features=feat_cols, positive_label=positive_label,
+                                **({"text_column": text_column} if text_column is not None else {})),
         label=label, feature_names=tuple(feat_cols), extras=extras,
     )
 

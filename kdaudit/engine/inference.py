@@ -45,6 +45,8 @@ def default_batch_size(model: ModelAdapter, dataset: Dataset) -> int:
     1024: 1024 rows of tabular data or 32x32x3 images, 32 rows of 224x224x3 images. A batch
     dimension fixed in the model (``fixed_batch`` > 1) rounds it to a multiple.
     """
+    if model.default_batch:
+        return int(model.default_batch)
     rows = AUTO_BATCH_BYTES // _sample_bytes(dataset)
     rows = int(min(max(rows, AUTO_BATCH_MIN), AUTO_BATCH_MAX))
     rows = 1 << (rows.bit_length() - 1)
@@ -141,8 +143,8 @@ def infer_shard(model: ModelAdapter, dataset: Dataset, cache: LogitCache, shard_
     manifest = cache.begin(key, n_samples=n, meta=_meta(model, dataset))
     if cache.load_shard(key, shard_index, manifest=manifest) is not None:
         return cache.shard_path(key, shard_index)
-    return _write_shard(model, dataset, cache, key, shard_index,
-                        batch_size or default_batch_size(model, dataset), model.name, on_rows)
+    bs = model.block_rows(batch_size or default_batch_size(model, dataset))
+    return _write_shard(model, dataset, cache, key, shard_index, bs, model.name, on_rows)
 
 
 def _write_shard(model: ModelAdapter, dataset: Dataset, cache: LogitCache, key: str, index: int,
@@ -214,7 +216,8 @@ def compute_logits(
         return _check_output(model.logits(), dataset, label)
     n = dataset.n_samples
     dataset.inputs(0, 0)  # raises InputDataError when the data has no inputs
-    bs = batch_size or default_batch_size(model, dataset)
+    # rows handed to the adapter at once (a text model sorts them by length inside)
+    bs = model.block_rows(batch_size or default_batch_size(model, dataset))
     if cache is None:
         return _check_output(_compute_in_memory(model, dataset, bs, label, progress), dataset, label)
 

@@ -83,6 +83,11 @@ class ModelSpec:
         from the data when absent.
     n_classes : int, optional
         Output width for built-in architectures; inferred from the weights when absent.
+    tokenizer : str, optional
+        Text models: ``tokenizer.json`` (or its folder) to use instead of the one beside the model.
+    max_length : int, optional
+        Text models: longest token sequence fed (longer texts are truncated); default from
+        the tokenizer's or model's config.
     """
 
     path: str
@@ -95,6 +100,8 @@ class ModelSpec:
     temperature: float | None = None
     input_shape: tuple[int, ...] | None = None
     n_classes: int | None = None
+    tokenizer: str | None = None
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", str(self.path))
@@ -135,6 +142,10 @@ class ModelAdapter(ABC):
     precision: str = "fp32"
     #: a batch dimension fixed in the model (e.g. 1), or None when dynamic
     fixed_batch: int | None = None
+    #: rows per model call when --batch-size is not given (None: from the input size)
+    default_batch: int | None = None
+    #: whether the adapter tokenizes texts itself (``Dataset.x`` a TextInputs)
+    reads_text: bool = False
 
     def __init__(self, spec: ModelSpec, *, format: str, sha256: str, device_type: str = "cpu") -> None:
         self.spec = spec
@@ -193,6 +204,12 @@ class ModelAdapter(ABC):
             Logits, or log-probabilities when the model outputs probabilities.
         """
         n = _batch_len(x)
+        if not self.reads_text and _is_text(x):
+            raise InputDataError(
+                f"The data holds texts but the {self.name} takes numeric inputs.",
+                tip="A text model is a Hugging Face folder, or an ONNX graph with input_ids and a "
+                    "tokenizer.json beside it (or --<role>-tokenizer).",
+            )
         out = self._finish(self._forward(x))
         if out.shape[0] != n:
             raise InputDataError(
@@ -200,6 +217,10 @@ class ModelAdapter(ABC):
                 tip="Check that the model's first output is (batch, n_classes).",
             )
         return out
+
+    def block_rows(self, batch_size: int) -> int:
+        """Rows the engine hands :meth:`predict_batch` at once, for ``batch_size`` rows per model call."""
+        return int(batch_size)
 
     @abstractmethod
     def _forward(self, x: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
@@ -253,6 +274,12 @@ def looks_like_probs(block: np.ndarray) -> bool:
 def probs_to_log_probs(block: np.ndarray) -> np.ndarray:
     """``log(max(p, tiny))`` as float32 (finite, so 0 probabilities stay usable)."""
     return np.log(np.clip(np.asarray(block, dtype=np.float32), PROB_FLOOR, None))
+
+
+def _is_text(x: Any) -> bool:
+    from kdaudit.data.text import TextInputs
+
+    return isinstance(x, TextInputs)
 
 
 def _batch_len(x: np.ndarray | dict[str, np.ndarray]) -> int:
@@ -393,6 +420,14 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
     if not path.exists() and not path.is_symlink():
         raise InputDataError(f"The {spec.role} model file {spec.path!r} does not exist.",
                              tip="Check the path.")
+    if path.is_dir():
+        from kdaudit.models.text import is_hf_directory, load_hf_directory
+
+        if is_hf_directory(path):
+            return load_hf_directory(spec, device=device)
+        raise InputDataError(
+            f"The {spec.role} model path {spec.path!r} is a directory without config.json; expected a "
+            "model file or a Hugging Face model folder.")
     regular_file(path, f"{spec.role} model file")  # no FIFO, device (/dev/zero) or directory
     fmt = detect_format(path, spec.format)
     if fmt == "logits":
@@ -424,8 +459,9 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
         require("onnxruntime", purpose=purpose)
         require("onnx", purpose=purpose)
         from kdaudit.models.onnx_adapter import OnnxAdapter
+        from kdaudit.models.text import wrap_onnx_text
 
-        return OnnxAdapter(spec, sha256=sha, device=device)
+        return wrap_onnx_text(OnnxAdapter(spec, sha256=sha, device=device), spec)
     require("torch", purpose=f"Loading the {spec.role} model {spec.path!r} ({fmt})")
     if fmt == "safetensors":
         require("safetensors.torch", purpose=f"Loading the {spec.role} model {spec.path!r}")

@@ -82,6 +82,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grad-clip", type=float, default=None,
                         help="clip the gradient norm to this value (helps KD at high T)")
     parser.add_argument("--out", default="kdaudit-models", help="output folder (kdaudit-models)")
+    parser.add_argument("--text-column", default=None,
+                        help="text data: the column of texts; trains tiny BERT/DistilBERT models "
+                             "(also implied by --data hatexplain:PATH or textsynth)")
+    if not _has(parser, "--label"):
+        parser.add_argument("--label", default=None, help="label column of a text table")
+    if not _has(parser, "--max-length"):
+        parser.add_argument("--max-length", type=int, default=None, help="text: longest token sequence")
     if not _has(parser, "--device"):
         parser.add_argument("--device", default="auto", help="auto|cpu|cuda (auto)")
     if not _has(parser, "--cache-dir"):
@@ -116,6 +123,10 @@ def run_train(args: argparse.Namespace) -> int:
         trifeature_data,
     )
 
+    if getattr(args, "text_column", None) or str(args.data).split(":", 1)[0] in ("hatexplain", "textsynth"):
+        from kdaudit.train.text import run_text_train
+
+        return run_text_train(args)
     quiet = bool(getattr(args, "quiet", False))
     role = args.role
     seeds = parse_list(args.seeds, int, "--seeds")
