@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -101,7 +102,7 @@ def test_merge_is_exact_and_independent_of_the_split(rng):
     cuts = [0, 11, 12, 900, 2999, 3000]
     parts = [reduce_rows(y[a:b], {k: [p[a:b] for p in v] for k, v in preds.items()}, n_classes=4,
                          sensitive_features={k: v[a:b] for k, v in groups.items()}, split=split[a:b])
-             for a, b in zip(cuts, cuts[1:], strict=False)]
+             for a, b in itertools.pairwise(cuts)]
     for order in (parts, parts[::-1]):
         merged = merge_tables(order)
         assert merged.columns == whole.columns

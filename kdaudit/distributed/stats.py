@@ -277,7 +277,7 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
 
 def _ranges(ix: list[int]) -> str:
     out, start = [], ix[0]
-    for a, b in zip(ix, ix[1:] + [None], strict=True):
+    for a, b in zip(ix, [*ix[1:], None], strict=True):
         if b != a + 1:
             out.append(f"{start}" if start == a else f"{start}-{a}")
             start = b
