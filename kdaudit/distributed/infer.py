@@ -128,12 +128,8 @@ def run_infer(spec: Any, source: ShardSource, cache: LogitCache, *,
     CacheError
         The cache folder is not writable.
     """
-    adapter = load_adapter(spec, device=device)
-    if adapter.is_logits_file:
-        raise UsageError(f"The {adapter.name} is a logits file; there is nothing to infer.",
-                         tip="Pass a model (.onnx, .safetensors ...); logits files are read directly.")
-    key = entry_key(adapter, source)
-    entry = open_entry_dir(cache, key)
+    adapter, key = prepare_infer(spec, source, cache, device=device)
+    entry = cache.entry_dir(key)
     indices = list(range(source.n_shards)) if shards is None else list(shards)
     total = sum(source.bounds[i][1] - source.bounds[i][0] for i in indices)
     with progress_bar(total, desc=f"infer {Path(str(adapter.path)).name}", enabled=progress) as bar:
@@ -143,6 +139,17 @@ def run_infer(spec: Any, source: ShardSource, cache: LogitCache, *,
         return InferSummary(key=key, entry=str(entry), shards=indices, complete=None)
     manifest = finalize_entry(adapter, source, cache, key)
     return InferSummary(key=key, entry=str(entry), shards=indices, complete=bool(manifest["complete"]))
+
+
+def prepare_infer(spec: Any, source: ShardSource, cache: LogitCache, *, device: str = "auto") -> tuple[Any, str]:
+    """Load the model once (what one worker or actor holds); ``(adapter, entry key)``."""
+    adapter = load_adapter(spec, device=device)
+    if adapter.is_logits_file:
+        raise UsageError(f"The {adapter.name} is a logits file; there is nothing to infer.",
+                         tip="Pass a model (.onnx, .safetensors ...); logits files are read directly.")
+    key = entry_key(adapter, source)
+    open_entry_dir(cache, key)
+    return adapter, key
 
 
 def finalize_entry(adapter: Any, source: ShardSource, cache: LogitCache, key: str) -> dict[str, Any]:

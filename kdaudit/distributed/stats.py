@@ -11,6 +11,7 @@ runs, with the same seed, so the report equals the single-process one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -75,20 +76,9 @@ def _model_info(adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_clas
     return info
 
 
-def run_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
-              cache: LogitCache | None, shards: Iterable[int] | None = None, device: str = "auto",
-              batch_size: int | None = None, progress: bool = False) -> list[int]:
-    """Reduce shards (all, or ``shards``) to count tables in ``out_dir``; returns the indices done.
-
-    A shard whose table and sidecar are already there and whole is not recomputed.
-
-    Raises
-    ------
-    UsageError
-        No teacher or student; a model needs inference and no cache was given.
-    InputDataError
-        Class counts disagree; labels out of range; bad model outputs.
-    """
+def prepare_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
+                  cache: LogitCache | None, device: str = "auto") -> StatsJob:
+    """Load every model once and check the job (what one worker or actor holds)."""
     for needed in ("teacher", "student"):
         if not specs.get(needed):
             raise UsageError(f"kdaudit stats needs a {needed} model.")
@@ -116,18 +106,57 @@ def run_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: 
         raise UsageError(f"Cannot create the statistics folder {str(out)!r}: {exc.strerror or exc}.") from exc
     identity = {role: [{"path": str(a.path), "sha256": a.sha256} for a, _, _ in runs]
                 for role, runs in loaded.items()}
+    return StatsJob(loaded=loaded, keys=keys, identity=identity, source=source, cache=cache, out=out)
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class StatsJob:
+    loaded: dict[str, list[Any]]
+    keys: dict[str, list[str | None]]
+    identity: dict[str, Any]
+    source: ShardSource
+    cache: LogitCache | None
+    out: Path
+
+    @property
+    def n_models(self) -> int:
+        return sum(map(len, self.loaded.values()))
+
+    def shard_rows(self, index: int) -> int:
+        return self.source.bounds[index][1] - self.source.bounds[index][0]
+
+    def run_shard(self, index: int, *, batch_size: int | None = None, on_rows: Any = None) -> bool:
+        """Write shard ``index``'s table unless a whole one is there; True when computed."""
+        if _whole(self.out, index, self.source, self.identity):
+            if on_rows is not None:
+                on_rows(self.shard_rows(index) * self.n_models)
+            return False
+        _one_shard(self.loaded, self.keys, self.identity, self.source, self.cache, self.out, index,
+                   batch_size, on_rows)
+        return True
+
+
+def run_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
+              cache: LogitCache | None, shards: Iterable[int] | None = None, device: str = "auto",
+              batch_size: int | None = None, progress: bool = False) -> list[int]:
+    """Reduce shards (all, or ``shards``) to count tables in ``out_dir``; returns the indices done.
+
+    A shard whose table and sidecar are already there and whole is not recomputed.
+
+    Raises
+    ------
+    UsageError
+        No teacher or student; a model needs inference and no cache was given.
+    InputDataError
+        Class counts disagree; labels out of range; bad model outputs.
+    """
+    job = prepare_stats(specs, source, out_dir, cache=cache, device=device)
     indices = list(range(source.n_shards)) if shards is None else list(shards)
-    total = sum(source.bounds[i][1] - source.bounds[i][0] for i in indices) * sum(map(len, loaded.values()))
-    done = []
+    total = sum(job.shard_rows(i) for i in indices) * job.n_models
     with progress_bar(total, desc="stats", enabled=progress) as bar:
         for i in indices:
-            if _whole(out, i, source, identity):
-                bar.update((source.bounds[i][1] - source.bounds[i][0]) * sum(map(len, loaded.values())))
-                done.append(i)
-                continue
-            _one_shard(loaded, keys, identity, source, cache, out, i, batch_size, bar.update)
-            done.append(i)
-    return done
+            job.run_shard(i, batch_size=batch_size, on_rows=bar.update)
+    return indices
 
 
 def _whole(out: Path, index: int, source: ShardSource, identity: dict[str, Any]) -> bool:
