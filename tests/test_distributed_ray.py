@@ -18,9 +18,9 @@ from kdaudit.distributed.sources import open_source  # noqa: E402
 from kdaudit.distributed.stats import run_stats  # noqa: E402
 from kdaudit.engine.cache import LogitCache  # noqa: E402
 from kdaudit.models import ModelSpec  # noqa: E402
+from tests.ray_hooks import fail_once  # noqa: E402
 from tests.test_distributed import make_audit_data  # noqa: E402
 from tests.test_distributed_infer import linear_onnx  # noqa: E402
-from tests.ray_hooks import fail_once  # noqa: E402
 
 pytestmark = pytest.mark.ray
 

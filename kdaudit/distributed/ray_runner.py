@@ -32,7 +32,7 @@ MAX_RESTARTS = 3
 def _import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise UsageError("--ray needs Ray, which is not installed.",
                          tip="pip install 'kdaudit[ray]'") from exc
