@@ -47,3 +47,33 @@ def test_gpu_actors_are_placed_on_the_gpu_node_and_fall_back_to_cpu_out_loud(two
     assert {p.device_type for p in runner.placements} == {"cpu"}
     assert len(list((tmp_path / "s").glob("stats-*.json"))) == 3
     assert json.loads((tmp_path / "s" / "stats-00001.json").read_text())["rows"] == 70
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")
+def test_gpu_actor_pool_on_the_local_gpu_matches_cpu_logits(tmp_path, rng):  # pragma: no cover - GPU only
+    import numpy as np
+
+    from kdaudit.engine.cache import LogitCache
+    from tests.test_distributed_infer import linear_onnx
+
+    data, _ = make_audit_data(tmp_path, rng=rng, features=True)
+    model = linear_onnx(tmp_path / "m.onnx", rng)
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_gpus=1, log_to_driver=False)
+    try:
+        source = open_source(str(data), sensitive=["sex"])
+        spec = ModelSpec(str(model), outputs="auto")
+        runner = RayRunner("auto")
+        runner.infer(spec, source, LogitCache(tmp_path / "gpu"), device="cuda")
+        assert {p.device_type for p in runner.placements} == {"cuda"}
+    finally:
+        ray.shutdown()
+    from kdaudit.distributed.infer import run_infer
+
+    run_infer(spec, source, LogitCache(tmp_path / "cpu"), device="cpu")
+    gpu = sorted((tmp_path / "gpu").glob("*/shard-*.npy"))
+    cpu = sorted((tmp_path / "cpu").glob("*/shard-*.npy"))
+    for a, b in zip(gpu, cpu, strict=True):
+        np.testing.assert_allclose(np.load(a), np.load(b), atol=1e-4)
