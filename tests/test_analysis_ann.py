@@ -7,14 +7,14 @@ import pytest
 
 pytest.importorskip("hnswlib", reason="hnswlib (the 'ann' extra) is not installed")
 
-from kdaudit.analysis.ann import (  # noqa: E402
+from kdaudit.analysis.ann import (
     anchor_mask,
     anchor_mean_interval,
     approximate_graph,
     exact_neighbours,
     recall_at_k,
 )
-from kdaudit.analysis.neighbors import knn_graph  # noqa: E402
+from kdaudit.analysis.neighbors import knn_graph
 
 
 def clustered(rng: np.random.Generator, n_clusters: int, size: int, dim: int = 32):
