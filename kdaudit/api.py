@@ -474,7 +474,10 @@ def _knn(dataset: Dataset, options: AuditOptions) -> Any:
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
         space = "standardized" if x is not None and x.ndim == 2 else "flat"
-    return knn_graph(rep, k=options.knn_k, metric=options.distance, space=space)
+    from kdaudit.analysis.ann import choose_graph
+
+    return choose_graph(rep, k=options.knn_k, metric=options.distance, space=space, seed=options.seed,
+                        exact=knn_graph)
 
 
 def _individual_fairness(
@@ -494,12 +497,15 @@ def _individual_fairness(
     if options.counterfactual is not None:
         counterfactual = _counterfactual_logits(dataset, options, specs, cache)
     first_sensitive = next(iter(dataset.sensitive_features.values()), None)
-    return individual_fairness(
+    result = individual_fairness(
         graph, {role: runs[0] for role, runs in logits.items()}, predictions=predictions,
         counterfactual=counterfactual, sensitive_features=first_sensitive,
         n_bootstrap=options.bootstrap, seed=options.seed, confidence=options.confidence,
         pairs=pairs,
     ).to_dict()
+    if getattr(graph, "ann", None):  # approximate neighbours: say how close to exact
+        result["config"]["neighbors"] = {"method": "approximate", **graph.ann}
+    return result
 
 
 def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:

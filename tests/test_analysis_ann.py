@@ -81,3 +81,31 @@ def test_anchor_interval_covers_the_full_data_value_in_simulation():
     # every row an anchor: no subsampling uncertainty left
     value, lo, hi = anchor_mean_interval(pop, pop.shape[0])
     assert lo == hi == value == pytest.approx(full)
+
+
+def test_choose_graph_is_exact_below_the_limit_and_approximate_above(rng):
+    from kdaudit.analysis.ann import ApproximateKNNGraph, choose_graph
+
+    x = rng.normal(size=(600, 8)).astype(np.float32)
+    small = choose_graph(x, k=3, metric="euclidean", space="s")
+    assert not isinstance(small, ApproximateKNNGraph)
+    big = choose_graph(x, k=3, metric="euclidean", space="s", exact_max_rows=100)
+    assert isinstance(big, ApproximateKNNGraph) and big.ann["recall_at_k"] > 0.9
+
+
+def test_an_audit_with_approximate_neighbours_reports_the_recall(rng, monkeypatch, tmp_path):
+    import kdaudit.analysis.ann as ann
+    from kdaudit import api
+    from kdaudit.data.dataset import Dataset
+
+    monkeypatch.setattr(ann, "EXACT_MAX_ROWS", 100)
+    n = 500
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    ds = Dataset(y_true=y, x=x, sensitive_features={"g": rng.choice(["a", "b"], n)}, fingerprint="f")
+    t, s = tmp_path / "t.npy", tmp_path / "s.npy"
+    np.save(t, np.stack([-x[:, 0], x[:, 0]], axis=1))
+    np.save(s, np.stack([-x[:, 0] - 0.1 * x[:, 1], x[:, 0]], axis=1))
+    rep = api.compare(str(t), str(s), data=ds, bootstrap=20, use_cache=False).data
+    neighbors = rep["individual_fairness"]["config"]["neighbors"]
+    assert neighbors["method"] == "approximate" and neighbors["recall_at_k"] > 0.9

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -198,6 +199,34 @@ def approximate_graph(rep: np.ndarray, *, k: int, metric: str, space: str, seed:
     info = dataclasses.replace(info, recall_at_k=rec, recall_queries=m)
     return ApproximateKNNGraph(indices=graph.indices, distances=graph.distances, metric=metric, k=k,
                                space=space, ann=info.to_dict())
+
+
+#: up to this many rows the exact graph is used (about a minute on 2 cores); beyond, ANN
+EXACT_MAX_ROWS = 200_000
+
+
+def choose_graph(rep: np.ndarray, *, k: int, metric: str, space: str, seed: int = 0,
+                 exact: Any = None, exact_max_rows: int | None = None) -> KNNGraph:
+    """The exact graph where it is fast enough, else :func:`approximate_graph` (when hnswlib is there).
+
+    ``exact`` is the exact builder (:func:`kdaudit.analysis.neighbors.knn_graph`).
+    Without hnswlib, large data keeps the exact graph and a warning says how to speed it up.
+    """
+    import importlib.util
+    import warnings
+
+    from kdaudit.errors import KDAuditWarning
+
+    if exact is None:
+        from kdaudit.analysis.neighbors import knn_graph as exact
+    if rep.shape[0] <= (EXACT_MAX_ROWS if exact_max_rows is None else exact_max_rows):
+        return exact(rep, k=k, metric=metric, space=space)
+    if importlib.util.find_spec("hnswlib") is None:
+        warnings.warn(f"Exact nearest neighbours on {rep.shape[0]:,} rows take time quadratic in the "
+                      "rows; pip install 'kdaudit[ann]' for approximate neighbours with a measured recall.",
+                      KDAuditWarning, stacklevel=2)
+        return exact(rep, k=k, metric=metric, space=space)
+    return approximate_graph(rep, k=k, metric=metric, space=space, seed=seed)
 
 
 def anchor_mean_interval(values: np.ndarray, n_population: int, *,
