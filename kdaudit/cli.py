@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--baseline", help="non-distilled student (same architecture, hard labels)")
     c.add_argument("--from-stats", metavar="STATS_DIR",
                    help="build the report from merged per-shard counts written by kdaudit stats")
+    c.add_argument("--ray", metavar="ADDRESS|auto",
+                   help="compute per-shard counts on a Ray cluster (tables under --cache-dir), then merge")
     c.add_argument("--data", help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)")
     c.add_argument("--label", help="label column (tables)")
     c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
@@ -274,6 +276,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         defaults[role] = d
     options = api.AuditOptions(**_options_from_args(args, only_given=False))
     policy = _load_policy_early(args)
+    if args.ray:
+        from kdaudit.distributed.stats import compare_on_ray
+
+        specs = {role: api.as_specs(path, role, {**defaults[role], "trust_code": args.trust_code})
+                 for role, path in (("teacher", args.teacher), ("student", args.student),
+                                    ("baseline", args.baseline)) if path}
+        report = compare_on_ray(specs, args.data, _ray_or_none(args), options=options, policy=policy,
+                                label=args.label, sensitive=args.sensitive, features=args.features,
+                                command_line=["kdaudit", *args.argv])
+        return _finish(report, args)
     report = api.compare(
         args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
         sensitive=args.sensitive, features=args.features, options=options,

@@ -81,3 +81,16 @@ def test_infer_on_ray_writes_the_manifest_on_the_driver(local_cluster, tmp_path,
     assert "actors run on CPU" in captured.err
     manifests = list((tmp_path / "c").glob("*/manifest.json"))
     assert len(manifests) == 1 and json.loads(manifests[0].read_text())["complete"]
+
+
+def test_compare_with_ray_equals_compare(local_cluster, tmp_path, rng):
+    data, m = make_audit_data(tmp_path, rng=rng)
+    common = [str(m["teacher"]), str(m["student"]), "--baseline", str(m["baseline"]), "--data", str(data),
+              "--sensitive", "sex,region", "--bootstrap", "100", "--cache-dir", str(tmp_path / "c"),
+              "--report-format", "json", "--quiet"]
+    assert main(["compare", *common, "--out", str(tmp_path / "a"), "--ray", "auto"]) == 0
+    assert main(["compare", *common, "--out", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b"))
+    for rep in (a, b):
+        rep.pop("created"), rep.pop("provenance")
+    assert a == b

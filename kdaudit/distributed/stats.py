@@ -367,3 +367,27 @@ def report_from_stats(stats_dir: str | Path, *, options: Any = None, policy: Any
     if policy is not None:
         out.apply_policy(policy)
     return out
+
+
+def compare_on_ray(specs: Mapping[str, Sequence[Any]], data: str, runner: Any, *, options: Any,
+                   policy: Any = None, label: str | None = None, sensitive: Sequence[str] | None = None,
+                   features: Sequence[str] | None = None,
+                   command_line: Sequence[str] | None = None) -> Any:
+    """``kdaudit compare ... --ray``: per-shard counts on Ray, then the merged report.
+
+    The tables go to ``<cache dir>/stats/<hash of models, data and layout>`` (the cache
+    folder is the storage every node shares), so a rerun resumes there.
+    """
+    from kdaudit.distributed.sources import open_source
+    from kdaudit.engine.cache import LogitCache, default_cache_dir
+
+    if not options.use_cache:
+        raise UsageError("--ray needs the cache folder as storage shared by the workers; drop --no-cache.")
+    source = open_source(data, label=label, sensitive=sensitive, features=features)
+    cache = LogitCache(options.cache_dir or default_cache_dir())
+    job_id = hashlib.sha256(json.dumps(
+        {"models": {r: [(str(s.path), s.format, s.arch, s.outputs) for s in v] for r, v in specs.items()},
+         "data": source.fingerprint(), "layout": source.layout_sha256()}, sort_keys=True).encode()).hexdigest()
+    out = cache.root / "stats" / job_id[:32]
+    runner.stats(specs, source, out, cache=cache, device=options.device, batch_size=options.batch_size)
+    return report_from_stats(out, options=options, policy=policy, command_line=command_line)
