@@ -119,3 +119,20 @@ def test_logits_file_is_refused_by_infer(setup, tmp_path, capsys):
     assert main(["infer", str(tmp_path / "l.npy"), "--data", str(data), "--cache-dir", str(cache),
                  "--quiet"]) == 2
     assert "nothing to infer" in capsys.readouterr().err
+
+
+def test_cache_ls_and_verify_understand_a_sharded_entry(setup, capsys):
+    data, model, cache = setup
+    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    entries = LogitCache(cache).entries()
+    assert len(entries) == 1 and entries[0]["complete"] and entries[0]["n_shards"] == 7
+    assert entries[0]["n_samples"] == sum(SIZES)
+    assert LogitCache(cache).verify() == []
+    shard = next(Path(entries[0]["path"]).glob("shard-00004.npy"))
+    raw = bytearray(shard.read_bytes())
+    raw[-2] ^= 0x01
+    shard.write_bytes(bytes(raw))
+    assert LogitCache(cache).verify() == [f"{entries[0]['key']}/shard-00004.npy: sha256 mismatch"]
+    # the dropped shard is recomputed by the next driver run
+    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    assert LogitCache(cache).verify() == []
