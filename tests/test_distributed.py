@@ -181,3 +181,30 @@ def test_damaged_statistics_are_refused(tmp_path, rng, capsys):
     assert [k for k in before if before[k] != after[k]] == ["stats-00003.npz"]
     assert main(["compare", "--from-stats", str(out), "--out", str(tmp_path / "r"), "--quiet",
                  "--bootstrap", "0"]) == 0
+
+
+def test_ray_missing_is_a_usage_error(tmp_path, rng, monkeypatch, capsys):
+    data, m = make_audit_data(tmp_path, rng=rng)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    code = main(["stats", str(m["teacher"]), str(m["student"]), "--data", str(data),
+                 "--out", str(tmp_path / "s"), "--ray", "auto", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--ray needs Ray" in err and "kdaudit[ray]" in err
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
+
+
+def test_parquet_set_manifest_checks_hashes(tmp_path, rng, capsys):
+    from kdaudit.data.dataset import file_sha256
+
+    data, m = make_audit_data(tmp_path, rng=rng)
+    files = sorted(data.glob("*.parquet"))
+    manifest = {"kdaudit_parquet_set": 1,
+                "files": [{"path": f"data/{f.name}", "rows": s, "sha256": file_sha256(f)}
+                          for f, s in zip(files, SIZES, strict=True)]}
+    manifest["files"][4]["sha256"] = "0" * 64
+    (tmp_path / "set.json").write_text(json.dumps(manifest))
+    args = ["stats", str(m["teacher"]), str(m["student"]), "--data", str(tmp_path / "set.json"),
+            "--out", str(tmp_path / "s"), "--quiet"]
+    assert main([*args, "--shards", "0-3/7"]) == 0  # workers that do not own file 4 never read it
+    assert main([*args, "--shards", "4/7"]) == 2
+    assert "part-004.parquet" in capsys.readouterr().err
