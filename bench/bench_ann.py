@@ -39,7 +39,7 @@ def installed_mb(*packages: str) -> float:
             continue
         root = Path(spec.origin)
         root = root.parent if root.name == "__init__.py" else root
-        paths = [root] + list(root.parent.glob(f"{pkg}*.libs")) if root.is_dir() else [root]
+        paths = [root, *list(root.parent.glob(f"{pkg}*.libs"))] if root.is_dir() else [root]
         for p in paths:
             files = p.rglob("*") if p.is_dir() else [p]
             total += sum(f.stat().st_size for f in files if f.is_file())
@@ -110,7 +110,7 @@ def part_b(n: int, k: int, subset: int) -> None:
     x = make_embedding(n)
     print(f"== Part B: kdaudit ANN graph on {n:,} x 64 (k = {k}) beside exact on {subset:,} rows")
     t0 = time.perf_counter()
-    graph, info = ann_graph(x, k=k)
+    graph, _info = ann_graph(x, k=k)
     wall = time.perf_counter() - t0
     rec, m = recall_at_k(graph, x, n_queries=1000)
     print(f"  ANN (hnswlib M=16, ef_c=100, ef=64): {wall:.1f} s, recall@{k} = {rec:.3f} on {m} rows "
