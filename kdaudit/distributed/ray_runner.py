@@ -58,6 +58,7 @@ class ShardActor:
         if kind == "infer":
             from kdaudit.distributed.infer import prepare_infer
 
+            assert cache is not None  # infer always has a cache folder
             self.adapter, self.key = prepare_infer(job["spec"], job["source"], cache, device=device)
             self.device_type = self.adapter.device_type
         else:
@@ -77,6 +78,7 @@ class ShardActor:
             if self.kind == "infer":
                 from kdaudit.distributed.infer import ensure_shard
 
+                assert self.cache is not None
                 ensure_shard(self.adapter, self.job["source"], self.cache, self.key, int(index),
                              batch_size=self.job["batch_size"])
                 start, stop = self.job["source"].bounds[int(index)]

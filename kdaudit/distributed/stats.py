@@ -204,7 +204,7 @@ def _one_shard(loaded: Mapping[str, list[Any]], keys: Mapping[str, list[str | No
                         sensitive_features={k: v[lo:hi] for k, v in ds.sensitive_features.items()},
                         split=None if ds.split is None else ds.split[lo:hi])
     buf = io.BytesIO()
-    np.savez(buf, **table.to_arrays())
+    np.savez(buf, **table.to_arrays())  # type: ignore[arg-type]
     name = f"{stats_name(index)}.npz"
     _atomic_write(out / name, buf.getvalue())
     record = {
@@ -306,7 +306,7 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
 
 def _ranges(ix: list[int]) -> str:
     out, start = [], ix[0]
-    for a, b in zip(ix, [*ix[1:], None], strict=True):
+    for a, b in zip(ix, [*ix[1:], -1], strict=True):
         if b != a + 1:
             out.append(f"{start}" if start == a else f"{start}-{a}")
             start = b
@@ -340,7 +340,9 @@ def report_from_stats(stats_dir: str | Path, *, options: Any = None, policy: Any
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always", KDAuditWarning)
-        body = api._analyse(dataset, preds, preds, n_classes, options, specs={}, cache=None, graph=None)
+        # _analyse reads only the roles of its logits argument when there is no graph
+        body = api._analyse(dataset, preds, preds, n_classes, options, specs={}, cache=None,  # type: ignore[arg-type]
+                            graph=None)
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
