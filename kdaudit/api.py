@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import getpass
 import platform
 import shlex
@@ -741,7 +742,11 @@ def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[
         from kdaudit.data.text import TextInputs
 
         metric = "cosine" if isinstance(dataset.x, TextInputs) else "euclidean"
-    return knn_graph(rep, k=options.knn_k, metric=metric, space=space, spare=DEFAULT_SPARE)
+    from kdaudit.analysis.ann import choose_graph
+
+    # exact where it is fast enough (with the spares the jackknife rebuilds from), else HNSW
+    return choose_graph(rep, k=options.knn_k, metric=metric, space=space, seed=options.seed,
+                        exact=functools.partial(knn_graph, spare=DEFAULT_SPARE))
 
 
 def _individual_fairness(
@@ -761,12 +766,15 @@ def _individual_fairness(
     if options.counterfactual is not None:
         counterfactual = _counterfactual_logits(dataset, options, specs, cache)
     first_sensitive = next(iter(dataset.sensitive_features.values()), None)
-    return individual_fairness(
+    result = individual_fairness(
         graph, {role: runs[0] for role, runs in logits.items()}, predictions=predictions,
         counterfactual=counterfactual, sensitive_features=first_sensitive,
         n_bootstrap=options.bootstrap, seed=options.seed, confidence=options.confidence,
         pairs=pairs,
     ).to_dict()
+    if getattr(graph, "ann", None):  # approximate neighbours: say how close to exact
+        result["config"]["neighbors"] = {"method": "approximate", **graph.ann}
+    return result
 
 
 def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:

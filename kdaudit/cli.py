@@ -137,10 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     c = sub.add_parser("compare", help="audit a teacher, a distilled student and a baseline")
-    c.add_argument("teacher", help="teacher model file")
-    c.add_argument("student", help="distilled student model file")
+    c.add_argument("teacher", nargs="?", help="teacher model file")
+    c.add_argument("student", nargs="?", help="distilled student model file")
     c.add_argument("--baseline", help="non-distilled student (same architecture, hard labels)")
-    c.add_argument("--data", required=True, help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)")
+    c.add_argument("--from-stats", metavar="STATS_DIR",
+                   help="build the report from merged per-shard counts written by kdaudit stats")
+    c.add_argument("--ray", metavar="ADDRESS|auto",
+                   help="compute per-shard counts on a Ray cluster (tables under --cache-dir), then merge")
+    c.add_argument("--data", help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)")
     c.add_argument("--label", help="label column (tables)")
     c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
     c.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
@@ -169,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"longest token sequence for the {role}")
     _analysis_options(c, defaults=True)
     _common(c)
+
+    _add_shard_commands(sub)
 
     a = sub.add_parser("audit", help="run the audit a TOML config describes")
     a.add_argument("config", help="CONFIG.toml")
@@ -313,6 +319,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from kdaudit.models.preprocess import Preprocess
 
     _check_out_dir(args.out, args)
+    if args.from_stats:
+        return _cmd_compare_from_stats(args)
+    missing = [n for n in ("teacher", "student") if not getattr(args, n)]
+    if missing or not args.data:
+        what = ", ".join(missing + ([] if args.data else ["--data"]))
+        raise UsageError(f"the following arguments are required: {what} (in 'kdaudit compare')",
+                         tip="run 'kdaudit compare --help' for usage")
     defaults: dict[str, dict[str, Any]] = {}
     for role in ROLE_NAMES:
         d: dict[str, Any] = {"outputs": getattr(args, f"{role}_outputs") or args.outputs}
@@ -331,6 +344,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         defaults[role] = d
     options = api.AuditOptions(**_options_from_args(args, only_given=False))
     policy = _load_policy_early(args)
+    if args.ray:
+        from kdaudit.distributed.stats import compare_on_ray
+
+        specs = {role: api.as_specs(path, role, {**defaults[role], "trust_code": args.trust_code})
+                 for role, path in (("teacher", args.teacher), ("student", args.student),
+                                    ("baseline", args.baseline)) if path}
+        report = compare_on_ray(specs, args.data, _ray_or_none(args), options=options, policy=policy,
+                                label=args.label, sensitive=args.sensitive, features=args.features,
+                                command_line=["kdaudit", *args.argv])
+        return _finish(report, args)
     report = api.compare(
         args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
         sensitive=args.sensitive, features=args.features, options=options,
@@ -447,7 +470,123 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return int(run_data(args))
 
 
+# --------------------------------------------------------------------------- sharded work
+
+
+def _add_shard_commands(sub: Any) -> None:
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True,
+                       help="data file, or a Parquet set (a folder of .parquet files or its .json manifest)")
+        p.add_argument("--label", help="label column (tables)")
+        p.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
+        p.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
+        p.add_argument("--shards", metavar="I-J/N",
+                       help="compute shards I..J of N on their own (a worker); without it: the driver")
+        p.add_argument("--ray", metavar="ADDRESS|auto", help="run the shards on a Ray cluster")
+        p.add_argument("--arch", help="architecture for state_dict/safetensors models")
+        p.add_argument("--format", dest="model_format", metavar="FORMAT", help="model format override")
+        p.add_argument("--outputs", choices=("logits", "probs", "auto"), default="auto")
+        p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
+        p.add_argument("--trust-code", action="store_true",
+                       help="allow model formats that execute code (TorchScript, pickles, module:callable)")
+        _common(p)
+
+    i = sub.add_parser("infer", help="compute a model's logits shard by shard into the cache")
+    i.add_argument("model", help="model file")
+    i.add_argument("--cache-dir", required=True, metavar="DIR", help="logit cache shared by the workers")
+    data_args(i)
+
+    st = sub.add_parser("stats", help="reduce shards to count tables for compare --from-stats")
+    st.add_argument("teacher", help="teacher model file")
+    st.add_argument("student", help="distilled student model file")
+    st.add_argument("--baseline", help="non-distilled student")
+    st.add_argument("--cache-dir", metavar="DIR", help="logit cache (needed unless every model is a logits file)")
+    st.add_argument("--out", required=True, metavar="STATS_DIR", help="folder for the per-shard tables")
+    data_args(st)
+
+
+def _shard_job(args: argparse.Namespace) -> Any:
+    from kdaudit.distributed.sources import open_source, parse_shards
+    from kdaudit.models.base import ModelSpec
+
+    shards = parse_shards(args.shards) if args.shards else None
+    source = open_source(args.data, label=args.label, sensitive=args.sensitive, features=args.features,
+                         n_shards=shards[2] if shards else None)
+    indices = list(range(shards[0], shards[1] + 1)) if shards else None
+
+    def spec(path: str, role: str) -> ModelSpec:
+        return ModelSpec(path=path, role=role, format=args.model_format, arch=args.arch,
+                         outputs=args.outputs, trust_code=args.trust_code)
+
+    return source, indices, spec
+
+
+def _ray_or_none(args: argparse.Namespace) -> Any:
+    if not args.ray:
+        return None
+    from kdaudit.distributed.ray_runner import RayRunner
+
+    return RayRunner(args.ray, progress=_show_progress(args), quiet=args.quiet)
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from kdaudit.distributed.infer import run_infer
+    from kdaudit.engine.cache import LogitCache
+
+    source, indices, spec = _shard_job(args)
+    cache = LogitCache(args.cache_dir)
+    runner = _ray_or_none(args)
+    if runner is not None:
+        summary = runner.infer(spec(args.model, "model"), source, cache, shards=indices,
+                               device=args.device, batch_size=args.batch_size)
+    else:
+        summary = run_infer(spec(args.model, "model"), source, cache, shards=indices, device=args.device,
+                            batch_size=args.batch_size, progress=_show_progress(args))
+    if not args.quiet:
+        state = ("worker: shards written, no manifest" if summary.complete is None
+                 else "complete" if summary.complete else "incomplete")
+        print(f"{summary.entry}: {len(summary.shards)} shard(s) of {source.n_shards}; {state}")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from kdaudit.distributed.stats import run_stats
+    from kdaudit.engine.cache import LogitCache
+
+    source, indices, spec = _shard_job(args)
+    specs = {"teacher": [spec(args.teacher, "teacher")], "student": [spec(args.student, "student")]}
+    if args.baseline:
+        specs["baseline"] = [spec(args.baseline, "baseline")]
+    cache = LogitCache(args.cache_dir) if args.cache_dir else None
+    runner = _ray_or_none(args)
+    if runner is not None:
+        done = runner.stats(specs, source, args.out, cache=cache, shards=indices, device=args.device,
+                            batch_size=args.batch_size)
+    else:
+        done = run_stats(specs, source, args.out, cache=cache, shards=indices, device=args.device,
+                         batch_size=args.batch_size, progress=_show_progress(args))
+    if not args.quiet:
+        print(f"wrote statistics of {len(done)} shard(s) of {source.n_shards} to {args.out}")
+    return 0
+
+
+def _cmd_compare_from_stats(args: argparse.Namespace) -> int:
+    from kdaudit import api
+    from kdaudit.distributed.stats import report_from_stats
+
+    if args.teacher or args.student or args.data:
+        raise UsageError("--from-stats takes the models and data from the statistics folder; "
+                         "drop TEACHER, STUDENT and --data.")
+    options = api.AuditOptions(**_options_from_args(args, only_given=False))
+    policy = _load_policy_early(args)
+    report = report_from_stats(args.from_stats, options=options, policy=policy,
+                               command_line=["kdaudit", *args.argv])
+    return _finish(report, args)
+
+
 COMMANDS = {
+    "infer": _cmd_infer, "stats": _cmd_stats,
     "compare": _cmd_compare, "audit": _cmd_audit, "gate": _cmd_gate, "demo": _cmd_demo,
     "cache": _cmd_cache, "schema": _cmd_schema, "train": _cmd_train, "data": _cmd_data,
 }

@@ -211,6 +211,10 @@ def load_dataset(
             f"Data file {text!r} does not exist.",
             tip=f"Check the path, or use a built-in dataset: {', '.join(sorted(builtin.BUILTINS))}.",
         )
+    from kdaudit.data.parquet_set import is_parquet_set, load_parquet_set, load_whole
+
+    if is_parquet_set(path):  # a folder of .parquet files or a set manifest (.json)
+        return load_whole(load_parquet_set(path), label=label, sensitive=sensitive, features=features)
     if path.is_dir():
         raise InputDataError(f"Data path {text!r} is a directory; expected a .npz, .csv or .parquet file.")
     regular_file(path, "data file")  # a FIFO would block open(), a device never ends

@@ -607,3 +607,158 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     elif dataset.x is not None:
         arrays["x"] = dataset.x
     return arrays_sha256(arrays)
+
+
+# --------------------------------------------------------------------------- distributed writers
+# Workers on shared storage never touch the manifest: each finished shard gets a small
+# sidecar record beside it (``shard-00003.json``), and only the driver, after checking
+# every sidecar against its shard, writes the entry's manifest (no lock needed).
+
+
+def sidecar_name(index: int) -> str:
+    return f"shard-{index:05d}.json"
+
+
+class SidecarShardWriter(ShardWriter):
+    """A :class:`ShardWriter` that commits to a sidecar record instead of the manifest."""
+
+    def __init__(self, cache: LogitCache, key: str, index: int, rows: int,
+                 extra: dict[str, Any]) -> None:
+        super().__init__(cache, key, index, rows)
+        self.extra = dict(extra)
+
+    def _commit(self) -> Path:
+        if self._mm is None or self.tmp is None:
+            raise ValueError("empty shard")
+        if self.filled != self.rows:
+            raise ValueError(f"shard {self.index} got {self.filled} rows; expected {self.rows}")
+        n_classes = int(self._mm.shape[1])
+        self._mm.flush()
+        self._mm = None
+        with open(self.tmp, "r+b") as fh:
+            os.fsync(fh.fileno())
+        record = {
+            **self.extra,
+            "file": shard_name(self.index),
+            "rows": self.rows,
+            "n_classes": n_classes,
+            "dtype": SHARD_DTYPE.str,
+            "size": self.tmp.stat().st_size,
+            "sha256": _file_sha256(self.tmp),
+            "created": _now(),
+        }
+        sidecar = self.entry / sidecar_name(self.index)
+        with contextlib.suppress(FileNotFoundError):
+            sidecar.unlink()  # a stale record must never describe the new file
+        final = self.entry / shard_name(self.index)
+        os.replace(self.tmp, final)
+        self.tmp = None
+        _atomic_write_bytes(sidecar, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
+        return final
+
+
+def open_entry_dir(cache: LogitCache, key: str) -> Path:
+    """Create the entry folder (no manifest); CacheError when the cache is not writable."""
+    entry = cache.entry_dir(key)
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(entry)
+    except OSError as exc:
+        raise CacheError(
+            f"The logit cache folder {str(cache.root)!r} is not usable: {exc.strerror or exc}.",
+            tip="Pass a writable --cache-dir (or set KDAUDIT_CACHE_DIR).",
+        ) from exc
+    return entry
+
+
+@contextlib.contextmanager
+def sidecar_shard_writer(cache: LogitCache, key: str, index: int, rows: int,
+                         extra: dict[str, Any]) -> Iterator[SidecarShardWriter]:
+    """Fill shard ``index`` of entry ``key`` and record it in its sidecar (not the manifest)."""
+    writer = SidecarShardWriter(cache, key, index, rows, extra)
+    try:
+        yield writer
+        writer._commit()
+    except OSError as exc:
+        writer._abort()
+        raise CacheError(
+            f"Could not write to the logit cache {str(cache.root)!r}: {exc.strerror or exc}.",
+            tip="Check free space and permissions, or pass another --cache-dir.",
+        ) from exc
+    except BaseException:
+        writer._abort()
+        raise
+
+
+def checked_sidecar(cache: LogitCache, key: str, index: int, *,
+                    expect: dict[str, Any]) -> dict[str, Any] | None:
+    """The sidecar record of shard ``index`` when it and its shard are whole, else None.
+
+    ``expect`` holds fields the record must carry (rows, start, stop, ...). The shard's
+    sha256 is always checked. A damaged shard (or a record that does not match) is
+    deleted with a warning, so the caller recomputes it.
+    """
+    entry = cache.entry_dir(key)
+    sidecar = entry / sidecar_name(index)
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        record = None
+    problem = None
+    if not isinstance(record, dict):
+        problem = "unreadable sidecar record"
+    else:
+        wrong = [k for k, v in expect.items() if record.get(k) != v]
+        if wrong:
+            problem = f"sidecar disagrees on {', '.join(wrong)}"
+        else:
+            result = cache._check_shard(entry / shard_name(index), record, full=True)
+            if not isinstance(result, np.ndarray):
+                problem = result
+    if problem is None:
+        return record
+    warnings.warn(f"Logit cache shard {entry / shard_name(index)} is damaged ({problem}); recomputing it.",
+                  KDAuditWarning, stacklevel=2)
+    for f in (sidecar, entry / shard_name(index)):
+        with contextlib.suppress(OSError):
+            f.unlink()
+    return None
+
+
+def write_manifest_from_sidecars(cache: LogitCache, key: str, records: dict[int, dict[str, Any]], *,
+                                 n_shards: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The driver's step: the entry's manifest from checked sidecar records (atomic replace).
+
+    Shards are uneven (``row_bounds``), so ``shard_rows`` is the largest shard's rows.
+    """
+    rows = [int(records[i]["rows"]) for i in sorted(records)]
+    shards = {str(i): {k: records[i][k] for k in ("file", "rows", "n_classes", "dtype", "size",
+                                                  "sha256", "created")} for i in sorted(records)}
+    classes = {int(r["n_classes"]) for r in records.values()}
+    if len(classes) > 1:
+        raise CacheError(f"The shards of cache entry {key[:12]} disagree on n_classes: {sorted(classes)}.",
+                         tip="Delete the entry (kdaudit cache clear) and recompute it.")
+    old = cache.read_manifest(key) or {}
+    bounds = [[int(records[i]["start"]), int(records[i]["stop"])] for i in sorted(records)]
+    manifest = {
+        "schema_version": CACHE_SCHEMA_VERSION,
+        "key": key,
+        "created": old.get("created", _now()),
+        "updated": _now(),
+        "n_samples": int(sum(rows)) if len(records) == n_shards else None,
+        "n_classes": classes.pop() if classes else None,
+        "dtype": SHARD_DTYPE.str,
+        "shard_rows": max(rows) if rows else None,
+        "row_bounds": bounds,
+        "n_shards": int(n_shards),
+        "complete": len(records) == n_shards,
+        "shards": shards,
+        **meta,
+    }
+    try:
+        cache._write_manifest(key, manifest)
+    except OSError as exc:
+        raise CacheError(f"Could not write the manifest of cache entry {key[:12]}: {exc}.") from exc
+    return manifest
