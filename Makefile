@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m kdaudit demo --out sample_reports --update-docs docs/reproduction.md
 	$(PY) -m kdaudit demo --tabular --out sample_reports/tabular
+	$(PY) -m kdaudit demo --text --out sample_reports/text
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
