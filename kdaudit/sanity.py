@@ -296,7 +296,7 @@ def annotate_small_groups(
         One attribute of report.json ``group_fairness`` (changed in place).
     y_true : ndarray of shape (n_samples,)
     groups : ndarray of shape (n_samples,)
-        The attribute's group labels (as strings, the names in ``by_group``).
+        The attribute's group labels (codes + names, or values whose strings are the names in ``by_group``).
     min_group_size : int
 
     Returns
@@ -307,14 +307,17 @@ def annotate_small_groups(
     """
     if block.get("task") != "binary" or block.get("positive_label") is None:
         return []
+    from kdaudit.analysis.stats import factorize_labels
+
     y = np.asarray(y_true)
-    g = np.asarray(groups).astype(str)
+    # integer codes, one pass: no fixed-width string copy of the labels, no loop over groups
+    names, codes = factorize_labels(groups)
     pos = y == int(block["positive_label"])
-    stats: dict[str, tuple[int, int, int]] = {}
-    for name in np.unique(g):
-        member = g == name
-        n_pos = int(np.count_nonzero(pos & member))
-        stats[str(name)] = (int(np.count_nonzero(member)), n_pos, int(np.count_nonzero(member)) - n_pos)
+    n_rows = np.bincount(codes, minlength=len(names))
+    n_posv = np.bincount(codes, weights=pos, minlength=len(names)).astype(np.int64)
+    stats: dict[str, tuple[int, int, int]] = {
+        str(name): (int(n), int(p), int(n - p)) for name, n, p in zip(names, n_rows, n_posv, strict=True)
+    }
     flagged: dict[str, dict[str, Any]] = {}
     for _role, rb in block.items():
         if not isinstance(rb, dict) or "by_group" not in rb:
