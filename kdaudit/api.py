@@ -11,6 +11,7 @@ notebooks and scripts need no subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -19,7 +20,7 @@ import platform
 import shlex
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -291,10 +292,30 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
         adapter, dataset, batch_size=options.batch_size, device=options.device,
         cache=cache, progress=options.progress, name=f"{spec.role} model {spec.path!r}",
     )
+    return logits, model_info(adapter, spec, manifest, n_classes=logits.n_classes, kind=logits.kind)
+
+
+def model_info(adapter: Any, spec: Any, manifest: Mapping[str, Any] | None, *, n_classes: int,
+               kind: str) -> dict[str, Any]:
+    """The report's ``models.ROLE`` record of one run (``compare`` and ``kdaudit stats`` alike).
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+        The loaded model.
+    spec : ModelSpec
+        Its spec, with the values of its ``kdaudit train`` manifest filled in.
+    manifest : dict or None
+        That manifest.
+    n_classes : int
+        Classes the model outputs.
+    kind : str
+        ``"logits"`` or ``"log_probs"`` (what the outputs were read as).
+    """
     info = adapter.describe()
-    info["n_classes"] = logits.n_classes
+    info["n_classes"] = n_classes
     # what --outputs auto resolved to: probabilities are read as log-probabilities
-    info["outputs_resolved"] = "probs" if logits.kind == "log_probs" else "logits"
+    info["outputs_resolved"] = "probs" if kind == "log_probs" else "logits"
     info["temperature"] = spec.temperature
     info["preprocess"] = spec.preprocess.to_dict() if spec.preprocess is not None else None
     info["preprocess_source"] = ("manifest" if manifest and manifest.get("_preprocess_from_manifest")
@@ -302,7 +323,7 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
     if manifest:
         info["manifest"] = {k: manifest.get(k) for k in
                             ("name", "role", "arch", "seed", "temperature", "soft_weight", "generation")}
-    return logits, info
+    return info
 
 
 def _with_manifest(spec: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -438,28 +459,115 @@ def run_audit(
                 logits.setdefault(role, []).append(la)
                 infos.setdefault(role, []).append(info)
         n_classes = _check_classes(logits, dataset, options)
-        class_names = _class_names(dataset, options, n_classes)
-        try:
-            preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
-            findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
-                                                   class_names=class_names)
-            graph = None if _individual_fairness_skip_reason(dataset, options) else _knn(dataset, options, models)
-            report = _analyse(dataset, logits, preds, n_classes, options, specs=models, cache=cache,
-                              graph=graph)
-            caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
-            if sweep:
-                report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
-        except MemoryError as exc:
-            groups = ", ".join(f"{k}: {_n_groups(v)} groups" for k, v in dataset.sensitive_features.items())
-            raise AuditError(
-                f"Out of memory in the analyses of {dataset.path or 'the data'!r}: {dataset.n_samples} "
-                f"rows x {n_classes} classes{', ' + groups if groups else ''}, "
-                f"{options.bootstrap} bootstrap replicates.",
-                tip="Lower --bootstrap, --skip an analysis, or use fewer classes/groups.") from exc
+        graph = None
+        if not _individual_fairness_skip_reason(dataset, options):
+            with _out_of_memory(dataset, n_classes, options):
+                graph = _knn(dataset, options, models)
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
-    data_block = dataset.describe()
+    with _out_of_memory(dataset, n_classes, options):
+        preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
+    return assemble_report(dataset, logits, preds, infos, n_classes, options, findings=findings,
+                           caught=caught, started=started, specs=models, cache=cache, graph=graph,
+                           sweep=sweep, command_line=command_line, policy=policy)
+
+
+@contextlib.contextmanager
+def _out_of_memory(dataset: Dataset, n_classes: int, options: AuditOptions) -> Iterator[None]:
+    """Turn a MemoryError in the analyses into an AuditError that names the sizes."""
+    try:
+        yield
+    except MemoryError as exc:
+        groups = ", ".join(f"{k}: {_n_groups(v)} groups" for k, v in dataset.sensitive_features.items())
+        raise AuditError(
+            f"Out of memory in the analyses of {dataset.path or 'the data'!r}: {dataset.n_samples} "
+            f"rows x {n_classes} classes{', ' + groups if groups else ''}, "
+            f"{options.bootstrap} bootstrap replicates.",
+            tip="Lower --bootstrap, --skip an analysis, or use fewer classes/groups.") from exc
+
+
+def assemble_report(
+    dataset: Dataset,
+    logits: Mapping[str, Sequence[Any]],
+    preds: Mapping[str, list[np.ndarray]],
+    infos: Mapping[str, list[dict[str, Any]]],
+    n_classes: int,
+    options: AuditOptions,
+    *,
+    started: str,
+    findings: Sequence[dict[str, Any]] = (),
+    caught: Sequence[str] = (),
+    data_block: dict[str, Any] | None = None,
+    skipped: Mapping[str, str] | None = None,
+    specs: Mapping[str, Sequence[Any]] | None = None,
+    cache: Any = None,
+    graph: Any = None,
+    sweep: Sequence[tuple[float, Sequence[Any]]] | None = None,
+    command_line: Sequence[str] | None = None,
+    policy: Any = None,
+    row_logits: bool = True,
+) -> Report:
+    """The report from a dataset's metadata and labels, per-role predictions and model infos.
+
+    The one assembly of ``compare`` (rows in memory) and ``compare --from-stats``
+    (rows expanded from merged count tables, ``logits`` then being the predictions,
+    ``graph`` None and ``row_logits`` False): every analysis, sanity check, flag,
+    governance section and gate comes from here, so a local run is a distributed
+    run with one worker.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Labels, sensitive attributes and split of every row (inputs only for
+        individual fairness, i.e. when ``graph`` is given).
+    logits : mapping of role -> list of LogitArray (or of predictions)
+        Read by individual fairness, counterfactual text and the sweep only.
+    preds : mapping of role -> list of ndarray
+        Predicted class per row and run.
+    infos : mapping of role -> list of dict
+        The ``models`` records per run.
+    n_classes : int
+        Number of classes the models output.
+    options : AuditOptions
+        Statistical choices.
+    started : str
+        When the audit started (``created``).
+    findings, caught : sequence
+        Sanity findings and warnings gathered before the analyses.
+    data_block : dict, optional
+        The ``data`` block (default: ``dataset.describe()``).
+    skipped : mapping of str -> str, optional
+        Analyses that this path cannot run, with the reason (into ``skipped``).
+    specs, cache, graph, sweep : optional
+        What individual fairness, counterfactuals and the sweep need.
+    command_line : sequence of str, optional
+        Recorded in the provenance.
+    policy : optional
+        A release gate.
+    row_logits : bool
+        Whether ``logits`` are per-row logits that :meth:`Report.rows` can use.
+    """
+    findings = list(findings)
+    caught = list(caught)
+    class_names = _class_names(dataset, options, n_classes)
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always", KDAuditWarning)
+        with _out_of_memory(dataset, n_classes, options):
+            findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
+                                                   class_names=class_names)
+            report = _analyse(dataset, logits, preds, n_classes, options, specs=specs or {}, cache=cache,
+                              graph=graph)
+            for name, reason in (skipped or {}).items():  # what this path cannot run, and why
+                if name not in options.skip and name not in report:
+                    report["skipped"][name] = reason
+            caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
+            if sweep:
+                report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
+        for rec in records:
+            if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
+                caught.append(str(rec.message))
+    data_block = dict(dataset.describe() if data_block is None else data_block)
     if class_names is not None:
         data_block["class_names"] = list(class_names)
     report = {
@@ -470,7 +578,7 @@ def run_audit(
         "data": data_block,
         "config": {**options.to_config(), "n_classes": n_classes,
                    "runs_used_for_single_run_analyses": "first run of each role",
-                   "pairs": [f"{a}_vs_{b}" for a, b in _pairs(logits)]},
+                   "pairs": [f"{a}_vs_{b}" for a, b in _pairs(preds)]},
         **report,
     }
     if findings:
@@ -481,8 +589,9 @@ def run_audit(
         warn_caller(message, KDAuditWarning)
     report["provenance"] = _provenance(command_line, started)
     out = Report(report)
-    out._row_source = (dataset.y_true, {role: runs[0] for role, runs in logits.items()},
-                       dict(dataset.sensitive_features), class_names)
+    if row_logits:
+        out._row_source = (dataset.y_true, {role: runs[0] for role, runs in logits.items()},
+                           dict(dataset.sensitive_features), class_names)
     from kdaudit.governance import governance_section
 
     report["governance"] = governance_section(report)

@@ -17,7 +17,7 @@ from kdaudit.distributed.sources import open_source
 from kdaudit.engine import compute_logits
 from kdaudit.engine.cache import LogitCache
 from kdaudit.models import ModelSpec, load_model
-from tests.test_distributed import SIZES, make_audit_data
+from tests.test_distributed import SIZES, _volatile, make_audit_data
 
 
 def linear_onnx(path: Path, rng: np.random.Generator, n_in: int = 4, n_out: int = 3) -> Path:
@@ -108,9 +108,7 @@ def test_stats_with_a_model_runs_inference_into_the_shared_cache(setup, tmp_path
                  *opts, *common[:-2]]) == 0
     a = json.loads((tmp_path / "a" / "report.json").read_text())
     b = json.loads((tmp_path / "b" / "report.json").read_text())
-    for key in ("created", "provenance"):
-        a.pop(key), b.pop(key)
-    assert a == b
+    assert _volatile(a) == _volatile(b)
 
 
 def test_logits_file_is_refused_by_infer(setup, tmp_path, capsys):
@@ -136,3 +134,40 @@ def test_cache_ls_and_verify_understand_a_sharded_entry(setup, capsys):
     # the dropped shard is recomputed by the next driver run
     assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
     assert LogitCache(cache).verify() == []
+
+
+@pytest.mark.parametrize("bounds", [
+    lambda b: b[:-1],                                   # one shard fewer than n_shards
+    lambda b: [[b[0][0], b[0][1] + 1], *b[1:]],          # a gap/overlap between shards
+    lambda b: [*b[:-1], [b[-1][0], b[-1][1] + 5]],      # past n_samples
+    lambda b: "0-100",                                  # not a list of pairs
+])
+def test_a_sharded_manifest_with_bad_row_bounds_is_damaged_not_used(setup, bounds):
+    data, model, cache = setup
+    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    (entry,) = (p for p in cache.iterdir() if p.is_dir())
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert manifest["row_bounds"][0] == [0, SIZES[0]] and len(manifest["row_bounds"]) == 7
+    manifest["row_bounds"] = bounds(manifest["row_bounds"])
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+    lc = LogitCache(cache)
+    assert lc.load(entry.name) is None
+    assert lc.entries()[0]["status"] == "damaged"
+    assert lc.verify()[0].startswith(f"{entry.name}: damaged entry")
+    with pytest.warns(Warning, match="not a valid kdaudit cache entry"):
+        assert lc.clear() == 0
+    assert (entry / "manifest.json").exists()  # a damaged entry is left in place
+
+
+def test_an_unfinished_sharded_entry_is_a_valid_partial_entry(setup):
+    data, model, cache = setup
+    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--shards", "0-2/7",
+                 "--sensitive", "sex,region", "--device", "cpu", "--quiet"]) == 0
+    source = open_source(str(data), label="y", sensitive=["sex", "region"])
+    from kdaudit.distributed.infer import finalize_entry, prepare_infer
+
+    adapter, key = prepare_infer(ModelSpec(str(model), outputs="auto"), source, LogitCache(cache), device="cpu")
+    finalize_entry(adapter, source, LogitCache(cache), key)
+    (entry,) = LogitCache(cache).entries()
+    assert (entry["status"], entry["shards_done"], entry["n_samples"]) == ("partial", 3, sum(SIZES))
+    assert LogitCache(cache).verify() == [] and LogitCache(cache).load(key) is None

@@ -19,7 +19,7 @@ from kdaudit.distributed.stats import run_stats  # noqa: E402
 from kdaudit.engine.cache import LogitCache  # noqa: E402
 from kdaudit.models import ModelSpec  # noqa: E402
 from tests.ray_hooks import fail_once  # noqa: E402
-from tests.test_distributed import make_audit_data  # noqa: E402
+from tests.test_distributed import _volatile, make_audit_data  # noqa: E402
 from tests.test_distributed_infer import linear_onnx  # noqa: E402
 
 pytestmark = pytest.mark.ray
@@ -45,9 +45,7 @@ def _specs(m):
 def _report(stats_dir: Path, out: Path) -> dict:
     assert main(["compare", "--from-stats", str(stats_dir), "--out", str(out), "--report-format", "json",
                  "--bootstrap", "100", "--quiet"]) == 0
-    rep = json.loads((out / "report.json").read_text())
-    rep.pop("created"), rep.pop("provenance")
-    return rep
+    return _volatile(json.loads((out / "report.json").read_text()))
 
 
 def test_actor_pool_gives_the_identical_report_and_survives_a_crash(local_cluster, tmp_path, rng):
@@ -91,6 +89,4 @@ def test_compare_with_ray_equals_compare(local_cluster, tmp_path, rng):
     assert main(["compare", *common, "--out", str(tmp_path / "a"), "--ray", "auto"]) == 0
     assert main(["compare", *common, "--out", str(tmp_path / "b")]) == 0
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b"))
-    for rep in (a, b):
-        rep.pop("created"), rep.pop("provenance")
-    assert a == b
+    assert _volatile(a) == _volatile(b)

@@ -161,7 +161,8 @@ def finalize_entry(adapter: Any, source: ShardSource, cache: LogitCache, key: st
             records[i] = rec
     kinds = {r.get("kind", "logits") for r in records.values()}
     meta = {**_meta(adapter, source), "kind": "log_probs" if "log_probs" in kinds else "logits"}
-    return write_manifest_from_sidecars(cache, key, records, n_shards=source.n_shards, meta=meta)
+    return write_manifest_from_sidecars(cache, key, records, n_shards=source.n_shards, meta=meta,
+                                        row_bounds=source.bounds)
 
 
 def shard_predictions(adapter: Any, source: ShardSource, cache: LogitCache | None, key: str | None,

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import tempfile
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from kdaudit.distributed.infer import entry_key, load_adapter_with_manifest, sha
 from kdaudit.distributed.sources import ShardSource
 from kdaudit.engine.cache import LogitCache, open_entry_dir
 from kdaudit.engine.progress import progress_bar
-from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
+from kdaudit.errors import InputDataError, UsageError
 
 STATS_SCHEMA = 1
 ROLES = ("teacher", "student", "baseline")
@@ -63,17 +62,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _model_info(adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_classes: int) -> dict[str, Any]:
-    """The report's ``models.ROLE`` entry, as ``compare`` builds it."""
-    info = adapter.describe()
-    info["n_classes"] = n_classes
-    info["temperature"] = spec.temperature
-    info["preprocess"] = spec.preprocess.to_dict() if spec.preprocess is not None else None
-    info["preprocess_source"] = ("manifest" if manifest and manifest.get("_preprocess_from_manifest")
-                                 else "given" if spec.preprocess is not None else "none")
-    if manifest:
-        info["manifest"] = {k: manifest.get(k) for k in
-                            ("name", "role", "arch", "seed", "temperature", "soft_weight", "generation")}
-    return info
+    """The report's ``models.ROLE`` entry, built by the very function ``compare`` uses."""
+    from kdaudit.api import model_info
+
+    kind = adapter.logits().kind if adapter.is_logits_file else adapter.output_kind
+    return model_info(adapter, spec, manifest, n_classes=n_classes, kind=kind)
 
 
 def prepare_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
@@ -224,6 +217,8 @@ def _one_shard(loaded: Mapping[str, list[Any]], keys: Mapping[str, list[str | No
         "models": {role: [_model_info(a, s, m, n_classes) for a, s, m in runs]
                    for role, runs in loaded.items()},
         "data": source.describe(ds),
+        "class_names": (None if ds.extras.get("class_names") is None
+                        else [str(c) for c in ds.extras["class_names"]]),
     }
     _atomic_write(out / f"{stats_name(index)}.json", json.dumps(record, indent=1, sort_keys=True).encode())
 
@@ -300,7 +295,8 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
             raise InputDataError(f"Shard {i} counts {table.n_samples} rows; its record says {rec['rows']}.")
         tables.append(table)
     meta = {"models": first["models"], "data": {**first["data"], "n_samples": position},
-            "n_classes": int(first["n_classes"]), "n_shards": n_shards}
+            "n_classes": int(first["n_classes"]), "n_shards": n_shards,
+            "class_names": first.get("class_names")}
     return merge_tables(tables), meta
 
 
@@ -325,50 +321,28 @@ def report_from_stats(stats_dir: str | Path, *, options: Any = None, policy: Any
     from kdaudit.data.dataset import Dataset
 
     options = options or api.AuditOptions()
-    if options.counterfactual or options.embedding:
-        raise UsageError("--counterfactual and --embedding need the rows; compare --from-stats works "
-                         "from merged counts. Run compare on the data instead.")
+    if options.counterfactual or options.embedding or options.counterfactual_terms is not None:
+        raise UsageError("--counterfactual, --counterfactual-terms and --embedding need the rows; "
+                         "compare --from-stats works from merged counts. Run compare on the data instead.")
     table, meta = load_stats(stats_dir)
     started = api._now()
     rows = expand_table(table)
     data = meta["data"]
+    extras = {} if meta.get("class_names") is None else {"class_names": list(meta["class_names"])}
     dataset = Dataset(y_true=rows.y_true, x=None, sensitive_features=rows.sensitive_features,
                       split=rows.split, path=data.get("path", ""), sha256=data.get("sha256", ""),
-                      fingerprint=data.get("fingerprint", ""), label=data.get("label", "y"))
-    n_classes = meta["n_classes"]
-    preds = rows.predictions
-    caught: list[str] = []
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always", KDAuditWarning)
-        # _analyse reads only the roles of its logits argument when there is no graph
-        body = api._analyse(dataset, preds, preds, n_classes, options, specs={}, cache=None,  # type: ignore[arg-type]
-                            graph=None)
-        for rec in records:
-            if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
-                caught.append(str(rec.message))
-    if data.get("has_inputs") and "individual_fairness" not in options.skip:
-        body["skipped"]["individual_fairness"] = (
+                      fingerprint=data.get("fingerprint", ""), label=data.get("label", "y"), extras=extras)
+    api._check_groups(dataset, options)
+    skipped = {}
+    if data.get("has_inputs"):
+        skipped["individual_fairness"] = (
             "compare --from-stats works from merged counts; individual fairness needs the rows "
             "(run compare on the data for it)")
-    report: dict[str, Any] = {
-        "schema_version": api.SCHEMA_VERSION,
-        "kdaudit_version": __version__,
-        "created": started,
-        "models": {role: api._model_block(meta["models"][role]) for role in ROLES if role in meta["models"]},
-        "data": data,
-        "config": {**options.to_config(), "n_classes": n_classes,
-                   "runs_used_for_single_run_analyses": "first run of each role",
-                   "pairs": [f"{a}_vs_{b}" for a, b in api._pairs(preds)]},
-        **body,
-    }
-    report["warnings"] = sorted(set(report.get("warnings", [])) | set(caught) | set(api._ci_notes(report)))
-    for message in report["warnings"]:
-        warnings.warn(message, KDAuditWarning, stacklevel=2)
-    report["provenance"] = api._provenance(command_line, started)
-    out = api.Report(report)
-    if policy is not None:
-        out.apply_policy(policy)
-    return out
+    preds = rows.predictions
+    # the same assembly as compare: the expanded rows hold every count the analyses read
+    return api.assemble_report(
+        dataset, preds, preds, meta["models"], meta["n_classes"], options, started=started,
+        data_block=data, skipped=skipped, command_line=command_line, policy=policy, row_logits=False)
 
 
 def compare_on_ray(specs: Mapping[str, Sequence[Any]], data: str, runner: Any, *, options: Any,

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -46,7 +47,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -318,12 +319,21 @@ class LogitCache:
         if data["key"] != key:
             return None, "manifest belongs to another entry (key mismatch)"
         n, rows_per, n_shards = data["n_samples"], data["shard_rows"], data["n_shards"]
-        if n_shards != max(1, -(-n // rows_per)):
+        if "row_bounds" in data:  # a sharded entry (kdaudit infer --shards): uneven shards
+            bounds = [tuple(b) for b in data["row_bounds"]]
+            contiguous = all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+            if (len(bounds) != n_shards or bounds[0][0] != 0 or bounds[-1][1] != n or not contiguous
+                    or any(stop <= start for start, stop in bounds)
+                    or rows_per != max(stop - start for start, stop in bounds)):
+                return None, f"manifest's row_bounds do not cut {n} rows into {n_shards} shards"
+            sizes = [stop - start for start, stop in bounds]
+        elif n_shards != max(1, -(-n // rows_per)):
             return None, f"manifest says {n_shards} shards for {n} rows of {rows_per}"
+        else:
+            sizes = [min(rows_per, n - i * rows_per) for i in range(n_shards)]
         for idx, record in data["shards"].items():
             i = int(idx)
-            expected = min(rows_per, n - i * rows_per)
-            if i >= n_shards or record["rows"] != expected or record["file"] != shard_name(i):
+            if i >= n_shards or record["rows"] != sizes[i] or record["file"] != shard_name(i):
                 return None, f"manifest record of shard {idx} does not fit the entry"
         return data, None
 
@@ -728,12 +738,15 @@ def checked_sidecar(cache: LogitCache, key: str, index: int, *,
 
 
 def write_manifest_from_sidecars(cache: LogitCache, key: str, records: dict[int, dict[str, Any]], *,
-                                 n_shards: int, meta: dict[str, Any]) -> dict[str, Any]:
+                                 n_shards: int, meta: dict[str, Any],
+                                 row_bounds: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
     """The driver's step: the entry's manifest from checked sidecar records (atomic replace).
 
-    Shards are uneven (``row_bounds``), so ``shard_rows`` is the largest shard's rows.
+    Shards are uneven (``row_bounds``: ``[start, stop)`` of every shard, from the data's
+    layout, or from the records when every shard has one), so ``shard_rows`` is the
+    largest shard's rows. The manifest is a valid cache manifest (schema
+    ``cache_manifest``) also while shards are missing.
     """
-    rows = [int(records[i]["rows"]) for i in sorted(records)]
     shards = {str(i): {k: records[i][k] for k in ("file", "rows", "n_classes", "dtype", "size",
                                                   "sha256", "created")} for i in sorted(records)}
     classes = {int(r["n_classes"]) for r in records.values()}
@@ -741,16 +754,25 @@ def write_manifest_from_sidecars(cache: LogitCache, key: str, records: dict[int,
         raise CacheError(f"The shards of cache entry {key[:12]} disagree on n_classes: {sorted(classes)}.",
                          tip="Delete the entry (kdaudit cache clear) and recompute it.")
     old = cache.read_manifest(key) or {}
-    bounds = [[int(records[i]["start"]), int(records[i]["stop"])] for i in sorted(records)]
+    if row_bounds is None:
+        if sorted(records) != list(range(n_shards)):
+            raise CacheError(f"Cache entry {key[:12]}: the rows of missing shards are unknown.",
+                             tip="Pass the data's row_bounds.")
+        row_bounds = [(records[i]["start"], records[i]["stop"]) for i in range(n_shards)]
+    bounds = [[int(a), int(b)] for a, b in row_bounds]
+    if len(bounds) != n_shards or any(
+            [int(r["start"]), int(r["stop"])] != bounds[i] for i, r in records.items()):
+        raise CacheError(f"The shard records of cache entry {key[:12]} disagree with its row layout.",
+                         tip="Delete the entry (kdaudit cache clear) and recompute it.")
     manifest = {
         "schema_version": CACHE_SCHEMA_VERSION,
         "key": key,
         "created": old.get("created", _now()),
         "updated": _now(),
-        "n_samples": int(sum(rows)) if len(records) == n_shards else None,
+        "n_samples": bounds[-1][1],
         "n_classes": classes.pop() if classes else None,
         "dtype": SHARD_DTYPE.str,
-        "shard_rows": max(rows) if rows else None,
+        "shard_rows": max(b - a for a, b in bounds),
         "row_bounds": bounds,
         "n_shards": int(n_shards),
         "complete": len(records) == n_shards,
