@@ -68,9 +68,10 @@ def render_summary(report: dict[str, Any]) -> str:
     lines.append(f"{who}; data {md_code(data.get('path'))} "
                  f"({data.get('n_samples')} samples).")
     if gate and gate.get("checks"):
-        judge = ("the upper end of each change's 95% CI" if gate.get("judge", "upper_bound")
-                 == "upper_bound" else "point estimates")
-        lines += ["", f"The gate judged {judge} against each margin.", "",
+        judge = ("each change's 95% interval against its margin (pass: wholly below, fail: "
+                 "wholly above, inconclusive: straddling)" if gate.get("judge", "upper_bound")
+                 == "upper_bound" else "each change's point estimate against its margin")
+        lines += ["", f"The gate judged {judge}.", "",
                   "| check | verdict | what was judged |", "|---|---|---|"]
         mark = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}
         for c in gate["checks"][:8]:
