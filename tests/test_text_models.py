@@ -212,6 +212,23 @@ def test_cli_refuses_code_carrying_folders(zoo: dict[str, Path], tmp_path: Path,
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "config.json"])
+def test_folder_files_may_not_point_outside_the_folder(zoo: dict[str, Path], tmp_path: Path, name: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A file of a model folder that is a symlink out of it is refused before it is read or hashed."""
+    folder = _copy_folder(zoo["teacher"], tmp_path / "escape")
+    outside = tmp_path / "secret" / name
+    outside.parent.mkdir()
+    (folder / name).rename(outside)  # the real bytes, but elsewhere
+    (folder / name).symlink_to(outside)
+    code = main(["compare", str(folder), str(zoo["student"]), "--data", str(zoo["data"]), "--label",
+                 "label", "--text-column", "post", "--no-cache", "--out", str(tmp_path / "r"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("kdaudit: error: ") and "outside the model's folder" in err
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+
 def test_class_order_follows_id2label(zoo: dict[str, Path], tmp_path: Path) -> None:
     ds = _dataset(zoo)
     folder = _copy_folder(zoo["teacher"], tmp_path / "perm")

@@ -191,10 +191,19 @@ def pad_batch(ids: list[list[int]], type_ids: list[list[int]], *, pad_id: int,
 
 def find_tokenizer(spec: ModelSpec, model_dir: Path) -> Path | None:
     """The tokenizer a model uses: ``spec.tokenizer``, else ``tokenizer.json`` in its folder."""
-    if spec.tokenizer:
-        return Path(spec.tokenizer)
+    from kdaudit.safety import regular_file
+
+    if spec.tokenizer:  # named by the user: a regular file, or a folder holding tokenizer.json
+        given = Path(spec.tokenizer)
+        if given.is_dir():
+            regular_file(given / "tokenizer.json", f"{spec.role} tokenizer")
+            return given
+        return regular_file(given, f"{spec.role} tokenizer")
     candidate = model_dir / "tokenizer.json"
-    return candidate if candidate.is_file() else None
+    if not (candidate.exists() or candidate.is_symlink()):
+        return None
+    check_folder_files(model_dir, ["tokenizer.json"], role=spec.role)  # found beside the model
+    return candidate
 
 
 # --------------------------------------------------------------------------- adapter
@@ -390,11 +399,35 @@ def is_hf_directory(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
+#: Files transformers may read from a model folder besides the weights.
+_HF_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                  "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
+                  "added_tokens.json")
+
+
+def check_folder_files(path: Path, names: list[str], *, role: str) -> None:
+    """Every file a model folder makes kdaudit read stays inside it and is a regular file.
+
+    A ``model.safetensors`` or ``tokenizer.json`` that is a symlink to a file elsewhere
+    (or to a FIFO or device) is refused before anything is opened or hashed.
+    """
+    from kdaudit.safety import confined, regular_file
+
+    for name in names:
+        if (path / name).exists() or (path / name).is_symlink():
+            target = confined(path, name, what=f"{role} model folder {str(path)!r}")
+            regular_file(target, f"{role} model file {name!r}")
+
+
 def hf_weights(path: Path, *, role: str, trust_code: bool) -> tuple[bool, list[Path]]:
     """Which weight files a model folder loads from: ``(use_safetensors, files)``.
 
-    Raises TrustError for pickled weights or custom code without ``trust_code``.
+    Raises TrustError for pickled weights or custom code without ``trust_code``, and
+    InputDataError for any file that points outside the folder or is not a regular file.
     """
+    check_folder_files(path, [*_HF_SIDE_FILES, *_HF_WEIGHT_FILES, *_HF_PICKLE_FILES,
+                              "model.safetensors.index.json", "pytorch_model.bin.index.json"],
+                       role=role)
     config = _read_json(path / "config.json", "model config")
     if config.get("auto_map") and not trust_code:
         raise TrustError(
@@ -408,6 +441,7 @@ def hf_weights(path: Path, *, role: str, trust_code: bool) -> tuple[bool, list[P
         index = path / "model.safetensors.index.json"
         if index.is_file():
             shards = sorted(set(_read_json(index, "weights index").get("weight_map", {}).values()))
+            check_folder_files(path, [str(s) for s in shards], role=role)
             safetensors += [path / s for s in shards if (path / s).is_file() and "/" not in s]
         return True, safetensors
     pickles = [path / n for n in _HF_PICKLE_FILES if (path / n).is_file()]
@@ -422,6 +456,7 @@ def hf_weights(path: Path, *, role: str, trust_code: bool) -> tuple[bool, list[P
         index = path / "pytorch_model.bin.index.json"
         if index.is_file():
             shards = sorted(set(_read_json(index, "weights index").get("weight_map", {}).values()))
+            check_folder_files(path, [str(s) for s in shards], role=role)
             pickles += [path / s for s in shards if (path / s).is_file() and "/" not in s]
         return False, pickles
     raise InputDataError(
