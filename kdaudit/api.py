@@ -147,8 +147,17 @@ class Report:
 
     @property
     def passed(self) -> bool | None:
-        """True or False when a gate judged this report; None without a gate."""
+        """True when a gate judged this report and every check passed; False when a gate
+        judged it and any check failed or was inconclusive; None without a gate."""
         return bool(self.gate["passed"]) if self.gate else None
+
+    @property
+    def release_ok(self) -> bool | None:
+        """Whether the gate lets the release through (the exit code): like :attr:`passed`,
+        but an inconclusive gate counts as a pass under ``on_inconclusive = "pass"``."""
+        if not self.gate:
+            return None
+        return bool(self.gate.get("release_ok", self.gate["passed"]))
 
     def apply_policy(self, policy: Any) -> Report:
         """Judge this report with a gate policy and store the verdict in ``data["gate"]``.

@@ -311,7 +311,7 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
             from kdaudit.report.words import verdict_line
 
             print(verdict_line(report.gate))
-    return 1 if report.passed is False else 0  # None: no gate
+    return 1 if report.release_ok is False else 0  # None: no gate
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -407,7 +407,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         from kdaudit.report.words import gate_lines
 
         print("\n".join(gate_lines(gate)))
-    return 0 if gate["passed"] else 1
+    return 0 if gate.get("release_ok", gate["passed"]) else 1
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

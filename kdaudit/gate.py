@@ -231,12 +231,16 @@ class GateCheck(Record):
     (pass / inconclusive), its family-adjusted lower end (fail), or the estimate
     (``judge = "point"``, or no interval); ``None`` when the check was not evaluated.
     ``sentence`` is the one human sentence every renderer shows verbatim.
+    ``passed`` is true only for verdict "pass" (INTERFACE.md); ``release_ok`` says whether
+    the check lets the release through (also true for "inconclusive" under
+    ``on_inconclusive = "pass"``, and for a check not evaluated under ``allow_missing``).
     """
 
     name: str
     value: float | None
     threshold: float
     passed: bool
+    release_ok: bool = False
     judged_on: JudgedOn
     detail: str
     evaluated: bool = True
@@ -266,11 +270,13 @@ class GateResult(Record):
     """The gate's verdict.
 
     ``verdict`` is "fail" when any check fails, else "inconclusive" when any check
-    is inconclusive, else "pass". ``passed`` is true only for "pass", or for
-    "inconclusive" under ``on_inconclusive = "pass"``.
+    is inconclusive, else "pass". ``passed`` is true only for "pass" (INTERFACE.md);
+    ``release_ok`` decides the exit code: true for "pass", and for "inconclusive" under
+    ``on_inconclusive = "pass"``.
     """
 
     passed: bool
+    release_ok: bool = False
     judge: Judge
     checks: tuple[GateCheck, ...] = ()
     allow_missing: bool = False
@@ -559,7 +565,8 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
             how = "passes (allow_missing = true)" if policy.allow_missing else (
                 "fails (set allow_missing = true to let missing data pass)")
             checks.append(GateCheck(
-                name=key, value=None, threshold=threshold, passed=policy.allow_missing,
+                name=key, value=None, threshold=threshold,
+                passed=policy.allow_missing and verdict == "pass", release_ok=policy.allow_missing,
                 judged_on="not_evaluated", evaluated=False, verdict=verdict,
                 detail=f"not evaluated: {extra}; the check {how}",
                 sentence=f"{key} was not evaluated ({extra}); the check {how}."))
@@ -573,10 +580,11 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
                 _sentence(y, threshold, k, policy.on_inconclusive, n_family) for y, k in judged)
         else:
             detail = extra or sentence
-        passed = j.verdict == "pass" or (
+        release_ok = j.verdict == "pass" or (
             j.verdict == "inconclusive" and policy.on_inconclusive == "pass")
         checks.append(GateCheck(
-            name=key, value=_tidy(j.judged), threshold=threshold, passed=passed,
+            name=key, value=_tidy(j.judged), threshold=threshold, passed=j.verdict == "pass",
+            release_ok=release_ok,
             judged_on=j.judged_on, detail=detail, estimate=_tidy(x.estimate),
             verdict=j.verdict, ci_low=_tidy(x.ci_low), ci_high=_tidy(x.ci_high),
             attribute=x.attribute, metric=x.metric, min_detectable=_tidy(j.min_detectable),
@@ -584,7 +592,7 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
     verdicts = {c.verdict for c in checks}
     overall: Verdict = ("fail" if "fail" in verdicts else
                         "inconclusive" if "inconclusive" in verdicts else "pass")
-    passed = overall == "pass" or (overall == "inconclusive" and policy.on_inconclusive == "pass")
+    release_ok = all(c.release_ok for c in checks) and overall != "fail"
     family = GateFamily(
         method="bonferroni" if interval_judged else "none (judge = point)",
         alpha=FAMILY_ALPHA,
@@ -599,6 +607,6 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
               "judge = point compares the estimates with the margins; there is no error-rate "
               "control and no inconclusive verdict."),
     )
-    return GateResult(passed=passed, judge=policy.judge, checks=tuple(checks),
+    return GateResult(passed=overall == "pass", release_ok=release_ok, judge=policy.judge, checks=tuple(checks),
                       allow_missing=policy.allow_missing, policy=policy.source,
                       verdict=overall, on_inconclusive=policy.on_inconclusive, family=family)

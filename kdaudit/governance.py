@@ -170,7 +170,7 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
     gate = report.get("gate")
     if gate:
         checks = gate.get("checks") or []
-        failed = [c.get("name") for c in checks if not c.get("passed")]
+        failed = [c.get("name") for c in checks if not c.get("release_ok", c.get("passed"))]
         items.append({
             "question": "What was decided, against which criteria?",
             "answer": f"Release gate {gate.get('policy')!r} (sha256 "

@@ -138,15 +138,17 @@ def new_shape_gate(gate: dict[str, Any], report: dict[str, Any], *,
             verdict = "inconclusive"
         c.update(verdict=verdict, ci_low=lo, ci_high=hi, min_detectable=0.031,
                  rows_needed=4200 if verdict == "inconclusive" else None,
-                 passed=verdict == "pass" or (verdict == "inconclusive"
-                                              and on_inconclusive == "pass"),
+                 passed=verdict == "pass",
+                 release_ok=verdict == "pass" or (verdict == "inconclusive"
+                                                  and on_inconclusive == "pass"),
                  sentence=f"GATE-SENTENCE {c['name']} judged {verdict} <&> 'quoted'")
         verdicts.append(verdict)
     overall = ("fail" if "fail" in verdicts else
                "inconclusive" if "inconclusive" in verdicts else "pass")
     out.update(verdict=overall, on_inconclusive=on_inconclusive,
-               passed=overall == "pass" or (overall == "inconclusive"
-                                             and on_inconclusive == "pass"),
+               passed=overall == "pass",
+               release_ok=overall == "pass" or (overall == "inconclusive"
+                                                and on_inconclusive == "pass"),
                family={"method": "holm", "alpha": 0.05, "n_checks": len(verdicts),
                        "note": "test"})
     return out

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from kdaudit.report.words import gate_view
+from kdaudit.report.words import counts_as_pass, gate_view
 from kdaudit.report.writer import write_text_atomic
 
 __all__ = ["junit_xml", "write_junit"]
@@ -28,8 +28,8 @@ def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
     """
     view = gate_view(gate) or {"checks": []}
     checks = view["checks"]
-    n_fail = sum(1 for c in checks if not c.get("passed"))
-    n_skip = sum(1 for c in checks if c.get("passed") and c["verdict"] == "inconclusive")
+    n_fail = sum(1 for c in checks if not counts_as_pass(c))
+    n_skip = sum(1 for c in checks if counts_as_pass(c) and c["verdict"] == "inconclusive")
     suites = ET.Element("testsuites", name="kdaudit", tests=str(len(checks)),
                         failures=str(n_fail), errors="0")
     suite = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(checks)),
@@ -37,6 +37,7 @@ def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="judge", value=_text(gate.get("judge", "upper_bound")))
     ET.SubElement(props, "property", name="passed", value=str(bool(gate.get("passed"))).lower())
+    ET.SubElement(props, "property", name="release_ok", value=str(counts_as_pass(gate)).lower())
     ET.SubElement(props, "property", name="verdict", value=_text(view.get("verdict", "")))
     ET.SubElement(props, "property", name="on_inconclusive",
                   value=_text(view.get("on_inconclusive", "fail")))
@@ -44,7 +45,7 @@ def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
         case = ET.SubElement(suite, "testcase", classname=suite_name,
                              name=_text(c.get("name")), time="0")
         sentence = _text(c["sentence"])
-        if not c.get("passed"):
+        if not counts_as_pass(c):
             kind = "GateCheckInconclusive" if c["verdict"] == "inconclusive" else "GateCheckFailed"
             fail = ET.SubElement(case, "failure", message=sentence, type=kind)
             fail.text = _text(c.get("detail") or sentence)

@@ -88,25 +88,25 @@ def check_sentence(check: dict[str, Any]) -> str:
         return str(check["sentence"])
     name = str(check.get("name"))
     title, unit = CHECK_TITLES.get(name, (name, ""))
-    verdict = check.get("verdict") or ("pass" if check.get("passed") else "fail")
+    verdict = check.get("verdict") or ("pass" if counts_as_pass(check) else "fail")
     attr = check.get("attribute") or _attribute_from_detail(check.get("detail"))
     where = f" for attribute '{attr}'" if attr else ""
     margin = _margin(check.get("threshold"), unit)
     if check.get("evaluated") is False or check.get("value") is None:
         detail = str(check.get("detail") or "")
         reason = detail.removeprefix("not evaluated: ").split("; the check")[0] or "no data"
-        rule = ("passes because allow_missing = true" if check.get("passed")
+        rule = ("passes because allow_missing = true" if counts_as_pass(check)
                 else "fails because missing data never passes (allow_missing = false)")
         return f"{title}: not evaluated ({reason}); the check {rule}."
     value = check.get("value")
     if unit == "count":
-        cmp = "within" if check.get("passed") else "above"
+        cmp = "within" if counts_as_pass(check) else "above"
         return (f"{title}: {_judged(value, unit)}, {cmp} the limit of {margin}: "
                 f"{VERDICT_WORDS.get(verdict, verdict)}.")
     est = check.get("estimate", value)
     lo, hi = check.get("ci_low"), check.get("ci_high")
     shown = with_ci(est, lo, hi, unit=unit) if unit in ("pp", "+") else num(est)
-    cmp = "within" if check.get("passed") else "above"
+    cmp = "within" if counts_as_pass(check) else "above"
     if check.get("judged_on") == "upper_bound":
         judged = (f"the upper end of its 95% CI, {_judged(value, unit)}, is {cmp} the "
                   f"{margin} margin")
@@ -133,7 +133,7 @@ def gate_view(gate: dict[str, Any] | None) -> dict[str, Any] | None:
     checks = []
     for c in gate.get("checks") or []:
         cv = dict(c)
-        cv["verdict"] = c.get("verdict") or ("pass" if c.get("passed") else "fail")
+        cv["verdict"] = c.get("verdict") or ("pass" if counts_as_pass(c) else "fail")
         cv["evaluated"] = c.get("evaluated", c.get("value") is not None)
         cv["attribute"] = c.get("attribute") or _attribute_from_detail(c.get("detail"))
         cv["title"], cv["unit"] = CHECK_TITLES.get(str(c.get("name")), (str(c.get("name")), ""))
@@ -143,7 +143,7 @@ def gate_view(gate: dict[str, Any] | None) -> dict[str, Any] | None:
         cv["shown_threshold"] = _margin(c.get("threshold"), cv["unit"])
         checks.append(cv)
     out["checks"] = checks
-    passed = bool(gate.get("passed"))
+    passed = counts_as_pass(gate)
     verdict = gate.get("verdict")
     if verdict not in VERDICT_WORDS:
         verdict = "pass" if passed else "fail"
@@ -172,6 +172,12 @@ def gate_summary(view: dict[str, Any]) -> str:
 
 
 _CLI_MARK = {"pass": "pass        ", "fail": "FAIL        ", "inconclusive": "inconclusive"}
+
+
+def counts_as_pass(d: dict[str, Any]) -> bool:
+    """Whether a check (or gate) lets the release through: ``release_ok``, or ``passed``
+    in reports written before the two were told apart."""
+    return bool(d.get("release_ok", d.get("passed")))
 
 
 def gate_lines(gate: dict[str, Any]) -> list[str]:
