@@ -456,6 +456,7 @@ class _Judgement:
     judged_on: JudgedOn
     min_detectable: float | None
     rows_needed: int | None
+    lower: float | None = None  # the family-adjusted lower end, when an interval was judged
 
 
 def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
@@ -478,15 +479,17 @@ def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
     lower = x.estimate - z_fail * se_lo  # == ci_low with one number in the family
     min_detectable = margin + (z_fail + _Z_POWER_80) * se
     if round(x.ci_high, 12) <= margin:
-        return _Judgement("pass", x.ci_high, "upper_bound", min_detectable, None)
+        return _Judgement("pass", x.ci_high, "upper_bound", min_detectable, None, lower)
     if round(lower, 12) > margin:
-        return _Judgement("fail", lower, "lower_bound", min_detectable, None)
+        return _Judgement("fail", lower, "lower_bound", min_detectable, None, lower)
     rows = None
     gap = abs(x.estimate - margin)
-    half = _Z_975 * se
+    # settling takes the interval that decides: the family-adjusted lower end above the
+    # margin (estimate above it), or the 95% upper end below it (estimate below it)
+    half = (z_fail if x.estimate > margin else _Z_975) * se
     if n_rows and gap > 1e-12 and half > 0:
-        rows = math.ceil(n_rows * (half / gap) ** 2)
-    return _Judgement("inconclusive", x.ci_high, "upper_bound", min_detectable, rows)
+        rows = max(math.ceil(n_rows * (half / gap) ** 2), n_rows + 1)
+    return _Judgement("inconclusive", x.ci_high, "upper_bound", min_detectable, rows, lower)
 
 
 def _sentence(x: _Number, margin: float, j: _Judgement, on_inconclusive: OnInconclusive,
@@ -506,13 +509,19 @@ def _sentence(x: _Number, margin: float, j: _Judgement, on_inconclusive: OnIncon
         return f"{head}: pass: the interval lies below the margin."
     if j.verdict == "fail":
         adj = "" if n_family <= 1 else (
-            f" (family-adjusted lower end {_show(j.judged, x.unit)}, {n_family} checks)")
+            f" (family-adjusted lower end {_show(j.judged, x.unit)}, "
+            f"{n_family} numbers judged as one family)")
         return f"{head}: fail: the interval lies above the margin{adj}."
     rows = "" if j.rows_needed is None else (
         f"; about {formatting.num(j.rows_needed)} rows would settle it")
     then = ("counts as a failure (on_inconclusive = \"fail\")" if on_inconclusive == "fail"
             else "let through (on_inconclusive = \"pass\")")
-    return f"{head}: inconclusive: the interval straddles the margin{rows}; {then}."
+    if x.ci_low is not None and round(x.ci_low, 12) > margin and j.lower is not None:
+        why = (f"the 95% interval lies above the margin, but its family-adjusted lower end "
+               f"({_show(j.lower, x.unit)}, {n_family} numbers judged as one family) does not")
+    else:
+        why = "the interval straddles the margin"
+    return f"{head}: inconclusive: {why}{rows}; {then}."
 
 
 def _n_rows(report: dict[str, Any]) -> int | None:

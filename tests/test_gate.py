@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 from report_fixtures import make_report
+from scipy.special import ndtri
 
 from kdaudit.errors import UsageError
 from kdaudit.gate import POLICY_KEYS, Policy, evaluate_gate, load_policy
@@ -240,6 +242,22 @@ def test_inconclusive_wording_rows_needed_and_on_inconclusive():
     assert 'on_inconclusive = "pass"' in lenient.checks[0].sentence
     with pytest.raises(UsageError, match="on_inconclusive"):
         Policy.from_dict({"on_inconclusive": "maybe"})
+
+
+def test_inconclusive_after_family_adjustment_says_so_and_needs_more_rows():
+    """A 95% interval above the margin is not yet a fail when many numbers are judged."""
+    # estimate 7.5 pp, 95% interval [+5.5, +9.5] pp, margin 5 pp; 4 attributes x DPD = 4 numbers
+    report = _one_attr_report(0.075, 0.055, 0.095, n_attrs=4, n_samples=4000)
+    g = evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05}))
+    c = g.checks[0]
+    z = float(-ndtri(0.025 / 4))  # one-sided Bonferroni level over the family
+    se = 0.02 / 1.959963984540054
+    assert 0.075 - z * se < 0.05 < 0.055  # adjusted lower end below the margin, 95% one above
+    assert c.verdict == "inconclusive"
+    assert "the 95% interval lies above the margin, but its family-adjusted lower end" in c.sentence
+    # settling needs the adjusted half-width below the 2.5 pp gap: more rows than were used
+    assert c.rows_needed == max(math.ceil(4000 * (z * se / 0.025) ** 2), 4001)
+    assert c.rows_needed > 4000
 
 
 def test_point_judge_has_no_inconclusive_and_uses_the_estimate():
