@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
-from kdaudit.errors import AuditError, KDAuditError, KDAuditWarning, UsageError
+from kdaudit.errors import AuditError, CacheError, KDAuditError, KDAuditWarning, UsageError
 
 ISSUES_URL = "the kdaudit issue tracker"
 ROLE_NAMES = ("teacher", "student", "baseline")
@@ -427,7 +427,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_cache(args: argparse.Namespace) -> int:
     from kdaudit.engine.cache import LogitCache, default_cache_dir
 
-    cache = LogitCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"The cache folder {str(root)!r} is a file; expected a folder.",
+                         tip="Point --cache-dir at a folder (it is created on first use).")
+    cache = LogitCache(root)
     if args.action == "ls":
         entries = cache.entries()
         for e in entries:
@@ -442,8 +446,13 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         problems = cache.verify()
         for line in problems:
             print(line)
+        if problems:  # exit 3 (the cache is not usable as it is) so a CI step can catch it
+            raise CacheError(f"cache verify found {len(problems)} problem(s) in {str(cache.root)!r} "
+                             "(listed above).",
+                             tip="The next audit recomputes bad shards; 'kdaudit cache clear' "
+                                 "removes kdaudit's entries.")
         if not args.quiet:
-            print(f"verified {cache.root}: {len(problems)} problem(s); bad shards will be recomputed")
+            print(f"verified {cache.root}: no problems")
     else:
         n = cache.clear()
         if not args.quiet:

@@ -452,3 +452,23 @@ def test_update_docs_rewrites_only_the_block(tmp_path):
     (tmp_path / "none.md").write_text("no markers")
     with pytest.raises(UsageError, match="no generated block"):
         update_doc(tmp_path / "none.md", report)
+
+
+def test_api_accepts_one_sensitive_name_as_a_string(tmp_path):
+    """``sensitive="sex"`` is one attribute (as on the command line), not three letters."""
+    rng = np.random.default_rng(4)
+    n = 300
+    y = rng.integers(0, 2, n)
+    np.savez(tmp_path / "d.npz", y=y, sensitive_sex=rng.integers(0, 2, n),
+             sensitive_race=rng.integers(0, 3, n))
+    for name in ("t", "s"):
+        logits = rng.normal(size=(n, 2)).astype(np.float32)
+        logits[np.arange(n), y] += 1.5
+        np.save(tmp_path / f"{name}.npy", logits)
+    opts = kdaudit.AuditOptions(bootstrap=20, use_cache=False)
+    one = kdaudit.compare(tmp_path / "t.npy", tmp_path / "s.npy", data=tmp_path / "d.npz",
+                          sensitive="sex", options=opts)
+    assert list(one.data["group_fairness"]) == ["sex"]
+    two = kdaudit.compare(tmp_path / "t.npy", tmp_path / "s.npy", data=tmp_path / "d.npz",
+                          sensitive="sex,race", options=opts)
+    assert sorted(two.data["group_fairness"]) == ["race", "sex"]

@@ -201,6 +201,12 @@ def load_dataset(
     """
     from kdaudit.data import builtin
 
+    # one name (or the CLI's comma-separated form) is a list of one, not of its letters
+    if isinstance(sensitive, str):
+        sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
+    if isinstance(features, str):
+        features = [s.strip() for s in features.split(",") if s.strip()]
+
     text = str(spec)
     name = text.split(":", 1)[0]
     if name in builtin.BUILTINS and not Path(text).exists():

@@ -213,6 +213,11 @@ def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:
                 f"{str(path)!r} has schema_version {version!r}; this kdaudit reads \"1\"")
         try:
             validate_report(report)
-        except ReportSchemaError as exc:
-            raise InputDataError(f"{str(path)!r} is not a valid kdaudit report: {exc}") from exc
+        except ReportSchemaError as exc:  # the user's file, not kdaudit's bug: one line
+            errs = list(getattr(exc, "errors", None) or [str(exc)])
+            more = f" (and {len(errs) - 1} more problem(s))" if len(errs) > 1 else ""
+            raise InputDataError(
+                f"{str(path)!r} is not a valid kdaudit report: {errs[0]}{more}.",
+                tip="Give 'kdaudit gate' a report.json written by kdaudit (schema_version \"1\").",
+            ) from exc
     return report
