@@ -352,6 +352,9 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
         before = _point((entry.get("teacher") or {}).get(metric))
         after = _point((entry.get("student") or {}).get(metric))
         sig = _is_sig(est, alpha)
+        # noise-corrected levels are clipped at 0, their change is not: say which is which
+        corrected = (" (noise-corrected levels, floored at 0)"
+                     if "estimate" in ((entry.get("student") or {}).get(metric) or {}) else "")
         if sig:
             sev, label = ("bad", "Regression") if v > 0 else ("good", "Improvement")
         else:
@@ -359,7 +362,7 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
         sev, label, gtext = _with_check(sev, label, check)
         add(Finding(sev, (
             f"Group fairness ({quote(str(attr))}): {short} {pct(before)} for the teacher, "
-            f"{pct(after)} for the student; change {_change_words(est)}"
+            f"{pct(after)} for the student{corrected}; change {_change_words(est)}"
             + _verdict_tail(sig) + gtext),
             label, bool(sig), check_name), abs(v))
 
