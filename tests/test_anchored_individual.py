@@ -94,3 +94,41 @@ def test_subsample_interval_covers_full_data_value_quick():
 def test_subsample_interval_covers_full_data_value_slow():
     cov = _coverage(600, 6000, 400)
     assert all(0.925 <= c <= 0.975 for c in cov.values()), cov
+
+
+def _audit_files(tmp_path, n=600):
+    from kdaudit.data.dataset import Dataset
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    ds = Dataset(y_true=y, x=x, sensitive_features={"g": rng.choice(["a", "b"], n)}, fingerprint="f")
+    t, s = tmp_path / "t.npy", tmp_path / "s.npy"
+    np.save(t, np.stack([-x[:, 0], x[:, 0]], axis=1))
+    np.save(s, np.stack([-x[:, 0] - 0.3 * x[:, 1], x[:, 0]], axis=1))
+    return str(t), str(s), ds
+
+
+def test_audit_reports_anchors_and_validates(tmp_path, monkeypatch):
+    import kdaudit.analysis.anchored as anchored
+    from kdaudit import api
+    from kdaudit.report import validate_report
+
+    t, s, ds = _audit_files(tmp_path)
+    exact = api.compare(t, s, data=ds, bootstrap=20, use_cache=False).data["individual_fairness"]
+    assert "anchors" not in exact["config"]  # exact stays the default below the threshold
+    rep = api.compare(t, s, data=ds, bootstrap=20, use_cache=False, anchors=200).data
+    validate_report({**rep, "data": {**rep["data"], "sha256": "0" * 64}})  # in-memory data: no file hash
+    block = rep["individual_fairness"]
+    assert block["config"]["anchors"]["count"] == anchor_rows(600, 200, seed=0).size
+    assert block["config"]["anchors"]["method"].startswith("hash(seed, row id)")
+    lo, hi = block["student"]["lipschitz"]["subsample_ci"]
+    assert block["student"]["lipschitz"]["ci_low"] <= lo <= hi <= block["student"]["lipschitz"]["ci_high"]
+    assert 0.0 <= block["delta"]["teacher_vs_student"]["lipschitz"]["p_value"] <= 1.0
+    # past the row threshold anchors are on without being asked
+    monkeypatch.setattr(anchored, "ANCHOR_AUTO_ROWS", 500)
+    monkeypatch.setattr(anchored, "DEFAULT_ANCHORS", 300)
+    auto = api.compare(t, s, data=ds, bootstrap=20, use_cache=False).data["individual_fairness"]
+    assert auto["config"]["anchors"]["requested"] == 300
+    off = api.compare(t, s, data=ds, bootstrap=20, use_cache=False, anchors=0).data
+    assert "anchors" not in off["individual_fairness"]["config"]

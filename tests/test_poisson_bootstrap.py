@@ -122,7 +122,7 @@ def _coverage(n_sims: int, seed: int) -> tuple[float, float]:
         uniq, cell, counts = np.unique(cell_id, return_inverse=True, return_counts=True)
         kind = uniq // n  # group*2 + pos of each cell
 
-        def diff(c):
+        def diff(c, kind=kind):
             tot = np.stack([c[:, kind // 2 == q].sum(axis=1) for q in (0, 1)])
             hit = np.stack([c[:, kind == 2 * q + 1].sum(axis=1) for q in (0, 1)])
             with np.errstate(invalid="ignore", divide="ignore"):

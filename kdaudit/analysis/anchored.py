@@ -27,6 +27,7 @@ Paired deltas between models use the per-anchor differences the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -34,13 +35,25 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from kdaudit.analysis.ann import EXACT_MAX_ROWS, anchor_mask, anchor_mean_interval, ann_graph, exact_neighbours
+from kdaudit.analysis.ann import (
+    EXACT_MAX_ROWS,
+    anchor_mask,
+    anchor_mean_interval,
+    ann_graph,
+    exact_neighbours,
+)
 from kdaudit.analysis.individual_fairness import _as_logits, total_variation
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import UsageError
 
-__all__ = ["ANCHOR_AUTO_ROWS", "DEFAULT_ANCHORS", "anchor_rows", "anchored_individual_fairness",
-           "use_anchors"]
+__all__ = [
+    "ANCHOR_AUTO_ROWS",
+    "DEFAULT_ANCHORS",
+    "AnchorPlan",
+    "anchor_rows",
+    "anchored_individual_fairness",
+    "use_anchors",
+]
 
 #: from this many rows on, individual fairness uses anchors unless told otherwise
 ANCHOR_AUTO_ROWS = 1_000_000
@@ -86,9 +99,12 @@ def _neighbours(rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str, space
     return idx, dist, {"method": "exact"}
 
 
-def _interval(values: np.ndarray, n: int, confidence: float, *, center: float | None = None
-              ) -> dict[str, Any]:
-    """{value, ci_low, ci_high, subsample_ci} from linearized per-anchor values."""
+def _interval(values: np.ndarray, n: int, confidence: float, *, center: float | None = None,
+              p_value: bool = False) -> dict[str, Any]:
+    """{value, ci_low, ci_high, subsample_ci[, p_value]} from linearized per-anchor values.
+
+    ``p_value``: two-sided t test of "value is 0" with the total (population) variance.
+    """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     m = v.shape[0]
@@ -97,9 +113,14 @@ def _interval(values: np.ndarray, n: int, confidence: float, *, center: float | 
     shift = 0.0 if center is None or m == 0 else center - float(v.mean())
     if m < 2:
         return {"value": value, "ci_low": None, "ci_high": None, "subsample_ci": None}
-    half = float(stats.t.ppf(0.5 + confidence / 2, m - 1)) * float(np.sqrt(v.var(ddof=1) / m))
-    return {"value": value, "ci_low": value - half, "ci_high": value + half,
-            "subsample_ci": [lo_s + shift, hi_s + shift]}
+    se = float(np.sqrt(v.var(ddof=1) / m))
+    half = float(stats.t.ppf(0.5 + confidence / 2, m - 1)) * se
+    out = {"value": value, "ci_low": value - half, "ci_high": value + half,
+           "subsample_ci": [lo_s + shift, hi_s + shift]}
+    if p_value:
+        out["p_value"] = 1.0 if se == 0 and value == 0 else (
+            0.0 if se == 0 else float(2 * stats.t.sf(abs(value) / se, m - 1)))
+    return out
 
 
 def _ratio_terms(num: np.ndarray, den: np.ndarray) -> tuple[float, np.ndarray]:
@@ -196,8 +217,9 @@ def anchored_individual_fairness(
         d_lip = per_role[b]["lip_lin"] - per_role[a]["lip_lin"]  # type: ignore[operator]
         d_cons = per_role[b]["cons"] - per_role[a]["cons"]  # type: ignore[operator]
         lip = _interval(d_lip, n, confidence,
-                        center=float(per_role[b]["lip"]) - float(per_role[a]["lip"]))
-        delta[f"{a}_vs_{b}"] = {"lipschitz": lip, "consistency": _interval(d_cons, n, confidence)}
+                        center=float(per_role[b]["lip"]) - float(per_role[a]["lip"]), p_value=True)
+        delta[f"{a}_vs_{b}"] = {"lipschitz": lip,
+                                "consistency": _interval(d_cons, n, confidence, p_value=True)}
     config = {
         "k": int(k), "space": space, "distance": metric, "n_samples": int(n),
         "n_pairs": int(pair_count.sum()), "divergence": "total_variation",
@@ -214,3 +236,22 @@ def anchored_individual_fairness(
     if delta:
         result["delta"] = delta
     return result
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AnchorPlan:
+    """What an audit uses instead of the all-rows kNN graph when anchors are on."""
+
+    rep: np.ndarray
+    k: int
+    metric: str
+    space: str
+    n_anchors: int
+
+    def evaluate(self, probabilities: Mapping[str, LogitArray | np.ndarray], *,
+                 predictions: Mapping[str, np.ndarray] | None = None, seed: int = 0,
+                 confidence: float = 0.95, pairs: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+        """:func:`anchored_individual_fairness` on this plan's representation."""
+        return anchored_individual_fairness(
+            self.rep, probabilities, n_anchors=self.n_anchors, k=self.k, metric=self.metric,
+            space=self.space, predictions=predictions, seed=seed, confidence=confidence, pairs=pairs)
