@@ -99,7 +99,16 @@ def test_group_fairness_uses_poisson_and_is_row_order_free():
     with pytest.warns(Warning):
         again = group_fairness(y[perm], {r: p[perm] for r, p in pred.items()}, g[perm],
                                row_ids=perm, **kw)
-    assert again.to_dict() == first.to_dict()
+    assert again.to_dict() != first.to_dict()  # other ids, other (equally valid) draws
+    with pytest.warns(Warning):
+        keyed = group_fairness(y, pred, g, row_ids=np.arange(400), **kw)
+    with pytest.warns(Warning):  # same ids travelling with their rows: identical
+        again = group_fairness(y[perm], {r: p[perm] for r, p in pred.items()}, g[perm],
+                               row_ids=perm, **kw)
+    assert again.to_dict() == keyed.to_dict()
+    with pytest.warns(Warning):  # no ids: keyed by rank in cell order, so order-free
+        shuffled = group_fairness(y[perm], {r: p[perm] for r, p in pred.items()}, g[perm], **kw)
+    assert shuffled.to_dict() == first.to_dict()
     few = group_fairness(y % 2, {r: p % 2 for r, p in pred.items()}, g,
                          **{**kw, "n_classes": 2})
     assert few.bootstrap_method == "multinomial-cells"

@@ -574,7 +574,11 @@ def group_fairness(
         Groups with fewer rows are flagged (``by_group[i].small``, ``groups_flagged``).
     row_ids : ndarray of int, shape (n_samples,), optional
         Global row ids keying the Poisson weights when that bootstrap is used
-        (``bootstrap_method == "poisson-counter"``); default ``0..n-1``.
+        (``bootstrap_method == "poisson-counter"``), so that workers holding
+        disjoint rows draw the weights of their own rows. Default: each row's
+        rank in cell order, which makes the draws a function of the cell
+        counts alone (independent of the row order, and the same from merged
+        count tables).
 
     Returns
     -------
@@ -662,8 +666,12 @@ def group_fairness(
                            _CHUNK_ELEMENTS // max(1, counts.shape[0])))
         pieces: list[list[dict[str, np.ndarray]]] = []
         draws = (
-            poisson_cell_counts(cell_of_row, counts.shape[0], n_bootstrap, seed,
-                                row_ids=row_ids, chunk_size=chunk)
+            # no ids given: rows keyed by their rank in cell order (rows of one cell are
+            # interchangeable), so the draws depend on the counts only, not the row order
+            poisson_cell_counts(
+                cell_of_row if row_ids is not None
+                else np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts),
+                counts.shape[0], n_bootstrap, seed, row_ids=row_ids, chunk_size=chunk)
             if use_poisson else bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk))
         for draw in draws:
             pieces.append([_summaries(m, multiclass, pairs_of_rate) for m in compute(draw)])
