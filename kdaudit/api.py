@@ -59,6 +59,7 @@ class AuditOptions:
     positive_label: int | None = None
     intersectional: bool = False
     knn_k: int = 5
+    anchors: int | None = None
     distance: str = "auto"
     space: str = "auto"
     embedding: str | None = None
@@ -104,6 +105,8 @@ class AuditOptions:
             raise UsageError(f"--device must be auto, cpu or cuda; got {self.device!r}.")
         if self.knn_k < 1:
             raise UsageError(f"k for nearest neighbours must be >= 1; got {self.knn_k}.")
+        if self.anchors is not None and (isinstance(self.anchors, bool) or self.anchors < 0):
+            raise UsageError(f"anchors must be an integer >= 0 (0: exact, all rows); got {self.anchors!r}.")
         if self.distance not in ("euclidean", "cosine", "auto"):
             raise UsageError(f"distance must be euclidean, cosine or auto; got {self.distance!r}.")
         unknown = set(self.skip) - set(ANALYSES)
@@ -860,8 +863,12 @@ def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[
         from kdaudit.data.text import TextInputs
 
         metric = "cosine" if isinstance(dataset.x, TextInputs) else "euclidean"
+    from kdaudit.analysis.anchored import AnchorPlan, use_anchors
     from kdaudit.analysis.ann import choose_graph
 
+    n_anchors = use_anchors(rep.shape[0], options.anchors)
+    if n_anchors is not None:  # large data (or --anchors): a hash-drawn anchor subsample
+        return AnchorPlan(rep=rep, k=options.knn_k, metric=metric, space=space, n_anchors=n_anchors)
     # exact where it is fast enough (with the spares the jackknife rebuilds from), else HNSW
     return choose_graph(rep, k=options.knn_k, metric=metric, space=space, seed=options.seed,
                         exact=functools.partial(knn_graph, spare=DEFAULT_SPARE))
@@ -878,8 +885,15 @@ def _individual_fairness(
     cache: Any,
     graph: Any,
 ) -> dict[str, Any]:
+    from kdaudit.analysis.anchored import AnchorPlan
     from kdaudit.analysis.individual_fairness import individual_fairness
 
+    if isinstance(graph, AnchorPlan):
+        if options.counterfactual is not None:
+            raise UsageError("--counterfactual needs the exact all-rows neighbour graph, not anchors.",
+                             tip="Pass --anchors 0 (exact), or drop --counterfactual.")
+        return graph.evaluate({role: runs[0] for role, runs in logits.items()}, predictions=predictions,
+                              seed=options.seed, confidence=options.confidence, pairs=pairs)
     counterfactual = None
     if options.counterfactual is not None:
         counterfactual = _counterfactual_logits(dataset, options, specs, cache)
@@ -985,6 +999,9 @@ def _sweep(
     individual = None
     if graph is not None:
         def individual(roles: Mapping[str, LogitArray], preds: Mapping[str, np.ndarray]) -> dict[str, Any]:
+            if hasattr(graph, "evaluate"):  # anchors (kdaudit.analysis.anchored.AnchorPlan)
+                return graph.evaluate(roles, predictions=preds, seed=options.seed,
+                                      confidence=options.confidence)
             return individual_fairness(graph, roles, predictions=preds, n_bootstrap=options.bootstrap,
                                        seed=options.seed, confidence=options.confidence).to_dict()
 
@@ -1103,7 +1120,7 @@ def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | No
 _CONFIG_ANALYSIS_KEYS = {
     "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "max_groups",
     "positive_label",
-    "intersectional", "knn_k", "distance", "space", "embedding", "counterfactual", "skip",
+    "intersectional", "knn_k", "anchors", "distance", "space", "embedding", "counterfactual", "skip",
     "class_names", "embedding_model", "counterfactual_terms",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}

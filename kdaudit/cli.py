@@ -98,6 +98,9 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     g.add_argument("--positive-label", type=int, default=None,
                    help="binary group fairness for this class (multi-class: one-vs-rest by default)")
     g.add_argument("--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness")
+    g.add_argument("--anchors", type=int, default=None, metavar="N",
+                   help="individual fairness over ~N hash-drawn anchor rows (0: exact, all rows; "
+                        "default: exact below 1,000,000 rows, 100,000 anchors above)")
     g.add_argument("--distance", choices=("euclidean", "cosine", "auto"), default=d("auto"),
                    help="neighbour distance (default auto: cosine for text, euclidean otherwise)")
     g.add_argument("--embedding-model", metavar="ROLE",
@@ -232,7 +235,7 @@ def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[st
         "alpha": args.alpha, "correction": args.correction, "bootstrap": args.bootstrap,
         "seed": args.seed, "min_group_size": args.min_group_size, "max_groups": args.max_groups,
         "positive_label": args.positive_label, "intersectional": args.intersectional or None,
-        "knn_k": args.knn_k, "distance": args.distance, "embedding": args.embedding,
+        "knn_k": args.knn_k, "anchors": args.anchors, "distance": args.distance, "embedding": args.embedding,
         "counterfactual": args.counterfactual, "device": args.device,
         "embedding_model": args.embedding_model, "counterfactual_terms": args.counterfactual_terms,
         "batch_size": args.batch_size, "cache_dir": args.cache_dir,

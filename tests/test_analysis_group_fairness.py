@@ -75,6 +75,7 @@ def test_binary_point_values_match_fairlearn(rng: np.random.Generator) -> None:
         "task",
         "min_group_size",
         "n_bootstrap",
+        "bootstrap_method",
     }
     assert d["positive_label"] == 1 and d["n_groups"] == 4 and d["task"] == "binary"
     for role, pred in preds.items():

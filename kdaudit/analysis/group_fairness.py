@@ -32,7 +32,10 @@ How it is computed
 Each row is reduced to its cell (group, truth, each role's prediction); only
 the distinct observed cells are kept (never a dense C^3 table). A bootstrap
 replicate is a multinomial draw of the cell counts (or, when nearly every row
-is its own cell, a draw of row indices), and every confusion count of every
+is its own cell, ``n_cells > n / 8``, per-row Poisson(1) weights from a
+counter-based generator keyed by (seed, row id, replicate), summed per cell:
+:mod:`kdaudit.analysis.poisson`; the result's ``bootstrap_method`` says which,
+"multinomial-cells" or "poisson-counter"), and every confusion count of every
 group, class and role is one sparse matrix product of those cell counts.
 All metrics are then array operations on shape (B, groups, classes); there is
 no Python loop over replicates.
@@ -66,7 +69,9 @@ import numpy as np
 from scipy import sparse
 
 from kdaudit.analysis.accuracy import check_pairs, pair_name
+from kdaudit.analysis.poisson import poisson_cell_counts
 from kdaudit.analysis.stats import (
+    _MULTINOMIAL_COST_RATIO,
     DeltaEstimate,
     abs_interval,
     basic_interval,
@@ -259,6 +264,7 @@ class GroupFairnessResult(Record):
     task: str
     min_group_size: int
     n_bootstrap: int
+    bootstrap_method: str = "multinomial-cells"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {role: rf.to_dict() for role, rf in self.roles.items()}
@@ -274,7 +280,7 @@ class GroupFairnessResult(Record):
             roles={k: RoleFairness.from_dict(v) for k, v in data.items() if k not in known},
             delta={k: PairDelta.from_dict(v) for k, v in data["delta"].items()},
             groups_flagged=tuple(data["groups_flagged"]),
-            **{k: data[k] for k in _RESULT_SCALARS if k != "groups_flagged"},
+            **{k: data[k] for k in _RESULT_SCALARS if k in data and k != "groups_flagged"},
         )
 
 
@@ -285,6 +291,7 @@ _RESULT_SCALARS = (
     "task",
     "min_group_size",
     "n_bootstrap",
+    "bootstrap_method",
 )
 
 
@@ -538,6 +545,7 @@ def group_fairness(
     seed: int = 0,
     confidence: float = 0.95,
     min_group_size: int = 30,
+    row_ids: np.ndarray | None = None,
 ) -> GroupFairnessResult:
     """Group fairness of each role on one sensitive attribute, with bootstrap CIs and deltas.
 
@@ -564,6 +572,13 @@ def group_fairness(
         Coverage of the percentile intervals.
     min_group_size : int
         Groups with fewer rows are flagged (``by_group[i].small``, ``groups_flagged``).
+    row_ids : ndarray of int, shape (n_samples,), optional
+        Global row ids keying the Poisson weights when that bootstrap is used
+        (``bootstrap_method == "poisson-counter"``), so that workers holding
+        disjoint rows draw the weights of their own rows. Default: each row's
+        rank in cell order, which makes the draws a function of the cell
+        counts alone (independent of the row order, and the same from merged
+        count tables).
 
     Returns
     -------
@@ -621,7 +636,8 @@ def group_fairness(
         if n_classes > 2:  # correctness is not implied by the binarized labels
             columns += [(p == y).astype(np.int64) for p in preds]
             sizes += [2] * n_roles
-    cells, counts, _ = encode_cells(columns, sizes)
+    cells, counts, cell_of_row = encode_cells(columns, sizes)
+    use_poisson = counts.shape[0] * _MULTINOMIAL_COST_RATIO > n
     layout = _Layout(n_groups, n_roles, n_classes if multiclass else 1)
     agg_matrix = _aggregation_matrix(cells, layout, multiclass, n_classes)
 
@@ -649,7 +665,15 @@ def group_fairness(
         chunk = max(1, min(n_bootstrap, _CHUNK_ELEMENTS // per_rep,
                            _CHUNK_ELEMENTS // max(1, counts.shape[0])))
         pieces: list[list[dict[str, np.ndarray]]] = []
-        for draw in bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk):
+        draws = (
+            # no ids given: rows keyed by their rank in cell order (rows of one cell are
+            # interchangeable), so the draws depend on the counts only, not the row order
+            poisson_cell_counts(
+                cell_of_row if row_ids is not None
+                else np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts),
+                counts.shape[0], n_bootstrap, seed, row_ids=row_ids, chunk_size=chunk)
+            if use_poisson else bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk))
+        for draw in draws:
             pieces.append([_summaries(m, multiclass, pairs_of_rate) for m in compute(draw)])
         reps = [
             {k: np.concatenate([p[r][k] for p in pieces], axis=0) for k in pieces[0][r]}
@@ -718,6 +742,7 @@ def group_fairness(
         task="multiclass_ovr" if multiclass else "binary",
         min_group_size=int(min_group_size),
         n_bootstrap=int(n_bootstrap),
+        bootstrap_method="poisson-counter" if use_poisson else "multinomial-cells",
     )
 
 
