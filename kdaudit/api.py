@@ -707,7 +707,7 @@ def _model_block(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _analyse(
     dataset: Dataset,
-    logits: Mapping[str, list[LogitArray]],
+    logits: Mapping[str, Sequence[LogitArray]],
     preds: Mapping[str, list[np.ndarray]],
     n_classes: int,
     options: AuditOptions,
@@ -876,7 +876,7 @@ def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[
 
 def _individual_fairness(
     dataset: Dataset,
-    logits: Mapping[str, list[LogitArray]],
+    logits: Mapping[str, Sequence[LogitArray]],
     predictions: Mapping[str, np.ndarray],
     pairs: Sequence[tuple[str, str]],
     options: AuditOptions,
@@ -948,7 +948,7 @@ def _counterfactual_logits(
 
 def _sweep(
     dataset: Dataset,
-    logits: Mapping[str, list[LogitArray]],
+    logits: Mapping[str, Sequence[LogitArray]],
     infos: Mapping[str, list[dict[str, Any]]],
     n_classes: int,
     options: AuditOptions,
@@ -979,10 +979,11 @@ def _sweep(
     def shift(ref: Sequence[np.ndarray], st: Sequence[np.ndarray]) -> dict[str, Any] | None:
         if n_classes > MAX_CLASS_SHIFT_CLASSES:  # no dense class x class tables at that size
             return None
-        kw = {"n_classes": n_classes, "alpha": options.alpha, "correction": options.correction}
+        alpha, correction = options.alpha, options.correction
         if len(ref) >= 2 and len(st) >= 2:
-            return class_shift_multirun(y, list(ref), list(st), **kw).to_dict()
-        return class_shift(y, ref[0], st[0], **kw).to_dict()
+            return class_shift_multirun(y, list(ref), list(st), n_classes=n_classes, alpha=alpha,
+                                        correction=correction).to_dict()
+        return class_shift(y, ref[0], st[0], n_classes=n_classes, alpha=alpha, correction=correction).to_dict()
 
     attribute, group_metrics = None, None
     if dataset.sensitive_features and "group_fairness" not in options.skip:

@@ -546,6 +546,7 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
         One check per threshold key set in the policy; see the module notes.
     """
     gathered: list[tuple[str, float, list[_Number] | None, str]] = []
+    nums: list[_Number] | None
     for key, threshold in policy.thresholds.items():
         try:
             extra = ""

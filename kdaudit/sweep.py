@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.special as _special
@@ -80,9 +80,8 @@ def combine_runs(
         ci = None if low is None or high is None else [float(low), float(high)]
         return mean, ci, None
     std = float(v.std(ddof=1))
-    halves = [(intervals[i][1] - intervals[i][0]) / 2.0 for i in ok
-              if intervals[i][0] is not None and intervals[i][1] is not None]
-    c = [centres[i] if centres[i] is not None else values[i] for i in ok]
+    halves = [(hi - lo) / 2.0 for lo, hi in (intervals[i] for i in ok) if lo is not None and hi is not None]
+    c = [cast(float, centres[i] if centres[i] is not None else values[i]) for i in ok]
     centre = float(np.mean(c))
     seed_half = float(_special.stdtrit(len(ok) - 1, 0.5 + confidence / 2.0)) * std / math.sqrt(len(ok))
     test_half = float(np.mean(halves)) if halves else 0.0

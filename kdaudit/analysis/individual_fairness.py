@@ -310,6 +310,7 @@ def individual_fairness(
         cf_rec = None
         if role in cf_rows:
             j = 2 * list(cf_rows).index(role)
+            assert cf_reps is not None  # cf_rows non-empty, so cf_cols is
             cf_rec = _counterfactual_record(
                 cf_rows[role], cf_point[j : j + 2] / n, cf_reps[:, j : j + 2] / n, confidence,
                 sensitive_features, n,

@@ -562,9 +562,9 @@ def signed_root(u: np.ndarray) -> np.ndarray:
 
 
 def basic_interval(
-    estimate: np.ndarray,
+    estimate: np.ndarray | float,
     replicates: np.ndarray,
-    bootstrap_truth: np.ndarray,
+    bootstrap_truth: np.ndarray | float,
     confidence: float,
     *,
     center: bool = False,
@@ -598,7 +598,7 @@ def basic_interval(
     return estimate - q_hi, estimate - q_lo
 
 
-def basic_p_value(estimate: np.ndarray, errors: np.ndarray) -> np.ndarray:
+def basic_p_value(estimate: np.ndarray | float, errors: np.ndarray) -> np.ndarray:
     """Two-sided p of "true value 0" by inverting the basic interval.
 
     ``p = min(1, 2 * min(share(e* >= estimate), share(e* <= estimate)))``: the

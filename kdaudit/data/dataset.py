@@ -17,14 +17,18 @@ import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from kdaudit._optional import require
 from kdaudit.data.labels import GroupLabels, to_group_labels
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.safety import open_regular, regular_file
+
+if TYPE_CHECKING:
+    from kdaudit.data.text import TextInputs
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq", ".jsonl", ".ndjson"}
 
@@ -39,7 +43,8 @@ class Dataset:
         Class labels in ``0 .. n_classes - 1``.
     x : ndarray of shape (n_samples, ...) or dict of such arrays, or None
         Model inputs as stored (before any model's preprocessing). A dict maps
-        model input names to arrays for multi-input models. ``None`` when every
+        model input names to arrays for multi-input models; a
+        :class:`~kdaudit.data.text.TextInputs` holds texts. ``None`` when every
         model is a logits file.
     sensitive_features : dict of name -> GroupLabels (or array) of shape (n_samples,)
         Group labels as integer codes with a name table (:mod:`kdaudit.data.labels`),
@@ -53,7 +58,7 @@ class Dataset:
     """
 
     y_true: np.ndarray
-    x: np.ndarray | dict[str, np.ndarray] | None
+    x: np.ndarray | dict[str, np.ndarray] | TextInputs | None
     sensitive_features: dict[str, Any]  # GroupLabels (codes + names), or 1-D arrays
     split: Any = None  # GroupLabels, a 1-D array, or None
     path: str = ""
@@ -71,7 +76,7 @@ class Dataset:
     def has_inputs(self) -> bool:
         return self.x is not None
 
-    def inputs(self, start: int, stop: int) -> np.ndarray | dict[str, np.ndarray]:
+    def inputs(self, start: int, stop: int) -> np.ndarray | dict[str, np.ndarray] | TextInputs:
         """Rows ``start:stop`` of the inputs (a dict for multi-input data)."""
         if self.x is None:
             raise InputDataError(
@@ -108,7 +113,7 @@ def file_sha256(path: str | Path, *, chunk: int = 1 << 20, role: str = "file") -
     return h.hexdigest()
 
 
-def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+def arrays_sha256(arrays: Mapping[str, npt.ArrayLike]) -> str:
     """A content hash of named arrays (dtype, shape and bytes), for generated data."""
     h = hashlib.sha256()
     for name in sorted(arrays):

@@ -22,6 +22,7 @@ terms are fixed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -49,8 +50,17 @@ PREFIXES = ("", "", "", "honestly ", "lol ", "<user> ", "well , ", "yeah ")
 SUFFIXES = ("", "", "", " .", " !", " tbh", " <url>", " ...")
 
 
+class TextTask(TypedDict):
+    """What :func:`make_text_task` returns."""
+
+    texts: list[str]
+    y: np.ndarray
+    target: list[list[str]]
+    term: list[str]
+
+
 def make_text_task(n_samples: int, *, split: str = "train", shortcut: float = 0.9,
-                   neutral_share: float = 0.5, seed: int = 0) -> dict[str, list | np.ndarray]:
+                   neutral_share: float = 0.5, seed: int = 0) -> TextTask:
     """Generate ``texts``, ``y`` (0 normal, 1 toxic), ``target`` (lists) and ``term``.
 
     Parameters

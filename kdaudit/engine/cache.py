@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import CacheError, KDAuditError, KDAuditWarning, UsageError
@@ -611,7 +612,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
         return dataset.sha256
     from kdaudit.data.dataset import arrays_sha256
 
-    arrays: dict[str, np.ndarray] = {"y": dataset.y_true}
+    arrays: dict[str, npt.ArrayLike] = {"y": dataset.y_true}
     if isinstance(dataset.x, dict):
         arrays.update({f"x_{k}": v for k, v in dataset.x.items()})
     elif dataset.x is not None:

@@ -14,7 +14,7 @@ import warnings
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from kdaudit.models.preprocess import Preprocess
 from kdaudit.safety import regular_file
 
 if TYPE_CHECKING:
+    from kdaudit.data.text import TextInputs
     from kdaudit.engine.logits import LogitArray
 
 FORMATS = ("onnx", "state_dict", "safetensors", "torchscript", "torch_export", "pickle", "logits")
@@ -190,13 +191,14 @@ class ModelAdapter(ABC):
             "arch": self.spec.arch,
         }
 
-    def predict_batch(self, x: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+    def predict_batch(self, x: np.ndarray | dict[str, np.ndarray] | TextInputs) -> np.ndarray:
         """Run the model on stored inputs.
 
         Parameters
         ----------
-        x : ndarray of shape (batch, ...) or dict of name -> such arrays
-            Inputs as stored in the dataset; preprocessing happens here.
+        x : ndarray of shape (batch, ...) or dict of name -> such arrays, or TextInputs
+            Inputs as stored in the dataset; preprocessing happens here. Texts only
+            reach adapters that tokenize them (``reads_text``).
 
         Returns
         -------
@@ -210,7 +212,8 @@ class ModelAdapter(ABC):
                 tip="A text model is a Hugging Face folder, or an ONNX graph with input_ids and a "
                     "tokenizer.json beside it (or --<role>-tokenizer).",
             )
-        out = self._finish(self._forward(x))
+        # past the check, texts reach only reads_text adapters, whose _forward takes them
+        out = self._finish(self._forward(cast("np.ndarray | dict[str, np.ndarray]", x)))
         if out.shape[0] != n:
             raise InputDataError(
                 f"The {self.name} returned {out.shape[0]} rows for a batch of {n} inputs.",
@@ -282,7 +285,7 @@ def _is_text(x: Any) -> bool:
     return isinstance(x, TextInputs)
 
 
-def _batch_len(x: np.ndarray | dict[str, np.ndarray]) -> int:
+def _batch_len(x: np.ndarray | dict[str, np.ndarray] | TextInputs) -> int:
     if isinstance(x, dict):
         return int(next(iter(x.values())).shape[0]) if x else 0
     return int(np.asarray(x).shape[0])

@@ -217,6 +217,9 @@ class TextModelAdapter(ModelAdapter):
     fed as they are, without tokenizing.
     """
 
+    #: the torch module of an ``hf_directory`` model (set by its loader; absent otherwise)
+    model: Any
+
     def __init__(self, spec: ModelSpec, *, format: str, sha256: str, device_type: str,
                  run: Any, input_names: list[str], input_dtypes: dict[str, Any],
                  tokenizer: TextTokenizer | None, config: dict[str, Any] | None,
