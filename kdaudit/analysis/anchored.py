@@ -214,8 +214,8 @@ def anchored_individual_fairness(
     for a, b in pairs:
         if a not in per_role or b not in per_role:
             continue
-        d_lip = per_role[b]["lip_lin"] - per_role[a]["lip_lin"]  # type: ignore[operator]
-        d_cons = per_role[b]["cons"] - per_role[a]["cons"]  # type: ignore[operator]
+        d_lip = np.asarray(per_role[b]["lip_lin"]) - np.asarray(per_role[a]["lip_lin"])
+        d_cons = np.asarray(per_role[b]["cons"]) - np.asarray(per_role[a]["cons"])
         lip = _interval(d_lip, n, confidence,
                         center=float(per_role[b]["lip"]) - float(per_role[a]["lip"]), p_value=True)
         delta[f"{a}_vs_{b}"] = {"lipschitz": lip,

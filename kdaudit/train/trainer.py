@@ -172,20 +172,30 @@ def dataset_data(spec: str, *, eval_spec: str | None = None,
                  preprocess: dict[str, Any] | None = None) -> TrainData:
     """Training data from any ``load_dataset`` spec (npz, table, ``adult:PATH``...)."""
     from kdaudit.data.dataset import load_dataset
+    from kdaudit.data.text import TextInputs
 
     train = load_dataset(spec)
+    ev = load_dataset(eval_spec) if eval_spec else None
+    for what, d, name in (("Training", train, spec), ("Evaluation", ev, eval_spec)):
+        if d is not None and isinstance(d.x, TextInputs):
+            raise InputDataError(
+                f"{what} data {name!r} holds texts; this trainer takes arrays.",
+                tip="Train text models with 'kdaudit train ... --text-column COL' "
+                    "(tiny BERT/DistilBERT; see docs/text.md).")
     if train.x is None or isinstance(train.x, dict):
         raise InputDataError(
             f"Training data {spec!r} needs one input array 'x'; found "
             f"{'none' if train.x is None else 'several (x_<name>)'}."
         )
     spec_pre = preprocess if preprocess is not None else dict(train.extras.get("preprocess", {}))
-    ev = load_dataset(eval_spec) if eval_spec else None
     if ev is not None and (ev.x is None or isinstance(ev.x, dict)):
         raise InputDataError(f"Evaluation data {eval_spec!r} needs one input array 'x'.")
+    x_train = train.x
+    x_eval = None if ev is None else ev.x
+    assert isinstance(x_train, np.ndarray) and (x_eval is None or isinstance(x_eval, np.ndarray))
     return TrainData(
-        x=apply_preprocess(train.x, spec_pre), y=train.y_true,
-        eval_x=None if ev is None else apply_preprocess(ev.x, spec_pre),  # type: ignore[arg-type]
+        x=apply_preprocess(x_train, spec_pre), y=train.y_true,
+        eval_x=None if x_eval is None else apply_preprocess(x_eval, spec_pre),
         eval_y=None if ev is None else ev.y_true,
         preprocess=spec_pre, spec=str(spec), sha256=train.sha256, raw=train,
     )
