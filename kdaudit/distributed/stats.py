@@ -10,13 +10,10 @@ runs, with the same seed, so the report equals the single-process one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,9 +22,11 @@ import numpy as np
 
 from kdaudit._version import __version__
 from kdaudit.analysis.tables import CellTable, expand_table, merge_tables, reduce_rows
+from kdaudit.data.dataset import file_sha256
 from kdaudit.distributed.infer import entry_key, load_adapter_with_manifest, shard_predictions
 from kdaudit.distributed.sources import ShardSource
 from kdaudit.engine.cache import LogitCache, open_entry_dir
+from kdaudit.engine.cache import _atomic_write_bytes as _atomic_write  # one atomic writer
 from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
 
@@ -40,25 +39,7 @@ def stats_name(index: int) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    return file_sha256(path, role="stats file")  # regular files only, never a FIFO
 
 
 def _model_info(adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_classes: int) -> dict[str, Any]:
@@ -164,7 +145,7 @@ def _whole(out: Path, index: int, source: ShardSource, identity: dict[str, Any])
         return False
     try:
         return _sha256(out / rec["file"]) == rec.get("sha256")
-    except (OSError, KeyError, TypeError):
+    except (OSError, KeyError, TypeError, InputDataError):  # missing or not a regular file
         return False
 
 
@@ -288,7 +269,7 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
                 raise ValueError("sha256 mismatch")
             with np.load(path, allow_pickle=False) as npz:
                 table = CellTable.from_arrays({k: npz[k] for k in npz.files})
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, InputDataError) as exc:
             raise InputDataError(f"Statistics of shard {i} ({str(path)!r}) are damaged: {exc}.",
                                  tip=f"Delete {stats_name(i)}.* and rerun kdaudit stats --shards {i}/{n_shards}.") from exc
         if table.n_samples != rec["rows"]:
