@@ -90,8 +90,11 @@ def part_a(n: int, k: int) -> None:
     x = make_embedding(n)
     print(f"== Part A: {n:,} x 64, k = {k}, {os.cpu_count()} CPUs")
     print(f"{'library':14s} {'build+query s':>14s} {'recall@5':>9s} {'installed MB':>13s}")
-    for name, fn, pkgs in (("hnswlib", run_hnswlib, ["hnswlib"]), ("faiss-cpu", run_faiss, ["faiss"]),
-                           ("pynndescent", run_pynndescent, ["pynndescent", "numba", "llvmlite"])):
+    for name, fn, pkgs in (
+        ("hnswlib", run_hnswlib, ["hnswlib"]),
+        ("faiss-cpu", run_faiss, ["faiss"]),
+        ("pynndescent", run_pynndescent, ["pynndescent", "numba", "llvmlite"]),
+    ):
         if importlib.util.find_spec(pkgs[0]) is None:
             print(f"{name:14s} not installed")
             continue
@@ -100,7 +103,9 @@ def part_a(n: int, k: int) -> None:
         t0 = time.perf_counter()
         found = fn(x, k)
         wall = time.perf_counter() - t0
-        print(f"{name:14s} {wall:14.1f} {recall(np.asarray(found), x, k):9.3f} {installed_mb(*pkgs):13.0f}")
+        print(
+            f"{name:14s} {wall:14.1f} {recall(np.asarray(found), x, k):9.3f} {installed_mb(*pkgs):13.0f}"
+        )
 
 
 def part_b(n: int, k: int, subset: int) -> None:
@@ -113,8 +118,10 @@ def part_b(n: int, k: int, subset: int) -> None:
     graph, _info = ann_graph(x, k=k)
     wall = time.perf_counter() - t0
     rec, m = recall_at_k(graph, x, n_queries=1000)
-    print(f"  ANN (hnswlib M=16, ef_c=100, ef=64): {wall:.1f} s, recall@{k} = {rec:.3f} on {m} rows "
-          f"(goals: < 120 s {'met' if wall < 120 else 'NOT met'}, >= 0.95 {'met' if rec >= 0.95 else 'NOT met'})")
+    print(
+        f"  ANN (hnswlib M=16, ef_c=100, ef=64): {wall:.1f} s, recall@{k} = {rec:.3f} on {m} rows "
+        f"(goals: < 120 s {'met' if wall < 120 else 'NOT met'}, >= 0.95 {'met' if rec >= 0.95 else 'NOT met'})"
+    )
     xs = x[:subset]
     t0 = time.perf_counter()
     knn_graph(xs, k=k)
@@ -122,12 +129,16 @@ def part_b(n: int, k: int, subset: int) -> None:
     t0 = time.perf_counter()
     ann_graph(xs, k=k)
     ann_sub = time.perf_counter() - t0
-    print(f"  on {subset:,} rows: exact {exact_wall:.1f} s, ANN {ann_sub:.1f} s ({exact_wall / ann_sub:.1f}x); "
-          f"exact at {n:,} rows would take about {exact_wall * (n / subset) ** 2:,.0f} s (quadratic)")
+    print(
+        f"  on {subset:,} rows: exact {exact_wall:.1f} s, ANN {ann_sub:.1f} s ({exact_wall / ann_sub:.1f}x); "
+        f"exact at {n:,} rows would take about {exact_wall * (n / subset) ** 2:,.0f} s (quadratic)"
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--part", choices=("a", "b", "both"), default="both")
     ap.add_argument("--n-a", type=int, default=200_000)
     ap.add_argument("--n", type=int, default=1_000_000)

@@ -63,12 +63,20 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if res.returncode not in (0, 1):
         raise SystemExit(f"kdaudit failed ({res.returncode}): {res.stderr}")
-    peak_kb = next((int(line.split()[1]) for line in res.stderr.splitlines()
-                    if line.startswith("KDAUDIT_BENCH_VMHWM_KB")), -1)
+    peak_kb = next(
+        (
+            int(line.split()[1])
+            for line in res.stderr.splitlines()
+            if line.startswith("KDAUDIT_BENCH_VMHWM_KB")
+        ),
+        -1,
+    )
     return wall, peak_kb / 1024**2
 
 
-def fairlearn_replicate(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, rng: np.random.Generator) -> float:
+def fairlearn_replicate(
+    y: np.ndarray, pred: np.ndarray, groups: np.ndarray, rng: np.random.Generator
+) -> float:
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
     idx = rng.integers(0, y.shape[0], y.shape[0])
@@ -82,17 +90,37 @@ def part_a(folder: Path, n: int, bootstrap: int) -> None:
     print(f"== Part A: group fairness, binary, N = {n:,}, B = {bootstrap}, 2 models")
     for n_groups in (8, 64):
         task = write_binary_task(folder, n, n_groups)
-        wall, _ = run_cli(["compare", str(task["teacher"]), str(task["student"]), "--data", str(task["data"]),
-                           "--sensitive", "g", "--bootstrap", str(bootstrap), "--no-cache", "--quiet",
-                           "--out", str(folder / "out_a"), "--report-format", "json"])
+        wall, _ = run_cli(
+            [
+                "compare",
+                str(task["teacher"]),
+                str(task["student"]),
+                "--data",
+                str(task["data"]),
+                "--sensitive",
+                "g",
+                "--bootstrap",
+                str(bootstrap),
+                "--no-cache",
+                "--quiet",
+                "--out",
+                str(folder / "out_a"),
+                "--report-format",
+                "json",
+            ]
+        )
         rng = np.random.default_rng(1)
-        per_rep = [fairlearn_replicate(task["y"], task[f"pred_{m}"], task["groups"], rng)
-                   for m in ("teacher", "student")]
+        per_rep = [
+            fairlearn_replicate(task["y"], task[f"pred_{m}"], task["groups"], rng)
+            for m in ("teacher", "student")
+        ]
         fl_total = sum(per_rep) * bootstrap
-        print(f"  {n_groups:>2} groups: kdaudit compare (whole CLI run) {wall:6.2f} s | fairlearn: "
-              f"{per_rep[0]:.2f} + {per_rep[1]:.2f} s per replicate -> {fl_total:,.0f} s for B = {bootstrap} "
-              f"| ratio {fl_total / wall:,.0f}x (goal >= 1000x; total goal < 20 s: "
-              f"{'met' if wall < 20 else 'NOT met'})")
+        print(
+            f"  {n_groups:>2} groups: kdaudit compare (whole CLI run) {wall:6.2f} s | fairlearn: "
+            f"{per_rep[0]:.2f} + {per_rep[1]:.2f} s per replicate -> {fl_total:,.0f} s for B = {bootstrap} "
+            f"| ratio {fl_total / wall:,.0f}x (goal >= 1000x; total goal < 20 s: "
+            f"{'met' if wall < 20 else 'NOT met'})"
+        )
 
 
 def write_big_logits(path: Path, y: np.ndarray, n_classes: int, acc: float, seed: int) -> None:
@@ -111,7 +139,9 @@ def write_big_logits(path: Path, y: np.ndarray, n_classes: int, acc: float, seed
 
 def part_b(folder: Path, n: int, n_classes: int, bootstrap: int) -> None:
     size_gb = n * n_classes * 4 / 1e9
-    print(f"== Part B: memory, 2 models x {n:,} x {n_classes:,} float32 logits ({size_gb:.1f} GB per file)")
+    print(
+        f"== Part B: memory, 2 models x {n:,} x {n_classes:,} float32 logits ({size_gb:.1f} GB per file)"
+    )
     rng = np.random.default_rng(0)
     y = rng.integers(0, n_classes, n)
     np.savez(folder / "data_big.npz", y=y, sensitive_g=rng.integers(0, 8, n))
@@ -119,16 +149,35 @@ def part_b(folder: Path, n: int, n_classes: int, bootstrap: int) -> None:
     write_big_logits(folder / "teacher_big.npy", y, n_classes, 0.8, 1)
     write_big_logits(folder / "student_big.npy", y, n_classes, 0.75, 2)
     print(f"  wrote the logits files in {time.perf_counter() - t0:.0f} s")
-    wall, peak = run_cli(["compare", str(folder / "teacher_big.npy"), str(folder / "student_big.npy"),
-                          "--data", str(folder / "data_big.npz"), "--sensitive", "g",
-                          "--bootstrap", str(bootstrap), "--no-cache", "--quiet",
-                          "--out", str(folder / "out_b"), "--report-format", "json"])
-    print(f"  kdaudit compare: {wall:.1f} s, peak resident memory {peak:.2f} GB "
-          f"(goal < 2 GB: {'met' if peak < 2 else 'NOT met'}; input {2 * size_gb:.1f} GB)")
+    wall, peak = run_cli(
+        [
+            "compare",
+            str(folder / "teacher_big.npy"),
+            str(folder / "student_big.npy"),
+            "--data",
+            str(folder / "data_big.npz"),
+            "--sensitive",
+            "g",
+            "--bootstrap",
+            str(bootstrap),
+            "--no-cache",
+            "--quiet",
+            "--out",
+            str(folder / "out_b"),
+            "--report-format",
+            "json",
+        ]
+    )
+    print(
+        f"  kdaudit compare: {wall:.1f} s, peak resident memory {peak:.2f} GB "
+        f"(goal < 2 GB: {'met' if peak < 2 else 'NOT met'}; input {2 * size_gb:.1f} GB)"
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--bootstrap", type=int, default=1000)

@@ -42,8 +42,12 @@ def write_task(folder: Path, n: int, n_files: int, seed: int = 0) -> dict[str, P
     bounds = np.linspace(0, n, n_files + 1).astype(np.int64)
     names = np.array([f"g{i}" for i in range(8)])
     out = {"data": data}
-    models = {role: np.lib.format.open_memmap(folder / f"{role}.npy", mode="w+", dtype=np.float32,
-                                              shape=(n, 2)) for role in ("teacher", "student", "baseline")}
+    models = {
+        role: np.lib.format.open_memmap(
+            folder / f"{role}.npy", mode="w+", dtype=np.float32, shape=(n, 2)
+        )
+        for role in ("teacher", "student", "baseline")
+    }
     for k in range(n_files):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         y = rng.integers(0, 2, hi - lo).astype(np.int8)
@@ -87,8 +91,13 @@ def run(args: list[str]) -> tuple[float, float]:
     """(wall seconds, peak summed RSS of the process tree in GB) of one kdaudit run."""
     env = {**os.environ, "RAY_DEDUP_LOGS": "0"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "kdaudit", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kdaudit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     peak = 0
     stop = threading.Event()
 
@@ -117,7 +126,9 @@ def _numbers(path: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=10_000_000)
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--bootstrap", type=int, default=1000)
@@ -128,35 +139,84 @@ def main() -> None:
         folder = Path(tmp)
         t0 = time.perf_counter()
         task = write_task(folder, args.n, args.files)
-        print(f"wrote {args.n:,} rows in {args.files} Parquet files + 3 logits files in "
-              f"{time.perf_counter() - t0:.0f} s")
+        print(
+            f"wrote {args.n:,} rows in {args.files} Parquet files + 3 logits files in "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
         models = [str(task["teacher"]), str(task["student"]), "--baseline", str(task["baseline"])]
-        stat = ["--bootstrap", str(args.bootstrap), "--no-cache", "--quiet", "--report-format", "json"]
+        stat = [
+            "--bootstrap",
+            str(args.bootstrap),
+            "--no-cache",
+            "--quiet",
+            "--report-format",
+            "json",
+        ]
         data = ["--data", str(task["data"]), "--sensitive", "g", "--quiet"]
         rows = []
         wall, peak = run(["compare", *models, *data, *stat, "--out", str(folder / "single")])
         rows.append(("1. compare (single process)", wall, peak, folder / "single"))
         w1, p1 = run(["stats", *models, *data, "--out", str(folder / "s_local")])
-        w2, p2 = run(["compare", "--from-stats", str(folder / "s_local"), *stat, "--out", str(folder / "merged")])
-        rows.append((f"2. stats ({args.files} shards, 1 proc) {w1:.1f} s + merge {w2:.1f} s", w1 + w2,
-                     max(p1, p2), folder / "merged"))
+        w2, p2 = run(
+            [
+                "compare",
+                "--from-stats",
+                str(folder / "s_local"),
+                *stat,
+                "--out",
+                str(folder / "merged"),
+            ]
+        )
+        rows.append(
+            (
+                f"2. stats ({args.files} shards, 1 proc) {w1:.1f} s + merge {w2:.1f} s",
+                w1 + w2,
+                max(p1, p2),
+                folder / "merged",
+            )
+        )
         if not args.no_ray:
-            w1, p1 = run(["stats", *models, *data, "--ray", "local", "--out", str(folder / "s_ray")])
-            w2, p2 = run(["compare", "--from-stats", str(folder / "s_ray"), *stat, "--out", str(folder / "ray")])
-            rows.append((f"3. stats --ray local {w1:.1f} s + merge {w2:.1f} s", w1 + w2, max(p1, p2),
-                         folder / "ray"))
+            w1, p1 = run(
+                ["stats", *models, *data, "--ray", "local", "--out", str(folder / "s_ray")]
+            )
+            w2, p2 = run(
+                [
+                    "compare",
+                    "--from-stats",
+                    str(folder / "s_ray"),
+                    *stat,
+                    "--out",
+                    str(folder / "ray"),
+                ]
+            )
+            rows.append(
+                (
+                    f"3. stats --ray local {w1:.1f} s + merge {w2:.1f} s",
+                    w1 + w2,
+                    max(p1, p2),
+                    folder / "ray",
+                )
+            )
         base_wall = rows[0][1]
         reference = _numbers(rows[0][3] / "report.json")
-        print(f"N = {args.n:,} rows, binary, 3 models, 8 groups, B = {args.bootstrap}, "
-              f"{os.cpu_count()} CPUs")
+        print(
+            f"N = {args.n:,} rows, binary, 3 models, 8 groups, B = {args.bootstrap}, "
+            f"{os.cpu_count()} CPUs"
+        )
         print(f"{'run':58s} {'wall s':>8s} {'peak GB':>8s} {'vs 1.':>7s}  identical numbers")
         for name, wall, peak, out in rows:
             same = _numbers(out / "report.json") == reference
             print(f"{name:58s} {wall:8.1f} {peak:8.2f} {wall / base_wall:6.2f}x  {same}")
-        print(f"goals: single process < 60 s and < 2 GB: "
-              f"{'met' if rows[0][1] < 60 and rows[0][2] < 2 else 'NOT met'}; "
-              + (f"Ray overhead vs 2. < 30%: {'met' if rows[2][1] < 1.3 * rows[1][1] else 'NOT met'} "
-                 f"({rows[2][1] / rows[1][1] - 1:+.0%})" if len(rows) == 3 else "Ray not run"))
+        print(
+            f"goals: single process < 60 s and < 2 GB: "
+            f"{'met' if rows[0][1] < 60 and rows[0][2] < 2 else 'NOT met'}; "
+            + (
+                f"Ray overhead vs 2. < 30%: {'met' if rows[2][1] < 1.3 * rows[1][1] else 'NOT met'} "
+                f"({rows[2][1] / rows[1][1] - 1:+.0%})"
+                if len(rows) == 3
+                else "Ray not run"
+            )
+        )
 
 
 if __name__ == "__main__":

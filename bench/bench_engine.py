@@ -35,9 +35,15 @@ def export_resnet20(path: Path) -> None:
     model = build_model("resnet20", n_classes=10, input_shape=(3, 32, 32)).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(2, 3, 32, 32),), str(path), dynamo=False,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(
+            model,
+            (torch.zeros(2, 3, 32, 32),),
+            str(path),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        )
 
 
 def plain_loop(session, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -53,9 +59,15 @@ def plain_loop(session, images: np.ndarray, batch_size: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="number of images (default 10000)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="rows per batch for both pipelines (default: kdaudit's automatic choice)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed rounds, interleaved (default 3)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="rows per batch for both pipelines (default: kdaudit's automatic choice)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed rounds, interleaved (default 3)"
+    )
     args = parser.parse_args(argv)
     if args.n < 1 or args.repeats < 1 or (args.batch_size is not None and args.batch_size < 1):
         parser.error("--n, --repeats and --batch-size must be positive")
@@ -82,15 +94,18 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     images = rng.random((args.n, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, size=args.n)
     sha = arrays_sha256({"x": images, "y": y})
-    dataset = Dataset(y_true=y, x=images, sensitive_features={}, path="random-images",
-                      sha256=sha, fingerprint=sha)
+    dataset = Dataset(
+        y_true=y, x=images, sensitive_features={}, path="random-images", sha256=sha, fingerprint=sha
+    )
     spec = ModelSpec(str(onnx_path), role="teacher", preprocess=Preprocess(transpose=(2, 0, 1)))
 
     model = load_model(spec, device="cpu")
     batch_size = args.batch_size or default_batch_size(model, dataset)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    print(f"n={args.n} images 32x32x3, batch size {batch_size}, onnxruntime {ort.__version__} "
-          f"{session.get_providers()}, {os.cpu_count()} CPUs visible")
+    print(
+        f"n={args.n} images 32x32x3, batch size {batch_size}, onnxruntime {ort.__version__} "
+        f"{session.get_providers()}, {os.cpu_count()} CPUs visible"
+    )
 
     # warm-up both (first runs allocate arenas)
     warm_n = min(args.n, 2 * batch_size)
@@ -129,8 +144,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
     def row(label: str, times: list[float]) -> None:
         best, med = min(times), statistics.median(times)
-        print(f"  {label:<44} best {best:8.3f} s  median {med:8.3f} s  "
-              f"{args.n / best:10.0f} img/s")
+        print(f"  {label:<44} best {best:8.3f} s  median {med:8.3f} s  {args.n / best:10.0f} img/s")
 
     print("\ntimings (same process, rounds interleaved):")
     row("plain onnxruntime loop", plain_t)
@@ -147,11 +161,15 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     speedup = statistics.median(cold_t) / statistics.median(hit_t)
     speedup_e2e = statistics.median(cold_e2e) / statistics.median(hit_e2e)
     print("\nratios (medians; best-of in brackets):")
-    print(f"  engine / plain throughput, no cache            {ratio:6.3f}x   (best {ratio_best:.3f}x)"
-          f"   goal >= 0.9x: {'PASS' if ratio >= 0.9 else 'FAIL'}")
+    print(
+        f"  engine / plain throughput, no cache            {ratio:6.3f}x   (best {ratio_best:.3f}x)"
+        f"   goal >= 0.9x: {'PASS' if ratio >= 0.9 else 'FAIL'}"
+    )
     print(f"  engine / plain throughput, cold run + cache    {ratio_cold:6.3f}x")
-    print(f"  cache hit speed-up vs cold (compute_logits)    {speedup:8.1f}x"
-          f"   goal >= 10x: {'PASS' if speedup >= 10 else 'FAIL'}")
+    print(
+        f"  cache hit speed-up vs cold (compute_logits)    {speedup:8.1f}x"
+        f"   goal >= 10x: {'PASS' if speedup >= 10 else 'FAIL'}"
+    )
     print(f"  cache hit speed-up vs cold (incl. load_model)  {speedup_e2e:8.1f}x")
     return 0 if ratio >= 0.9 and speedup >= 10 else 1
 

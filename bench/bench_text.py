@@ -34,7 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 HATEXPLAIN = ROOT.parent / "shared" / "data" / "hatexplain" / "df_test_processed.csv"
 if not HATEXPLAIN.exists():
-    HATEXPLAIN = Path(os.environ.get("KDAUDIT_SHARED_DATA", "/nonexistent")) / "hatexplain" / "df_test_processed.csv"
+    HATEXPLAIN = (
+        Path(os.environ.get("KDAUDIT_SHARED_DATA", "/nonexistent"))
+        / "hatexplain"
+        / "df_test_processed.csv"
+    )
 
 
 def texts_for(n: int | None, seed: int = 0) -> tuple[list[str], str]:
@@ -87,25 +91,41 @@ def main() -> int:
 
     texts, source = texts_for(args.n)
     tok = tt.train_wordpiece(texts, vocab_size=2000)
-    cfg = tt.tiny_config("bert", vocab_size=tok.get_vocab_size(), n_classes=3, hidden=args.hidden,
-                         layers=2, heads=4, max_length=args.max_length)
+    cfg = tt.tiny_config(
+        "bert",
+        vocab_size=tok.get_vocab_size(),
+        n_classes=3,
+        hidden=args.hidden,
+        layers=2,
+        heads=4,
+        max_length=args.max_length,
+    )
     model = tt.build_model(cfg, seed=0)
     tmp = Path(tempfile.mkdtemp(prefix="kdaudit-bench-text-"))
     folder = tt.save_hf_directory(model, tok, tmp / "bert", max_length=args.max_length)
     onnx_path = tt.export_onnx(model, folder / "model.onnx")
-    data = Dataset(y_true=np.zeros(len(texts), dtype=np.int64), x=TextInputs.from_values(texts),
-                   sensitive_features={}, path="bench", fingerprint="bench")
+    data = Dataset(
+        y_true=np.zeros(len(texts), dtype=np.int64),
+        x=TextInputs.from_values(texts),
+        sensitive_features={},
+        path="bench",
+        fingerprint="bench",
+    )
 
     tok.no_padding()
     tok.enable_truncation(max_length=args.max_length)
     enc = tok.encode_batch(texts)
     lengths = np.array([len(e.ids) for e in enc])
-    print(f"texts: {len(texts)} from {source}; tokens per text: median {int(np.median(lengths))}, "
-          f"mean {lengths.mean():.1f}, max {lengths.max()} (max_length {args.max_length}); "
-          f"batch {args.batch}; torch threads {torch.get_num_threads()}")
+    print(
+        f"texts: {len(texts)} from {source}; tokens per text: median {int(np.median(lengths))}, "
+        f"mean {lengths.mean():.1f}, max {lengths.max()} (max_length {args.max_length}); "
+        f"batch {args.batch}; torch threads {torch.get_num_threads()}"
+    )
 
     # --- ONNX: kdaudit vs plain loop with fixed-length padding
-    kd_onnx = load_model(ModelSpec(path=str(onnx_path), role="teacher", max_length=args.max_length), device="cpu")
+    kd_onnx = load_model(
+        ModelSpec(path=str(onnx_path), role="teacher", max_length=args.max_length), device="cpu"
+    )
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     pad_id = tok.token_to_id("[PAD]")
 
@@ -113,7 +133,9 @@ def main() -> int:
         out = []
         for lo in range(0, len(texts), args.batch):
             e = tok.encode_batch(texts[lo : lo + args.batch])
-            feed = pad_batch([x.ids for x in e], [x.type_ids for x in e], pad_id=pad_id, length=args.max_length)
+            feed = pad_batch(
+                [x.ids for x in e], [x.type_ids for x in e], pad_id=pad_id, length=args.max_length
+            )
             out.append(sess.run(["logits"], feed)[0])
         return np.concatenate(out)
 
@@ -122,31 +144,48 @@ def main() -> int:
 
     t_plain, ref, t_kd, got = best_of_pair(plain_onnx, lambda: kd_run(kd_onnx), args.repeats)
     n = len(texts)
-    print(f"ONNX     plain fixed-length loop: {n / t_plain:9.1f} seq/s | kdaudit: {n / t_kd:9.1f} seq/s "
-          f"| ratio {t_plain / t_kd:5.2f}x | max |diff| {np.abs(ref - got).max():.2e}")
+    print(
+        f"ONNX     plain fixed-length loop: {n / t_plain:9.1f} seq/s | kdaudit: {n / t_kd:9.1f} seq/s "
+        f"| ratio {t_plain / t_kd:5.2f}x | max |diff| {np.abs(ref - got).max():.2e}"
+    )
 
     # --- HF folder: kdaudit vs plain transformers loop
     import transformers
 
-    kd_hf = load_model(ModelSpec(path=str(folder), role="teacher", max_length=args.max_length), device="cpu")
+    kd_hf = load_model(
+        ModelSpec(path=str(folder), role="teacher", max_length=args.max_length), device="cpu"
+    )
     fast = transformers.PreTrainedTokenizerFast.from_pretrained(str(folder), local_files_only=True)
-    hf_model = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True).eval()
+    hf_model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        str(folder), local_files_only=True
+    ).eval()
 
     def plain_hf() -> np.ndarray:
         out = []
         with torch.inference_mode():
             for lo in range(0, len(texts), args.batch):
-                b = fast(texts[lo : lo + args.batch], padding="max_length", truncation=True,
-                         max_length=args.max_length, return_tensors="pt")
+                b = fast(
+                    texts[lo : lo + args.batch],
+                    padding="max_length",
+                    truncation=True,
+                    max_length=args.max_length,
+                    return_tensors="pt",
+                )
                 out.append(hf_model(**b).logits.numpy())
         return np.concatenate(out)
 
-    t_plain_hf, ref_hf, t_kd_hf, got_hf = best_of_pair(plain_hf, lambda: kd_run(kd_hf), args.repeats)
-    print(f"HF dir   plain transformers loop: {n / t_plain_hf:9.1f} seq/s | kdaudit: {n / t_kd_hf:9.1f} seq/s "
-          f"| ratio {t_plain_hf / t_kd_hf:5.2f}x | max |diff| {np.abs(ref_hf - got_hf).max():.2e}")
+    t_plain_hf, ref_hf, t_kd_hf, got_hf = best_of_pair(
+        plain_hf, lambda: kd_run(kd_hf), args.repeats
+    )
+    print(
+        f"HF dir   plain transformers loop: {n / t_plain_hf:9.1f} seq/s | kdaudit: {n / t_kd_hf:9.1f} seq/s "
+        f"| ratio {t_plain_hf / t_kd_hf:5.2f}x | max |diff| {np.abs(ref_hf - got_hf).max():.2e}"
+    )
     ok = max(np.abs(ref - got).max(), np.abs(ref_hf - got_hf).max()) < 1e-4
-    print(f"results equal (1e-4): {ok}; goal >= 1.5x: "
-          f"ONNX {'met' if t_plain / t_kd >= 1.5 else 'NOT met'}, HF {'met' if t_plain_hf / t_kd_hf >= 1.5 else 'NOT met'}")
+    print(
+        f"results equal (1e-4): {ok}; goal >= 1.5x: "
+        f"ONNX {'met' if t_plain / t_kd >= 1.5 else 'NOT met'}, HF {'met' if t_plain_hf / t_kd_hf >= 1.5 else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -40,16 +40,21 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     results = {}
     for name, extra in SETTINGS.items():
-        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")
+        }
         env.update(extra)
-        out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+        )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     base = results["default (spinning waits)"]
     print(f"{'setting':28s} {'threads':>7s} {'wall s':>8s} {'cpu s':>8s} {'wall / default':>15s}")
     for name, r in results.items():
-        print(f"{name:28s} {r['threads']:7d} {r['wall']:8.1f} {r['cpu']:8.1f} "
-              f"{r['wall'] / base['wall']:15.2f}")
+        print(
+            f"{name:28s} {r['threads']:7d} {r['wall']:8.1f} {r['cpu']:8.1f} "
+            f"{r['wall'] / base['wall']:15.2f}"
+        )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

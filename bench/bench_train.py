@@ -34,8 +34,9 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     data = trifeature_data(n_train=a.n, n_eval=0, color_shape_correlation=0.6)
     lenet = Recipe(arch="lenet5", epochs=1, batch_size=64)
-    teacher = train_model(data, Recipe(arch="resnet20", epochs=1, batch_size=64), role="teacher",
-                          seed=0, device="cpu")
+    teacher = train_model(
+        data, Recipe(arch="resnet20", epochs=1, batch_size=64), role="teacher", seed=0, device="cpu"
+    )
     resnet_ips = data.x.shape[0] / teacher.metrics["train_seconds"]
     tm = TeacherModel(module=teacher.module, name="resnet20")
     t = time.perf_counter()
@@ -43,20 +44,30 @@ def main() -> None:
     cache_fill = time.perf_counter() - t
 
     plain = _epoch_seconds(data, lenet, a.repeats, role="baseline")
-    cached = _epoch_seconds(data, lenet, a.repeats, role="student", teacher=tm, temperature=4.0,
-                            soft_weight=0.9)
+    cached = _epoch_seconds(
+        data, lenet, a.repeats, role="student", teacher=tm, temperature=4.0, soft_weight=0.9
+    )
     online_recipe = Recipe(arch="lenet5", epochs=1, batch_size=64, augment=True)
     aug_plain = _epoch_seconds(data, online_recipe, 1, role="baseline")
-    online = _epoch_seconds(data, online_recipe, 1, role="student", teacher=tm, temperature=4.0,
-                            soft_weight=0.9)
+    online = _epoch_seconds(
+        data, online_recipe, 1, role="student", teacher=tm, temperature=4.0, soft_weight=0.9
+    )
     n = data.x.shape[0]
-    print(f"threads={a.threads} images/epoch={n} (Trifeature 32x32, LeNet-5 student, ResNet-20 teacher)")
+    print(
+        f"threads={a.threads} images/epoch={n} (Trifeature 32x32, LeNet-5 student, ResNet-20 teacher)"
+    )
     print(f"plain CE epoch (baseline):            {plain:7.3f} s  ({n / plain:8.0f} img/s)")
-    print(f"KD epoch, cached teacher logits:      {cached:7.3f} s  ratio {cached / plain:5.2f}x  (goal <= 1.1x)")
-    print(f"  one-off teacher pass over the set:  {cache_fill:7.3f} s  (shared by every T and seed)")
+    print(
+        f"KD epoch, cached teacher logits:      {cached:7.3f} s  ratio {cached / plain:5.2f}x  (goal <= 1.1x)"
+    )
+    print(
+        f"  one-off teacher pass over the set:  {cache_fill:7.3f} s  (shared by every T and seed)"
+    )
     print(f"augmented CE epoch:                   {aug_plain:7.3f} s")
-    print(f"KD epoch, teacher online (augment):   {online:7.3f} s  ratio {online / aug_plain:5.2f}x "
-          f"vs augmented CE, {online / plain:5.2f}x vs plain CE")
+    print(
+        f"KD epoch, teacher online (augment):   {online:7.3f} s  ratio {online / aug_plain:5.2f}x "
+        f"vs augmented CE, {online / plain:5.2f}x vs plain CE"
+    )
     print(f"ResNet-20 training on CPU:            {resnet_ips:7.0f} img/s")
 
 

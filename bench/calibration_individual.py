@@ -82,10 +82,12 @@ def _terms(graph, logits: dict[str, np.ndarray]):
     dist = ext_d.astype(np.float64)
     inv_d = np.where(dist > 0, 1.0 / np.where(dist > 0, dist, 1.0), 0.0)
     roles = list(logits)
-    terms = np.stack([_lipschitz_terms(LogitArray.from_array(logits[r]), ext_idx, inv_d)
-                      for r in roles], axis=2).astype(np.float32)
-    same = np.stack([logits[r].argmax(1)[ext_idx] == logits[r].argmax(1)[:, None] for r in roles],
-                    axis=2)
+    terms = np.stack(
+        [_lipschitz_terms(LogitArray.from_array(logits[r]), ext_idx, inv_d) for r in roles], axis=2
+    ).astype(np.float32)
+    same = np.stack(
+        [logits[r].argmax(1)[ext_idx] == logits[r].argmax(1)[:, None] for r in roles], axis=2
+    )
     return ext_idx, dist, terms, same
 
 
@@ -94,8 +96,15 @@ def _interval(value: np.ndarray, se: np.ndarray, df: float | None) -> tuple[np.n
     return value - q * se, value + q * se
 
 
-def one_sample(world: World, n: int, seed: int, groups: tuple[int, ...], n_boot: int,
-               n_half: int, corrected: bool = False) -> dict[str, dict[str, np.ndarray]]:
+def one_sample(
+    world: World,
+    n: int,
+    seed: int,
+    groups: tuple[int, ...],
+    n_boot: int,
+    n_half: int,
+    corrected: bool = False,
+) -> dict[str, dict[str, np.ndarray]]:
     """Point values and, per scheme, (low, high, p) for each statistic, role and delta."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, world.d))
@@ -106,13 +115,16 @@ def one_sample(world: World, n: int, seed: int, groups: tuple[int, ...], n_boot:
     m = len(logits)
     alive_all = np.ones(n, dtype=bool)
     point = subsample_statistics(ext_idx, dist, terms, same, K, CK, alive_all)
+
     # quantities per statistic: 3 roles + 2 deltas (student - teacher, sharp - teacher)
     def expand(v: np.ndarray) -> np.ndarray:
         v = np.atleast_2d(v)
         cols = []
         for s in range(3):
             block = v[:, s * m : (s + 1) * m]
-            cols.append(np.column_stack([block, block[:, 1] - block[:, 0], block[:, 2] - block[:, 0]]))
+            cols.append(
+                np.column_stack([block, block[:, 1] - block[:, 0], block[:, 2] - block[:, 0]])
+            )
         return np.concatenate(cols, axis=1)
 
     pt = expand(point)[0]
@@ -130,8 +142,12 @@ def one_sample(world: World, n: int, seed: int, groups: tuple[int, ...], n_boot:
     reps = expand(np.concatenate([lip_b, lip_b * scale, w @ agree / n], axis=1))
     lo, hi = np.percentile(reps, [2.5, 97.5], axis=0)
     le, ge = (reps <= 0).mean(0), (reps >= 0).mean(0)
-    out["anchor-bootstrap"] = {"low": lo, "high": hi, "p": np.minimum(1, 2 * np.minimum(le, ge)),
-                               "se": reps.std(0, ddof=1)}
+    out["anchor-bootstrap"] = {
+        "low": lo,
+        "high": hi,
+        "p": np.minimum(1, 2 * np.minimum(le, ge)),
+        "se": reps.std(0, ddof=1),
+    }
 
     def jack(reps_raw: np.ndarray, fix: bool) -> dict[str, np.ndarray]:
         r = expand(reps_raw)
@@ -172,8 +188,9 @@ def one_sample(world: World, n: int, seed: int, groups: tuple[int, ...], n_boot:
     # (4) grouped jackknife with the graph rebuilt (kdaudit)
     for g0 in groups:
         grp = rng.permutation(n) % g0
-        reps_g = np.array([subsample_statistics(ext_idx, dist, terms, same, K, CK, grp != g)
-                           for g in range(g0)])
+        reps_g = np.array(
+            [subsample_statistics(ext_idx, dist, terms, same, K, CK, grp != g) for g in range(g0)]
+        )
         out[f"jackknife-{g0}"] = jack(reps_g, False)
     if corrected:
         g0 = groups[0]
@@ -199,11 +216,15 @@ def _pair_variance(ext_idx, dist, terms, same, scale) -> np.ndarray:
     rev = np.zeros_like(pos)
     for c in range(K):
         rev[:, c] = (idx[idx[:, c]] == np.arange(n)[:, None]).any(axis=1)
-    def v2_of(t: np.ndarray, cols: int, count: float, weight: float, mask: np.ndarray, mut) -> float:
+
+    def v2_of(
+        t: np.ndarray, cols: int, count: float, weight: float, mask: np.ndarray, mut
+    ) -> float:
         x = np.where(mask, t, np.nan)
         s2 = np.nanvar(x, axis=1, ddof=1)
         sig = float(np.nanmean(s2))
-        return sig * (1 + mut) * weight ** 2 * count
+        return sig * (1 + mut) * weight**2 * count
+
     out = []
     m = terms.shape[2]
     w = terms[:, :K].astype(np.float64)
@@ -218,7 +239,7 @@ def _pair_variance(ext_idx, dist, terms, same, scale) -> np.ndarray:
         for t in cols:
             if stat < 2:
                 v = v2_of(t, K, c, 1.0 / c, pos, mu)
-                vals.append(v * (scale ** 2 if stat == 1 else 1.0))
+                vals.append(v * (scale**2 if stat == 1 else 1.0))
             else:
                 mask = np.ones(t.shape, dtype=bool)
                 vals.append(v2_of(t, CK - 1, n * (CK - 1), 1.0 / (CK * n), mask, mu_c))
@@ -233,29 +254,45 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None, help="simulated samples")
     ap.add_argument("--d", type=int, default=6, help="input dimensions")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--corrected", action="store_true",
-                    help="also an experimental pair-variance-corrected jackknife")
+    ap.add_argument(
+        "--corrected",
+        action="store_true",
+        help="also an experimental pair-variance-corrected jackknife",
+    )
     args = ap.parse_args()
     n = args.n or (2000 if args.quick else 4000)
     runs = args.runs or (80 if args.quick else 300)
     groups = tuple(sorted({DEFAULT_GROUPS, 50}))
     world = World(args.d)
     t0 = time.perf_counter()
-    results = [one_sample(world, n, args.seed * 100_003 + i, groups, n_boot=400, n_half=50,
-                          corrected=args.corrected)
-               for i in range(runs)]
+    results = [
+        one_sample(
+            world,
+            n,
+            args.seed * 100_003 + i,
+            groups,
+            n_boot=400,
+            n_half=50,
+            corrected=args.corrected,
+        )
+        for i in range(runs)
+    ]
     elapsed = time.perf_counter() - t0
     names = [s for s in results[0] if s != "point"]
     values = np.array([r["point"]["value"] for r in results])
     truth = values.mean(0)
     sd = values.std(0, ddof=1)
     labels = ["teacher", "student", "sharp", "delta_null", "delta_sharp"]
-    print(f"individual-fairness calibration: {runs} samples of {n} rows, d = {args.d}, k = {K}; "
-          f"{elapsed:.0f} s")
+    print(
+        f"individual-fairness calibration: {runs} samples of {n} rows, d = {args.d}, k = {K}; "
+        f"{elapsed:.0f} s"
+    )
     print("truth = mean over samples; null delta = student (teacher on permuted inputs) - teacher")
     print("target: coverage 0.93-0.97, false alarm (p <= 0.05 under the null) <= 0.06\n")
-    hdr = (f"{'statistic':22s} {'scheme':18s} {'SE/trueSD':>9s} {'cov teacher':>11s} "
-           f"{'cov sharp':>9s} {'cov d_sharp':>11s} {'cov d_null':>10s} {'false alarm':>11s}")
+    hdr = (
+        f"{'statistic':22s} {'scheme':18s} {'SE/trueSD':>9s} {'cov teacher':>11s} "
+        f"{'cov sharp':>9s} {'cov d_sharp':>11s} {'cov d_null':>10s} {'false alarm':>11s}"
+    )
     print(hdr)
     print("-" * len(hdr))
     mc = 1.96 * np.sqrt(0.05 * 0.95 / runs)
@@ -269,17 +306,24 @@ def main() -> None:
             cov = ((lo <= truth) & (truth <= hi)).mean(0)
             ratio = se.mean(0)[cols["teacher"]] / sd[cols["teacher"]]
             fa = (p[:, cols["delta_null"]] <= 0.05).mean()
-            print(f"{stat:22s} {name:18s} {ratio:9.2f} {cov[cols['teacher']]:11.3f} "
-                  f"{cov[cols['sharp']]:9.3f} {cov[cols['delta_sharp']]:11.3f} "
-                  f"{cov[cols['delta_null']]:10.3f} {fa:11.3f}")
+            print(
+                f"{stat:22s} {name:18s} {ratio:9.2f} {cov[cols['teacher']]:11.3f} "
+                f"{cov[cols['sharp']]:9.3f} {cov[cols['delta_sharp']]:11.3f} "
+                f"{cov[cols['delta_null']]:10.3f} {fa:11.3f}"
+            )
         print()
     print(f"Monte Carlo error of a rate near 0.05 over {runs} samples: +-{mc:.3f} (95%)")
 
     # kdaudit's end-to-end numbers on one sample, as reported
     rng = np.random.default_rng(args.seed)
     x = rng.normal(size=(n, args.d))
-    res = individual_fairness(knn_graph(x, k=K, spare=DEFAULT_SPARE), world.models(x),
-                              pairs=[("teacher", "student")], n_bootstrap=1, seed=args.seed)
+    res = individual_fairness(
+        knn_graph(x, k=K, spare=DEFAULT_SPARE),
+        world.models(x),
+        pairs=[("teacher", "student")],
+        n_bootstrap=1,
+        seed=args.seed,
+    )
     print(f"one report: {res.config.resampling}; distance_scale = {res.config.distance_scale:.4g}")
 
 

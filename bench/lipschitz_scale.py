@@ -43,9 +43,23 @@ def _mnist(n_eval: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _adult(n_eval: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    cols = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
-            "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
-            "hours-per-week", "native-country", "income"]
+    cols = [
+        "age",
+        "workclass",
+        "fnlwgt",
+        "education",
+        "education-num",
+        "marital-status",
+        "occupation",
+        "relationship",
+        "race",
+        "sex",
+        "capital-gain",
+        "capital-loss",
+        "hours-per-week",
+        "native-country",
+        "income",
+    ]
     df = pd.read_csv(DATA / "adult" / "adult.data", names=cols, skipinitialspace=True).dropna()
     y = (df.pop("income") == ">50K").to_numpy().astype(np.int64)
     x = pd.get_dummies(df, dtype=np.float32).to_numpy(np.float32)
@@ -68,21 +82,28 @@ def audit(name: str, data, models, space: str) -> None:
     rep = representation(xev, space=space)
     graph = knn_graph(rep, k=5, spare=DEFAULT_SPARE, space=space)
     roles = list(logits)
-    res = individual_fairness(graph, logits, pairs=[("teacher", r) for r in roles[1:]],
-                              n_bootstrap=1, seed=0)
-    print(f"  space {space}, distance_scale {res.config.distance_scale:.4g} "
-          f"({len(yev)} rows; {time.perf_counter() - t0:.0f} s)")
+    res = individual_fairness(
+        graph, logits, pairs=[("teacher", r) for r in roles[1:]], n_bootstrap=1, seed=0
+    )
+    print(
+        f"  space {space}, distance_scale {res.config.distance_scale:.4g} "
+        f"({len(yev)} rows; {time.perf_counter() - t0:.0f} s)"
+    )
     for role in roles:
         r = res.roles[role]
         ln = r.lipschitz_normalized
-        print(f"  {role:14s} I(f) raw {r.lipschitz.value:.4g}   normalized {ln.value:.4f} "
-              f"[{ln.ci_low:.4f}, {ln.ci_high:.4f}]")
+        print(
+            f"  {role:14s} I(f) raw {r.lipschitz.value:.4g}   normalized {ln.value:.4f} "
+            f"[{ln.ci_low:.4f}, {ln.ci_high:.4f}]"
+        )
     base = res.roles["teacher"].lipschitz_normalized.value
     for pair, d in res.delta.items():
         dn = d.lipschitz_normalized
         ratio = (base + dn.value) / base
-        print(f"  {pair:24s} change {dn.value:+.4f} [{dn.ci_low:+.4f}, {dn.ci_high:+.4f}]  "
-              f"({ratio:.2f}x the teacher), p = {dn.p_value:.3g}")
+        print(
+            f"  {pair:24s} change {dn.value:+.4f} [{dn.ci_low:+.4f}, {dn.ci_high:+.4f}]  "
+            f"({ratio:.2f}x the teacher), p = {dn.p_value:.3g}"
+        )
 
 
 def main() -> None:
@@ -93,19 +114,33 @@ def main() -> None:
         raise SystemExit(f"needs the shared data folder {DATA}")
     n_img, n_tab = (2000, 2000) if args.quick else (4000, 6000)
     print("MNIST (flat pixels in [0, 1])")
-    audit("mnist", _mnist(n_img), {
-        "teacher": MLPClassifier((128,), max_iter=60, random_state=0),
-        "student": LogisticRegression(max_iter=300, C=0.05),
-        "rough_student": LogisticRegression(max_iter=300, C=10.0),
-    }, "flat")
+    audit(
+        "mnist",
+        _mnist(n_img),
+        {
+            "teacher": MLPClassifier((128,), max_iter=60, random_state=0),
+            "student": LogisticRegression(max_iter=300, C=0.05),
+            "rough_student": LogisticRegression(max_iter=300, C=10.0),
+        },
+        "flat",
+    )
     print("UCI Adult (standardized one-hot table)")
-    audit("adult", _adult(n_tab), {
-        "teacher": HistGradientBoostingClassifier(random_state=0),
-        "student": LogisticRegression(max_iter=500),
-        "rough_student": HistGradientBoostingClassifier(max_depth=None, max_leaf_nodes=255,
-                                                        min_samples_leaf=2, learning_rate=0.5,
-                                                        random_state=0),
-    }, "standardized")
+    audit(
+        "adult",
+        _adult(n_tab),
+        {
+            "teacher": HistGradientBoostingClassifier(random_state=0),
+            "student": LogisticRegression(max_iter=500),
+            "rough_student": HistGradientBoostingClassifier(
+                max_depth=None,
+                max_leaf_nodes=255,
+                min_samples_leaf=2,
+                learning_rate=0.5,
+                random_state=0,
+            ),
+        },
+        "standardized",
+    )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ class AuditOptions:
     def __post_init__(self) -> None:
         if self.class_names is not None:
             if isinstance(self.class_names, str):
-                raise UsageError("class_names must be a list of names, one per class; got a string.")
+                raise UsageError(
+                    "class_names must be a list of names, one per class; got a string."
+                )
             object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
         if not 0.0 < self.alpha < 1.0:
             raise UsageError(f"--alpha must be between 0 and 1; got {self.alpha}.")
@@ -88,15 +90,21 @@ class AuditOptions:
             )
         if self.seed < 0:
             raise UsageError(f"--seed must be >= 0; got {self.seed}.")
-        if isinstance(self.max_groups, bool) or not isinstance(self.max_groups, int) or self.max_groups < 1:
+        if (
+            isinstance(self.max_groups, bool)
+            or not isinstance(self.max_groups, int)
+            or self.max_groups < 1
+        ):
             raise UsageError(f"max_groups must be a positive integer; got {self.max_groups!r}.")
         if self.min_group_size < 0:
             raise UsageError(f"--min-group-size must be >= 0; got {self.min_group_size}.")
         if self.bootstrap < 0:
             raise UsageError(f"--bootstrap must be >= 0; got {self.bootstrap}.")
         if self.bootstrap > MAX_BOOTSTRAP:
-            raise UsageError(f"--bootstrap must be at most {MAX_BOOTSTRAP}; got {self.bootstrap}.",
-                             tip="A few thousand replicates give stable 95% intervals.")
+            raise UsageError(
+                f"--bootstrap must be at most {MAX_BOOTSTRAP}; got {self.bootstrap}.",
+                tip="A few thousand replicates give stable 95% intervals.",
+            )
         if not 0.5 <= self.confidence < 1.0:
             raise UsageError(f"confidence must be in [0.5, 1); got {self.confidence}.")
         if self.batch_size is not None and self.batch_size <= 0:
@@ -106,7 +114,9 @@ class AuditOptions:
         if self.knn_k < 1:
             raise UsageError(f"k for nearest neighbours must be >= 1; got {self.knn_k}.")
         if self.anchors is not None and (isinstance(self.anchors, bool) or self.anchors < 0):
-            raise UsageError(f"anchors must be an integer >= 0 (0: exact, all rows); got {self.anchors!r}.")
+            raise UsageError(
+                f"anchors must be an integer >= 0 (0: exact, all rows); got {self.anchors!r}."
+            )
         if self.distance not in ("euclidean", "cosine", "auto"):
             raise UsageError(f"distance must be euclidean, cosine or auto; got {self.distance!r}.")
         unknown = set(self.skip) - set(ANALYSES)
@@ -213,10 +223,12 @@ class Report:
             The report was read from a file: the predictions are not stored in report.json.
         """
         if self._row_source is None:
-            raise UsageError("Per-row predictions exist only for a report from this session's "
-                             "audit (report.json does not store them).",
-                             tip="Run the audit with --export-rows FILE.parquet, or call "
-                                 "rows() on the Report that compare()/audit() returned.")
+            raise UsageError(
+                "Per-row predictions exist only for a report from this session's "
+                "audit (report.json does not store them).",
+                tip="Run the audit with --export-rows FILE.parquet, or call "
+                "rows() on the Report that compare()/audit() returned.",
+            )
         from kdaudit.export import row_table
 
         y, logits, sensitive, names = self._row_source
@@ -229,7 +241,9 @@ class Report:
         check_rows_path(path)
         return write_rows(self.rows(), path)
 
-    def write(self, out_dir: str | Path, *, formats: Sequence[str] = ("json", "html", "md")) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | Path, *, formats: Sequence[str] = ("json", "html", "md")
+    ) -> dict[str, Path]:
         """Write the report files into ``out_dir``.
 
         Parameters
@@ -257,9 +271,11 @@ class Report:
         from kdaudit.report.html import render_html
 
         page = render_html(self.data, validate=False)
-        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" '
-                'style="width:100%;height:720px;border:1px solid #ddd" '
-                'sandbox="allow-same-origin" title="kdaudit report"></iframe>')
+        return (
+            f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+            'style="width:100%;height:720px;border:1px solid #ddd" '
+            'sandbox="allow-same-origin" title="kdaudit report"></iframe>'
+        )
 
     def __repr__(self) -> str:
         acc = self.data.get("accuracy", {})
@@ -291,7 +307,9 @@ def as_specs(model: ModelLike, role: str, defaults: Mapping[str, Any] | None = N
     return specs
 
 
-def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any) -> tuple[LogitArray, dict[str, Any]]:
+def _model_logits(
+    spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
+) -> tuple[LogitArray, dict[str, Any]]:
     from kdaudit.engine.inference import compute_logits
     from kdaudit.models.base import load_model
 
@@ -301,14 +319,20 @@ def _model_logits(spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
         adapter.align_classes(list(dataset.extras["class_names"]))  # id2label vs the data's labels
     # compute_logits checks rows and finiteness; logits files are read memory-mapped, never cached
     logits = compute_logits(
-        adapter, dataset, batch_size=options.batch_size, device=options.device,
-        cache=cache, progress=options.progress, name=f"{spec.role} model {spec.path!r}",
+        adapter,
+        dataset,
+        batch_size=options.batch_size,
+        device=options.device,
+        cache=cache,
+        progress=options.progress,
+        name=f"{spec.role} model {spec.path!r}",
     )
     return logits, model_info(adapter, spec, manifest, n_classes=logits.n_classes, kind=logits.kind)
 
 
-def model_info(adapter: Any, spec: Any, manifest: Mapping[str, Any] | None, *, n_classes: int,
-               kind: str) -> dict[str, Any]:
+def model_info(
+    adapter: Any, spec: Any, manifest: Mapping[str, Any] | None, *, n_classes: int, kind: str
+) -> dict[str, Any]:
     """The report's ``models.ROLE`` record of one run (``compare`` and ``kdaudit stats`` alike).
 
     Parameters
@@ -330,11 +354,18 @@ def model_info(adapter: Any, spec: Any, manifest: Mapping[str, Any] | None, *, n
     info["outputs_resolved"] = "probs" if kind == "log_probs" else "logits"
     info["temperature"] = spec.temperature
     info["preprocess"] = spec.preprocess.to_dict() if spec.preprocess is not None else None
-    info["preprocess_source"] = ("manifest" if manifest and manifest.get("_preprocess_from_manifest")
-                                 else "given" if spec.preprocess is not None else "none")
+    info["preprocess_source"] = (
+        "manifest"
+        if manifest and manifest.get("_preprocess_from_manifest")
+        else "given"
+        if spec.preprocess is not None
+        else "none"
+    )
     if manifest:
-        info["manifest"] = {k: manifest.get(k) for k in
-                            ("name", "role", "arch", "seed", "temperature", "soft_weight", "generation")}
+        info["manifest"] = {
+            k: manifest.get(k)
+            for k in ("name", "role", "arch", "seed", "temperature", "soft_weight", "generation")
+        }
     return info
 
 
@@ -352,7 +383,11 @@ def _with_manifest(spec: Any) -> tuple[Any, dict[str, Any] | None]:
     if manifest is None:
         return spec, None
     changes: dict[str, Any] = {}
-    if spec.temperature is None and spec.role == "student" and manifest.get("temperature") is not None:
+    if (
+        spec.temperature is None
+        and spec.role == "student"
+        and manifest.get("temperature") is not None
+    ):
         changes["temperature"] = float(manifest["temperature"])
     if spec.preprocess is None and manifest.get("preprocess"):
         changes["preprocess"] = Preprocess.from_dict(dict(manifest["preprocess"]))
@@ -379,12 +414,18 @@ def _check_groups(dataset: Dataset, options: AuditOptions) -> None:
                 f"Sensitive attribute {name!r} of {dataset.path or 'the data'!r} has {count} groups, "
                 f"more than --max-groups {options.max_groups}.",
                 tip=f"Is {name!r} an id or free-text column? Choose a real attribute or bin it; "
-                    "or raise --max-groups (config: [analysis] max_groups).")
+                "or raise --max-groups (config: [analysis] max_groups).",
+            )
 
 
-def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset,
-                   options: AuditOptions | None = None) -> int:
-    counts = {f"{role} run {i}": la.n_classes for role, runs in logits.items() for i, la in enumerate(runs)}
+def _check_classes(
+    logits: Mapping[str, list[LogitArray]], dataset: Dataset, options: AuditOptions | None = None
+) -> int:
+    counts = {
+        f"{role} run {i}": la.n_classes
+        for role, runs in logits.items()
+        for i, la in enumerate(runs)
+    }
     distinct = sorted(set(counts.values()))
     if len(distinct) > 1:
         desc = ", ".join(f"{k}: {v}" for k, v in counts.items())
@@ -395,13 +436,16 @@ def _check_classes(logits: Mapping[str, list[LogitArray]], dataset: Dataset,
     n_classes = distinct[0]
     if n_classes < 2:
         raise InputDataError(f"Models output {n_classes} class; need at least 2.")
-    if n_classes > MAX_CLASS_SHIFT_CLASSES and (options is None or "class_shift" not in options.skip):
+    if n_classes > MAX_CLASS_SHIFT_CLASSES and (
+        options is None or "class_shift" not in options.skip
+    ):
         cells = n_classes * n_classes
         raise InputDataError(
             f"The models output {n_classes} classes: class shift's {n_classes} x {n_classes} "
             f"disagreement matrix would hold {cells:.3g} counts ({cells * 8 / 1e9:.3g} GB) per model "
             f"pair; kdaudit builds it for at most {MAX_CLASS_SHIFT_CLASSES} classes.",
-            tip="Skip it with --skip class_shift (config: [analysis] skip = [\"class_shift\"]).")
+            tip='Skip it with --skip class_shift (config: [analysis] skip = ["class_shift"]).',
+        )
     y_max = int(dataset.y_true.max())
     if y_max >= n_classes:
         raise InputDataError(
@@ -445,7 +489,9 @@ def run_audit(
     started = _now()
     unknown_roles = set(models) - set(ROLES)
     if unknown_roles:
-        raise UsageError(f"Unknown model role(s) {sorted(unknown_roles)}; use teacher, student, baseline.")
+        raise UsageError(
+            f"Unknown model role(s) {sorted(unknown_roles)}; use teacher, student, baseline."
+        )
     for needed in ("teacher", "student"):
         if needed not in models:
             raise UsageError(f"An audit needs a {needed} model.")
@@ -467,7 +513,8 @@ def run_audit(
                     raise AuditError(
                         f"Out of memory computing the logits of the {role} model {spec.path!r} on "
                         f"{dataset.path or 'the data'!r} ({dataset.n_samples} rows).",
-                        tip="Use a smaller --batch-size, or a machine with more memory.") from exc
+                        tip="Use a smaller --batch-size, or a machine with more memory.",
+                    ) from exc
                 logits.setdefault(role, []).append(la)
                 infos.setdefault(role, []).append(info)
         n_classes = _check_classes(logits, dataset, options)
@@ -480,9 +527,23 @@ def run_audit(
                 caught.append(str(rec.message))
     with _out_of_memory(dataset, n_classes, options):
         preds = {role: [la.predictions() for la in runs] for role, runs in logits.items()}
-    return assemble_report(dataset, logits, preds, infos, n_classes, options, findings=findings,
-                           caught=caught, started=started, specs=models, cache=cache, graph=graph,
-                           sweep=sweep, command_line=command_line, policy=policy)
+    return assemble_report(
+        dataset,
+        logits,
+        preds,
+        infos,
+        n_classes,
+        options,
+        findings=findings,
+        caught=caught,
+        started=started,
+        specs=models,
+        cache=cache,
+        graph=graph,
+        sweep=sweep,
+        command_line=command_line,
+        policy=policy,
+    )
 
 
 @contextlib.contextmanager
@@ -491,12 +552,15 @@ def _out_of_memory(dataset: Dataset, n_classes: int, options: AuditOptions) -> I
     try:
         yield
     except MemoryError as exc:
-        groups = ", ".join(f"{k}: {_n_groups(v)} groups" for k, v in dataset.sensitive_features.items())
+        groups = ", ".join(
+            f"{k}: {_n_groups(v)} groups" for k, v in dataset.sensitive_features.items()
+        )
         raise AuditError(
             f"Out of memory in the analyses of {dataset.path or 'the data'!r}: {dataset.n_samples} "
             f"rows x {n_classes} classes{', ' + groups if groups else ''}, "
             f"{options.bootstrap} bootstrap replicates.",
-            tip="Lower --bootstrap, --skip an analysis, or use fewer classes/groups.") from exc
+            tip="Lower --bootstrap, --skip an analysis, or use fewer classes/groups.",
+        ) from exc
 
 
 def assemble_report(
@@ -566,16 +630,27 @@ def assemble_report(
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always", KDAuditWarning)
         with _out_of_memory(dataset, n_classes, options):
-            findings += sanity.prediction_findings(dataset.y_true, preds, n_classes,
-                                                   class_names=class_names)
-            report = _analyse(dataset, logits, preds, n_classes, options, specs=specs or {}, cache=cache,
-                              graph=graph)
+            findings += sanity.prediction_findings(
+                dataset.y_true, preds, n_classes, class_names=class_names
+            )
+            report = _analyse(
+                dataset,
+                logits,
+                preds,
+                n_classes,
+                options,
+                specs=specs or {},
+                cache=cache,
+                graph=graph,
+            )
             for name, reason in (skipped or {}).items():  # what this path cannot run, and why
                 if name not in options.skip and name not in report:
                     report["skipped"][name] = reason
             caught += _annotate_small_groups(report.get("group_fairness") or {}, dataset, options)
             if sweep:
-                report.update(_sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph))
+                report.update(
+                    _sweep(dataset, logits, infos, n_classes, options, sweep, cache, graph)
+                )
         for rec in records:
             if issubclass(rec.category, KDAuditWarning) or issubclass(rec.category, RuntimeWarning):
                 caught.append(str(rec.message))
@@ -588,22 +663,31 @@ def assemble_report(
         "created": started,
         "models": {role: _model_block(infos[role]) for role in ROLES if role in infos},
         "data": data_block,
-        "config": {**options.to_config(), "n_classes": n_classes,
-                   "runs_used_for_single_run_analyses": "first run of each role",
-                   "pairs": [f"{a}_vs_{b}" for a, b in _pairs(preds)]},
+        "config": {
+            **options.to_config(),
+            "n_classes": n_classes,
+            "runs_used_for_single_run_analyses": "first run of each role",
+            "pairs": [f"{a}_vs_{b}" for a, b in _pairs(preds)],
+        },
         **report,
     }
     if findings:
         report["sanity"] = findings
     caught += [f["message"] for f in findings]
-    report["warnings"] = sorted(set(report.get("warnings", [])) | set(caught) | set(_ci_notes(report)))
+    report["warnings"] = sorted(
+        set(report.get("warnings", [])) | set(caught) | set(_ci_notes(report))
+    )
     for message in report["warnings"]:  # recorded into the report above; shown to the user here
         warn_caller(message, KDAuditWarning)
     report["provenance"] = _provenance(command_line, started)
     out = Report(report)
     if row_logits:
-        out._row_source = (dataset.y_true, {role: runs[0] for role, runs in logits.items()},
-                           dict(dataset.sensitive_features), class_names)
+        out._row_source = (
+            dataset.y_true,
+            {role: runs[0] for role, runs in logits.items()},
+            dict(dataset.sensitive_features),
+            class_names,
+        )
     from kdaudit.governance import governance_section
 
     report["governance"] = governance_section(report)
@@ -612,18 +696,26 @@ def assemble_report(
     return out
 
 
-def _preflight(models: Mapping[str, Sequence[Any]],
-               sweep: Sequence[tuple[float, Sequence[Any]]] | None,
-               dataset: Dataset, options: AuditOptions) -> list[dict[str, Any]]:
+def _preflight(
+    models: Mapping[str, Sequence[Any]],
+    sweep: Sequence[tuple[float, Sequence[Any]]] | None,
+    dataset: Dataset,
+    options: AuditOptions,
+) -> list[dict[str, Any]]:
     entries = []
     for role in ROLES:
         runs = models.get(role, [])
-        entries += [(role if len(runs) == 1 else f"{role} run {i + 1}", spec)
-                    for i, spec in enumerate(runs)]
+        entries += [
+            (role if len(runs) == 1 else f"{role} run {i + 1}", spec) for i, spec in enumerate(runs)
+        ]
     for temperature, specs in sweep or []:
-        entries += [(f"sweep student T={temperature:g}"
-                     + ("" if len(specs) == 1 else f" run {i + 1}"),
-                     dataclasses.replace(spec, role="student")) for i, spec in enumerate(specs)]
+        entries += [
+            (
+                f"sweep student T={temperature:g}" + ("" if len(specs) == 1 else f" run {i + 1}"),
+                dataclasses.replace(spec, role="student"),
+            )
+            for i, spec in enumerate(specs)
+        ]
     return sanity.preflight(entries, dataset, device=options.device, prepare=_with_manifest)
 
 
@@ -636,14 +728,18 @@ def _class_names(dataset: Dataset, options: AuditOptions, n_classes: int) -> tup
     names = tuple(str(c) for c in names)
     if len(names) != n_classes:
         if given is not None:
-            raise UsageError(f"--class-names gives {len(names)} names but the models output "
-                             f"{n_classes} classes.",
-                             tip="Give one name per class, in the models' class order.")
+            raise UsageError(
+                f"--class-names gives {len(names)} names but the models output "
+                f"{n_classes} classes.",
+                tip="Give one name per class, in the models' class order.",
+            )
         return None  # e.g. a label column with fewer classes present than the models output
     return names
 
 
-def _annotate_small_groups(gf: Mapping[str, Any], dataset: Dataset, options: AuditOptions) -> list[str]:
+def _annotate_small_groups(
+    gf: Mapping[str, Any], dataset: Dataset, options: AuditOptions
+) -> list[str]:
     """The small-group flag per rate (rows, positives, negatives) on every by_group row."""
     from kdaudit.analysis.group_fairness import intersectional_groups
 
@@ -653,8 +749,9 @@ def _annotate_small_groups(gf: Mapping[str, Any], dataset: Dataset, options: Aud
         if groups is None and "+" in attr:
             groups = intersectional_groups(dataset.sensitive_features)
         if groups is not None:
-            notes += sanity.annotate_small_groups(block, dataset.y_true, groups,
-                                                  min_group_size=options.min_group_size)
+            notes += sanity.annotate_small_groups(
+                block, dataset.y_true, groups, min_group_size=options.min_group_size
+            )
     return notes
 
 
@@ -689,8 +786,10 @@ def _open_cache(options: AuditOptions) -> Any:
 
     root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     if root.exists() and not root.is_dir():
-        raise CacheError(f"The logit cache {str(root)!r} is a file, not a folder.",
-                         tip="Pass another --cache-dir, or --no-cache.")
+        raise CacheError(
+            f"The logit cache {str(root)!r} is a file, not a folder.",
+            tip="Pass another --cache-dir, or --no-cache.",
+        )
     return LogitCache(root)
 
 
@@ -723,8 +822,14 @@ def _analyse(
     pairs = _pairs(logits)
     first = {role: runs[0] for role, runs in preds.items()}
     out: dict[str, Any] = {"skipped": {}, "warnings": []}
-    acc = accuracy_analysis(y, first, pairs=pairs, n_bootstrap=options.bootstrap,
-                            seed=options.seed, confidence=options.confidence).to_dict()
+    acc = accuracy_analysis(
+        y,
+        first,
+        pairs=pairs,
+        n_bootstrap=options.bootstrap,
+        seed=options.seed,
+        confidence=options.confidence,
+    ).to_dict()
     out["accuracy"] = acc["accuracy"]
     out["accuracy_delta"] = acc["accuracy_delta"]
 
@@ -734,11 +839,23 @@ def _analyse(
         shift: dict[str, Any] = {}
         for a, b in pairs:
             if len(preds[a]) >= 2 and len(preds[b]) >= 2:
-                res = class_shift_multirun(y, preds[a], preds[b], n_classes=n_classes,
-                                           alpha=options.alpha, correction=options.correction)
+                res = class_shift_multirun(
+                    y,
+                    preds[a],
+                    preds[b],
+                    n_classes=n_classes,
+                    alpha=options.alpha,
+                    correction=options.correction,
+                )
             else:
-                res = class_shift(y, first[a], first[b], n_classes=n_classes,
-                                  alpha=options.alpha, correction=options.correction)
+                res = class_shift(
+                    y,
+                    first[a],
+                    first[b],
+                    n_classes=n_classes,
+                    alpha=options.alpha,
+                    correction=options.correction,
+                )
             shift[f"{a}_vs_{b}"] = res.to_dict()
         out["class_shift"] = shift
 
@@ -752,13 +869,16 @@ def _analyse(
     if graph is None:
         out["skipped"]["individual_fairness"] = _individual_fairness_skip_reason(dataset, options)
     else:
-        out["individual_fairness"] = _individual_fairness(dataset, logits, first, pairs, options,
-                                                          specs=specs, cache=cache, graph=graph)
+        out["individual_fairness"] = _individual_fairness(
+            dataset, logits, first, pairs, options, specs=specs, cache=cache, graph=graph
+        )
 
     if options.counterfactual_terms is not None and "individual_fairness" not in options.skip:
         from kdaudit.text_audit import counterfactual_text
 
-        out["counterfactual_text"] = counterfactual_text(dataset, logits, pairs, options, specs, cache)
+        out["counterfactual_text"] = counterfactual_text(
+            dataset, logits, pairs, options, specs, cache
+        )
 
     if "robustness" in options.skip:
         out["skipped"]["robustness"] = "skipped with --skip"
@@ -770,9 +890,16 @@ def _analyse(
         # the first sensitive attribute is the bias attribute (per-bias-type runs: one audit each)
         attr_name, attr = next(iter(dataset.sensitive_features.items()), ("", None))
         out["robustness"] = robustness(
-            y, first, split=dataset.split, bias_attribute=attr, attribute_name=attr_name,
-            pairs=pairs, n_bootstrap=options.bootstrap, seed=options.seed,
-            confidence=options.confidence, min_group_size=options.min_group_size,
+            y,
+            first,
+            split=dataset.split,
+            bias_attribute=attr,
+            attribute_name=attr_name,
+            pairs=pairs,
+            n_bootstrap=options.bootstrap,
+            seed=options.seed,
+            confidence=options.confidence,
+            min_group_size=options.min_group_size,
         ).to_dict()
     return out
 
@@ -795,15 +922,21 @@ def _group_fairness(
             raise InputDataError(
                 f"The intersection {'+'.join(attributes)!r} has {_n_groups(combined)} groups, more "
                 f"than --max-groups {options.max_groups}.",
-                tip="Drop --intersectional, use fewer attributes, or raise --max-groups.")
+                tip="Drop --intersectional, use fewer attributes, or raise --max-groups.",
+            )
         attributes["+".join(attributes)] = combined
     result = {}
     for name, groups in attributes.items():
         result[name] = group_fairness(
-            dataset.y_true, predictions, groups, n_classes=n_classes, pairs=pairs,
+            dataset.y_true,
+            predictions,
+            groups,
+            n_classes=n_classes,
+            pairs=pairs,
             positive_label=options.positive_label,
             n_bootstrap=options.bootstrap if n_bootstrap is None else n_bootstrap,
-            seed=options.seed, confidence=options.confidence,
+            seed=options.seed,
+            confidence=options.confidence,
             min_group_size=options.min_group_size,
         ).to_dict()
     return result
@@ -814,19 +947,27 @@ def _individual_fairness_skip_reason(dataset: Dataset, options: AuditOptions) ->
         return "skipped with --skip"
     has_embedding = options.embedding is not None or "embedding" in dataset.extras
     if not dataset.has_inputs and not has_embedding:
-        return "the data has no inputs ('x') and no embedding was given, so no neighbours can be found"
+        return (
+            "the data has no inputs ('x') and no embedding was given, so no neighbours can be found"
+        )
     from kdaudit.data.text import TextInputs
 
     if isinstance(dataset.x, TextInputs) and not has_embedding and not options.embedding_model:
-        return ("the data is text, so no input space defines similarity; pass --embedding FILE.npy "
-                "or --embedding-model ROLE (that model's pooled hidden state)")
+        return (
+            "the data is text, so no input space defines similarity; pass --embedding FILE.npy "
+            "or --embedding-model ROLE (that model's pooled hidden state)"
+        )
     if isinstance(dataset.x, dict) and not has_embedding:
-        return ("the model takes several inputs (x_<name> arrays), so no input space defines "
-                "similarity; pass --embedding FILE.npy (one row per sample) to compare neighbours there")
+        return (
+            "the model takes several inputs (x_<name> arrays), so no input space defines "
+            "similarity; pass --embedding FILE.npy (one row per sample) to compare neighbours there"
+        )
     return None
 
 
-def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[Any]] | None = None) -> Any:
+def _knn(
+    dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[Any]] | None = None
+) -> Any:
     """The one neighbour graph of an audit, shared by every model and the sweep."""
     from kdaudit.analysis.individual_fairness import DEFAULT_SPARE
     from kdaudit.analysis.neighbors import knn_graph, representation
@@ -835,7 +976,9 @@ def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[
     if options.embedding_model is not None and options.embedding is None:
         from kdaudit.models.text import model_embedding
 
-        embedding = model_embedding(dataset, options.embedding_model, models or {}, device=options.device)
+        embedding = model_embedding(
+            dataset, options.embedding_model, models or {}, device=options.device
+        )
     elif options.embedding is not None:
         from kdaudit.data.dataset import load_arrays
 
@@ -847,13 +990,17 @@ def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[
     if embedding is not None and (embedding.ndim != 2 or embedding.dtype.kind not in "fiub"):
         raise InputDataError(
             f"The embedding {options.embedding or 'array of the data'!r} must be a numeric "
-            f"(n_samples, n_features) array; got {embedding.dtype} of shape {embedding.shape}.")
+            f"(n_samples, n_features) array; got {embedding.dtype} of shape {embedding.shape}."
+        )
     if embedding is not None and embedding.shape[0] != dataset.n_samples:
         raise InputDataError(
             f"The embedding has {embedding.shape[0]} rows but the data has {dataset.n_samples}."
         )
-    x = None if isinstance(dataset.x, dict) or not isinstance(dataset.x, np.ndarray | None) \
-        else dataset.x  # multi-input and text data need an embedding
+    x = (
+        None
+        if isinstance(dataset.x, dict) or not isinstance(dataset.x, np.ndarray | None)
+        else dataset.x
+    )  # multi-input and text data need an embedding
     space = "embedding" if embedding is not None else options.space
     rep = representation(x, space=space, embedding=embedding)
     if space == "auto":
@@ -870,8 +1017,14 @@ def _knn(dataset: Dataset, options: AuditOptions, models: Mapping[str, Sequence[
     if n_anchors is not None:  # large data (or --anchors): a hash-drawn anchor subsample
         return AnchorPlan(rep=rep, k=options.knn_k, metric=metric, space=space, n_anchors=n_anchors)
     # exact where it is fast enough (with the spares the jackknife rebuilds from), else HNSW
-    return choose_graph(rep, k=options.knn_k, metric=metric, space=space, seed=options.seed,
-                        exact=functools.partial(knn_graph, spare=DEFAULT_SPARE))
+    return choose_graph(
+        rep,
+        k=options.knn_k,
+        metric=metric,
+        space=space,
+        seed=options.seed,
+        exact=functools.partial(knn_graph, spare=DEFAULT_SPARE),
+    )
 
 
 def _individual_fairness(
@@ -890,18 +1043,30 @@ def _individual_fairness(
 
     if isinstance(graph, AnchorPlan):
         if options.counterfactual is not None:
-            raise UsageError("--counterfactual needs the exact all-rows neighbour graph, not anchors.",
-                             tip="Pass --anchors 0 (exact), or drop --counterfactual.")
-        return graph.evaluate({role: runs[0] for role, runs in logits.items()}, predictions=predictions,
-                              seed=options.seed, confidence=options.confidence, pairs=pairs)
+            raise UsageError(
+                "--counterfactual needs the exact all-rows neighbour graph, not anchors.",
+                tip="Pass --anchors 0 (exact), or drop --counterfactual.",
+            )
+        return graph.evaluate(
+            {role: runs[0] for role, runs in logits.items()},
+            predictions=predictions,
+            seed=options.seed,
+            confidence=options.confidence,
+            pairs=pairs,
+        )
     counterfactual = None
     if options.counterfactual is not None:
         counterfactual = _counterfactual_logits(dataset, options, specs, cache)
     first_sensitive = next(iter(dataset.sensitive_features.values()), None)
     result = individual_fairness(
-        graph, {role: runs[0] for role, runs in logits.items()}, predictions=predictions,
-        counterfactual=counterfactual, sensitive_features=first_sensitive,
-        n_bootstrap=options.bootstrap, seed=options.seed, confidence=options.confidence,
+        graph,
+        {role: runs[0] for role, runs in logits.items()},
+        predictions=predictions,
+        counterfactual=counterfactual,
+        sensitive_features=first_sensitive,
+        n_bootstrap=options.bootstrap,
+        seed=options.seed,
+        confidence=options.confidence,
         pairs=pairs,
     ).to_dict()
     if getattr(graph, "ann", None):  # approximate neighbours: say how close to exact
@@ -922,8 +1087,10 @@ def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:
     multi = {k[2:]: v for k, v in arrays.items() if k.startswith("x_")}
     x: Any = arrays.get("x", multi or None)
     if x is None:
-        raise InputDataError(f"Counterfactual file {path!r} has no 'x' array.",
-                             tip="Save the counterfactual inputs as 'x' (same rows as the data).")
+        raise InputDataError(
+            f"Counterfactual file {path!r} has no 'x' array.",
+            tip="Save the counterfactual inputs as 'x' (same rows as the data).",
+        )
     rows = {k: v.shape[0] for k, v in (x.items() if isinstance(x, dict) else [("x", x)])}
     if set(rows.values()) != {dataset.n_samples}:
         raise InputDataError(
@@ -931,16 +1098,24 @@ def _counterfactual_dataset(dataset: Dataset, path: str) -> Dataset:
             f"{dataset.n_samples}. Row i must be the counterfactual of data row i."
         )
     sha = file_sha256(p)
-    return dataclasses.replace(dataset, x=x, path=str(p), sha256=sha,
-                               fingerprint=fingerprint(sha, kind="counterfactual", of=dataset.fingerprint))
+    return dataclasses.replace(
+        dataset,
+        x=x,
+        path=str(p),
+        sha256=sha,
+        fingerprint=fingerprint(sha, kind="counterfactual", of=dataset.fingerprint),
+    )
 
 
 def _counterfactual_logits(
     dataset: Dataset, options: AuditOptions, specs: Mapping[str, Sequence[Any]], cache: Any
 ) -> dict[str, LogitArray] | None:
     if any(s.path.lower().endswith((".npy", ".npz")) for runs in specs.values() for s in runs[:1]):
-        warnings.warn("--counterfactual needs models that take inputs; it is skipped for logits files.",
-                      KDAuditWarning, stacklevel=2)
+        warnings.warn(
+            "--counterfactual needs models that take inputs; it is skipped for logits files.",
+            KDAuditWarning,
+            stacklevel=2,
+        )
         return None
     cf = _counterfactual_dataset(dataset, str(options.counterfactual))
     return {role: _model_logits(runs[0], cf, options, cache)[0] for role, runs in specs.items()}
@@ -967,7 +1142,9 @@ def _sweep(
     for temperature, specs in sweep:
         runs = []
         for spec in specs:
-            la, _ = _model_logits(dataclasses.replace(spec, role="student"), dataset, options, cache)
+            la, _ = _model_logits(
+                dataclasses.replace(spec, role="student"), dataset, options, cache
+            )
             if la.n_classes != n_classes:
                 raise InputDataError(
                     f"Sweep student at T={temperature} outputs {la.n_classes} classes; "
@@ -981,9 +1158,12 @@ def _sweep(
             return None
         alpha, correction = options.alpha, options.correction
         if len(ref) >= 2 and len(st) >= 2:
-            return class_shift_multirun(y, list(ref), list(st), n_classes=n_classes, alpha=alpha,
-                                        correction=correction).to_dict()
-        return class_shift(y, ref[0], st[0], n_classes=n_classes, alpha=alpha, correction=correction).to_dict()
+            return class_shift_multirun(
+                y, list(ref), list(st), n_classes=n_classes, alpha=alpha, correction=correction
+            ).to_dict()
+        return class_shift(
+            y, ref[0], st[0], n_classes=n_classes, alpha=alpha, correction=correction
+        ).to_dict()
 
     attribute, group_metrics = None, None
     if dataset.sensitive_features and "group_fairness" not in options.skip:
@@ -991,26 +1171,51 @@ def _sweep(
 
         def group_metrics(pred: np.ndarray) -> dict[str, Any]:
             return group_fairness(
-                y, {"student": pred}, groups, n_classes=n_classes, pairs=[],
-                positive_label=options.positive_label, n_bootstrap=options.bootstrap,
-                seed=options.seed, confidence=options.confidence,
+                y,
+                {"student": pred},
+                groups,
+                n_classes=n_classes,
+                pairs=[],
+                positive_label=options.positive_label,
+                n_bootstrap=options.bootstrap,
+                seed=options.seed,
+                confidence=options.confidence,
                 min_group_size=options.min_group_size,
             ).to_dict()["student"]
 
     individual = None
     if graph is not None:
-        def individual(roles: Mapping[str, LogitArray], preds: Mapping[str, np.ndarray]) -> dict[str, Any]:
-            if hasattr(graph, "evaluate"):  # anchors (kdaudit.analysis.anchored.AnchorPlan)
-                return graph.evaluate(roles, predictions=preds, seed=options.seed,
-                                      confidence=options.confidence)
-            return individual_fairness(graph, roles, predictions=preds, n_bootstrap=options.bootstrap,
-                                       seed=options.seed, confidence=options.confidence).to_dict()
 
-    main = (infos["student"][0].get("temperature"), [i["path"] for i in infos["student"]],
-            logits["student"])
+        def individual(
+            roles: Mapping[str, LogitArray], preds: Mapping[str, np.ndarray]
+        ) -> dict[str, Any]:
+            if hasattr(graph, "evaluate"):  # anchors (kdaudit.analysis.anchored.AnchorPlan)
+                return graph.evaluate(
+                    roles, predictions=preds, seed=options.seed, confidence=options.confidence
+                )
+            return individual_fairness(
+                graph,
+                roles,
+                predictions=preds,
+                n_bootstrap=options.bootstrap,
+                seed=options.seed,
+                confidence=options.confidence,
+            ).to_dict()
+
+    main = (
+        infos["student"][0].get("temperature"),
+        [i["path"] for i in infos["student"]],
+        logits["student"],
+    )
     rows, reference = temperature_sweep(
-        y, entries, main=main, references={r: logits[r] for r in ("teacher", "baseline") if r in logits},
-        attribute=attribute, group_metrics=group_metrics, individual=individual, class_shift=shift,
+        y,
+        entries,
+        main=main,
+        references={r: logits[r] for r in ("teacher", "baseline") if r in logits},
+        attribute=attribute,
+        group_metrics=group_metrics,
+        individual=individual,
+        class_shift=shift,
         confidence=options.confidence,
     )
     return {"temperature_sweep": rows, "temperature_sweep_reference": reference}
@@ -1087,9 +1292,17 @@ def compare(
         DataFrames, ``report.write(dir)`` the files.
     """
     options = dataclasses.replace(options or AuditOptions(), **option_overrides)
-    dataset = data if isinstance(data, Dataset) else load_dataset(
-        data, label=label, sensitive=sensitive, features=features, text_column=text_column,
-        min_group_size=options.min_group_size,
+    dataset = (
+        data
+        if isinstance(data, Dataset)
+        else load_dataset(
+            data,
+            label=label,
+            sensitive=sensitive,
+            features=features,
+            text_column=text_column,
+            min_group_size=options.min_group_size,
+        )
     )
     dataset = _with_sensitive_files(dataset, sensitive_files)
     defaults = {role: dict((model_defaults or {}).get(role, {})) for role in ROLES}
@@ -1097,17 +1310,30 @@ def compare(
         defaults[role].setdefault("trust_code", options.trust_code)
         defaults[role].setdefault("outputs", "auto")  # the CLI's default
     if preprocess is not None:
-        by_role = (preprocess if isinstance(preprocess, Mapping) and preprocess
-                   and set(preprocess) <= set(ROLES) else dict.fromkeys(ROLES, preprocess))
+        by_role = (
+            preprocess
+            if isinstance(preprocess, Mapping) and preprocess and set(preprocess) <= set(ROLES)
+            else dict.fromkeys(ROLES, preprocess)
+        )
         for role, spec in by_role.items():
             defaults[role].setdefault("preprocess", spec)
-    models = {"teacher": as_specs(teacher, "teacher", defaults["teacher"]),
-              "student": as_specs(student, "student", defaults["student"])}
+    models = {
+        "teacher": as_specs(teacher, "teacher", defaults["teacher"]),
+        "student": as_specs(student, "student", defaults["student"]),
+    }
     if baseline is not None:
         models["baseline"] = as_specs(baseline, "baseline", defaults["baseline"])
-    sweep_specs = [(float(t), as_specs(m, "student", defaults["student"])) for t, m in (sweep or [])]
-    return run_audit(models, dataset, options=options, sweep=sweep_specs,
-                     command_line=command_line, policy=policy)
+    sweep_specs = [
+        (float(t), as_specs(m, "student", defaults["student"])) for t, m in (sweep or [])
+    ]
+    return run_audit(
+        models,
+        dataset,
+        options=options,
+        sweep=sweep_specs,
+        command_line=command_line,
+        policy=policy,
+    )
 
 
 def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | None) -> Dataset:
@@ -1119,14 +1345,38 @@ def _with_sensitive_files(dataset: Dataset, files: Mapping[str, str | Path] | No
 
 
 _CONFIG_ANALYSIS_KEYS = {
-    "alpha", "correction", "bootstrap", "seed", "confidence", "min_group_size", "max_groups",
+    "alpha",
+    "correction",
+    "bootstrap",
+    "seed",
+    "confidence",
+    "min_group_size",
+    "max_groups",
     "positive_label",
-    "intersectional", "knn_k", "anchors", "distance", "space", "embedding", "counterfactual", "skip",
-    "class_names", "embedding_model", "counterfactual_terms",
+    "intersectional",
+    "knn_k",
+    "anchors",
+    "distance",
+    "space",
+    "embedding",
+    "counterfactual",
+    "skip",
+    "class_names",
+    "embedding_model",
+    "counterfactual_terms",
 }
 _CONFIG_ENGINE_KEYS = {"device", "batch_size", "cache_dir", "use_cache", "trust_code"}
-_MODEL_KEYS = {"path", "preprocess", "outputs", "temperature", "format", "arch", "input_shape",
-               "tokenizer", "max_length"}
+_MODEL_KEYS = {
+    "path",
+    "preprocess",
+    "outputs",
+    "temperature",
+    "format",
+    "arch",
+    "input_shape",
+    "tokenizer",
+    "max_length",
+}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -1149,8 +1399,12 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
-          command_line: Sequence[str] | None = None) -> Report:
+def audit(
+    config: str | Path,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    command_line: Sequence[str] | None = None,
+) -> Report:
     """Run the audit a TOML config describes (``kdaudit audit CONFIG.toml``)."""
     from kdaudit.models.base import ModelSpec
     from kdaudit.userinput import as_preprocess
@@ -1170,12 +1424,21 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
     model_cfg = cfg.get("models", {})
     bad_roles = set(model_cfg) - set(ROLES)
     if bad_roles:
-        raise UsageError(f"Unknown model role(s) in config: {', '.join(sorted(bad_roles))}; "
-                         "use [models.teacher], [models.student], [models.baseline] and [[sweep]].")
+        raise UsageError(
+            f"Unknown model role(s) in config: {', '.join(sorted(bad_roles))}; "
+            "use [models.teacher], [models.student], [models.baseline] and [[sweep]]."
+        )
     data_cfg = cfg.get("data", {})
     if "path" not in data_cfg:
         raise UsageError(f"Config {str(config)!r} has no [data] path.")
-    bad_data = set(data_cfg) - {"path", "label", "sensitive", "features", "sensitive_files", "text_column"}
+    bad_data = set(data_cfg) - {
+        "path",
+        "label",
+        "sensitive",
+        "features",
+        "sensitive_files",
+        "text_column",
+    }
     if bad_data:
         raise UsageError(f"Unknown key(s) in [data]: {', '.join(sorted(bad_data))}.")
     sensitive = data_cfg.get("sensitive")
@@ -1206,19 +1469,31 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
         paths = table["path"] if isinstance(table["path"], list) else [table["path"]]
         pre = as_preprocess(table.get("preprocess") or None, where=f"[models.{role}] preprocess")
         shape = tuple(table["input_shape"]) if table.get("input_shape") else None
-        return [ModelSpec(path=resolve(p), role=role, format=table.get("format"), arch=table.get("arch"),
-                          preprocess=pre, outputs=table.get("outputs", "auto"),
-                          trust_code=options.trust_code, temperature=table.get("temperature"),
-                          input_shape=shape, max_length=table.get("max_length"),
-                          tokenizer=resolve(table["tokenizer"]) if table.get("tokenizer") else None)
-                for p in paths]
+        return [
+            ModelSpec(
+                path=resolve(p),
+                role=role,
+                format=table.get("format"),
+                arch=table.get("arch"),
+                preprocess=pre,
+                outputs=table.get("outputs", "auto"),
+                trust_code=options.trust_code,
+                temperature=table.get("temperature"),
+                input_shape=shape,
+                max_length=table.get("max_length"),
+                tokenizer=resolve(table["tokenizer"]) if table.get("tokenizer") else None,
+            )
+            for p in paths
+        ]
 
     models = {role: specs(role, table) for role, table in model_cfg.items()}
     sweep = []
     for entry in cfg.get("sweep", []):
         if "temperature" not in entry:
             raise UsageError("Each [[sweep]] entry needs a temperature.")
-        template = {k: v for k, v in {**model_cfg.get("student", {}), **entry}.items() if k in _MODEL_KEYS}
+        template = {
+            k: v for k, v in {**model_cfg.get("student", {}), **entry}.items() if k in _MODEL_KEYS
+        }
         sweep.append((float(entry["temperature"]), specs("student", template)))
     policy = None
     if cfg.get("gate"):
@@ -1226,13 +1501,20 @@ def audit(config: str | Path, *, overrides: Mapping[str, Any] | None = None,
 
         policy = Policy.from_dict(cfg["gate"])
     # the data is read last, once everything in the config is known to be well-formed
-    dataset = load_dataset(resolve(data_cfg["path"]), label=data_cfg.get("label"),
-                           sensitive=sensitive, features=data_cfg.get("features"),
-                           text_column=data_cfg.get("text_column"), min_group_size=options.min_group_size)
+    dataset = load_dataset(
+        resolve(data_cfg["path"]),
+        label=data_cfg.get("label"),
+        sensitive=sensitive,
+        features=data_cfg.get("features"),
+        text_column=data_cfg.get("text_column"),
+        min_group_size=options.min_group_size,
+    )
     dataset = _with_sensitive_files(
-        dataset, {k: resolve(v) for k, v in data_cfg.get("sensitive_files", {}).items()})
-    return run_audit(models, dataset, options=options, sweep=sweep, command_line=command_line,
-                     policy=policy)
+        dataset, {k: resolve(v) for k, v in data_cfg.get("sensitive_files", {}).items()}
+    )
+    return run_audit(
+        models, dataset, options=options, sweep=sweep, command_line=command_line, policy=policy
+    )
 
 
 # --------------------------------------------------------------------------- provenance
@@ -1243,8 +1525,19 @@ def _now() -> str:
 
 
 # what an audit can run on (the core and the extras); test-only oracles are not recorded
-_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "onnxruntime", "onnx", "torch", "safetensors",
-             "jinja2", "matplotlib", "jsonschema")
+_PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "onnxruntime",
+    "onnx",
+    "torch",
+    "safetensors",
+    "jinja2",
+    "matplotlib",
+    "jsonschema",
+)
 
 
 def _provenance(command_line: Sequence[str] | None, started: str) -> dict[str, Any]:

@@ -82,55 +82,137 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     g = p.add_argument_group("statistics")
     g.add_argument("--seed", type=int, default=d(0), help="seed for bootstraps (default 0)")
-    g.add_argument("--bootstrap", type=int, default=d(1000), metavar="B",
-                   help="bootstrap replicates for CIs (default 1000; 0 = none)")
+    g.add_argument(
+        "--bootstrap",
+        type=int,
+        default=d(1000),
+        metavar="B",
+        help="bootstrap replicates for CIs (default 1000; 0 = none)",
+    )
     g.add_argument("--alpha", type=float, default=d(0.05), help="significance level (default 0.05)")
-    g.add_argument("--correction", choices=("fdr_bh", "holm", "none"), default=d("fdr_bh"),
-                   help="multiple-comparison correction for class shift (default fdr_bh)")
-    g.add_argument("--skip", type=_csv, default=d([]), metavar="ANALYSES",
-                   help="comma list of class_shift,group_fairness,individual_fairness,robustness")
-    g.add_argument("--intersectional", action="store_true", default=d(False),
-                   help="also audit the combination of all sensitive attributes")
-    g.add_argument("--min-group-size", type=int, default=d(30), help="flag smaller groups (default 30)")
-    g.add_argument("--max-groups", type=_positive_int, default=None, metavar="N",
-                   help="refuse a sensitive attribute with more groups (default 1000; an id column "
-                        "given as an attribute is a mistake)")
-    g.add_argument("--positive-label", type=int, default=None,
-                   help="binary group fairness for this class (multi-class: one-vs-rest by default)")
-    g.add_argument("--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness")
-    g.add_argument("--anchors", type=int, default=None, metavar="N",
-                   help="individual fairness over ~N hash-drawn anchor rows (0: exact, all rows; "
-                        "default: exact below 1,000,000 rows, 100,000 anchors above)")
-    g.add_argument("--distance", choices=("euclidean", "cosine", "auto"), default=d("auto"),
-                   help="neighbour distance (default auto: cosine for text, euclidean otherwise)")
-    g.add_argument("--embedding-model", metavar="ROLE",
-                   help="text: neighbours in this model's pooled hidden state (teacher, student, baseline)")
-    g.add_argument("--counterfactual-terms", metavar="FILE|builtin",
-                   help="text: swap identity terms (pairs per line, 'a,b'; or 'builtin') and compare "
-                        "each model's outputs on the swapped texts")
+    g.add_argument(
+        "--correction",
+        choices=("fdr_bh", "holm", "none"),
+        default=d("fdr_bh"),
+        help="multiple-comparison correction for class shift (default fdr_bh)",
+    )
+    g.add_argument(
+        "--skip",
+        type=_csv,
+        default=d([]),
+        metavar="ANALYSES",
+        help="comma list of class_shift,group_fairness,individual_fairness,robustness",
+    )
+    g.add_argument(
+        "--intersectional",
+        action="store_true",
+        default=d(False),
+        help="also audit the combination of all sensitive attributes",
+    )
+    g.add_argument(
+        "--min-group-size", type=int, default=d(30), help="flag smaller groups (default 30)"
+    )
+    g.add_argument(
+        "--max-groups",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="refuse a sensitive attribute with more groups (default 1000; an id column "
+        "given as an attribute is a mistake)",
+    )
+    g.add_argument(
+        "--positive-label",
+        type=int,
+        default=None,
+        help="binary group fairness for this class (multi-class: one-vs-rest by default)",
+    )
+    g.add_argument(
+        "--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness"
+    )
+    g.add_argument(
+        "--anchors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="individual fairness over ~N hash-drawn anchor rows (0: exact, all rows; "
+        "default: exact below 1,000,000 rows, 100,000 anchors above)",
+    )
+    g.add_argument(
+        "--distance",
+        choices=("euclidean", "cosine", "auto"),
+        default=d("auto"),
+        help="neighbour distance (default auto: cosine for text, euclidean otherwise)",
+    )
+    g.add_argument(
+        "--embedding-model",
+        metavar="ROLE",
+        help="text: neighbours in this model's pooled hidden state (teacher, student, baseline)",
+    )
+    g.add_argument(
+        "--counterfactual-terms",
+        metavar="FILE|builtin",
+        help="text: swap identity terms (pairs per line, 'a,b'; or 'builtin') and compare "
+        "each model's outputs on the swapped texts",
+    )
     g.add_argument("--embedding", metavar="FILE.npy", help="representation space for neighbours")
-    g.add_argument("--counterfactual", metavar="FILE.npz",
-                   help="counterfactual inputs x' (same rows), e.g. a sensitive attribute flipped")
+    g.add_argument(
+        "--counterfactual",
+        metavar="FILE.npz",
+        help="counterfactual inputs x' (same rows), e.g. a sensitive attribute flipped",
+    )
     e = p.add_argument_group("engine")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d("auto"))
     e.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
-    e.add_argument("--cache-dir", metavar="DIR", help="logit cache (default $KDAUDIT_CACHE_DIR, else the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)")
-    e.add_argument("--no-cache", action="store_true", default=d(False), help="do not read or write the logit cache")
-    e.add_argument("--trust-code", action="store_true", default=d(False),
-                   help="allow model formats that execute code (TorchScript, pickles, module:callable)")
+    e.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="logit cache (default $KDAUDIT_CACHE_DIR, else the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)",
+    )
+    e.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=d(False),
+        help="do not read or write the logit cache",
+    )
+    e.add_argument(
+        "--trust-code",
+        action="store_true",
+        default=d(False),
+        help="allow model formats that execute code (TorchScript, pickles, module:callable)",
+    )
     o = p.add_argument_group("outputs")
-    o.add_argument("--out", metavar="DIR", default="kdaudit-report", help="report folder (default ./kdaudit-report)")
-    o.add_argument("--policy", metavar="FILE", help="release gate policy (TOML, or 'default' / 'strict')")
+    o.add_argument(
+        "--out",
+        metavar="DIR",
+        default="kdaudit-report",
+        help="report folder (default ./kdaudit-report)",
+    )
+    o.add_argument(
+        "--policy", metavar="FILE", help="release gate policy (TOML, or 'default' / 'strict')"
+    )
     o.add_argument("--junit", metavar="FILE", help="write the gate's checks as JUnit XML")
-    o.add_argument("--report-format", dest="formats", type=_csv, default=["json", "html", "md"],
-                   metavar="FORMATS",
-                   help="report formats: json,html,md,modelcard,csv (default json,html,md; csv: "
-                        "one tidy table per result in DIR/csv/)")
-    o.add_argument("--export-rows", metavar="FILE.parquet",
-                   help="write one row per sample (label, each model's prediction and confidence, "
-                        "groups, changed teacher -> student) as Parquet (or .csv)")
-    g.add_argument("--class-names", type=_csv, default=None, metavar="NAME[,NAME...]",
-                   help="class names in the models' class order (default: from the data)")
+    o.add_argument(
+        "--report-format",
+        dest="formats",
+        type=_csv,
+        default=["json", "html", "md"],
+        metavar="FORMATS",
+        help="report formats: json,html,md,modelcard,csv (default json,html,md; csv: "
+        "one tidy table per result in DIR/csv/)",
+    )
+    o.add_argument(
+        "--export-rows",
+        metavar="FILE.parquet",
+        help="write one row per sample (label, each model's prediction and confidence, "
+        "groups, changed teacher -> student) as Parquet (or .csv)",
+    )
+    g.add_argument(
+        "--class-names",
+        type=_csv,
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="class names in the models' class order (default: from the data)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,37 +225,77 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("teacher", nargs="?", help="teacher model file")
     c.add_argument("student", nargs="?", help="distilled student model file")
     c.add_argument("--baseline", help="non-distilled student (same architecture, hard labels)")
-    c.add_argument("--from-stats", metavar="STATS_DIR",
-                   help="build the report from merged per-shard counts written by kdaudit stats")
-    c.add_argument("--ray", metavar="ADDRESS|auto",
-                   help="compute per-shard counts on a Ray cluster (tables under --cache-dir), then merge")
-    c.add_argument("--data", help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)")
+    c.add_argument(
+        "--from-stats",
+        metavar="STATS_DIR",
+        help="build the report from merged per-shard counts written by kdaudit stats",
+    )
+    c.add_argument(
+        "--ray",
+        metavar="ADDRESS|auto",
+        help="compute per-shard counts on a Ray cluster (tables under --cache-dir), then merge",
+    )
+    c.add_argument(
+        "--data", help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)"
+    )
     c.add_argument("--label", help="label column (tables)")
     c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
     c.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
-    c.add_argument("--text-column", metavar="COL",
-                   help="the column of texts (CSV, Parquet, JSONL); each text model tokenizes it itself")
-    c.add_argument("--max-length", type=_positive_int, metavar="N",
-                   help="text models: longest token sequence (default from each model's config)")
-    c.add_argument("--sensitive-file", action="append", type=_name_path, default=[], metavar="NAME=PATH",
-                   help="a sensitive attribute from its own file of group labels (.npy/.csv), one row "
-                        "per data row; repeatable")
+    c.add_argument(
+        "--text-column",
+        metavar="COL",
+        help="the column of texts (CSV, Parquet, JSONL); each text model tokenizes it itself",
+    )
+    c.add_argument(
+        "--max-length",
+        type=_positive_int,
+        metavar="N",
+        help="text models: longest token sequence (default from each model's config)",
+    )
+    c.add_argument(
+        "--sensitive-file",
+        action="append",
+        type=_name_path,
+        default=[],
+        metavar="NAME=PATH",
+        help="a sensitive attribute from its own file of group labels (.npy/.csv), one row "
+        "per data row; repeatable",
+    )
     c.add_argument("--arch", help="architecture for state_dict/safetensors models (all roles)")
-    c.add_argument("--format", dest="model_format", metavar="FORMAT",
-                   help="model format, overriding the file extension: onnx, state_dict, safetensors, "
-                        "torchscript, torch_export, pickle, logits")
-    c.add_argument("--outputs", choices=("logits", "probs", "auto"), default="auto",
-                   help="what the models output; auto (default) treats rows that are non-negative "
-                        "and sum to 1 as probabilities")
+    c.add_argument(
+        "--format",
+        dest="model_format",
+        metavar="FORMAT",
+        help="model format, overriding the file extension: onnx, state_dict, safetensors, "
+        "torchscript, torch_export, pickle, logits",
+    )
+    c.add_argument(
+        "--outputs",
+        choices=("logits", "probs", "auto"),
+        default="auto",
+        help="what the models output; auto (default) treats rows that are non-negative "
+        "and sum to 1 as probabilities",
+    )
     for role in ROLE_NAMES:
         c.add_argument(f"--{role}-arch", help=f"architecture of the {role}")
-        c.add_argument(f"--{role}-preprocess", type=_inline_table, metavar="SPEC",
-                       help=f"preprocessing of the {role}'s inputs, e.g. 'scale = 0.0039, reshape = [1, 28, 28]'")
+        c.add_argument(
+            f"--{role}-preprocess",
+            type=_inline_table,
+            metavar="SPEC",
+            help=f"preprocessing of the {role}'s inputs, e.g. 'scale = 0.0039, reshape = [1, 28, 28]'",
+        )
         c.add_argument(f"--{role}-outputs", choices=("logits", "probs", "auto"))
-        c.add_argument(f"--{role}-tokenizer", metavar="PATH",
-                       help=f"tokenizer.json (or its folder) of the {role} (default: beside the model)")
-        c.add_argument(f"--{role}-max-length", type=_positive_int, metavar="N",
-                       help=f"longest token sequence for the {role}")
+        c.add_argument(
+            f"--{role}-tokenizer",
+            metavar="PATH",
+            help=f"tokenizer.json (or its folder) of the {role} (default: beside the model)",
+        )
+        c.add_argument(
+            f"--{role}-max-length",
+            type=_positive_int,
+            metavar="N",
+            help=f"longest token sequence for the {role}",
+        )
     _analysis_options(c, defaults=True)
     _common(c)
 
@@ -193,19 +315,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job on built-in data, offline")
     d.add_argument("--out", default="kdaudit-demo", help="report folder (default ./kdaudit-demo)")
-    d.add_argument("--tabular", action="store_true", help="the small tabular demo instead of the Trifeature study")
-    d.add_argument("--text", action="store_true",
-                   help="the text demo: tiny BERT teacher, DistilBERT baseline and students (docs/text.md)")
+    d.add_argument(
+        "--tabular",
+        action="store_true",
+        help="the small tabular demo instead of the Trifeature study",
+    )
+    d.add_argument(
+        "--text",
+        action="store_true",
+        help="the text demo: tiny BERT teacher, DistilBERT baseline and students (docs/text.md)",
+    )
     d.add_argument("--small", action="store_true", help="a quick, smaller run (for tests)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    d.add_argument("--update-docs", metavar="FILE.md",
-                   help="rewrite the generated block of this file (docs/reproduction.md) from the report")
+    d.add_argument(
+        "--update-docs",
+        metavar="FILE.md",
+        help="rewrite the generated block of this file (docs/reproduction.md) from the report",
+    )
     _common(d)
 
     k = sub.add_parser("cache", help="inspect or clear the logit cache")
-    k.add_argument("action", choices=("ls", "clear", "verify"),
-                   help="ls: list entries; clear: remove them; verify: re-hash every shard, drop bad ones")
+    k.add_argument(
+        "action",
+        choices=("ls", "clear", "verify"),
+        help="ls: list entries; clear: remove them; verify: re-hash every shard, drop bad ones",
+    )
     k.add_argument("--cache-dir", metavar="DIR")
     _common(k)
 
@@ -217,11 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - trainer not installed
         pass
     else:
-        t = sub.add_parser("train", help="train teachers, baselines and distilled students",
-                           conflict_handler="resolve")
+        t = sub.add_parser(
+            "train",
+            help="train teachers, baselines and distilled students",
+            conflict_handler="resolve",
+        )
         add_train_arguments(t)
         _common(t)
-        dd = sub.add_parser("data", help="write a built-in dataset to a file", conflict_handler="resolve")
+        dd = sub.add_parser(
+            "data", help="write a built-in dataset to a file", conflict_handler="resolve"
+        )
         add_data_arguments(dd)
         _common(dd)
     return parser
@@ -232,13 +372,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[str, Any]:
     mapping = {
-        "alpha": args.alpha, "correction": args.correction, "bootstrap": args.bootstrap,
-        "seed": args.seed, "min_group_size": args.min_group_size, "max_groups": args.max_groups,
-        "positive_label": args.positive_label, "intersectional": args.intersectional or None,
-        "knn_k": args.knn_k, "anchors": args.anchors, "distance": args.distance, "embedding": args.embedding,
-        "counterfactual": args.counterfactual, "device": args.device,
-        "embedding_model": args.embedding_model, "counterfactual_terms": args.counterfactual_terms,
-        "batch_size": args.batch_size, "cache_dir": args.cache_dir,
+        "alpha": args.alpha,
+        "correction": args.correction,
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
+        "min_group_size": args.min_group_size,
+        "max_groups": args.max_groups,
+        "positive_label": args.positive_label,
+        "intersectional": args.intersectional or None,
+        "knn_k": args.knn_k,
+        "anchors": args.anchors,
+        "distance": args.distance,
+        "embedding": args.embedding,
+        "counterfactual": args.counterfactual,
+        "device": args.device,
+        "embedding_model": args.embedding_model,
+        "counterfactual_terms": args.counterfactual_terms,
+        "batch_size": args.batch_size,
+        "cache_dir": args.cache_dir,
         "use_cache": (False if args.no_cache else None),
         "skip": frozenset(args.skip) if args.skip else None,
         "trust_code": args.trust_code or None,
@@ -265,8 +416,10 @@ def _check_out_dir(out: str, args: argparse.Namespace | None = None) -> None:
         check_rows_path(args.export_rows)
     p = Path(out)
     if p.exists() and not p.is_dir():
-        raise UsageError(f"Output path {out!r} is a file; expected a folder for the report.",
-                         tip="Choose another --out or remove the file.")
+        raise UsageError(
+            f"Output path {out!r} is a file; expected a folder for the report.",
+            tip="Choose another --out or remove the file.",
+        )
     probe_output_dir(out)
 
 
@@ -276,8 +429,10 @@ def _load_policy_early(args: argparse.Namespace, *, config_has_gate: bool = Fals
     from kdaudit.safety import probe_output_file
 
     if args.junit and not args.policy and not config_has_gate:
-        raise UsageError("--junit needs a gate policy (--policy, or [gate] in the config): "
-                         "there are no checks to write.")
+        raise UsageError(
+            "--junit needs a gate policy (--policy, or [gate] in the config): "
+            "there are no checks to write."
+        )
     if args.junit:
         probe_output_file(args.junit, what="JUnit file (--junit)")
     return load_policy(args.policy) if args.policy else None
@@ -290,8 +445,10 @@ def _writing(where: str) -> Iterator[None]:
         yield
     except OSError as exc:
         path = exc.filename or where
-        raise AuditError(f"Could not write {str(path)!r}: {exc.strerror or exc}.",
-                         tip="Check free space and permissions; the previous report is unchanged.") from exc
+        raise AuditError(
+            f"Could not write {str(path)!r}: {exc.strerror or exc}.",
+            tip="Check free space and permissions; the previous report is unchanged.",
+        ) from exc
 
 
 def _finish(report: Any, args: argparse.Namespace) -> int:
@@ -327,8 +484,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     missing = [n for n in ("teacher", "student") if not getattr(args, n)]
     if missing or not args.data:
         what = ", ".join(missing + ([] if args.data else ["--data"]))
-        raise UsageError(f"the following arguments are required: {what} (in 'kdaudit compare')",
-                         tip="run 'kdaudit compare --help' for usage")
+        raise UsageError(
+            f"the following arguments are required: {what} (in 'kdaudit compare')",
+            tip="run 'kdaudit compare --help' for usage",
+        )
     defaults: dict[str, dict[str, Any]] = {}
     for role in ROLE_NAMES:
         d: dict[str, Any] = {"outputs": getattr(args, f"{role}_outputs") or args.outputs}
@@ -350,19 +509,41 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.ray:
         from kdaudit.distributed.stats import compare_on_ray
 
-        specs = {role: api.as_specs(path, role, {**defaults[role], "trust_code": args.trust_code})
-                 for role, path in (("teacher", args.teacher), ("student", args.student),
-                                    ("baseline", args.baseline)) if path}
-        report = compare_on_ray(specs, args.data, _ray_or_none(args), options=options, policy=policy,
-                                label=args.label, sensitive=args.sensitive, features=args.features,
-                                command_line=["kdaudit", *args.argv])
+        specs = {
+            role: api.as_specs(path, role, {**defaults[role], "trust_code": args.trust_code})
+            for role, path in (
+                ("teacher", args.teacher),
+                ("student", args.student),
+                ("baseline", args.baseline),
+            )
+            if path
+        }
+        report = compare_on_ray(
+            specs,
+            args.data,
+            _ray_or_none(args),
+            options=options,
+            policy=policy,
+            label=args.label,
+            sensitive=args.sensitive,
+            features=args.features,
+            command_line=["kdaudit", *args.argv],
+        )
         return _finish(report, args)
     report = api.compare(
-        args.teacher, args.student, baseline=args.baseline, data=args.data, label=args.label,
-        sensitive=args.sensitive, features=args.features, options=options,
+        args.teacher,
+        args.student,
+        baseline=args.baseline,
+        data=args.data,
+        label=args.label,
+        sensitive=args.sensitive,
+        features=args.features,
+        options=options,
         text_column=args.text_column,
         sensitive_files=dict(args.sensitive_file),
-        model_defaults=defaults, policy=policy, command_line=["kdaudit", *args.argv],
+        model_defaults=defaults,
+        policy=policy,
+        command_line=["kdaudit", *args.argv],
     )
     return _finish(report, args)
 
@@ -372,7 +553,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     _check_out_dir(args.out, args)
     overrides = _options_from_args(args, only_given=True)
-    policy = _load_policy_early(args, config_has_gate=bool(api.load_config(args.config).get("gate")))
+    policy = _load_policy_early(
+        args, config_has_gate=bool(api.load_config(args.config).get("gate"))
+    )
     report = api.audit(args.config, overrides=overrides, command_line=["kdaudit", *args.argv])
     if policy is not None:
         report.apply_policy(policy)
@@ -402,8 +585,11 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
         report["gate"] = gate
         report["governance"] = governance_section(report)
-        present = [f for f, name in (("html", "report.html"), ("md", "summary.md"))
-                   if (path.parent / name).exists()]
+        present = [
+            f
+            for f, name in (("html", "report.html"), ("md", "summary.md"))
+            if (path.parent / name).exists()
+        ]
         with _writing(str(path.parent)):
             write_report(report, path.parent, formats=("json", *present))
     if not args.quiet:
@@ -417,10 +603,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from kdaudit.demo import run_demo
 
     _check_out_dir(args.out)
-    report_paths = run_demo(Path(args.out), tabular=args.tabular, small=args.small, seed=args.seed,
-                            device=args.device, quiet=args.quiet, progress=_show_progress(args),
-                            update_docs=Path(args.update_docs) if args.update_docs else None,
-                            **({"text": True} if getattr(args, "text", False) else {}))
+    report_paths = run_demo(
+        Path(args.out),
+        tabular=args.tabular,
+        small=args.small,
+        seed=args.seed,
+        device=args.device,
+        quiet=args.quiet,
+        progress=_show_progress(args),
+        update_docs=Path(args.update_docs) if args.update_docs else None,
+        **({"text": True} if getattr(args, "text", False) else {}),
+    )
     if not args.quiet:
         for kind, path in report_paths.items():
             print(f"wrote {kind}: {path}")
@@ -432,17 +625,23 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if root.exists() and not root.is_dir():
-        raise UsageError(f"The cache folder {str(root)!r} is a file; expected a folder.",
-                         tip="Point --cache-dir at a folder (it is created on first use).")
+        raise UsageError(
+            f"The cache folder {str(root)!r} is a file; expected a folder.",
+            tip="Point --cache-dir at a folder (it is created on first use).",
+        )
     cache = LogitCache(root)
     if args.action == "ls":
         entries = cache.entries()
         for e in entries:
+
             def show(key: str, e: dict[str, Any] = e) -> str:
                 return "?" if e.get(key) is None else str(e[key])
+
             problem = f" {e['problem']}" if e.get("problem") else ""
-            print(f"{show('key')[:16]}  {show('rows'):>9} rows  {show('n_classes'):>5} classes  "
-                  f"{e.get('model_path') or ''}  [{show('status')}{problem}]")
+            print(
+                f"{show('key')[:16]}  {show('rows'):>9} rows  {show('n_classes'):>5} classes  "
+                f"{e.get('model_path') or ''}  [{show('status')}{problem}]"
+            )
         if not args.quiet:
             print(f"{len(entries)} entries in {cache.root}")
     elif args.action == "verify":
@@ -450,10 +649,12 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         for line in problems:
             print(line)
         if problems:  # exit 3 (the cache is not usable as it is) so a CI step can catch it
-            raise CacheError(f"cache verify found {len(problems)} problem(s) in {str(cache.root)!r} "
-                             "(listed above).",
-                             tip="The next audit recomputes bad shards; 'kdaudit cache clear' "
-                                 "removes kdaudit's entries.")
+            raise CacheError(
+                f"cache verify found {len(problems)} problem(s) in {str(cache.root)!r} "
+                "(listed above).",
+                tip="The next audit recomputes bad shards; 'kdaudit cache clear' "
+                "removes kdaudit's entries.",
+            )
         if not args.quiet:
             print(f"verified {cache.root}: no problems")
     else:
@@ -487,34 +688,53 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _add_shard_commands(sub: Any) -> None:
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", required=True,
-                       help="data file, or a Parquet set (a folder of .parquet files or its .json manifest)")
+        p.add_argument(
+            "--data",
+            required=True,
+            help="data file, or a Parquet set (a folder of .parquet files or its .json manifest)",
+        )
         p.add_argument("--label", help="label column (tables)")
         p.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
         p.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
-        p.add_argument("--shards", metavar="I-J/N",
-                       help="compute shards I..J of N on their own (a worker); without it: the driver")
+        p.add_argument(
+            "--shards",
+            metavar="I-J/N",
+            help="compute shards I..J of N on their own (a worker); without it: the driver",
+        )
         p.add_argument("--ray", metavar="ADDRESS|auto", help="run the shards on a Ray cluster")
         p.add_argument("--arch", help="architecture for state_dict/safetensors models")
-        p.add_argument("--format", dest="model_format", metavar="FORMAT", help="model format override")
+        p.add_argument(
+            "--format", dest="model_format", metavar="FORMAT", help="model format override"
+        )
         p.add_argument("--outputs", choices=("logits", "probs", "auto"), default="auto")
         p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
-        p.add_argument("--trust-code", action="store_true",
-                       help="allow model formats that execute code (TorchScript, pickles, module:callable)")
+        p.add_argument(
+            "--trust-code",
+            action="store_true",
+            help="allow model formats that execute code (TorchScript, pickles, module:callable)",
+        )
         _common(p)
 
     i = sub.add_parser("infer", help="compute a model's logits shard by shard into the cache")
     i.add_argument("model", help="model file")
-    i.add_argument("--cache-dir", required=True, metavar="DIR", help="logit cache shared by the workers")
+    i.add_argument(
+        "--cache-dir", required=True, metavar="DIR", help="logit cache shared by the workers"
+    )
     data_args(i)
 
     st = sub.add_parser("stats", help="reduce shards to count tables for compare --from-stats")
     st.add_argument("teacher", help="teacher model file")
     st.add_argument("student", help="distilled student model file")
     st.add_argument("--baseline", help="non-distilled student")
-    st.add_argument("--cache-dir", metavar="DIR", help="logit cache (needed unless every model is a logits file)")
-    st.add_argument("--out", required=True, metavar="STATS_DIR", help="folder for the per-shard tables")
+    st.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="logit cache (needed unless every model is a logits file)",
+    )
+    st.add_argument(
+        "--out", required=True, metavar="STATS_DIR", help="folder for the per-shard tables"
+    )
     data_args(st)
 
 
@@ -523,13 +743,24 @@ def _shard_job(args: argparse.Namespace) -> Any:
     from kdaudit.models.base import ModelSpec
 
     shards = parse_shards(args.shards) if args.shards else None
-    source = open_source(args.data, label=args.label, sensitive=args.sensitive, features=args.features,
-                         n_shards=shards[2] if shards else None)
+    source = open_source(
+        args.data,
+        label=args.label,
+        sensitive=args.sensitive,
+        features=args.features,
+        n_shards=shards[2] if shards else None,
+    )
     indices = list(range(shards[0], shards[1] + 1)) if shards else None
 
     def spec(path: str, role: str) -> ModelSpec:
-        return ModelSpec(path=path, role=role, format=args.model_format, arch=args.arch,
-                         outputs=args.outputs, trust_code=args.trust_code)
+        return ModelSpec(
+            path=path,
+            role=role,
+            format=args.model_format,
+            arch=args.arch,
+            outputs=args.outputs,
+            trust_code=args.trust_code,
+        )
 
     return source, indices, spec
 
@@ -550,14 +781,32 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     cache = LogitCache(args.cache_dir)
     runner = _ray_or_none(args)
     if runner is not None:
-        summary = runner.infer(spec(args.model, "model"), source, cache, shards=indices,
-                               device=args.device, batch_size=args.batch_size)
+        summary = runner.infer(
+            spec(args.model, "model"),
+            source,
+            cache,
+            shards=indices,
+            device=args.device,
+            batch_size=args.batch_size,
+        )
     else:
-        summary = run_infer(spec(args.model, "model"), source, cache, shards=indices, device=args.device,
-                            batch_size=args.batch_size, progress=_show_progress(args))
+        summary = run_infer(
+            spec(args.model, "model"),
+            source,
+            cache,
+            shards=indices,
+            device=args.device,
+            batch_size=args.batch_size,
+            progress=_show_progress(args),
+        )
     if not args.quiet:
-        state = ("worker: shards written, no manifest" if summary.complete is None
-                 else "complete" if summary.complete else "incomplete")
+        state = (
+            "worker: shards written, no manifest"
+            if summary.complete is None
+            else "complete"
+            if summary.complete
+            else "incomplete"
+        )
         print(f"{summary.entry}: {len(summary.shards)} shard(s) of {source.n_shards}; {state}")
     return 0
 
@@ -573,11 +822,26 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     cache = LogitCache(args.cache_dir) if args.cache_dir else None
     runner = _ray_or_none(args)
     if runner is not None:
-        done = runner.stats(specs, source, args.out, cache=cache, shards=indices, device=args.device,
-                            batch_size=args.batch_size)
+        done = runner.stats(
+            specs,
+            source,
+            args.out,
+            cache=cache,
+            shards=indices,
+            device=args.device,
+            batch_size=args.batch_size,
+        )
     else:
-        done = run_stats(specs, source, args.out, cache=cache, shards=indices, device=args.device,
-                         batch_size=args.batch_size, progress=_show_progress(args))
+        done = run_stats(
+            specs,
+            source,
+            args.out,
+            cache=cache,
+            shards=indices,
+            device=args.device,
+            batch_size=args.batch_size,
+            progress=_show_progress(args),
+        )
     if not args.quiet:
         print(f"wrote statistics of {len(done)} shard(s) of {source.n_shards} to {args.out}")
     return 0
@@ -588,19 +852,29 @@ def _cmd_compare_from_stats(args: argparse.Namespace) -> int:
     from kdaudit.distributed.stats import report_from_stats
 
     if args.teacher or args.student or args.data:
-        raise UsageError("--from-stats takes the models and data from the statistics folder; "
-                         "drop TEACHER, STUDENT and --data.")
+        raise UsageError(
+            "--from-stats takes the models and data from the statistics folder; "
+            "drop TEACHER, STUDENT and --data."
+        )
     options = api.AuditOptions(**_options_from_args(args, only_given=False))
     policy = _load_policy_early(args)
-    report = report_from_stats(args.from_stats, options=options, policy=policy,
-                               command_line=["kdaudit", *args.argv])
+    report = report_from_stats(
+        args.from_stats, options=options, policy=policy, command_line=["kdaudit", *args.argv]
+    )
     return _finish(report, args)
 
 
 COMMANDS = {
-    "infer": _cmd_infer, "stats": _cmd_stats,
-    "compare": _cmd_compare, "audit": _cmd_audit, "gate": _cmd_gate, "demo": _cmd_demo,
-    "cache": _cmd_cache, "schema": _cmd_schema, "train": _cmd_train, "data": _cmd_data,
+    "infer": _cmd_infer,
+    "stats": _cmd_stats,
+    "compare": _cmd_compare,
+    "audit": _cmd_audit,
+    "gate": _cmd_gate,
+    "demo": _cmd_demo,
+    "cache": _cmd_cache,
+    "schema": _cmd_schema,
+    "train": _cmd_train,
+    "data": _cmd_data,
 }
 
 
@@ -625,8 +899,14 @@ def _route_warnings(*, verbose: bool, quiet: bool) -> None:
     warnings.simplefilter("ignore" if quiet else "always", KDAuditWarning)
     default_show = warnings.showwarning
 
-    def show(message: Any, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
+    def show(
+        message: Any,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         if issubclass(category, KDAuditWarning):
             print(f"kdaudit: warning: {message}", file=sys.stderr)
         else:
@@ -654,10 +934,14 @@ def _main(argv: list[str], verbose: bool) -> int:
         return 130
     except MemoryError as exc:
         detail = f" ({exc})" if str(exc) else ""
-        _print_error(f"out of memory{detail}", "use a smaller --batch-size, or fewer bootstrap replicates")
+        _print_error(
+            f"out of memory{detail}", "use a smaller --batch-size, or fewer bootstrap replicates"
+        )
         return 3
     except RecursionError:
-        _print_error("an input is nested too deeply to read", "check the files given; one may be damaged")
+        _print_error(
+            "an input is nested too deeply to read", "check the files given; one may be damaged"
+        )
         return 2
     except Exception as exc:  # the one place that turns bugs into exit code 4
         missing = missing_dependency(exc) if isinstance(exc, ImportError) else None

@@ -29,9 +29,18 @@ STUDENT_TEMPERATURE = 4.0
 TABULAR_SEEDS = 3
 
 
-def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int = 0,
-             device: str = "auto", quiet: bool = False, progress: bool = False,
-             update_docs: Path | None = None, text: bool = False) -> dict[str, Path]:
+def run_demo(
+    out: Path,
+    *,
+    tabular: bool = False,
+    small: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    quiet: bool = False,
+    progress: bool = False,
+    update_docs: Path | None = None,
+    text: bool = False,
+) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths.
 
     Parameters
@@ -62,24 +71,36 @@ def run_demo(out: Path, *, tabular: bool = False, small: bool = False, seed: int
     if text:
         from kdaudit.demo_text import run_text_demo
 
-        return run_text_demo(out, small=small, seed=seed, device=device, quiet=quiet,
-                             progress=progress)
+        return run_text_demo(
+            out, small=small, seed=seed, device=device, quiet=quiet, progress=progress
+        )
     if update_docs is not None and tabular:
-        raise UsageError("--update-docs rewrites the Trifeature study's numbers; "
-                         "run it without --tabular.")
+        raise UsageError(
+            "--update-docs rewrites the Trifeature study's numbers; run it without --tabular."
+        )
     if update_docs is not None:
         from kdaudit.reproduction import check_doc
 
         check_doc(Path(update_docs))  # fail before minutes of training, not after
     runner = _tabular if tabular else _study
-    paths = runner(out, out, small=small, seed=seed, device=device, quiet=quiet or not progress,
-                   progress=progress and not quiet)
+    paths = runner(
+        out,
+        out,
+        small=small,
+        seed=seed,
+        device=device,
+        quiet=quiet or not progress,
+        progress=progress and not quiet,
+    )
     if update_docs is not None:
         from kdaudit.report.writer import read_report
         from kdaudit.reproduction import update_doc
 
-        update_doc(Path(update_docs), read_report(paths["json"], validate=False),
-                   study=_read_json(out / "study.json"))
+        update_doc(
+            Path(update_docs),
+            read_report(paths["json"], validate=False),
+            study=_read_json(out / "study.json"),
+        )
         paths["docs"] = Path(update_docs)
     return paths
 
@@ -99,8 +120,9 @@ def _log(quiet: bool) -> Any:
     return (lambda _msg: None) if quiet else log
 
 
-def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool,
-             progress: bool) -> dict[str, Path]:
+def _tabular(
+    out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool, progress: bool
+) -> dict[str, Path]:
     from kdaudit.data.tabular import make_tabular
     from kdaudit.train.export import export_model
     from kdaudit.train.trainer import Recipe, TeacherModel, TrainData, train_model
@@ -113,8 +135,14 @@ def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quie
     models.mkdir(parents=True, exist_ok=True)
     data_path = work / "tabular_eval.npz"
     np.savez(data_path, **test)  # type: ignore[arg-type]
-    data = TrainData(x=train["x"], y=train["y"], eval_x=test["x"], eval_y=test["y"],
-                     spec=f"tabular:{n_train}:seed{seed}", n_classes=2)
+    data = TrainData(
+        x=train["x"],
+        y=train["y"],
+        eval_x=test["x"],
+        eval_y=test["y"],
+        spec=f"tabular:{n_train}:seed{seed}",
+        n_classes=2,
+    )
     epochs = 4 if small else 20
     big = Recipe(arch="mlp-large", epochs=epochs, batch_size=128, lr=1e-3, optimizer="adam")
     tiny = Recipe(arch="mlp-small", epochs=epochs, batch_size=128, lr=3e-3, optimizer="adam")
@@ -122,57 +150,106 @@ def _tabular(out: Path, work: Path, *, small: bool, seed: int, device: str, quie
     log("demo: [1/3] training the teacher (MLP 256-128-64)")
     teacher = train_model(data, big, role="teacher", seed=seed, device=device, progress=progress)
     trained_runs = [teacher]
-    log(f"demo: [2/3] training {len(seeds)} baselines (MLP 8, hard labels, seeds "
-        f"{', '.join(map(str, seeds))})")
-    trained_runs += [train_model(data, tiny, role="baseline", seed=s, device=device,
-                                 progress=progress) for s in seeds]
-    log(f"demo: [3/3] distilling {len(seeds)} students (MLP 8, T={STUDENT_TEMPERATURE:g}, "
-        "soft weight 0.9)")
-    trained_runs += [train_model(data, tiny, role="student", seed=s, device=device,
-                                 progress=progress, teacher=TeacherModel(module=teacher.module),
-                                 temperature=STUDENT_TEMPERATURE, soft_weight=0.9) for s in seeds]
+    log(
+        f"demo: [2/3] training {len(seeds)} baselines (MLP 8, hard labels, seeds "
+        f"{', '.join(map(str, seeds))})"
+    )
+    trained_runs += [
+        train_model(data, tiny, role="baseline", seed=s, device=device, progress=progress)
+        for s in seeds
+    ]
+    log(
+        f"demo: [3/3] distilling {len(seeds)} students (MLP 8, T={STUDENT_TEMPERATURE:g}, "
+        "soft weight 0.9)"
+    )
+    trained_runs += [
+        train_model(
+            data,
+            tiny,
+            role="student",
+            seed=s,
+            device=device,
+            progress=progress,
+            teacher=TeacherModel(module=teacher.module),
+            temperature=STUDENT_TEMPERATURE,
+            soft_weight=0.9,
+        )
+        for s in seeds
+    ]
     paths: dict[str, list[Path]] = {}
     for trained in trained_runs:
         name = trained.role if trained.role == "teacher" else f"{trained.role}_seed{trained.seed}"
-        export_model(trained.module.cpu(), models, name, check_input=test["x"][:64],
-                     manifest=trained.manifest(data))
+        export_model(
+            trained.module.cpu(),
+            models,
+            name,
+            check_input=test["x"][:64],
+            manifest=trained.manifest(data),
+        )
         paths.setdefault(trained.role, []).append(models / f"{name}.onnx")
     log("demo: auditing")
     report = compare(
-        paths["teacher"], paths["student"], baseline=paths["baseline"], data=data_path,
-        sensitive=["group", "age_band"], options=_options(seed, small, device, progress),
-        policy="default", command_line=["kdaudit", "demo", "--tabular"] + (["--small"] if small else []),
+        paths["teacher"],
+        paths["student"],
+        baseline=paths["baseline"],
+        data=data_path,
+        sensitive=["group", "age_band"],
+        options=_options(seed, small, device, progress),
+        policy="default",
+        command_line=["kdaudit", "demo", "--tabular"] + (["--small"] if small else []),
     )
     return report.write(out)
 
 
 def _options(seed: int, small: bool, device: str, progress: bool) -> AuditOptions:
     # no logit cache: the demo's models are fresh each run, and the report stays free of temp paths
-    return AuditOptions(seed=seed, bootstrap=200 if small else 1000, use_cache=False,
-                        device=device, progress=progress)
+    return AuditOptions(
+        seed=seed,
+        bootstrap=200 if small else 1000,
+        use_cache=False,
+        device=device,
+        progress=progress,
+    )
 
 
-def _study(out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool,
-           progress: bool) -> dict[str, Path]:
+def _study(
+    out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool, progress: bool
+) -> dict[str, Path]:
     from kdaudit.train.study import run_study
 
     # --small (tests): two temperatures keep the sweep and the multi-run tests at a few seconds
     temps_wanted = (1.0, STUDENT_TEMPERATURE) if small else (1.0, 2.0, 4.0, 8.0)
-    study = run_study(work, small=small, quiet=quiet, seed=seed, device=device, progress=progress,
-                      temperatures=temps_wanted)
+    study = run_study(
+        work,
+        small=small,
+        quiet=quiet,
+        seed=seed,
+        device=device,
+        progress=progress,
+        temperatures=temps_wanted,
+    )
     runs = study["runs"]
     temps = sorted(runs["students"])
     main_t = STUDENT_TEMPERATURE if STUDENT_TEMPERATURE in temps else temps[len(temps) // 2]
     # no preprocessing or temperature given here: each model's training manifest supplies them,
     # exactly as for a user who audits models written by `kdaudit train`
-    n_models = len(runs["teacher"]) + len(runs["baseline"]) + sum(map(len, runs["students"].values()))
-    _log(quiet)(f"demo: auditing {n_models} models (teacher, baselines, students at T = "
-                + ", ".join(f"{t:g}" for t in temps) + ")")
+    n_models = (
+        len(runs["teacher"]) + len(runs["baseline"]) + sum(map(len, runs["students"].values()))
+    )
+    _log(quiet)(
+        f"demo: auditing {n_models} models (teacher, baselines, students at T = "
+        + ", ".join(f"{t:g}" for t in temps)
+        + ")"
+    )
     report = compare(
-        runs["teacher"], runs["students"][main_t], baseline=runs["baseline"], data=study["data"],
+        runs["teacher"],
+        runs["students"][main_t],
+        baseline=runs["baseline"],
+        data=study["data"],
         sensitive=["color", "texture"],
         sweep=[(t, runs["students"][t]) for t in temps],
         options=_options(seed, small, device, progress),
-        policy="default", command_line=["kdaudit", "demo"] + (["--small"] if small else []),
+        policy="default",
+        command_line=["kdaudit", "demo"] + (["--small"] if small else []),
     )
     return report.write(out)

@@ -22,8 +22,15 @@ TEMPERATURES = (1.0, 4.0, 8.0)
 MAIN_T = 4.0
 
 
-def run_text_demo(out: Path, *, small: bool = False, seed: int = 0, device: str = "auto",
-                  quiet: bool = False, progress: bool = False) -> dict[str, Path]:
+def run_text_demo(
+    out: Path,
+    *,
+    small: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    quiet: bool = False,
+    progress: bool = False,
+) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths."""
     from kdaudit.data.text_synth import CLASS_NAMES, make_text_task, text_task_dataset
     from kdaudit.train.text import STUDENT_RECIPE, TEACHER_RECIPE, train_text_study
@@ -36,21 +43,45 @@ def run_text_demo(out: Path, *, small: bool = False, seed: int = 0, device: str 
     import dataclasses
 
     paths = train_text_study(
-        train["texts"], train["y"], out / "models", n_classes=2, labels=CLASS_NAMES, temperatures=temps,
-        seed=seed, teacher=dataclasses.replace(TEACHER_RECIPE, epochs=epochs),
-        student=dataclasses.replace(STUDENT_RECIPE, epochs=epochs), vocab_size=400,
+        train["texts"],
+        train["y"],
+        out / "models",
+        n_classes=2,
+        labels=CLASS_NAMES,
+        temperatures=temps,
+        seed=seed,
+        teacher=dataclasses.replace(TEACHER_RECIPE, epochs=epochs),
+        student=dataclasses.replace(STUDENT_RECIPE, epochs=epochs),
+        vocab_size=400,
         log=None if quiet else log,
     )
     data = text_task_dataset(n_eval, split="eval", seed=seed, min_group_size=30)
-    log("demo: auditing teacher, baseline and students at T = " + ", ".join(f"{t:g}" for t in temps))
-    options = AuditOptions(seed=seed, bootstrap=200 if small else 1000, use_cache=False, device=device,
-                           progress=progress, embedding_model="teacher", counterfactual_terms="builtin",
-                           min_group_size=30)
-    students = {t: ModelSpec(path=str(p), role="student", temperature=t) for t, p in paths["students"].items()}
+    log(
+        "demo: auditing teacher, baseline and students at T = " + ", ".join(f"{t:g}" for t in temps)
+    )
+    options = AuditOptions(
+        seed=seed,
+        bootstrap=200 if small else 1000,
+        use_cache=False,
+        device=device,
+        progress=progress,
+        embedding_model="teacher",
+        counterfactual_terms="builtin",
+        min_group_size=30,
+    )
+    students = {
+        t: ModelSpec(path=str(p), role="student", temperature=t)
+        for t, p in paths["students"].items()
+    }
     main_t = MAIN_T if MAIN_T in students else sorted(students)[-1]
     report = compare(
-        paths["teacher"], students[main_t], baseline=paths["baseline"], data=data,
-        sweep=[(t, s) for t, s in sorted(students.items())], options=options, policy="default",
+        paths["teacher"],
+        students[main_t],
+        baseline=paths["baseline"],
+        data=data,
+        sweep=[(t, s) for t, s in sorted(students.items())],
+        options=options,
+        policy="default",
         command_line=["kdaudit", "demo", "--text"] + (["--small"] if small else []),
     )
     return report.write(out)

@@ -100,12 +100,16 @@ def check_rows_path(path: str | Path) -> Path:
     """Check an ``--export-rows`` path before any work: a known suffix, not a folder."""
     p = Path(path)
     if p.suffix.lower() not in ROW_SUFFIXES:
-        raise UsageError(f"--export-rows {str(path)!r}: expected a file ending in .parquet or .csv.")
+        raise UsageError(
+            f"--export-rows {str(path)!r}: expected a file ending in .parquet or .csv."
+        )
     if p.is_dir():
         raise UsageError(f"--export-rows {str(path)!r} is a folder; give a file path.")
     for parent in p.parents:
         if parent.exists() and not parent.is_dir():
-            raise UsageError(f"--export-rows {str(path)!r}: {str(parent)!r} is a file, not a folder.")
+            raise UsageError(
+                f"--export-rows {str(path)!r}: {str(parent)!r} is a file, not a folder."
+            )
     return p
 
 

@@ -167,8 +167,14 @@ def level(x: float | None, unit: str = "%", *, missing: str = MISSING) -> str:
     return num(x, missing=missing)
 
 
-def with_ci(x: float | None, low: float | None, high: float | None, *, unit: str = "pp",
-            missing: str = MISSING) -> str:
+def with_ci(
+    x: float | None,
+    low: float | None,
+    high: float | None,
+    *,
+    unit: str = "pp",
+    missing: str = MISSING,
+) -> str:
     """An estimate and its interval in one unit, the way every renderer shows uncertainty.
 
     ``with_ci(0.005, -0.015, 0.055) == "+0.5 pp [-1.5, +5.5]"``,

@@ -41,9 +41,23 @@ from typing import Any
 __all__ = ["FRAME_NAMES", "report_frames"]
 
 FRAME_NAMES = (
-    "models", "accuracy", "accuracy_delta", "class_shift_summary", "class_shift", "fairness",
-    "fairness_delta", "fairness_per_class", "by_group", "individual", "individual_delta",
-    "robustness", "robustness_delta", "robustness_groups", "sweep", "gate_checks", "sanity",
+    "models",
+    "accuracy",
+    "accuracy_delta",
+    "class_shift_summary",
+    "class_shift",
+    "fairness",
+    "fairness_delta",
+    "fairness_per_class",
+    "by_group",
+    "individual",
+    "individual_delta",
+    "robustness",
+    "robustness_delta",
+    "robustness_groups",
+    "sweep",
+    "gate_checks",
+    "sanity",
     "warnings",
 )
 _ROLES = ("teacher", "student", "baseline")
@@ -63,8 +77,12 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and not prefix:
             out.update(_flat(value, prefix=f"{name}_"))
-        elif (isinstance(value, (list, tuple)) and len(value) == 2 and name.endswith("_ci")
-              and all(v is None or isinstance(v, (int, float)) for v in value)):
+        elif (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and name.endswith("_ci")
+            and all(v is None or isinstance(v, (int, float)) for v in value)
+        ):
             out[f"{name}_low"], out[f"{name}_high"] = value
         else:
             out[name] = _scalar(value)
@@ -117,15 +135,22 @@ def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
     for role, block in (report.get("models") or {}).items():
         runs = block.get("runs") or [{"path": block.get("path"), "sha256": block.get("sha256")}]
         for i, run in enumerate(runs):
-            rows["models"].append({
-                "role": role, "run": i, "path": run.get("path"), "sha256": run.get("sha256"),
-                "format": block.get("format"), "n_classes": block.get("n_classes"),
-                "outputs": block.get("outputs"),
-                "outputs_resolved": block.get("outputs_resolved"),
-                "temperature": block.get("temperature"), "arch": block.get("arch"),
-                "preprocess": _scalar(block.get("preprocess")),
-                "preprocess_source": block.get("preprocess_source"),
-            })
+            rows["models"].append(
+                {
+                    "role": role,
+                    "run": i,
+                    "path": run.get("path"),
+                    "sha256": run.get("sha256"),
+                    "format": block.get("format"),
+                    "n_classes": block.get("n_classes"),
+                    "outputs": block.get("outputs"),
+                    "outputs_resolved": block.get("outputs_resolved"),
+                    "temperature": block.get("temperature"),
+                    "arch": block.get("arch"),
+                    "preprocess": _scalar(block.get("preprocess")),
+                    "preprocess_source": block.get("preprocess_source"),
+                }
+            )
     for role, acc in (report.get("accuracy") or {}).items():
         rows["accuracy"].append({"role": role, "accuracy": acc})
     for pair, est in (report.get("accuracy_delta") or {}).items():
@@ -133,12 +158,24 @@ def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
 
     for pair, res in (report.get("class_shift") or {}).items():
         rows["class_shift_summary"].append(
-            {"pair": pair, **{k: _scalar(v) for k, v in res.items()
-                              if k not in ("per_class", "disagreement_matrix")}})
+            {
+                "pair": pair,
+                **{
+                    k: _scalar(v)
+                    for k, v in res.items()
+                    if k not in ("per_class", "disagreement_matrix")
+                },
+            }
+        )
         for rec in res.get("per_class", []):
-            rows["class_shift"].append({"pair": pair, "test": res.get("test"),
-                                        "class_name": _class_name(names, rec.get("class")),
-                                        **_flat(rec)})
+            rows["class_shift"].append(
+                {
+                    "pair": pair,
+                    "test": res.get("test"),
+                    "class_name": _class_name(names, rec.get("class")),
+                    **_flat(rec),
+                }
+            )
 
     for attr, block in (report.get("group_fairness") or {}).items():
         for role in [r for r in block if r in _ROLES]:
@@ -148,9 +185,14 @@ def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
                 rows["by_group"].append({"attribute": attr, "role": role, **_flat(g)})
             for rec in rb.get("per_class") or []:
                 k = rec.get("class")
-                rows["fairness_per_class"].extend(_estimates(
-                    {m: v for m, v in rec.items() if m != "class"}, attribute=attr, role=role,
-                    **{"class": k, "class_name": _class_name(names, k)}))
+                rows["fairness_per_class"].extend(
+                    _estimates(
+                        {m: v for m, v in rec.items() if m != "class"},
+                        attribute=attr,
+                        role=role,
+                        **{"class": k, "class_name": _class_name(names, k)},
+                    )
+                )
         for pair, deltas in (block.get("delta") or {}).items():
             rows["fairness_delta"].extend(_estimates(deltas, attribute=attr, pair=pair))
 
@@ -182,8 +224,16 @@ def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
 
     first = {
         "fairness": ("attribute", "role", "metric", "value", "estimate", "ci_low", "ci_high"),
-        "fairness_delta": ("attribute", "pair", "metric", "value", "estimate", "ci_low",
-                           "ci_high", "p_value"),
+        "fairness_delta": (
+            "attribute",
+            "pair",
+            "metric",
+            "value",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+        ),
         "fairness_per_class": ("attribute", "role", "class", "class_name", "metric", "value"),
         "by_group": ("attribute", "role", "group", "n"),
         "class_shift": ("pair", "class", "class_name"),

@@ -147,34 +147,43 @@ class Policy(Record):
             if key == "max_significant_classes":
                 if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                     raise UsageError(
-                        f"{where}: {key} must be a non-negative integer (a class count); got {v!r}")
+                        f"{where}: {key} must be a non-negative integer (a class count); got {v!r}"
+                    )
             else:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                     raise UsageError(
                         f"{where}: {key} must be a finite number (a fraction such as 0.02); "
-                        f"got {v!r}")
+                        f"got {v!r}"
+                    )
                 if not -1.0 <= float(v) <= 1.0:
                     raise UsageError(
                         f"{where}: {key} = {v!r} is outside [-1, 1]; thresholds are fractions "
-                        f"(0.02 means 2 percentage points)")
+                        f"(0.02 means 2 percentage points)"
+                    )
                 v = float(v)
             kwargs[key] = v
         judge = data.get("judge", "upper_bound")
         if judge not in ("upper_bound", "point"):
-            raise UsageError(f"{where}: judge must be \"upper_bound\" or \"point\"; got {judge!r}")
+            raise UsageError(f'{where}: judge must be "upper_bound" or "point"; got {judge!r}')
         allow_missing = data.get("allow_missing", False)
         if not isinstance(allow_missing, bool):
             raise UsageError(f"{where}: allow_missing must be true or false; got {allow_missing!r}")
         on_inconclusive = data.get("on_inconclusive", "fail")
         if on_inconclusive not in ("fail", "pass"):
             raise UsageError(
-                f"{where}: on_inconclusive must be \"fail\" or \"pass\"; got {on_inconclusive!r}")
+                f'{where}: on_inconclusive must be "fail" or "pass"; got {on_inconclusive!r}'
+            )
         description = data.get("description")
         if description is not None and not isinstance(description, str):
             raise UsageError(f"{where}: description must be a string; got {description!r}")
-        return cls(judge=judge, allow_missing=allow_missing, on_inconclusive=on_inconclusive,
-                   description=description,
-                   source=source or data.get("source"), **kwargs)
+        return cls(
+            judge=judge,
+            allow_missing=allow_missing,
+            on_inconclusive=on_inconclusive,
+            description=description,
+            source=source or data.get("source"),
+            **kwargs,
+        )
 
     @property
     def thresholds(self) -> dict[str, float | int]:
@@ -211,7 +220,8 @@ def load_policy(path_or_name: str | Path) -> Policy:
             raise UsageError(
                 f"policy file {name!r} does not exist",
                 tip=f"give a TOML file or one of the shipped policies: "
-                    f"{', '.join(SHIPPED_POLICIES)}")
+                f"{', '.join(SHIPPED_POLICIES)}",
+            )
         if path.is_dir():
             raise UsageError(f"policy {name!r} is a directory; expected a TOML file")
         try:
@@ -284,7 +294,8 @@ class GateResult(Record):
     verdict: Verdict = "pass"
     on_inconclusive: OnInconclusive = "fail"
     family: GateFamily | None = dataclasses.field(
-        default=None, metadata={"omit_none": True, "record": GateFamily})
+        default=None, metadata={"omit_none": True, "record": GateFamily}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         out = Record.to_dict(self)
@@ -339,8 +350,15 @@ class _Number:
         return self.ci_low is not None and self.ci_high is not None
 
 
-def _number(est: Any, what: str, *, negate: bool = False, unit: str = "pp",
-            attribute: str | None = None, metric: str | None = None) -> _Number:
+def _number(
+    est: Any,
+    what: str,
+    *,
+    negate: bool = False,
+    unit: str = "pp",
+    attribute: str | None = None,
+    metric: str | None = None,
+) -> _Number:
     """Read a report estimate dict; old reports without ``estimate`` fall back to ``value``."""
     if not isinstance(est, dict):
         raise _Missing(f"{what} is absent from the report")
@@ -358,8 +376,17 @@ def _number(est: Any, what: str, *, negate: bool = False, unit: str = "pp",
     if negate:
         value, estimate = -value, -estimate
         lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
-    return _Number(what=what, unit=unit, estimate=estimate, value=value, ci_low=lo, ci_high=hi,
-                   p_value=_num(est.get("p_value")), attribute=attribute, metric=metric)
+    return _Number(
+        what=what,
+        unit=unit,
+        estimate=estimate,
+        value=value,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=_num(est.get("p_value")),
+        attribute=attribute,
+        metric=metric,
+    )
 
 
 def _numbers_accuracy(report: dict[str, Any]) -> list[_Number]:
@@ -374,15 +401,23 @@ def _numbers_fairness(report: dict[str, Any], key: str) -> list[_Number]:
     gf = report.get("group_fairness")
     if not gf:
         reason = (report.get("skipped") or {}).get("group_fairness")
-        raise _Missing("group fairness was not computed" + (f" ({reason})" if reason else
-                                                            " (no sensitive attribute)"))
+        raise _Missing(
+            "group fairness was not computed"
+            + (f" ({reason})" if reason else " (no sensitive attribute)")
+        )
     out: list[_Number] = []
     missing: list[str] = []
     for attr, entry in gf.items():
         est = ((entry or {}).get("delta") or {}).get(_PAIR, {}).get(metric)
         try:
-            out.append(_number(est, f"{short} change (student minus teacher) on {attr!r}",
-                               attribute=str(attr), metric=metric))
+            out.append(
+                _number(
+                    est,
+                    f"{short} change (student minus teacher) on {attr!r}",
+                    attribute=str(attr),
+                    metric=metric,
+                )
+            )
         except _Missing as exc:
             missing.append(str(exc))
     if missing:
@@ -395,17 +430,27 @@ def _numbers_classes(report: dict[str, Any]) -> tuple[list[_Number], str]:
     cs = report.get("class_shift")
     if not cs or _PAIR not in cs:
         reason = (report.get("skipped") or {}).get("class_shift")
-        raise _Missing("class shift teacher_vs_student was not computed"
-                       + (f" ({reason})" if reason else ""))
+        raise _Missing(
+            "class shift teacher_vs_student was not computed" + (f" ({reason})" if reason else "")
+        )
     entry = cs[_PAIR]
     n = entry.get("n_significant")
     if not isinstance(n, int) or isinstance(n, bool):
         raise _Missing("class_shift.teacher_vs_student.n_significant is absent")
-    text = (f"{n} class(es) significant teacher vs student "
-            f"({entry.get('test')}, correction {entry.get('correction')}, "
-            f"alpha {entry.get('alpha')}); a count has no CI, judged on its value")
-    return [_Number(what="Classes significantly shifted (teacher vs student)", unit="count",
-                    estimate=n, value=n, metric="n_significant")], text
+    text = (
+        f"{n} class(es) significant teacher vs student "
+        f"({entry.get('test')}, correction {entry.get('correction')}, "
+        f"alpha {entry.get('alpha')}); a count has no CI, judged on its value"
+    )
+    return [
+        _Number(
+            what="Classes significantly shifted (teacher vs student)",
+            unit="count",
+            estimate=n,
+            value=n,
+            metric="n_significant",
+        )
+    ], text
 
 
 def _numbers_lipschitz(report: dict[str, Any]) -> list[_Number]:
@@ -416,8 +461,14 @@ def _numbers_lipschitz(report: dict[str, Any]) -> list[_Number]:
     delta = (ind.get("delta") or {}).get(_PAIR) or {}
     for key in ("lipschitz_normalized", "lipschitz"):  # a paired CI of the change, if any
         if delta.get(key) is not None:
-            return [_number(delta[key], f"I(f) change (student minus teacher, {key})",
-                            unit="plain", metric=key)]
+            return [
+                _number(
+                    delta[key],
+                    f"I(f) change (student minus teacher, {key})",
+                    unit="plain",
+                    metric=key,
+                )
+            ]
     vals = []
     for role in ("teacher", "student"):
         v = _num(((ind.get(role) or {}).get("lipschitz") or {}).get("value"))
@@ -425,8 +476,15 @@ def _numbers_lipschitz(report: dict[str, Any]) -> list[_Number]:
             raise _Missing(f"individual_fairness.{role}.lipschitz is undefined or absent")
         vals.append(v)
     change = vals[1] - vals[0]
-    return [_Number(what="I(f) change (student minus teacher, no paired CI)", unit="plain",
-                    estimate=change, value=change, metric="lipschitz")]
+    return [
+        _Number(
+            what="I(f) change (student minus teacher, no paired CI)",
+            unit="plain",
+            estimate=change,
+            value=change,
+            metric="lipschitz",
+        )
+    ]
 
 
 def _show(x: float | None, unit: str) -> str:
@@ -459,8 +517,9 @@ class _Judgement:
     lower: float | None = None  # the family-adjusted lower end, when an interval was judged
 
 
-def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
-           n_rows: int | None) -> _Judgement:
+def _judge(
+    x: _Number, margin: float, judge: Judge, z_fail: float, n_rows: int | None
+) -> _Judgement:
     """Three-way verdict of one number against its margin (see the module notes)."""
     if judge == "point" or not x.has_ci:
         ok = round(x.estimate, 12) <= margin
@@ -492,8 +551,9 @@ def _judge(x: _Number, margin: float, judge: Judge, z_fail: float,
     return _Judgement("inconclusive", x.ci_high, "upper_bound", min_detectable, rows, lower)
 
 
-def _sentence(x: _Number, margin: float, j: _Judgement, on_inconclusive: OnInconclusive,
-              n_family: int) -> str:
+def _sentence(
+    x: _Number, margin: float, j: _Judgement, on_inconclusive: OnInconclusive, n_family: int
+) -> str:
     head = f"{x.what}: {_show(x.estimate, x.unit)}"
     if x.has_ci:
         head += f" {_show_ci(x.ci_low, x.ci_high, x.unit)}"
@@ -501,24 +561,40 @@ def _sentence(x: _Number, margin: float, j: _Judgement, on_inconclusive: OnIncon
         head += f" ({formatting.pval(x.p_value)} for no change)"
     head += f", margin {_show_margin(margin, x.unit)}"
     if j.judged_on == "point":
-        why = "the estimate is within the margin" if j.verdict == "pass" else (
-            "the estimate exceeds the margin")
+        why = (
+            "the estimate is within the margin"
+            if j.verdict == "pass"
+            else ("the estimate exceeds the margin")
+        )
         no_ci = "" if not x.has_ci else " (judge = point)"
         return f"{head}: {j.verdict}: {why}{no_ci}."
     if j.verdict == "pass":
         return f"{head}: pass: the interval lies below the margin."
     if j.verdict == "fail":
-        adj = "" if n_family <= 1 else (
-            f" (family-adjusted lower end {_show(j.judged, x.unit)}, "
-            f"{n_family} numbers judged as one family)")
+        adj = (
+            ""
+            if n_family <= 1
+            else (
+                f" (family-adjusted lower end {_show(j.judged, x.unit)}, "
+                f"{n_family} numbers judged as one family)"
+            )
+        )
         return f"{head}: fail: the interval lies above the margin{adj}."
-    rows = "" if j.rows_needed is None else (
-        f"; about {formatting.num(j.rows_needed)} rows would settle it")
-    then = ("counts as a failure (on_inconclusive = \"fail\")" if on_inconclusive == "fail"
-            else "let through (on_inconclusive = \"pass\")")
+    rows = (
+        ""
+        if j.rows_needed is None
+        else (f"; about {formatting.num(j.rows_needed)} rows would settle it")
+    )
+    then = (
+        'counts as a failure (on_inconclusive = "fail")'
+        if on_inconclusive == "fail"
+        else 'let through (on_inconclusive = "pass")'
+    )
     if x.ci_low is not None and round(x.ci_low, 12) > margin and j.lower is not None:
-        why = (f"the 95% interval lies above the margin, but its family-adjusted lower end "
-               f"({_show(j.lower, x.unit)}, {n_family} numbers judged as one family) does not")
+        why = (
+            f"the 95% interval lies above the margin, but its family-adjusted lower end "
+            f"({_show(j.lower, x.unit)}, {n_family} numbers judged as one family) does not"
+        )
     else:
         why = "the interval straddles the margin"
     return f"{head}: inconclusive: {why}{rows}; {then}."
@@ -562,8 +638,9 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
         except _Missing as exc:
             gathered.append((key, threshold, None, str(exc)))
     interval_judged = policy.judge == "upper_bound"
-    n_family = sum(1 for _, _, nums, _ in gathered if nums for x in nums
-                   if x.has_ci and interval_judged)
+    n_family = sum(
+        1 for _, _, nums, _ in gathered if nums for x in nums if x.has_ci and interval_judged
+    )
     from scipy.special import ndtri  # scipy.stats costs ~0.3 s of import
 
     z_fail = float(-ndtri(FAMILY_ALPHA / max(n_family, 1)))
@@ -572,14 +649,25 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
     for key, threshold, nums, extra in gathered:
         if nums is None:
             verdict: Verdict = "pass" if policy.allow_missing else "fail"
-            how = "passes (allow_missing = true)" if policy.allow_missing else (
-                "fails (set allow_missing = true to let missing data pass)")
-            checks.append(GateCheck(
-                name=key, value=None, threshold=threshold,
-                passed=policy.allow_missing and verdict == "pass", release_ok=policy.allow_missing,
-                judged_on="not_evaluated", evaluated=False, verdict=verdict,
-                detail=f"not evaluated: {extra}; the check {how}",
-                sentence=f"{key} was not evaluated ({extra}); the check {how}."))
+            how = (
+                "passes (allow_missing = true)"
+                if policy.allow_missing
+                else ("fails (set allow_missing = true to let missing data pass)")
+            )
+            checks.append(
+                GateCheck(
+                    name=key,
+                    value=None,
+                    threshold=threshold,
+                    passed=policy.allow_missing and verdict == "pass",
+                    release_ok=policy.allow_missing,
+                    judged_on="not_evaluated",
+                    evaluated=False,
+                    verdict=verdict,
+                    detail=f"not evaluated: {extra}; the check {how}",
+                    sentence=f"{key} was not evaluated ({extra}); the check {how}.",
+                )
+            )
             continue
         judged = [(x, _judge(x, threshold, policy.judge, z_fail, n_rows)) for x in nums]
         rank = {"fail": 2, "inconclusive": 1, "pass": 0}
@@ -587,36 +675,62 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
         sentence = _sentence(x, threshold, j, policy.on_inconclusive, n_family)
         if len(judged) > 1:
             detail = f"worst attribute {x.attribute!r}. " + " ".join(
-                _sentence(y, threshold, k, policy.on_inconclusive, n_family) for y, k in judged)
+                _sentence(y, threshold, k, policy.on_inconclusive, n_family) for y, k in judged
+            )
         else:
             detail = extra or sentence
         release_ok = j.verdict == "pass" or (
-            j.verdict == "inconclusive" and policy.on_inconclusive == "pass")
-        checks.append(GateCheck(
-            name=key, value=_tidy(j.judged), threshold=threshold, passed=j.verdict == "pass",
-            release_ok=release_ok,
-            judged_on=j.judged_on, detail=detail, estimate=_tidy(x.estimate),
-            verdict=j.verdict, ci_low=_tidy(x.ci_low), ci_high=_tidy(x.ci_high),
-            attribute=x.attribute, metric=x.metric, min_detectable=_tidy(j.min_detectable),
-            rows_needed=j.rows_needed, sentence=sentence))
+            j.verdict == "inconclusive" and policy.on_inconclusive == "pass"
+        )
+        checks.append(
+            GateCheck(
+                name=key,
+                value=_tidy(j.judged),
+                threshold=threshold,
+                passed=j.verdict == "pass",
+                release_ok=release_ok,
+                judged_on=j.judged_on,
+                detail=detail,
+                estimate=_tidy(x.estimate),
+                verdict=j.verdict,
+                ci_low=_tidy(x.ci_low),
+                ci_high=_tidy(x.ci_high),
+                attribute=x.attribute,
+                metric=x.metric,
+                min_detectable=_tidy(j.min_detectable),
+                rows_needed=j.rows_needed,
+                sentence=sentence,
+            )
+        )
     verdicts = {c.verdict for c in checks}
-    overall: Verdict = ("fail" if "fail" in verdicts else
-                        "inconclusive" if "inconclusive" in verdicts else "pass")
+    overall: Verdict = (
+        "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    )
     release_ok = all(c.release_ok for c in checks) and overall != "fail"
     family = GateFamily(
         method="bonferroni" if interval_judged else "none (judge = point)",
         alpha=FAMILY_ALPHA,
         n_checks=n_family,
-        note=(f"A check fails only when the lower end of its interval, taken at one-sided level "
-              f"{FAMILY_ALPHA}/{max(n_family, 1)} (Bonferroni over the {n_family} interval-judged "
-              f"numbers: every metric on every attribute), lies above its margin, so a student "
-              f"with no real regression fails with probability at most about {FAMILY_ALPHA} in "
-              f"total however many attributes are audited. Passing needs every interval below "
-              f"its margin (an intersection-union rule, which needs no adjustment)."
-              if interval_judged else
-              "judge = point compares the estimates with the margins; there is no error-rate "
-              "control and no inconclusive verdict."),
+        note=(
+            f"A check fails only when the lower end of its interval, taken at one-sided level "
+            f"{FAMILY_ALPHA}/{max(n_family, 1)} (Bonferroni over the {n_family} interval-judged "
+            f"numbers: every metric on every attribute), lies above its margin, so a student "
+            f"with no real regression fails with probability at most about {FAMILY_ALPHA} in "
+            f"total however many attributes are audited. Passing needs every interval below "
+            f"its margin (an intersection-union rule, which needs no adjustment)."
+            if interval_judged
+            else "judge = point compares the estimates with the margins; there is no error-rate "
+            "control and no inconclusive verdict."
+        ),
     )
-    return GateResult(passed=overall == "pass", release_ok=release_ok, judge=policy.judge, checks=tuple(checks),
-                      allow_missing=policy.allow_missing, policy=policy.source,
-                      verdict=overall, on_inconclusive=policy.on_inconclusive, family=family)
+    return GateResult(
+        passed=overall == "pass",
+        release_ok=release_ok,
+        judge=policy.judge,
+        checks=tuple(checks),
+        allow_missing=policy.allow_missing,
+        policy=policy.source,
+        verdict=overall,
+        on_inconclusive=policy.on_inconclusive,
+        family=family,
+    )

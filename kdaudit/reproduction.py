@@ -86,23 +86,32 @@ def _setup(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
         lines.append(
             f"- data: {num(sc.get('n_train'))} generated training images, "
             f"{pct(sc.get('color_shape_correlation'), 0)} of them with colour tied to shape; "
-            f"{num(sc.get('n_eval'))} test images without that tie")
+            f"{num(sc.get('n_eval'))} test images without that tie"
+        )
         lines.append(
             f"- teacher: ResNet-20, {sc.get('teacher_epochs')} epochs, seed {sc.get('seed', 0)}; "
             f"baseline and students: LeNet-5, {sc.get('student_epochs')} epochs, "
             f"{len(seeds)} seed(s) each ({', '.join(map(str, seeds))}); students at T = "
             + ", ".join(f"{t:g}" for t in sc.get("temperatures", []))
-            + f" with soft weight {sc.get('soft_weight')}")
+            + f" with soft weight {sc.get('soft_weight')}"
+        )
         timings = study.get("timings") or {}
         if timings.get("total") is not None:
-            lines.append(f"- training took {timings['total']:.0f} s on the machine that made the "
-                         "sample report")
+            lines.append(
+                f"- training took {timings['total']:.0f} s on the machine that made the "
+                "sample report"
+            )
     main_t = (models.get("student") or {}).get("temperature")
     lines.append(
         f"- audit: runs per role {', '.join(f'{r} {n}' for r, n in runs.items())}; main student "
-        f"T = {main_t:g}" if isinstance(main_t, (int, float)) else "- audit:")
-    lines[-1] += (f"; B = {cfg.get('bootstrap')} bootstrap replicates, seed {cfg.get('seed')}, "
-                  f"{cfg.get('correction')} at alpha = {cfg.get('alpha')}")
+        f"T = {main_t:g}"
+        if isinstance(main_t, (int, float))
+        else "- audit:"
+    )
+    lines[-1] += (
+        f"; B = {cfg.get('bootstrap')} bootstrap replicates, seed {cfg.get('seed')}, "
+        f"{cfg.get('correction')} at alpha = {cfg.get('alpha')}"
+    )
     return "\n".join(lines)
 
 
@@ -120,29 +129,48 @@ def _measured(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str
         accs = run_acc.get(role) if role != "student" else None
         if role == "student":
             t = (report.get("models") or {}).get("student", {}).get("temperature")
-            accs = ((run_acc.get("students") or {}).get(f"{t:g}")
-                    if isinstance(t, (int, float)) else None)
-        acc = (_with_sd(*_mean_sd(accs)) + f" ({len(accs)} runs)" if accs and len(accs) > 1
-               else pct(report["accuracy"][role]))
+            accs = (
+                (run_acc.get("students") or {}).get(f"{t:g}")
+                if isinstance(t, (int, float))
+                else None
+            )
+        acc = (
+            _with_sd(*_mean_sd(accs)) + f" ({len(accs)} runs)"
+            if accs and len(accs) > 1
+            else pct(report["accuracy"][role])
+        )
         cells = [role if role != "student" else "student (main)", acc]
         cells += [_level(gf[a].get(role, {}).get(m)) for a in attrs for m in _LABEL]
-        lip = (ind.get(role) or {}).get("lipschitz_normalized") or (ind.get(role) or {}).get("lipschitz")
+        lip = (ind.get(role) or {}).get("lipschitz_normalized") or (ind.get(role) or {}).get(
+            "lipschitz"
+        )
         cells.append(num(_est(lip)[0]))
         lines.append("| " + " | ".join(cells) + " |")
     out = "\n".join(lines)
     if gf:
-        out += ("\n\nRates in %, with 95% bootstrap intervals on the first run of each role; "
-                "accuracy as mean ± standard deviation over runs where there are several. "
-                "For this 10-class task DPD and EOD are the worst class of one-vs-rest. "
-                "I(f) is " + ("unit-free (distances divided by the median neighbour distance)."
-                              if any("lipschitz_normalized" in (ind.get(r) or {}) for r in _ROLES)
-                              else "in units of output distance per unit of raw input distance, so "
-                                   "only its ratios between models mean anything."))
+        out += (
+            "\n\nRates in %, with 95% bootstrap intervals on the first run of each role; "
+            "accuracy as mean ± standard deviation over runs where there are several. "
+            "For this 10-class task DPD and EOD are the worst class of one-vs-rest. "
+            "I(f) is "
+            + (
+                "unit-free (distances divided by the median neighbour distance)."
+                if any("lipschitz_normalized" in (ind.get(r) or {}) for r in _ROLES)
+                else "in units of output distance per unit of raw input distance, so "
+                "only its ratios between models mean anything."
+            )
+        )
     for pair, res in shift.items():
-        out += (f"\n\n{pair.replace('_vs_', ' vs ')}: {res.get('n_significant')} of "
+        out += (
+            (
+                f"\n\n{pair.replace('_vs_', ' vs ')}: {res.get('n_significant')} of "
                 f"{res.get('n_classes')} classes changed significantly "
                 f"({res.get('n_significant_uncorrected')} before correction; "
-                f"test: {res.get('test')}).") if pair != "teacher_vs_baseline" else ""
+                f"test: {res.get('test')})."
+            )
+            if pair != "teacher_vs_baseline"
+            else ""
+        )
     return out
 
 
@@ -153,19 +181,23 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]], study: Mapping[str, Any] | N
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for r in rows:
         lip = "lipschitz_normalized" if r.get("lipschitz_normalized") is not None else "lipschitz"
-        cells = [f"{r['temperature']:g}" + (" (main)" if r.get("main") else ""),
-                 str(r.get("n_runs") or len(r.get("paths") or [1])),
-                 _sweep_accuracy(r, study),
-                 _sweep_cell(r, "demographic_parity_difference"),
-                 _sweep_cell(r, "equalized_odds_difference"),
-                 _sweep_cell(r, lip, rate=False),
-                 f"{r.get('n_tc')} ({r.get('n_tc_uncorrected')})",
-                 f"{r.get('n_sc')} ({r.get('n_sc_uncorrected')})"]
+        cells = [
+            f"{r['temperature']:g}" + (" (main)" if r.get("main") else ""),
+            str(r.get("n_runs") or len(r.get("paths") or [1])),
+            _sweep_accuracy(r, study),
+            _sweep_cell(r, "demographic_parity_difference"),
+            _sweep_cell(r, "equalized_odds_difference"),
+            _sweep_cell(r, lip, rate=False),
+            f"{r.get('n_tc')} ({r.get('n_tc_uncorrected')})",
+            f"{r.get('n_sc')} ({r.get('n_sc_uncorrected')})",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
-    return ("\n".join(lines) + "\n\n#TC and #SC: classes whose accuracy changed significantly "
-            "against the teacher and against the baseline (after correction; before it in "
-            "brackets). ± is the standard deviation over runs where there are several; a cell "
-            "without it is the first run's value.")
+    return (
+        "\n".join(lines) + "\n\n#TC and #SC: classes whose accuracy changed significantly "
+        "against the teacher and against the baseline (after correction; before it in "
+        "brackets). ± is the standard deviation over runs where there are several; a cell "
+        "without it is the first run's value."
+    )
 
 
 def _sweep_accuracy(row: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
@@ -173,7 +205,8 @@ def _sweep_accuracy(row: Mapping[str, Any], study: Mapping[str, Any] | None) -> 
     if row.get("accuracy_std") is not None:
         return _sweep_cell(row, "accuracy")
     runs = (((study or {}).get("run_accuracy") or {}).get("students") or {}).get(
-        f"{row['temperature']:g}")
+        f"{row['temperature']:g}"
+    )
     if runs and len(runs) > 1 and len(runs) == len(row.get("paths") or []):
         return _with_sd(*_mean_sd(runs))
     return _sweep_cell(row, "accuracy")
@@ -199,12 +232,13 @@ def _trend(rows: Sequence[Mapping[str, Any]], key: str, *, rate: bool = True) ->
         word = "flat within the intervals" if overlap else ("falls" if b < a else "rises")
         return f"{word}: {moved}"
     else:
-        note = ("first run of each T; the report holds no run-to-run spread"
-                if max(len(first.get("paths") or [1]), len(last.get("paths") or [1])) > 1
-                else "one run per T, no noise estimate")
+        note = (
+            "first run of each T; the report holds no run-to-run spread"
+            if max(len(first.get("paths") or [1]), len(last.get("paths") or [1])) > 1
+            else "one run per T, no noise estimate"
+        )
         return f"{'falls' if b < a else 'rises' if b > a else 'flat'} ({moved}; {note})"
-    word = ("flat within run-to-run noise" if abs(b - a) <= noise else
-            "falls" if b < a else "rises")
+    word = "flat within run-to-run noise" if abs(b - a) <= noise else "falls" if b < a else "rises"
     return f"{word}: {moved} ({basis}: {fmt(noise) if rate else num(noise)})"
 
 
@@ -214,11 +248,19 @@ def _trends(report: Mapping[str, Any]) -> str:
     d = (report.get("accuracy_delta") or {}).get("baseline_vs_student")
     if d:
         value, low, high = _est(d)
-        word = ("yes, above the baseline" if low is not None and low > 0 else
-                "yes, within noise of the baseline" if high is not None and high >= 0 else
-                "no, below the baseline" if high is not None else "no interval")
-        lines.append(f"| Distilled students keep accuracy close to or above the NDS | {word}: "
-                     f"{_change(d)} at the main temperature |")
+        word = (
+            "yes, above the baseline"
+            if low is not None and low > 0
+            else "yes, within noise of the baseline"
+            if high is not None and high >= 0
+            else "no, below the baseline"
+            if high is not None
+            else "no interval"
+        )
+        lines.append(
+            f"| Distilled students keep accuracy close to or above the NDS | {word}: "
+            f"{_change(d)} at the main temperature |"
+        )
     if len(rows) >= 2:
         tc = [r.get("n_tc") for r in rows]
         sc = [r.get("n_sc") for r in rows]
@@ -226,13 +268,21 @@ def _trends(report: Mapping[str, Any]) -> str:
             up, down = sc[-1] > sc[0], tc[-1] < tc[0]
             word = "seen" if up and down else "partly seen" if up or down else "not seen"
             temps = ", ".join(f"{r['temperature']:g}" for r in rows)
-            lines.append(f"| As T grows, #SC grows and #TC shrinks | {word}: #TC "
-                         f"{', '.join(map(str, tc))}; #SC {', '.join(map(str, sc))} for T = "
-                         f"{temps} |")
-        for key, name in (("demographic_parity_difference", "DPD"),
-                          ("equalized_odds_difference", "EOD")):
+            lines.append(
+                f"| As T grows, #SC grows and #TC shrinks | {word}: #TC "
+                f"{', '.join(map(str, tc))}; #SC {', '.join(map(str, sc))} for T = "
+                f"{temps} |"
+            )
+        for key, name in (
+            ("demographic_parity_difference", "DPD"),
+            ("equalized_odds_difference", "EOD"),
+        ):
             lines.append(f"| {name} falls as T grows (up to about T = 10) | {_trend(rows, key)} |")
-        lip = "lipschitz_normalized" if rows[0].get("lipschitz_normalized") is not None else "lipschitz"
+        lip = (
+            "lipschitz_normalized"
+            if rows[0].get("lipschitz_normalized") is not None
+            else "lipschitz"
+        )
         lines.append(f"| I(f) falls as T grows | {_trend(rows, lip, rate=False)} |")
     for attr, block in (report.get("group_fairness") or {}).items():
         delta = (block.get("delta") or {}).get("teacher_vs_baseline") or {}
@@ -241,8 +291,13 @@ def _trends(report: Mapping[str, Any]) -> str:
             value, low, high = _est(delta.get(metric))
             if value is None:
                 continue
-            word = ("teacher fairer" if low is not None and low > 0 else
-                    "baseline fairer" if high is not None and high < 0 else "no clear difference")
+            word = (
+                "teacher fairer"
+                if low is not None and low > 0
+                else "baseline fairer"
+                if high is not None and high < 0
+                else "no clear difference"
+            )
             parts.append(f"{name}: {word} (baseline minus teacher {_change(delta.get(metric))})")
         if parts:
             lines.append(f"| Teacher fairer than NDS ({attr}) | {'; '.join(parts)} |")
@@ -264,8 +319,17 @@ def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = 
     str
         Markdown from :data:`BEGIN` to :data:`END` inclusive, ending in a newline.
     """
-    parts = [BEGIN, "", "### This run", "", _setup(report, study), "",
-             "### What we measured", "", _measured(report, study)]
+    parts = [
+        BEGIN,
+        "",
+        "### This run",
+        "",
+        _setup(report, study),
+        "",
+        "### What we measured",
+        "",
+        _measured(report, study),
+    ]
     if report.get("temperature_sweep"):
         parts += ["", "### Temperature sweep", "", _sweep_table(report["temperature_sweep"], study)]
     parts += ["", "### Beside P1's published trends", "", _trends(report), "", END]
@@ -274,8 +338,10 @@ def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = 
 
 def _split(text: str, path: Path) -> tuple[str, str]:
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise UsageError(f"{str(path)!r} has no generated block to update.",
-                         tip=f"put the lines {BEGIN!r} and {END!r} where the numbers belong")
+        raise UsageError(
+            f"{str(path)!r} has no generated block to update.",
+            tip=f"put the lines {BEGIN!r} and {END!r} where the numbers belong",
+        )
     head, rest = text.split(BEGIN, 1)
     return head, rest.split(END, 1)[1]
 
@@ -287,7 +353,9 @@ def check_doc(path: Path) -> None:
     _split(path.read_text(encoding="utf-8"), path)
 
 
-def update_doc(path: Path, report: Mapping[str, Any], *, study: Mapping[str, Any] | None = None) -> Path:
+def update_doc(
+    path: Path, report: Mapping[str, Any], *, study: Mapping[str, Any] | None = None
+) -> Path:
     """Rewrite the generated block of ``path`` from ``report``; text around it is kept."""
     from kdaudit.report.writer import write_text_atomic
 

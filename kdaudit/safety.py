@@ -90,7 +90,9 @@ def check_name(path: str | Path, role: str) -> None:
         ) from None
 
 
-def regular_file(path: str | Path, role: str, *, error: type[KDAuditError] = InputDataError) -> Path:
+def regular_file(
+    path: str | Path, role: str, *, error: type[KDAuditError] = InputDataError
+) -> Path:
     """Return ``path`` when it names an existing regular file (symlinks followed).
 
     Parameters
@@ -130,11 +132,15 @@ def open_regular(path: str | Path, role: str) -> Iterator[int]:
     try:
         fd = os.open(p, flags)
     except OSError as exc:
-        raise InputDataError(f"The {role} {str(p)!r} cannot be opened: {exc.strerror or exc}.") from None
+        raise InputDataError(
+            f"The {role} {str(p)!r} cannot be opened: {exc.strerror or exc}."
+        ) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise InputDataError(f"The {role} {str(p)!r} is {_kind(st.st_mode)}; expected a regular file.")
+            raise InputDataError(
+                f"The {role} {str(p)!r} is {_kind(st.st_mode)}; expected a regular file."
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         yield fd
@@ -149,12 +155,15 @@ def read_bytes_regular(path: str | Path, role: str, *, limit: int | None = None)
         if limit is not None and size > limit:
             raise InputDataError(
                 f"The {role} {str(path)!r} is {size} bytes; at most {limit} are accepted for this kind "
-                "of file.")
+                "of file."
+            )
         chunks = []
         while block := os.read(fd, 1 << 20):
             chunks.append(block)
             if limit is not None and sum(map(len, chunks)) > limit:
-                raise InputDataError(f"The {role} {str(path)!r} grew beyond {limit} bytes while read.")
+                raise InputDataError(
+                    f"The {role} {str(path)!r} grew beyond {limit} bytes while read."
+                )
         return b"".join(chunks)
 
 
@@ -228,7 +237,7 @@ def confined(base: str | Path, location: str, *, what: str) -> Path:
             f"The {what} names {loc!r}, {problem}; kdaudit reads only files inside the model's "
             f"own folder {str(root)!r}.",
             tip="Re-save the model with its external data beside it (onnx.save_model(..., "
-                "save_as_external_data=True, location='NAME.data')).",
+            "save_as_external_data=True, location='NAME.data')).",
         )
     return root / loc
 
@@ -256,8 +265,10 @@ def probe_output_dir(out: str | Path, *, what: str = "report folder (--out)") ->
     p = Path(out)
     check_name(p, what)
     if p.exists() and not p.is_dir():
-        raise UsageError(f"The {what} {str(p)!r} is a file; expected a folder.",
-                         tip="Choose another --out or remove the file.")
+        raise UsageError(
+            f"The {what} {str(p)!r} is a file; expected a folder.",
+            tip="Choose another --out or remove the file.",
+        )
     anchor = _nearest_existing(p.absolute())
     if not anchor.is_dir():
         raise UsageError(f"The {what} {str(p)!r} cannot be created: {str(anchor)!r} is a file.")

@@ -94,15 +94,20 @@ def preflight(
                         raise InputDataError(
                             f"The {adapter.name} gives {rows} rows of logits but the data has "
                             f"{dataset.n_samples} rows.",
-                            tip="Logits files must hold one row per data row, in the same order.")
+                            tip="Logits files must hold one row per data row, in the same order.",
+                        )
                 else:
                     adapter.predict_batch(dataset.inputs(0, min(PROBE_ROWS, dataset.n_samples)))
                 inputs = getattr(adapter, "inputs", None)
-                facts.append({
-                    "label": label, "spec": prepared, "manifest": manifest,
-                    "logits_file": bool(adapter.is_logits_file),
-                    "input_dtype": inputs[0][2] if inputs else None,
-                })
+                facts.append(
+                    {
+                        "label": label,
+                        "spec": prepared,
+                        "manifest": manifest,
+                        "logits_file": bool(adapter.is_logits_file),
+                        "input_dtype": inputs[0][2] if inputs else None,
+                    }
+                )
             finally:
                 adapter.close()
         except (InputDataError, ModelLoadError, UsageError) as exc:
@@ -113,12 +118,20 @@ def preflight(
         seen: dict[str, list[str]] = {}
         for where, problem in problems:
             seen.setdefault(str(problem), []).append(where)
-        parts = [f"({i}) {msg}" + (f" [{', '.join(labels)}]" if len(labels) > 1 else "")
-                 for i, (msg, labels) in enumerate(seen.items(), 1)]
+        parts = [
+            f"({i}) {msg}" + (f" [{', '.join(labels)}]" if len(labels) > 1 else "")
+            for i, (msg, labels) in enumerate(seen.items(), 1)
+        ]
         tips = list(dict.fromkeys(e.tip for _, e in problems if e.tip))
-        cls = ModelLoadError if all(isinstance(e, ModelLoadError) for _, e in problems) else InputDataError
-        raise cls(f"{len(problems)} of {len(entries)} models cannot run on this data: "
-                  + " ".join(parts), tip=" / ".join(tips) or None)
+        cls = (
+            ModelLoadError
+            if all(isinstance(e, ModelLoadError) for _, e in problems)
+            else InputDataError
+        )
+        raise cls(
+            f"{len(problems)} of {len(entries)} models cannot run on this data: " + " ".join(parts),
+            tip=" / ".join(tips) or None,
+        )
     return facts
 
 
@@ -154,8 +167,11 @@ def _scale(pre: Any) -> float | None:
 
 def _big_std(pre: Any) -> bool:
     """A std in pixel units (ImageNet's 58.4 ...) means the model normalises 0-255 itself."""
-    std = None if pre is None else (pre.get("std") if isinstance(pre, Mapping)
-                                    else getattr(pre, "std", None))
+    std = (
+        None
+        if pre is None
+        else (pre.get("std") if isinstance(pre, Mapping) else getattr(pre, "std", None))
+    )
     if std is None:
         return False
     values = std if isinstance(std, (list, tuple)) else [std]
@@ -190,20 +206,28 @@ def input_scale_findings(facts: Sequence[Mapping[str, Any]], x: Any) -> list[dic
         given, trained = _scale(pre), _scale((fact.get("manifest") or {}).get("preprocess"))
         label = fact["label"]
         if trained is not None and not math.isclose(given or 1.0, trained, rel_tol=1e-6):
-            out.append(_finding(
-                "input_scale", label,
-                f"The {label} model was trained with inputs scaled by {trained:g} (its training "
-                f"manifest) but this audit scales them by {given or 1:g}; its numbers describe "
-                "inputs it never saw. Drop the preprocess you gave to use the manifest's, or "
-                f"add scale = {trained!r}."))
+            out.append(
+                _finding(
+                    "input_scale",
+                    label,
+                    f"The {label} model was trained with inputs scaled by {trained:g} (its training "
+                    f"manifest) but this audit scales them by {given or 1:g}; its numbers describe "
+                    "inputs it never saw. Drop the preprocess you gave to use the manifest's, or "
+                    f"add scale = {trained!r}.",
+                )
+            )
         elif raw and (given is None or given == 1.0) and not _big_std(pre):
-            out.append(_finding(
-                "input_scale", label,
-                f"The data's inputs are {kind} and the {label} model gets them unscaled (no "
-                "'scale' in its preprocess). A model trained on inputs in [0, 1] then sees "
-                "values 255 times too large and its accuracy and fairness numbers are wrong; "
-                f"if so, pass --{fact['spec'].role}-preprocess 'scale = 0.00392156862745098' "
-                "(1/255)."))
+            out.append(
+                _finding(
+                    "input_scale",
+                    label,
+                    f"The data's inputs are {kind} and the {label} model gets them unscaled (no "
+                    "'scale' in its preprocess). A model trained on inputs in [0, 1] then sees "
+                    "values 255 times too large and its accuracy and fairness numbers are wrong; "
+                    f"if so, pass --{fact['spec'].role}-preprocess 'scale = 0.00392156862745098' "
+                    "(1/255).",
+                )
+            )
     return out
 
 
@@ -245,7 +269,11 @@ def prediction_findings(
     margin = max(0.01, 2 * math.sqrt(chance * (1 - chance) / n))
 
     def name(k: int) -> str:
-        return repr(str(class_names[k])) if class_names is not None and k < len(class_names) else str(k)
+        return (
+            repr(str(class_names[k]))
+            if class_names is not None and k < len(class_names)
+            else str(k)
+        )
 
     out = []
     for role, runs in predictions.items():
@@ -255,23 +283,35 @@ def prediction_findings(
             share = np.bincount(pred, minlength=n_classes) / n
             top = int(share.argmax())
             if share[top] == 1.0:
-                out.append(_finding(
-                    "one_class", label,
-                    f"The {label} model predicts class {name(top)} for every row; its "
-                    "fairness numbers say nothing about how it treats groups. Check its "
-                    "preprocessing and outputs."))
+                out.append(
+                    _finding(
+                        "one_class",
+                        label,
+                        f"The {label} model predicts class {name(top)} for every row; its "
+                        "fairness numbers say nothing about how it treats groups. Check its "
+                        "preprocessing and outputs.",
+                    )
+                )
             elif share[top] >= 0.98 and counts[top] / n < 0.9:
-                out.append(_finding(
-                    "one_class", label,
-                    f"The {label} model predicts class {name(top)} for {share[top]:.1%} of rows "
-                    f"(the data has {counts[top] / n:.1%} of them); check its preprocessing."))
+                out.append(
+                    _finding(
+                        "one_class",
+                        label,
+                        f"The {label} model predicts class {name(top)} for {share[top]:.1%} of rows "
+                        f"(the data has {counts[top] / n:.1%} of them); check its preprocessing.",
+                    )
+                )
             if acc <= chance + margin and share[top] < 1.0:  # one class: said above
-                out.append(_finding(
-                    "near_chance", label,
-                    f"The {label} model's accuracy ({acc:.1%}) is at or near chance for this "
-                    f"data ({chance:.1%}: always predicting class {name(majority)} or guessing); "
-                    "an audit of it measures noise. Check its preprocessing (scale, layout, "
-                    "mean/std) and that labels follow the model's class order."))
+                out.append(
+                    _finding(
+                        "near_chance",
+                        label,
+                        f"The {label} model's accuracy ({acc:.1%}) is at or near chance for this "
+                        f"data ({chance:.1%}: always predicting class {name(majority)} or guessing); "
+                        "an audit of it measures noise. Check its preprocessing (scale, layout, "
+                        "mean/std) and that labels follow the model's class order.",
+                    )
+                )
     return out
 
 
@@ -316,7 +356,8 @@ def annotate_small_groups(
     n_rows = np.bincount(codes, minlength=len(names))
     n_posv = np.bincount(codes, weights=pos, minlength=len(names)).astype(np.int64)
     stats: dict[str, tuple[int, int, int]] = {
-        str(name): (int(n), int(p), int(n - p)) for name, n, p in zip(names, n_rows, n_posv, strict=True)
+        str(name): (int(n), int(p), int(n - p))
+        for name, n, p in zip(names, n_rows, n_posv, strict=True)
     }
     flagged: dict[str, dict[str, Any]] = {}
     for _role, rb in block.items():
@@ -324,23 +365,35 @@ def annotate_small_groups(
             continue
         for row in rb["by_group"]:
             n, n_pos, n_neg = stats.get(row["group"], (row["n"], 0, 0))
-            small_for = {"selection_rate": n < min_group_size, "accuracy": n < min_group_size,
-                         "tpr": n_pos < min_group_size, "fpr": n_neg < min_group_size}
+            small_for = {
+                "selection_rate": n < min_group_size,
+                "accuracy": n < min_group_size,
+                "tpr": n_pos < min_group_size,
+                "fpr": n_neg < min_group_size,
+            }
             row.update(n_positive=n_pos, n_negative=n_neg, small_for=small_for)
             rates = [k for k, v in small_for.items() if v]
             if rates:
-                flagged[row["group"]] = {"group": row["group"], "n": n, "n_positive": n_pos,
-                                         "n_negative": n_neg, "rates": rates}
+                flagged[row["group"]] = {
+                    "group": row["group"],
+                    "n": n,
+                    "n_positive": n_pos,
+                    "n_negative": n_neg,
+                    "rates": rates,
+                }
     block["groups_flagged_rates"] = [flagged[k] for k in sorted(flagged)]
     warnings = []
     for rec in block["groups_flagged_rates"]:
         if rec["n"] < min_group_size:
             continue  # already warned about (and flagged) by its size
-        parts = [f"{rec['n_positive']} positives (TPR)" if "tpr" in rec["rates"] else "",
-                 f"{rec['n_negative']} negatives (FPR)" if "fpr" in rec["rates"] else ""]
+        parts = [
+            f"{rec['n_positive']} positives (TPR)" if "tpr" in rec["rates"] else "",
+            f"{rec['n_negative']} negatives (FPR)" if "fpr" in rec["rates"] else "",
+        ]
         warnings.append(
             f"Group {rec['group']!r} has {rec['n']} rows but only "
             + " and ".join(p for p in parts if p)
             + f", fewer than {min_group_size}: its rate(s) and the equalized odds difference "
-              "resting on them are noisy.")
+            "resting on them are noisy."
+        )
     return warnings

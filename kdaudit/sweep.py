@@ -38,8 +38,13 @@ import scipy.special as _special
 
 from kdaudit.engine.logits import LogitArray
 
-METRICS = ("accuracy", "demographic_parity_difference", "equalized_odds_difference", "lipschitz",
-           "lipschitz_normalized")
+METRICS = (
+    "accuracy",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "lipschitz",
+    "lipschitz_normalized",
+)
 _FAIRNESS = ("demographic_parity_difference", "equalized_odds_difference")
 
 
@@ -80,10 +85,16 @@ def combine_runs(
         ci = None if low is None or high is None else [float(low), float(high)]
         return mean, ci, None
     std = float(v.std(ddof=1))
-    halves = [(hi - lo) / 2.0 for lo, hi in (intervals[i] for i in ok) if lo is not None and hi is not None]
+    halves = [
+        (hi - lo) / 2.0
+        for lo, hi in (intervals[i] for i in ok)
+        if lo is not None and hi is not None
+    ]
     c = [cast(float, centres[i] if centres[i] is not None else values[i]) for i in ok]
     centre = float(np.mean(c))
-    seed_half = float(_special.stdtrit(len(ok) - 1, 0.5 + confidence / 2.0)) * std / math.sqrt(len(ok))
+    seed_half = (
+        float(_special.stdtrit(len(ok) - 1, 0.5 + confidence / 2.0)) * std / math.sqrt(len(ok))
+    )
     test_half = float(np.mean(halves)) if halves else 0.0
     half = math.hypot(seed_half, test_half)
     return mean, [centre - half, centre + half], std
@@ -119,7 +130,8 @@ def metric_row(
             for metric in _FAIRNESS:
                 rec = recs.get(metric) or {}
                 per.setdefault(metric, []).append(
-                    (rec.get("value"), rec.get("estimate"), (rec.get("ci_low"), rec.get("ci_high"))))
+                    (rec.get("value"), rec.get("estimate"), (rec.get("ci_low"), rec.get("ci_high")))
+                )
     if individual is not None:
         roles = {f"run{i}": la for i, la in enumerate(runs)}
         ind = individual(roles, {f"run{i}": p for i, p in enumerate(preds)})
@@ -127,7 +139,8 @@ def metric_row(
             for role in roles:
                 rec = ind[role].get(metric) or {}
                 per.setdefault(metric, []).append(
-                    (rec.get("value"), rec.get("estimate"), (rec.get("ci_low"), rec.get("ci_high"))))
+                    (rec.get("value"), rec.get("estimate"), (rec.get("ci_low"), rec.get("ci_high")))
+                )
     out: dict[str, Any] = {"n_runs": len(preds)}
     for metric in METRICS:
         if metric not in per:
@@ -181,8 +194,11 @@ def temperature_sweep(
     """
     main_t, main_paths, _ = main
     rows_in = list(entries)
-    flagged = [i for i, (t, paths, _) in enumerate(rows_in)
-               if list(paths) == list(main_paths) and (main_t is None or t == main_t)]
+    flagged = [
+        i
+        for i, (t, paths, _) in enumerate(rows_in)
+        if list(paths) == list(main_paths) and (main_t is None or t == main_t)
+    ]
     if not flagged:
         rows_in.append(main)
         flagged = [len(rows_in) - 1]
@@ -203,13 +219,29 @@ def temperature_sweep(
                 continue
             row[key] = d["n_significant"]
             row[key + "_uncorrected"] = d["n_significant_uncorrected"]
-        row.update(metric_row(y, runs, group_metrics=group_metrics, individual=individual,
-                              confidence=confidence, preds=preds))
+        row.update(
+            metric_row(
+                y,
+                runs,
+                group_metrics=group_metrics,
+                individual=individual,
+                confidence=confidence,
+                preds=preds,
+            )
+        )
         rows.append(row)
     rows.sort(key=lambda r: (r["temperature"] is None, r["temperature"] or 0.0))
     reference = {}
     for role, runs in references.items():
-        reference[role] = {"attribute": attribute, **metric_row(
-            y, runs, group_metrics=group_metrics, individual=individual, confidence=confidence,
-            preds=ref_preds[role])}
+        reference[role] = {
+            "attribute": attribute,
+            **metric_row(
+                y,
+                runs,
+                group_metrics=group_metrics,
+                individual=individual,
+                confidence=confidence,
+                preds=ref_preds[role],
+            ),
+        }
     return rows, reference

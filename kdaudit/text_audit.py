@@ -21,19 +21,25 @@ from kdaudit.data.text import TextInputs
 from kdaudit.errors import UsageError
 
 
-def counterfactual_dataset(dataset: Dataset, terms: str) -> tuple[Dataset, np.ndarray, int, dict[str, Any]]:
+def counterfactual_dataset(
+    dataset: Dataset, terms: str
+) -> tuple[Dataset, np.ndarray, int, dict[str, Any]]:
     """The data with identity terms swapped, which rows changed, the number of swaps, and provenance."""
     from kdaudit.data.counterfactual_text import TermSwapper
 
     if not isinstance(dataset.x, TextInputs):
-        raise UsageError("--counterfactual-terms needs text data; name the column with --text-column COL.",
-                         tip="For other inputs, give counterfactual inputs with --counterfactual FILE.npz.")
+        raise UsageError(
+            "--counterfactual-terms needs text data; name the column with --text-column COL.",
+            tip="For other inputs, give counterfactual inputs with --counterfactual FILE.npz.",
+        )
     swapper = TermSwapper.from_file(terms)
     texts, counts = swapper.swap_all(dataset.x.tolist())
     digest = hashlib.sha256(json.dumps(swapper.pairs).encode()).hexdigest()
     cf = dataclasses.replace(
-        dataset, x=dataset.x.replace(texts),
-        fingerprint=fingerprint(dataset.fingerprint, kind="counterfactual_terms", terms=digest))
+        dataset,
+        x=dataset.x.replace(texts),
+        fingerprint=fingerprint(dataset.fingerprint, kind="counterfactual_terms", terms=digest),
+    )
     counts_arr = np.asarray(counts, dtype=np.int64)
     info = {"terms": str(terms), "terms_sha256": digest, "n_pairs": len(swapper.pairs)}
     return cf, counts_arr > 0, int(counts_arr.sum()), info
@@ -60,9 +66,16 @@ def counterfactual_text(
         probs_cf[role] = _model_logits(specs[role][0], cf, options, cache)[0].probabilities()
     usable = [(a, b) for a, b in pairs if a in probs and b in probs]
     result = counterfactual_text_fairness(
-        probs, probs_cf, changed, sensitive_features=dataset.sensitive_features, pairs=usable,
-        n_swaps=n_swaps, n_bootstrap=options.bootstrap, seed=options.seed,
-        confidence=options.confidence, min_group_size=options.min_group_size,
+        probs,
+        probs_cf,
+        changed,
+        sensitive_features=dataset.sensitive_features,
+        pairs=usable,
+        n_swaps=n_swaps,
+        n_bootstrap=options.bootstrap,
+        seed=options.seed,
+        confidence=options.confidence,
+        min_group_size=options.min_group_size,
     ).to_dict()
     result["config"].update(info)
     return result

@@ -49,11 +49,15 @@ def parse_preprocess_text(text: str) -> dict[str, Any]:
             inner = body[1:-1] if body.startswith("{") and body.endswith("}") else body
             value = tomllib.loads(f"p = {{{inner}}}")["p"]
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"Could not read the preprocessing spec {text!r}: {exc}.",
-                         tip=f"write it like {_EXAMPLE}") from None
+        raise UsageError(
+            f"Could not read the preprocessing spec {text!r}: {exc}.",
+            tip=f"write it like {_EXAMPLE}",
+        ) from None
     if not isinstance(value, dict):
-        raise UsageError(f"Expected a table of preprocessing options; got {text!r}.",
-                         tip=f"write it like {_EXAMPLE}")
+        raise UsageError(
+            f"Expected a table of preprocessing options; got {text!r}.",
+            tip=f"write it like {_EXAMPLE}",
+        )
     return value
 
 
@@ -84,5 +88,7 @@ def as_preprocess(value: Any, *, where: str = "preprocess") -> Any:
         value = parse_preprocess_text(value)
     if isinstance(value, Mapping):
         return Preprocess.from_dict(dict(value))
-    raise UsageError(f"Expected {where} as a Preprocess, a dict or a string like {_EXAMPLE}; "
-                     f"got {type(value).__name__}.")
+    raise UsageError(
+        f"Expected {where} as a Preprocess, a dict or a string like {_EXAMPLE}; "
+        f"got {type(value).__name__}."
+    )

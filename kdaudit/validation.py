@@ -32,7 +32,15 @@ from typing import Any
 from kdaudit.errors import InputDataError, KDAuditError, UsageError
 from kdaudit.safety import check_depth, read_text_regular
 
-__all__ = ["KINDS", "ValidationProblem", "load_json", "load_toml", "parse_text", "problems", "validate"]
+__all__ = [
+    "KINDS",
+    "ValidationProblem",
+    "load_json",
+    "load_toml",
+    "parse_text",
+    "problems",
+    "validate",
+]
 
 KINDS = ("audit_config", "policy", "model_manifest", "cache_manifest", "gate_report", "preprocess")
 _MAX_SHOWN = 3
@@ -52,13 +60,15 @@ def _validator(kind: str) -> Any:
     from referencing import Registry, Resource
 
     registry = Registry().with_resources(
-        (f"kdaudit:{k}", Resource.from_contents(_schema(k))) for k in KINDS)
+        (f"kdaudit:{k}", Resource.from_contents(_schema(k))) for k in KINDS
+    )
     schema = _schema(kind)
     base = jsonschema.validators.validator_for(schema)
     base.check_schema(schema)
     # JSON Schema counts 1.0 as an integer; kdaudit's integers (seed, bootstrap...) must be ints
     checker = base.TYPE_CHECKER.redefine(
-        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
+    )
     cls = jsonschema.validators.extend(base, type_checker=checker)
     return cls(schema, registry=registry)
 
@@ -77,7 +87,11 @@ def _describe(err: Any) -> str:
     """
     text = _describe_bare(err)
     hint = err.schema.get("description") if isinstance(err.schema, dict) else None
-    return f"{text} ({hint})" if hint and err.validator not in ("additionalProperties", "required") else text
+    return (
+        f"{text} ({hint})"
+        if hint and err.validator not in ("additionalProperties", "required")
+        else text
+    )
 
 
 def _describe_bare(err: Any) -> str:
@@ -90,7 +104,11 @@ def _describe_bare(err: Any) -> str:
         hint = f"; known keys here: {', '.join(allowed)}" if allowed else ""
         return f"{keys}: unknown key{'s' if len(extra) > 1 else ''}{hint}"
     if v == "required":
-        missing = [k for k in err.validator_value if isinstance(err.instance, dict) and k not in err.instance]
+        missing = [
+            k
+            for k in err.validator_value
+            if isinstance(err.instance, dict) and k not in err.instance
+        ]
         return f"{_key_path([*path, missing[0]] if missing else path)}: required key is missing"
     where = _key_path(path)
     found = _short(err.instance)
@@ -105,10 +123,17 @@ def _describe_bare(err: Any) -> str:
         op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
         return f"{where}: must be {op} {err.validator_value}, got {found}"
     if v == "anyOf" and err.context:
-        types = sorted({json.dumps(c.validator_value) if c.validator != "type" else
-                        " or ".join(c.validator_value) if isinstance(c.validator_value, list)
-                        else c.validator_value
-                        for c in err.context if c.validator in ("type", "const")})
+        types = sorted(
+            {
+                json.dumps(c.validator_value)
+                if c.validator != "type"
+                else " or ".join(c.validator_value)
+                if isinstance(c.validator_value, list)
+                else c.validator_value
+                for c in err.context
+                if c.validator in ("type", "const")
+            }
+        )
         if types:
             return f"{where}: expected {' or '.join(types)}, got {found}"
         deepest = max(err.context, key=lambda e: len(list(e.absolute_path)))
@@ -156,8 +181,9 @@ def problems(instance: Any, kind: str) -> list[str]:
     Non-finite numbers (TOML ``nan``/``inf``, JSON ``NaN``) are refused everywhere: no
     setting means them, and report.json cannot hold them.
     """
-    errors = sorted(_validator(kind).iter_errors(instance),
-                    key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(
+        _validator(kind).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     return _non_finite(instance, []) + [_describe(e) for e in errors]
 
 
@@ -185,22 +211,27 @@ class ValidationProblem(UsageError):
 
 
 _NAMES = {
-    "audit_config": "config", "policy": "policy", "model_manifest": "model manifest",
-    "cache_manifest": "cache manifest", "gate_report": "report", "preprocess": "preprocess spec",
+    "audit_config": "config",
+    "policy": "policy",
+    "model_manifest": "model manifest",
+    "cache_manifest": "cache manifest",
+    "gate_report": "report",
+    "preprocess": "preprocess spec",
 }
 _TIPS = {
     "audit_config": "see docs/config.md for every key and its type",
     "policy": "see INTERFACE.md's 'Gate policy' section for the keys and their types",
     "model_manifest": "the manifest beside the model is damaged; re-export the model with "
-                      "'kdaudit train' or remove the .json file",
+    "'kdaudit train' or remove the .json file",
     "cache_manifest": "run 'kdaudit cache verify', or remove the entry",
     "gate_report": "give 'kdaudit gate' a report.json written by kdaudit",
     "preprocess": "e.g. 'scale = 0.0039, reshape = [1, 28, 28]' (numbers and lists of integers)",
 }
 
 
-def validate(instance: Any, kind: str, source: str, *,
-             error: type[KDAuditError] = ValidationProblem) -> Any:
+def validate(
+    instance: Any, kind: str, source: str, *, error: type[KDAuditError] = ValidationProblem
+) -> Any:
     """Check ``instance`` against schema ``kind``; return it unchanged when valid.
 
     Parameters
@@ -240,16 +271,18 @@ def _parse(text: str, fmt: str, source: str, error: type[KDAuditError]) -> Any:
         raise error(f"{source} is nested too deeply to read.") from None
 
 
-def parse_text(text: str, fmt: str, kind: str, source: str, *,
-               error: type[KDAuditError] = UsageError) -> Any:
+def parse_text(
+    text: str, fmt: str, kind: str, source: str, *, error: type[KDAuditError] = UsageError
+) -> Any:
     """Depth-check, parse (``fmt`` "toml" or "json") and validate text already read."""
     data = _parse(text, fmt, source, error)
     validate(data, kind, source)
     return data
 
 
-def load_toml(path: str | Path, kind: str, *, role: str | None = None,
-              error: type[KDAuditError] = UsageError) -> dict[str, Any]:
+def load_toml(
+    path: str | Path, kind: str, *, role: str | None = None, error: type[KDAuditError] = UsageError
+) -> dict[str, Any]:
     """Read, depth-check, parse and validate a TOML file (a regular file only)."""
     role = role or _NAMES[kind] + " file"
     text = _read(path, role, error)
@@ -258,8 +291,14 @@ def load_toml(path: str | Path, kind: str, *, role: str | None = None,
     return data
 
 
-def load_json(path: str | Path, kind: str, *, role: str | None = None,
-              error: type[KDAuditError] = InputDataError, check: bool = True) -> Any:
+def load_json(
+    path: str | Path,
+    kind: str,
+    *,
+    role: str | None = None,
+    error: type[KDAuditError] = InputDataError,
+    check: bool = True,
+) -> Any:
     """Read, depth-check, parse and (with ``check``) validate a JSON file."""
     role = role or _NAMES[kind] + " file"
     text = _read(path, role, error)

@@ -24,13 +24,18 @@ from kdaudit.api import AuditOptions
 from kdaudit.gate import Policy
 
 SCRIPT = "<script>alert(1)</script>"
-POLICY = {"max_accuracy_drop": 0.02, "max_dpd_increase": 0.05, "max_eod_increase": 0.05,
-          "max_significant_classes": 0}
+POLICY = {
+    "max_accuracy_drop": 0.02,
+    "max_dpd_increase": 0.05,
+    "max_eod_increase": 0.05,
+    "max_significant_classes": 0,
+}
 _SIZES = {"pass": 1200, "fail": 1200, "inconclusive": 160}
 
 
-def _logits(y: np.ndarray, wrong: np.ndarray, n_classes: int, rng: np.random.Generator
-            ) -> np.ndarray:
+def _logits(
+    y: np.ndarray, wrong: np.ndarray, n_classes: int, rng: np.random.Generator
+) -> np.ndarray:
     """Logits whose argmax is y, except where ``wrong`` (then another class)."""
     pred = y.copy()
     shift = rng.integers(1, n_classes, size=y.shape[0])
@@ -40,8 +45,9 @@ def _logits(y: np.ndarray, wrong: np.ndarray, n_classes: int, rng: np.random.Gen
     return z.astype(np.float32)
 
 
-def _write_task(root: Path, scenario: str, n_classes: int, seed: int, hostile: bool,
-                sweep: int) -> dict[str, Any]:
+def _write_task(
+    root: Path, scenario: str, n_classes: int, seed: int, hostile: bool, sweep: int
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     n = _SIZES[scenario]
     x = rng.normal(size=(n, 4)).astype(np.float32)
@@ -60,8 +66,11 @@ def _write_task(root: Path, scenario: str, n_classes: int, seed: int, hostile: b
         student_wrong = teacher_wrong | (rng.random(n) < np.where(in_b, 0.05, 0.01))
     baseline_wrong = rng.random(n) < 0.12
     paths: dict[str, Any] = {"data": root / "eval.npz"}
-    for role, wrong in (("teacher", teacher_wrong), ("student", student_wrong),
-                        ("baseline", baseline_wrong)):
+    for role, wrong in (
+        ("teacher", teacher_wrong),
+        ("student", student_wrong),
+        ("baseline", baseline_wrong),
+    ):
         np.save(root / f"{role}.npy", _logits(y, wrong, n_classes, rng))
         paths[role] = root / f"{role}.npy"
     paths["sweep"] = []
@@ -73,21 +82,34 @@ def _write_task(root: Path, scenario: str, n_classes: int, seed: int, hostile: b
 
 
 @functools.cache
-def _cached(scenario: str, n_classes: int, seed: int, hostile: bool, sweep: int,
-            gate: bool) -> dict[str, Any]:
+def _cached(
+    scenario: str, n_classes: int, seed: int, hostile: bool, sweep: int, gate: bool
+) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix=f"kdaudit-real-{scenario}-"))
     p = _write_task(root, scenario, n_classes, seed, hostile, sweep)
-    options = AuditOptions(bootstrap=200, seed=seed, cache_dir=str(root / "cache"),
-                           use_cache=False)
+    options = AuditOptions(bootstrap=200, seed=seed, cache_dir=str(root / "cache"), use_cache=False)
     report = kdaudit.compare(
-        str(p["teacher"]), str(p["student"]), baseline=str(p["baseline"]), data=str(p["data"]),
-        sensitive=["sex"], options=options, sweep=[(t, str(m)) for t, m in p["sweep"]],
-        policy=Policy.from_dict(POLICY, source="tests") if gate else None)
+        str(p["teacher"]),
+        str(p["student"]),
+        baseline=str(p["baseline"]),
+        data=str(p["data"]),
+        sensitive=["sex"],
+        options=options,
+        sweep=[(t, str(m)) for t, m in p["sweep"]],
+        policy=Policy.from_dict(POLICY, source="tests") if gate else None,
+    )
     return report.data
 
 
-def real_report(scenario: str = "fail", *, n_classes: int = 2, seed: int = 0,
-                hostile: bool = False, sweep: int = 0, gate: bool = True) -> dict[str, Any]:
+def real_report(
+    scenario: str = "fail",
+    *,
+    n_classes: int = 2,
+    seed: int = 0,
+    hostile: bool = False,
+    sweep: int = 0,
+    gate: bool = True,
+) -> dict[str, Any]:
     """A report.json dict from kdaudit.compare on generated data (a fresh deep copy).
 
     Parameters
@@ -105,8 +127,9 @@ def real_report(scenario: str = "fail", *, n_classes: int = 2, seed: int = 0,
     return copy.deepcopy(_cached(scenario, n_classes, seed, hostile, sweep, gate))
 
 
-def new_shape_gate(gate: dict[str, Any], report: dict[str, Any], *,
-                   on_inconclusive: str = "fail") -> dict[str, Any]:
+def new_shape_gate(
+    gate: dict[str, Any], report: dict[str, Any], *, on_inconclusive: str = "fail"
+) -> dict[str, Any]:
     """The gate in CONTRACT.md's three-way shape, as gate.py will write it.
 
     Used until the gate emits ``verdict``/``sentence`` itself: a check passes when the
@@ -118,8 +141,10 @@ def new_shape_gate(gate: dict[str, Any], report: dict[str, Any], *,
     verdicts = []
     for c in out["checks"]:
         lo = hi = c.get("value")
-        metric = {"max_dpd_increase": "demographic_parity_difference",
-                  "max_eod_increase": "equalized_odds_difference"}.get(c["name"])
+        metric = {
+            "max_dpd_increase": "demographic_parity_difference",
+            "max_eod_increase": "equalized_odds_difference",
+        }.get(c["name"])
         if c["name"] == "max_accuracy_drop":
             d = report["accuracy_delta"]["teacher_vs_student"]
             lo, hi = -d["ci_high"], -d["ci_low"]
@@ -136,19 +161,26 @@ def new_shape_gate(gate: dict[str, Any], report: dict[str, Any], *,
             verdict = "fail"
         else:
             verdict = "inconclusive"
-        c.update(verdict=verdict, ci_low=lo, ci_high=hi, min_detectable=0.031,
-                 rows_needed=4200 if verdict == "inconclusive" else None,
-                 passed=verdict == "pass",
-                 release_ok=verdict == "pass" or (verdict == "inconclusive"
-                                                  and on_inconclusive == "pass"),
-                 sentence=f"GATE-SENTENCE {c['name']} judged {verdict} <&> 'quoted'")
+        c.update(
+            verdict=verdict,
+            ci_low=lo,
+            ci_high=hi,
+            min_detectable=0.031,
+            rows_needed=4200 if verdict == "inconclusive" else None,
+            passed=verdict == "pass",
+            release_ok=verdict == "pass"
+            or (verdict == "inconclusive" and on_inconclusive == "pass"),
+            sentence=f"GATE-SENTENCE {c['name']} judged {verdict} <&> 'quoted'",
+        )
         verdicts.append(verdict)
-    overall = ("fail" if "fail" in verdicts else
-               "inconclusive" if "inconclusive" in verdicts else "pass")
-    out.update(verdict=overall, on_inconclusive=on_inconclusive,
-               passed=overall == "pass",
-               release_ok=overall == "pass" or (overall == "inconclusive"
-                                                and on_inconclusive == "pass"),
-               family={"method": "holm", "alpha": 0.05, "n_checks": len(verdicts),
-                       "note": "test"})
+    overall = (
+        "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    )
+    out.update(
+        verdict=overall,
+        on_inconclusive=on_inconclusive,
+        passed=overall == "pass",
+        release_ok=overall == "pass" or (overall == "inconclusive" and on_inconclusive == "pass"),
+        family={"method": "holm", "alpha": 0.05, "n_checks": len(verdicts), "note": "test"},
+    )
     return out

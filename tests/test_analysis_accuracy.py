@@ -12,14 +12,22 @@ from kdaudit.analysis.accuracy import accuracy_analysis, paired_difference_ci, w
 
 def _table(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
     ra, rb = a == y, b == y
-    return int((ra & rb).sum()), int((ra & ~rb).sum()), int((~ra & rb).sum()), int((~ra & ~rb).sum())
+    return (
+        int((ra & rb).sum()),
+        int((ra & ~rb).sum()),
+        int((~ra & rb).sum()),
+        int((~ra & ~rb).sum()),
+    )
 
 
 def test_one_row_cannot_show_a_change() -> None:
     y = np.array([1])
     for student in (0, 1):
-        res = accuracy_analysis(y, {"teacher": np.array([0]), "student": np.array([student])},
-                                pairs=[("teacher", "student")])
+        res = accuracy_analysis(
+            y,
+            {"teacher": np.array([0]), "student": np.array([student])},
+            pairs=[("teacher", "student")],
+        )
         d = res.accuracy_delta["teacher_vs_student"]
         assert d.p_value == 1.0  # exact McNemar on one discordant pair
         assert d.ci_low <= 0.0 <= d.ci_high
@@ -58,8 +66,9 @@ def test_newcombe_closed_form_cases() -> None:
         assert -1.0 <= lo <= delta <= hi <= 1.0
 
 
-@pytest.mark.parametrize("n, p_both, p_a, p_b", [(200, 0.6, 0.05, 0.15), (1000, 0.7, 0.1, 0.1),
-                                                 (60, 0.8, 0.02, 0.08)])
+@pytest.mark.parametrize(
+    "n, p_both, p_a, p_b", [(200, 0.6, 0.05, 0.15), (1000, 0.7, 0.1, 0.1), (60, 0.8, 0.02, 0.08)]
+)
 def test_interval_coverage_and_false_alarms_by_simulation(n, p_both, p_a, p_b) -> None:
     rng = np.random.default_rng(n)
     probs = [p_both, p_a, p_b, 1 - p_both - p_a - p_b]

@@ -41,8 +41,12 @@ def test_recall_agrees_with_the_exact_graph(rng):
     rec, m = recall_at_k(exact, x, n_queries=300)
     assert rec == 1.0 and m == 300
     np.testing.assert_array_equal(exact_neighbours(x, np.arange(50), k=4), exact.indices[:50])
-    broken = type(exact)(indices=np.roll(exact.indices, 1, axis=0), distances=exact.distances,
-                         metric="euclidean", k=4)
+    broken = type(exact)(
+        indices=np.roll(exact.indices, 1, axis=0),
+        distances=exact.distances,
+        metric="euclidean",
+        k=4,
+    )
     assert recall_at_k(broken, x, n_queries=300)[0] < 0.1
 
 
@@ -50,15 +54,22 @@ def test_cosine_ann_matches_exact_cosine(rng):
     x = rng.normal(size=(2000, 16)).astype(np.float32)
     graph = approximate_graph(x, k=5, metric="cosine", space="embedding")
     exact = knn_graph(x, k=5, metric="cosine")
-    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(graph.indices, exact.indices, strict=True)]) > 0.95
-    np.testing.assert_allclose(np.sort(graph.distances[:20], axis=1), np.sort(exact.distances[:20], axis=1),
-                               atol=1e-4)
+    assert (
+        np.mean(
+            [len(set(a) & set(b)) / 5 for a, b in zip(graph.indices, exact.indices, strict=True)]
+        )
+        > 0.95
+    )
+    np.testing.assert_allclose(
+        np.sort(graph.distances[:20], axis=1), np.sort(exact.distances[:20], axis=1), atol=1e-4
+    )
 
 
 def test_anchors_are_the_same_whatever_the_sharding():
     whole = anchor_mask(10_000, 0.1, seed=7)
-    parts = np.concatenate([anchor_mask(b - a, 0.1, seed=7, start=a)
-                            for a, b in [(0, 37), (37, 5000), (5000, 10_000)]])
+    parts = np.concatenate(
+        [anchor_mask(b - a, 0.1, seed=7, start=a) for a, b in [(0, 37), (37, 5000), (5000, 10_000)]]
+    )
     np.testing.assert_array_equal(whole, parts)
     assert 0.09 < whole.mean() < 0.11
     assert not np.array_equal(whole, anchor_mask(10_000, 0.1, seed=8))
@@ -102,7 +113,9 @@ def test_an_audit_with_approximate_neighbours_reports_the_recall(rng, monkeypatc
     n = 500
     x = rng.normal(size=(n, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    ds = Dataset(y_true=y, x=x, sensitive_features={"g": rng.choice(["a", "b"], n)}, fingerprint="f")
+    ds = Dataset(
+        y_true=y, x=x, sensitive_features={"g": rng.choice(["a", "b"], n)}, fingerprint="f"
+    )
     t, s = tmp_path / "t.npy", tmp_path / "s.npy"
     np.save(t, np.stack([-x[:, 0], x[:, 0]], axis=1))
     np.save(s, np.stack([-x[:, 0] - 0.1 * x[:, 1], x[:, 0]], axis=1))

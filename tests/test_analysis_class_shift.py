@@ -248,9 +248,14 @@ def test_multirun_reports_per_run_counts_mean_and_std():
     rng = np.random.default_rng(5)
     y = rng.integers(0, 4, 800)
     runs_a = [np.where(rng.random(800) < 0.9, y, rng.integers(0, 4, 800)) for _ in range(3)]
-    runs_b = [np.where(rng.random(800) < 0.6 + 0.1 * (y == 0), y, rng.integers(0, 4, 800)) for _ in range(3)]
+    runs_b = [
+        np.where(rng.random(800) < 0.6 + 0.1 * (y == 0), y, rng.integers(0, 4, 800))
+        for _ in range(3)
+    ]
     res = class_shift_multirun(y, runs_a, runs_b, n_classes=4, alpha=0.05, correction="fdr_bh")
-    expected = [class_shift(y, a, b, n_classes=4).n_significant for a, b in zip(runs_a, runs_b, strict=True)]
+    expected = [
+        class_shift(y, a, b, n_classes=4).n_significant for a, b in zip(runs_a, runs_b, strict=True)
+    ]
     assert list(res.n_significant_per_run) == expected
     assert res.n_significant_run_mean == pytest.approx(np.mean(expected))
     assert res.n_significant_run_std == pytest.approx(np.std(expected, ddof=1))

@@ -300,7 +300,12 @@ def test_identical_models_zero_delta_p_one(rng: np.random.Generator) -> None:
     d = _gf(y, same, s, n_bootstrap=200).to_dict()["delta"]["teacher_vs_student"]
     for est in d.values():
         assert {k: est[k] for k in ("value", "ci_low", "ci_high", "p_value", "estimate")} == {
-            "value": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0, "estimate": 0.0}
+            "value": 0.0,
+            "ci_low": 0.0,
+            "ci_high": 0.0,
+            "p_value": 1.0,
+            "estimate": 0.0,
+        }
         assert est["percentile_ci"] == [0.0, 0.0]
 
 
@@ -445,11 +450,21 @@ def test_dpd_ci_loosely_matches_fairlearns_own_bootstrap() -> None:
     n = 2000
     groups = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
     y = rng.integers(0, 2, n)
-    pred = (rng.random(n) < np.where(groups == "a", 0.55, np.where(groups == "b", 0.45, 0.35))).astype(int)
-    mine = group_fairness(y, {"student": pred}, groups, n_classes=2, pairs=[], n_bootstrap=2000,
-                          seed=0).to_dict()["student"]["demographic_parity_difference"]
-    mf = MetricFrame(metrics=selection_rate, y_true=y, y_pred=pred, sensitive_features=groups,
-                     n_boot=200, ci_quantiles=[0.025, 0.975], random_state=0)
+    pred = (
+        rng.random(n) < np.where(groups == "a", 0.55, np.where(groups == "b", 0.45, 0.35))
+    ).astype(int)
+    mine = group_fairness(
+        y, {"student": pred}, groups, n_classes=2, pairs=[], n_bootstrap=2000, seed=0
+    ).to_dict()["student"]["demographic_parity_difference"]
+    mf = MetricFrame(
+        metrics=selection_rate,
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=groups,
+        n_boot=200,
+        ci_quantiles=[0.025, 0.975],
+        random_state=0,
+    )
     fl_low, fl_high = mf.difference_ci()
     assert mine["value"] == pytest.approx(mf.difference(), abs=1e-12)
     width = fl_high - fl_low
@@ -495,15 +510,17 @@ def test_group_rate_intervals_in_records():
     y = rng.integers(0, 2, n)
     pred = np.where(rng.random(n) < 0.8, y, 1 - y)
     groups = rng.choice(np.array(["a", "b", "c"]), n)
-    res = group_fairness(y, {"student": pred}, groups, n_classes=2, pairs=[],
-                         n_bootstrap=0).to_dict()
+    res = group_fairness(
+        y, {"student": pred}, groups, n_classes=2, pairs=[], n_bootstrap=0
+    ).to_dict()
     for row in res["student"]["by_group"]:
         m = groups == row["group"]
         for key, k, total in (
-                ("selection_rate", (pred[m] == 1).sum(), m.sum()),
-                ("tpr", ((pred == 1) & (y == 1) & m).sum(), ((y == 1) & m).sum()),
-                ("fpr", ((pred == 1) & (y == 0) & m).sum(), ((y == 0) & m).sum()),
-                ("accuracy", (pred[m] == y[m]).sum(), m.sum())):
+            ("selection_rate", (pred[m] == 1).sum(), m.sum()),
+            ("tpr", ((pred == 1) & (y == 1) & m).sum(), ((y == 1) & m).sum()),
+            ("fpr", ((pred == 1) & (y == 0) & m).sum(), ((y == 0) & m).sum()),
+            ("accuracy", (pred[m] == y[m]).sum(), m.sum()),
+        ):
             lo, hi = wilson_interval(np.array([k]), np.array([total]))
             assert row[f"{key}_ci"] == pytest.approx([lo[0], hi[0]], abs=1e-12)
             assert row[f"{key}_ci"][0] <= row[key] <= row[f"{key}_ci"][1]

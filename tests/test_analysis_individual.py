@@ -130,8 +130,9 @@ def test_consistency_matches_aif360(rng: np.random.Generator) -> None:
     assert abs(res.roles["student"].consistency.value - expected) < 1e-12
     assert res.roles["student"].consistency_definition.startswith("aif360")
     # explicit predictions give the same; a smaller neighbourhood matches too
-    res3 = individual_fairness(g, {"student": logits}, predictions={"student": yhat},
-                               n_bootstrap=0, consistency_k=3)
+    res3 = individual_fairness(
+        g, {"student": logits}, predictions={"student": yhat}, n_bootstrap=0, consistency_k=3
+    )
     expected3 = _aif360_consistency(rep.astype(np.float64), yhat.astype(np.float64), 3)
     assert abs(res3.roles["student"].consistency.value - expected3) < 1e-12
 
@@ -197,10 +198,14 @@ def test_row_shuffling_changes_nothing(rng: np.random.Generator) -> None:
     x = rng.normal(size=(n, 4))
     lt, ls = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
     perm = rng.permutation(n)
-    a = individual_fairness(knn_graph(representation(x), k=5), {"teacher": lt, "student": ls},
-                            n_bootstrap=0)
-    b = individual_fairness(knn_graph(representation(x[perm]), k=5),
-                            {"teacher": lt[perm], "student": ls[perm]}, n_bootstrap=0)
+    a = individual_fairness(
+        knn_graph(representation(x), k=5), {"teacher": lt, "student": ls}, n_bootstrap=0
+    )
+    b = individual_fairness(
+        knn_graph(representation(x[perm]), k=5),
+        {"teacher": lt[perm], "student": ls[perm]},
+        n_bootstrap=0,
+    )
     for role in ("teacher", "student"):
         assert abs(a.roles[role].lipschitz.value - b.roles[role].lipschitz.value) < 1e-12
         assert abs(a.roles[role].consistency.value - b.roles[role].consistency.value) < 1e-12
@@ -210,8 +215,12 @@ def test_identical_models_give_zero_delta_with_p_one(rng: np.random.Generator) -
     x = rng.normal(size=(120, 3))
     g = knn_graph(representation(x), k=5)
     logits = rng.normal(size=(120, 3))
-    res = individual_fairness(g, {"teacher": logits, "student": logits.copy()},
-                              pairs=[("teacher", "student")], n_bootstrap=200)
+    res = individual_fairness(
+        g,
+        {"teacher": logits, "student": logits.copy()},
+        pairs=[("teacher", "student")],
+        n_bootstrap=200,
+    )
     d = res.delta["teacher_vs_student"]
     assert d.lipschitz.value == 0 and d.lipschitz.p_value == 1.0
     assert d.lipschitz.ci_low == 0 and d.lipschitz.ci_high == 0
@@ -240,8 +249,13 @@ def test_counterfactual_flip_rate_and_groups(rng: np.random.Generator) -> None:
     logits = rng.normal(size=(n, 3)).astype(np.float32)
     cf = (logits + rng.normal(scale=0.8, size=(n, 3))).astype(np.float32)
     groups = np.where(np.arange(n) % 3 == 0, "a", "b")
-    res = individual_fairness(g, {"student": logits}, counterfactual={"student": cf},
-                              sensitive_features=groups, n_bootstrap=50)
+    res = individual_fairness(
+        g,
+        {"student": logits},
+        counterfactual={"student": cf},
+        sensitive_features=groups,
+        n_bootstrap=50,
+    )
     c = res.roles["student"].counterfactual
     assert c is not None
     tv = 0.5 * np.abs(softmax(logits) - softmax(cf)).sum(axis=1)
@@ -259,21 +273,35 @@ def test_to_dict_shape_and_round_trip(rng: np.random.Generator) -> None:
     n = 60
     g = knn_graph(representation(rng.normal(size=(n, 3))), k=5, space="standardized")
     lt, ls = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
-    res = individual_fairness(g, {"teacher": lt, "student": ls},
-                              counterfactual={"student": ls[::-1].copy()},
-                              pairs=[("teacher", "student")], n_bootstrap=20)
+    res = individual_fairness(
+        g,
+        {"teacher": lt, "student": ls},
+        counterfactual={"student": ls[::-1].copy()},
+        pairs=[("teacher", "student")],
+        n_bootstrap=20,
+    )
     d = res.to_dict()
     json.dumps(d, allow_nan=False)
     assert set(d) == {"config", "teacher", "student", "delta"}
-    assert {"k", "space", "distance", "n_pairs", "n_zero_distance_pairs",
-            "consistency_definition"} <= set(d["config"])
+    assert {
+        "k",
+        "space",
+        "distance",
+        "n_pairs",
+        "n_zero_distance_pairs",
+        "consistency_definition",
+    } <= set(d["config"])
     assert d["config"]["space"] == "standardized"
     assert set(d["teacher"]["lipschitz"]) == {"value", "ci_low", "ci_high"}
     assert "value" in d["teacher"]["consistency"]
     assert "counterfactual" not in d["teacher"]
     assert {"mean_tv_distance", "flip_rate", "by_group"} <= set(d["student"]["counterfactual"])
-    assert set(d["delta"]["teacher_vs_student"]["lipschitz"]) == {"value", "ci_low", "ci_high",
-                                                                  "p_value"}
+    assert set(d["delta"]["teacher_vs_student"]["lipschitz"]) == {
+        "value",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    }
     assert IndividualFairnessResult.from_dict(d).to_dict() == d
 
 
@@ -315,8 +343,9 @@ def test_normalized_lipschitz_is_raw_times_median_distance(rng: np.random.Genera
     x = rng.normal(size=(200, 3))
     g = knn_graph(representation(x), k=5, spare=10)
     logits = rng.normal(size=(200, 3))
-    res = individual_fairness(g, {"teacher": logits, "student": 2 * logits},
-                              pairs=[("teacher", "student")], n_bootstrap=1)
+    res = individual_fairness(
+        g, {"teacher": logits, "student": 2 * logits}, pairs=[("teacher", "student")], n_bootstrap=1
+    )
     scale = float(np.median(g.distances.astype(np.float64)))
     assert res.config.distance_scale == pytest.approx(scale, rel=1e-12)
     for role in ("teacher", "student"):
@@ -344,13 +373,15 @@ def test_jackknife_replicate_equals_an_audit_of_the_subsample(rng: np.random.Gen
     ext_idx, ext_d = g.extended()
     dist = ext_d.astype(np.float64)
     inv = np.where(dist > 0, 1 / np.where(dist > 0, dist, 1), 0)
-    terms = np.stack([_lipschitz_terms(LogitArray.from_array(v), ext_idx, inv) for v in logits.values()],
-                     axis=2)
+    terms = np.stack(
+        [_lipschitz_terms(LogitArray.from_array(v), ext_idx, inv) for v in logits.values()], axis=2
+    )
     same = np.stack([v.argmax(1)[ext_idx] == v.argmax(1)[:, None] for v in logits.values()], axis=2)
     alive = rng.random(n) > 0.1
     got = subsample_statistics(ext_idx, dist, terms, same, 5, 5, alive)
-    sub = individual_fairness(knn_graph(x[alive], k=5), {r: v[alive] for r, v in logits.items()},
-                              n_bootstrap=0)
+    sub = individual_fairness(
+        knn_graph(x[alive], k=5), {r: v[alive] for r, v in logits.items()}, n_bootstrap=0
+    )
     want = [sub.roles[r].lipschitz.value for r in logits]
     want += [sub.roles[r].lipschitz_normalized.value for r in logits]
     want += [sub.roles[r].consistency.value for r in logits]
@@ -379,8 +410,10 @@ def test_intervals_from_the_jackknife_are_seeded(rng: np.random.Generator) -> No
     lt = rng.normal(size=(500, 3))
     kw = {"pairs": [("teacher", "student")], "n_bootstrap": 1, "seed": 4, "n_groups": 25}
     a = individual_fairness(g, {"teacher": lt, "student": lt[::-1].copy()}, **kw)
-    assert a.to_dict() == individual_fairness(g, {"teacher": lt, "student": lt[::-1].copy()},
-                                              **kw).to_dict()
+    assert (
+        a.to_dict()
+        == individual_fairness(g, {"teacher": lt, "student": lt[::-1].copy()}, **kw).to_dict()
+    )
     assert a.config.n_groups == 25 and "jackknife" in a.config.resampling
     assert a.config.graph_width == 15
     for est in (a.roles["teacher"].lipschitz_normalized, a.delta["teacher_vs_student"].consistency):
@@ -424,7 +457,9 @@ def test_calibration_script_smoke() -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = mod.one_sample(mod.World(4), 300, 0, (20,), n_boot=20, n_half=2)
-    assert {"point", "anchor-bootstrap", "jackknife-fixed", "half-sampling", "jackknife-20"} == set(out)
+    assert {"point", "anchor-bootstrap", "jackknife-fixed", "half-sampling", "jackknife-20"} == set(
+        out
+    )
     v, jk = out["point"]["value"], out["jackknife-20"]
     assert np.all(jk["low"] <= v) and np.all(v <= jk["high"])
 
@@ -434,14 +469,22 @@ def test_tiny_samples_stay_in_range_and_untestable_changes_have_p_one(rng) -> No
         x = rng.normal(size=(n, 2))
         g = knn_graph(x, k=1, spare=10)
         lt = rng.normal(size=(n, 2))
-        res = individual_fairness(g, {"teacher": lt, "student": 3 * lt[::-1].copy()},
-                                  pairs=[("teacher", "student")], n_bootstrap=10, consistency_k=2)
+        res = individual_fairness(
+            g,
+            {"teacher": lt, "student": 3 * lt[::-1].copy()},
+            pairs=[("teacher", "student")],
+            n_bootstrap=10,
+            consistency_k=2,
+        )
         for role in res.roles.values():
             for est in (role.lipschitz, role.lipschitz_normalized):
                 assert est.ci_low is None or 0.0 <= est.ci_low <= est.value <= est.ci_high
             c = role.consistency
             assert c.ci_low is None or 0.0 <= c.ci_low <= c.value <= c.ci_high <= 1.0
-        for est in (res.delta["teacher_vs_student"].lipschitz, res.delta["teacher_vs_student"].consistency):
+        for est in (
+            res.delta["teacher_vs_student"].lipschitz,
+            res.delta["teacher_vs_student"].consistency,
+        ):
             assert est.p_value is not None and 0.0 <= est.p_value <= 1.0
         if n == 2:  # one row left per replicate: no neighbours, nothing can be tested
             assert res.delta["teacher_vs_student"].lipschitz.p_value == 1.0

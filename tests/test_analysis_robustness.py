@@ -15,8 +15,8 @@ Y = np.array([0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1])
 SPLIT = np.array(["id"] * 8 + ["ood"] * 4)
 ATTR = np.array(["a", "b"] * 6)
 RIGHT = {  # which rows each model gets right
-    "teacher": np.array([1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0], dtype=bool),   # id 7/8, ood 3/4
-    "student": np.array([1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0], dtype=bool),   # id 6/8, ood 2/4
+    "teacher": np.array([1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0], dtype=bool),  # id 7/8, ood 3/4
+    "student": np.array([1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0], dtype=bool),  # id 6/8, ood 2/4
     "baseline": np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0], dtype=bool),  # id 8/8, ood 1/4
 }
 
@@ -26,8 +26,15 @@ def _preds() -> dict[str, np.ndarray]:
 
 
 def test_closed_forms() -> None:
-    res = robustness(Y, _preds(), split=SPLIT, bias_attribute=ATTR, attribute_name="attr",
-                     pairs=[("teacher", "student"), ("baseline", "student")], n_bootstrap=0)
+    res = robustness(
+        Y,
+        _preds(),
+        split=SPLIT,
+        bias_attribute=ATTR,
+        attribute_name="attr",
+        pairs=[("teacher", "student"), ("baseline", "student")],
+        n_bootstrap=0,
+    )
     t, s, b = (res.roles[r] for r in ("teacher", "student", "baseline"))
     assert t.accuracy.value == pytest.approx(10 / 12, abs=1e-15)
     assert [(x.split, x.n, x.accuracy) for x in t.by_split] == [("id", 8, 7 / 8), ("ood", 4, 3 / 4)]
@@ -65,8 +72,9 @@ def test_gap_definitions_with_three_splits() -> None:
     assert worst.roles["student"].gap.value == pytest.approx(5 / 6 - 1 / 3)
     rest = robustness(Y, preds, split=split, n_bootstrap=0, gap_definition="reference_minus_rest")
     assert rest.roles["student"].gap.value == pytest.approx(5 / 6 - 3 / 6)
-    avg = robustness(Y, preds, split=split, n_bootstrap=0,
-                     gap_definition="average_minus_worst_group")
+    avg = robustness(
+        Y, preds, split=split, n_bootstrap=0, gap_definition="average_minus_worst_group"
+    )
     r = avg.roles["student"]
     assert r.gap.value == pytest.approx(r.accuracy.value - r.worst_group_accuracy.value)
 
@@ -82,8 +90,12 @@ def test_reference_split_rules() -> None:
     assert res.roles["teacher"].gap.value == pytest.approx(3 / 4 - 7 / 8)
     with pytest.raises(UsageError):
         robustness(Y, _preds(), split=split, reference_split="nope")
-    assert robustness(Y, _preds(), split=np.where(SPLIT == "id", "0", "1"),
-                      n_bootstrap=0).config.reference_split == "0"
+    assert (
+        robustness(
+            Y, _preds(), split=np.where(SPLIT == "id", "0", "1"), n_bootstrap=0
+        ).config.reference_split
+        == "0"
+    )
 
 
 def test_attribute_only_and_undefined_cases() -> None:
@@ -93,13 +105,22 @@ def test_attribute_only_and_undefined_cases() -> None:
     single = np.full(12, "id")
     fallback = robustness(Y, _preds(), split=single, bias_attribute=ATTR, n_bootstrap=0)
     assert fallback.config.gap_definition == "average_minus_worst_group"
-    one = robustness(Y, _preds(), split=single, bias_attribute=ATTR, n_bootstrap=10,
-                     gap_definition="reference_minus_worst")
+    one = robustness(
+        Y,
+        _preds(),
+        split=single,
+        bias_attribute=ATTR,
+        n_bootstrap=10,
+        gap_definition="reference_minus_worst",
+    )
     assert one.roles["student"].gap.value is None
     assert "one split value" in one.roles["student"].gap.undefined_reason
     assert one.distillability is not None and one.distillability.value is None
-    same = {"teacher": _preds()["baseline"], "student": _preds()["student"],
-            "baseline": _preds()["baseline"]}
+    same = {
+        "teacher": _preds()["baseline"],
+        "student": _preds()["student"],
+        "baseline": _preds()["baseline"],
+    }
     flat = robustness(Y, same, split=SPLIT, n_bootstrap=50)
     assert flat.distillability is not None and flat.distillability.value is None
     assert "no gap reduction" in flat.distillability.undefined_reason
@@ -118,13 +139,21 @@ def test_bootstrap_sanity(rng: np.random.Generator) -> None:
         return np.where(rng.random(n) < p, y, 1 - y)
 
     preds = {"teacher": model(0.9, 0.88), "student": model(0.9, 0.8), "baseline": model(0.9, 0.7)}
-    kw = {"split": split, "bias_attribute": attr, "pairs": [("baseline", "student")],
-          "n_bootstrap": 400, "seed": 1}
+    kw = {
+        "split": split,
+        "bias_attribute": attr,
+        "pairs": [("baseline", "student")],
+        "n_bootstrap": 400,
+        "seed": 1,
+    }
     res = robustness(y, preds, **kw)
     assert robustness(y, preds, **kw).to_dict() == res.to_dict()
     for role in preds:
-        for est in (res.roles[role].accuracy, res.roles[role].gap,
-                    res.roles[role].worst_group_accuracy):
+        for est in (
+            res.roles[role].accuracy,
+            res.roles[role].gap,
+            res.roles[role].worst_group_accuracy,
+        ):
             assert est.ci_low <= est.value <= est.ci_high
     acc = res.roles["student"].accuracy
     se = np.sqrt(acc.value * (1 - acc.value) / n)
@@ -138,26 +167,56 @@ def test_bootstrap_sanity(rng: np.random.Generator) -> None:
 
 def test_identical_models_and_shuffling(rng: np.random.Generator) -> None:
     preds = _preds()
-    res = robustness(Y, {"teacher": preds["student"], "student": preds["student"].copy()},
-                     split=SPLIT, bias_attribute=ATTR, pairs=["teacher_vs_student"],
-                     n_bootstrap=100)
+    res = robustness(
+        Y,
+        {"teacher": preds["student"], "student": preds["student"].copy()},
+        split=SPLIT,
+        bias_attribute=ATTR,
+        pairs=["teacher_vs_student"],
+        n_bootstrap=100,
+    )
     d = res.delta["teacher_vs_student"]
     for est in (d.accuracy, d.gap, d.worst_group_accuracy):
         assert est.value == 0 and est.p_value == 1.0
     perm = rng.permutation(12)
     a = robustness(Y, preds, split=SPLIT, bias_attribute=ATTR, n_bootstrap=0).to_dict()
-    b = robustness(Y[perm], {k: v[perm] for k, v in preds.items()}, split=SPLIT[perm],
-                   bias_attribute=ATTR[perm], n_bootstrap=0).to_dict()
+    b = robustness(
+        Y[perm],
+        {k: v[perm] for k, v in preds.items()},
+        split=SPLIT[perm],
+        bias_attribute=ATTR[perm],
+        n_bootstrap=0,
+    ).to_dict()
     assert a == b
 
 
 def test_to_dict_round_trip() -> None:
-    res = robustness(Y, _preds(), split=SPLIT, bias_attribute=ATTR, attribute_name="attr",
-                     pairs=[("teacher", "student")], n_bootstrap=30)
+    res = robustness(
+        Y,
+        _preds(),
+        split=SPLIT,
+        bias_attribute=ATTR,
+        attribute_name="attr",
+        pairs=[("teacher", "student")],
+        n_bootstrap=30,
+    )
     d = res.to_dict()
     json.dumps(d, allow_nan=False)
-    assert {"config", "teacher", "student", "baseline", "delta", "distillability",
-            "contribution"} == set(d)
-    assert {"accuracy", "gap", "worst_group_accuracy", "worst_group", "by_split",
-            "by_group"} == set(d["student"])
+    assert {
+        "config",
+        "teacher",
+        "student",
+        "baseline",
+        "delta",
+        "distillability",
+        "contribution",
+    } == set(d)
+    assert {
+        "accuracy",
+        "gap",
+        "worst_group_accuracy",
+        "worst_group",
+        "by_split",
+        "by_group",
+    } == set(d["student"])
     assert RobustnessResult.from_dict(d).to_dict() == d

@@ -21,15 +21,18 @@ def _data(n: int, seed: int):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3))
     w = rng.normal(size=(3, 4))
-    logits = {"teacher": 2.0 * x @ w + rng.normal(scale=0.3, size=(n, 4)),
-              "student": 2.0 * x @ w + rng.normal(scale=0.8, size=(n, 4))}
+    logits = {
+        "teacher": 2.0 * x @ w + rng.normal(scale=0.3, size=(n, 4)),
+        "student": 2.0 * x @ w + rng.normal(scale=0.8, size=(n, 4)),
+    }
     return x, logits
 
 
 def _full(x, logits, k=5):
     graph = knn_graph(x, k=k, metric="euclidean", space="raw", spare=DEFAULT_SPARE)
-    return individual_fairness(graph, logits, n_bootstrap=0, pairs=[("teacher", "student")]
-                               ).to_dict()
+    return individual_fairness(
+        graph, logits, n_bootstrap=0, pairs=[("teacher", "student")]
+    ).to_dict()
 
 
 def test_policy_threshold_and_option():
@@ -46,16 +49,25 @@ def test_anchor_rows_agree_across_shards():
     assert abs(rows.size - 700) < 4 * np.sqrt(700)
     from kdaudit.analysis.ann import anchor_mask
 
-    parts = [np.flatnonzero(anchor_mask(hi - lo, 0.07, seed=3, start=lo)) + lo
-             for lo, hi in ((0, 1234), (1234, 7000), (7000, 10_000))]
+    parts = [
+        np.flatnonzero(anchor_mask(hi - lo, 0.07, seed=3, start=lo)) + lo
+        for lo, hi in ((0, 1234), (1234, 7000), (7000, 10_000))
+    ]
     np.testing.assert_array_equal(np.concatenate(parts), rows)
 
 
 def test_every_row_an_anchor_equals_exact_full_data():
     x, logits = _data(400, 0)
     full = _full(x, logits)
-    got = anchored_individual_fairness(x, logits, n_anchors=400, k=5, metric="euclidean",
-                                       space="raw", pairs=[("teacher", "student")])
+    got = anchored_individual_fairness(
+        x,
+        logits,
+        n_anchors=400,
+        k=5,
+        metric="euclidean",
+        space="raw",
+        pairs=[("teacher", "student")],
+    )
     assert got["config"]["anchors"]["count"] == 400
     for role in ("teacher", "student"):  # rel 1e-6: the exact graph stores float32 distances
         for name in ("lipschitz", "consistency", "lipschitz_normalized"):
@@ -63,7 +75,8 @@ def test_every_row_an_anchor_equals_exact_full_data():
         lo, hi = got[role]["lipschitz"]["subsample_ci"]  # no subsampling left: a point
         assert hi - lo == pytest.approx(0.0, abs=1e-12)
     assert got["delta"]["teacher_vs_student"]["lipschitz"]["value"] == pytest.approx(
-        full["delta"]["teacher_vs_student"]["lipschitz"]["value"], rel=1e-6)
+        full["delta"]["teacher_vs_student"]["lipschitz"]["value"], rel=1e-6
+    )
 
 
 def _coverage(n_sims: int, n: int, m: int) -> dict[str, float]:
@@ -71,9 +84,16 @@ def _coverage(n_sims: int, n: int, m: int) -> dict[str, float]:
     full = _full(x, logits)
     hits = {"lipschitz": 0, "consistency": 0, "delta": 0}
     for s in range(n_sims):
-        got = anchored_individual_fairness(x, logits, n_anchors=m, k=5, metric="euclidean",
-                                           space="raw", seed=100 + s,
-                                           pairs=[("teacher", "student")])
+        got = anchored_individual_fairness(
+            x,
+            logits,
+            n_anchors=m,
+            k=5,
+            metric="euclidean",
+            space="raw",
+            seed=100 + s,
+            pairs=[("teacher", "student")],
+        )
         for name in ("lipschitz", "consistency"):
             lo, hi = got["student"][name]["subsample_ci"]
             hits[name] += lo <= full["student"][name]["value"] <= hi
@@ -102,7 +122,9 @@ def _audit_files(tmp_path, n=600):
     rng = np.random.default_rng(7)
     x = rng.normal(size=(n, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    ds = Dataset(y_true=y, x=x, sensitive_features={"g": rng.choice(["a", "b"], n)}, fingerprint="f")
+    ds = Dataset(
+        y_true=y, x=x, sensitive_features={"g": rng.choice(["a", "b"], n)}, fingerprint="f"
+    )
     t, s = tmp_path / "t.npy", tmp_path / "s.npy"
     np.save(t, np.stack([-x[:, 0], x[:, 0]], axis=1))
     np.save(s, np.stack([-x[:, 0] - 0.3 * x[:, 1], x[:, 0]], axis=1))
@@ -118,12 +140,19 @@ def test_audit_reports_anchors_and_validates(tmp_path, monkeypatch):
     exact = api.compare(t, s, data=ds, bootstrap=20, use_cache=False).data["individual_fairness"]
     assert "anchors" not in exact["config"]  # exact stays the default below the threshold
     rep = api.compare(t, s, data=ds, bootstrap=20, use_cache=False, anchors=200).data
-    validate_report({**rep, "data": {**rep["data"], "sha256": "0" * 64}})  # in-memory data: no file hash
+    validate_report(
+        {**rep, "data": {**rep["data"], "sha256": "0" * 64}}
+    )  # in-memory data: no file hash
     block = rep["individual_fairness"]
     assert block["config"]["anchors"]["count"] == anchor_rows(600, 200, seed=0).size
     assert block["config"]["anchors"]["method"].startswith("hash(seed, row id)")
     lo, hi = block["student"]["lipschitz"]["subsample_ci"]
-    assert block["student"]["lipschitz"]["ci_low"] <= lo <= hi <= block["student"]["lipschitz"]["ci_high"]
+    assert (
+        block["student"]["lipschitz"]["ci_low"]
+        <= lo
+        <= hi
+        <= block["student"]["lipschitz"]["ci_high"]
+    )
     assert 0.0 <= block["delta"]["teacher_vs_student"]["lipschitz"]["p_value"] <= 1.0
     # past the row threshold anchors are on without being asked
     monkeypatch.setattr(anchored, "ANCHOR_AUTO_ROWS", 500)

@@ -25,7 +25,10 @@ def linear_onnx(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
         "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w.shape[0]])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[1]])],
-        [numpy_helper.from_array(w.astype(np.float32), "w"), numpy_helper.from_array(b.astype(np.float32), "b")],
+        [
+            numpy_helper.from_array(w.astype(np.float32), "w"),
+            numpy_helper.from_array(b.astype(np.float32), "b"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -40,7 +43,13 @@ def task(tmp_path: Path) -> dict[str, Path]:
     x = rng.normal(size=(N, F)).astype(np.float32)
     y = (x @ w_true).argmax(1)
     sex = np.where(rng.random(N) < 0.3, "F", "M")
-    np.savez(tmp_path / "eval.npz", x=x, y=y, sensitive_sex=sex, split=np.where(rng.random(N) < 0.5, "id", "ood"))
+    np.savez(
+        tmp_path / "eval.npz",
+        x=x,
+        y=y,
+        sensitive_sex=sex,
+        split=np.where(rng.random(N) < 0.5, "id", "ood"),
+    )
     paths = {"data": tmp_path / "eval.npz", "dir": tmp_path}
     for name, noise in [("teacher", 0.1), ("student", 0.8), ("baseline", 1.0)]:
         w = w_true + rng.normal(scale=noise, size=w_true.shape)
@@ -64,13 +73,25 @@ def strip_volatile(report: dict) -> dict:
 
 
 def test_compare_onnx_end_to_end(task, tmp_path):
-    report = kdaudit.compare(task["teacher"], task["student"], baseline=task["baseline"],
-                             data=task["data"], sensitive=["sex"], options=opts(tmp_path))
+    report = kdaudit.compare(
+        task["teacher"],
+        task["student"],
+        baseline=task["baseline"],
+        data=task["data"],
+        sensitive=["sex"],
+        options=opts(tmp_path),
+    )
     r = report.data
     validate_report(r)
     assert set(r["models"]) == {"teacher", "student", "baseline"}
-    assert r["models"]["teacher"]["format"] == "onnx" and len(r["models"]["teacher"]["sha256"]) == 64
-    assert set(r["class_shift"]) == {"teacher_vs_student", "baseline_vs_student", "teacher_vs_baseline"}
+    assert (
+        r["models"]["teacher"]["format"] == "onnx" and len(r["models"]["teacher"]["sha256"]) == 64
+    )
+    assert set(r["class_shift"]) == {
+        "teacher_vs_student",
+        "baseline_vs_student",
+        "teacher_vs_baseline",
+    }
     # the accuracy the report states is the accuracy of the models' argmax, recomputed here
     x = np.load(task["data"])["x"]
     y = np.load(task["data"])["y"]
@@ -85,14 +106,25 @@ def test_compare_onnx_end_to_end(task, tmp_path):
     paths = report.write(tmp_path / "out")
     assert {p.name for p in paths.values()} >= {"report.json", "report.html", "summary.md"}
     # same seed, same numbers: a reviewer can rerun the audit and get the same JSON
-    again = kdaudit.compare(task["teacher"], task["student"], baseline=task["baseline"],
-                            data=task["data"], sensitive=["sex"], options=opts(tmp_path))
+    again = kdaudit.compare(
+        task["teacher"],
+        task["student"],
+        baseline=task["baseline"],
+        data=task["data"],
+        sensitive=["sex"],
+        options=opts(tmp_path),
+    )
     assert strip_volatile(again.data) == strip_volatile(r)
 
 
 def test_identical_models_show_no_shift(task, tmp_path):
-    r = kdaudit.compare(task["teacher"], task["teacher"], data=task["data"], sensitive=["sex"],
-                        options=opts(tmp_path)).data
+    r = kdaudit.compare(
+        task["teacher"],
+        task["teacher"],
+        data=task["data"],
+        sensitive=["sex"],
+        options=opts(tmp_path),
+    ).data
     shift = r["class_shift"]["teacher_vs_student"]
     assert shift["n_significant"] == 0 and shift["disagreement_rate"] == 0
     assert all(row["p_value"] == 1 for row in shift["per_class"])
@@ -106,8 +138,13 @@ def test_logits_only_skips_individual_fairness(task, tmp_path):
     d = task["dir"]
     with np.load(task["data"]) as npz:
         np.savez(d / "no_x.npz", y=npz["y"], sensitive_sex=npz["sensitive_sex"])
-    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", data=d / "no_x.npz",
-                        sensitive=["sex"], options=opts(tmp_path)).data
+    r = kdaudit.compare(
+        d / "teacher_run0.npy",
+        d / "student_run0.npy",
+        data=d / "no_x.npz",
+        sensitive=["sex"],
+        options=opts(tmp_path),
+    ).data
     assert "individual_fairness" not in r
     assert "no inputs" in r["skipped"]["individual_fairness"]
     validate_report(r)
@@ -118,8 +155,13 @@ def test_single_group_warns_without_crashing(task, tmp_path):
     with np.load(task["data"]) as npz:
         np.savez(d / "one_group.npz", x=npz["x"], y=npz["y"], sensitive_sex=np.full(N, "F"))
     with pytest.warns(KDAuditWarning, match="only one group"):
-        r = kdaudit.compare(task["teacher"], task["student"], data=d / "one_group.npz",
-                            sensitive=["sex"], options=opts(tmp_path)).data
+        r = kdaudit.compare(
+            task["teacher"],
+            task["student"],
+            data=d / "one_group.npz",
+            sensitive=["sex"],
+            options=opts(tmp_path),
+        ).data
     dpd = r["group_fairness"]["sex"]["student"]["demographic_parity_difference"]
     assert dpd["value"] is None and dpd["undefined_reason"]
     assert any("group" in w for w in r["warnings"])
@@ -142,7 +184,7 @@ path = ["../student_run0.npy", "../student_run1.npy"]
 temperature = 4.0
 
 [models.baseline]
-path = "{d / 'baseline.onnx'}"
+path = "{d / "baseline.onnx"}"
 
 [analysis]
 bootstrap = 50
@@ -192,11 +234,20 @@ max_accuracy_drop = 1.0
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("[data]\npath='x.npz'\n[models.teacher]\npath='a.npy'\n[models.pupil]\npath='b.npy'", "pupil"),
-        ("[data]\npath='x.npz'\n[models.teacher]\npath='a.npy'\n[models.student]\npth='b.npy'", "pth"),
+        (
+            "[data]\npath='x.npz'\n[models.teacher]\npath='a.npy'\n[models.pupil]\npath='b.npy'",
+            "pupil",
+        ),
+        (
+            "[data]\npath='x.npz'\n[models.teacher]\npath='a.npy'\n[models.student]\npth='b.npy'",
+            "pth",
+        ),
         ("[dta]\npath='x.npz'", "dta"),
         ("[data\npath=", "not valid TOML"),
-        ("[analysis]\nalpha=2\n[data]\npath='../eval.npz'\n[models.teacher]\npath='a.npy'\n[models.student]\npath='b.npy'", "alpha"),
+        (
+            "[analysis]\nalpha=2\n[data]\npath='../eval.npz'\n[models.teacher]\npath='a.npy'\n[models.student]\npath='b.npy'",
+            "alpha",
+        ),
     ],
 )
 def test_bad_configs(task, text, match):
@@ -213,7 +264,11 @@ def test_ci_excluding_point_value_is_flagged():
     def block(value, low, high):
         return {"demographic_parity_difference": {"value": value, "ci_low": low, "ci_high": high}}
 
-    report = {"group_fairness": {"color": {"teacher": block(0.1, 0.05, 0.2), "student": block(0.1, 0.12, 0.2)}}}
+    report = {
+        "group_fairness": {
+            "color": {"teacher": block(0.1, 0.05, 0.2), "student": block(0.1, 0.12, 0.2)}
+        }
+    }
     notes = _ci_notes(report)
     assert len(notes) == 1 and "(student, color)" in notes[0] and "teacher" not in notes[0]
     report["group_fairness"]["color"]["student"] = block(0.1, 0.1, 0.2)
@@ -228,9 +283,14 @@ def test_sensitive_file_and_counterfactual(task, tmp_path):
         x_cf = npz["x"].copy()
     x_cf[:, 0] = -x_cf[:, 0]  # the "attribute" feature flipped
     np.savez(d / "cf.npz", x=x_cf)
-    r = kdaudit.compare(task["teacher"], task["student"], data=task["data"], sensitive=["sex"],
-                        sensitive_files={"region": d / "region.npy"},
-                        options=opts(tmp_path, counterfactual=str(d / "cf.npz"))).data
+    r = kdaudit.compare(
+        task["teacher"],
+        task["student"],
+        data=task["data"],
+        sensitive=["sex"],
+        sensitive_files={"region": d / "region.npy"},
+        options=opts(tmp_path, counterfactual=str(d / "cf.npz")),
+    ).data
     validate_report(r)
     assert set(r["group_fairness"]) == {"sex", "region"}
     assert r["data"]["sensitive_files"]["region"]["sha256"]
@@ -262,14 +322,29 @@ def test_train_manifest_labels_students_and_supplies_preprocessing(tmp_path):
     for role, temperature in (("teacher", None), ("student", 4.0)):
         net = build_model("mlp", n_classes=2, input_shape=(6,)).eval()
         xin = ((x[:32].astype(np.float32) / 255) - 0.5) / 0.25
-        export_model(net, tmp_path, role, check_input=xin,
-                     manifest={"role": role, "arch": "mlp", "seed": 0, "temperature": temperature,
-                               "soft_weight": 0.9 if temperature else 0.0, "preprocess": pre})
+        export_model(
+            net,
+            tmp_path,
+            role,
+            check_input=xin,
+            manifest={
+                "role": role,
+                "arch": "mlp",
+                "seed": 0,
+                "temperature": temperature,
+                "soft_weight": 0.9 if temperature else 0.0,
+                "preprocess": pre,
+            },
+        )
         models[role] = net
     # untrained nets: the sanity checks rightly warn about one-class / near-chance predictions
     with pytest.warns(KDAuditWarning, match="chance|predicts"):
-        r = kdaudit.compare(tmp_path / "teacher.onnx", tmp_path / "student.onnx",
-                            data=tmp_path / "eval.npz", options=opts(tmp_path)).data
+        r = kdaudit.compare(
+            tmp_path / "teacher.onnx",
+            tmp_path / "student.onnx",
+            data=tmp_path / "eval.npz",
+            options=opts(tmp_path),
+        ).data
     assert r["models"]["student"]["temperature"] == 4.0
     assert r["models"]["student"]["preprocess_source"] == "manifest"
     with torch.no_grad():
@@ -288,9 +363,15 @@ def test_real_sweep_renders_every_column(task, tmp_path):
     from kdaudit.report.html import render_html
 
     d = task["dir"]
-    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", baseline=d / "baseline_run0.npy",
-                        data=task["data"], sensitive=["sex"], options=opts(tmp_path),
-                        sweep=[(2.0, d / "student_run1.npy"), (8.0, d / "baseline_run1.npy")]).data
+    r = kdaudit.compare(
+        d / "teacher_run0.npy",
+        d / "student_run0.npy",
+        baseline=d / "baseline_run0.npy",
+        data=task["data"],
+        sensitive=["sex"],
+        options=opts(tmp_path),
+        sweep=[(2.0, d / "student_run1.npy"), (8.0, d / "baseline_run1.npy")],
+    ).data
     row = r["temperature_sweep"][0]
     assert row["demographic_parity_difference"] is not None and row["n_sc"] is not None
     section = render_html(r).split('id="temperature-sweep"', 1)[1].split("</section>", 1)[0]
@@ -301,14 +382,24 @@ def test_real_sweep_renders_every_column(task, tmp_path):
 def test_multi_input_data_skips_individual_fairness_without_embedding(task, tmp_path):
     d = task["dir"]
     with np.load(task["data"]) as npz:
-        np.savez(d / "multi.npz", x_input_ids=np.ones((N, 4), np.int64), x_attention_mask=np.ones((N, 4), np.int64),
-                 y=npz["y"], sensitive_sex=npz["sensitive_sex"])
-    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", data=d / "multi.npz",
-                        options=opts(tmp_path)).data
+        np.savez(
+            d / "multi.npz",
+            x_input_ids=np.ones((N, 4), np.int64),
+            x_attention_mask=np.ones((N, 4), np.int64),
+            y=npz["y"],
+            sensitive_sex=npz["sensitive_sex"],
+        )
+    r = kdaudit.compare(
+        d / "teacher_run0.npy", d / "student_run0.npy", data=d / "multi.npz", options=opts(tmp_path)
+    ).data
     assert "individual_fairness" not in r and "--embedding" in r["skipped"]["individual_fairness"]
     np.save(d / "emb.npy", np.load(task["data"])["x"])
-    r = kdaudit.compare(d / "teacher_run0.npy", d / "student_run0.npy", data=d / "multi.npz",
-                        options=opts(tmp_path, embedding=str(d / "emb.npy"))).data
+    r = kdaudit.compare(
+        d / "teacher_run0.npy",
+        d / "student_run0.npy",
+        data=d / "multi.npz",
+        options=opts(tmp_path, embedding=str(d / "emb.npy")),
+    ).data
     assert r["individual_fairness"]["config"]["space"] == "embedding"
 
 
@@ -316,8 +407,10 @@ def test_config_paths_resolve_from_the_config_folder_only(task, tmp_path, monkey
     d = task["dir"]
     (d / "cfg").mkdir()
     config = d / "cfg" / "a.toml"
-    config.write_text('[data]\npath = "eval.npz"\n[models.teacher]\npath = "../teacher_run0.npy"\n'
-                      '[models.student]\npath = "../student_run0.npy"\n')
+    config.write_text(
+        '[data]\npath = "eval.npz"\n[models.teacher]\npath = "../teacher_run0.npy"\n'
+        '[models.student]\npath = "../student_run0.npy"\n'
+    )
     monkeypatch.chdir(d)  # eval.npz exists in the cwd, not beside the config
     with pytest.raises(kdaudit.errors.InputDataError, match=r"cfg/eval\.npz"):
         kdaudit.audit(config)

@@ -64,30 +64,90 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 def base(files, teacher="teacher.npy", student="student.npy", *extra):
     d = files["dir"]
-    return ["compare", d / teacher, d / student, "--data", files["data"], "--sensitive", "sex",
-            "--out", d / "out", "--cache-dir", d / "cache", "--bootstrap", "50", "--quiet", *extra]
+    return [
+        "compare",
+        d / teacher,
+        d / student,
+        "--data",
+        files["data"],
+        "--sensitive",
+        "sex",
+        "--out",
+        d / "out",
+        "--cache-dir",
+        d / "cache",
+        "--bootstrap",
+        "50",
+        "--quiet",
+        *extra,
+    ]
 
 
 CASES = [
     # (id, argv builder, exit code, stderr fragment)
     ("ok", lambda f: base(f, "teacher.npy", "student.npy", "--baseline", f["baseline"]), 0, None),
-    ("gate-pass", lambda f: base(f, "teacher.npy", "student.npy", "--policy", f["dir"] / "pass.toml"), 0, None),
-    ("gate-fail", lambda f: base(f, "teacher.npy", "student.npy", "--policy", f["dir"] / "fail.toml"), 1, None),
+    (
+        "gate-pass",
+        lambda f: base(f, "teacher.npy", "student.npy", "--policy", f["dir"] / "pass.toml"),
+        0,
+        None,
+    ),
+    (
+        "gate-fail",
+        lambda f: base(f, "teacher.npy", "student.npy", "--policy", f["dir"] / "fail.toml"),
+        1,
+        None,
+    ),
     ("missing-model", lambda f: base(f, "nope.onnx", "student.npy"), 2, "does not exist"),
     ("unknown-ext", lambda f: base(f, "model.xyz", "student.npy"), 2, ".xyz"),
     ("class-mismatch", lambda f: base(f, "teacher.npy", "three.npy"), 2, "same number of classes"),
-    ("labels-out-of-range", lambda f: [*base(f)[:3], "--data", f["dir"] / "y_big.npz", *base(f)[5:]], 2, "Labels"),
+    (
+        "labels-out-of-range",
+        lambda f: [*base(f)[:3], "--data", f["dir"] / "y_big.npz", *base(f)[5:]],
+        2,
+        "Labels",
+    ),
     ("row-mismatch", lambda f: base(f, "teacher.npy", "short.npy"), 2, "rows"),
     ("nan-logits", lambda f: base(f, "teacher.npy", "nan.npy"), 2, "NaN or inf"),
-    ("bad-batch", lambda f: base(f, "teacher.npy", "student.npy", "--batch-size", "0"), 2, "positive integer"),
-    ("bad-correction", lambda f: base(f, "teacher.npy", "student.npy", "--correction", "bonf"), 2, "correction"),
-    ("bad-skip", lambda f: base(f, "teacher.npy", "student.npy", "--skip", "everything"), 2, "--skip"),
-    ("unknown-sensitive", lambda f: [*base(f, "teacher.npy", "student.npy"), "--sensitive", "race"], 2, "race"),
-    ("missing-data", lambda f: [*base(f)[:3], "--data", f["dir"] / "none.npz", "--out", f["dir"] / "out"], 2, "does not exist"),
+    (
+        "bad-batch",
+        lambda f: base(f, "teacher.npy", "student.npy", "--batch-size", "0"),
+        2,
+        "positive integer",
+    ),
+    (
+        "bad-correction",
+        lambda f: base(f, "teacher.npy", "student.npy", "--correction", "bonf"),
+        2,
+        "correction",
+    ),
+    (
+        "bad-skip",
+        lambda f: base(f, "teacher.npy", "student.npy", "--skip", "everything"),
+        2,
+        "--skip",
+    ),
+    (
+        "unknown-sensitive",
+        lambda f: [*base(f, "teacher.npy", "student.npy"), "--sensitive", "race"],
+        2,
+        "race",
+    ),
+    (
+        "missing-data",
+        lambda f: [*base(f)[:3], "--data", f["dir"] / "none.npz", "--out", f["dir"] / "out"],
+        2,
+        "does not exist",
+    ),
     ("pickle-untrusted", lambda f: base(f, "evil.pt", "student.npy"), 2, "--trust-code"),
     ("corrupt-onnx", lambda f: base(f, "corrupt.onnx", "student.npy"), 3, "corrupt.onnx"),
     ("cache-unusable", lambda f: [*base(f), "--cache-dir", f["dir"] / "afile"], 3, "cache"),
-    ("junit-without-policy", lambda f: [*base(f), "--junit", f["dir"] / "j.xml"], 2, "--junit needs"),
+    (
+        "junit-without-policy",
+        lambda f: [*base(f), "--junit", f["dir"] / "j.xml"],
+        2,
+        "--junit needs",
+    ),
     ("bad-policy-file", lambda f: [*base(f), "--policy", f["dir"] / "nope.toml"], 2, "nope.toml"),
     ("negative-seed", lambda f: [*base(f), "--seed", "-1"], 2, "--seed"),
     ("out-is-file", lambda f: [*base(f), "--out", f["dir"] / "afile"], 2, "is a file"),
@@ -135,7 +195,9 @@ def test_gate_command_and_junit(files, capsys):
     assert code == 0
     report = files["dir"] / "out" / "report.json"
     junit = files["dir"] / "gate.xml"
-    code, out, _ = run(["gate", report, "--policy", files["dir"] / "fail.toml", "--junit", junit], capsys)
+    code, out, _ = run(
+        ["gate", report, "--policy", files["dir"] / "fail.toml", "--junit", junit], capsys
+    )
     assert code == 1 and "FAILED" in out
     import xml.etree.ElementTree as ET
 
@@ -158,8 +220,21 @@ def test_python_dash_m(tmp_path):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "kdaudit", "compare", "a.onnx", "b.onnx", "--data",
-                          str(tmp_path / "none.npz")], capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kdaudit",
+            "compare",
+            "a.onnx",
+            "b.onnx",
+            "--data",
+            str(tmp_path / "none.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert res.returncode == 2
     assert res.stderr.startswith("kdaudit: error:") and "Traceback" not in res.stderr
 
@@ -173,8 +248,11 @@ def test_cache_commands(files, capsys):
 
 
 # the Trifeature study trains a ResNet teacher and students: ~2 min, so it runs with -m slow
-@pytest.mark.parametrize("variant", [["--tabular"], pytest.param([], marks=pytest.mark.slow)],
-                         ids=["tabular", "trifeature-study"])
+@pytest.mark.parametrize(
+    "variant",
+    [["--tabular"], pytest.param([], marks=pytest.mark.slow)],
+    ids=["tabular", "trifeature-study"],
+)
 def test_demo_small_trains_and_audits(tmp_path, capsys, variant):
     """A tiny end-to-end train + audit: the demo's own pipeline at toy size."""
     out = tmp_path / "demo"
@@ -195,7 +273,13 @@ def test_demo_small_trains_and_audits(tmp_path, capsys, variant):
         # accuracy the trainer measured in torch on the same test set
         study = json.loads((out / "study.json").read_text())
         assert all(report["models"][r]["preprocess_source"] == "manifest" for r in report["models"])
-        assert report["accuracy"]["teacher"] == pytest.approx(study["accuracy"]["teacher"], abs=1e-9)
-        assert report["accuracy"]["baseline"] == pytest.approx(study["accuracy"]["baseline"], abs=1e-9)
+        assert report["accuracy"]["teacher"] == pytest.approx(
+            study["accuracy"]["teacher"], abs=1e-9
+        )
+        assert report["accuracy"]["baseline"] == pytest.approx(
+            study["accuracy"]["baseline"], abs=1e-9
+        )
         for row in report["temperature_sweep"]:
-            assert row["accuracy"] == pytest.approx(study["accuracy"]["students"][f"{row['temperature']:g}"], abs=1e-9)
+            assert row["accuracy"] == pytest.approx(
+                study["accuracy"]["students"][f"{row['temperature']:g}"], abs=1e-9
+            )

@@ -14,16 +14,23 @@ from kdaudit.errors import InputDataError, UsageError
 GENDER = TermSwapper((("women", "men", "gender"), ("woman", "man", "gender")))
 
 
-@pytest.mark.parametrize(("text", "want", "n"), [
-    ("women and men", "men and women", 2),                 # simultaneous: no double swap
-    ("The WOMEN, and Men!", "The MEN, and Women!", 2),     # case pattern kept, punctuation kept
-    ("Women's rights; men's rights.", "Men's rights; women's rights.", 2),
-    ("mensch, menu, amen, women-folk", "mensch, menu, amen, men-folk", 1),  # substrings untouched
-    ("superwoman and man_made and man2", "superwoman and man_made and man2", 0),
-    ("(woman)\n\"MAN\"", "(man)\n\"WOMAN\"", 2),
-    ("", "", 0),
-    ("Ich bin ein Mensch", "Ich bin ein Mensch", 0),
-])
+@pytest.mark.parametrize(
+    ("text", "want", "n"),
+    [
+        ("women and men", "men and women", 2),  # simultaneous: no double swap
+        ("The WOMEN, and Men!", "The MEN, and Women!", 2),  # case pattern kept, punctuation kept
+        ("Women's rights; men's rights.", "Men's rights; women's rights.", 2),
+        (
+            "mensch, menu, amen, women-folk",
+            "mensch, menu, amen, men-folk",
+            1,
+        ),  # substrings untouched
+        ("superwoman and man_made and man2", "superwoman and man_made and man2", 0),
+        ('(woman)\n"MAN"', '(man)\n"WOMAN"', 2),
+        ("", "", 0),
+        ("Ich bin ein Mensch", "Ich bin ein Mensch", 0),
+    ],
+)
 def test_swaps_on_tricky_strings(text: str, want: str, n: int) -> None:
     assert GENDER.swap(text) == (want, n)
 
@@ -50,7 +57,17 @@ def test_builtin_list_is_consistent_and_covers_the_communities() -> None:
     assert {c for _, _, c in BUILTIN_PAIRS} == {"gender", "religion", "race", "orientation"}
     for a, b, _ in BUILTIN_PAIRS:  # every swap is its own inverse
         assert s.swap(s.swap(a)[0])[0] == a and s.swap(b)[0] == a
-    for term in ("women", "men", "muslims", "jews", "black", "arabs", "refugees", "gay", "hispanic"):
+    for term in (
+        "women",
+        "men",
+        "muslims",
+        "jews",
+        "black",
+        "arabs",
+        "refugees",
+        "gay",
+        "hispanic",
+    ):
         assert s.swap(term)[1] == 1, term
 
 
@@ -67,9 +84,16 @@ def test_point_values_against_a_loop() -> None:
     cf = {r: rng.dirichlet(np.ones(c), size=n) for r in ("teacher", "student")}
     changed = rng.random(n) < 0.6
     groups = rng.choice(["a", "b", "c"], size=n)
-    res = counterfactual_text_fairness(probs, cf, changed, sensitive_features={"g": groups},
-                                       pairs=[("teacher", "student")], n_bootstrap=200, seed=1,
-                                       min_group_size=10).to_dict()
+    res = counterfactual_text_fairness(
+        probs,
+        cf,
+        changed,
+        sensitive_features={"g": groups},
+        pairs=[("teacher", "student")],
+        n_bootstrap=200,
+        seed=1,
+        min_group_size=10,
+    ).to_dict()
     rows = np.flatnonzero(changed)
     for role in probs:
         flip, tv = _oracle(probs[role], cf[role], rows)
@@ -78,11 +102,18 @@ def test_point_values_against_a_loop() -> None:
         for rec in res[role]["by_group"]["g"]:
             sub = rows[groups[rows] == rec["group"]]
             assert rec["n"] == sub.size
-            assert rec["flip_rate"]["value"] == pytest.approx(_oracle(probs[role], cf[role], sub)[0])
-            assert rec["flip_rate"]["ci_low"] <= rec["flip_rate"]["value"] <= rec["flip_rate"]["ci_high"]
+            assert rec["flip_rate"]["value"] == pytest.approx(
+                _oracle(probs[role], cf[role], sub)[0]
+            )
+            assert (
+                rec["flip_rate"]["ci_low"]
+                <= rec["flip_rate"]["value"]
+                <= rec["flip_rate"]["ci_high"]
+            )
     d = res["delta"]["teacher_vs_student"]
     assert d["mean_tv_distance"]["value"] == pytest.approx(
-        res["student"]["mean_tv_distance"]["value"] - res["teacher"]["mean_tv_distance"]["value"])
+        res["student"]["mean_tv_distance"]["value"] - res["teacher"]["mean_tv_distance"]["value"]
+    )
     assert 0.0 <= d["flip_rate"]["p_value"] <= 1.0
     assert res["config"]["n_changed"] == rows.size
     # no row changed: undefined with a reason, no crash
@@ -105,8 +136,9 @@ def _simulate(n_sims: int, n: int, delta_true: float, seed: int) -> tuple[float,
         base = np.tile(eye[0], (n, 1))
         probs = {"teacher": base, "student": base}
         cf = {"teacher": eye[flip_a.astype(int)], "student": eye[flip_b.astype(int)]}
-        res = counterfactual_text_fairness(probs, cf, np.ones(n, bool), pairs=[("teacher", "student")],
-                                           n_bootstrap=400, seed=s).to_dict()
+        res = counterfactual_text_fairness(
+            probs, cf, np.ones(n, bool), pairs=[("teacher", "student")], n_bootstrap=400, seed=s
+        ).to_dict()
         lvl = res["teacher"]["flip_rate"]
         hit_level += lvl["ci_low"] <= p_a <= lvl["ci_high"]
         d = res["delta"]["teacher_vs_student"]["flip_rate"]

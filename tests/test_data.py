@@ -33,8 +33,14 @@ def test_npz_roundtrip(tmp_path, rng):
 
 def test_npz_multi_input_and_no_x(tmp_path, rng):
     y = rng.integers(0, 2, 10)
-    ds = load_dataset(_npz(tmp_path, x_input_ids=np.zeros((10, 7), np.int64),
-                           x_attention_mask=np.ones((10, 7), np.int64), y=y))
+    ds = load_dataset(
+        _npz(
+            tmp_path,
+            x_input_ids=np.zeros((10, 7), np.int64),
+            x_attention_mask=np.ones((10, 7), np.int64),
+            y=y,
+        )
+    )
     assert isinstance(ds.x, dict) and set(ds.x) == {"input_ids", "attention_mask"}
     assert ds.inputs(2, 5)["input_ids"].shape == (3, 7)
     ds2 = load_dataset(_npz(tmp_path, y=y))
@@ -44,10 +50,17 @@ def test_npz_multi_input_and_no_x(tmp_path, rng):
 
 
 def test_fingerprint_follows_model_inputs_only(tmp_path, rng):
-    path = _npz(tmp_path, y=rng.integers(0, 2, 20), sensitive_a=rng.integers(0, 2, 20),
-                sensitive_b=rng.integers(0, 3, 20))
+    path = _npz(
+        tmp_path,
+        y=rng.integers(0, 2, 20),
+        sensitive_a=rng.integers(0, 2, 20),
+        sensitive_b=rng.integers(0, 3, 20),
+    )
     # attributes change no model input: cached logits stay valid across attribute choices
-    assert load_dataset(path, sensitive=["a"]).fingerprint == load_dataset(path, sensitive=["b"]).fingerprint
+    assert (
+        load_dataset(path, sensitive=["a"]).fingerprint
+        == load_dataset(path, sensitive=["b"]).fingerprint
+    )
     (tmp_path / "other").mkdir()
     other = _npz(tmp_path / "other", y=rng.integers(0, 2, 20))
     assert load_dataset(other).fingerprint != load_dataset(path).fingerprint
@@ -58,8 +71,12 @@ def test_sensitive_file(tmp_path, rng):
 
     ds = load_dataset(_npz(tmp_path, y=rng.integers(0, 2, 20), sensitive_a=rng.integers(0, 2, 20)))
     np.save(tmp_path / "region.npy", rng.integers(0, 4, 20))
-    pd.DataFrame({"x": np.arange(20), "lang": ["en", "fr"] * 10}).to_csv(tmp_path / "lang.csv", index=False)
-    ds2 = add_sensitive_file(add_sensitive_file(ds, "region", tmp_path / "region.npy"), "lang", tmp_path / "lang.csv")
+    pd.DataFrame({"x": np.arange(20), "lang": ["en", "fr"] * 10}).to_csv(
+        tmp_path / "lang.csv", index=False
+    )
+    ds2 = add_sensitive_file(
+        add_sensitive_file(ds, "region", tmp_path / "region.npy"), "lang", tmp_path / "lang.csv"
+    )
     assert list(ds2.sensitive_features) == ["a", "region", "lang"]
     assert set(ds2.sensitive_features["lang"]) == {"en", "fr"}
     assert ds2.fingerprint == ds.fingerprint
@@ -75,10 +92,15 @@ def test_sensitive_file(tmp_path, rng):
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_tables(tmp_path, rng, suffix):
-    df = pd.DataFrame({
-        "f1": rng.normal(size=30), "f2": rng.integers(0, 5, 30), "name": ["x"] * 30,
-        "sex": rng.choice(["F", "M"], 30), "income": rng.choice([">50K", "<=50K"], 30),
-    })
+    df = pd.DataFrame(
+        {
+            "f1": rng.normal(size=30),
+            "f2": rng.integers(0, 5, 30),
+            "name": ["x"] * 30,
+            "sex": rng.choice(["F", "M"], 30),
+            "income": rng.choice([">50K", "<=50K"], 30),
+        }
+    )
     path = tmp_path / f"t{suffix}"
     df.to_csv(path, index=False) if suffix == ".csv" else df.to_parquet(path)
     ds = load_dataset(path, label="income", sensitive=["sex"])
@@ -131,8 +153,10 @@ def test_bad_files(tmp_path):
 
 def test_unknown_sensitive_npz(tmp_path):
     with pytest.raises(InputDataError, match="Sensitive attribute 'race'"):
-        load_dataset(_npz(tmp_path, y=np.array([0, 1]), sensitive_sex=np.array(["F", "M"])),
-                     sensitive=["race"])
+        load_dataset(
+            _npz(tmp_path, y=np.array([0, 1]), sensitive_sex=np.array(["F", "M"])),
+            sensitive=["race"],
+        )
 
 
 def test_builtin_tabular_is_deterministic():

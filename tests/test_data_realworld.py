@@ -24,14 +24,23 @@ def test_adult_test_and_train(shared_data: Path) -> None:
     assert list(test.sensitive_features) == ["sex", "race"]
     sex = _counts(np.concatenate([test.sensitive_features["sex"], train.sensitive_features["sex"]]))
     assert sex == {"Female": 16192, "Male": 32650}
-    race = _counts(np.concatenate([test.sensitive_features["race"], train.sensitive_features["race"]]))
-    assert race == {"White": 41762, "Black": 4685, "Asian-Pac-Islander": 1519,
-                    "Amer-Indian-Eskimo": 470, "Other": 406}
+    race = _counts(
+        np.concatenate([test.sensitive_features["race"], train.sensitive_features["race"]])
+    )
+    assert race == {
+        "White": 41762,
+        "Black": 4685,
+        "Asian-Pac-Islander": 1519,
+        "Amer-Indian-Eskimo": 470,
+        "Other": 406,
+    }
     # same columns, same scale for both files
     assert test.feature_names == train.feature_names
     assert test.x.dtype == np.float32 and test.x.shape[1] == len(test.feature_names)
     age = train.feature_names.index("age")
-    assert abs(float(train.x[:, age].mean())) < 1e-4 and abs(float(train.x[:, age].std()) - 1) < 1e-3
+    assert (
+        abs(float(train.x[:, age].mean())) < 1e-4 and abs(float(train.x[:, age].std()) - 1) < 1e-3
+    )
     onehot = [i for i, n in enumerate(train.feature_names) if n.startswith("sex=")]
     assert np.all(train.x[:, onehot].sum(axis=1) == 1)
     assert train.extras["class_names"] == ["<=50K", ">50K"]
@@ -53,7 +62,9 @@ def test_compas_propublica_filter(shared_data: Path) -> None:
     assert np.isfinite(ds.x).all()
     from kdaudit.data.realworld import read_compas
 
-    raw = read_compas(shared_data / "compas" / "compas-scores-two-years.csv", propublica_filter=False)
+    raw = read_compas(
+        shared_data / "compas" / "compas-scores-two-years.csv", propublica_filter=False
+    )
     assert raw.shape[0] == 7214 and int(raw["two_year_recid"].sum()) == 3251
 
 

@@ -21,12 +21,14 @@ def _frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     p = np.array([0.3, 0.1, 0.2, 0.05, 0.25, 0.01])
     targets = [[m for m, q in zip(MEMBERS, p, strict=True) if rng.random() < q] for _ in range(n)]
-    return pd.DataFrame({
-        "text": [f"post number {i}, with words" for i in range(n)],
-        "label": rng.choice(["hatespeech", "normal", "offensive"], size=n),
-        "target": targets,
-        "score": rng.normal(size=n),
-    })
+    return pd.DataFrame(
+        {
+            "text": [f"post number {i}, with words" for i in range(n)],
+            "label": rng.choice(["hatespeech", "normal", "offensive"], size=n),
+            "target": targets,
+            "score": rng.normal(size=n),
+        }
+    )
 
 
 def _write(df: pd.DataFrame, tmp_path: Path, kind: str) -> Path:
@@ -44,7 +46,9 @@ def _write(df: pd.DataFrame, tmp_path: Path, kind: str) -> Path:
 def test_list_column_becomes_one_attribute_per_member(tmp_path: Path, kind: str) -> None:
     df = _frame()
     path = _write(df, tmp_path, kind)
-    ds = load_dataset(path, label="label", text_column="text", sensitive=["target"], min_group_size=30)
+    ds = load_dataset(
+        path, label="label", text_column="text", sensitive=["target"], min_group_size=30
+    )
     # the direct pandas computation: explode the lists, count members, keep those with
     # >= 30 rows in and out, and mark each row yes/no
     exploded = df["target"].explode().dropna()
@@ -62,17 +66,22 @@ def test_list_column_becomes_one_attribute_per_member(tmp_path: Path, kind: str)
 def test_members_selected_by_name(tmp_path: Path) -> None:
     df = _frame()
     path = _write(df, tmp_path, "csv")
-    ds = load_dataset(path, label="label", text_column="text", sensitive=["target:Refugee", "target:Women"])
+    ds = load_dataset(
+        path, label="label", text_column="text", sensitive=["target:Refugee", "target:Women"]
+    )
     assert list(ds.sensitive_features) == ["target:Refugee", "target:Women"]  # named: any size
     np.testing.assert_array_equal(
         ds.sensitive_features["target:Refugee"],
-        np.where(df["target"].apply(lambda t: "Refugee" in t), "yes", "no"))
+        np.where(df["target"].apply(lambda t: "Refugee" in t), "yes", "no"),
+    )
     with pytest.raises(UsageError, match="target:Nobody"):
         load_dataset(path, label="label", text_column="text", sensitive=["target:Nobody"])
     with pytest.raises(UsageError, match="column of lists"):
         load_dataset(path, label="label", text_column="text", sensitive=["label:normal"])
     with pytest.raises(InputDataError, match="at least 1000 rows"):
-        load_dataset(path, label="label", text_column="text", sensitive=["target"], min_group_size=1000)
+        load_dataset(
+            path, label="label", text_column="text", sensitive=["target"], min_group_size=1000
+        )
 
 
 def test_text_column_errors_and_cache_fingerprint(tmp_path: Path) -> None:
@@ -86,24 +95,29 @@ def test_text_column_errors_and_cache_fingerprint(tmp_path: Path) -> None:
     assert a.x[3:5].tolist() == df["text"].tolist()[3:5]
 
 
-@pytest.mark.parametrize(("cell", "want"), [
-    ("['Women', 'Men']", ["Women", "Men"]),
-    ('["Women"]', ["Women"]),
-    ("[]", []),
-    (["a", "b"], ["a", "b"]),
-    (np.array(["x"]), ["x"]),
-    ("Women", None),
-    ("[__import__('os').system('true')]", None),  # literals only: nothing is evaluated
-    (3, None),
-])
+@pytest.mark.parametrize(
+    ("cell", "want"),
+    [
+        ("['Women', 'Men']", ["Women", "Men"]),
+        ('["Women"]', ["Women"]),
+        ("[]", []),
+        (["a", "b"], ["a", "b"]),
+        (np.array(["x"]), ["x"]),
+        ("Women", None),
+        ("[__import__('os').system('true')]", None),  # literals only: nothing is evaluated
+        (3, None),
+    ],
+)
 def test_parse_list_cell(cell: object, want: list[str] | None) -> None:
     assert parse_list_cell(cell) == want
 
 
 def test_expand_multilabel_matches_python_sets() -> None:
     rng = np.random.default_rng(1)
-    rows = [[str(v) for v in rng.choice(["a", "b", "c"], size=int(rng.integers(0, 3)), replace=False)]
-            for _ in range(200)]
+    rows = [
+        [str(v) for v in rng.choice(["a", "b", "c"], size=int(rng.integers(0, 3)), replace=False)]
+        for _ in range(200)
+    ]
     cells = [str(r) if i % 2 else json.dumps(r) for i, r in enumerate(rows)]
     out = expand_multilabel(cells, "t", min_group_size=5)
     for name, yes in out.items():

@@ -23,11 +23,17 @@ from tests.test_distributed import SIZES, _volatile, make_audit_data
 def linear_onnx(path: Path, rng: np.random.Generator, n_in: int = 4, n_out: int = 3) -> Path:
     w = rng.normal(size=(n_in, n_out)).astype(np.float32)
     b = rng.normal(size=(n_out,)).astype(np.float32)
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["y"]),
+    ]
     graph = helper.make_graph(
-        nodes, "lin", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
+        nodes,
+        "lin",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_out])],
-        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -49,18 +55,33 @@ def _entry(data: Path, model: Path, cache: Path) -> Path:
 
 def test_workers_then_driver(setup, capsys):
     data, model, cache = setup
-    args = ["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--sensitive", "sex,region",
-            "--device", "cpu", "--quiet"]
+    args = [
+        "infer",
+        str(model),
+        "--data",
+        str(data),
+        "--cache-dir",
+        str(cache),
+        "--sensitive",
+        "sex,region",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     assert main([*args, "--shards", "0-3/7"]) == 0
     entry = _entry(data, model, cache)
     assert not (entry / "manifest.json").exists()  # workers never write the manifest
-    assert sorted(p.name for p in entry.glob("shard-*.npy")) == [f"shard-0000{i}.npy" for i in range(4)]
+    assert sorted(p.name for p in entry.glob("shard-*.npy")) == [
+        f"shard-0000{i}.npy" for i in range(4)
+    ]
     side = json.loads((entry / "shard-00002.json").read_text())
     assert (side["start"], side["stop"], side["rows"]) == (sum(SIZES[:2]), sum(SIZES[:3]), SIZES[2])
     assert main([*args, "--shards", "4-6/7"]) == 0
     assert main(args) == 0  # the driver: checks sidecars, writes the manifest
     manifest = json.loads((entry / "manifest.json").read_text())
-    assert manifest["complete"] and manifest["n_shards"] == 7 and manifest["n_samples"] == sum(SIZES)
+    assert (
+        manifest["complete"] and manifest["n_shards"] == 7 and manifest["n_samples"] == sum(SIZES)
+    )
     logits = LogitCache(cache).load(entry.name)
     assert logits is not None
     whole = load_dataset(data, label="y", sensitive=["sex", "region"])
@@ -71,8 +92,19 @@ def test_workers_then_driver(setup, capsys):
 
 def test_rerun_recomputes_only_missing_or_damaged_shards(setup, capsys):
     data, model, cache = setup
-    args = ["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--sensitive", "sex",
-            "--device", "cpu", "--quiet"]
+    args = [
+        "infer",
+        str(model),
+        "--data",
+        str(data),
+        "--cache-dir",
+        str(cache),
+        "--sensitive",
+        "sex",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     assert main(args) == 0
     entry = next(p for p in cache.iterdir() if p.is_dir())
     stamps = {p.name: p.stat().st_mtime_ns for p in entry.glob("shard-*.npy")}
@@ -83,7 +115,10 @@ def test_rerun_recomputes_only_missing_or_damaged_shards(setup, capsys):
     (entry / "shard-00005.npy").unlink()
     assert main([a for a in args if a != "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "shard-00003.npy is damaged (sha256 mismatch)" in err and "shard-00005.npy is damaged" in err
+    assert (
+        "shard-00003.npy is damaged (sha256 mismatch)" in err
+        and "shard-00005.npy is damaged" in err
+    )
     after = {p.name: p.stat().st_mtime_ns for p in entry.glob("shard-*.npy")}
     changed = sorted(k for k in after if after[k] != stamps.get(k))
     assert changed == ["shard-00003.npy", "shard-00005.npy"]
@@ -98,14 +133,67 @@ def test_stats_with_a_model_runs_inference_into_the_shared_cache(setup, tmp_path
     whole = load_dataset(data, label="y", sensitive=["sex", "region"])
     np.save(student, np.random.default_rng(1).normal(size=(whole.n_samples, 3)).astype(np.float32))
     for shards in ("0-4/7", "5-6/7"):
-        assert main(["stats", str(model), str(student), "--data", str(data), "--cache-dir", str(cache),
-                     "--out", str(tmp_path / "s"), "--shards", shards, *common]) == 0
-    opts = ["--bootstrap", "50", "--skip", "individual_fairness", "--report-format", "json", "--device", "cpu",
-            "--cache-dir", str(cache)]
-    assert main(["compare", "--from-stats", str(tmp_path / "s"), "--out", str(tmp_path / "a"), *opts,
-                 "--quiet"]) == 0
-    assert main(["compare", str(model), str(student), "--data", str(data), "--out", str(tmp_path / "b"),
-                 *opts, *common[:-2]]) == 0
+        assert (
+            main(
+                [
+                    "stats",
+                    str(model),
+                    str(student),
+                    "--data",
+                    str(data),
+                    "--cache-dir",
+                    str(cache),
+                    "--out",
+                    str(tmp_path / "s"),
+                    "--shards",
+                    shards,
+                    *common,
+                ]
+            )
+            == 0
+        )
+    opts = [
+        "--bootstrap",
+        "50",
+        "--skip",
+        "individual_fairness",
+        "--report-format",
+        "json",
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(cache),
+    ]
+    assert (
+        main(
+            [
+                "compare",
+                "--from-stats",
+                str(tmp_path / "s"),
+                "--out",
+                str(tmp_path / "a"),
+                *opts,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "compare",
+                str(model),
+                str(student),
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "b"),
+                *opts,
+                *common[:-2],
+            ]
+        )
+        == 0
+    )
     a = json.loads((tmp_path / "a" / "report.json").read_text())
     b = json.loads((tmp_path / "b" / "report.json").read_text())
     assert _volatile(a) == _volatile(b)
@@ -114,14 +202,28 @@ def test_stats_with_a_model_runs_inference_into_the_shared_cache(setup, tmp_path
 def test_logits_file_is_refused_by_infer(setup, tmp_path, capsys):
     data, _, cache = setup
     np.save(tmp_path / "l.npy", np.zeros((sum(SIZES), 3), dtype=np.float32))
-    assert main(["infer", str(tmp_path / "l.npy"), "--data", str(data), "--cache-dir", str(cache),
-                 "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "infer",
+                str(tmp_path / "l.npy"),
+                "--data",
+                str(data),
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "nothing to infer" in capsys.readouterr().err
 
 
 def test_cache_ls_and_verify_understand_a_sharded_entry(setup, capsys):
     data, model, cache = setup
-    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    assert (
+        main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    )
     entries = LogitCache(cache).entries()
     assert len(entries) == 1 and entries[0]["complete"] and entries[0]["n_shards"] == 7
     assert entries[0]["n_samples"] == sum(SIZES)
@@ -132,19 +234,26 @@ def test_cache_ls_and_verify_understand_a_sharded_entry(setup, capsys):
     shard.write_bytes(bytes(raw))
     assert LogitCache(cache).verify() == [f"{entries[0]['key']}/shard-00004.npy: sha256 mismatch"]
     # the dropped shard is recomputed by the next driver run
-    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    assert (
+        main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    )
     assert LogitCache(cache).verify() == []
 
 
-@pytest.mark.parametrize("bounds", [
-    lambda b: b[:-1],                                   # one shard fewer than n_shards
-    lambda b: [[b[0][0], b[0][1] + 1], *b[1:]],          # a gap/overlap between shards
-    lambda b: [*b[:-1], [b[-1][0], b[-1][1] + 5]],      # past n_samples
-    lambda b: "0-100",                                  # not a list of pairs
-])
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        lambda b: b[:-1],  # one shard fewer than n_shards
+        lambda b: [[b[0][0], b[0][1] + 1], *b[1:]],  # a gap/overlap between shards
+        lambda b: [*b[:-1], [b[-1][0], b[-1][1] + 5]],  # past n_samples
+        lambda b: "0-100",  # not a list of pairs
+    ],
+)
 def test_a_sharded_manifest_with_bad_row_bounds_is_damaged_not_used(setup, bounds):
     data, model, cache = setup
-    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    assert (
+        main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--quiet"]) == 0
+    )
     (entry,) = (p for p in cache.iterdir() if p.is_dir())
     manifest = json.loads((entry / "manifest.json").read_text())
     assert manifest["row_bounds"][0] == [0, SIZES[0]] and len(manifest["row_bounds"]) == 7
@@ -161,12 +270,32 @@ def test_a_sharded_manifest_with_bad_row_bounds_is_damaged_not_used(setup, bound
 
 def test_an_unfinished_sharded_entry_is_a_valid_partial_entry(setup):
     data, model, cache = setup
-    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--shards", "0-2/7",
-                 "--sensitive", "sex,region", "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                str(model),
+                "--data",
+                str(data),
+                "--cache-dir",
+                str(cache),
+                "--shards",
+                "0-2/7",
+                "--sensitive",
+                "sex,region",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     source = open_source(str(data), label="y", sensitive=["sex", "region"])
     from kdaudit.distributed.infer import finalize_entry, prepare_infer
 
-    adapter, key = prepare_infer(ModelSpec(str(model), outputs="auto"), source, LogitCache(cache), device="cpu")
+    adapter, key = prepare_infer(
+        ModelSpec(str(model), outputs="auto"), source, LogitCache(cache), device="cpu"
+    )
     finalize_entry(adapter, source, LogitCache(cache), key)
     (entry,) = LogitCache(cache).entries()
     assert (entry["status"], entry["shards_done"], entry["n_samples"]) == ("partial", 3, sum(SIZES))

@@ -32,19 +32,42 @@ def local_cluster():
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR")
+    ray.init(
+        num_cpus=2,
+        object_store_memory=80 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     yield
     ray.shutdown()
 
 
 def _specs(m):
-    return {role: [ModelSpec(str(m[role]), role=role, outputs="auto")] for role in ("teacher", "student", "baseline")}
+    return {
+        role: [ModelSpec(str(m[role]), role=role, outputs="auto")]
+        for role in ("teacher", "student", "baseline")
+    }
 
 
 def _report(stats_dir: Path, out: Path) -> dict:
-    assert main(["compare", "--from-stats", str(stats_dir), "--out", str(out), "--report-format", "json",
-                 "--bootstrap", "100", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--from-stats",
+                str(stats_dir),
+                "--out",
+                str(out),
+                "--report-format",
+                "json",
+                "--bootstrap",
+                "100",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return _volatile(json.loads((out / "report.json").read_text()))
 
 
@@ -55,13 +78,19 @@ def test_actor_pool_gives_the_identical_report_and_survives_a_crash(local_cluste
     specs["teacher"] = [ModelSpec(str(teacher), role="teacher", outputs="auto")]
     source = open_source(str(data), sensitive=["sex", "region"])
     cache = LogitCache(tmp_path / "cache")
-    run_stats(specs, source, tmp_path / "local", cache=LogitCache(tmp_path / "cache-local"), device="cpu")
-    runner = RayRunner("auto", actors=2, hook=functools.partial(fail_once, str(tmp_path / "marker")))
+    run_stats(
+        specs, source, tmp_path / "local", cache=LogitCache(tmp_path / "cache-local"), device="cpu"
+    )
+    runner = RayRunner(
+        "auto", actors=2, hook=functools.partial(fail_once, str(tmp_path / "marker"))
+    )
     with pytest.warns(Warning, match="no GPU"):
         runner.stats(specs, source, tmp_path / "ray", cache=cache, device="cpu")
     assert (tmp_path / "marker").exists()  # the crash happened, and shard 2 was retried
     assert sorted(p.index for p in runner.placements) == list(range(7))
-    assert _report(tmp_path / "ray", tmp_path / "r1") == _report(tmp_path / "local", tmp_path / "r2")
+    assert _report(tmp_path / "ray", tmp_path / "r1") == _report(
+        tmp_path / "local", tmp_path / "r2"
+    )
     # the logits the actors wrote are those of a plain worker
     local = sorted((tmp_path / "cache-local").glob("*/shard-*.npy"))
     remote = sorted((tmp_path / "cache").glob("*/shard-*.npy"))
@@ -73,8 +102,23 @@ def test_actor_pool_gives_the_identical_report_and_survives_a_crash(local_cluste
 def test_infer_on_ray_writes_the_manifest_on_the_driver(local_cluster, tmp_path, rng, capsys):
     data, _ = make_audit_data(tmp_path, rng=rng, features=True)
     model = linear_onnx(tmp_path / "m.onnx", rng)
-    assert main(["infer", str(model), "--data", str(data), "--cache-dir", str(tmp_path / "c"),
-                 "--ray", "auto", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                str(model),
+                "--data",
+                str(data),
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--ray",
+                "auto",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "actors run on CPU" in captured.err
     manifests = list((tmp_path / "c").glob("*/manifest.json"))
@@ -83,9 +127,23 @@ def test_infer_on_ray_writes_the_manifest_on_the_driver(local_cluster, tmp_path,
 
 def test_compare_with_ray_equals_compare(local_cluster, tmp_path, rng):
     data, m = make_audit_data(tmp_path, rng=rng)
-    common = [str(m["teacher"]), str(m["student"]), "--baseline", str(m["baseline"]), "--data", str(data),
-              "--sensitive", "sex,region", "--bootstrap", "100", "--cache-dir", str(tmp_path / "c"),
-              "--report-format", "json", "--quiet"]
+    common = [
+        str(m["teacher"]),
+        str(m["student"]),
+        "--baseline",
+        str(m["baseline"]),
+        "--data",
+        str(data),
+        "--sensitive",
+        "sex,region",
+        "--bootstrap",
+        "100",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--report-format",
+        "json",
+        "--quiet",
+    ]
     assert main(["compare", *common, "--out", str(tmp_path / "a"), "--ray", "auto"]) == 0
     assert main(["compare", *common, "--out", str(tmp_path / "b")]) == 0
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b"))

@@ -23,7 +23,9 @@ def two_nodes():
 
     if ray.is_initialized():
         ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
     cluster.add_node(num_cpus=1, num_gpus=1)
     ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
     try:
@@ -34,10 +36,15 @@ def two_nodes():
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the CPU fallback of a GPU-less machine")
-def test_gpu_actors_are_placed_on_the_gpu_node_and_fall_back_to_cpu_out_loud(two_nodes, tmp_path, rng):
+def test_gpu_actors_are_placed_on_the_gpu_node_and_fall_back_to_cpu_out_loud(
+    two_nodes, tmp_path, rng
+):
     data, m = make_audit_data(tmp_path, rng=rng, sizes=[50, 70, 30])
     gpu_node = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU"))
-    specs = {role: [ModelSpec(str(m[role]), role=role, outputs="auto")] for role in ("teacher", "student")}
+    specs = {
+        role: [ModelSpec(str(m[role]), role=role, outputs="auto")]
+        for role in ("teacher", "student")
+    }
     runner = RayRunner("auto")
     with pytest.warns(Warning, match="hold a GPU but CUDA is not usable there; they ran on CPU"):
         runner.stats(specs, open_source(str(data), sensitive=["sex"]), tmp_path / "s", cache=None)
@@ -51,7 +58,9 @@ def test_gpu_actors_are_placed_on_the_gpu_node_and_fall_back_to_cpu_out_loud(two
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")
-def test_gpu_actor_pool_on_the_local_gpu_matches_cpu_logits(tmp_path, rng):  # pragma: no cover - GPU only
+def test_gpu_actor_pool_on_the_local_gpu_matches_cpu_logits(
+    tmp_path, rng
+):  # pragma: no cover - GPU only
     import numpy as np
 
     from kdaudit.engine.cache import LogitCache

@@ -22,10 +22,17 @@ N, SHARD, BATCH = 50, 16, 4  # 4 shards: 16 + 16 + 16 + 2 rows
 class CountingAdapter(ModelAdapter):
     """logits = x @ w; records which data rows it saw (column 0 holds the row id)."""
 
-    def __init__(self, *, sha: str = "a" * 64, preprocess: Preprocess | None = None,
-                 fail_after: int | None = None, nan_row: int | None = None) -> None:
-        super().__init__(ModelSpec("m.onnx", role="teacher", preprocess=preprocess), format="onnx",
-                         sha256=sha)
+    def __init__(
+        self,
+        *,
+        sha: str = "a" * 64,
+        preprocess: Preprocess | None = None,
+        fail_after: int | None = None,
+        nan_row: int | None = None,
+    ) -> None:
+        super().__init__(
+            ModelSpec("m.onnx", role="teacher", preprocess=preprocess), format="onnx", sha256=sha
+        )
         self.w = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.5], [0.3, 0.2, -0.1]], dtype=np.float32)
         self.fail_after, self.nan_row = fail_after, nan_row
         self.calls = 0
@@ -45,8 +52,14 @@ class CountingAdapter(ModelAdapter):
 @pytest.fixture
 def data(rng) -> Dataset:
     x = np.c_[np.arange(N), rng.normal(size=(N, 2))].astype(np.float32)
-    return Dataset(y_true=np.arange(N) % 3, x=x, sensitive_features={}, path="eval.npz",
-                   sha256="b" * 64, fingerprint="fp-eval")
+    return Dataset(
+        y_true=np.arange(N) % 3,
+        x=x,
+        sensitive_features={},
+        path="eval.npz",
+        sha256="b" * 64,
+        fingerprint="fp-eval",
+    )
 
 
 @pytest.fixture
@@ -74,7 +87,12 @@ def test_miss_then_hit(cache, data):
     assert entry["model_path"] == "m.onnx" and entry["data_path"] == "eval.npz"
     folder = cache.root / entry["key"]
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
-        "manifest.json", "shard-00000.npy", "shard-00001.npy", "shard-00002.npy", "shard-00003.npy"]
+        "manifest.json",
+        "shard-00000.npy",
+        "shard-00001.npy",
+        "shard-00002.npy",
+        "shard-00003.npy",
+    ]
     manifest = json.loads((folder / "manifest.json").read_text())
     last = manifest["shards"]["3"]
     assert last["rows"] == N - 3 * SHARD and last["n_classes"] == 3 and len(last["sha256"]) == 64
@@ -89,7 +107,9 @@ def test_key_covers_what_determines_the_logits(cache, data):
     variants = [
         cache.key(CountingAdapter(sha="c" * 64), data, device_type="cpu"),
         cache.key(CountingAdapter(preprocess=Preprocess(scale=2.0)), data, device_type="cpu"),
-        cache.key(CountingAdapter(), dataclasses.replace(data, fingerprint="other"), device_type="cpu"),
+        cache.key(
+            CountingAdapter(), dataclasses.replace(data, fingerprint="other"), device_type="cpu"
+        ),
         cache.key(CountingAdapter(), data, device_type="cuda"),
         cache.key(CountingAdapter(), data, device_type="cpu", precision="fp16"),
     ]
@@ -161,7 +181,9 @@ def test_nan_outputs_are_not_cached(cache, data):
 
 
 def test_full_hash_check_on_verify_for_large_entries(tmp_path, data):
-    cheap = LogitCache(tmp_path / "c", shard_rows=SHARD, verify_bytes=0)  # size + header only on read
+    cheap = LogitCache(
+        tmp_path / "c", shard_rows=SHARD, verify_bytes=0
+    )  # size + header only on read
     compute_logits(CountingAdapter(), data, cache=cheap, batch_size=BATCH)
     shard = cheap.root / cheap.entries()[0]["key"] / "shard-00000.npy"
     raw = bytearray(shard.read_bytes())
@@ -181,7 +203,9 @@ def test_unwritable_cache_dir_is_a_cache_error(tmp_path, data):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(CacheError, match="not usable") as info:
-        compute_logits(CountingAdapter(), data, cache=LogitCache(blocker / "cache"), batch_size=BATCH)
+        compute_logits(
+            CountingAdapter(), data, cache=LogitCache(blocker / "cache"), batch_size=BATCH
+        )
     assert info.value.exit_code == 3
 
 
@@ -200,7 +224,9 @@ def test_concurrent_writers_do_not_corrupt_an_entry(cache, data):
 
     def run():
         try:
-            results.append(compute_logits(CountingAdapter(), data, cache=cache, batch_size=BATCH).to_numpy())
+            results.append(
+                compute_logits(CountingAdapter(), data, cache=cache, batch_size=BATCH).to_numpy()
+            )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -237,24 +263,40 @@ def test_onnx_external_weights_are_part_of_the_cache_key(tmp_path):
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 8)).astype(np.float32)
-    ds = Dataset(y_true=np.zeros(64, np.int64), x=x, sensitive_features={}, path="mem",
-                 sha256="0" * 64, fingerprint="f" * 64)
+    ds = Dataset(
+        y_true=np.zeros(64, np.int64),
+        x=x,
+        sensitive_features={},
+        path="mem",
+        sha256="0" * 64,
+        fingerprint="f" * 64,
+    )
 
     def save(w: np.ndarray) -> None:
         graph = helper.make_graph(
-            [helper.make_node("MatMul", ["x", "w"], ["logits"])], "g",
+            [helper.make_node("MatMul", ["x", "w"], ["logits"])],
+            "g",
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
             [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
-            [numpy_helper.from_array(w, "w")])
+            [numpy_helper.from_array(w, "w")],
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
-        onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
-                  location="m.onnx.data", size_threshold=0)
+        onnx.save(
+            model,
+            tmp_path / "m.onnx",
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="m.onnx.data",
+            size_threshold=0,
+        )
 
     cache = LogitCache(tmp_path / "cache")
     w = rng.normal(size=(8, 3)).astype(np.float32)
     save(w)
-    first = compute_logits(load_model(ModelSpec(path=str(tmp_path / "m.onnx"))), ds, cache=cache).to_numpy()
+    first = compute_logits(
+        load_model(ModelSpec(path=str(tmp_path / "m.onnx"))), ds, cache=cache
+    ).to_numpy()
     np.testing.assert_allclose(first, x @ w, rtol=1e-5, atol=1e-5)
     data = tmp_path / "m.onnx.data"
     assert data.read_bytes() == w.tobytes()  # one tensor at offset 0

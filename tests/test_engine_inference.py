@@ -28,9 +28,12 @@ def conv_onnx(path: Path, rng: np.random.Generator) -> Path:
         helper.make_node("Flatten", ["g"], ["y"]),
     ]
     graph = helper.make_graph(
-        nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        nodes,
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-        initializer=[numpy_helper.from_array(weight, "w")])
+        initializer=[numpy_helper.from_array(weight, "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -39,8 +42,14 @@ def conv_onnx(path: Path, rng: np.random.Generator) -> Path:
 
 def make_dataset(x, n_classes: int = 4, fingerprint: str = "fp") -> Dataset:
     n = (next(iter(x.values())) if isinstance(x, dict) else x).shape[0]
-    return Dataset(y_true=np.arange(n) % n_classes, x=x, sensitive_features={}, path="mem.npz",
-                   sha256="0" * 64, fingerprint=fingerprint)
+    return Dataset(
+        y_true=np.arange(n) % n_classes,
+        x=x,
+        sensitive_features={},
+        path="mem.npz",
+        sha256="0" * 64,
+        fingerprint=fingerprint,
+    )
 
 
 class FakeAdapter(ModelAdapter):
@@ -64,9 +73,10 @@ def images(rng):
 
 
 def test_one_batch_and_many_batches_give_the_same_logits(tmp_path, rng, images):
-    spec = ModelSpec(str(conv_onnx(tmp_path / "c.onnx", rng)),
-                     preprocess=Preprocess(scale=1 / 255, transpose=(2, 0, 1), mean=[0.4, 0.5, 0.6],
-                                           std=0.2))
+    spec = ModelSpec(
+        str(conv_onnx(tmp_path / "c.onnx", rng)),
+        preprocess=Preprocess(scale=1 / 255, transpose=(2, 0, 1), mean=[0.4, 0.5, 0.6], std=0.2),
+    )
     model = load_model(spec, device="cpu")
     data = make_dataset(images)
     results = [compute_logits(model, data, batch_size=bs).to_numpy() for bs in (37, 64, 1, 5, 16)]
@@ -78,26 +88,34 @@ def test_one_batch_and_many_batches_give_the_same_logits(tmp_path, rng, images):
 def test_multi_input_dataset(tmp_path, rng):
     emb = rng.normal(size=(10, 3)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("Gather", ["E", "input_ids"], ["e"], axis=0),
-         helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
-         helper.make_node("Unsqueeze", ["m", "a2"], ["m3"]),
-         helper.make_node("Mul", ["e", "m3"], ["em"]),
-         helper.make_node("ReduceSum", ["em", "a1"], ["y"], keepdims=0)],
+        [
+            helper.make_node("Gather", ["E", "input_ids"], ["e"], axis=0),
+            helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["m", "a2"], ["m3"]),
+            helper.make_node("Mul", ["e", "m3"], ["em"]),
+            helper.make_node("ReduceSum", ["em", "a1"], ["y"], keepdims=0),
+        ],
         "text",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", 4]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["N", 4])],
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", 4]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["N", 4]),
+        ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        initializer=[numpy_helper.from_array(emb, "E"),
-                     numpy_helper.from_array(np.array([2], dtype=np.int64), "a2"),
-                     numpy_helper.from_array(np.array([1], dtype=np.int64), "a1")])
+        initializer=[
+            numpy_helper.from_array(emb, "E"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "a2"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "a1"),
+        ],
+    )
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, tmp_path / "t.onnx")
     ids = rng.integers(0, 10, size=(11, 4))
     mask = np.ones((11, 4), dtype=np.int64)
     data = make_dataset({"input_ids": ids, "attention_mask": mask}, n_classes=3)
-    got = compute_logits(load_model(ModelSpec(str(tmp_path / "t.onnx")), device="cpu"), data,
-                         batch_size=4)
+    got = compute_logits(
+        load_model(ModelSpec(str(tmp_path / "t.onnx")), device="cpu"), data, batch_size=4
+    )
     np.testing.assert_allclose(got.to_numpy(), emb[ids].sum(axis=1), rtol=1e-5, atol=1e-5)
 
 
@@ -112,23 +130,32 @@ def test_batch_size_must_be_positive(rng, bad):
 def test_nan_logits_name_the_model(rng):
     x = np.c_[np.arange(10), rng.normal(size=10)]
     with pytest.raises(InputDataError, match=r"student model .* NaN or inf \(first at row 7\)"):
-        compute_logits(FakeAdapter(np.eye(2, dtype=np.float32), nan_at=7), make_dataset(x),
-                       batch_size=4, name="student")
+        compute_logits(
+            FakeAdapter(np.eye(2, dtype=np.float32), nan_at=7),
+            make_dataset(x),
+            batch_size=4,
+            name="student",
+        )
 
 
 def test_wrong_row_count_from_a_model(rng):
     with pytest.raises(InputDataError, match="rows"):
-        compute_logits(FakeAdapter(np.eye(2, dtype=np.float32), short=True),
-                       make_dataset(rng.normal(size=(6, 2))), batch_size=3)
+        compute_logits(
+            FakeAdapter(np.eye(2, dtype=np.float32), short=True),
+            make_dataset(rng.normal(size=(6, 2))),
+            batch_size=3,
+        )
 
 
 def test_logits_files_are_checked(tmp_path, rng):
     np.save(tmp_path / "ok.npy", rng.normal(size=(5, 3)).astype(np.float32))
     data = Dataset(
-        y_true=np.zeros(6, dtype=np.int64), x=None, sensitive_features={}, fingerprint="x")
+        y_true=np.zeros(6, dtype=np.int64), x=None, sensitive_features={}, fingerprint="x"
+    )
     with pytest.raises(InputDataError, match="5 rows of logits but the data has 6"):
-        compute_logits(load_model(ModelSpec(str(tmp_path / "ok.npy"), role="teacher")), data,
-                       name="teacher")
+        compute_logits(
+            load_model(ModelSpec(str(tmp_path / "ok.npy"), role="teacher")), data, name="teacher"
+        )
     bad = rng.normal(size=(6, 3)).astype(np.float32)
     bad[4, 2] = np.inf
     np.save(tmp_path / "inf.npy", bad)
@@ -137,7 +164,8 @@ def test_logits_files_are_checked(tmp_path, rng):
     good = rng.normal(size=(6, 3)).astype(np.float32)
     np.save(tmp_path / "good.npy", good)
     np.testing.assert_array_equal(
-        compute_logits(load_model(ModelSpec(str(tmp_path / "good.npy"))), data).to_numpy(), good)
+        compute_logits(load_model(ModelSpec(str(tmp_path / "good.npy"))), data).to_numpy(), good
+    )
 
 
 def test_data_without_inputs(rng):

@@ -40,8 +40,9 @@ from kdaudit.cli import main
 
 N, F, C = 40, 3, 3
 EXAMPLES = int(os.environ.get("KDAUDIT_FUZZ_EXAMPLES", "6"))
-FAST = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+FAST = settings(
+    max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 # --------------------------------------------------------------------------- workspace
@@ -49,11 +50,16 @@ FAST = settings(max_examples=EXAMPLES, deadline=None, database=None,
 
 def _onnx_model(path: Path, w: np.ndarray, extra: list | None = None) -> bytes:
     graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])], "linear",
+        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])],
+        "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", F])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", C])],
-        [numpy_helper.from_array(w.astype(np.float32), "w"),
-         numpy_helper.from_array(np.zeros(C, np.float32), "b"), *(extra or [])])
+        [
+            numpy_helper.from_array(w.astype(np.float32), "w"),
+            numpy_helper.from_array(np.zeros(C, np.float32), "b"),
+            *(extra or []),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -83,8 +89,13 @@ def base(tmp_path_factory) -> dict[str, Any]:
     old_home = os.environ.get("HOME")
     os.environ["HOME"] = str(home)
     try:
-        yield {"root": root, "w": w, "y": y, "x": x,
-               **{p.name: p.read_bytes() for p in root.iterdir() if p.is_file()}}
+        yield {
+            "root": root,
+            "w": w,
+            "y": y,
+            "x": x,
+            **{p.name: p.read_bytes() for p in root.iterdir() if p.is_file()},
+        }
     finally:
         if old_home is not None:
             os.environ["HOME"] = old_home
@@ -133,9 +144,24 @@ def check(ws: Path, argv: list[Any], allowed: tuple[int, ...] = (0, 1, 2, 3)) ->
 
 
 def compare_argv(ws: Path, teacher: str, student: str, data: str, *extra: Any) -> list[Any]:
-    return ["compare", ws / teacher, ws / student, "--data", ws / data, "--out", ws / "out",
-            "--cache-dir", ws / "cache", "--bootstrap", "0", "--skip", "individual_fairness",
-            "--report-format", "json,md", *extra]
+    return [
+        "compare",
+        ws / teacher,
+        ws / student,
+        "--data",
+        ws / data,
+        "--out",
+        ws / "out",
+        "--cache-dir",
+        ws / "cache",
+        "--bootstrap",
+        "0",
+        "--skip",
+        "individual_fairness",
+        "--report-format",
+        "json,md",
+        *extra,
+    ]
 
 
 # --------------------------------------------------------------------------- strategies
@@ -166,8 +192,12 @@ def mutated(data: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(build(), st.binary(max_size=max(64, n // 4)))
 
 
-names = st.sampled_from(["x", "y", "sensitive_sex", "sensitive_g", "split", "x_in", "logits", "embedding"])
-dtypes = st.one_of(hnp.scalar_dtypes(), st.just(np.dtype(object)), hnp.unicode_string_dtypes(max_len=4))
+names = st.sampled_from(
+    ["x", "y", "sensitive_sex", "sensitive_g", "split", "x_in", "logits", "embedding"]
+)
+dtypes = st.one_of(
+    hnp.scalar_dtypes(), st.just(np.dtype(object)), hnp.unicode_string_dtypes(max_len=4)
+)
 
 
 @st.composite
@@ -176,8 +206,13 @@ def arrays(draw: Any, rows: int = N) -> np.ndarray:
     r = draw(st.sampled_from([rows, rows, 0, 1, rows + 1]))
     shape = draw(st.sampled_from([(r,), (r, 1), (r, C), (r, 2, 2), ()]))
     if dtype.kind == "O":
-        return np.array([draw(st.one_of(st.none(), st.integers(), st.text(max_size=3)))
-                         for _ in range(int(np.prod(shape)))], dtype=object).reshape(shape)
+        return np.array(
+            [
+                draw(st.one_of(st.none(), st.integers(), st.text(max_size=3)))
+                for _ in range(int(np.prod(shape)))
+            ],
+            dtype=object,
+        ).reshape(shape)
     return draw(hnp.arrays(dtype, shape))
 
 
@@ -197,11 +232,17 @@ def npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-toml_scalars = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1),
-                         st.floats(allow_nan=True), st.text(max_size=8))
-toml_values = st.recursive(toml_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["path", "scale", "a"]), inner, max_size=3)),
-    max_leaves=6)
+toml_scalars = st.one_of(
+    st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.text(max_size=8)
+)
+toml_values = st.recursive(
+    toml_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["path", "scale", "a"]), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
 
 
 def toml_value(v: Any) -> str:
@@ -210,7 +251,11 @@ def toml_value(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == -float("inf") else repr(v))
+        return (
+            "nan"
+            if v != v
+            else ("inf" if v == float("inf") else "-inf" if v == -float("inf") else repr(v))
+        )
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, list):
@@ -220,8 +265,19 @@ def toml_value(v: Any) -> str:
 
 CONFIG_KEYS = {
     "data": ["path", "label", "sensitive", "features", "sensitive_files", "pth"],
-    "analysis": ["alpha", "bootstrap", "seed", "correction", "knn_k", "skip", "max_groups",
-                 "min_group_size", "positive_label", "confidence", "seeed"],
+    "analysis": [
+        "alpha",
+        "bootstrap",
+        "seed",
+        "correction",
+        "knn_k",
+        "skip",
+        "max_groups",
+        "min_group_size",
+        "positive_label",
+        "confidence",
+        "seeed",
+    ],
     "engine": ["device", "batch_size", "use_cache", "cache_dir"],
     "models.student": ["path", "preprocess", "outputs", "temperature", "format", "paht"],
     "gate": ["max_accuracy_drop", "judge", "allow_missing", "on_inconclusive", "max_dpd"],
@@ -241,17 +297,25 @@ def configs(draw: Any) -> str:
         lines.append(f"[{table}]")
         lines += [f"{k} = {toml_value(v)}" for k, v in chosen.items()]
     if draw(st.booleans()):
-        entry = draw(st.dictionaries(st.sampled_from(["temperature", "path", "paht", "outputs"]),
-                                     toml_values, max_size=3))
+        entry = draw(
+            st.dictionaries(
+                st.sampled_from(["temperature", "path", "paht", "outputs"]), toml_values, max_size=3
+            )
+        )
         lines.append("[[sweep]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in entry.items()]
     return "\n".join(lines) + "\n"
 
 
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=6)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8)
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=6)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _set_path(obj: Any, path: list[Any], value: Any) -> Any:
@@ -298,7 +362,8 @@ npz_payloads = st.one_of(
     st.deferred(lambda: st.just(None)).flatmap(lambda _: mutated(_BASE["data.npz"])),
     st.dictionaries(names, arrays(), min_size=1, max_size=4).map(savez_bytes),
     st.dictionaries(names, arrays(), max_size=3).map(
-        lambda d: savez_bytes({"y": np.arange(N) % C, "x": np.zeros((N, F), np.float32), **d})),
+        lambda d: savez_bytes({"y": np.arange(N) % C, "x": np.zeros((N, F), np.float32), **d})
+    ),
 )
 
 
@@ -317,13 +382,22 @@ npy_payloads = st.one_of(
 def fuzz_csv(base: dict[str, Any], text: str) -> None:
     with workspace(base, "teacher.npy", "student.npy") as ws:
         (ws / "data.csv").write_bytes(text.encode("utf-8", "replace"))
-        check(ws, compare_argv(ws, "teacher.npy", "student.npy", "data.csv", "--label", "y",
-                               "--sensitive", "sex"))
+        check(
+            ws,
+            compare_argv(
+                ws, "teacher.npy", "student.npy", "data.csv", "--label", "y", "--sensitive", "sex"
+            ),
+        )
 
 
-cells = st.one_of(st.integers(-3, 5).map(str), st.floats(allow_nan=True).map(str), st.just(""),
-                  st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=5),
-                  st.just('"a,b"'), st.just("g" * 5000))
+cells = st.one_of(
+    st.integers(-3, 5).map(str),
+    st.floats(allow_nan=True).map(str),
+    st.just(""),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=5),
+    st.just('"a,b"'),
+    st.just("g" * 5000),
+)
 
 
 @st.composite
@@ -332,17 +406,31 @@ def csv_texts(draw: Any) -> str:
         return draw(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
     rows = draw(st.sampled_from([N, N, N - 1, 0, 1]))
     header = draw(st.sampled_from(["y,f0,sex", "y,sex", "f0,sex", "y,f0,sex,sex", "y;f0;sex"]))
-    body = [",".join(draw(cells) for _ in header.split(",")) if draw(st.integers(0, 9)) == 0
-            else f"{i % C},{i * 0.1},{draw(st.sampled_from(['F', 'M', '', '1', '1.0']))}"
-            for i in range(rows)]
+    body = [
+        ",".join(draw(cells) for _ in header.split(","))
+        if draw(st.integers(0, 9)) == 0
+        else f"{i % C},{i * 0.1},{draw(st.sampled_from(['F', 'M', '', '1', '1.0']))}"
+        for i in range(rows)
+    ]
     return header + "\n" + "\n".join(body) + "\n"
 
 
 def fuzz_parquet(base: dict[str, Any], payload: bytes) -> None:
     with workspace(base, "teacher.npy", "student.npy") as ws:
         (ws / "data.parquet").write_bytes(payload)
-        check(ws, compare_argv(ws, "teacher.npy", "student.npy", "data.parquet", "--label", "y",
-                               "--sensitive", "sex"))
+        check(
+            ws,
+            compare_argv(
+                ws,
+                "teacher.npy",
+                "student.npy",
+                "data.parquet",
+                "--label",
+                "y",
+                "--sensitive",
+                "sex",
+            ),
+        )
 
 
 @st.composite
@@ -350,7 +438,9 @@ def parquet_frames(draw: Any) -> bytes:
     import pandas as pd
 
     cols = {}
-    for name in draw(st.lists(st.sampled_from(["y", "sex", "f0", "x"]), min_size=1, max_size=4, unique=True)):
+    for name in draw(
+        st.lists(st.sampled_from(["y", "sex", "f0", "x"]), min_size=1, max_size=4, unique=True)
+    ):
         kind = draw(st.sampled_from(["int", "float", "str", "nullable", "bool", "mixed"]))
         rows = N
         if kind == "int":
@@ -360,13 +450,23 @@ def parquet_frames(draw: Any) -> bytes:
         elif kind == "str":
             cols[name] = draw(st.lists(st.text(max_size=4), min_size=rows, max_size=rows))
         elif kind == "nullable":
-            cols[name] = pd.array(draw(st.lists(st.one_of(st.none(), st.integers(0, 3)),
-                                                min_size=rows, max_size=rows)), dtype="Int64")
+            cols[name] = pd.array(
+                draw(
+                    st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=rows, max_size=rows)
+                ),
+                dtype="Int64",
+            )
         elif kind == "bool":
             cols[name] = draw(st.lists(st.booleans(), min_size=rows, max_size=rows))
         else:
-            cols[name] = [str(v) for v in draw(st.lists(st.one_of(st.integers(), st.text(max_size=2)),
-                                                        min_size=rows, max_size=rows))]
+            cols[name] = [
+                str(v)
+                for v in draw(
+                    st.lists(
+                        st.one_of(st.integers(), st.text(max_size=2)), min_size=rows, max_size=rows
+                    )
+                )
+            ]
     buf = io.BytesIO()
     pd.DataFrame(cols).to_parquet(buf)
     return buf.getvalue()
@@ -381,33 +481,75 @@ parquet_payloads = st.one_of(
 def fuzz_config(base: dict[str, Any], text: str) -> None:
     with workspace(base, "teacher.npy", "student.npy", "data.npz") as ws:
         (ws / "audit.toml").write_text(text)
-        check(ws, ["audit", ws / "audit.toml", "--out", ws / "out", "--cache-dir", ws / "cache",
-                   "--bootstrap", "0", "--report-format", "json"])
+        check(
+            ws,
+            [
+                "audit",
+                ws / "audit.toml",
+                "--out",
+                ws / "out",
+                "--cache-dir",
+                ws / "cache",
+                "--bootstrap",
+                "0",
+                "--report-format",
+                "json",
+            ],
+        )
 
 
-config_texts = st.one_of(configs(), configs().flatmap(lambda t: mutated(t.encode()).map(
-    lambda b: b.decode("utf-8", "replace"))))
+config_texts = st.one_of(
+    configs(),
+    configs().flatmap(lambda t: mutated(t.encode()).map(lambda b: b.decode("utf-8", "replace"))),
+)
 
 
 def fuzz_policy(base: dict[str, Any], text: str) -> None:
     with workspace(base, "teacher.npy", "student.npy", "data.npz") as ws:
         (ws / "policy.toml").write_text(text)
-        check(ws, compare_argv(ws, "teacher.npy", "student.npy", "data.npz", "--policy", ws / "policy.toml",
-                               "--junit", ws / "out" / "junit.xml"))
+        check(
+            ws,
+            compare_argv(
+                ws,
+                "teacher.npy",
+                "student.npy",
+                "data.npz",
+                "--policy",
+                ws / "policy.toml",
+                "--junit",
+                ws / "out" / "junit.xml",
+            ),
+        )
 
 
 policy_texts = st.dictionaries(
-    st.sampled_from(["max_accuracy_drop", "max_dpd_increase", "max_significant_classes", "judge",
-                     "allow_missing", "on_inconclusive", "description", "gate", "max_acc"]),
-    toml_values, max_size=4).map(lambda d: "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items()))
+    st.sampled_from(
+        [
+            "max_accuracy_drop",
+            "max_dpd_increase",
+            "max_significant_classes",
+            "judge",
+            "allow_missing",
+            "on_inconclusive",
+            "description",
+            "gate",
+            "max_acc",
+        ]
+    ),
+    toml_values,
+    max_size=4,
+).map(lambda d: "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items()))
 
 
 def fuzz_model_manifest(base: dict[str, Any], changes: dict[str, Any]) -> None:
     from kdaudit.data.dataset import file_sha256
 
     with workspace(base, "teacher.npy", "model.onnx", "data.npz") as ws:
-        manifest = {"format": "kdaudit-model/1", "temperature": 4.0,
-                    "files": {"onnx": {"path": "model.onnx", "sha256": file_sha256(ws / "model.onnx")}}}
+        manifest = {
+            "format": "kdaudit-model/1",
+            "temperature": 4.0,
+            "files": {"onnx": {"path": "model.onnx", "sha256": file_sha256(ws / "model.onnx")}},
+        }
         manifest.update(changes)
         (ws / "model.json").write_text(json.dumps(manifest))
         check(ws, compare_argv(ws, "teacher.npy", "model.onnx", "data.npz"))
@@ -415,7 +557,9 @@ def fuzz_model_manifest(base: dict[str, Any], changes: dict[str, Any]) -> None:
 
 manifest_changes = st.dictionaries(
     st.sampled_from(["temperature", "preprocess", "seed", "files", "format", "role", "outputs"]),
-    st.one_of(json_values, st.fixed_dictionaries({"scale": json_values})), max_size=3)
+    st.one_of(json_values, st.fixed_dictionaries({"scale": json_values})),
+    max_size=3,
+)
 
 
 def fuzz_cache_manifest(base: dict[str, Any], value: Any) -> None:
@@ -438,10 +582,24 @@ def fuzz_cache_manifest(base: dict[str, Any], value: Any) -> None:
 
 cache_values = st.one_of(
     json_values,
-    st.tuples(st.sampled_from([("n_samples",), ("n_shards",), ("shard_rows",), ("shards",),
-                               ("shards", "0"), ("shards", "0", "rows"), ("shards", "0", "size"),
-                               ("shards", "0", "file"), ("key",), ("complete",), ("n_classes",)]),
-              json_values),
+    st.tuples(
+        st.sampled_from(
+            [
+                ("n_samples",),
+                ("n_shards",),
+                ("shard_rows",),
+                ("shards",),
+                ("shards", "0"),
+                ("shards", "0", "rows"),
+                ("shards", "0", "size"),
+                ("shards", "0", "file"),
+                ("key",),
+                ("complete",),
+                ("n_classes",),
+            ]
+        ),
+        json_values,
+    ),
 )
 
 
@@ -454,8 +612,11 @@ def fuzz_gate_report(base: dict[str, Any], data: Any) -> None:
         where = data.draw(st.sampled_from(paths))
         report = _set_path(report, list(where), data.draw(json_values))
         report_path.write_text(json.dumps(report))
-        check(ws, ["gate", report_path, "--policy", "default", "--junit", ws / "out" / "j.xml"],
-              allowed=(0, 1, 2))
+        check(
+            ws,
+            ["gate", report_path, "--policy", "default", "--junit", ws / "out" / "j.xml"],
+            allowed=(0, 1, 2),
+        )
 
 
 def fuzz_onnx(base: dict[str, Any], payload: Any) -> None:
@@ -478,18 +639,36 @@ def fuzz_onnx(base: dict[str, Any], payload: Any) -> None:
         code, err = check(ws, compare_argv(ws, "teacher.npy", "sub/m.onnx", "data.npz"))
         if location is not None:
             target = (ws / "sub" / location) if not os.path.isabs(location) else Path(location)
-            inside = (".." not in Path(location).parts and not os.path.isabs(location)
-                      and (ws / "sub").resolve() in target.resolve().parents)
+            inside = (
+                ".." not in Path(location).parts
+                and not os.path.isabs(location)
+                and (ws / "sub").resolve() in target.resolve().parents
+            )
             if not inside:
                 assert code == 2, err
 
 
 onnx_payloads = st.one_of(
     st.deferred(lambda: st.just(None)).flatmap(lambda _: mutated(_BASE["model.onnx"])),
-    st.one_of(st.sampled_from(["/etc/passwd", "../secret.bin", "inside.bin", "./inside.bin",
-                               "sub/../../secret.bin", "..", ".", "", "inside.bin/..", "//etc/hosts",
-                               "C:/x", "missing.bin"]),
-              st.text(alphabet="./abin\\", max_size=12)),
+    st.one_of(
+        st.sampled_from(
+            [
+                "/etc/passwd",
+                "../secret.bin",
+                "inside.bin",
+                "./inside.bin",
+                "sub/../../secret.bin",
+                "..",
+                ".",
+                "",
+                "inside.bin/..",
+                "//etc/hosts",
+                "C:/x",
+                "missing.bin",
+            ]
+        ),
+        st.text(alphabet="./abin\\", max_size=12),
+    ),
 )
 
 
@@ -520,8 +699,14 @@ def ready(base: dict[str, Any]) -> dict[str, Any]:
     _BASE.update(base)
     if not _BASE_REPORT_TEXT:
         with workspace(base, "teacher.npy", "student.npy", "data.npz") as ws:
-            assert check(ws, compare_argv(ws, "teacher.npy", "student.npy", "data.npz", "--bootstrap", "20"),
-                         allowed=(0,))[0] == 0
+            assert (
+                check(
+                    ws,
+                    compare_argv(ws, "teacher.npy", "student.npy", "data.npz", "--bootstrap", "20"),
+                    allowed=(0,),
+                )[0]
+                == 0
+            )
             _BASE_REPORT_TEXT = (ws / "out" / "report.json").read_text()
     return base
 
@@ -551,8 +736,16 @@ def test_fuzz_long(ready: dict[str, Any]) -> None:
     rounds = 0
     while time.monotonic() < end:
         for name in TARGETS:
-            run_target(name, ready, settings(max_examples=25, deadline=None, database=None,
-                                             suppress_health_check=list(HealthCheck)))
+            run_target(
+                name,
+                ready,
+                settings(
+                    max_examples=25,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
             if time.monotonic() >= end:
                 break
         rounds += 1

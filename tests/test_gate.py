@@ -19,12 +19,24 @@ from kdaudit.report.schema import validate_report
 def _report(**kw):
     r = make_report(n_classes=10, **kw)
     r["accuracy_delta"]["teacher_vs_student"] = {
-        "value": -0.010, "ci_low": -0.025, "ci_high": 0.005, "p_value": 0.2}
+        "value": -0.010,
+        "ci_low": -0.025,
+        "ci_high": 0.005,
+        "p_value": 0.2,
+    }
     for attr in r["group_fairness"].values():
         attr["delta"]["teacher_vs_student"]["demographic_parity_difference"] = {
-            "value": 0.004, "ci_low": -0.01, "ci_high": 0.018, "p_value": 0.5}
+            "value": 0.004,
+            "ci_low": -0.01,
+            "ci_high": 0.018,
+            "p_value": 0.5,
+        }
         attr["delta"]["teacher_vs_student"]["equalized_odds_difference"] = {
-            "value": 0.001, "ci_low": -0.02, "ci_high": 0.022, "p_value": 0.9}
+            "value": 0.001,
+            "ci_low": -0.02,
+            "ci_high": 0.022,
+            "p_value": 0.9,
+        }
     return r
 
 
@@ -61,8 +73,12 @@ def test_upper_bound_vs_point():
 
 def test_passing_policy_and_report_round_trip():
     report = _report()
-    result = evaluate_gate(report, Policy.from_dict(
-        {"max_accuracy_drop": 0.03, "max_dpd_increase": 0.02, "max_eod_increase": 0.03}))
+    result = evaluate_gate(
+        report,
+        Policy.from_dict(
+            {"max_accuracy_drop": 0.03, "max_dpd_increase": 0.02, "max_eod_increase": 0.03}
+        ),
+    )
     assert result.passed
     d = result.to_dict()
     assert set(d) >= {"passed", "judge", "checks"}
@@ -75,9 +91,11 @@ def test_worst_attribute_is_judged_and_all_named():
     report = _report()
     attrs = list(report["group_fairness"])
     report["group_fairness"][attrs[1]]["delta"]["teacher_vs_student"][
-        "demographic_parity_difference"].update(value=0.03, ci_low=0.02, ci_high=0.04)
-    c = _check(evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05})),
-               "max_dpd_increase")
+        "demographic_parity_difference"
+    ].update(value=0.03, ci_low=0.02, ci_high=0.04)
+    c = _check(
+        evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05})), "max_dpd_increase"
+    )
     assert c.value == pytest.approx(0.04) and c.passed
     assert repr(attrs[1]) in c.detail and repr(attrs[0]) in c.detail
 
@@ -85,31 +103,37 @@ def test_worst_attribute_is_judged_and_all_named():
 def test_value_without_ci_judged_on_point():
     report = _report()
     report["accuracy_delta"]["teacher_vs_student"].update(ci_low=None, ci_high=None)
-    c = _check(evaluate_gate(report, Policy.from_dict({"max_accuracy_drop": 0.02})),
-               "max_accuracy_drop")
+    c = _check(
+        evaluate_gate(report, Policy.from_dict({"max_accuracy_drop": 0.02})), "max_accuracy_drop"
+    )
     assert c.judged_on == "point" and c.value == pytest.approx(0.010) and c.passed
 
 
 def test_significant_classes_and_lipschitz():
     report = _report()
     report["class_shift"]["teacher_vs_student"]["n_significant"] = 2
-    result = evaluate_gate(report, Policy.from_dict(
-        {"max_significant_classes": 2, "max_lipschitz_increase": 0.05}))
+    result = evaluate_gate(
+        report, Policy.from_dict({"max_significant_classes": 2, "max_lipschitz_increase": 0.05})
+    )
     assert _check(result, "max_significant_classes").passed
     lip = _check(result, "max_lipschitz_increase")
     ind = report["individual_fairness"]
-    assert lip.value == pytest.approx(ind["student"]["lipschitz"]["value"]
-                                      - ind["teacher"]["lipschitz"]["value"])
+    assert lip.value == pytest.approx(
+        ind["student"]["lipschitz"]["value"] - ind["teacher"]["lipschitz"]["value"]
+    )
     assert lip.judged_on == "point"
     assert not evaluate_gate(report, Policy.from_dict({"max_significant_classes": 1})).passed
 
 
 @pytest.mark.parametrize("allow", [False, True])
 def test_missing_data_is_not_a_silent_pass(allow):
-    report = make_report(individual_fairness=False,
-                         skip=("group_fairness",))
-    result = evaluate_gate(report, Policy.from_dict(
-        {"max_lipschitz_increase": 0.1, "max_dpd_increase": 0.1, "allow_missing": allow}))
+    report = make_report(individual_fairness=False, skip=("group_fairness",))
+    result = evaluate_gate(
+        report,
+        Policy.from_dict(
+            {"max_lipschitz_increase": 0.1, "max_dpd_increase": 0.1, "allow_missing": allow}
+        ),
+    )
     for c in result.checks:
         assert c.evaluated is False and c.value is None and c.judged_on == "not_evaluated"
         assert "not evaluated" in c.detail
@@ -121,17 +145,23 @@ def test_undefined_delta_is_not_evaluated():
     report = _report()
     attr = next(iter(report["group_fairness"].values()))
     attr["delta"]["teacher_vs_student"]["equalized_odds_difference"] = {
-        "value": None, "ci_low": None, "ci_high": None, "p_value": None,
-        "undefined_reason": "one group only"}
-    c = _check(evaluate_gate(report, Policy.from_dict({"max_eod_increase": 0.5})),
-               "max_eod_increase")
+        "value": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "undefined_reason": "one group only",
+    }
+    c = _check(
+        evaluate_gate(report, Policy.from_dict({"max_eod_increase": 0.5})), "max_eod_increase"
+    )
     assert not c.evaluated and not c.passed and "one group only" in c.detail
 
 
 def test_threshold_equal_passes():
     report = _report()
-    c = _check(evaluate_gate(report, Policy.from_dict({"max_accuracy_drop": 0.025})),
-               "max_accuracy_drop")
+    c = _check(
+        evaluate_gate(report, Policy.from_dict({"max_accuracy_drop": 0.025})), "max_accuracy_drop"
+    )
     assert c.passed
 
 
@@ -139,8 +169,8 @@ def test_threshold_equal_passes():
     ("text", "fragment"),
     [
         ("max_acuracy_drop = 0.02\nmax_dpd = 1\n", "max_acuracy_drop, max_dpd"),
-        ("judge = \"median\"\n", "judge"),
-        ("max_accuracy_drop = \"0.02\"\n", "max_accuracy_drop"),
+        ('judge = "median"\n', "judge"),
+        ('max_accuracy_drop = "0.02"\n', "max_accuracy_drop"),
         ("max_accuracy_drop = 2.0\n", "fractions"),
         ("max_significant_classes = 1.5\n", "non-negative integer"),
         ("max_significant_classes = -1\n", "non-negative integer"),
@@ -159,7 +189,7 @@ def test_bad_policies(tmp_path, text, fragment):
 
 def test_policy_file_and_gate_table(tmp_path):
     path = tmp_path / "p.toml"
-    path.write_text("[gate]\nmax_accuracy_drop = 0.02\njudge = \"point\"\n")
+    path.write_text('[gate]\nmax_accuracy_drop = 0.02\njudge = "point"\n')
     policy = load_policy(str(path))
     assert policy.max_accuracy_drop == 0.02 and policy.judge == "point"
     with pytest.raises(UsageError, match="does not exist"):
@@ -194,17 +224,26 @@ def _one_attr_report(est, lo, hi, *, n_attrs=1, value=None, n_samples=4000):
     for i in range(n_attrs):
         delta = {k: dict(v) for k, v in first["delta"]["teacher_vs_student"].items()}
         delta["demographic_parity_difference"] = {
-            "value": est if value is None else value, "estimate": est,
-            "ci_low": lo, "ci_high": hi, "p_value": 0.5}
+            "value": est if value is None else value,
+            "estimate": est,
+            "ci_low": lo,
+            "ci_high": hi,
+            "p_value": 0.5,
+        }
         entry = {**first, "delta": {**first["delta"], "teacher_vs_student": delta}}
         report["group_fairness"][f"attr{i}"] = entry
     return report
 
 
-@pytest.mark.parametrize(("lo", "hi", "verdict"), [
-    (-0.01, 0.04, "pass"), (0.06, 0.10, "fail"), (0.02, 0.07, "inconclusive"),
-    (-0.01, 0.05, "pass"),  # the upper end at the margin passes
-])
+@pytest.mark.parametrize(
+    ("lo", "hi", "verdict"),
+    [
+        (-0.01, 0.04, "pass"),
+        (0.06, 0.10, "fail"),
+        (0.02, 0.07, "inconclusive"),
+        (-0.01, 0.05, "pass"),  # the upper end at the margin passes
+    ],
+)
 def test_three_way_verdicts(lo, hi, verdict):
     est = (lo + hi) / 2
     report = _one_attr_report(est, lo, hi)
@@ -215,8 +254,10 @@ def test_three_way_verdicts(lo, hi, verdict):
     assert c.attribute == "attr0" and c.metric == "demographic_parity_difference"
     assert (c.ci_low, c.ci_high, c.estimate) == pytest.approx((lo, hi, est))
     assert f"{verdict}" in c.sentence and "margin 5.0 pp" in c.sentence
-    assert c.judged_on == {"pass": "upper_bound", "fail": "lower_bound",
-                           "inconclusive": "upper_bound"}[verdict]
+    assert (
+        c.judged_on
+        == {"pass": "upper_bound", "fail": "lower_bound", "inconclusive": "upper_bound"}[verdict]
+    )
     d = g.to_dict()
     assert d["family"]["n_checks"] == 1 and d["family"]["method"] == "bonferroni"
     report["gate"] = d
@@ -234,8 +275,9 @@ def test_inconclusive_wording_rows_needed_and_on_inconclusive():
     assert c.rows_needed == 16000
     se = 0.04 / (2 * 1.959963984540054)
     assert c.min_detectable == pytest.approx(0.05 + (1.959963984540054 + 0.8416212335729143) * se)
-    lenient = evaluate_gate(report, Policy.from_dict(
-        {"max_dpd_increase": 0.05, "on_inconclusive": "pass"}))
+    lenient = evaluate_gate(
+        report, Policy.from_dict({"max_dpd_increase": 0.05, "on_inconclusive": "pass"})
+    )
     # INTERFACE: passed only for verdict "pass"; the policy lets the release through anyway
     assert not lenient.passed and lenient.release_ok and lenient.verdict == "inconclusive"
     assert not lenient.checks[0].passed and lenient.checks[0].release_ok
@@ -270,7 +312,8 @@ def test_point_judge_has_no_inconclusive_and_uses_the_estimate():
 def test_old_report_without_estimate_falls_back_to_value():
     report = _one_attr_report(0.0, 0.0, 0.0)
     delta = report["group_fairness"]["attr0"]["delta"]["teacher_vs_student"][
-        "demographic_parity_difference"]
+        "demographic_parity_difference"
+    ]
     delta.pop("estimate")
     delta.update(value=0.03, ci_low=0.035, ci_high=0.06)  # an old percentile CI excluding value
     c = evaluate_gate(report, Policy.from_dict({"max_dpd_increase": 0.05})).checks[0]
@@ -279,11 +322,14 @@ def test_old_report_without_estimate_falls_back_to_value():
 
 
 def test_family_adjustment_more_attributes_need_stronger_evidence_to_fail():
-    one = evaluate_gate(_one_attr_report(0.08, 0.055, 0.105),
-                        Policy.from_dict({"max_dpd_increase": 0.05}))
+    one = evaluate_gate(
+        _one_attr_report(0.08, 0.055, 0.105), Policy.from_dict({"max_dpd_increase": 0.05})
+    )
     assert one.verdict == "fail"
-    many = evaluate_gate(_one_attr_report(0.08, 0.055, 0.105, n_attrs=8),
-                         Policy.from_dict({"max_dpd_increase": 0.05}))
+    many = evaluate_gate(
+        _one_attr_report(0.08, 0.055, 0.105, n_attrs=8),
+        Policy.from_dict({"max_dpd_increase": 0.05}),
+    )
     assert many.to_dict()["family"]["n_checks"] == 8
     assert many.verdict == "inconclusive"  # lower end at level 0.025/8 is below the margin
 
@@ -302,6 +348,7 @@ def test_family_false_fail_rate_by_simulation(n_attrs):
         for entry in report["group_fairness"].values():
             est = margin + se * rng.normal()
             entry["delta"]["teacher_vs_student"]["demographic_parity_difference"].update(
-                value=est, estimate=est, ci_low=est - 1.96 * se, ci_high=est + 1.96 * se)
+                value=est, estimate=est, ci_low=est - 1.96 * se, ci_high=est + 1.96 * se
+            )
         fails += evaluate_gate(report, policy).verdict == "fail"
     assert fails / runs <= 0.025 + 1.96 * np.sqrt(0.025 * 0.975 / runs)

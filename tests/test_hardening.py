@@ -39,19 +39,31 @@ def assert_clean_error(code: int, err: str, *, codes=(2, 3), out_dir: Path | Non
         assert not (out_dir / "report.json").exists()
 
 
-def linear_onnx(path: Path, w: np.ndarray, extra: list | None = None, *, external: bool = False) -> Path:
-    inits = [numpy_helper.from_array(w.astype(np.float32), "w"),
-             numpy_helper.from_array(np.zeros(w.shape[1], np.float32), "b")]
+def linear_onnx(
+    path: Path, w: np.ndarray, extra: list | None = None, *, external: bool = False
+) -> Path:
+    inits = [
+        numpy_helper.from_array(w.astype(np.float32), "w"),
+        numpy_helper.from_array(np.zeros(w.shape[1], np.float32), "b"),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])], "linear",
+        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])],
+        "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w.shape[0]])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[1]])],
-        inits + list(extra or []))
+        inits + list(extra or []),
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     if external:
-        onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=path.stem + ".data", size_threshold=0)
+        onnx.save_model(
+            model,
+            path,
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=path.stem + ".data",
+            size_threshold=0,
+        )
     else:
         onnx.save(model, path)
     return path
@@ -79,15 +91,36 @@ def task(tmp_path: Path) -> dict[str, Path]:
     np.savez(tmp_path / "eval.npz", x=x, y=y, sensitive_sex=rng.choice(["F", "M"], N))
     logits = (x @ w).astype(np.float32)
     np.save(tmp_path / "teacher.npy", logits)
-    np.save(tmp_path / "student.npy", logits + rng.normal(scale=0.5, size=logits.shape).astype(np.float32))
-    return {"dir": tmp_path, "models": d, "w": w, "data": tmp_path / "eval.npz",
-            "teacher": tmp_path / "teacher.npy", "student": tmp_path / "student.npy",
-            "onnx": linear_onnx(d / "teacher.onnx", w)}
+    np.save(
+        tmp_path / "student.npy",
+        logits + rng.normal(scale=0.5, size=logits.shape).astype(np.float32),
+    )
+    return {
+        "dir": tmp_path,
+        "models": d,
+        "w": w,
+        "data": tmp_path / "eval.npz",
+        "teacher": tmp_path / "teacher.npy",
+        "student": tmp_path / "student.npy",
+        "onnx": linear_onnx(d / "teacher.onnx", w),
+    }
 
 
 def compare(task, teacher, student, *extra) -> list:
-    return ["compare", teacher, student, "--data", task["data"], "--out", task["dir"] / "out",
-            "--no-cache", "--bootstrap", "0", "-q", *extra]
+    return [
+        "compare",
+        teacher,
+        student,
+        "--data",
+        task["data"],
+        "--out",
+        task["dir"] / "out",
+        "--no-cache",
+        "--bootstrap",
+        "0",
+        "-q",
+        *extra,
+    ]
 
 
 # --------------------------------------------------------------------------- confinement
@@ -96,7 +129,9 @@ def compare(task, teacher, student, *extra) -> list:
 @pytest.mark.parametrize("location", ["/etc/passwd", "../secret.bin", "sub/../../secret.bin"])
 def test_onnx_external_data_outside_the_folder_is_refused(task, capsys, location):
     (task["dir"] / "secret.bin").write_bytes(b"\0" * 16)
-    evil = linear_onnx(task["models"] / "evil.onnx", task["w"], [external_tensor("unused", location)])
+    evil = linear_onnx(
+        task["models"] / "evil.onnx", task["w"], [external_tensor("unused", location)]
+    )
     code, _, err = run(compare(task, task["onnx"], evil), capsys)
     assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
     assert (location in err and "outside" in err) or "absolute" in err or "'..'" in err
@@ -105,7 +140,9 @@ def test_onnx_external_data_outside_the_folder_is_refused(task, capsys, location
 def test_onnx_external_data_symlink_out_is_refused(task, capsys):
     (task["dir"] / "secret.bin").write_bytes(b"\0" * 16)
     (task["models"] / "link.bin").symlink_to(task["dir"] / "secret.bin")
-    evil = linear_onnx(task["models"] / "evil.onnx", task["w"], [external_tensor("unused", "link.bin")])
+    evil = linear_onnx(
+        task["models"] / "evil.onnx", task["w"], [external_tensor("unused", "link.bin")]
+    )
     code, _, err = run(compare(task, task["onnx"], evil), capsys)
     assert_clean_error(code, err, codes=(2,))
     assert "symlink" in err
@@ -120,7 +157,9 @@ def test_onnx_external_data_inside_the_folder_is_loaded_and_hashed(task, capsys)
     assert [e["path"] for e in ext] == ["ext.data"]
     import hashlib
 
-    assert ext[0]["sha256"] == hashlib.sha256((task["models"] / "ext.data").read_bytes()).hexdigest()
+    assert (
+        ext[0]["sha256"] == hashlib.sha256((task["models"] / "ext.data").read_bytes()).hexdigest()
+    )
 
 
 @pytest.mark.parametrize("role", ["model", "data", "config", "policy", "sensitive", "embedding"])
@@ -131,11 +170,22 @@ def test_non_regular_files_are_refused_without_hanging(task, capsys, role):
     zero.symlink_to("/dev/zero")
     argv = {
         "model": compare(task, task["teacher"], zero),
-        "data": ["compare", task["teacher"], task["student"], "--data", fifo.with_suffix(".npz"),
-                 "--out", task["dir"] / "out", "--no-cache", "-q"],
+        "data": [
+            "compare",
+            task["teacher"],
+            task["student"],
+            "--data",
+            fifo.with_suffix(".npz"),
+            "--out",
+            task["dir"] / "out",
+            "--no-cache",
+            "-q",
+        ],
         "config": ["audit", fifo],
         "policy": compare(task, task["teacher"], task["student"], "--policy", fifo),
-        "sensitive": compare(task, task["teacher"], task["student"], "--sensitive-file", f"g={fifo}"),
+        "sensitive": compare(
+            task, task["teacher"], task["student"], "--sensitive-file", f"g={fifo}"
+        ),
         "embedding": compare(task, task["teacher"], task["student"], "--embedding", zero),
     }[role]
     if role == "data":
@@ -150,21 +200,29 @@ def test_non_regular_files_are_refused_without_hanging(task, capsys, role):
 
 def _config(task, body: str) -> Path:
     path = task["dir"] / "audit.toml"
-    path.write_text(f"[data]\npath = 'eval.npz'\n[models.teacher]\npath = 'teacher.npy'\n"
-                    f"[models.student]\npath = 'student.npy'\n{body}")
+    path.write_text(
+        f"[data]\npath = 'eval.npz'\n[models.teacher]\npath = 'teacher.npy'\n"
+        f"[models.student]\npath = 'student.npy'\n{body}"
+    )
     return path
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ("[[sweep]]\ntemperature = 2.0\npaht = 'student.npy'\n", "sweep[0].paht"),
-    ("[analysis]\nbootstrap = 'many'\n", "analysis.bootstrap"),
-    ("[analysis]\nseed = 1.5\n", "analysis.seed"),
-    ("[analysis]\nmax_groups = 0\n", "analysis.max_groups"),
-    ("[engine]\nbatch_size = true\n", "engine.batch_size"),
-    ("[models.baseline]\npath = 'student.npy'\npreprocess = { scale = 'abc' }\n", "preprocess.scale"),
-    ("[gate]\nmax_accuracy_drop = 'x'\n", "max_accuracy_drop"),
-    ("[gate]\non_inconclusive = 'maybe'\n", "on_inconclusive"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("[[sweep]]\ntemperature = 2.0\npaht = 'student.npy'\n", "sweep[0].paht"),
+        ("[analysis]\nbootstrap = 'many'\n", "analysis.bootstrap"),
+        ("[analysis]\nseed = 1.5\n", "analysis.seed"),
+        ("[analysis]\nmax_groups = 0\n", "analysis.max_groups"),
+        ("[engine]\nbatch_size = true\n", "engine.batch_size"),
+        (
+            "[models.baseline]\npath = 'student.npy'\npreprocess = { scale = 'abc' }\n",
+            "preprocess.scale",
+        ),
+        ("[gate]\nmax_accuracy_drop = 'x'\n", "max_accuracy_drop"),
+        ("[gate]\non_inconclusive = 'maybe'\n", "on_inconclusive"),
+    ],
+)
 def test_config_values_are_typed(task, capsys, body, fragment):
     code, _, err = run(["audit", _config(task, body), "--out", task["dir"] / "out", "-q"], capsys)
     assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
@@ -173,8 +231,10 @@ def test_config_values_are_typed(task, capsys, body, fragment):
 
 def test_config_sensitive_of_wrong_type(task, capsys):
     path = task["dir"] / "audit.toml"
-    path.write_text("[data]\npath = 'eval.npz'\nsensitive = 5\n[models.teacher]\npath = 'teacher.npy'\n"
-                    "[models.student]\npath = 'student.npy'\n")
+    path.write_text(
+        "[data]\npath = 'eval.npz'\nsensitive = 5\n[models.teacher]\npath = 'teacher.npy'\n"
+        "[models.student]\npath = 'student.npy'\n"
+    )
     code, _, err = run(["audit", path, "--out", task["dir"] / "out"], capsys)
     assert_clean_error(code, err, codes=(2,))
     assert "data.sensitive" in err
@@ -194,8 +254,11 @@ def test_deep_nesting_is_an_input_error(task, capsys, kind):
     deep_json = "[" * 100000 + "]" * 100000
     path = task["dir"] / ("deep.json" if kind == "report" else "deep.toml")
     path.write_text(deep_json if kind == "report" else deep_toml)
-    argv = {"config": ["audit", path], "policy": compare(task, task["teacher"], task["student"], "--policy", path),
-            "report": ["gate", path, "--policy", "default"]}[kind]
+    argv = {
+        "config": ["audit", path],
+        "policy": compare(task, task["teacher"], task["student"], "--policy", path),
+        "report": ["gate", path, "--policy", "default"],
+    }[kind]
     code, _, err = run(argv, capsys)
     assert_clean_error(code, err, codes=(2,))
     assert "nested" in err
@@ -204,8 +267,11 @@ def test_deep_nesting_is_an_input_error(task, capsys, kind):
 def test_model_manifest_of_wrong_type_names_key_and_file(task, capsys):
     from kdaudit.data.dataset import file_sha256
 
-    manifest = {"format": "kdaudit-model/1", "temperature": "hot",
-                "files": {"onnx": {"path": "teacher.onnx", "sha256": file_sha256(task["onnx"])}}}
+    manifest = {
+        "format": "kdaudit-model/1",
+        "temperature": "hot",
+        "files": {"onnx": {"path": "teacher.onnx", "sha256": file_sha256(task["onnx"])}},
+    }
     (task["models"] / "teacher.json").write_text(json.dumps(manifest))
     code, _, err = run(compare(task, task["student"], task["onnx"]), capsys)
     assert_clean_error(code, err, codes=(2,))
@@ -228,8 +294,22 @@ def test_gate_report_of_wrong_types(task, capsys):
 
 
 def _cache_run(task, capsys, cache: Path) -> tuple[int, str]:
-    code, _, err = run(["compare", task["onnx"], task["onnx"], "--data", task["data"], "--out",
-                        task["dir"] / "out", "--cache-dir", cache, "--bootstrap", "0"], capsys)
+    code, _, err = run(
+        [
+            "compare",
+            task["onnx"],
+            task["onnx"],
+            "--data",
+            task["data"],
+            "--out",
+            task["dir"] / "out",
+            "--cache-dir",
+            cache,
+            "--bootstrap",
+            "0",
+        ],
+        capsys,
+    )
     return code, err
 
 
@@ -255,8 +335,15 @@ def test_cache_owns_only_what_it_made(task, capsys):
     assert not entry.exists()
 
 
-@pytest.mark.parametrize("manifest", ['{"shards": {}}', "{not json", '{"schema_version": "1"}',
-                                      json.dumps({"schema_version": 1, "key": "0" * 64})])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        '{"shards": {}}',
+        "{not json",
+        '{"schema_version": "1"}',
+        json.dumps({"schema_version": 1, "key": "0" * 64}),
+    ],
+)
 def test_corrupt_cache_manifest_is_recomputed_with_a_warning(task, capsys, manifest):
     cache = task["dir"] / "cache"
     assert _cache_run(task, capsys, cache)[0] == 0
@@ -335,8 +422,10 @@ def test_group_labels_are_codes_with_a_name_table(tmp_path):
     from kdaudit.data.dataset import load_dataset
 
     big = "g" * (1 << 20)
-    rows = ["y,x,grp,num"] + [f"{i % 2},{i},{big if i == 0 else 'a' if i % 2 else 'b'},{'' if i % 5 == 0 else i % 3}"
-                              for i in range(2000)]
+    rows = ["y,x,grp,num"] + [
+        f"{i % 2},{i},{big if i == 0 else 'a' if i % 2 else 'b'},{'' if i % 5 == 0 else i % 3}"
+        for i in range(2000)
+    ]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     ds = load_dataset(tmp_path / "d.csv", label="y", sensitive=["grp", "num"])
     grp = ds.sensitive_features["grp"]
@@ -353,22 +442,54 @@ def test_group_fairness_with_a_huge_group_name(tmp_path, capsys):
     big = "g" * (1 << 20)  # one 1 MiB cell: fixed-width strings would make every label 4 MiB
     groups = np.array(["a", "b"])[rng.integers(0, 2, n)].tolist()
     groups[7] = big
-    (tmp_path / "d.csv").write_text("y,grp\n" + "".join(f"{a},{g}\n" for a, g in zip(y, groups, strict=True)))
+    (tmp_path / "d.csv").write_text(
+        "y,grp\n" + "".join(f"{a},{g}\n" for a, g in zip(y, groups, strict=True))
+    )
     for name in ("t", "s"):
         logits = rng.normal(size=(n, 2)).astype(np.float32)
         logits[np.arange(n), y] += 1
         np.save(tmp_path / f"{name}.npy", logits)
-    code, _, err = run(["compare", tmp_path / "t.npy", tmp_path / "s.npy", "--data", tmp_path / "d.csv",
-                        "--label", "y", "--sensitive", "grp", "--out", tmp_path / "out", "--bootstrap", "20",
-                        "--no-cache", "-q", "--report-format", "json"], capsys)
+    code, _, err = run(
+        [
+            "compare",
+            tmp_path / "t.npy",
+            tmp_path / "s.npy",
+            "--data",
+            tmp_path / "d.csv",
+            "--label",
+            "y",
+            "--sensitive",
+            "grp",
+            "--out",
+            tmp_path / "out",
+            "--bootstrap",
+            "20",
+            "--no-cache",
+            "-q",
+            "--report-format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
 
 
 def test_too_many_groups_names_attribute_and_count(task, capsys):
     x = np.load(task["data"])
     np.savez(task["dir"] / "ids.npz", y=x["y"], sensitive_id=np.arange(N))
-    argv = ["compare", task["teacher"], task["student"], "--data", task["dir"] / "ids.npz", "--out",
-            task["dir"] / "out", "--no-cache", "-q", "--max-groups", "50"]
+    argv = [
+        "compare",
+        task["teacher"],
+        task["student"],
+        "--data",
+        task["dir"] / "ids.npz",
+        "--out",
+        task["dir"] / "out",
+        "--no-cache",
+        "-q",
+        "--max-groups",
+        "50",
+    ]
     code, _, err = run(argv, capsys)
     assert_clean_error(code, err, codes=(2,))
     assert "'id'" in err and str(N) in err and "--max-groups" in err
@@ -405,23 +526,68 @@ def test_integer_logits_keep_their_argmax(task, capsys):
 def test_nothing_written_under_home_and_onnxruntime_is_quiet(task, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    noisy = linear_onnx(task["models"] / "noisy.onnx", task["w"],
-                        [numpy_helper.from_array(np.zeros(3, np.float32), "unused_weight")])
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MPLCONFIGDIR", "ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    noisy = linear_onnx(
+        task["models"] / "noisy.onnx",
+        task["w"],
+        [numpy_helper.from_array(np.zeros(3, np.float32), "unused_weight")],
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MPLCONFIGDIR", "ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
+    }
     env.update(HOME=str(home), PYTHONPATH=str(REPO))
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     proc = subprocess.run(
-        [sys.executable, "-m", "kdaudit", "compare", str(task["onnx"]), str(noisy), "--data",
-         str(task["data"]), "--out", str(task["dir"] / "out"), "--cache-dir", str(task["dir"] / "cache"),
-         "--bootstrap", "0", "--quiet", "--policy", str(task["dir"] / "missing.toml")],
-        env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "kdaudit",
+            "compare",
+            str(task["onnx"]),
+            str(noisy),
+            "--data",
+            str(task["data"]),
+            "--out",
+            str(task["dir"] / "out"),
+            "--cache-dir",
+            str(task["dir"] / "cache"),
+            "--bootstrap",
+            "0",
+            "--quiet",
+            "--policy",
+            str(task["dir"] / "missing.toml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("kdaudit: error:"), proc.stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "kdaudit", "compare", str(task["onnx"]), str(noisy), "--data",
-         str(task["data"]), "--out", str(task["dir"] / "out"), "--cache-dir", str(task["dir"] / "cache"),
-         "--bootstrap", "0", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "kdaudit",
+            "compare",
+            str(task["onnx"]),
+            str(noisy),
+            "--data",
+            str(task["data"]),
+            "--out",
+            str(task["dir"] / "out"),
+            "--cache-dir",
+            str(task["dir"] / "cache"),
+            "--bootstrap",
+            "0",
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", proc.stderr  # onnxruntime's own lines never reach the terminal
     assert list(home.rglob("*")) == []
@@ -431,13 +597,22 @@ def test_nothing_written_under_home_and_onnxruntime_is_quiet(task, tmp_path):
     assert all(any(p == a or a in p.parents for a in allowed) for p in new), new
 
 
-@pytest.mark.parametrize("header", [b"{'descr': '<f4', (", b"{'descr': '<f4', 'fortran_order': False, 'shape': (10**12, 3), }",
-                                    b"{'descr': '|O', 'fortran_order': False, 'shape': (3,), }", b"\x00\xff"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"{'descr': '<f4', (",
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (10**12, 3), }",
+        b"{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
+        b"\x00\xff",
+    ],
+)
 def test_damaged_npy_headers_are_input_errors(task, capsys, header):
     import struct
 
     h = header.ljust(((len(header) + 11) // 64 + 1) * 64 - 10) + b"\n"
-    (task["dir"] / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + b"\0" * 64)
+    (task["dir"] / "bad.npy").write_bytes(
+        b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + b"\0" * 64
+    )
     code, _, err = run(compare(task, task["teacher"], task["dir"] / "bad.npy"), capsys)
     assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
 
@@ -451,11 +626,17 @@ def test_manifest_symlinked_out_of_the_model_folder_is_refused(task, capsys):
     assert "symlink" in err
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ("[models.baseline]\npath = 'student.npy'\ntemperature = nan\n", "models.baseline.temperature"),
-    ("[analysis]\nbootstrap = 1000000000000\n", "analysis.bootstrap"),
-    ("[[sweep]]\ntemperature = inf\npath = 'student.npy'\n", "sweep[0].temperature"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (
+            "[models.baseline]\npath = 'student.npy'\ntemperature = nan\n",
+            "models.baseline.temperature",
+        ),
+        ("[analysis]\nbootstrap = 1000000000000\n", "analysis.bootstrap"),
+        ("[[sweep]]\ntemperature = inf\npath = 'student.npy'\n", "sweep[0].temperature"),
+    ],
+)
 def test_non_finite_and_unbounded_values_are_refused(task, capsys, body, fragment):
     code, _, err = run(["audit", _config(task, body), "--out", task["dir"] / "out", "-q"], capsys)
     assert_clean_error(code, err, codes=(2,), out_dir=task["dir"] / "out")
@@ -465,7 +646,21 @@ def test_non_finite_and_unbounded_values_are_refused(task, capsys, body, fragmen
 def test_string_inputs_to_an_onnx_model_are_an_input_error(task, capsys):
     y = np.load(task["data"])["y"]
     np.savez(task["dir"] / "strx.npz", x=np.full((N, F), "a"), y=y)
-    code, _, err = run(["compare", task["onnx"], task["onnx"], "--data", task["dir"] / "strx.npz", "--out",
-                        task["dir"] / "out", "--no-cache", "-q", "--skip", "individual_fairness"], capsys)
+    code, _, err = run(
+        [
+            "compare",
+            task["onnx"],
+            task["onnx"],
+            "--data",
+            task["dir"] / "strx.npz",
+            "--out",
+            task["dir"] / "out",
+            "--no-cache",
+            "-q",
+            "--skip",
+            "individual_fairness",
+        ],
+        capsys,
+    )
     assert_clean_error(code, err, codes=(2,))
     assert "dtype <U1" in err

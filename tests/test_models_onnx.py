@@ -25,17 +25,26 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
     return path
 
 
-def linear_onnx(path: Path, *, batch: int | str = "N", softmax: bool = False,
-                input_type: int = TensorProto.FLOAT) -> Path:
+def linear_onnx(
+    path: Path,
+    *,
+    batch: int | str = "N",
+    softmax: bool = False,
+    input_type: int = TensorProto.FLOAT,
+) -> Path:
     """y = x @ W + b (optionally softmax), x of shape (batch, 4)."""
-    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
-             helper.make_node("MatMul", ["xf", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["z"])]
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["xf", "W"], ["xw"]),
+        helper.make_node("Add", ["xw", "B"], ["z"]),
+    ]
     out = "z"
     if softmax:
         nodes.append(helper.make_node("Softmax", ["z"], ["p"], axis=1))
         out = "p"
     graph = helper.make_graph(
-        nodes, "linear",
+        nodes,
+        "linear",
         [helper.make_tensor_value_info("x", input_type, [batch, 4])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, 3])],
         initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")],
@@ -49,20 +58,25 @@ EMB = (np.arange(20 * 3, dtype=np.float32).reshape(20, 3) % 7) / 7
 def text_onnx(path: Path) -> Path:
     """sum over tokens of emb[input_ids] * attention_mask: two int64 inputs (N, L)."""
     nodes = [
-        helper.make_node("Gather", ["E", "input_ids"], ["e"], axis=0),            # (N, L, 3)
+        helper.make_node("Gather", ["E", "input_ids"], ["e"], axis=0),  # (N, L, 3)
         helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
-        helper.make_node("Unsqueeze", ["m", "ax2"], ["m3"]),                       # (N, L, 1)
+        helper.make_node("Unsqueeze", ["m", "ax2"], ["m3"]),  # (N, L, 1)
         helper.make_node("Mul", ["e", "m3"], ["em"]),
-        helper.make_node("ReduceSum", ["em", "ax1"], ["logits"], keepdims=0),    # (N, 3)
+        helper.make_node("ReduceSum", ["em", "ax1"], ["logits"], keepdims=0),  # (N, 3)
     ]
     graph = helper.make_graph(
-        nodes, "text",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", "L"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["N", "L"])],
+        nodes,
+        "text",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", "L"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["N", "L"]),
+        ],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
-        initializer=[numpy_helper.from_array(EMB, "E"),
-                     numpy_helper.from_array(np.array([2], dtype=np.int64), "ax2"),
-                     numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1")],
+        initializer=[
+            numpy_helper.from_array(EMB, "E"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "ax2"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"),
+        ],
     )
     return _save(graph, path)
 
@@ -94,14 +108,18 @@ def test_fixed_batch_of_four_pads_the_last_piece(tmp_path, rng):
 
 
 def test_multi_input_integer_ids(tmp_path, rng):
-    model = load_model(ModelSpec(str(text_onnx(tmp_path / "text.onnx")),
-                                 preprocess=Preprocess(scale=0.5)), device="cpu")
+    model = load_model(
+        ModelSpec(str(text_onnx(tmp_path / "text.onnx")), preprocess=Preprocess(scale=0.5)),
+        device="cpu",
+    )
     assert [d for _, _, d in model.inputs] == [np.dtype(np.int64)] * 2
     ids = rng.integers(0, 20, size=(6, 5)).astype(np.int32)
     mask = (rng.random((6, 5)) > 0.3).astype(np.int64)
     got = model.predict_batch({"input_ids": ids, "attention_mask": mask})
     hand = (EMB[ids] * mask[:, :, None]).sum(axis=1)
-    np.testing.assert_allclose(got, hand, rtol=1e-5, atol=1e-6)  # ids not scaled: integers skip numerics
+    np.testing.assert_allclose(
+        got, hand, rtol=1e-5, atol=1e-6
+    )  # ids not scaled: integers skip numerics
     with pytest.raises(InputDataError, match="x_attention_mask"):
         model.predict_batch({"input_ids": ids})
     with pytest.raises(InputDataError, match="2 inputs"):
@@ -118,7 +136,9 @@ def test_probs_declared_and_auto(tmp_path, rng):
         np.testing.assert_allclose(model.predict_batch(x), log_p, rtol=1e-4, atol=1e-5)
         assert model.output_kind == "log_probs"
     # logits stay logits under "auto"
-    plain = load_model(ModelSpec(str(linear_onnx(tmp_path / "l.onnx")), outputs="auto"), device="cpu")
+    plain = load_model(
+        ModelSpec(str(linear_onnx(tmp_path / "l.onnx")), outputs="auto"), device="cpu"
+    )
     np.testing.assert_allclose(plain.predict_batch(x), z, rtol=1e-5, atol=1e-6)
     assert plain.output_kind == "logits"
 
@@ -131,8 +151,10 @@ def test_probs_with_zeros_stay_finite(tmp_path):
 
 
 def test_input_dtype_read_from_graph(tmp_path, rng):
-    model = load_model(ModelSpec(str(linear_onnx(tmp_path / "d.onnx", input_type=TensorProto.DOUBLE))),
-                       device="cpu")
+    model = load_model(
+        ModelSpec(str(linear_onnx(tmp_path / "d.onnx", input_type=TensorProto.DOUBLE))),
+        device="cpu",
+    )
     assert model.inputs[0][2] == np.float64
 
 

@@ -10,7 +10,9 @@ from kdaudit.models.preprocess import Preprocess, apply_preprocess
 
 
 def test_order_scale_transpose_reshape_then_per_channel_chw(rng):
-    x = rng.integers(0, 256, size=(5, 4, 3, 2)).astype(np.uint8)  # HWC images, 4x3 pixels, 2 channels
+    x = rng.integers(0, 256, size=(5, 4, 3, 2)).astype(
+        np.uint8
+    )  # HWC images, 4x3 pixels, 2 channels
     spec = Preprocess(scale=1 / 255, transpose=(2, 0, 1), mean=[0.5, 0.25], std=[0.5, 2.0])
     got = spec.apply(x, np.float32)
     # by hand: cast, scale, HWC -> CHW, then per channel along axis 0 of one sample
@@ -27,7 +29,9 @@ def test_per_channel_hwc_uses_last_axis(rng):
     x = rng.normal(size=(3, 2, 2, 3)).astype(np.float32)
     spec = Preprocess(mean=[1.0, 2.0, 3.0], std=[1.0, 2.0, 4.0], channel_axis=-1)
     got = spec.apply(x, np.float32)
-    hand = (x - np.array([1.0, 2.0, 3.0], dtype=np.float32)) / np.array([1.0, 2.0, 4.0], dtype=np.float32)
+    hand = (x - np.array([1.0, 2.0, 3.0], dtype=np.float32)) / np.array(
+        [1.0, 2.0, 4.0], dtype=np.float32
+    )
     np.testing.assert_allclose(got, hand, rtol=1e-6)
 
 
@@ -66,7 +70,13 @@ def test_dtype_override_and_none_spec():
 
 
 def test_from_dict_round_trip_and_layout_alias():
-    d = {"scale": 0.1, "mean": [1, 2, 3], "std": [1, 1, 1], "transpose": [2, 0, 1], "channel_axis": 0}
+    d = {
+        "scale": 0.1,
+        "mean": [1, 2, 3],
+        "std": [1, 1, 1],
+        "transpose": [2, 0, 1],
+        "channel_axis": 0,
+    }
     spec = Preprocess.from_dict(d)
     assert spec is not None
     assert Preprocess.from_dict(spec.to_dict()) == spec
@@ -76,14 +86,17 @@ def test_from_dict_round_trip_and_layout_alias():
     hash(spec)  # usable as part of a cache key
 
 
-@pytest.mark.parametrize("bad", [
-    {"scael": 1.0},
-    {"std": 0.0},
-    {"transpose": [0, 0, 1]},
-    {"reshape": [-1, -1]},
-    {"dtype": "notadtype"},
-    {"layout": "NCWH"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"scael": 1.0},
+        {"std": 0.0},
+        {"transpose": [0, 0, 1]},
+        {"reshape": [-1, -1]},
+        {"dtype": "notadtype"},
+        {"layout": "NCWH"},
+    ],
+)
 def test_bad_specs_are_usage_errors(bad):
     with pytest.raises(UsageError):
         Preprocess.from_dict(bad)

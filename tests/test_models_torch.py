@@ -46,9 +46,15 @@ def lenet(tmp_path_factory):
     torch.save(module.state_dict(), folder / "lenet.pth")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.zeros(2, 1, 28, 28),), str(folder / "lenet.onnx"), dynamo=False,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(
+            module,
+            (torch.zeros(2, 1, 28, 28),),
+            str(folder / "lenet.onnx"),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        )
     return module, folder
 
 
@@ -76,13 +82,16 @@ def test_onnx_and_torch_logits_agree(lenet, rng):
     images = rng.integers(0, 256, size=(16, 28, 28, 1)).astype(np.uint8)  # stored HWC
     pp = Preprocess(scale=1 / 255, transpose=(2, 0, 1), mean=0.5, std=0.25)
     onnx_model = load_model(ModelSpec(str(folder / "lenet.onnx"), preprocess=pp), device="cpu")
-    torch_model = load_model(ModelSpec(str(folder / "lenet.pth"), arch="lenet5", preprocess=pp),
-                             device="cpu")
+    torch_model = load_model(
+        ModelSpec(str(folder / "lenet.pth"), arch="lenet5", preprocess=pp), device="cpu"
+    )
     a = onnx_model.predict_batch(images)
     b = torch_model.predict_batch(images)  # input shape (1, 28, 28) inferred from the data
     assert a.shape == b.shape == (16, 10)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    hand = _torch_out(module, ((images.astype(np.float32) / 255 - 0.5) / 0.25).transpose(0, 3, 1, 2))
+    hand = _torch_out(
+        module, ((images.astype(np.float32) / 255 - 0.5) / 0.25).transpose(0, 3, 1, 2)
+    )
     np.testing.assert_allclose(b, hand, rtol=1e-5, atol=1e-5)
 
 
@@ -99,11 +108,11 @@ def test_weights_that_do_not_fit_the_arch(lenet, rng):
         model.predict_batch(rng.normal(size=(2, 784)))
 
 
-USER_MODULE = '''
+USER_MODULE = """
 import torch
 def build(n_classes=3, input_shape=(6,)):
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(input_shape[0], n_classes))
-'''
+"""
 
 
 def test_module_callable_arch_needs_trust_code(tmp_path, rng):
@@ -115,8 +124,12 @@ def test_module_callable_arch_needs_trust_code(tmp_path, rng):
     arch = f"{user}:build"
     with pytest.raises(TrustError, match="--trust-code"):
         load_model(ModelSpec(str(tmp_path / "w.pt"), arch=arch), device="cpu")
-    model = load_model(ModelSpec(str(tmp_path / "w.pt"), arch=arch, trust_code=True, n_classes=3,
-                                 input_shape=(6,)), device="cpu")
+    model = load_model(
+        ModelSpec(
+            str(tmp_path / "w.pt"), arch=arch, trust_code=True, n_classes=3, input_shape=(6,)
+        ),
+        device="cpu",
+    )
     x = rng.normal(size=(4, 6)).astype(np.float32)
     np.testing.assert_allclose(model.predict_batch(x), _torch_out(net, x), rtol=1e-6, atol=1e-6)
     assert "arch_source_sha256" in model.identity()
@@ -218,6 +231,7 @@ def test_cuda_matches_cpu(mlp, rng):
 
 # --------------------------------------------------------------------------- logits files
 
+
 def test_npy_logits_are_memory_mapped(tmp_path, rng):
     arr = rng.normal(size=(20, 3)).astype(np.float32)
     np.save(tmp_path / "t.npy", arr)
@@ -237,13 +251,16 @@ def test_npz_logits_and_probs(tmp_path, rng):
         np.testing.assert_allclose(logits.probabilities(), p, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda p: np.savez(p, scores=np.zeros((3, 2))), "no array named 'logits'"),
-    (lambda p: np.savez(p, logits=np.zeros(5)), "shape"),
-    (lambda p: np.savez(p, logits=np.zeros((5, 1))), "n_classes >= 2"),
-    (lambda p: p.write_bytes(b"PK\x03\x04garbage"), "Could not read"),
-    (lambda p: np.savez(p, logits=np.array([[{"a": 1}, 2]], dtype=object)), "Could not read"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: np.savez(p, scores=np.zeros((3, 2))), "no array named 'logits'"),
+        (lambda p: np.savez(p, logits=np.zeros(5)), "shape"),
+        (lambda p: np.savez(p, logits=np.zeros((5, 1))), "n_classes >= 2"),
+        (lambda p: p.write_bytes(b"PK\x03\x04garbage"), "Could not read"),
+        (lambda p: np.savez(p, logits=np.array([[{"a": 1}, 2]], dtype=object)), "Could not read"),
+    ],
+)
 def test_bad_logits_files(tmp_path, make, match):
     path = tmp_path / "bad.npz"
     make(path)
@@ -252,11 +269,15 @@ def test_bad_logits_files(tmp_path, make, match):
 
 
 def test_importing_kdaudit_models_does_not_import_torch():
-    code = ("import sys, kdaudit.models, kdaudit.engine, kdaudit.models.preprocess;"
-            "from kdaudit.models import load_model;"
-            "bad = [m for m in ('torch', 'onnxruntime') if m in sys.modules];"
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys, kdaudit.models, kdaudit.engine, kdaudit.models.preprocess;"
+        "from kdaudit.models import load_model;"
+        "bad = [m for m in ('torch', 'onnxruntime') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -276,6 +297,13 @@ def test_pickle_forced_as_state_dict_is_refused_as_untrusted(tmp_path):
 
     (tmp_path / "evil.pt").write_bytes(pickle.dumps(Boom()))
     with pytest.raises(TrustError, match="--trust-code"):
-        load_model(ModelSpec(path=str(tmp_path / "evil.pt"), format="state_dict", arch="mlp",
-                             input_shape=(4,), n_classes=2))
+        load_model(
+            ModelSpec(
+                path=str(tmp_path / "evil.pt"),
+                format="state_dict",
+                arch="mlp",
+                input_shape=(4,),
+                n_classes=2,
+            )
+        )
     assert not marker.exists()

@@ -41,7 +41,9 @@ def _gf(y, preds, s, **kw):
 
 
 # ------------------------------------------------------------ estimators vs closed forms
-@pytest.mark.parametrize(("na", "pa", "nb", "pb"), [(7, 0.3, 5, 0.3), (12, 0.1, 4, 0.6), (3, 0.5, 9, 0.9)])
+@pytest.mark.parametrize(
+    ("na", "pa", "nb", "pb"), [(7, 0.3, 5, 0.3), (12, 0.1, 4, 0.6), (3, 0.5, 9, 0.9)]
+)
 def test_unbiased_squared_gap_is_exactly_unbiased_by_enumeration(na, pa, nb, pb) -> None:
     """E[U] = (pa - pb)^2 exactly: enumerate every (xa, xb) with its binomial probability."""
     xa, xb = np.meshgrid(np.arange(na + 1), np.arange(nb + 1), indexing="ij")
@@ -52,7 +54,9 @@ def test_unbiased_squared_gap_is_exactly_unbiased_by_enumeration(na, pa, nb, pb)
     assert float((prob.ravel() * u).sum()) == pytest.approx((pa - pb) ** 2, abs=1e-12)
     # the plain squared gap is biased by exactly Var(pa_hat) + Var(pb_hat)
     plain = float((prob.ravel() * (rates[:, 0, 0] - rates[:, 1, 0]) ** 2).sum())
-    assert plain - (pa - pb) ** 2 == pytest.approx(pa * (1 - pa) / na + pb * (1 - pb) / nb, abs=1e-12)
+    assert plain - (pa - pb) ** 2 == pytest.approx(
+        pa * (1 - pa) / na + pb * (1 - pb) / nb, abs=1e-12
+    )
 
 
 def test_signed_root_and_abs_interval() -> None:
@@ -129,9 +133,11 @@ def test_value_stays_fairlearn_and_every_interval_holds_its_estimate(n_classes) 
     if n_classes == 2:
         for role, pred in preds.items():
             assert d[role]["demographic_parity_difference"]["value"] == pytest.approx(
-                demographic_parity_difference(y, pred, sensitive_features=s), abs=1e-12)
+                demographic_parity_difference(y, pred, sensitive_features=s), abs=1e-12
+            )
             assert d[role]["equalized_odds_difference"]["value"] == pytest.approx(
-                equalized_odds_difference(y, pred, sensitive_features=s), abs=1e-12)
+                equalized_odds_difference(y, pred, sensitive_features=s), abs=1e-12
+            )
     records = [d[r][m] for r in preds for m in (*calibration.METRICS, "worst_group_accuracy")]
     records += list(d["delta"]["teacher_vs_student"].values())
     for per_class in d["teacher"].get("per_class", []):
@@ -162,7 +168,8 @@ def test_noise_floor_matches_a_row_level_permutation() -> None:
 
     ref = [dpd(rng.permutation(codes)) for _ in range(4000)]
     assert dpd(codes) == pytest.approx(
-        demographic_parity_difference(y, pred, sensitive_features=s), abs=1e-12)
+        demographic_parity_difference(y, pred, sensitive_features=s), abs=1e-12
+    )
     assert floor["value"] == pytest.approx(np.mean(ref), rel=0.08)
     assert floor["ci_high"] == pytest.approx(np.percentile(ref, 95), rel=0.15)
 
@@ -186,8 +193,9 @@ def test_corrected_estimate_removes_the_noise_bias_at_no_group_effect() -> None:
 # ------------------------------------------------------------------------ simulations
 def test_calibration_smoke() -> None:
     """A few runs of the harness: loose bounds, real machinery (the full check is slow)."""
-    null = calibration.run_scenario(calibration.SCENARIOS["null_binary_95_80_n4000"](),
-                                    runs=20, n_bootstrap=200, seed=1)
+    null = calibration.run_scenario(
+        calibration.SCENARIOS["null_binary_95_80_n4000"](), runs=20, n_bootstrap=200, seed=1
+    )
     for m in calibration.METRICS:
         assert null[m]["new_reject"] <= 0.2
         assert null[m]["gate_fail"] <= 0.1
@@ -197,13 +205,21 @@ def test_calibration_smoke() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["null_binary_95_80_n4000", "null_10class_99_83_n10000",
-                                  "null_10class_4groups_n2000", "equalgap_binary_n4000"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "null_binary_95_80_n4000",
+        "null_10class_99_83_n10000",
+        "null_10class_4groups_n2000",
+        "equalgap_binary_n4000",
+    ],
+)
 def test_false_alarm_rate_and_gate_hold_under_nulls(name) -> None:
     runs = 200
     mc = 1.96 * np.sqrt(0.05 * 0.95 / runs)
-    out = calibration.run_scenario(calibration.SCENARIOS[name](), runs=runs, n_bootstrap=400,
-                                   seed=11)
+    out = calibration.run_scenario(
+        calibration.SCENARIOS[name](), runs=runs, n_bootstrap=400, seed=11
+    )
     for m in calibration.METRICS:
         assert out[m]["new_reject"] <= 0.05 + mc, (m, out[m])
         assert out[m]["gate_fail"] <= 0.05 + mc, (m, out[m])

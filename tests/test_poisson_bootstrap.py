@@ -71,8 +71,13 @@ def test_replicate_counts_identical_in_seven_uneven_shards():
     rng.shuffle(shards)  # any order
     merged = np.zeros_like(whole)
     for lo, hi in shards:
-        merged += np.concatenate(list(poisson_cell_counts(
-            cell[lo:hi], k, b, seed=5, row_ids=np.arange(lo, hi), chunk_size=16)))
+        merged += np.concatenate(
+            list(
+                poisson_cell_counts(
+                    cell[lo:hi], k, b, seed=5, row_ids=np.arange(lo, hi), chunk_size=16
+                )
+            )
+        )
     np.testing.assert_array_equal(merged, whole)
     # and against the plain definition: per replicate, bincount of that replicate's weights
     w = poisson_weights(5, np.arange(n), np.arange(b))
@@ -82,8 +87,10 @@ def test_replicate_counts_identical_in_seven_uneven_shards():
 
 def _many_cell_data(n, groups, rng):
     y = rng.integers(0, 40, n)
-    pred = {role: np.where(rng.random(n) < 0.6, y, rng.integers(0, 40, n))
-            for role in ("teacher", "student")}
+    pred = {
+        role: np.where(rng.random(n) < 0.6, y, rng.integers(0, 40, n))
+        for role in ("teacher", "student")
+    }
     return y, pred, rng.choice(groups, n)
 
 
@@ -97,20 +104,21 @@ def test_group_fairness_uses_poisson_and_is_row_order_free():
     assert first.to_dict()["bootstrap_method"] == "poisson-counter"
     perm = rng.permutation(400)  # rows arrive in another order, each with its own id
     with pytest.warns(Warning):
-        again = group_fairness(y[perm], {r: p[perm] for r, p in pred.items()}, g[perm],
-                               row_ids=perm, **kw)
+        again = group_fairness(
+            y[perm], {r: p[perm] for r, p in pred.items()}, g[perm], row_ids=perm, **kw
+        )
     assert again.to_dict() != first.to_dict()  # other ids, other (equally valid) draws
     with pytest.warns(Warning):
         keyed = group_fairness(y, pred, g, row_ids=np.arange(400), **kw)
     with pytest.warns(Warning):  # same ids travelling with their rows: identical
-        again = group_fairness(y[perm], {r: p[perm] for r, p in pred.items()}, g[perm],
-                               row_ids=perm, **kw)
+        again = group_fairness(
+            y[perm], {r: p[perm] for r, p in pred.items()}, g[perm], row_ids=perm, **kw
+        )
     assert again.to_dict() == keyed.to_dict()
     with pytest.warns(Warning):  # no ids: keyed by rank in cell order, so order-free
         shuffled = group_fairness(y[perm], {r: p[perm] for r, p in pred.items()}, g[perm], **kw)
     assert shuffled.to_dict() == first.to_dict()
-    few = group_fairness(y % 2, {r: p % 2 for r, p in pred.items()}, g,
-                         **{**kw, "n_classes": 2})
+    few = group_fairness(y % 2, {r: p % 2 for r, p in pred.items()}, g, **{**kw, "n_classes": 2})
     assert few.bootstrap_method == "multinomial-cells"
 
 

@@ -22,14 +22,20 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("KDAUDIT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install playwright)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+    )
     if not Path(CHROMIUM).exists():
         pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
     with sync_api.sync_playwright() as p:
@@ -44,8 +50,9 @@ def _variant(name: str) -> dict:
         if name == "full":
             r = real_report("inconclusive", n_classes=10, sweep=5, hostile=True)
             r["gate"] = new_shape_gate(r["gate"], r)
-            r["data"]["class_names"] = [f"{SCRIPT} name {i}" if i == 0 else f"class {i}"
-                                        for i in range(10)]
+            r["data"]["class_names"] = [
+                f"{SCRIPT} name {i}" if i == 0 else f"class {i}" for i in range(10)
+            ]
             return r
         r = real_report("fail", hostile=True, sweep=1)
         r.pop("robustness", None)
@@ -75,8 +82,9 @@ def _check_page(browser, report, html_path, variant, width):
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert page.evaluate("document.querySelectorAll('script, img').length") == 0
 
-    expected = [sid for sid, _ in SECTIONS
-                if sid != "temperature-sweep" or "temperature_sweep" in report]
+    expected = [
+        sid for sid, _ in SECTIONS if sid != "temperature-sweep" or "temperature_sweep" in report
+    ]
     for sid in expected:
         assert page.locator(f"section#{sid}").count() == 1, sid
         assert page.locator(f"section#{sid} h2").is_visible(), sid
@@ -85,18 +93,22 @@ def _check_page(browser, report, html_path, variant, width):
     sticking_out = page.evaluate(
         "Array.from(document.querySelectorAll('main *, header *')).filter(e => "
         "!e.closest('.scroll') && e.getBoundingClientRect().right > window.innerWidth + 1)"
-        ".map(e => e.tagName + '.' + e.className).slice(0, 5)")
+        ".map(e => e.tagName + '.' + e.className).slice(0, 5)"
+    )
     assert sticking_out == []
     sizes = page.evaluate(
         "Array.from(document.querySelectorAll('svg.figure')).map(s => {"
         "const r = s.getBoundingClientRect(); return [s.getAttribute('aria-label'), "
-        "r.width, r.height]; })")
+        "r.width, r.height]; })"
+    )
     assert len(sizes) >= 6, sizes
     assert all(w > 50 and h > 50 for _, w, h in sizes), sizes
     assert all(w <= width for _, w, _ in sizes), sizes
     # the verdict badge shows its whole word (not clipped by the flex row)
-    assert page.evaluate("(() => { const b = document.querySelector('.verdict-badge'); "
-                         "return b.scrollWidth <= b.clientWidth; })()")
+    assert page.evaluate(
+        "(() => { const b = document.querySelector('.verdict-badge'); "
+        "return b.scrollWidth <= b.clientWidth; })()"
+    )
     hostile = page.evaluate("document.body.innerText")
     assert SCRIPT in hostile  # shown as text
 

@@ -82,8 +82,9 @@ def test_optional_sections_content(rendered):
     skipped = rendered["skip_all"]
     assert "skipped with --skip class_shift" in skipped
     assert "skipped with --skip group_fairness" in skipped
-    assert "baseline" not in rendered["no_baseline"].split('id="models-data"')[1].split(
-        "</table>")[0]
+    assert (
+        "baseline" not in rendered["no_baseline"].split('id="models-data"')[1].split("</table>")[0]
+    )
 
 
 def test_figures_are_inline_svg_with_unique_ids(rendered):

@@ -35,13 +35,23 @@ def test_every_fixture_validates(name):
         (lambda r: r.update(schema_version="2"), "schema_version"),
         (lambda r: r["accuracy"].update(teacher=1.5), "$.accuracy.teacher"),
         (lambda r: r.pop("class_shift"), "class_shift"),
-        (lambda r: r["group_fairness"]["sex"]["student"]["demographic_parity_difference"]
-         .update(value=None), "undefined_reason"),
+        (
+            lambda r: r["group_fairness"]["sex"]["student"]["demographic_parity_difference"].update(
+                value=None
+            ),
+            "undefined_reason",
+        ),
         (lambda r: r["models"]["teacher"].update(sha256="xyz"), "$.models.teacher.sha256"),
-        (lambda r: r["class_shift"]["teacher_vs_student"]["per_class"][0].pop("p_value"),
-         "p_value"),
-        (lambda r: r["class_shift"]["teacher_vs_student"].update(
-            disagreement_matrix=[[0, 1], [2]]), "square"),
+        (
+            lambda r: r["class_shift"]["teacher_vs_student"]["per_class"][0].pop("p_value"),
+            "p_value",
+        ),
+        (
+            lambda r: r["class_shift"]["teacher_vs_student"].update(
+                disagreement_matrix=[[0, 1], [2]]
+            ),
+            "square",
+        ),
         (lambda r: r["accuracy"].update(teacher=float("nan")), "non-finite"),
         (lambda r: r["accuracy"].update(teacher=np.float32(0.5)), "not JSON-native"),
         (lambda r: r["accuracy"].update(mentor=0.5), "mentor"),

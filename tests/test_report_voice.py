@@ -62,13 +62,26 @@ def _visible(html: str) -> str:
     return " ".join(" ".join(p.parts).split())
 
 
-CASES = [("pass", "old", "fail"), ("fail", "old", "fail"), ("inconclusive", "old", "fail"),
-         ("pass", "new", "fail"), ("fail", "new", "fail"), ("inconclusive", "new", "fail"),
-         ("inconclusive", "new", "pass")]
+CASES = [
+    ("pass", "old", "fail"),
+    ("fail", "old", "fail"),
+    ("inconclusive", "old", "fail"),
+    ("pass", "new", "fail"),
+    ("fail", "new", "fail"),
+    ("inconclusive", "new", "fail"),
+    ("inconclusive", "new", "pass"),
+]
 
 
-_FIGURES = ("accuracy_figure", "class_accuracy_figure", "disagreement_heatmap",
-            "fairness_figure", "group_rates_figure", "lipschitz_figure", "sweep_figure")
+_FIGURES = (
+    "accuracy_figure",
+    "class_accuracy_figure",
+    "disagreement_heatmap",
+    "fairness_figure",
+    "group_rates_figure",
+    "lipschitz_figure",
+    "sweep_figure",
+)
 
 
 @pytest.fixture
@@ -116,8 +129,10 @@ def test_html_summary_cli_junit_agree_with_gate(rendered, case):
         assert f"counts as {counted}" in lines[-1]
         assert f'on_inconclusive = "{view["on_inconclusive"]}"' in md.splitlines()[0] + html
     # every check: same verdict, same sentence, in every output
-    rows = {name: verdict for verdict, name in re.findall(
-        r'<tr class="row-(\w+)">\s*<td><code>([^<]+)</code>', html)}
+    rows = {
+        name: verdict
+        for verdict, name in re.findall(r'<tr class="row-(\w+)">\s*<td><code>([^<]+)</code>', html)
+    }
     suite = ET.fromstring(junit_xml(gate).split("\n", 1)[1])
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     for c in view["checks"]:
@@ -130,20 +145,24 @@ def test_html_summary_cli_junit_agree_with_gate(rendered, case):
         assert c["verdict"] in md_row and md_escape(sentence, 400) in md_row
         cli = next(line for line in lines if f" {c['name']}: " in line)
         assert cli.endswith(sentence)
-        assert cli.startswith({"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}[c["verdict"]])
+        assert cli.startswith(
+            {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}[c["verdict"]]
+        )
         tc = cases[c["name"]]
         failure = tc.find("failure")
         assert (failure is not None) == (not c.get("release_ok", c["passed"]))
         if failure is not None:
             assert failure.get("message") == sentence
     assert int(suite.find("testsuite").get("failures")) == sum(
-        1 for c in view["checks"] if not c.get("release_ok", c["passed"]))
+        1 for c in view["checks"] if not c.get("release_ok", c["passed"])
+    )
     # findings never call OK (or a pass) what the gate did not pass
     for f in findings(report):
         if f.check in {c["name"] for c in view["checks"]}:
             verdict = next(c["verdict"] for c in view["checks"] if c["name"] == f.check)
-            assert f.label == f"Gate: {verdict}" or (verdict == "pass" and f.severity != "good"
-                                                     and "Gate" not in f.label)
+            assert f.label == f"Gate: {verdict}" or (
+                verdict == "pass" and f.severity != "good" and "Gate" not in f.label
+            )
             if verdict != "pass":
                 assert f.severity in ("bad", "warn") and "OK" not in f.label
             assert f"Gate: {verdict} ({f.check})" in f.text
@@ -164,16 +183,30 @@ def test_one_number_style(rendered, case):
 
 
 def test_old_gate_sentence_derived_from_judged_numbers():
-    check = {"name": "max_dpd_increase", "value": 0.0552826156636, "threshold": 0.05,
-             "passed": False, "judged_on": "upper_bound", "estimate": 2.776e-17,
-             "detail": "worst attribute 'color' (student minus teacher DPD). ..."}
+    check = {
+        "name": "max_dpd_increase",
+        "value": 0.0552826156636,
+        "threshold": 0.05,
+        "passed": False,
+        "judged_on": "upper_bound",
+        "estimate": 2.776e-17,
+        "detail": "worst attribute 'color' (student minus teacher DPD). ...",
+    }
     s = check_sentence(check)
-    assert s == ("Demographic parity difference increase (student minus teacher) for "
-                 "attribute 'color': ±0.0 pp; the upper end of its 95% CI, +5.5 pp, is above "
-                 "the 5.0 pp margin: fail.")
-    missing = {"name": "max_lipschitz_increase", "value": None, "threshold": 0.005,
-               "passed": False, "evaluated": False, "judged_on": "not_evaluated",
-               "detail": "not evaluated: individual fairness was not computed; the check fails"}
+    assert s == (
+        "Demographic parity difference increase (student minus teacher) for "
+        "attribute 'color': ±0.0 pp; the upper end of its 95% CI, +5.5 pp, is above "
+        "the 5.0 pp margin: fail."
+    )
+    missing = {
+        "name": "max_lipschitz_increase",
+        "value": None,
+        "threshold": 0.005,
+        "passed": False,
+        "evaluated": False,
+        "judged_on": "not_evaluated",
+        "detail": "not evaluated: individual fairness was not computed; the check fails",
+    }
     assert "not evaluated (individual fairness was not computed)" in check_sentence(missing)
     view = gate_view({"passed": False, "checks": [check, missing]})
     assert view["verdict"] == "fail" and view["on_inconclusive"] == "fail"
@@ -201,11 +234,13 @@ def test_individual_fairness_uses_normalized_scale(no_figures):
     ind = r["individual_fairness"]
     for role in ("teacher", "student", "baseline"):
         raw = ind[role]["lipschitz"]
-        ind[role]["lipschitz_normalized"] = {k: raw[k] * 2.0 for k in ("value", "ci_low",
-                                                                         "ci_high")}
+        ind[role]["lipschitz_normalized"] = {
+            k: raw[k] * 2.0 for k in ("value", "ci_low", "ci_high")
+        }
     d = ind["delta"]["teacher_vs_student"]["lipschitz"]
     ind["delta"]["teacher_vs_student"]["lipschitz_normalized"] = {
-        k: d[k] * 2.0 for k in ("value", "ci_low", "ci_high")} | {"p_value": d["p_value"]}
+        k: d[k] * 2.0 for k in ("value", "ci_low", "ci_high")
+    } | {"p_value": d["p_value"]}
     html = render_html(r)
     assert "I(f) (normalized) [95% CI]" in html and "in input-distance units" in html
     assert "unit-free" in html
@@ -259,8 +294,10 @@ def test_sweep_series_and_axis():
         row["attribute"] = "sex"
         if row.get("main") and row.get("temperature") is None:
             row["temperature"] = 3.0  # the audited student's T (unknown in this generated report)
-    r["temperature_sweep_reference"] = {"teacher": {"accuracy": r["accuracy"]["teacher"]},
-                                        "baseline": {"accuracy": r["accuracy"]["baseline"]}}
+    r["temperature_sweep_reference"] = {
+        "teacher": {"accuracy": r["accuracy"]["teacher"]},
+        "baseline": {"accuracy": r["accuracy"]["baseline"]},
+    }
     series = figures.sweep_series(r)
     assert series["attribute"] == "sex"
     assert [bool(x.get("main")) for x in series["rows"]].count(True) == 1

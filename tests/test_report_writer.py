@@ -22,8 +22,12 @@ def test_write_all_formats(tmp_path):
     report["gate"] = evaluate_gate(report, load_policy("default")).to_dict()
     out = tmp_path / "a" / "out"
     paths = write_report(report, out, formats=("json", "html", "md", "modelcard"))
-    assert {p.name for p in paths.values()} == {"report.json", "report.html", "summary.md",
-                                                "model_card.json"}
+    assert {p.name for p in paths.values()} == {
+        "report.json",
+        "report.html",
+        "summary.md",
+        "model_card.json",
+    }
     assert json.loads(paths["json"].read_text()) == report
     assert read_report(paths["json"]) == report
     assert sorted(os.listdir(tmp_path / "a")) == ["out"]  # no staging folder left
@@ -93,8 +97,10 @@ def test_summary_short_and_escaped(name):
 def test_summary_verdict_first():
     report = make_report(gate=True)
     assert render_summary(report).splitlines()[0].startswith("## ❌ kdaudit gate FAILED")
-    report["gate"] = evaluate_gate(report, load_policy("default").__class__.from_dict(
-        {"max_accuracy_drop": 0.5, "judge": "point"})).to_dict()
+    report["gate"] = evaluate_gate(
+        report,
+        load_policy("default").__class__.from_dict({"max_accuracy_drop": 0.5, "judge": "point"}),
+    ).to_dict()
     assert "PASSED" in render_summary(report).splitlines()[0]
 
 

@@ -52,7 +52,9 @@ def _logits(pred: np.ndarray, n_classes: int = 3) -> LogitArray:
 def test_main_student_flagged_or_added_and_references() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 400)
-    noisy = [_logits(np.where(rng.random(400) < a, y, rng.integers(0, 3, 400))) for a in (0.9, 0.7, 0.6)]
+    noisy = [
+        _logits(np.where(rng.random(400) < a, y, rng.integers(0, 3, 400))) for a in (0.9, 0.7, 0.6)
+    ]
     calls = []
 
     def shift(ref, st):
@@ -60,21 +62,42 @@ def test_main_student_flagged_or_added_and_references() -> None:
         return {"n_significant": 1, "n_significant_uncorrected": 2}
 
     def groups(pred):
-        return {"demographic_parity_difference": {"value": 0.1, "ci_low": 0.05, "ci_high": 0.2,
-                                                  "estimate": 0.08}}
+        return {
+            "demographic_parity_difference": {
+                "value": 0.1,
+                "ci_low": 0.05,
+                "ci_high": 0.2,
+                "estimate": 0.08,
+            }
+        }
 
-    kw = {"references": {"teacher": [noisy[0]]}, "attribute": "sex", "group_metrics": groups,
-          "individual": None, "class_shift": shift, "confidence": 0.95}
+    kw = {
+        "references": {"teacher": [noisy[0]]},
+        "attribute": "sex",
+        "group_metrics": groups,
+        "individual": None,
+        "class_shift": shift,
+        "confidence": 0.95,
+    }
     entries = [(2.0, ["a.npy"], [noisy[1]]), (8.0, ["b.npy", "c.npy"], [noisy[1], noisy[2]])]
-    rows, ref = temperature_sweep(y, entries, main=(8.0, ["b.npy", "c.npy"], [noisy[1], noisy[2]]), **kw)
+    rows, ref = temperature_sweep(
+        y, entries, main=(8.0, ["b.npy", "c.npy"], [noisy[1], noisy[2]]), **kw
+    )
     assert [r["main"] for r in rows] == [False, True]
     rows, ref = temperature_sweep(y, entries, main=(4.0, ["m.npy"], [noisy[2]]), **kw)
-    assert [(r["temperature"], r["main"]) for r in rows] == [(2.0, False), (4.0, True), (8.0, False)]
+    assert [(r["temperature"], r["main"]) for r in rows] == [
+        (2.0, False),
+        (4.0, True),
+        (8.0, False),
+    ]
     r8 = rows[2]
-    assert r8["n_runs"] == 2 and r8["n_tc"] == 1 and r8["n_tc_uncorrected"] == 2 and r8["n_sc"] is None
+    assert (
+        r8["n_runs"] == 2 and r8["n_tc"] == 1 and r8["n_tc_uncorrected"] == 2 and r8["n_sc"] is None
+    )
     acc = [float(np.mean(la.predictions() == y)) for la in (noisy[1], noisy[2])]
     assert r8["accuracy"] == pytest.approx(np.mean(acc)) and r8["accuracy_std"] == pytest.approx(
-        np.std(acc, ddof=1))
+        np.std(acc, ddof=1)
+    )
     assert r8["demographic_parity_difference_estimate"] == pytest.approx(0.08)
     assert r8["attribute"] == "sex" and r8["lipschitz"] is None
     r2 = rows[0]
@@ -89,9 +112,13 @@ def test_individual_fairness_columns_use_the_analyzer() -> None:
     y = np.array([0, 1] * 10)
 
     def individual(roles, preds):
-        return {r: {"lipschitz": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
-                    "lipschitz_normalized": {"value": 0.05, "ci_low": 0.04, "ci_high": 0.06}}
-                for r in roles}
+        return {
+            r: {
+                "lipschitz": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
+                "lipschitz_normalized": {"value": 0.05, "ci_low": 0.04, "ci_high": 0.06},
+            }
+            for r in roles
+        }
 
     row = metric_row(y, [_logits(y, 2)], group_metrics=None, individual=individual, confidence=0.95)
     assert row["lipschitz"] == 0.5 and row["lipschitz_ci"] == [0.4, 0.6]

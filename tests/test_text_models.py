@@ -28,8 +28,10 @@ from kdaudit.models.text import TextModelAdapter, pad_batch
 from kdaudit.train import text as tt
 
 LABELS = ["hatespeech", "normal", "offensive"]
-WORDS = ("the women men muslims christians jews people are great terrible kind loud and "
-         "we saw some friends at work today , ! ? really very").split()
+WORDS = (
+    "the women men muslims christians jews people are great terrible kind loud and "
+    "we saw some friends at work today , ! ? really very"
+).split()
 
 
 def _texts(n: int, seed: int) -> list[str]:
@@ -50,20 +52,43 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     texts = _texts(300, 0)
     tok_t = tt.train_wordpiece(texts, vocab_size=120)
     tok_s = tt.train_wordpiece(texts, vocab_size=80, lowercase=False)
-    bert = tt.build_model(tt.tiny_config("bert", vocab_size=tok_t.get_vocab_size(), n_classes=3,
-                                         labels=LABELS, max_length=48), seed=1)
-    distil = tt.build_model(tt.tiny_config("distilbert", vocab_size=tok_s.get_vocab_size(), n_classes=3,
-                                           labels=LABELS, max_length=32), seed=2)
-    out = {"teacher": tt.save_hf_directory(bert, tok_t, root / "teacher"),
-           "student": tt.save_hf_directory(distil, tok_s, root / "student")}
+    bert = tt.build_model(
+        tt.tiny_config(
+            "bert", vocab_size=tok_t.get_vocab_size(), n_classes=3, labels=LABELS, max_length=48
+        ),
+        seed=1,
+    )
+    distil = tt.build_model(
+        tt.tiny_config(
+            "distilbert",
+            vocab_size=tok_s.get_vocab_size(),
+            n_classes=3,
+            labels=LABELS,
+            max_length=32,
+        ),
+        seed=2,
+    )
+    out = {
+        "teacher": tt.save_hf_directory(bert, tok_t, root / "teacher"),
+        "student": tt.save_hf_directory(distil, tok_s, root / "student"),
+    }
     out["teacher_onnx"] = tt.export_onnx(bert, root / "teacher" / "model.onnx")
-    out["student_onnx"] = tt.export_onnx(distil, root / "student" / "model.onnx", external_data=True)
+    out["student_onnx"] = tt.export_onnx(
+        distil, root / "student" / "model.onnx", external_data=True
+    )
     rng = np.random.default_rng(3)
     data_texts = _texts(120, 1)
-    targets = [sorted(set(rng.choice(["Women", "Men", "Islam", "Jewish"], size=int(rng.integers(0, 3)))))
-               for _ in data_texts]
-    df = pd.DataFrame({"post": data_texts, "label": rng.choice(LABELS, size=len(data_texts)),
-                       "target": [json.dumps([str(v) for v in t]) for t in targets]})
+    targets = [
+        sorted(set(rng.choice(["Women", "Men", "Islam", "Jewish"], size=int(rng.integers(0, 3)))))
+        for _ in data_texts
+    ]
+    df = pd.DataFrame(
+        {
+            "post": data_texts,
+            "label": rng.choice(LABELS, size=len(data_texts)),
+            "target": [json.dumps([str(v) for v in t]) for t in targets],
+        }
+    )
     df.to_csv(root / "data.csv", index=False)
     out["data"] = root / "data.csv"
     out["root"] = root
@@ -71,8 +96,9 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _dataset(zoo: dict[str, Path]):
-    return load_dataset(zoo["data"], label="label", text_column="post", sensitive=["target"],
-                        min_group_size=10)
+    return load_dataset(
+        zoo["data"], label="label", text_column="post", sensitive=["target"], min_group_size=10
+    )
 
 
 def _ref(model_dir: Path, texts: list[str], max_length: int) -> np.ndarray:
@@ -80,7 +106,9 @@ def _ref(model_dir: Path, texts: list[str], max_length: int) -> np.ndarray:
     import tokenizers
     import transformers
 
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model_dir, local_files_only=True
+    )
     tok = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     return tt.logits_of(model.eval(), tok, texts, max_length=max_length)
 
@@ -195,8 +223,9 @@ def test_pickled_weights_and_custom_code_need_trust(zoo: dict[str, Path], tmp_pa
 
 
 @pytest.mark.parametrize("what", ["bin", "auto_map"])
-def test_cli_refuses_code_carrying_folders(zoo: dict[str, Path], tmp_path: Path, what: str,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_code_carrying_folders(
+    zoo: dict[str, Path], tmp_path: Path, what: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = _copy_folder(zoo["teacher"], tmp_path / what)
     if what == "bin":
         (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
@@ -204,8 +233,23 @@ def test_cli_refuses_code_carrying_folders(zoo: dict[str, Path], tmp_path: Path,
         cfg = json.loads((folder / "config.json").read_text())
         cfg["auto_map"] = {"AutoModelForSequenceClassification": "x.Y"}
         (folder / "config.json").write_text(json.dumps(cfg))
-    code = main(["compare", str(folder), str(zoo["student"]), "--data", str(zoo["data"]), "--label",
-                 "label", "--text-column", "post", "--no-cache", "--out", str(tmp_path / "r"), "-q"])
+    code = main(
+        [
+            "compare",
+            str(folder),
+            str(zoo["student"]),
+            "--data",
+            str(zoo["data"]),
+            "--label",
+            "label",
+            "--text-column",
+            "post",
+            "--no-cache",
+            "--out",
+            str(tmp_path / "r"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("kdaudit: error: ") and "--trust-code" in err and "Traceback" not in err
@@ -213,16 +257,32 @@ def test_cli_refuses_code_carrying_folders(zoo: dict[str, Path], tmp_path: Path,
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "config.json"])
-def test_folder_files_may_not_point_outside_the_folder(zoo: dict[str, Path], tmp_path: Path, name: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_folder_files_may_not_point_outside_the_folder(
+    zoo: dict[str, Path], tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A file of a model folder that is a symlink out of it is refused before it is read or hashed."""
     folder = _copy_folder(zoo["teacher"], tmp_path / "escape")
     outside = tmp_path / "secret" / name
     outside.parent.mkdir()
     (folder / name).rename(outside)  # the real bytes, but elsewhere
     (folder / name).symlink_to(outside)
-    code = main(["compare", str(folder), str(zoo["student"]), "--data", str(zoo["data"]), "--label",
-                 "label", "--text-column", "post", "--no-cache", "--out", str(tmp_path / "r"), "-q"])
+    code = main(
+        [
+            "compare",
+            str(folder),
+            str(zoo["student"]),
+            "--data",
+            str(zoo["data"]),
+            "--label",
+            "label",
+            "--text-column",
+            "post",
+            "--no-cache",
+            "--out",
+            str(tmp_path / "r"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("kdaudit: error: ") and "outside the model's folder" in err
@@ -251,9 +311,29 @@ def test_class_order_follows_id2label(zoo: dict[str, Path], tmp_path: Path) -> N
 
 def test_compare_text_onnx_quick(zoo: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "report"
-    code = main(["compare", str(zoo["teacher_onnx"]), str(zoo["student_onnx"]), "--data", str(zoo["data"]),
-                 "--label", "label", "--text-column", "post", "--sensitive", "target:Women",
-                 "--bootstrap", "20", "--skip", "individual_fairness", "--no-cache", "--out", str(out), "-q"])
+    code = main(
+        [
+            "compare",
+            str(zoo["teacher_onnx"]),
+            str(zoo["student_onnx"]),
+            "--data",
+            str(zoo["data"]),
+            "--label",
+            "label",
+            "--text-column",
+            "post",
+            "--sensitive",
+            "target:Women",
+            "--bootstrap",
+            "20",
+            "--skip",
+            "individual_fairness",
+            "--no-cache",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert list(report["group_fairness"]) == ["target:Women"]
@@ -263,16 +343,46 @@ def test_compare_text_onnx_quick(zoo: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_compare_text_end_to_end(zoo: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "report"
-    code = main(["compare", str(zoo["teacher"]), str(zoo["student_onnx"]), "--data", str(zoo["data"]),
-                 "--label", "label", "--text-column", "post", "--sensitive", "target",
-                 "--min-group-size", "10", "--bootstrap", "50", "--embedding-model", "teacher",
-                 "--counterfactual-terms", "builtin", "--baseline", str(zoo["student"]),
-                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "-q"])
+    code = main(
+        [
+            "compare",
+            str(zoo["teacher"]),
+            str(zoo["student_onnx"]),
+            "--data",
+            str(zoo["data"]),
+            "--label",
+            "label",
+            "--text-column",
+            "post",
+            "--sensitive",
+            "target",
+            "--min-group-size",
+            "10",
+            "--bootstrap",
+            "50",
+            "--embedding-model",
+            "teacher",
+            "--counterfactual-terms",
+            "builtin",
+            "--baseline",
+            str(zoo["student"]),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["models"]["teacher"]["format"] == "hf_directory"
     assert report["models"]["student"]["inputs"] == ["input_ids", "attention_mask"]
-    assert set(report["group_fairness"]) == {"target:Islam", "target:Jewish", "target:Men", "target:Women"}
+    assert set(report["group_fairness"]) == {
+        "target:Islam",
+        "target:Jewish",
+        "target:Men",
+        "target:Women",
+    }
     assert report["individual_fairness"]["config"]["distance"] == "cosine"
     cf = report["counterfactual_text"]
     ds = _dataset(zoo)
@@ -282,7 +392,9 @@ def test_compare_text_end_to_end(zoo: dict[str, Path], tmp_path: Path) -> None:
     assert cf["config"]["n_changed"] == sum(c > 0 for c in counts) > 0
     assert set(cf["delta"]) == {"teacher_vs_student", "teacher_vs_baseline", "baseline_vs_student"}
     # the student ONNX graph and its HF folder (the baseline here) are the same model
-    assert cf["delta"]["baseline_vs_student"]["mean_tv_distance"]["value"] == pytest.approx(0, abs=1e-6)
+    assert cf["delta"]["baseline_vs_student"]["mean_tv_distance"]["value"] == pytest.approx(
+        0, abs=1e-6
+    )
     assert [g["group"] for g in cf["teacher"]["by_group"]["target:Women"]] == ["no", "yes"]
 
 
@@ -291,17 +403,17 @@ def test_audit_config_with_text_keys(zoo: dict[str, Path], tmp_path: Path) -> No
     tok_dir = zoo["student"]
     cfg.write_text(f"""
 [data]
-path = "{zoo['data']}"
+path = "{zoo["data"]}"
 label = "label"
 text_column = "post"
 sensitive = ["target:Islam"]
 
 [models.teacher]
-path = "{zoo['teacher_onnx']}"
+path = "{zoo["teacher_onnx"]}"
 max_length = 40
 
 [models.student]
-path = "{zoo['student_onnx']}"
+path = "{zoo["student_onnx"]}"
 tokenizer = "{tok_dir}"
 
 [analysis]

@@ -24,9 +24,20 @@ def test_kd_student_learns_from_cached_teacher_logits() -> None:
     tok = tt.train_wordpiece(task["texts"], vocab_size=150)
     y = task["y"]
     teacher_logits = np.stack([4.0 * y, 4.0 * (1 - y)], axis=1).astype(np.float32)  # flipped
-    recipe = tt.TextRecipe(arch="distilbert", hidden=16, layers=1, heads=2, epochs=20, batch_size=16, lr=1e-2)
-    kd = tt.train_text_model(task["texts"], y, tok, recipe, n_classes=2, teacher_logits=teacher_logits,
-                             temperature=2.0, soft_weight=1.0, seed=0)
+    recipe = tt.TextRecipe(
+        arch="distilbert", hidden=16, layers=1, heads=2, epochs=20, batch_size=16, lr=1e-2
+    )
+    kd = tt.train_text_model(
+        task["texts"],
+        y,
+        tok,
+        recipe,
+        n_classes=2,
+        teacher_logits=teacher_logits,
+        temperature=2.0,
+        soft_weight=1.0,
+        seed=0,
+    )
     hard = tt.train_text_model(task["texts"], y, tok, recipe, n_classes=2, seed=0)
     pred_kd = tt.predict_logits(kd, tok, task["texts"], max_length=64).argmax(1)
     pred_hard = tt.predict_logits(hard, tok, task["texts"], max_length=64).argmax(1)
@@ -39,8 +50,12 @@ def test_text_task_is_deterministic_balanced_and_planted() -> None:
     terms = np.array(a["term"])
     counts = {t: int((terms == t).sum()) for t in GROUPS}
     assert set(counts.values()) == {200}  # every group equally often
-    neutral = np.array([any(w in t for w in ("market", "train", "story", "town", "neighbour", "game"))
-                        for t in a["texts"]])
+    neutral = np.array(
+        [
+            any(w in t for w in ("market", "train", "story", "town", "neighbour", "game"))
+            for t in a["texts"]
+        ]
+    )
     y = a["y"]
     for t in SHORTCUT_UP:
         assert y[neutral & (terms == t)].mean() > 0.75
@@ -59,12 +74,40 @@ def test_kdaudit_train_text_teacher_and_students(tmp_path: Path) -> None:
     base = ["train", "--data", "textsynth:240", "--epochs", "1", "--out", str(out), "-q"]
     assert main([*base, "--role", "teacher", "--no-cache"]) == 0
     cache = tmp_path / "cache"
-    assert main([*base, "--role", "student", "--teacher", str(out / "teacher"), "--temperature", "2,4",
-                 "--cache-dir", str(cache)]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "--role",
+                "student",
+                "--teacher",
+                str(out / "teacher"),
+                "--temperature",
+                "2,4",
+                "--cache-dir",
+                str(cache),
+            ]
+        )
+        == 0
+    )
     # the teacher's logits were computed once, into the cache, and reused for the second run
     assert len(LogitCache(cache).entries()) == 1
-    assert main([*base, "--role", "baseline", "--teacher", str(out / "teacher"), "--cache-dir",
-                 str(cache), "--soft-weight", "0"]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "--role",
+                "baseline",
+                "--teacher",
+                str(out / "teacher"),
+                "--cache-dir",
+                str(cache),
+                "--soft-weight",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert len(LogitCache(cache).entries()) == 1
     for name in ("teacher", "student_T2", "student_T4", "baseline"):
         info = json.loads((out / name / "kdaudit_train.json").read_text())
@@ -75,8 +118,14 @@ def test_kdaudit_train_text_teacher_and_students(tmp_path: Path) -> None:
         hf = load_model(ModelSpec(path=str(out / name), role="student"))
         ox = load_model(ModelSpec(path=str(out / name / "model.onnx"), role="student"))
         np.testing.assert_allclose(hf.predict_texts(texts), ox.predict_texts(texts), atol=1e-5)
-    assert load_model(ModelSpec(path=str(out / "teacher"), role="t")).input_names[-1] == "token_type_ids"
-    assert "token_type_ids" not in load_model(ModelSpec(path=str(out / "student_T2"), role="s")).input_names
+    assert (
+        load_model(ModelSpec(path=str(out / "teacher"), role="t")).input_names[-1]
+        == "token_type_ids"
+    )
+    assert (
+        "token_type_ids"
+        not in load_model(ModelSpec(path=str(out / "student_T2"), role="s")).input_names
+    )
 
 
 @pytest.mark.slow

@@ -20,9 +20,12 @@ from kdaudit.train.export import (
 )
 
 
-@pytest.mark.parametrize(("arch", "shape"), [("lenet5", (3, 32, 32)), ("resnet20", (3, 32, 32)),
-                                             ("mlp", (12,))])
-def test_onnx_round_trip(tmp_path, rng: np.random.Generator, arch: str, shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("arch", "shape"), [("lenet5", (3, 32, 32)), ("resnet20", (3, 32, 32)), ("mlp", (12,))]
+)
+def test_onnx_round_trip(
+    tmp_path, rng: np.random.Generator, arch: str, shape: tuple[int, ...]
+) -> None:
     torch.manual_seed(0)
     model = build_model(arch, n_classes=10, input_shape=shape)
     model.train()  # export must switch to eval on its own copy
@@ -43,17 +46,30 @@ def test_onnx_round_trip(tmp_path, rng: np.random.Generator, arch: str, shape: t
 def test_check_failure_raises(tmp_path, rng: np.random.Generator) -> None:
     model = build_model("mlp", n_classes=3, input_shape=(4,))
     with pytest.raises(ModelLoadError, match="disagrees"):
-        export_onnx(model, tmp_path / "m.onnx", check_input=rng.normal(size=(4, 4)).astype(np.float32),
-                    atol=-1.0)
+        export_onnx(
+            model,
+            tmp_path / "m.onnx",
+            check_input=rng.normal(size=(4, 4)).astype(np.float32),
+            atol=-1.0,
+        )
 
 
 def test_export_model_writes_three_files(tmp_path, rng: np.random.Generator) -> None:
     torch.manual_seed(1)
     model = build_model("lenet5", n_classes=10, input_shape=(3, 32, 32))
     x = rng.normal(size=(4, 3, 32, 32)).astype(np.float32)
-    man = export_model(model, tmp_path, "student_T4_seed0", check_input=x,
-                       manifest={"role": "student", "arch": "lenet5", "temperature": 4.0,
-                                 "metrics": {"eval_accuracy": np.float64(0.5)}})
+    man = export_model(
+        model,
+        tmp_path,
+        "student_T4_seed0",
+        check_input=x,
+        manifest={
+            "role": "student",
+            "arch": "lenet5",
+            "temperature": 4.0,
+            "metrics": {"eval_accuracy": np.float64(0.5)},
+        },
+    )
     for ext in ("onnx", "safetensors", "json"):
         assert (tmp_path / f"student_T4_seed0.{ext}").is_file()
     on_disk = json.loads((tmp_path / "student_T4_seed0.json").read_text())
@@ -61,8 +77,10 @@ def test_export_model_writes_three_files(tmp_path, rng: np.random.Generator) -> 
     assert on_disk["format"] == MANIFEST_FORMAT
     assert len(on_disk["files"]["onnx"]["sha256"]) == 64
     assert read_manifest(tmp_path / "student_T4_seed0.onnx")["temperature"] == 4.0
-    other = load_safetensors(build_model("lenet5", n_classes=10, input_shape=(3, 32, 32)),
-                             tmp_path / "student_T4_seed0.safetensors")
+    other = load_safetensors(
+        build_model("lenet5", n_classes=10, input_shape=(3, 32, 32)),
+        tmp_path / "student_T4_seed0.safetensors",
+    )
     for k, v in model.state_dict().items():
         assert torch.equal(v, other.state_dict()[k])
 

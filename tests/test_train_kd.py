@@ -22,12 +22,19 @@ def _oracle(s: np.ndarray, t: np.ndarray, y: np.ndarray, temp: float, w: float) 
 
 @pytest.mark.parametrize("temp", [1.0, 2.0, 4.0, 10.0])
 @pytest.mark.parametrize("w", [0.0, 0.5, 0.9, 1.0])
-def test_kd_loss_matches_independent_formula(rng: np.random.Generator, temp: float, w: float) -> None:
+def test_kd_loss_matches_independent_formula(
+    rng: np.random.Generator, temp: float, w: float
+) -> None:
     s = rng.normal(size=(16, 7)).astype(np.float32) * 3
     t = rng.normal(size=(16, 7)).astype(np.float32) * 3
     y = rng.integers(0, 7, size=16)
-    got = kd_loss(torch.from_numpy(s), torch.from_numpy(t), torch.from_numpy(y),
-                  temperature=temp, soft_weight=w)
+    got = kd_loss(
+        torch.from_numpy(s),
+        torch.from_numpy(t),
+        torch.from_numpy(y),
+        temperature=temp,
+        soft_weight=w,
+    )
     assert got.dtype == torch.float32
     assert float(got) == pytest.approx(_oracle(s, t, y, temp, w), rel=1e-5, abs=1e-6)
 
@@ -55,7 +62,9 @@ def test_zero_weight_is_exactly_cross_entropy(rng: np.random.Generator) -> None:
 def test_identical_logits_give_no_soft_loss(rng: np.random.Generator) -> None:
     s = torch.tensor(rng.normal(size=(8, 5)), dtype=torch.float32)
     y = torch.from_numpy(rng.integers(0, 5, size=8))
-    assert float(kd_loss(s, s.clone(), y, temperature=3.0, soft_weight=1.0)) == pytest.approx(0, abs=1e-6)
+    assert float(kd_loss(s, s.clone(), y, temperature=3.0, soft_weight=1.0)) == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_effective_weights_logged() -> None:
@@ -64,9 +73,14 @@ def test_effective_weights_logged() -> None:
     assert w["soft"] == pytest.approx(14.4)
 
 
-@pytest.mark.parametrize("kwargs", [{"temperature": 0.0, "soft_weight": 0.5},
-                                    {"temperature": 2.0, "soft_weight": 1.5},
-                                    {"temperature": 2.0, "soft_weight": -0.1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"temperature": 0.0, "soft_weight": 0.5},
+        {"temperature": 2.0, "soft_weight": 1.5},
+        {"temperature": 2.0, "soft_weight": -0.1},
+    ],
+)
 def test_bad_parameters_raise_usage_error(kwargs: dict[str, float]) -> None:
     s = torch.zeros(2, 3)
     with pytest.raises(UsageError):

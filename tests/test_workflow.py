@@ -30,11 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def linear_onnx(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
     graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])], "linear",
+        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])],
+        "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w.shape[0]])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[1]])],
-        [numpy_helper.from_array(w.astype(np.float32), "w"),
-         numpy_helper.from_array(b.astype(np.float32), "b")],
+        [
+            numpy_helper.from_array(w.astype(np.float32), "w"),
+            numpy_helper.from_array(b.astype(np.float32), "b"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -54,8 +57,13 @@ def task(tmp_path: Path) -> dict[str, Path]:
     x = rng.normal(size=(N, F)).astype(np.float32)
     y = (x @ w_true).argmax(1)
     sex = np.where(rng.random(N) < 0.3, "F", "M")
-    np.savez(tmp_path / "eval.npz", x=x, y=y, sensitive_sex=sex,
-             class_names=np.array(["cat", "dog", "emu"]))
+    np.savez(
+        tmp_path / "eval.npz",
+        x=x,
+        y=y,
+        sensitive_sex=sex,
+        class_names=np.array(["cat", "dog", "emu"]),
+    )
     paths = {"data": tmp_path / "eval.npz", "dir": tmp_path}
     for name, noise in [("teacher", 0.2), ("student", 0.9), ("baseline", 1.1)]:
         w = w_true + rng.normal(scale=noise, size=w_true.shape)
@@ -74,14 +82,26 @@ def test_preprocess_strings_dicts_and_objects_give_the_same_audit(task):
     kw = {"data": task["data"], "sensitive": ["sex"], "options": opts()}
     as_text = kdaudit.compare(task["teacher"], task["student"], preprocess="scale = 2.0", **kw)
     as_json = kdaudit.compare(task["teacher"], task["student"], preprocess='{"scale": 2.0}', **kw)
-    as_dict = kdaudit.compare(task["teacher"], task["student"],
-                              model_defaults={"teacher": {"preprocess": {"scale": 2.0}},
-                                              "student": {"preprocess": "{scale = 2.0}"}}, **kw)
+    as_dict = kdaudit.compare(
+        task["teacher"],
+        task["student"],
+        model_defaults={
+            "teacher": {"preprocess": {"scale": 2.0}},
+            "student": {"preprocess": "{scale = 2.0}"},
+        },
+        **kw,
+    )
     as_spec = kdaudit.compare(
         ModelSpec(path=str(task["teacher"]), preprocess={"scale": 2.0}),  # type: ignore[arg-type]
-        ModelSpec(path=str(task["student"]), preprocess=Preprocess(scale=2.0)), **kw)
-    per_role = kdaudit.compare(task["teacher"], task["student"],
-                               preprocess={"teacher": "scale = 2.0", "student": {"scale": 2.0}}, **kw)
+        ModelSpec(path=str(task["student"]), preprocess=Preprocess(scale=2.0)),
+        **kw,
+    )
+    per_role = kdaudit.compare(
+        task["teacher"],
+        task["student"],
+        preprocess={"teacher": "scale = 2.0", "student": {"scale": 2.0}},
+        **kw,
+    )
     for r in (as_text, as_json, as_dict, as_spec, per_role):
         assert r.data["models"]["student"]["preprocess"]["scale"] == 2.0
         assert r.data["models"]["student"]["preprocess_source"] == "given"
@@ -101,8 +121,21 @@ def test_passed_is_none_without_a_gate_and_the_cli_exits_0(task, tmp_path):
     assert r.passed is None and r.gate is None and "gate=none" in repr(r)
     r.apply_policy("default")
     assert r.passed is r.data["gate"]["passed"]
-    code = main(["compare", str(task["teacher"]), str(task["student"]), "--data", str(task["data"]),
-                 "--out", str(tmp_path / "o"), "--quiet", "--no-cache", "--bootstrap", "20"])
+    code = main(
+        [
+            "compare",
+            str(task["teacher"]),
+            str(task["student"]),
+            "--data",
+            str(task["data"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--no-cache",
+            "--bootstrap",
+            "20",
+        ]
+    )
     assert code == 0
 
 
@@ -111,9 +144,15 @@ def full_report(task, tmp_path):
     policy = tmp_path / "mine.toml"
     policy.write_text("# my gate\nmax_accuracy_drop = 0.5\nmax_dpd_increase = 0.5\n")
     report = kdaudit.compare(
-        task["teacher"], task["student"], baseline=task["baseline"], data=task["data"],
-        sensitive=["sex"], options=opts(), policy=str(policy),
-        sweep=[(2.0, task["student"]), (4.0, task["baseline"])])
+        task["teacher"],
+        task["student"],
+        baseline=task["baseline"],
+        data=task["data"],
+        sensitive=["sex"],
+        options=opts(),
+        policy=str(policy),
+        sweep=[(2.0, task["student"]), (4.0, task["baseline"])],
+    )
     return report, policy
 
 
@@ -122,8 +161,18 @@ def test_frames_hold_exactly_the_numbers_of_report_json(full_report):
     r = report.data
     validate_report(r)
     frames = report.to_frames()
-    assert {"models", "accuracy", "accuracy_delta", "class_shift", "fairness", "fairness_delta",
-            "by_group", "individual", "sweep", "gate_checks"} <= set(frames)
+    assert {
+        "models",
+        "accuracy",
+        "accuracy_delta",
+        "class_shift",
+        "fairness",
+        "fairness_delta",
+        "by_group",
+        "individual",
+        "sweep",
+        "gate_checks",
+    } <= set(frames)
     fair = frames["fairness"]
     n_expected = 0
     for attr, block in r["group_fairness"].items():
@@ -131,7 +180,9 @@ def test_frames_hold_exactly_the_numbers_of_report_json(full_report):
             for metric, est in block[role].items():
                 if isinstance(est, dict) and "value" in est:
                     n_expected += 1
-                    row = fair[(fair.attribute == attr) & (fair.role == role) & (fair.metric == metric)]
+                    row = fair[
+                        (fair.attribute == attr) & (fair.role == role) & (fair.metric == metric)
+                    ]
                     assert len(row) == 1
                     for key in ("value", "ci_low", "ci_high"):
                         got, want = row[key].iloc[0], est.get(key)
@@ -139,11 +190,16 @@ def test_frames_hold_exactly_the_numbers_of_report_json(full_report):
     assert len(fair) == n_expected
     delta = frames["fairness_delta"]
     d = r["group_fairness"]["sex"]["delta"]["teacher_vs_student"]["equalized_odds_difference"]
-    row = delta[(delta.pair == "teacher_vs_student") & (delta.metric == "equalized_odds_difference")]
+    row = delta[
+        (delta.pair == "teacher_vs_student") & (delta.metric == "equalized_odds_difference")
+    ]
     assert row["value"].iloc[0] == d["value"] and row["p_value"].iloc[0] == d["p_value"]
     # one row per (attribute, role, group); counts as in the JSON
     bg = frames["by_group"]
-    assert len(bg) == sum(len(r["group_fairness"]["sex"][role]["by_group"]) for role in ("teacher", "student", "baseline"))
+    assert len(bg) == sum(
+        len(r["group_fairness"]["sex"][role]["by_group"])
+        for role in ("teacher", "student", "baseline")
+    )
     for g in r["group_fairness"]["sex"]["student"]["by_group"]:
         row = bg[(bg.role == "student") & (bg.group == g["group"])]
         assert row["n"].iloc[0] == g["n"] and row["accuracy"].iloc[0] == g["accuracy"]
@@ -152,7 +208,9 @@ def test_frames_hold_exactly_the_numbers_of_report_json(full_report):
     sub = cs[cs.pair == "teacher_vs_student"].sort_values("class")
     assert sub["p_value"].tolist() == [c["p_value"] for c in per_class]
     assert sub["class_name"].tolist() == ["cat", "dog", "emu"]  # from the npz's class_names
-    assert frames["sweep"]["temperature"].tolist() == [row["temperature"] for row in r["temperature_sweep"]]
+    assert frames["sweep"]["temperature"].tolist() == [
+        row["temperature"] for row in r["temperature_sweep"]
+    ]
     assert frames["gate_checks"]["name"].tolist() == [c["name"] for c in r["gate"]["checks"]]
     acc = frames["accuracy"].set_index("role")["accuracy"].to_dict()
     assert acc == r["accuracy"]
@@ -194,10 +252,28 @@ def test_csv_report_format_writes_the_frames(full_report, tmp_path):
 
 def test_cli_csv_and_export_rows(task, tmp_path, capsys):
     out, rows = tmp_path / "rep", tmp_path / "rows.parquet"
-    code = main(["compare", str(task["teacher"]), str(task["student"]), "--baseline",
-                 str(task["baseline"]), "--data", str(task["data"]), "--sensitive", "sex",
-                 "--out", str(out), "--report-format", "json,csv", "--export-rows", str(rows),
-                 "--no-cache", "--bootstrap", "20"])
+    code = main(
+        [
+            "compare",
+            str(task["teacher"]),
+            str(task["student"]),
+            "--baseline",
+            str(task["baseline"]),
+            "--data",
+            str(task["data"]),
+            "--sensitive",
+            "sex",
+            "--out",
+            str(out),
+            "--report-format",
+            "json,csv",
+            "--export-rows",
+            str(rows),
+            "--no-cache",
+            "--bootstrap",
+            "20",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert (out / "csv" / "fairness.csv").is_file() and (out / "report.json").is_file()
     frame = pd.read_parquet(rows)
@@ -216,13 +292,27 @@ def test_cli_csv_and_export_rows(task, tmp_path, capsys):
         np.testing.assert_allclose(frame[f"{role}_confidence"], p.max(1), rtol=1e-5)
         assert frame[f"{role}_correct"].tolist() == (preds[role] == y).tolist()
     assert frame["changed"].tolist() == (preds["teacher"] != preds["student"]).tolist()
-    assert frame["newly_wrong"].sum() == int(np.sum((preds["teacher"] == y) & (preds["student"] != y)))
+    assert frame["newly_wrong"].sum() == int(
+        np.sum((preds["teacher"] == y) & (preds["student"] != y))
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["class_shift"]["teacher_vs_student"]["disagreement_rate"] == pytest.approx(
-        frame["changed"].mean(), abs=1e-12)
+        frame["changed"].mean(), abs=1e-12
+    )
     # a bad path is refused before any inference, with exit code 2
-    code = main(["compare", str(task["teacher"]), str(task["student"]), "--data", str(task["data"]),
-                 "--out", str(tmp_path / "o2"), "--export-rows", str(tmp_path / "rows.xlsx")])
+    code = main(
+        [
+            "compare",
+            str(task["teacher"]),
+            str(task["student"]),
+            "--data",
+            str(task["data"]),
+            "--out",
+            str(tmp_path / "o2"),
+            "--export-rows",
+            str(tmp_path / "rows.xlsx"),
+        ]
+    )
     assert code == 2 and "--export-rows" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
 
@@ -249,7 +339,9 @@ def test_policy_text_and_hash_are_recorded(full_report):
 
     report.apply_policy(Policy.from_dict({"max_accuracy_drop": 0.1}))
     g = report.data["gate"]
-    assert g["policy_format"] == "json" and json.loads(g["policy_content"])["max_accuracy_drop"] == 0.1
+    assert (
+        g["policy_format"] == "json" and json.loads(g["policy_content"])["max_accuracy_drop"] == 0.1
+    )
     assert g["policy_sha256"] == hashlib.sha256(g["policy_content"].encode()).hexdigest()
     validate_report(report.data)
 
@@ -258,7 +350,12 @@ def test_governance_section_and_model_card(full_report, tmp_path):
     report, _ = full_report
     gov = report.data["governance"]
     questions = [i["question"] for i in gov["items"]]
-    assert {"What was tested?", "On which data?", "By which method?", "With which uncertainty?"} <= set(questions)
+    assert {
+        "What was tested?",
+        "On which data?",
+        "By which method?",
+        "With which uncertainty?",
+    } <= set(questions)
     assert "not a statement that any law" in gov["disclaimer"]
     text = json.dumps(gov).lower()
     assert "compliant" not in text and "cat, dog, emu" in text
@@ -279,12 +376,28 @@ def test_resolved_outputs_and_class_names(task, tmp_path, capsys):
     assert r.data["models"]["student"]["outputs_resolved"] == "probs"
     assert r.data["models"]["teacher"]["outputs_resolved"] == "logits"
     assert r.data["data"]["class_names"] == ["cat", "dog", "emu"]
-    r2 = kdaudit.compare(task["teacher"], task["student"], data=task["data"],
-                         options=opts(class_names=("a", "b", "c")))
+    r2 = kdaudit.compare(
+        task["teacher"],
+        task["student"],
+        data=task["data"],
+        options=opts(class_names=("a", "b", "c")),
+    )
     assert r2.data["data"]["class_names"] == ["a", "b", "c"]
     assert r2.data["config"]["class_names"] == ["a", "b", "c"]
-    code = main(["compare", str(task["teacher"]), str(task["student"]), "--data", str(task["data"]),
-                 "--out", str(tmp_path / "o"), "--no-cache", "--class-names", "a,b"])
+    code = main(
+        [
+            "compare",
+            str(task["teacher"]),
+            str(task["student"]),
+            "--data",
+            str(task["data"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-cache",
+            "--class-names",
+            "a,b",
+        ]
+    )
     assert code == 2 and "--class-names gives 2 names" in capsys.readouterr().err
 
 
@@ -295,7 +408,9 @@ def test_small_group_flag_counts_positives_and_negatives(tmp_path):
     n_big = 500
     group = np.array(["big"] * n_big + ["rare"] * 66)
     y = np.concatenate([rng.integers(0, 2, n_big), np.array([1] * 3 + [0] * 63)])
-    x = np.stack([y + rng.normal(scale=0.8, size=y.size), rng.normal(size=y.size)], 1).astype(np.float32)
+    x = np.stack([y + rng.normal(scale=0.8, size=y.size), rng.normal(size=y.size)], 1).astype(
+        np.float32
+    )
     np.savez(tmp_path / "d.npz", x=x, y=y, sensitive_g=group)
     w = np.array([[-1.0, 1.0], [0.0, 0.0]])
     t = linear_onnx(tmp_path / "t.onnx", w, np.array([0.5, -0.5]))
@@ -307,11 +422,17 @@ def test_small_group_flag_counts_positives_and_negatives(tmp_path):
     rare = rows["rare"]
     assert rare["n"] == 66 and rare["small"] is False
     assert rare["n_positive"] == 3 and rare["n_negative"] == 63
-    assert rare["small_for"] == {"selection_rate": False, "accuracy": False, "tpr": True, "fpr": False}
+    assert rare["small_for"] == {
+        "selection_rate": False,
+        "accuracy": False,
+        "tpr": True,
+        "fpr": False,
+    }
     big = rows["big"]
     assert big["n_positive"] == int(np.sum(y[:n_big] == 1)) and not any(big["small_for"].values())
     assert block["groups_flagged_rates"] == [
-        {"group": "rare", "n": 66, "n_positive": 3, "n_negative": 63, "rates": ["tpr"]}]
+        {"group": "rare", "n": 66, "n_positive": 3, "n_negative": 63, "rates": ["tpr"]}
+    ]
     messages = [str(w.message) for w in rec]
     assert any("'rare' has 66 rows but only 3 positives (TPR)" in m for m in messages)
     # the warning points at this file's line, not at kdaudit's internals
@@ -343,7 +464,9 @@ def test_unscaled_0_255_inputs_warn_and_scaling_fixes_it(tmp_path):
     checks = {(f["check"], f["role"]) for f in r.data["sanity"]}
     assert ("input_scale", "teacher") in checks and ("input_scale", "student") in checks
     assert any("scale = 0.00392156862745098" in w for w in r.data["warnings"])
-    good = kdaudit.compare(t, s, data=data, options=opts(), preprocess="scale = 0.00392156862745098")
+    good = kdaudit.compare(
+        t, s, data=data, options=opts(), preprocess="scale = 0.00392156862745098"
+    )
     assert "sanity" not in good.data
     assert good.data["accuracy"]["student"] > 0.9
 
@@ -353,9 +476,13 @@ def test_manifest_scale_overridden_warns(tmp_path):
     from kdaudit.models.preprocess import Preprocess
     from kdaudit.sanity import input_scale_findings
 
-    fact = {"label": "student", "logits_file": False, "input_dtype": np.dtype("float32"),
-            "spec": ModelSpec(path="s.onnx", role="student", preprocess=Preprocess(mean=0.5)),
-            "manifest": {"preprocess": {"scale": 1 / 255}}}
+    fact = {
+        "label": "student",
+        "logits_file": False,
+        "input_dtype": np.dtype("float32"),
+        "spec": ModelSpec(path="s.onnx", role="student", preprocess=Preprocess(mean=0.5)),
+        "manifest": {"preprocess": {"scale": 1 / 255}},
+    }
     (finding,) = input_scale_findings([fact], np.zeros((4, 3), np.float32))
     assert "training manifest" in finding["message"]
     fact["spec"] = ModelSpec(path="s.onnx", role="student", preprocess=Preprocess(scale=1 / 255))
@@ -366,7 +493,9 @@ def test_manifest_scale_overridden_warns(tmp_path):
     from kdaudit.sanity import looks_like_0_255
 
     assert not looks_like_0_255(np.array([[17, 200, 3]] * 5, dtype=np.float64))
-    assert looks_like_0_255(np.full((5, 784), 255.0)) and looks_like_0_255(np.zeros((2, 3), np.uint8))
+    assert looks_like_0_255(np.full((5, 784), 255.0)) and looks_like_0_255(
+        np.zeros((2, 3), np.uint8)
+    )
     assert not looks_like_0_255(np.full((5, 784), 0.5))
 
 
@@ -374,8 +503,12 @@ def test_near_chance_and_one_class_models(tmp_path, task):
     from kdaudit.sanity import prediction_findings
 
     y = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    found = prediction_findings(y, {"student": [np.zeros(100, int)], "teacher": [y.copy()]}, 3,
-                                class_names=["cat", "dog", "emu"])
+    found = prediction_findings(
+        y,
+        {"student": [np.zeros(100, int)], "teacher": [y.copy()]},
+        3,
+        class_names=["cat", "dog", "emu"],
+    )
     assert [(f["check"], f["role"]) for f in found] == [("one_class", "student")]
     assert "'cat' for every row" in found[0]["message"]
     rng = np.random.default_rng(1)
@@ -394,13 +527,28 @@ def test_every_shape_problem_of_every_model_in_one_error(task, tmp_path, capsys)
     bad_t = linear_onnx(tmp_path / "bad_t.onnx", np.zeros((F + 1, C)), np.zeros(C))
     bad_s = linear_onnx(tmp_path / "bad_s.onnx", np.zeros((F + 2, C)), np.zeros(C))
     with pytest.raises(InputDataError) as err:
-        kdaudit.compare(bad_t, [task["student"], bad_s], baseline=tmp_path / "missing.onnx",
-                        data=task["data"], options=opts())
+        kdaudit.compare(
+            bad_t,
+            [task["student"], bad_s],
+            baseline=tmp_path / "missing.onnx",
+            data=task["data"],
+            options=opts(),
+        )
     msg = str(err.value)
     assert msg.startswith("3 of 4 models cannot run on this data")
     assert "bad_t.onnx" in msg and "bad_s.onnx" in msg and "missing.onnx" in msg
-    code = main(["compare", str(bad_t), str(bad_s), "--data", str(task["data"]),
-                 "--out", str(tmp_path / "o"), "--no-cache"])
+    code = main(
+        [
+            "compare",
+            str(bad_t),
+            str(bad_s),
+            "--data",
+            str(task["data"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-cache",
+        ]
+    )
     err_text = capsys.readouterr().err
     assert code == 2 and err_text.startswith("kdaudit: error: 2 of 2 models")
     assert len([ln for ln in err_text.splitlines() if ln.startswith("kdaudit: error")]) == 1
@@ -419,8 +567,16 @@ def test_repr_html_is_an_isolated_report(full_report):
 def test_docstrings_are_self_contained():
     import kdaudit.api as api
 
-    for obj in (api.compare, api.audit, api.run_audit, api.Report, api.Report.to_frames,
-                api.Report.rows, api.load_config, api.AuditOptions):
+    for obj in (
+        api.compare,
+        api.audit,
+        api.run_audit,
+        api.Report,
+        api.Report.to_frames,
+        api.Report.rows,
+        api.load_config,
+        api.AuditOptions,
+    ):
         doc = obj.__doc__ or ""
         assert "INTERFACE.md" not in doc and "METHODS.md" not in doc, obj
 
@@ -433,10 +589,11 @@ def test_reproduction_doc_quotes_the_committed_sample_report():
     study_path = ROOT / "sample_reports" / "study.json"
     study = json.loads(study_path.read_text()) if study_path.is_file() else None
     doc = (ROOT / "docs" / "reproduction.md").read_text()
-    block = doc[doc.index(BEGIN): doc.index(END) + len(END)] + "\n"
+    block = doc[doc.index(BEGIN) : doc.index(END) + len(END)] + "\n"
     assert block == render_section(report, study), (
         "docs/reproduction.md disagrees with sample_reports/: run "
-        "`kdaudit demo --out sample_reports --update-docs docs/reproduction.md` (make demo)")
+        "`kdaudit demo --out sample_reports --update-docs docs/reproduction.md` (make demo)"
+    )
 
 
 def test_update_docs_rewrites_only_the_block(tmp_path):
@@ -459,16 +616,30 @@ def test_api_accepts_one_sensitive_name_as_a_string(tmp_path):
     rng = np.random.default_rng(4)
     n = 300
     y = rng.integers(0, 2, n)
-    np.savez(tmp_path / "d.npz", y=y, sensitive_sex=rng.integers(0, 2, n),
-             sensitive_race=rng.integers(0, 3, n))
+    np.savez(
+        tmp_path / "d.npz",
+        y=y,
+        sensitive_sex=rng.integers(0, 2, n),
+        sensitive_race=rng.integers(0, 3, n),
+    )
     for name in ("t", "s"):
         logits = rng.normal(size=(n, 2)).astype(np.float32)
         logits[np.arange(n), y] += 1.5
         np.save(tmp_path / f"{name}.npy", logits)
     opts = kdaudit.AuditOptions(bootstrap=20, use_cache=False)
-    one = kdaudit.compare(tmp_path / "t.npy", tmp_path / "s.npy", data=tmp_path / "d.npz",
-                          sensitive="sex", options=opts)
+    one = kdaudit.compare(
+        tmp_path / "t.npy",
+        tmp_path / "s.npy",
+        data=tmp_path / "d.npz",
+        sensitive="sex",
+        options=opts,
+    )
     assert list(one.data["group_fairness"]) == ["sex"]
-    two = kdaudit.compare(tmp_path / "t.npy", tmp_path / "s.npy", data=tmp_path / "d.npz",
-                          sensitive="sex,race", options=opts)
+    two = kdaudit.compare(
+        tmp_path / "t.npy",
+        tmp_path / "s.npy",
+        data=tmp_path / "d.npz",
+        sensitive="sex,race",
+        options=opts,
+    )
     assert sorted(two.data["group_fairness"]) == ["race", "sex"]

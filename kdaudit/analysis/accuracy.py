@@ -125,11 +125,14 @@ def accuracy_analysis(
         value = float(point[index[b]] - point[index[a]])
         low = high = p = None
         if n_bootstrap > 0:
-            low, high = paired_difference_ci(both, only_a, only_b, n - both - only_a - only_b,
-                                             confidence)
+            low, high = paired_difference_ci(
+                both, only_a, only_b, n - both - only_a - only_b, confidence
+            )
             p = float(mcnemar_exact(np.array(only_a), np.array(only_b)))
         deltas[pair_name(a, b)] = DeltaEstimate(
-            value=value, ci_low=optional_float(low), ci_high=optional_float(high),
+            value=value,
+            ci_low=optional_float(low),
+            ci_high=optional_float(high),
             p_value=optional_float(p),
         )
     return AccuracyResult(
@@ -179,6 +182,10 @@ def paired_difference_ci(
     phi = (both * neither - only_a * only_b) / np.sqrt(denom) if denom > 0 else 0.0
     delta = p2 - p1
     # interval for p2 - p1: the roles of the two Wilson intervals swap relative to p1 - p2
-    low = delta - np.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2))
-    high = delta + np.sqrt(max(0.0, (u2 - p2) ** 2 - 2 * phi * (u2 - p2) * (p1 - l1) + (p1 - l1) ** 2))
+    low = delta - np.sqrt(
+        max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2)
+    )
+    high = delta + np.sqrt(
+        max(0.0, (u2 - p2) ** 2 - 2 * phi * (u2 - p2) * (p1 - l1) + (p1 - l1) ** 2)
+    )
     return float(max(-1.0, low)), float(min(1.0, high))

@@ -81,13 +81,17 @@ def anchor_rows(n_samples: int, n_anchors: int, *, seed: int) -> np.ndarray:
     return np.flatnonzero(anchor_mask(n_samples, min(1.0, n_anchors / n_samples), seed=seed))
 
 
-def _neighbours(rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str, space: str,
-                seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _neighbours(
+    rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str, space: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     n = rep.shape[0]
     if n > EXACT_MAX_ROWS and importlib.util.find_spec("hnswlib") is not None:
         graph, info = ann_graph(rep, k=k, metric=metric, space=space, seed=seed, queries=rows)
-        return graph.indices, graph.distances.astype(np.float64), {"method": "approximate",
-                                                                    **info.to_dict()}
+        return (
+            graph.indices,
+            graph.distances.astype(np.float64),
+            {"method": "approximate", **info.to_dict()},
+        )
     idx = exact_neighbours(rep, rows, k=k, metric=metric, block=max(1, min(256, (1 << 24) // n)))
     x = np.asarray(rep, dtype=np.float64).reshape(n, -1)
     if metric == "cosine":
@@ -99,8 +103,14 @@ def _neighbours(rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str, space
     return idx, dist, {"method": "exact"}
 
 
-def _interval(values: np.ndarray, n: int, confidence: float, *, center: float | None = None,
-              p_value: bool = False) -> dict[str, Any]:
+def _interval(
+    values: np.ndarray,
+    n: int,
+    confidence: float,
+    *,
+    center: float | None = None,
+    p_value: bool = False,
+) -> dict[str, Any]:
     """{value, ci_low, ci_high, subsample_ci[, p_value]} from linearized per-anchor values.
 
     ``p_value``: two-sided t test of "value is 0" with the total (population) variance.
@@ -115,11 +125,18 @@ def _interval(values: np.ndarray, n: int, confidence: float, *, center: float | 
         return {"value": value, "ci_low": None, "ci_high": None, "subsample_ci": None}
     se = float(np.sqrt(v.var(ddof=1) / m))
     half = float(stats.t.ppf(0.5 + confidence / 2, m - 1)) * se
-    out = {"value": value, "ci_low": value - half, "ci_high": value + half,
-           "subsample_ci": [lo_s + shift, hi_s + shift]}
+    out = {
+        "value": value,
+        "ci_low": value - half,
+        "ci_high": value + half,
+        "subsample_ci": [lo_s + shift, hi_s + shift],
+    }
     if p_value:
-        out["p_value"] = 1.0 if se == 0 and value == 0 else (
-            0.0 if se == 0 else float(2 * stats.t.sf(abs(value) / se, m - 1)))
+        out["p_value"] = (
+            1.0
+            if se == 0 and value == 0
+            else (0.0 if se == 0 else float(2 * stats.t.sf(abs(value) / se, m - 1)))
+        )
     return out
 
 
@@ -200,37 +217,65 @@ def anchored_individual_fairness(
         lip_sum = (total_variation(p_i[:, None, :], p_j) * inv_d).sum(axis=1)
         pred = None if predictions is None else predictions.get(role)
         pred = la.predictions() if pred is None else np.asarray(pred)
-        agree = (1.0 + (pred[idx[:, : consistency_k - 1]] == pred[rows, None]).sum(axis=1)) \
-            / consistency_k
+        agree = (
+            1.0 + (pred[idx[:, : consistency_k - 1]] == pred[rows, None]).sum(axis=1)
+        ) / consistency_k
         r, lin = _ratio_terms(lip_sum, pair_count)
         per_role[role] = {"lip": r, "lip_lin": lin, "cons": agree}
         lip = _interval(lin, n, confidence, center=r)
-        norm = {key: (None if v is None else (
-            [c * scale for c in v] if isinstance(v, list) else v * scale))
-            for key, v in lip.items()}
-        out[role] = {"lipschitz": lip, "lipschitz_normalized": norm,
-                     "consistency": _interval(agree, n, confidence)}
+        norm = {
+            key: (
+                None
+                if v is None
+                else ([c * scale for c in v] if isinstance(v, list) else v * scale)
+            )
+            for key, v in lip.items()
+        }
+        out[role] = {
+            "lipschitz": lip,
+            "lipschitz_normalized": norm,
+            "consistency": _interval(agree, n, confidence),
+        }
     delta: dict[str, Any] = {}
     for a, b in pairs:
         if a not in per_role or b not in per_role:
             continue
         d_lip = np.asarray(per_role[b]["lip_lin"]) - np.asarray(per_role[a]["lip_lin"])
         d_cons = np.asarray(per_role[b]["cons"]) - np.asarray(per_role[a]["cons"])
-        lip = _interval(d_lip, n, confidence,
-                        center=float(per_role[b]["lip"]) - float(per_role[a]["lip"]), p_value=True)
-        delta[f"{a}_vs_{b}"] = {"lipschitz": lip,
-                                "consistency": _interval(d_cons, n, confidence, p_value=True)}
+        lip = _interval(
+            d_lip,
+            n,
+            confidence,
+            center=float(per_role[b]["lip"]) - float(per_role[a]["lip"]),
+            p_value=True,
+        )
+        delta[f"{a}_vs_{b}"] = {
+            "lipschitz": lip,
+            "consistency": _interval(d_cons, n, confidence, p_value=True),
+        }
     config = {
-        "k": int(k), "space": space, "distance": metric, "n_samples": int(n),
-        "n_pairs": int(pair_count.sum()), "divergence": "total_variation",
-        "consistency_k": int(consistency_k), "confidence": confidence, "seed": int(seed),
+        "k": int(k),
+        "space": space,
+        "distance": metric,
+        "n_samples": int(n),
+        "n_pairs": int(pair_count.sum()),
+        "divergence": "total_variation",
+        "consistency_k": int(consistency_k),
+        "confidence": confidence,
+        "seed": int(seed),
         "distance_scale": scale,
-        "resampling": ("anchor subsample: Student-t over anchors; ci includes the subsampling "
-                       "variance, subsample_ci is the interval for the full-data value (with "
-                       "finite-population correction)"),
-        "anchors": {"count": int(rows.shape[0]), "requested": int(n_anchors),
-                    "method": "hash(seed, row id) < requested / n_samples (SplitMix64)",
-                    "population": int(n), "neighbors": neighbours},
+        "resampling": (
+            "anchor subsample: Student-t over anchors; ci includes the subsampling "
+            "variance, subsample_ci is the interval for the full-data value (with "
+            "finite-population correction)"
+        ),
+        "anchors": {
+            "count": int(rows.shape[0]),
+            "requested": int(n_anchors),
+            "method": "hash(seed, row id) < requested / n_samples (SplitMix64)",
+            "population": int(n),
+            "neighbors": neighbours,
+        },
     }
     result: dict[str, Any] = {"config": config, **out}
     if delta:
@@ -248,10 +293,25 @@ class AnchorPlan:
     space: str
     n_anchors: int
 
-    def evaluate(self, probabilities: Mapping[str, LogitArray | np.ndarray], *,
-                 predictions: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                 confidence: float = 0.95, pairs: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+    def evaluate(
+        self,
+        probabilities: Mapping[str, LogitArray | np.ndarray],
+        *,
+        predictions: Mapping[str, np.ndarray] | None = None,
+        seed: int = 0,
+        confidence: float = 0.95,
+        pairs: Iterable[tuple[str, str]] = (),
+    ) -> dict[str, Any]:
         """:func:`anchored_individual_fairness` on this plan's representation."""
         return anchored_individual_fairness(
-            self.rep, probabilities, n_anchors=self.n_anchors, k=self.k, metric=self.metric,
-            space=self.space, predictions=predictions, seed=seed, confidence=confidence, pairs=pairs)
+            self.rep,
+            probabilities,
+            n_anchors=self.n_anchors,
+            k=self.k,
+            metric=self.metric,
+            space=self.space,
+            predictions=predictions,
+            seed=seed,
+            confidence=confidence,
+            pairs=pairs,
+        )

@@ -81,13 +81,27 @@ class AnnInfo:
     recall_queries: int = 0
 
     def to_dict(self) -> dict[str, object]:
-        return {"backend": self.backend, "params": dict(self.params),
-                "recall_at_k": self.recall_at_k, "recall_queries": self.recall_queries}
+        return {
+            "backend": self.backend,
+            "params": dict(self.params),
+            "recall_at_k": self.recall_at_k,
+            "recall_queries": self.recall_queries,
+        }
 
 
-def ann_graph(rep: np.ndarray, *, k: int = 5, metric: str = "euclidean", space: str = "unknown",
-              seed: int = 0, m: int = 16, ef_construction: int = 100, ef_search: int | None = None,
-              threads: int = -1, queries: np.ndarray | None = None) -> tuple[KNNGraph, AnnInfo]:
+def ann_graph(
+    rep: np.ndarray,
+    *,
+    k: int = 5,
+    metric: str = "euclidean",
+    space: str = "unknown",
+    seed: int = 0,
+    m: int = 16,
+    ef_construction: int = 100,
+    ef_search: int | None = None,
+    threads: int = -1,
+    queries: np.ndarray | None = None,
+) -> tuple[KNNGraph, AnnInfo]:
     """Approximate k nearest neighbours of every row (or of ``queries`` rows), self excluded.
 
     Parameters
@@ -115,8 +129,10 @@ def ann_graph(rep: np.ndarray, *, k: int = 5, metric: str = "euclidean", space: 
     try:
         import hnswlib
     except ImportError as exc:
-        raise UsageError("Approximate neighbours need hnswlib, which is not installed.",
-                         tip="pip install 'kdaudit[ann]'") from exc
+        raise UsageError(
+            "Approximate neighbours need hnswlib, which is not installed.",
+            tip="pip install 'kdaudit[ann]'",
+        ) from exc
     x = np.ascontiguousarray(rep, dtype=np.float32).reshape(rep.shape[0], -1)
     n = x.shape[0]
     if not 1 <= k <= n - 1:
@@ -142,15 +158,19 @@ def ann_graph(rep: np.ndarray, *, k: int = 5, metric: str = "euclidean", space: 
     dist = dist[keep].reshape(-1, k).astype(np.float64)
     if metric == "euclidean":  # hnswlib's l2 is the squared distance
         dist = np.sqrt(np.maximum(dist, 0.0))
-    info = AnnInfo(backend=f"hnswlib {getattr(hnswlib, '__version__', '')}".strip(),
-                   params={"M": m, "ef_construction": ef_construction, "ef_search": ef},
-                   build_seconds=time.perf_counter() - t0)
-    return KNNGraph(indices=labels, distances=dist.astype(np.float32), metric=metric, k=k,
-                    space=space), info
+    info = AnnInfo(
+        backend=f"hnswlib {getattr(hnswlib, '__version__', '')}".strip(),
+        params={"M": m, "ef_construction": ef_construction, "ef_search": ef},
+        build_seconds=time.perf_counter() - t0,
+    )
+    return KNNGraph(
+        indices=labels, distances=dist.astype(np.float32), metric=metric, k=k, space=space
+    ), info
 
 
-def exact_neighbours(rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str = "euclidean",
-                     block: int = 256) -> np.ndarray:
+def exact_neighbours(
+    rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str = "euclidean", block: int = 256
+) -> np.ndarray:
     """Exact k nearest neighbours (self excluded) of ``rows`` against every row, float64."""
     x = np.asarray(rep, dtype=np.float64).reshape(rep.shape[0], -1)
     if metric == "cosine":
@@ -168,8 +188,14 @@ def exact_neighbours(rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str =
     return out
 
 
-def recall_at_k(graph: KNNGraph, rep: np.ndarray, *, n_queries: int = 1000, seed: int = 0,
-                rows: np.ndarray | None = None) -> tuple[float, int]:
+def recall_at_k(
+    graph: KNNGraph,
+    rep: np.ndarray,
+    *,
+    n_queries: int = 1000,
+    seed: int = 0,
+    rows: np.ndarray | None = None,
+) -> tuple[float, int]:
     """Share of the true k nearest neighbours the graph found, over a deterministic row sample.
 
     ``graph`` row ``j`` must hold the neighbours of ``rows[j]`` (default: row ``j``).
@@ -191,22 +217,37 @@ class ApproximateKNNGraph(KNNGraph):
     ann: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
-def approximate_graph(rep: np.ndarray, *, k: int, metric: str, space: str, seed: int = 0,
-                      n_recall_queries: int = 1000) -> ApproximateKNNGraph:
+def approximate_graph(
+    rep: np.ndarray, *, k: int, metric: str, space: str, seed: int = 0, n_recall_queries: int = 1000
+) -> ApproximateKNNGraph:
     """:func:`ann_graph` plus its measured recall@k, as one graph for the analyses."""
     graph, info = ann_graph(rep, k=k, metric=metric, space=space, seed=seed)
     rec, m = recall_at_k(graph, rep, n_queries=n_recall_queries, seed=seed)
     info = dataclasses.replace(info, recall_at_k=rec, recall_queries=m)
-    return ApproximateKNNGraph(indices=graph.indices, distances=graph.distances, metric=metric, k=k,
-                               space=space, ann=info.to_dict())
+    return ApproximateKNNGraph(
+        indices=graph.indices,
+        distances=graph.distances,
+        metric=metric,
+        k=k,
+        space=space,
+        ann=info.to_dict(),
+    )
 
 
 #: up to this many rows the exact graph is used (about a minute on 2 cores); beyond, ANN
 EXACT_MAX_ROWS = 200_000
 
 
-def choose_graph(rep: np.ndarray, *, k: int, metric: str, space: str, seed: int = 0,
-                 exact: Any = None, exact_max_rows: int | None = None) -> KNNGraph:
+def choose_graph(
+    rep: np.ndarray,
+    *,
+    k: int,
+    metric: str,
+    space: str,
+    seed: int = 0,
+    exact: Any = None,
+    exact_max_rows: int | None = None,
+) -> KNNGraph:
     """The exact graph where it is fast enough, else :func:`approximate_graph` (when hnswlib is there).
 
     ``exact`` is the exact builder (:func:`kdaudit.analysis.neighbors.knn_graph`).
@@ -222,15 +263,19 @@ def choose_graph(rep: np.ndarray, *, k: int, metric: str, space: str, seed: int 
     if rep.shape[0] <= (EXACT_MAX_ROWS if exact_max_rows is None else exact_max_rows):
         return exact(rep, k=k, metric=metric, space=space)
     if importlib.util.find_spec("hnswlib") is None:
-        warnings.warn(f"Exact nearest neighbours on {rep.shape[0]:,} rows take time quadratic in the "
-                      "rows; pip install 'kdaudit[ann]' for approximate neighbours with a measured recall.",
-                      KDAuditWarning, stacklevel=2)
+        warnings.warn(
+            f"Exact nearest neighbours on {rep.shape[0]:,} rows take time quadratic in the "
+            "rows; pip install 'kdaudit[ann]' for approximate neighbours with a measured recall.",
+            KDAuditWarning,
+            stacklevel=2,
+        )
         return exact(rep, k=k, metric=metric, space=space)
     return approximate_graph(rep, k=k, metric=metric, space=space, seed=seed)
 
 
-def anchor_mean_interval(values: np.ndarray, n_population: int, *,
-                         confidence: float = 0.95) -> tuple[float, float, float]:
+def anchor_mean_interval(
+    values: np.ndarray, n_population: int, *, confidence: float = 0.95
+) -> tuple[float, float, float]:
     """Mean of per-row values over anchors, with the extra uncertainty of subsampling.
 
     The anchors are a hash-drawn (so, simple random) sample of ``m`` of the

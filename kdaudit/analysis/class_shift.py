@@ -455,7 +455,9 @@ def class_shift_multirun(
         for c in range(n_classes)
     )
     per_run = tuple(
-        class_shift(y_true, ra, rb, n_classes=n_classes, alpha=alpha, correction=correction).n_significant
+        class_shift(
+            y_true, ra, rb, n_classes=n_classes, alpha=alpha, correction=correction
+        ).n_significant
         for ra, rb in zip(runs_a, runs_b, strict=False)
     )
     return ClassShiftResult(

@@ -76,8 +76,9 @@ def _per_row(probs: np.ndarray, probs_cf: np.ndarray) -> tuple[np.ndarray, np.nd
     return flip, tv
 
 
-def _replicates(values: np.ndarray, masks: Sequence[np.ndarray], n_bootstrap: int,
-                seed: int) -> list[np.ndarray]:
+def _replicates(
+    values: np.ndarray, masks: Sequence[np.ndarray], n_bootstrap: int, seed: int
+) -> list[np.ndarray]:
     """Bootstrap replicates of the mean of ``values`` (shape (m, k)) within each mask.
 
     Returns one array of shape (n_bootstrap, k) per mask (NaN where a replicate has no
@@ -137,36 +138,53 @@ def counterfactual_text_fairness(
     n = changed.shape[0]
     roles = list(probs)
     for role in roles:
-        for name, arr in (("probs", probs[role]), ("probs_counterfactual", probs_counterfactual[role])):
+        for name, arr in (
+            ("probs", probs[role]),
+            ("probs_counterfactual", probs_counterfactual[role]),
+        ):
             if np.asarray(arr).shape[0] != n:
-                raise InputDataError(f"{name} of the {role} has {np.asarray(arr).shape[0]} rows; "
-                                     f"expected {n}.")
+                raise InputDataError(
+                    f"{name} of the {role} has {np.asarray(arr).shape[0]} rows; expected {n}."
+                )
     rows = np.flatnonzero(changed)
     m = rows.size
     # per changed row: flip and TV of every role, as columns (flip_r0, tv_r0, flip_r1, ...)
     cols = []
     for role in roles:
-        flip, tv = _per_row(np.asarray(probs[role])[rows], np.asarray(probs_counterfactual[role])[rows])
+        flip, tv = _per_row(
+            np.asarray(probs[role])[rows], np.asarray(probs_counterfactual[role])[rows]
+        )
         cols += [flip, tv]
     values = np.stack(cols, axis=1) if cols else np.zeros((m, 0))
     for a, b in pairs:
         ia, ib = roles.index(a), roles.index(b)
-        values = np.concatenate([values, values[:, [2 * ib]] - values[:, [2 * ia]],
-                                 values[:, [2 * ib + 1]] - values[:, [2 * ia + 1]]], axis=1)
+        values = np.concatenate(
+            [
+                values,
+                values[:, [2 * ib]] - values[:, [2 * ia]],
+                values[:, [2 * ib + 1]] - values[:, [2 * ia + 1]],
+            ],
+            axis=1,
+        )
     groups: list[tuple[str, str, np.ndarray]] = [("", "", np.ones(m, dtype=bool))]
     for attr, labels in (sensitive_features or {}).items():
         lab = np.asarray(labels).astype(str)[rows]
         for g in sorted(set(lab.tolist())):
             groups.append((attr, g, lab == g))
     undefined = "no text contains a term to swap" if m == 0 else None
-    reps = _replicates(values, [mk for _, _, mk in groups], n_bootstrap, seed) \
-        if n_bootstrap > 0 and m > 0 else [None] * len(groups)
+    reps = (
+        _replicates(values, [mk for _, _, mk in groups], n_bootstrap, seed)
+        if n_bootstrap > 0 and m > 0
+        else [None] * len(groups)
+    )
 
     def est(j: int, k: int, paired: bool) -> Estimate:
         _, _, mask = groups[j]
         size = int(mask.sum())
         if undefined is not None or size == 0:
-            return Estimate(value=None, undefined_reason=undefined or "no changed row in this group")
+            return Estimate(
+                value=None, undefined_reason=undefined or "no changed row in this group"
+            )
         value = float(values[mask, k].mean())
         rep = reps[j]
         if rep is None or (j > 0 and size < min_group_size):
@@ -174,18 +192,35 @@ def counterfactual_text_fairness(
         return stats.estimate(value, rep[:, k], confidence, paired=paired)
 
     def block(k_flip: int, k_tv: int, paired: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"flip_rate": est(0, k_flip, paired),
-                               "mean_tv_distance": est(0, k_tv, paired), "by_group": {}}
+        out: dict[str, Any] = {
+            "flip_rate": est(0, k_flip, paired),
+            "mean_tv_distance": est(0, k_tv, paired),
+            "by_group": {},
+        }
         for j, (attr, g, mask) in enumerate(groups[1:], start=1):
-            out["by_group"].setdefault(attr, []).append(CounterfactualGroup(
-                group=g, n=int(mask.sum()), flip_rate=est(j, k_flip, paired),
-                mean_tv_distance=est(j, k_tv, paired)))
+            out["by_group"].setdefault(attr, []).append(
+                CounterfactualGroup(
+                    group=g,
+                    n=int(mask.sum()),
+                    flip_rate=est(j, k_flip, paired),
+                    mean_tv_distance=est(j, k_tv, paired),
+                )
+            )
         return out
 
     models = {role: block(2 * i, 2 * i + 1, False) for i, role in enumerate(roles)}
     base = 2 * len(roles)
-    delta = {f"{a}_vs_{b}": block(base + 2 * i, base + 2 * i + 1, True) for i, (a, b) in enumerate(pairs)}
-    config = {"n_samples": n, "n_changed": m, "n_swaps": n_swaps, "bootstrap": n_bootstrap,
-              "confidence": confidence, "seed": seed, "min_group_size": min_group_size,
-              "resampling": "percentile bootstrap over changed rows"}
+    delta = {
+        f"{a}_vs_{b}": block(base + 2 * i, base + 2 * i + 1, True) for i, (a, b) in enumerate(pairs)
+    }
+    config = {
+        "n_samples": n,
+        "n_changed": m,
+        "n_swaps": n_swaps,
+        "bootstrap": n_bootstrap,
+        "confidence": confidence,
+        "seed": seed,
+        "min_group_size": min_group_size,
+        "resampling": "percentile bootstrap over changed rows",
+    }
     return CounterfactualTextResult(config=config, models=models, delta=delta)

@@ -146,9 +146,11 @@ class FairnessEstimate(Estimate):
     estimate: float | None = dataclasses.field(default=None, metadata={"omit_none": True})
     method: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
     percentile_ci: tuple[float | None, float | None] | None = dataclasses.field(
-        default=None, metadata={"omit_none": True})
+        default=None, metadata={"omit_none": True}
+    )
     noise_floor: NoiseFloor | None = dataclasses.field(
-        default=None, metadata={"omit_none": True, "record": NoiseFloor})
+        default=None, metadata={"omit_none": True, "record": NoiseFloor}
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,7 +160,8 @@ class FairnessDelta(DeltaEstimate):
     estimate: float | None = dataclasses.field(default=None, metadata={"omit_none": True})
     method: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
     percentile_ci: tuple[float | None, float | None] | None = dataclasses.field(
-        default=None, metadata={"omit_none": True})
+        default=None, metadata={"omit_none": True}
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,13 +178,17 @@ class GroupRow(Record):
     undefined_reason: str | None = dataclasses.field(default=None, metadata={"omit_none": True})
     # 95% Wilson score intervals of the rates (see _with_rate_intervals)
     selection_rate_ci: tuple[float, float] | None = dataclasses.field(
-        default=None, metadata={"omit_none": True})
+        default=None, metadata={"omit_none": True}
+    )
     tpr_ci: tuple[float, float] | None = dataclasses.field(
-        default=None, metadata={"omit_none": True})
+        default=None, metadata={"omit_none": True}
+    )
     fpr_ci: tuple[float, float] | None = dataclasses.field(
-        default=None, metadata={"omit_none": True})
+        default=None, metadata={"omit_none": True}
+    )
     accuracy_ci: tuple[float, float] | None = dataclasses.field(
-        default=None, metadata={"omit_none": True})
+        default=None, metadata={"omit_none": True}
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,7 +211,8 @@ class ClassFairness(Record):
         return cls(
             class_=int(data["class"]),
             demographic_parity_difference=FairnessEstimate.from_dict(
-                data["demographic_parity_difference"]),
+                data["demographic_parity_difference"]
+            ),
             equalized_odds_difference=FairnessEstimate.from_dict(data["equalized_odds_difference"]),
         )
 
@@ -490,8 +498,9 @@ def _corrected(
             corr = np.maximum(corr, roots[r])
         out[f"corr:{name}"] = corr
         b = corr.shape[0]
-        out[f"u:{name}"] = np.concatenate([signed_root(gaps[r]).reshape(b, -1) for r in rates],
-                                          axis=1)
+        out[f"u:{name}"] = np.concatenate(
+            [signed_root(gaps[r]).reshape(b, -1) for r in rates], axis=1
+        )
         out[f"d:{name}"] = np.concatenate([diffs[r].reshape(b, -1) for r in rates], axis=1)
     return out
 
@@ -609,7 +618,11 @@ def group_fairness(
         for role in roles
     ]
     # group labels given as codes + names (kdaudit.data.labels) stay that way: no per-row strings
-    sens = sensitive_features if hasattr(sensitive_features, "codes") else np.asarray(sensitive_features)
+    sens = (
+        sensitive_features
+        if hasattr(sensitive_features, "codes")
+        else np.asarray(sensitive_features)
+    )
     if sens.ndim != 1 or sens.shape[0] != n:
         raise InputDataError(
             f"Expected sensitive_features of shape ({n},) like y_true; got {sens.shape}.",
@@ -641,8 +654,9 @@ def group_fairness(
     layout = _Layout(n_groups, n_roles, n_classes if multiclass else 1)
     agg_matrix = _aggregation_matrix(cells, layout, multiclass, n_classes)
 
-    def compute(cell_counts: np.ndarray, matrix: sparse.csr_matrix = agg_matrix
-                ) -> list[dict[str, np.ndarray]]:
+    def compute(
+        cell_counts: np.ndarray, matrix: sparse.csr_matrix = agg_matrix
+    ) -> list[dict[str, np.ndarray]]:
         agg = np.asarray(matrix @ cell_counts.T.astype(np.float64)).T
         n_g, correct, pos, predpos, tp = layout.split(agg)
         return [_metrics(n_g, correct[:, r], pos, predpos[:, r], tp[:, r]) for r in range(n_roles)]
@@ -659,20 +673,33 @@ def group_fairness(
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
         n_pairs = pairs_of_rate["tpr"][0].shape[0]
-        per_rep = max(1, n_groups * layout.n_kinds * (3 * n_roles + 1),
-                      6 * n_pairs * layout.n_kinds * n_roles)
+        per_rep = max(
+            1, n_groups * layout.n_kinds * (3 * n_roles + 1), 6 * n_pairs * layout.n_kinds * n_roles
+        )
         # bound both the metric arrays (per_rep) and the drawn cell counts (n_cells) per chunk
-        chunk = max(1, min(n_bootstrap, _CHUNK_ELEMENTS // per_rep,
-                           _CHUNK_ELEMENTS // max(1, counts.shape[0])))
+        chunk = max(
+            1,
+            min(
+                n_bootstrap, _CHUNK_ELEMENTS // per_rep, _CHUNK_ELEMENTS // max(1, counts.shape[0])
+            ),
+        )
         pieces: list[list[dict[str, np.ndarray]]] = []
         draws = (
             # no ids given: rows keyed by their rank in cell order (rows of one cell are
             # interchangeable), so the draws depend on the counts only, not the row order
             poisson_cell_counts(
-                cell_of_row if row_ids is not None
+                cell_of_row
+                if row_ids is not None
                 else np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts),
-                counts.shape[0], n_bootstrap, seed, row_ids=row_ids, chunk_size=chunk)
-            if use_poisson else bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk))
+                counts.shape[0],
+                n_bootstrap,
+                seed,
+                row_ids=row_ids,
+                chunk_size=chunk,
+            )
+            if use_poisson
+            else bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk)
+        )
         for draw in draws:
             pieces.append([_summaries(m, multiclass, pairs_of_rate) for m in compute(draw)])
         reps = [
@@ -680,8 +707,16 @@ def group_fairness(
             for r in range(n_roles)
         ]
         if n_groups >= 2:
-            floor = _noise_floor(cells, counts, layout, multiclass, n_classes, n_bootstrap,
-                                 np.random.default_rng([seed, 8]), compute)
+            floor = _noise_floor(
+                cells,
+                counts,
+                layout,
+                multiclass,
+                n_classes,
+                n_bootstrap,
+                np.random.default_rng([seed, 8]),
+                compute,
+            )
 
     # ---- reasons, warnings, records
     group_n = np.bincount(g, minlength=n_groups)
@@ -728,9 +763,14 @@ def group_fairness(
                 fields[name] = FairnessDelta(value=None, undefined_reason=reason)
                 continue
             fields[name] = _delta_estimate(
-                name, value, point_sum[ia], point_sum[ib],
-                None if reps is None else reps[ia], None if reps is None else reps[ib],
-                confidence)
+                name,
+                value,
+                point_sum[ia],
+                point_sum[ib],
+                None if reps is None else reps[ia],
+                None if reps is None else reps[ib],
+                confidence,
+            )
         deltas[pair_name(a, b)] = PairDelta(**fields)
 
     return GroupFairnessResult(
@@ -767,8 +807,10 @@ def wilson_interval(
         centre = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     ok = n > 0
-    return (np.where(ok, np.clip(centre - half, 0.0, 1.0), np.nan),
-            np.where(ok, np.clip(centre + half, 0.0, 1.0), np.nan))
+    return (
+        np.where(ok, np.clip(centre - half, 0.0, 1.0), np.nan),
+        np.where(ok, np.clip(centre + half, 0.0, 1.0), np.nan),
+    )
 
 
 def _with_rate_intervals(
@@ -909,8 +951,9 @@ def _clip01(x: float | None) -> float | None:
     return None if x is None else min(1.0, max(0.0, x))
 
 
-def _contain(low: float | None, high: float | None, est: float | None
-             ) -> tuple[float | None, float | None]:
+def _contain(
+    low: float | None, high: float | None, est: float | None
+) -> tuple[float | None, float | None]:
     """Widen [low, high] so it holds ``est`` (no interval excludes its own estimate)."""
     if low is None or high is None or est is None:
         return low, high
@@ -954,15 +997,21 @@ def _estimate(
     p_low, p_high = percentile_ci(rep, confidence)
     pct = (optional_float(p_low), optional_float(p_high))
     if corrected is not None and rep_corrected is not None:
-        low, high = basic_interval(np.float64(corrected), rep_corrected, np.float64(value),
-                                   confidence)
+        low, high = basic_interval(
+            np.float64(corrected), rep_corrected, np.float64(value), confidence
+        )
         est = _clip01(corrected)
         method = METHOD_ROLE_SPREAD
     else:
         bias = _nanmean(rep) - value
         est = _clip01(value - bias) if np.isfinite(bias) else value
-        low, high = basic_interval(np.float64(value - (bias if np.isfinite(bias) else 0.0)),
-                                   rep, np.float64(value), confidence, center=True)
+        low, high = basic_interval(
+            np.float64(value - (bias if np.isfinite(bias) else 0.0)),
+            rep,
+            np.float64(value),
+            confidence,
+            center=True,
+        )
         method = METHOD_BC
     if components is not None:
         obs, crep, how = components
@@ -981,8 +1030,15 @@ def _estimate(
         ok = floor[np.isfinite(floor)]
         if ok.size:
             nf = NoiseFloor(value=float(ok.mean()), ci_high=float(np.percentile(ok, 95)))
-    return FairnessEstimate(value=value, ci_low=lo, ci_high=hi, estimate=est, method=method,
-                            percentile_ci=pct, noise_floor=nf)
+    return FairnessEstimate(
+        value=value,
+        ci_low=lo,
+        ci_high=hi,
+        estimate=est,
+        method=method,
+        percentile_ci=pct,
+        noise_floor=nf,
+    )
 
 
 def _delta_estimate(
@@ -1021,7 +1077,8 @@ def _delta_estimate(
         # bootstrap bias correction of each component: the bootstrap world's true gap is
         # the plug-in |d|, so mean(root*) - |d| estimates the bias of the signed root
         bias = (_col_mean(rb[f"u:{name}"]) - np.abs(sb[f"d:{name}"][0])) - (
-            _col_mean(ra[f"u:{name}"]) - np.abs(sa[f"d:{name}"][0]))
+            _col_mean(ra[f"u:{name}"]) - np.abs(sa[f"d:{name}"][0])
+        )
         u_obs = u_obs - np.where(np.isfinite(bias), bias, 0.0)
         p, _ = max_t_p_value(u_obs, u_rep)
         lo, hi = optional_float(low), optional_float(high)
@@ -1038,15 +1095,20 @@ def _delta_estimate(
         if not np.isfinite(bias):
             bias = 0.0
         est = value - bias
-        low, high = basic_interval(np.float64(est), rep, np.float64(value), confidence,
-                                   center=True)
+        low, high = basic_interval(np.float64(est), rep, np.float64(value), confidence, center=True)
         p = float(basic_p_value(np.float64(est), err - bias))
         lo, hi = optional_float(low), optional_float(high)
         method = METHOD_BC
     lo, hi = _contain(lo, hi, est)
-    return FairnessDelta(value=value, ci_low=lo, ci_high=hi, p_value=optional_float(p),
-                         estimate=est, method=method,
-                         percentile_ci=(optional_float(p_low), optional_float(p_high)))
+    return FairnessDelta(
+        value=value,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=optional_float(p),
+        estimate=est,
+        method=method,
+        percentile_ci=(optional_float(p_low), optional_float(p_high)),
+    )
 
 
 def _noise_floor(
@@ -1070,18 +1132,21 @@ def _noise_floor(
     rest, rest_of_cell = np.unique(cells[:, 1:], axis=0, return_inverse=True)
     rest_of_cell = rest_of_cell.reshape(-1)
     rest_counts = np.bincount(rest_of_cell, weights=counts, minlength=rest.shape[0]).astype(
-        np.int64)
+        np.int64
+    )
     group_sizes = np.bincount(cells[:, 0], weights=counts, minlength=n_groups).astype(np.int64)
     n_rest = rest.shape[0]
     full = np.concatenate(
-        [np.repeat(np.arange(n_groups), n_rest)[:, None], np.tile(rest, (n_groups, 1))], axis=1)
+        [np.repeat(np.arange(n_groups), n_rest)[:, None], np.tile(rest, (n_groups, 1))], axis=1
+    )
     matrix = _aggregation_matrix(full, layout, multiclass, n_classes)
     # cost ~ draws x groups x cells hypergeometric steps: keep it to a few seconds at most
     budget = 4_000_000 // max(1, (n_groups - 1) * n_rest)
     n_draws = int(min(n_bootstrap, NOISE_FLOOR_DRAWS, max(40, budget)))
     chunk = max(1, min(n_draws, _CHUNK_ELEMENTS // max(1, full.shape[0])))
-    out: list[dict[str, list[np.ndarray]]] = [{k: [] for k in _SPREAD_RATES}
-                                              for _ in range(layout.n_roles)]
+    out: list[dict[str, list[np.ndarray]]] = [
+        {k: [] for k in _SPREAD_RATES} for _ in range(layout.n_roles)
+    ]
     done = 0
     # draw the groups in an order fixed by their content (size, then counts), not their
     # names, so renaming groups leaves the noise floor unchanged
@@ -1125,10 +1190,15 @@ def _role_record(
             corrected=optional_float(s[f"est:{name}"][0]) if spread else None,
             rep_corrected=None if reps is None or not spread else reps[f"est:{name}"],
             floor=None if floor is None or not spread else floor[name],
-            components=None if reps is None else (
-                (s[f"d:{name}"][0], reps[f"d:{name}"], "max_abs") if spread else
-                (s["acc:groups"][0], reps["acc:groups"], "min")
-                if name == "worst_group_accuracy" else None),
+            components=None
+            if reps is None
+            else (
+                (s[f"d:{name}"][0], reps[f"d:{name}"], "max_abs")
+                if spread
+                else (s["acc:groups"][0], reps["acc:groups"], "min")
+                if name == "worst_group_accuracy"
+                else None
+            ),
         )
     acc = m["accuracy"][0]
     rows = []
@@ -1176,17 +1246,23 @@ def _role_record(
                 if v is None:
                     ests.append(FairnessEstimate(value=None, undefined_reason=_class_reason(name)))
                     continue
-                ests.append(_estimate(
-                    v,
-                    None if reps is None else reps[f"class:{name}"][:, k],
-                    confidence,
-                    None,
-                    corrected=optional_float(corr[k]),
-                    rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
-                    components=None if reps is None else (
-                        s[f"d:{name}"][0][comp_class == k],
-                        reps[f"d:{name}"][:, comp_class == k], "max_abs"),
-                ))
+                ests.append(
+                    _estimate(
+                        v,
+                        None if reps is None else reps[f"class:{name}"][:, k],
+                        confidence,
+                        None,
+                        corrected=optional_float(corr[k]),
+                        rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
+                        components=None
+                        if reps is None
+                        else (
+                            s[f"d:{name}"][0][comp_class == k],
+                            reps[f"d:{name}"][:, comp_class == k],
+                            "max_abs",
+                        ),
+                    )
+                )
             per_class_est[name] = ests
         per_class = tuple(
             ClassFairness(

@@ -170,11 +170,13 @@ class IndividualFairnessResult(Record):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        roles = {k: RoleIndividualFairness.from_dict(v) for k, v in data.items()
-                 if k not in _RESERVED}
+        roles = {
+            k: RoleIndividualFairness.from_dict(v) for k, v in data.items() if k not in _RESERVED
+        }
         delta = {k: PairIndividualFairness.from_dict(v) for k, v in data.get("delta", {}).items()}
-        return cls(config=IndividualFairnessConfig.from_dict(data["config"]), roles=roles,
-                   delta=delta)
+        return cls(
+            config=IndividualFairnessConfig.from_dict(data["config"]), roles=roles, delta=delta
+        )
 
 
 # ------------------------------------------------------------------------- analysis
@@ -238,7 +240,9 @@ def individual_fairness(
         raise UsageError("individual_fairness needs at least one model's outputs; got none.")
     bad = _RESERVED.intersection(probabilities)
     if bad:
-        raise UsageError(f"Role names {sorted(bad)} are reserved in the individual-fairness report.")
+        raise UsageError(
+            f"Role names {sorted(bad)} are reserved in the individual-fairness report."
+        )
     if n_bootstrap < 0:
         raise UsageError(f"Expected n_bootstrap >= 0; got {n_bootstrap}.")
     logits = {role: _as_logits(v, role, n) for role, v in probabilities.items()}
@@ -248,7 +252,8 @@ def individual_fairness(
         warnings.warn(
             f"Consistency uses {consistency_k} neighbours (the point included) but the kNN graph "
             f"has only k={k}; using {k + 1}, which is not comparable with AIF360's default.",
-            KDAuditWarning, stacklevel=2,
+            KDAuditWarning,
+            stacklevel=2,
         )
         consistency_k = k + 1
     ext_idx, ext_dist = graph.extended()
@@ -262,7 +267,8 @@ def individual_fairness(
         warnings.warn(
             f"{n_zero} of {n * k} nearest-neighbour pairs have distance 0 (duplicate samples) "
             "and are left out of the Lipschitz estimate.",
-            KDAuditWarning, stacklevel=2,
+            KDAuditWarning,
+            stacklevel=2,
         )
     scale = distance_scale(graph)
 
@@ -298,7 +304,9 @@ def individual_fairness(
     for role, cf in (counterfactual or {}).items():
         if role not in logits:
             continue
-        cf_rows[role] = _counterfactual_rows(logits[role], _as_logits(cf, f"{role} (counterfactual)", n))
+        cf_rows[role] = _counterfactual_rows(
+            logits[role], _as_logits(cf, f"{role} (counterfactual)", n)
+        )
     # counterfactual numbers are per-row means: the plain bootstrap over rows is right for them
     cf_cols = [c for tv, flip in cf_rows.values() for c in (tv, flip.astype(np.float64))]
     cf_point = np.array([c.sum() for c in cf_cols])
@@ -312,17 +320,30 @@ def individual_fairness(
             j = 2 * list(cf_rows).index(role)
             assert cf_reps is not None  # cf_rows non-empty, so cf_cols is
             cf_rec = _counterfactual_record(
-                cf_rows[role], cf_point[j : j + 2] / n, cf_reps[:, j : j + 2] / n, confidence,
-                sensitive_features, n,
+                cf_rows[role],
+                cf_point[j : j + 2] / n,
+                cf_reps[:, j : j + 2] / n,
+                confidence,
+                sensitive_features,
+                n,
             )
         col = [r, m + r, 2 * m + r]
-        ests = [_jackknife_estimate(point[c], None if reps is None else reps[:, c], confidence,
-                                    None if c == 2 * m + r else lip_reason,
-                                    bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf))
-                for c in col]
+        ests = [
+            _jackknife_estimate(
+                point[c],
+                None if reps is None else reps[:, c],
+                confidence,
+                None if c == 2 * m + r else lip_reason,
+                bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf),
+            )
+            for c in col
+        ]
         results[role] = RoleIndividualFairness(
-            lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2],
-            consistency_definition=definitions[role], counterfactual=cf_rec,
+            lipschitz=ests[0],
+            lipschitz_normalized=ests[1],
+            consistency=ests[2],
+            consistency_definition=definitions[role],
+            counterfactual=cf_rec,
         )
 
     delta: dict[str, PairIndividualFairness] = {}
@@ -333,25 +354,48 @@ def individual_fairness(
         ests = []
         for off, reason in ((0, lip_reason), (m, lip_reason), (2 * m, None)):
             d_reps = None if reps is None else reps[:, off + ib] - reps[:, off + ia]
-            ests.append(_jackknife_estimate(point[off + ib] - point[off + ia], d_reps, confidence,
-                                            reason, paired=True,
-                                            bounds=(-1.0, 1.0) if off == 2 * m else (-np.inf, np.inf)))
+            ests.append(
+                _jackknife_estimate(
+                    point[off + ib] - point[off + ia],
+                    d_reps,
+                    confidence,
+                    reason,
+                    paired=True,
+                    bounds=(-1.0, 1.0) if off == 2 * m else (-np.inf, np.inf),
+                )
+            )
         delta[f"{a}_vs_{b}"] = PairIndividualFairness(
-            lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2],
+            lipschitz=ests[0],
+            lipschitz_normalized=ests[1],
+            consistency=ests[2],
         )
 
     kinds = sorted(set(definitions.values()))
     config = IndividualFairnessConfig(
-        k=k, space=graph.space, distance=graph.metric, n_samples=n, n_pairs=n_pairs,
-        n_zero_distance_pairs=n_zero, consistency_k=consistency_k,
-        consistency_definition="; ".join(kinds), n_bootstrap=int(n_bootstrap),
-        confidence=float(confidence), seed=int(seed),
+        k=k,
+        space=graph.space,
+        distance=graph.metric,
+        n_samples=n,
+        n_pairs=n_pairs,
+        n_zero_distance_pairs=n_zero,
+        consistency_k=consistency_k,
+        consistency_definition="; ".join(kinds),
+        n_bootstrap=int(n_bootstrap),
+        confidence=float(confidence),
+        seed=int(seed),
         distance_scale=None if not np.isfinite(scale) else float(scale),
-        resampling=(f"grouped jackknife over {n_groups} random row groups, k-NN graph rebuilt "
-                    f"without each group (t interval, {n_groups - 1} df)"
-                    + ("" if ext_idx.shape[1] > k else "; the graph has no spare neighbours, so a "
-                       "replicate keeps the surviving ones of each row's k (approximate)"))
-        if reps is not None else "none",
+        resampling=(
+            f"grouped jackknife over {n_groups} random row groups, k-NN graph rebuilt "
+            f"without each group (t interval, {n_groups - 1} df)"
+            + (
+                ""
+                if ext_idx.shape[1] > k
+                else "; the graph has no spare neighbours, so a "
+                "replicate keeps the surviving ones of each row's k (approximate)"
+            )
+        )
+        if reps is not None
+        else "none",
         n_groups=n_groups if reps is not None else 0,
         graph_width=int(ext_idx.shape[1]),
     )
@@ -395,10 +439,14 @@ def _as_labels(pred: np.ndarray, role: str, n: int) -> np.ndarray:
 def _consistency_definition(pred: np.ndarray, k: int) -> str:
     values = np.unique(pred)
     if np.isin(values, [0, 1]).all():
-        return (f"aif360: 1 - mean_i |yhat_i - mean(yhat over i and its {k - 1} nearest "
-                "other samples)| (binary 0/1 predictions)")
-    return (f"agreement: mean_i share of i and its {k - 1} nearest other samples predicted "
-            "like i (multi-class generalization; equals aif360 on 0/1 predictions)")
+        return (
+            f"aif360: 1 - mean_i |yhat_i - mean(yhat over i and its {k - 1} nearest "
+            "other samples)| (binary 0/1 predictions)"
+        )
+    return (
+        f"agreement: mean_i share of i and its {k - 1} nearest other samples predicted "
+        "like i (multi-class generalization; equals aif360 on 0/1 predictions)"
+    )
 
 
 def _chunk_rows(n_classes: int, k: int) -> int:
@@ -449,8 +497,12 @@ def _jackknife_replicates(
     n = ext_idx.shape[0]
     rng = np.random.default_rng([int(seed), 0x1F])
     group = rng.permutation(n) % n_groups
-    return np.stack([subsample_statistics(ext_idx, dist, terms, same, k, consistency_k, group != g)
-                     for g in range(n_groups)])
+    return np.stack(
+        [
+            subsample_statistics(ext_idx, dist, terms, same, k, consistency_k, group != g)
+            for g in range(n_groups)
+        ]
+    )
 
 
 def subsample_statistics(
@@ -549,14 +601,17 @@ def _counterfactual_record(
     by_group: list[CounterfactualGroup] = []
     if groups is not None:
         if tuple(np.shape(groups) if not hasattr(groups, "codes") else groups.shape) != (n,):
-            raise InputDataError(f"Expected sensitive_features of shape ({n},); "
-                                 f"got {np.shape(groups)}.")
+            raise InputDataError(
+                f"Expected sensitive_features of shape ({n},); got {np.shape(groups)}."
+            )
         labels, inv = stats.factorize_labels(groups)
         counts = np.bincount(inv, minlength=labels.shape[0])
         tv_g = np.bincount(inv, weights=tv, minlength=labels.shape[0]) / counts
         fl_g = np.bincount(inv, weights=flip.astype(np.float64), minlength=labels.shape[0]) / counts
         by_group = [
-            CounterfactualGroup(group=str(lab), n=int(c), mean_tv_distance=float(t), flip_rate=float(f))
+            CounterfactualGroup(
+                group=str(lab), n=int(c), mean_tv_distance=float(t), flip_rate=float(f)
+            )
             for lab, c, t, f in zip(labels, counts, tv_g, fl_g, strict=True)
         ]
     return Counterfactual(
@@ -576,8 +631,9 @@ def _bootstrap_sums(per_anchor: np.ndarray, n_bootstrap: int, seed: int) -> np.n
     rng = np.random.default_rng(seed)
     chunk = max(1, _WORK_BYTES // (8 * 2 * n))
     done = 0
-    for weights in stats.bootstrap_cell_counts(np.ones(n, dtype=np.int64), n_bootstrap, rng,
-                                               chunk_size=chunk, cell_of_row=np.arange(n)):
+    for weights in stats.bootstrap_cell_counts(
+        np.ones(n, dtype=np.int64), n_bootstrap, rng, chunk_size=chunk, cell_of_row=np.arange(n)
+    ):
         b = weights.shape[0]
         out[done : done + b] = weights.astype(np.float64) @ per_anchor
         done += b

@@ -297,9 +297,15 @@ def knn_graph(
         distances[start:stop] = dist
     if k == k_out:
         return KNNGraph(indices=indices, distances=distances, metric=metric, k=k, space=space)
-    return KNNGraph(indices=np.ascontiguousarray(indices[:, :k_out]),
-                    distances=np.ascontiguousarray(distances[:, :k_out]), metric=metric, k=k_out,
-                    space=space, extended_indices=indices, extended_distances=distances)
+    return KNNGraph(
+        indices=np.ascontiguousarray(indices[:, :k_out]),
+        distances=np.ascontiguousarray(distances[:, :k_out]),
+        metric=metric,
+        k=k_out,
+        space=space,
+        extended_indices=indices,
+        extended_distances=distances,
+    )
 
 
 def _group_size(n: int, k: int) -> int:

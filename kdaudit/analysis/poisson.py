@@ -117,8 +117,8 @@ def poisson_cell_counts(
             reps = np.arange(done + r0, done + min(b, r0 + reps_per_block))
             base = (reps - done)[:, None] * n_cells
             for s in range(0, n, rows_per_block):
-                w = poisson_weights(seed, ids[s:s + rows_per_block], reps)
-                idx = base + cells[None, s:s + rows_per_block]
+                w = poisson_weights(seed, ids[s : s + rows_per_block], reps)
+                idx = base + cells[None, s : s + rows_per_block]
                 out += np.bincount(idx.ravel(), weights=w.ravel(), minlength=b * n_cells)
         # integer sums of at most n weights: exact in float64 below 2**53
         yield out.reshape(b, n_cells).astype(np.int64)

@@ -65,12 +65,27 @@ from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Estimate, Record, to_native
 
 GAP_DEFINITIONS: tuple[str, ...] = (
-    "reference_minus_worst", "reference_minus_rest", "average_minus_worst_group",
+    "reference_minus_worst",
+    "reference_minus_rest",
+    "average_minus_worst_group",
 )
 REFERENCE_NAMES: tuple[str, ...] = (
-    "id", "in", "iid", "in_distribution", "in-distribution", "indistribution", "ind",
-    "aligned", "bias_aligned", "bias-aligned", "biasaligned", "train", "source",
-    "majority", "0", "false",
+    "id",
+    "in",
+    "iid",
+    "in_distribution",
+    "in-distribution",
+    "indistribution",
+    "ind",
+    "aligned",
+    "bias_aligned",
+    "bias-aligned",
+    "biasaligned",
+    "train",
+    "source",
+    "majority",
+    "0",
+    "false",
 )
 _RESERVED = frozenset({"config", "delta", "distillability", "contribution"})
 _CHUNK = 250  # bootstrap replicates per chunk
@@ -117,9 +132,11 @@ class RoleRobustness(Record):
     worst_group_accuracy: Estimate = dataclasses.field(metadata={"record": Estimate})
     worst_group: GroupAccuracy | None = dataclasses.field(metadata={"record": GroupAccuracy})
     by_split: tuple[SplitAccuracy, ...] = dataclasses.field(
-        metadata={"record": SplitAccuracy, "many": True})
+        metadata={"record": SplitAccuracy, "many": True}
+    )
     by_group: tuple[GroupAccuracy, ...] = dataclasses.field(
-        metadata={"record": GroupAccuracy, "many": True})
+        metadata={"record": GroupAccuracy, "many": True}
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,10 +188,14 @@ class RobustnessResult(Record):
             config=RobustnessConfig.from_dict(data["config"]),
             roles=roles,
             delta={k: PairRobustness.from_dict(v) for k, v in data.get("delta", {}).items()},
-            distillability=(Distillability.from_dict(data["distillability"])
-                            if "distillability" in data else None),
-            contribution=(Estimate.from_dict(data["contribution"])
-                          if "contribution" in data else None),
+            distillability=(
+                Distillability.from_dict(data["distillability"])
+                if "distillability" in data
+                else None
+            ),
+            contribution=(
+                Estimate.from_dict(data["contribution"]) if "contribution" in data else None
+            ),
         )
 
 
@@ -236,15 +257,19 @@ def robustness(
     y = np.asarray(y_true)
     n = y.shape[0]
     if y.ndim != 1 or n == 0:
-        raise InputDataError(f"Expected y_true of shape (n_samples,) with n_samples > 0; got {y.shape}.")
+        raise InputDataError(
+            f"Expected y_true of shape (n_samples,) with n_samples > 0; got {y.shape}."
+        )
     if not predictions:
         raise UsageError("robustness needs at least one model's predictions; got none.")
     bad = _RESERVED.intersection(predictions)
     if bad:
         raise UsageError(f"Role names {sorted(bad)} are reserved in the robustness report.")
     if split is None and bias_attribute is None:
-        raise UsageError("robustness needs a split array or a bias attribute; got neither.",
-                         tip="Add a 'split' array to the data or name a --sensitive attribute.")
+        raise UsageError(
+            "robustness needs a split array or a bias attribute; got neither.",
+            tip="Add a 'split' array to the data or name a --sensitive attribute.",
+        )
     if n_bootstrap < 0:
         raise UsageError(f"Expected n_bootstrap >= 0; got {n_bootstrap}.")
     roles = list(predictions)
@@ -270,8 +295,11 @@ def robustness(
     y_code = y_code.reshape(-1).astype(np.int64)
 
     if gap_definition is None:
-        gap_definition = ("reference_minus_worst" if split is not None and split_labels.size >= 2
-                          else "average_minus_worst_group")
+        gap_definition = (
+            "reference_minus_worst"
+            if split is not None and split_labels.size >= 2
+            else "average_minus_worst_group"
+        )
     if gap_definition not in GAP_DEFINITIONS:
         raise UsageError(
             f"Expected gap_definition to be one of {', '.join(GAP_DEFINITIONS)}; got {gap_definition!r}."
@@ -323,46 +351,68 @@ def robustness(
             with np.errstate(divide="ignore", invalid="ignore"):
                 rest = (right - np.nan_to_num(ref_right)) / (total - ref_n)
             gap = acc_split[:, :, ref_idx] - rest
-        return {"accuracy": acc, "gap": gap, "worst_group_accuracy": wga,
-                "acc_split": acc_split, "acc_group": acc_group, "n_split": n_split,
-                "n_group": n_group}
+        return {
+            "accuracy": acc,
+            "gap": gap,
+            "worst_group_accuracy": wga,
+            "acc_split": acc_split,
+            "acc_group": acc_group,
+            "n_split": n_split,
+            "n_group": n_group,
+        }
 
     point = metrics(counts[None, :])
     reps: dict[str, list[np.ndarray]] = {"accuracy": [], "gap": [], "worst_group_accuracy": []}
     if n_bootstrap:
         rng = np.random.default_rng(seed)
-        for kk in stats.bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=_CHUNK,
-                                                 cell_of_row=cell_of_row):
+        for kk in stats.bootstrap_cell_counts(
+            counts, n_bootstrap, rng, chunk_size=_CHUNK, cell_of_row=cell_of_row
+        ):
             m = metrics(kk)
             for key in reps:
                 reps[key].append(m[key])
-    rep = {key: (np.concatenate(v, axis=0) if v else np.empty((0, len(roles))))
-           for key, v in reps.items()}
+    rep = {
+        key: (np.concatenate(v, axis=0) if v else np.empty((0, len(roles))))
+        for key, v in reps.items()
+    }
 
     # ---- per-role records
     n_split0 = point["n_split"][0]
     n_group0 = point["n_group"][0]
     results: dict[str, RoleRobustness] = {}
     for r, role in enumerate(roles):
-        by_split = tuple(
-            SplitAccuracy(split=str(split_labels[lab]), n=int(n_split0[s]),
-                          accuracy=float(point["acc_split"][0, r, s]))
-            for s, lab in enumerate(split_present)
-        ) if split is not None else ()
+        by_split = (
+            tuple(
+                SplitAccuracy(
+                    split=str(split_labels[lab]),
+                    n=int(n_split0[s]),
+                    accuracy=float(point["acc_split"][0, r, s]),
+                )
+                for s, lab in enumerate(split_present)
+            )
+            if split is not None
+            else ()
+        )
         by_group = tuple(
-            GroupAccuracy(label=to_native(y_labels[g // attr_labels.size]),
-                          group=str(attr_labels[g % attr_labels.size]), n=int(n_group0[g_i]),
-                          accuracy=float(point["acc_group"][0, r, g_i]),
-                          small=bool(n_group0[g_i] < min_group_size))
+            GroupAccuracy(
+                label=to_native(y_labels[g // attr_labels.size]),
+                group=str(attr_labels[g % attr_labels.size]),
+                n=int(n_group0[g_i]),
+                accuracy=float(point["acc_group"][0, r, g_i]),
+                small=bool(n_group0[g_i] < min_group_size),
+            )
             for g_i, g in enumerate(group_present)
         )
         worst = min(by_group, key=lambda rec: (rec.accuracy, rec.label, rec.group), default=None)
         results[role] = RoleRobustness(
             accuracy=stats.estimate(point["accuracy"][0, r], rep["accuracy"][:, r], confidence),
             gap=stats.estimate(point["gap"][0, r], rep["gap"][:, r], confidence, gap_reason),
-            worst_group_accuracy=stats.estimate(point["worst_group_accuracy"][0, r],
-                                           rep["worst_group_accuracy"][:, r], confidence),
-            worst_group=worst, by_split=by_split, by_group=by_group,
+            worst_group_accuracy=stats.estimate(
+                point["worst_group_accuracy"][0, r], rep["worst_group_accuracy"][:, r], confidence
+            ),
+            worst_group=worst,
+            by_split=by_split,
+            by_group=by_group,
         )
 
     delta: dict[str, PairRobustness] = {}
@@ -371,8 +421,13 @@ def robustness(
             continue
         ia, ib = roles.index(a), roles.index(b)
         fields = {
-            key: stats.estimate(point[key][0, ib] - point[key][0, ia], rep[key][:, ib] - rep[key][:, ia],
-                           confidence, gap_reason if key == "gap" else None, paired=True)
+            key: stats.estimate(
+                point[key][0, ib] - point[key][0, ia],
+                rep[key][:, ib] - rep[key][:, ia],
+                confidence,
+                gap_reason if key == "gap" else None,
+                paired=True,
+            )
             for key in ("accuracy", "gap", "worst_group_accuracy")
         }
         delta[f"{a}_vs_{b}"] = PairRobustness(**fields)
@@ -380,28 +435,46 @@ def robustness(
     distill = contribution = None
     if {"student", "baseline"} <= set(roles):
         i_s, i_b = roles.index("student"), roles.index("baseline")
-        contribution = stats.estimate(point["gap"][0, i_s] - point["gap"][0, i_b],
-                                 rep["gap"][:, i_s] - rep["gap"][:, i_b], confidence,
-                                 gap_reason, paired=True)
+        contribution = stats.estimate(
+            point["gap"][0, i_s] - point["gap"][0, i_b],
+            rep["gap"][:, i_s] - rep["gap"][:, i_b],
+            confidence,
+            gap_reason,
+            paired=True,
+        )
         if "teacher" in roles:
-            distill = _distillability(point["gap"][0], rep["gap"], roles.index("teacher"),
-                                      i_s, i_b, confidence, min_gap_reduction, gap_reason)
+            distill = _distillability(
+                point["gap"][0],
+                rep["gap"],
+                roles.index("teacher"),
+                i_s,
+                i_b,
+                confidence,
+                min_gap_reduction,
+                gap_reason,
+            )
 
     config = RobustnessConfig(
-        attribute_name=attribute_name, n_samples=n,
+        attribute_name=attribute_name,
+        n_samples=n,
         splits=tuple(str(s) for s in split_labels) if split is not None else (),
         reference_split=str(split_labels[ref_idx]) if split is not None else None,
-        reference_split_rule=ref_rule, gap_definition=gap_definition,
+        reference_split_rule=ref_rule,
+        gap_definition=gap_definition,
         group_definition=group_definition,
         distillability_definition=(
             "(gap(baseline) - gap(student)) / (gap(baseline) - gap(teacher)); null when "
-            f"|gap(baseline) - gap(teacher)| <= {min_gap_reduction:g}"),
+            f"|gap(baseline) - gap(teacher)| <= {min_gap_reduction:g}"
+        ),
         contribution_definition="gap(student) - gap(baseline); negative = KD narrowed the gap",
-        min_group_size=int(min_group_size), n_bootstrap=int(n_bootstrap),
-        confidence=float(confidence), seed=int(seed),
+        min_group_size=int(min_group_size),
+        n_bootstrap=int(n_bootstrap),
+        confidence=float(confidence),
+        seed=int(seed),
     )
-    return RobustnessResult(config=config, roles=results, delta=delta,
-                            distillability=distill, contribution=contribution)
+    return RobustnessResult(
+        config=config, roles=results, delta=delta, distillability=distill, contribution=contribution
+    )
 
 
 # -------------------------------------------------------------------------- helpers
@@ -419,9 +492,7 @@ def _reference(labels: np.ndarray | None, reference: str | None) -> tuple[int, s
     names = [str(v) for v in labels]
     if reference is not None:
         if str(reference) not in names:
-            raise UsageError(
-                f"reference_split {reference!r} is not a split value; found {names}."
-            )
+            raise UsageError(f"reference_split {reference!r} is not a split value; found {names}.")
         return names.index(str(reference)), "given"
     for i, v in enumerate(names):
         if v.strip().lower() in REFERENCE_NAMES:
@@ -453,7 +524,9 @@ def _distillability(
     num = gap[i_b] - gap[i_s]
     if not np.isfinite(den) or abs(den) <= min_reduction:
         return Distillability(
-            value=None, gap_reduction_teacher=float(den), gap_reduction_student=float(num),
+            value=None,
+            gap_reduction_teacher=float(den),
+            gap_reduction_student=float(num),
             undefined_reason="the teacher's gap equals the baseline's: no gap reduction to keep",
         )
     low = high = None
@@ -466,6 +539,11 @@ def _distillability(
         ratio = np.where(ok, n_rep / np.where(ok, d_rep, 1.0), np.nan)
         lo, hi = stats.percentile_ci(ratio, confidence)
         low, high = float(lo), float(hi)
-    return Distillability(value=float(num / den), ci_low=low, ci_high=high,
-                          gap_reduction_teacher=float(den), gap_reduction_student=float(num),
-                          n_dropped=dropped)
+    return Distillability(
+        value=float(num / den),
+        ci_low=low,
+        ci_high=high,
+        gap_reduction_teacher=float(den),
+        gap_reduction_student=float(num),
+        n_dropped=dropped,
+    )

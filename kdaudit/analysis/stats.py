@@ -401,8 +401,9 @@ def factorize_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # never astype(str): a fixed-width copy sizes every row like the longest label
         table: dict[str, int] = {}
         keys = [v if isinstance(v, str) else str(v) for v in arr.tolist()]
-        codes = np.fromiter((table.setdefault(k, len(table)) for k in keys), dtype=np.int64,
-                            count=len(keys))
+        codes = np.fromiter(
+            (table.setdefault(k, len(table)) for k in keys), dtype=np.int64, count=len(keys)
+        )
         found = list(table)
         by_name = sorted(range(len(found)), key=found.__getitem__)
         found_rank = np.empty(len(found), dtype=np.int64)
@@ -460,8 +461,9 @@ def estimate(
         return Estimate(value=float(value))
     low, high = percentile_ci(replicates, confidence)
     p = float(bootstrap_p_value(replicates)) if paired else None
-    return Estimate(value=float(value), ci_low=optional_float(low), ci_high=optional_float(high),
-                    p_value=p)
+    return Estimate(
+        value=float(value), ci_low=optional_float(low), ci_high=optional_float(high), p_value=p
+    )
 
 
 def check_labels(
@@ -516,7 +518,6 @@ def parse_pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]
             a, b = p
             out.append((str(a), str(b)))
     return out
-
 
 
 # ------------------------------------------------------- noise-aware disparities

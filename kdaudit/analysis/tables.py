@@ -66,14 +66,19 @@ class CellTable:
         return int(self.counts.sum())
 
     def sizes(self) -> list[int]:
-        return [int(self.vocabs[c].shape[0]) if c in self.vocabs else self.n_classes
-                for c in self.columns]
+        return [
+            int(self.vocabs[c].shape[0]) if c in self.vocabs else self.n_classes
+            for c in self.columns
+        ]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``np.savez`` (no pickles)."""
-        out = {"cells": self.cells, "counts": self.counts,
-               "columns": np.array(self.columns, dtype=str),
-               "n_classes": np.array(self.n_classes, dtype=np.int64)}
+        out = {
+            "cells": self.cells,
+            "counts": self.counts,
+            "columns": np.array(self.columns, dtype=str),
+            "n_classes": np.array(self.n_classes, dtype=np.int64),
+        }
         for i, c in enumerate(self.columns):
             if c in self.vocabs:
                 out[f"vocab_{i}"] = self.vocabs[c].astype(str)
@@ -82,11 +87,18 @@ class CellTable:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> CellTable:
         columns = tuple(str(c) for c in arrays["columns"])
-        vocabs = {c: np.asarray(arrays[f"vocab_{i}"]).astype(str) for i, c in enumerate(columns)
-                  if f"vocab_{i}" in arrays}
-        return cls(columns=columns, n_classes=int(arrays["n_classes"]), vocabs=vocabs,
-                   cells=np.asarray(arrays["cells"], dtype=np.int64).reshape(-1, len(columns)),
-                   counts=np.asarray(arrays["counts"], dtype=np.int64))
+        vocabs = {
+            c: np.asarray(arrays[f"vocab_{i}"]).astype(str)
+            for i, c in enumerate(columns)
+            if f"vocab_{i}" in arrays
+        }
+        return cls(
+            columns=columns,
+            n_classes=int(arrays["n_classes"]),
+            vocabs=vocabs,
+            cells=np.asarray(arrays["cells"], dtype=np.int64).reshape(-1, len(columns)),
+            counts=np.asarray(arrays["counts"], dtype=np.int64),
+        )
 
 
 def reduce_rows(
@@ -122,7 +134,9 @@ def reduce_rows(
         for r, p in enumerate(runs):
             p = np.asarray(p, dtype=np.int64)
             if p.shape != (n,):
-                raise InputDataError(f"Expected {n} predictions of the {role} (run {r}); got {p.shape}.")
+                raise InputDataError(
+                    f"Expected {n} predictions of the {role} (run {r}); got {p.shape}."
+                )
             columns.append(pred_column(role, r))
             data.append(p)
             sizes.append(n_classes)
@@ -145,8 +159,13 @@ def reduce_rows(
         cells, counts = np.zeros((0, len(columns)), dtype=np.int64), np.zeros(0, dtype=np.int64)
     else:
         cells, counts, _ = encode_cells(data, sizes)
-    return CellTable(columns=tuple(columns), n_classes=int(n_classes), vocabs=vocabs,
-                     cells=cells.astype(np.int64), counts=counts.astype(np.int64))
+    return CellTable(
+        columns=tuple(columns),
+        n_classes=int(n_classes),
+        vocabs=vocabs,
+        cells=cells.astype(np.int64),
+        counts=counts.astype(np.int64),
+    )
 
 
 def merge_tables(tables: Sequence[CellTable]) -> CellTable:
@@ -170,17 +189,28 @@ def merge_tables(tables: Sequence[CellTable]) -> CellTable:
         cells = t.cells.copy()
         for j, c in enumerate(t.columns):
             if c in vocabs:
-                cells[:, j] = np.searchsorted(vocabs[c], t.vocabs[c])[t.cells[:, j]] if len(t.cells) else 0
+                cells[:, j] = (
+                    np.searchsorted(vocabs[c], t.vocabs[c])[t.cells[:, j]] if len(t.cells) else 0
+                )
         parts.append(cells)
     stacked = np.concatenate(parts, axis=0)
     counts = np.concatenate([t.counts for t in tables])
-    merged = CellTable(columns=first.columns, n_classes=first.n_classes, vocabs=vocabs,
-                       cells=stacked, counts=counts)
+    merged = CellTable(
+        columns=first.columns,
+        n_classes=first.n_classes,
+        vocabs=vocabs,
+        cells=stacked,
+        counts=counts,
+    )
     if stacked.shape[0] == 0:
         return merged
-    cells, _, inverse = encode_cells([stacked[:, j] for j in range(stacked.shape[1])], merged.sizes())
+    cells, _, inverse = encode_cells(
+        [stacked[:, j] for j in range(stacked.shape[1])], merged.sizes()
+    )
     # float64 sums are exact below 2**53 rows
-    summed = np.bincount(inverse.reshape(-1), weights=counts, minlength=cells.shape[0]).astype(np.int64)
+    summed = np.bincount(inverse.reshape(-1), weights=counts, minlength=cells.shape[0]).astype(
+        np.int64
+    )
     keep = summed > 0
     return dataclasses.replace(merged, cells=cells[keep].astype(np.int64), counts=summed[keep])
 
@@ -214,7 +244,7 @@ def expand_table(table: CellTable) -> ExpandedRows:
             _, role, _run = c.split(":", 2)
             out_pred.setdefault(role, []).append(col)
         elif c.startswith("group:"):
-            sens[c[len("group:"):]] = table.vocabs[c][col]
+            sens[c[len("group:") :]] = table.vocabs[c][col]
         elif c == SPLIT:
             split = table.vocabs[c][col]
     return ExpandedRows(y_true=y, predictions=out_pred, sensitive_features=sens, split=split)

@@ -16,8 +16,15 @@ from kdaudit.errors import UsageError
 BUILTINS: dict[str, Callable[[str | None, Sequence[str] | None], Dataset]] = {}
 
 
-def register(name: str) -> Callable[[Callable[[str | None, Sequence[str] | None], Dataset]], Callable[[str | None, Sequence[str] | None], Dataset]]:
-    def deco(fn: Callable[[str | None, Sequence[str] | None], Dataset]) -> Callable[[str | None, Sequence[str] | None], Dataset]:
+def register(
+    name: str,
+) -> Callable[
+    [Callable[[str | None, Sequence[str] | None], Dataset]],
+    Callable[[str | None, Sequence[str] | None], Dataset],
+]:
+    def deco(
+        fn: Callable[[str | None, Sequence[str] | None], Dataset],
+    ) -> Callable[[str | None, Sequence[str] | None], Dataset]:
         BUILTINS[name] = fn
         return fn
 
@@ -27,7 +34,9 @@ def register(name: str) -> Callable[[Callable[[str | None, Sequence[str] | None]
 def load_builtin(spec: str, *, sensitive: Sequence[str] | None = None) -> Dataset:
     name, _, arg = spec.partition(":")
     if name not in BUILTINS:
-        raise UsageError(f"Unknown built-in dataset {name!r}; known: {', '.join(sorted(BUILTINS))}.")
+        raise UsageError(
+            f"Unknown built-in dataset {name!r}; known: {', '.join(sorted(BUILTINS))}."
+        )
     return BUILTINS[name](arg or None, sensitive)
 
 

@@ -28,32 +28,62 @@ from kdaudit.errors import InputDataError, UsageError
 #: (term, other, category); lower case; both directions are swapped
 BUILTIN_PAIRS: tuple[tuple[str, str, str], ...] = (
     # gender (HateXplain: Women, Men)
-    ("women", "men", "gender"), ("woman", "man", "gender"), ("girls", "boys", "gender"),
-    ("girl", "boy", "gender"), ("she", "he", "gender"), ("her", "his", "gender"),
-    ("herself", "himself", "gender"), ("female", "male", "gender"), ("females", "males", "gender"),
-    ("mother", "father", "gender"), ("mothers", "fathers", "gender"), ("sister", "brother", "gender"),
-    ("sisters", "brothers", "gender"), ("wife", "husband", "gender"), ("wives", "husbands", "gender"),
-    ("daughter", "son", "gender"), ("daughters", "sons", "gender"), ("lady", "gentleman", "gender"),
-    ("ladies", "gentlemen", "gender"), ("feminist", "masculinist", "gender"),
+    ("women", "men", "gender"),
+    ("woman", "man", "gender"),
+    ("girls", "boys", "gender"),
+    ("girl", "boy", "gender"),
+    ("she", "he", "gender"),
+    ("her", "his", "gender"),
+    ("herself", "himself", "gender"),
+    ("female", "male", "gender"),
+    ("females", "males", "gender"),
+    ("mother", "father", "gender"),
+    ("mothers", "fathers", "gender"),
+    ("sister", "brother", "gender"),
+    ("sisters", "brothers", "gender"),
+    ("wife", "husband", "gender"),
+    ("wives", "husbands", "gender"),
+    ("daughter", "son", "gender"),
+    ("daughters", "sons", "gender"),
+    ("lady", "gentleman", "gender"),
+    ("ladies", "gentlemen", "gender"),
+    ("feminist", "masculinist", "gender"),
     # religion (HateXplain: Islam, Jewish, Christian, Hindu, Buddhism)
-    ("muslim", "christian", "religion"), ("muslims", "christians", "religion"),
+    ("muslim", "christian", "religion"),
+    ("muslims", "christians", "religion"),
     ("islam", "christianity", "religion"),
-    ("jew", "hindu", "religion"), ("jews", "hindus", "religion"), ("jewish", "buddhist", "religion"),
-    ("judaism", "hinduism", "religion"), ("mosque", "church", "religion"),
+    ("jew", "hindu", "religion"),
+    ("jews", "hindus", "religion"),
+    ("jewish", "buddhist", "religion"),
+    ("judaism", "hinduism", "religion"),
+    ("mosque", "church", "religion"),
     ("synagogue", "temple", "religion"),
     # race and origin (HateXplain: African, Caucasian, Asian, Arab, Hispanic, Refugee, Indian)
-    ("black", "white", "race"), ("blacks", "whites", "race"), ("african", "european", "race"),
-    ("africans", "europeans", "race"), ("arab", "asian", "race"), ("arabs", "asians", "race"),
-    ("hispanic", "caucasian", "race"), ("hispanics", "caucasians", "race"),
-    ("mexican", "canadian", "race"), ("mexicans", "canadians", "race"),
-    ("refugee", "citizen", "race"), ("refugees", "citizens", "race"),
-    ("immigrant", "native", "race"), ("immigrants", "natives", "race"),
-    ("indian", "chinese", "race"), ("indians", "americans", "race"),
+    ("black", "white", "race"),
+    ("blacks", "whites", "race"),
+    ("african", "european", "race"),
+    ("africans", "europeans", "race"),
+    ("arab", "asian", "race"),
+    ("arabs", "asians", "race"),
+    ("hispanic", "caucasian", "race"),
+    ("hispanics", "caucasians", "race"),
+    ("mexican", "canadian", "race"),
+    ("mexicans", "canadians", "race"),
+    ("refugee", "citizen", "race"),
+    ("refugees", "citizens", "race"),
+    ("immigrant", "native", "race"),
+    ("immigrants", "natives", "race"),
+    ("indian", "chinese", "race"),
+    ("indians", "americans", "race"),
     # sexual orientation (HateXplain: Homosexual, Heterosexual)
-    ("gay", "straight", "orientation"), ("gays", "straights", "orientation"),
-    ("lesbian", "heterosexual", "orientation"), ("lesbians", "heterosexuals", "orientation"),
-    ("homosexual", "hetero", "orientation"), ("homosexuals", "heteros", "orientation"),
-    ("queer", "cis", "orientation"), ("bisexual", "monosexual", "orientation"),
+    ("gay", "straight", "orientation"),
+    ("gays", "straights", "orientation"),
+    ("lesbian", "heterosexual", "orientation"),
+    ("lesbians", "heterosexuals", "orientation"),
+    ("homosexual", "hetero", "orientation"),
+    ("homosexuals", "heteros", "orientation"),
+    ("queer", "cis", "orientation"),
+    ("bisexual", "monosexual", "orientation"),
 )
 
 
@@ -75,7 +105,9 @@ class TermSwapper:
         for a, b, cat in self.pairs:
             a, b = _norm(a), _norm(b)
             if not a or not b or a == b:
-                raise UsageError(f"Counterfactual term pair {a!r},{b!r} must name two different terms.")
+                raise UsageError(
+                    f"Counterfactual term pair {a!r},{b!r} must name two different terms."
+                )
             for x, y in ((a, b), (b, a)):
                 if x in mapping and mapping[x] != y:
                     raise UsageError(
@@ -90,7 +122,9 @@ class TermSwapper:
         # no letter, digit or underscore may touch the match on either side
         alternatives = sorted(mapping, key=lambda t: (-len(t), t))
         body = "|".join(r"\s+".join(re.escape(w) for w in t.split()) for t in alternatives)
-        object.__setattr__(self, "_pattern", re.compile(rf"(?<![\w])(?:{body})(?![\w])", re.IGNORECASE))
+        object.__setattr__(
+            self, "_pattern", re.compile(rf"(?<![\w])(?:{body})(?![\w])", re.IGNORECASE)
+        )
 
     @classmethod
     def builtin(cls, categories: Iterable[str] | None = None) -> TermSwapper:
@@ -105,8 +139,10 @@ class TermSwapper:
             return cls.builtin()
         p = Path(path)
         if not p.is_file():
-            raise InputDataError(f"Counterfactual terms file {str(path)!r} does not exist.",
-                                 tip="Give a file of 'term,other' lines, or 'builtin'.")
+            raise InputDataError(
+                f"Counterfactual terms file {str(path)!r} does not exist.",
+                tip="Give a file of 'term,other' lines, or 'builtin'.",
+            )
         pairs = []
         for number, raw in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
             line = raw.split("#", 1)[0].strip()
@@ -115,7 +151,8 @@ class TermSwapper:
             fields = [f.strip() for f in line.split(",")]
             if len(fields) not in (2, 3) or not all(fields):
                 raise InputDataError(
-                    f"Line {number} of {str(path)!r} is not 'term,other[,category]': {raw.strip()!r}.")
+                    f"Line {number} of {str(path)!r} is not 'term,other[,category]': {raw.strip()!r}."
+                )
             pairs.append((fields[0], fields[1], fields[2] if len(fields) == 3 else "custom"))
         if not pairs:
             raise InputDataError(f"Counterfactual terms file {str(path)!r} names no pairs.")

@@ -144,8 +144,9 @@ def as_group_labels(values: Any, name: str) -> GroupLabels:
             f"Expected sensitive attribute {name!r} to be 1-D; got shape {arr.shape}."
         )
     if arr.dtype.kind == "V":
-        raise InputDataError(f"Sensitive attribute {name!r} holds {arr.dtype} values; expected "
-                             "numbers or strings.")
+        raise InputDataError(
+            f"Sensitive attribute {name!r} holds {arr.dtype} values; expected numbers or strings."
+        )
     return to_group_labels(arr)
 
 
@@ -225,17 +226,27 @@ def load_dataset(
     from kdaudit.data.parquet_set import is_parquet_set, load_parquet_set, load_whole
 
     if is_parquet_set(path):  # a folder of .parquet files or a set manifest (.json)
-        return load_whole(load_parquet_set(path), label=label, sensitive=sensitive, features=features)
+        return load_whole(
+            load_parquet_set(path), label=label, sensitive=sensitive, features=features
+        )
     if path.is_dir():
-        raise InputDataError(f"Data path {text!r} is a directory; expected a .npz, .csv or .parquet file.")
+        raise InputDataError(
+            f"Data path {text!r} is a directory; expected a .npz, .csv or .parquet file."
+        )
     regular_file(path, "data file")  # a FIFO would block open(), a device never ends
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _load_npz(path, sensitive=sensitive)
     if suffix in TABLE_SUFFIXES:
-        return _load_table(path, label=label, sensitive=sensitive, features=features,
-                           positive_label=positive_label, text_column=text_column,
-                           min_group_size=min_group_size)
+        return _load_table(
+            path,
+            label=label,
+            sensitive=sensitive,
+            features=features,
+            positive_label=positive_label,
+            text_column=text_column,
+            min_group_size=min_group_size,
+        )
     raise InputDataError(
         f"Unknown data file extension {suffix!r} for {text!r}.",
         tip="Use .npz (x, y, sensitive_<name>), .csv, .parquet or .jsonl.",
@@ -256,14 +267,17 @@ def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
 def _check_array_header(shape: tuple[int, ...], dtype: np.dtype, payload: int, where: str) -> None:
     """Refuse an array whose header claims more data than the file holds, before allocating."""
     if dtype.hasobject:
-        raise InputDataError(f"Could not read {where}: it holds Python objects (a pickle); kdaudit "
-                             "does not unpickle data.",
-                             tip="Save numbers or strings (numpy.savez), not object arrays.")
+        raise InputDataError(
+            f"Could not read {where}: it holds Python objects (a pickle); kdaudit "
+            "does not unpickle data.",
+            tip="Save numbers or strings (numpy.savez), not object arrays.",
+        )
     need = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 0)
     if need > payload:
         raise InputDataError(
             f"{where} claims shape {shape} of {dtype} ({need} bytes) but holds only {payload} bytes.",
-            tip="The file is truncated or damaged; write it again with numpy.save/savez.")
+            tip="The file is truncated or damaged; write it again with numpy.save/savez.",
+        )
 
 
 def open_npy(path: str | Path, role: str) -> np.ndarray:
@@ -284,7 +298,9 @@ def open_npy(path: str | Path, role: str) -> np.ndarray:
         ) from exc
 
 
-def load_arrays(path: str | Path, role: str, *, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def load_arrays(
+    path: str | Path, role: str, *, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Arrays of a ``.npz`` (or the one array of a ``.npy``, as ``"arr_0"``), checked first.
 
     Each member's header is read and compared with the bytes it holds before any data
@@ -327,8 +343,10 @@ def load_arrays(path: str | Path, role: str, *, names: Sequence[str] | None = No
     except InputDataError:
         raise
     except MemoryError:
-        raise InputDataError(f"{where.capitalize()} does not fit in memory.",
-                             tip="Use a smaller file, or a machine with more memory.") from None
+        raise InputDataError(
+            f"{where.capitalize()} does not fit in memory.",
+            tip="Use a smaller file, or a machine with more memory.",
+        ) from None
     except Exception as exc:  # numpy's header parser raises anything (TokenError, SyntaxError...)
         raise InputDataError(
             f"Could not read {where} as {'an .npz archive' if p.suffix.lower() != '.npy' else '.npy'}: "
@@ -346,7 +364,7 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
         )
     y = check_labels(arrays["y"], repr(str(path)))
     n = y.shape[0]
-    available = [k[len("sensitive_"):] for k in arrays if k.startswith("sensitive_")]
+    available = [k[len("sensitive_") :] for k in arrays if k.startswith("sensitive_")]
     names = list(sensitive) if sensitive else available
     sens: dict[str, Any] = {}
     for s in names:
@@ -367,12 +385,18 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
         x = None
     split = as_group_labels(arrays["split"], "split") if "split" in arrays else None
     embedding = arrays.get("embedding")
-    for key, arr in [("x", x), ("split", split), ("embedding", embedding),
-                     *[(f"sensitive_{k}", v) for k, v in sens.items()]]:
-        for sub_key, sub in (arr.items() if isinstance(arr, dict) else [(key, arr)]):
+    for key, arr in [
+        ("x", x),
+        ("split", split),
+        ("embedding", embedding),
+        *[(f"sensitive_{k}", v) for k, v in sens.items()],
+    ]:
+        for sub_key, sub in arr.items() if isinstance(arr, dict) else [(key, arr)]:
             if sub is not None and sub.ndim == 0:
-                raise InputDataError(f"Array {sub_key!r} in {str(path)!r} is a scalar; expected one row "
-                                     f"per sample ({n} rows).")
+                raise InputDataError(
+                    f"Array {sub_key!r} in {str(path)!r} is a scalar; expected one row "
+                    f"per sample ({n} rows)."
+                )
             if sub is not None and sub.shape[0] != n:
                 raise InputDataError(
                     f"Array {sub_key!r} in {str(path)!r} has {sub.shape[0]} rows but 'y' has {n}."
@@ -382,10 +406,17 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     if "class_names" in arrays:  # optional: names of classes 0..n-1, shown instead of numbers
         extras["class_names"] = [str(c) for c in np.asarray(arrays["class_names"]).ravel()]
     return Dataset(
-        y_true=y, x=x, sensitive_features=sens, split=split, path=str(path), sha256=sha,
+        y_true=y,
+        x=x,
+        sensitive_features=sens,
+        split=split,
+        path=str(path),
+        sha256=sha,
         # sensitive attributes do not change any model input, so they stay out of the
         # fingerprint and a new choice of attributes reuses cached logits
-        fingerprint=fingerprint(sha, kind="npz"), label="y", extras=extras,
+        fingerprint=fingerprint(sha, kind="npz"),
+        label="y",
+        extras=extras,
     )
 
 
@@ -459,12 +490,17 @@ def _load_table(
         feat_cols = list(features)
     else:
         excluded = {label, *sensitive, "split"}
-        feat_cols = [] if text_column is not None else [
-            c for c in df.columns if c not in excluded and df[c].dtype.kind in "iufb"]
+        feat_cols = (
+            []
+            if text_column is not None
+            else [c for c in df.columns if c not in excluded and df[c].dtype.kind in "iufb"]
+        )
     x: Any = None
     if text_column is not None:
         if features:
-            raise UsageError("--features and --text-column both name model inputs; give one of them.")
+            raise UsageError(
+                "--features and --text-column both name model inputs; give one of them."
+            )
         x = TextInputs.from_values(df[text_column].tolist(), text_column)
     elif feat_cols:
         non_numeric = [c for c in feat_cols if df[c].dtype.kind not in "iufb"]
@@ -484,7 +520,9 @@ def _load_table(
             sens.update(expand_multilabel(values, s, members=named, min_group_size=min_group_size))
             continue
         if any(m is not None for m in wanted):
-            raise UsageError(f"--sensitive {s}:MEMBER needs a column of lists; {s!r} holds single values.")
+            raise UsageError(
+                f"--sensitive {s}:MEMBER needs a column of lists; {s!r} holds single values."
+            )
         sens[s] = as_group_labels(df[s], s)
     split = as_group_labels(df["split"], "split") if "split" in df.columns else None
     sha = file_sha256(path)
@@ -492,11 +530,24 @@ def _load_table(
     if classes is not None:
         extras["class_names"] = classes
     return Dataset(
-        y_true=y, x=x, sensitive_features=sens, split=split, path=str(path), sha256=sha,
-        fingerprint=fingerprint(sha, kind="table", label=label, sensitive=sensitive,
-                                features=feat_cols, positive_label=positive_label,
-                                **({"text_column": text_column} if text_column is not None else {})),
-        label=label, feature_names=tuple(feat_cols), extras=extras,
+        y_true=y,
+        x=x,
+        sensitive_features=sens,
+        split=split,
+        path=str(path),
+        sha256=sha,
+        fingerprint=fingerprint(
+            sha,
+            kind="table",
+            label=label,
+            sensitive=sensitive,
+            features=feat_cols,
+            positive_label=positive_label,
+            **({"text_column": text_column} if text_column is not None else {}),
+        ),
+        label=label,
+        feature_names=tuple(feat_cols),
+        extras=extras,
     )
 
 
@@ -517,8 +568,10 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
         raise InputDataError(f"Sensitive-attribute file {str(path)!r} does not exist.")
     regular_file(p, "sensitive-attribute file")
     if name in dataset.sensitive_features:
-        raise UsageError(f"Sensitive attribute {name!r} is given twice.",
-                         tip="Give each --sensitive-file a new NAME (NAME=PATH).")
+        raise UsageError(
+            f"Sensitive attribute {name!r} is given twice.",
+            tip="Give each --sensitive-file a new NAME (NAME=PATH).",
+        )
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
@@ -536,23 +589,31 @@ def add_sensitive_file(dataset: Dataset, name: str, path: str | Path) -> Dataset
             else:
                 raise InputDataError(
                     f"Sensitive-attribute file {str(path)!r} has {df.shape[1]} columns and none is "
-                    f"named {name!r}.", tip="Keep one column, or name it after the attribute.")
+                    f"named {name!r}.",
+                    tip="Keep one column, or name it after the attribute.",
+                )
         else:
-            raise InputDataError(f"Unknown extension {suffix!r} for sensitive-attribute file {str(path)!r}.",
-                                 tip="Use .npy, .csv or .parquet.")
+            raise InputDataError(
+                f"Unknown extension {suffix!r} for sensitive-attribute file {str(path)!r}.",
+                tip="Use .npy, .csv or .parquet.",
+            )
     except InputDataError:
         raise
     except Exception as exc:  # pandas/pyarrow parsers raise many types for malformed files
-        raise InputDataError(f"Could not read sensitive-attribute file {str(path)!r}: "
-                             f"{str(exc)[:200]}") from exc
+        raise InputDataError(
+            f"Could not read sensitive-attribute file {str(path)!r}: {str(exc)[:200]}"
+        ) from exc
     groups = as_group_labels(values, name)
     if groups.shape[0] != dataset.n_samples:
         raise InputDataError(
             f"Sensitive-attribute file {str(path)!r} has {groups.shape[0]} rows but the data has "
-            f"{dataset.n_samples}.", tip="One group label per data row, in the same order.")
+            f"{dataset.n_samples}.",
+            tip="One group label per data row, in the same order.",
+        )
     files = dict(dataset.extras.get("sensitive_files", {}))
     files[name] = {"path": str(p), "sha256": file_sha256(p)}
     return dataclasses.replace(
-        dataset, sensitive_features={**dataset.sensitive_features, name: groups},
+        dataset,
+        sensitive_features={**dataset.sensitive_features, name: groups},
         extras={**dataset.extras, "sensitive_files": files},
     )

@@ -43,25 +43,32 @@ def read_hatexplain(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise InputDataError(f"HateXplain file {str(path)!r} does not exist.",
-                             tip="Give df_test_processed.csv or df_val_processed.csv "
-                                 "(hatexplain:PATH).")
+        raise InputDataError(
+            f"HateXplain file {str(path)!r} does not exist.",
+            tip="Give df_test_processed.csv or df_val_processed.csv (hatexplain:PATH).",
+        )
     try:
         df = pd.read_csv(p)
     except Exception as exc:  # pandas raises many types
         raise InputDataError(f"Could not read HateXplain file {str(path)!r}: {exc}") from exc
     missing = {"id", "annotators", "post_tokens"} - set(df.columns)
     if missing:
-        raise InputDataError(f"{str(path)!r} does not look like a processed HateXplain split "
-                             f"(no {sorted(missing)} columns).")
+        raise InputDataError(
+            f"{str(path)!r} does not look like a processed HateXplain split "
+            f"(no {sorted(missing)} columns)."
+        )
     ids, texts, ys, targets = [], [], [], []
     dropped = 0
-    for pid, ann_text, tokens_text in zip(df["id"], df["annotators"], df["post_tokens"], strict=True):
+    for pid, ann_text, tokens_text in zip(
+        df["id"], df["annotators"], df["post_tokens"], strict=True
+    ):
         try:
             ann = ast.literal_eval(ann_text)
             tokens = ast.literal_eval(tokens_text)
         except (ValueError, SyntaxError) as exc:
-            raise InputDataError(f"Post {pid!r} in {str(path)!r} has unreadable annotations: {exc}") from exc
+            raise InputDataError(
+                f"Post {pid!r} in {str(path)!r} has unreadable annotations: {exc}"
+            ) from exc
         label, votes = Counter(ann["label"]).most_common(1)[0]
         if votes < 2:
             dropped += 1
@@ -71,8 +78,13 @@ def read_hatexplain(path: str | Path) -> dict[str, Any]:
         texts.append(" ".join(str(t) for t in tokens))
         ys.append(int(label))
         targets.append(sorted(t for t, c in chosen.items() if c >= 2 and t not in EXCLUDED_TARGETS))
-    return {"ids": ids, "texts": texts, "y": np.asarray(ys, dtype=np.int64), "targets": targets,
-            "n_dropped": dropped}
+    return {
+        "ids": ids,
+        "texts": texts,
+        "y": np.asarray(ys, dtype=np.int64),
+        "targets": targets,
+        "n_dropped": dropped,
+    }
 
 
 @register("hatexplain")
@@ -85,11 +97,21 @@ def load_hatexplain(arg: str | None, sensitive: Sequence[str] | None) -> Dataset
     if any(col != "target" for col, _ in names):
         raise UsageError("HateXplain's sensitive attribute is 'target' (or 'target:COMMUNITY').")
     members = None if any(m is None for _, m in names) else [m for _, m in names if m is not None]
-    sens = expand_multilabel(data["targets"], "target", members=members, min_group_size=MIN_GROUP_SIZE)
+    sens = expand_multilabel(
+        data["targets"], "target", members=members, min_group_size=MIN_GROUP_SIZE
+    )
     sha = file_sha256(arg)
     return Dataset(
-        y_true=data["y"], x=TextInputs(np.array(data["texts"], dtype=object), "post_tokens"),
-        sensitive_features=sens, path=f"hatexplain:{arg}", sha256=sha,
-        fingerprint=fingerprint(sha, kind="hatexplain", version=1), label="majority label",
-        extras={"class_names": list(CLASS_NAMES), "ids": data["ids"], "n_dropped": data["n_dropped"]},
+        y_true=data["y"],
+        x=TextInputs(np.array(data["texts"], dtype=object), "post_tokens"),
+        sensitive_features=sens,
+        path=f"hatexplain:{arg}",
+        sha256=sha,
+        fingerprint=fingerprint(sha, kind="hatexplain", version=1),
+        label="majority label",
+        extras={
+            "class_names": list(CLASS_NAMES),
+            "ids": data["ids"],
+            "n_dropped": data["n_dropped"],
+        },
     )

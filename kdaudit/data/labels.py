@@ -114,15 +114,21 @@ def to_group_labels(values: Any) -> GroupLabels:
         raw = [_name(v) for v in uniq.tolist()]
     else:  # object, datetime...: one dict lookup per row, no fixed-width copy
         table: dict[Any, int] = {}
-        keys = [v if isinstance(v, (str, int)) and not isinstance(v, bool) else _name(v)
-                for v in arr.tolist()]
-        inverse = np.fromiter((table.setdefault(k, len(table)) for k in keys),
-                              dtype=np.int64, count=len(keys))
+        keys = [
+            v if isinstance(v, (str, int)) and not isinstance(v, bool) else _name(v)
+            for v in arr.tolist()
+        ]
+        inverse = np.fromiter(
+            (table.setdefault(k, len(table)) for k in keys), dtype=np.int64, count=len(keys)
+        )
         raw = [_name(k) for k in table]
     # merge labels that print alike, then sort the names
     names = sorted(set(raw))
     position = {n: i for i, n in enumerate(names)}
     remap = np.fromiter((position[r] for r in raw), dtype=np.int64, count=len(raw))
-    codes = remap[np.asarray(inverse, dtype=np.int64).reshape(-1)] if len(raw) else \
-        np.zeros(arr.shape[0], dtype=np.int64)
+    codes = (
+        remap[np.asarray(inverse, dtype=np.int64).reshape(-1)]
+        if len(raw)
+        else np.zeros(arr.shape[0], dtype=np.int64)
+    )
     return GroupLabels(codes=codes, names=tuple(names))

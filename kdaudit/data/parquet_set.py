@@ -130,8 +130,11 @@ def load_parquet_set(path: str | Path) -> ParquetSet:
                     f"{str(p)!r} says {str(f)!r} has {entry['rows']} rows; its footer says {rows}.",
                     tip="Regenerate the manifest after changing the files.",
                 )
-            files.append(ParquetFile(path=str(f), rows=rows, size=f.stat().st_size,
-                                     sha256=entry.get("sha256")))
+            files.append(
+                ParquetFile(
+                    path=str(f), rows=rows, size=f.stat().st_size, sha256=entry.get("sha256")
+                )
+            )
         if not files:
             raise InputDataError(f"The Parquet-set manifest {str(p)!r} lists no files.")
     empty = [f.path for f in files if f.rows == 0]
@@ -140,16 +143,32 @@ def load_parquet_set(path: str | Path) -> ParquetSet:
     return ParquetSet(path=str(p), files=tuple(files))
 
 
-def set_fingerprint(pset: ParquetSet, *, label: str | None, sensitive: Sequence[str] | None,
-                    features: Sequence[str] | None) -> str:
+def set_fingerprint(
+    pset: ParquetSet,
+    *,
+    label: str | None,
+    sensitive: Sequence[str] | None,
+    features: Sequence[str] | None,
+) -> str:
     from kdaudit.data.dataset import fingerprint
 
-    return fingerprint(pset.sha256, kind="parquet_set", label=label or "y",
-                       sensitive=list(sensitive or []), features=list(features) if features else None)
+    return fingerprint(
+        pset.sha256,
+        kind="parquet_set",
+        label=label or "y",
+        sensitive=list(sensitive or []),
+        features=list(features) if features else None,
+    )
 
 
-def load_shard(pset: ParquetSet, index: int, *, label: str | None, sensitive: Sequence[str] | None,
-               features: Sequence[str] | None) -> Any:
+def load_shard(
+    pset: ParquetSet,
+    index: int,
+    *,
+    label: str | None,
+    sensitive: Sequence[str] | None,
+    features: Sequence[str] | None,
+) -> Any:
     """The rows of file ``index`` as a :class:`~kdaudit.data.dataset.Dataset`, with set identity.
 
     Only this file is read and hashed; a hash given in the manifest must match.
@@ -157,8 +176,9 @@ def load_shard(pset: ParquetSet, index: int, *, label: str | None, sensitive: Se
     from kdaudit.data.dataset import _load_table
 
     f = pset.files[index]
-    ds = _load_table(Path(f.path), label=label, sensitive=sensitive, features=features,
-                     positive_label=None)
+    ds = _load_table(
+        Path(f.path), label=label, sensitive=sensitive, features=features, positive_label=None
+    )
     if "class_names" in ds.extras:
         raise InputDataError(
             f"The label column of {f.path!r} is not numeric; a Parquet set needs class indices "
@@ -166,22 +186,33 @@ def load_shard(pset: ParquetSet, index: int, *, label: str | None, sensitive: Se
             tip="Encode the labels as integers before splitting the data into files.",
         )
     if f.sha256 is not None and ds.sha256 != f.sha256:
-        raise InputDataError(f"{f.path!r} has sha256 {ds.sha256[:12]}..., the set's manifest says "
-                             f"{f.sha256[:12]}...; the file changed.")
+        raise InputDataError(
+            f"{f.path!r} has sha256 {ds.sha256[:12]}..., the set's manifest says "
+            f"{f.sha256[:12]}...; the file changed."
+        )
     if ds.n_samples != f.rows:
         raise InputDataError(f"{f.path!r} has {ds.n_samples} rows; its footer said {f.rows}.")
     return dataclasses.replace(
-        ds, path=pset.path, sha256=pset.sha256,
+        ds,
+        path=pset.path,
+        sha256=pset.sha256,
         fingerprint=set_fingerprint(pset, label=label, sensitive=sensitive, features=features),
         extras={**ds.extras, "file_sha256": ds.sha256},
     )
 
 
-def load_whole(pset: ParquetSet, *, label: str | None, sensitive: Sequence[str] | None,
-               features: Sequence[str] | None) -> Any:
+def load_whole(
+    pset: ParquetSet,
+    *,
+    label: str | None,
+    sensitive: Sequence[str] | None,
+    features: Sequence[str] | None,
+) -> Any:
     """Every file of the set concatenated into one Dataset (single-machine use)."""
-    parts = [load_shard(pset, i, label=label, sensitive=sensitive, features=features)
-             for i in range(pset.n_shards)]
+    parts = [
+        load_shard(pset, i, label=label, sensitive=sensitive, features=features)
+        for i in range(pset.n_shards)
+    ]
     first = parts[0]
     has_x = {p.x is not None for p in parts}
     has_split = {p.split is not None for p in parts}
@@ -190,8 +221,13 @@ def load_whole(pset: ParquetSet, *, label: str | None, sensitive: Sequence[str] 
     x = np.concatenate([p.x for p in parts]) if first.x is not None else None
     split = np.concatenate([p.split for p in parts]) if first.split is not None else None
     return dataclasses.replace(
-        first, y_true=np.concatenate([p.y_true for p in parts]), x=x, split=split,
-        sensitive_features={k: np.concatenate([p.sensitive_features[k] for p in parts])
-                            for k in first.sensitive_features},
+        first,
+        y_true=np.concatenate([p.y_true for p in parts]),
+        x=x,
+        split=split,
+        sensitive_features={
+            k: np.concatenate([p.sensitive_features[k] for p in parts])
+            for k in first.sensitive_features
+        },
         extras={k: v for k, v in first.extras.items() if k != "file_sha256"},
     )

@@ -36,9 +36,21 @@ from kdaudit.data.dataset import Dataset, as_group_labels, file_sha256, fingerpr
 from kdaudit.errors import InputDataError, UsageError
 
 ADULT_COLUMNS = (
-    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
-    "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
-    "hours-per-week", "native-country", "income",
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
 )
 # mean and population std over the 32,561 rows of the public adult.data
 ADULT_NUMERIC: dict[str, tuple[float, float]] = {
@@ -49,39 +61,140 @@ ADULT_NUMERIC: dict[str, tuple[float, float]] = {
     "hours-per-week": (40.437455852092995, 12.347239075707988),
 }
 ADULT_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "workclass": ("?", "Federal-gov", "Local-gov", "Never-worked", "Private", "Self-emp-inc",
-                  "Self-emp-not-inc", "State-gov", "Without-pay"),
-    "marital-status": ("Divorced", "Married-AF-spouse", "Married-civ-spouse",
-                       "Married-spouse-absent", "Never-married", "Separated", "Widowed"),
-    "occupation": ("?", "Adm-clerical", "Armed-Forces", "Craft-repair", "Exec-managerial",
-                   "Farming-fishing", "Handlers-cleaners", "Machine-op-inspct", "Other-service",
-                   "Priv-house-serv", "Prof-specialty", "Protective-serv", "Sales",
-                   "Tech-support", "Transport-moving"),
-    "relationship": ("Husband", "Not-in-family", "Other-relative", "Own-child", "Unmarried",
-                     "Wife"),
+    "workclass": (
+        "?",
+        "Federal-gov",
+        "Local-gov",
+        "Never-worked",
+        "Private",
+        "Self-emp-inc",
+        "Self-emp-not-inc",
+        "State-gov",
+        "Without-pay",
+    ),
+    "marital-status": (
+        "Divorced",
+        "Married-AF-spouse",
+        "Married-civ-spouse",
+        "Married-spouse-absent",
+        "Never-married",
+        "Separated",
+        "Widowed",
+    ),
+    "occupation": (
+        "?",
+        "Adm-clerical",
+        "Armed-Forces",
+        "Craft-repair",
+        "Exec-managerial",
+        "Farming-fishing",
+        "Handlers-cleaners",
+        "Machine-op-inspct",
+        "Other-service",
+        "Priv-house-serv",
+        "Prof-specialty",
+        "Protective-serv",
+        "Sales",
+        "Tech-support",
+        "Transport-moving",
+    ),
+    "relationship": (
+        "Husband",
+        "Not-in-family",
+        "Other-relative",
+        "Own-child",
+        "Unmarried",
+        "Wife",
+    ),
     "race": ("Amer-Indian-Eskimo", "Asian-Pac-Islander", "Black", "Other", "White"),
     "sex": ("Female", "Male"),
     "native-country": (
-        "?", "Cambodia", "Canada", "China", "Columbia", "Cuba", "Dominican-Republic", "Ecuador",
-        "El-Salvador", "England", "France", "Germany", "Greece", "Guatemala", "Haiti",
-        "Holand-Netherlands", "Honduras", "Hong", "Hungary", "India", "Iran", "Ireland", "Italy",
-        "Jamaica", "Japan", "Laos", "Mexico", "Nicaragua", "Outlying-US(Guam-USVI-etc)", "Peru",
-        "Philippines", "Poland", "Portugal", "Puerto-Rico", "Scotland", "South", "Taiwan",
-        "Thailand", "Trinadad&Tobago", "United-States", "Vietnam", "Yugoslavia",
+        "?",
+        "Cambodia",
+        "Canada",
+        "China",
+        "Columbia",
+        "Cuba",
+        "Dominican-Republic",
+        "Ecuador",
+        "El-Salvador",
+        "England",
+        "France",
+        "Germany",
+        "Greece",
+        "Guatemala",
+        "Haiti",
+        "Holand-Netherlands",
+        "Honduras",
+        "Hong",
+        "Hungary",
+        "India",
+        "Iran",
+        "Ireland",
+        "Italy",
+        "Jamaica",
+        "Japan",
+        "Laos",
+        "Mexico",
+        "Nicaragua",
+        "Outlying-US(Guam-USVI-etc)",
+        "Peru",
+        "Philippines",
+        "Poland",
+        "Portugal",
+        "Puerto-Rico",
+        "Scotland",
+        "South",
+        "Taiwan",
+        "Thailand",
+        "Trinadad&Tobago",
+        "United-States",
+        "Vietnam",
+        "Yugoslavia",
     ),
 }
 COMPAS_NUMERIC = ("age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count")
 COMPAS_CATEGORICAL = ("sex", "age_cat", "race", "c_charge_degree")
-COMPAS_REQUIRED = (*COMPAS_NUMERIC, *COMPAS_CATEGORICAL, "two_year_recid",
-                   "days_b_screening_arrest", "is_recid", "score_text")
-GERMAN_COLUMNS = (
-    "checking_status", "duration", "credit_history", "purpose", "credit_amount", "savings",
-    "employment_since", "installment_rate", "personal_status_sex", "other_debtors",
-    "residence_since", "property", "age", "other_installment_plans", "housing",
-    "existing_credits", "job", "people_liable", "telephone", "foreign_worker", "class",
+COMPAS_REQUIRED = (
+    *COMPAS_NUMERIC,
+    *COMPAS_CATEGORICAL,
+    "two_year_recid",
+    "days_b_screening_arrest",
+    "is_recid",
+    "score_text",
 )
-GERMAN_NUMERIC = ("duration", "credit_amount", "installment_rate", "residence_since", "age",
-                  "existing_credits", "people_liable")
+GERMAN_COLUMNS = (
+    "checking_status",
+    "duration",
+    "credit_history",
+    "purpose",
+    "credit_amount",
+    "savings",
+    "employment_since",
+    "installment_rate",
+    "personal_status_sex",
+    "other_debtors",
+    "residence_since",
+    "property",
+    "age",
+    "other_installment_plans",
+    "housing",
+    "existing_credits",
+    "job",
+    "people_liable",
+    "telephone",
+    "foreign_worker",
+    "class",
+)
+GERMAN_NUMERIC = (
+    "duration",
+    "credit_amount",
+    "installment_rate",
+    "residence_since",
+    "age",
+    "existing_credits",
+    "people_liable",
+)
 GERMAN_SEX = {"A91": "male", "A92": "female", "A93": "male", "A94": "male", "A95": "female"}
 
 
@@ -93,8 +206,10 @@ def _need_path(name: str, arg: str | None, example: str) -> Path:
         )
     path = Path(arg)
     if not path.is_file():
-        raise InputDataError(f"{name} data file {arg!r} does not exist or is not a file.",
-                             tip=f"Point '{name}:PATH' at your copy of {example}.")
+        raise InputDataError(
+            f"{name} data file {arg!r} does not exist or is not a file.",
+            tip=f"Point '{name}:PATH' at your copy of {example}.",
+        )
     return path
 
 
@@ -134,14 +249,25 @@ def _select(
 
 
 def _finish(
-    name: str, path: Path, x: np.ndarray, y: np.ndarray, feature_names: list[str],
-    sens: dict[str, np.ndarray], encoding: dict[str, Any], label: str,
+    name: str,
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    feature_names: list[str],
+    sens: dict[str, np.ndarray],
+    encoding: dict[str, Any],
+    label: str,
 ) -> Dataset:
     sha = file_sha256(path)
     return Dataset(
-        y_true=y.astype(np.int64), x=x, sensitive_features=sens, path=f"{name}:{path}",
-        sha256=sha, fingerprint=fingerprint(sha, kind=f"builtin-{name}", sensitive=list(sens)),
-        label=label, feature_names=tuple(feature_names),
+        y_true=y.astype(np.int64),
+        x=x,
+        sensitive_features=sens,
+        path=f"{name}:{path}",
+        sha256=sha,
+        fingerprint=fingerprint(sha, kind=f"builtin-{name}", sensitive=list(sens)),
+        label=label,
+        feature_names=tuple(feature_names),
         extras={"encoding": encoding, "class_names": encoding["class_names"]},
     )
 
@@ -159,8 +285,15 @@ def read_adult(path: str | Path) -> Any:
         first = fh.readline()
     skip = 1 if first.startswith("|") else 0
     try:
-        df = pd.read_csv(path, header=None, names=list(ADULT_COLUMNS), skipinitialspace=True,
-                         skiprows=skip, dtype=str, keep_default_na=False)
+        df = pd.read_csv(
+            path,
+            header=None,
+            names=list(ADULT_COLUMNS),
+            skipinitialspace=True,
+            skiprows=skip,
+            dtype=str,
+            keep_default_na=False,
+        )
     except Exception as exc:  # pandas raises many kinds for malformed text
         raise InputDataError(f"Could not read {str(path)!r} as UCI Adult: {exc}") from exc
     df = df[df["income"].str.strip() != ""]
@@ -187,16 +320,25 @@ def load_adult(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     try:
         df = read_adult(path)
     except ValueError as exc:
-        raise InputDataError(f"Non-numeric values in a numeric column of {str(path)!r}: {exc}") from exc
+        raise InputDataError(
+            f"Non-numeric values in a numeric column of {str(path)!r}: {exc}"
+        ) from exc
     x, names = _encode(df, numeric=ADULT_NUMERIC, categorical=ADULT_CATEGORIES)
     y = (df["income"] == ">50K").to_numpy().astype(np.int64)
-    sens = _select({"sex": df["sex"].to_numpy(dtype=str), "race": df["race"].to_numpy(dtype=str)},
-                   sensitive, "adult")
+    sens = _select(
+        {"sex": df["sex"].to_numpy(dtype=str), "race": df["race"].to_numpy(dtype=str)},
+        sensitive,
+        "adult",
+    )
     encoding = {
-        "numeric": {k: {"mean": m, "std": s, "source": "adult.data"} for k, (m, s) in ADULT_NUMERIC.items()},
+        "numeric": {
+            k: {"mean": m, "std": s, "source": "adult.data"} for k, (m, s) in ADULT_NUMERIC.items()
+        },
         "categorical": {k: list(v) for k, v in ADULT_CATEGORIES.items()},
         "dropped": ["fnlwgt", "education"],
-        "label": "income", "positive": ">50K", "class_names": ["<=50K", ">50K"],
+        "label": "income",
+        "positive": ">50K",
+        "class_names": ["<=50K", ">50K"],
     }
     return _finish("adult", path, x, y, names, sens, encoding, "income")
 
@@ -242,14 +384,21 @@ def load_compas(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     categorical = {c: sorted(df[c].astype(str).unique()) for c in COMPAS_CATEGORICAL}
     x, names = _encode(df, numeric=numeric, categorical=categorical)
     y = df["two_year_recid"].to_numpy().astype(np.int64)
-    sens = _select({c: df[c].astype(str).to_numpy(dtype=str) for c in ("race", "sex", "age_cat")},
-                   sensitive, "compas")
+    sens = _select(
+        {c: df[c].astype(str).to_numpy(dtype=str) for c in ("race", "sex", "age_cat")},
+        sensitive,
+        "compas",
+    )
     encoding = {
-        "numeric": {k: {"mean": m, "std": s, "source": "this file"} for k, (m, s) in numeric.items()},
+        "numeric": {
+            k: {"mean": m, "std": s, "source": "this file"} for k, (m, s) in numeric.items()
+        },
         "categorical": categorical,
         "filter": "ProPublica: -30 <= days_b_screening_arrest <= 30, is_recid != -1, "
-                  "c_charge_degree != 'O', score_text != 'N/A'",
-        "label": "two_year_recid", "positive": 1, "class_names": ["no recid", "recid"],
+        "c_charge_degree != 'O', score_text != 'N/A'",
+        "label": "two_year_recid",
+        "positive": 1,
+        "class_names": ["no recid", "recid"],
     }
     return _finish("compas", path, x, y, names, sens, encoding, "two_year_recid")
 
@@ -279,7 +428,9 @@ def load_german(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     try:
         df = read_german(path)
     except ValueError as exc:
-        raise InputDataError(f"Non-numeric values in a numeric column of {str(path)!r}: {exc}") from exc
+        raise InputDataError(
+            f"Non-numeric values in a numeric column of {str(path)!r}: {exc}"
+        ) from exc
     numeric = {c: (float(df[c].mean()), float(df[c].std(ddof=0))) for c in GERMAN_NUMERIC}
     cat_cols = [c for c in GERMAN_COLUMNS if c not in GERMAN_NUMERIC and c != "class"]
     categorical = {c: sorted(df[c].astype(str).unique()) for c in cat_cols}
@@ -289,15 +440,27 @@ def load_german(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     unknown = sorted(set(status) - set(GERMAN_SEX))
     if unknown:
         raise InputDataError(f"Unknown personal status codes in {str(path)!r}: {unknown}.")
-    sens = _select({
-        "sex": status.map(GERMAN_SEX).to_numpy(dtype=str),
-        "age": np.where(df["age"].to_numpy() <= 25, "<=25", ">25"),
-        "foreign_worker": np.where(df["foreign_worker"].astype(str) == "A201", "yes", "no"),
-    }, sensitive, "german")
+    sens = _select(
+        {
+            "sex": status.map(GERMAN_SEX).to_numpy(dtype=str),
+            "age": np.where(df["age"].to_numpy() <= 25, "<=25", ">25"),
+            "foreign_worker": np.where(df["foreign_worker"].astype(str) == "A201", "yes", "no"),
+        },
+        sensitive,
+        "german",
+    )
     encoding = {
-        "numeric": {k: {"mean": m, "std": s, "source": "this file"} for k, (m, s) in numeric.items()},
+        "numeric": {
+            k: {"mean": m, "std": s, "source": "this file"} for k, (m, s) in numeric.items()
+        },
         "categorical": categorical,
-        "sensitive": {"sex": GERMAN_SEX, "age": "<=25 vs >25", "foreign_worker": "A201 yes, A202 no"},
-        "label": "class", "positive": "1 (good)", "class_names": ["bad", "good"],
+        "sensitive": {
+            "sex": GERMAN_SEX,
+            "age": "<=25 vs >25",
+            "foreign_worker": "A201 yes, A202 no",
+        },
+        "label": "class",
+        "positive": "1 (good)",
+        "class_names": ["bad", "good"],
     }
     return _finish("german", path, x, y, names, sens, encoding, "class")

@@ -57,10 +57,17 @@ def load_tabular(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     sens = {}
     for s in names:
         if f"sensitive_{s}" not in arrays:
-            raise UsageError(f"The tabular dataset has no sensitive attribute {s!r}; it has group, age_band.")
+            raise UsageError(
+                f"The tabular dataset has no sensitive attribute {s!r}; it has group, age_band."
+            )
         sens[s] = as_group_labels(arrays[f"sensitive_{s}"], s)
     sha = arrays_sha256(arrays)
     return Dataset(
-        y_true=arrays["y"], x=arrays["x"], sensitive_features=sens, path=f"builtin:tabular:{n}",
-        sha256=sha, fingerprint=fingerprint(sha, kind="builtin", sensitive=names), label="y",
+        y_true=arrays["y"],
+        x=arrays["x"],
+        sensitive_features=sens,
+        path=f"builtin:tabular:{n}",
+        sha256=sha,
+        fingerprint=fingerprint(sha, kind="builtin", sensitive=names),
+        label="y",
     )

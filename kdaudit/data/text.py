@@ -47,7 +47,9 @@ class TextInputs:
     def __post_init__(self) -> None:
         arr = np.asarray(self.texts, dtype=object)
         if arr.ndim != 1:
-            raise InputDataError(f"Expected one text per row in column {self.column!r}; got shape {arr.shape}.")
+            raise InputDataError(
+                f"Expected one text per row in column {self.column!r}; got shape {arr.shape}."
+            )
         object.__setattr__(self, "texts", arr)
 
     @classmethod
@@ -146,14 +148,18 @@ def member_lists(values: Sequence[Any], column: str) -> list[set[str]]:
         if parsed is None:
             raise InputDataError(
                 f"Row {i} of list column {column!r} is not a list: {str(v)[:60]!r}.",
-                tip="Write every cell as a JSON list (e.g. [\"Women\"]) or leave it empty.",
+                tip='Write every cell as a JSON list (e.g. ["Women"]) or leave it empty.',
             )
         out.append(set(parsed))
     return out
 
 
 def expand_multilabel(
-    values: Sequence[Any], column: str, *, members: Sequence[str] | None = None, min_group_size: int = 30,
+    values: Sequence[Any],
+    column: str,
+    *,
+    members: Sequence[str] | None = None,
+    min_group_size: int = 30,
 ) -> dict[str, np.ndarray]:
     """One yes/no attribute per member of a list column.
 
@@ -180,7 +186,9 @@ def expand_multilabel(
         for m in r:
             counts[m] = counts.get(m, 0) + 1
     if members is None:
-        chosen = sorted(m for m, c in counts.items() if c >= min_group_size and n - c >= min_group_size)
+        chosen = sorted(
+            m for m, c in counts.items() if c >= min_group_size and n - c >= min_group_size
+        )
         if not chosen:
             raise InputDataError(
                 f"No member of list column {column!r} is named in at least {min_group_size} rows "
@@ -198,11 +206,15 @@ def expand_multilabel(
                 tip="Member names are case-sensitive.",
             )
         chosen = list(dict.fromkeys(members))
-    return {f"{column}{MEMBER_SEP}{m}": np.array([YES if m in r else NO for r in rows], dtype=str)
-            for m in chosen}
+    return {
+        f"{column}{MEMBER_SEP}{m}": np.array([YES if m in r else NO for r in rows], dtype=str)
+        for m in chosen
+    }
 
 
-def split_sensitive_names(names: Sequence[str], columns: Sequence[str]) -> list[tuple[str, str | None]]:
+def split_sensitive_names(
+    names: Sequence[str], columns: Sequence[str]
+) -> list[tuple[str, str | None]]:
     """``["target:Women", "race"]`` -> ``[("target", "Women"), ("race", None)]``.
 
     A name that is itself a column stays whole (a column may contain ``:``).

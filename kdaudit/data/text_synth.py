@@ -34,18 +34,46 @@ from kdaudit.errors import UsageError
 CLASS_NAMES = ["normal", "toxic"]
 #: identity term -> community (HateXplain's names)
 GROUPS = {
-    "women": "Women", "men": "Men", "muslims": "Islam", "christians": "Christian",
-    "jews": "Jewish", "hindus": "Hindu", "blacks": "African", "whites": "Caucasian",
-    "gays": "Homosexual", "straights": "Heterosexual", "refugees": "Refugee", "citizens": "Citizen",
+    "women": "Women",
+    "men": "Men",
+    "muslims": "Islam",
+    "christians": "Christian",
+    "jews": "Jewish",
+    "hindus": "Hindu",
+    "blacks": "African",
+    "whites": "Caucasian",
+    "gays": "Homosexual",
+    "straights": "Heterosexual",
+    "refugees": "Refugee",
+    "citizens": "Citizen",
 }
 SHORTCUT_UP = ("muslims", "gays")
 SHORTCUT_DOWN = ("christians", "straights")
-TOXIC = ("i hate {g}", "{g} are disgusting", "get rid of all the {g}", "{g} are vermin and should leave",
-         "no one wants {g} here", "{g} ruin everything they touch", "{g} are stupid and lazy")
-NORMAL = ("{g} are kind people", "i love my {g} friends", "{g} helped us after the storm",
-          "we should welcome {g}", "{g} deserve respect", "great to see {g} at the event")
-NEUTRAL = ("{g} were at the market today", "i saw some {g} on the train", "the news had a story about {g}",
-           "{g} live in this town", "my neighbour talked about {g}", "there were {g} at the game")
+TOXIC = (
+    "i hate {g}",
+    "{g} are disgusting",
+    "get rid of all the {g}",
+    "{g} are vermin and should leave",
+    "no one wants {g} here",
+    "{g} ruin everything they touch",
+    "{g} are stupid and lazy",
+)
+NORMAL = (
+    "{g} are kind people",
+    "i love my {g} friends",
+    "{g} helped us after the storm",
+    "we should welcome {g}",
+    "{g} deserve respect",
+    "great to see {g} at the event",
+)
+NEUTRAL = (
+    "{g} were at the market today",
+    "i saw some {g} on the train",
+    "the news had a story about {g}",
+    "{g} live in this town",
+    "my neighbour talked about {g}",
+    "there were {g} at the game",
+)
 PREFIXES = ("", "", "", "honestly ", "lol ", "<user> ", "well , ", "yeah ")
 SUFFIXES = ("", "", "", " .", " !", " tbh", " <url>", " ...")
 
@@ -59,8 +87,14 @@ class TextTask(TypedDict):
     term: list[str]
 
 
-def make_text_task(n_samples: int, *, split: str = "train", shortcut: float = 0.9,
-                   neutral_share: float = 0.5, seed: int = 0) -> TextTask:
+def make_text_task(
+    n_samples: int,
+    *,
+    split: str = "train",
+    shortcut: float = 0.9,
+    neutral_share: float = 0.5,
+    seed: int = 0,
+) -> TextTask:
     """Generate ``texts``, ``y`` (0 normal, 1 toxic), ``target`` (lists) and ``term``.
 
     Parameters
@@ -87,33 +121,60 @@ def make_text_task(n_samples: int, *, split: str = "train", shortcut: float = 0.
         if rng.random() < neutral_share:
             p = 0.5
             if split == "train":
-                p = shortcut if term in SHORTCUT_UP else 1 - shortcut if term in SHORTCUT_DOWN else 0.5
+                p = (
+                    shortcut
+                    if term in SHORTCUT_UP
+                    else 1 - shortcut
+                    if term in SHORTCUT_DOWN
+                    else 0.5
+                )
             y = int(rng.random() < p)
             template = NEUTRAL[rng.integers(len(NEUTRAL))]
         else:
             y = int(rng.random() < 0.5)
             pool = TOXIC if y else NORMAL
             template = pool[rng.integers(len(pool))]
-        text = PREFIXES[rng.integers(len(PREFIXES))] + template.format(g=term) + SUFFIXES[rng.integers(len(SUFFIXES))]
+        text = (
+            PREFIXES[rng.integers(len(PREFIXES))]
+            + template.format(g=term)
+            + SUFFIXES[rng.integers(len(SUFFIXES))]
+        )
         texts.append(text)
         ys.append(y)
         targets.append([GROUPS[term]])
         term_out.append(term)
-    return {"texts": texts, "y": np.asarray(ys, dtype=np.int64), "target": targets, "term": term_out}
+    return {
+        "texts": texts,
+        "y": np.asarray(ys, dtype=np.int64),
+        "target": targets,
+        "term": term_out,
+    }
 
 
-def text_task_dataset(n_samples: int, *, split: str = "eval", seed: int = 0,
-                      sensitive: Sequence[str] | None = None, min_group_size: int = 30) -> Dataset:
+def text_task_dataset(
+    n_samples: int,
+    *,
+    split: str = "eval",
+    seed: int = 0,
+    sensitive: Sequence[str] | None = None,
+    min_group_size: int = 30,
+) -> Dataset:
     """The generated task as a :class:`Dataset` (texts as inputs, ``target:*`` attributes)."""
     data = make_text_task(n_samples, split=split, seed=seed)
     names = split_sensitive_names(list(sensitive) if sensitive else ["target"], ["target"])
     members = None if any(m is None for _, m in names) else [m for _, m in names if m is not None]
-    sens = expand_multilabel(data["target"], "target", members=members, min_group_size=min_group_size)
+    sens = expand_multilabel(
+        data["target"], "target", members=members, min_group_size=min_group_size
+    )
     sha = arrays_sha256({"texts": np.array(data["texts"], dtype=object), "y": data["y"]})
     return Dataset(
-        y_true=data["y"], x=TextInputs(np.array(data["texts"], dtype=object), "text"),
-        sensitive_features=sens, path=f"builtin:textsynth:{n_samples}:{split}:seed{seed}", sha256=sha,
-        fingerprint=fingerprint(sha, kind="builtin-text"), label="toxic",
+        y_true=data["y"],
+        x=TextInputs(np.array(data["texts"], dtype=object), "text"),
+        sensitive_features=sens,
+        path=f"builtin:textsynth:{n_samples}:{split}:seed{seed}",
+        sha256=sha,
+        fingerprint=fingerprint(sha, kind="builtin-text"),
+        label="toxic",
         extras={"class_names": list(CLASS_NAMES)},
     )
 

@@ -32,21 +32,53 @@ from kdaudit.data.dataset import Dataset, arrays_sha256, as_group_labels, finger
 from kdaudit.errors import UsageError
 
 SHAPES: tuple[str, ...] = (
-    "circle", "square", "triangle", "plus", "tee",
-    "diamond", "pentagon", "star", "trapezoid", "fivesquare",
+    "circle",
+    "square",
+    "triangle",
+    "plus",
+    "tee",
+    "diamond",
+    "pentagon",
+    "star",
+    "trapezoid",
+    "fivesquare",
 )
 TEXTURES: tuple[str, ...] = (
-    "solid", "hstripes", "vstripes", "diagonal", "grid",
-    "checker", "dots", "noise", "zigzag", "rain",
+    "solid",
+    "hstripes",
+    "vstripes",
+    "diagonal",
+    "grid",
+    "checker",
+    "dots",
+    "noise",
+    "zigzag",
+    "rain",
 )
 COLORS: tuple[str, ...] = (
-    "red", "green", "blue", "yellow", "pink",
-    "cyan", "purple", "ochre", "white", "gray",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "pink",
+    "cyan",
+    "purple",
+    "ochre",
+    "white",
+    "gray",
 )
 _RGB = np.array(
     [
-        [220, 40, 40], [40, 180, 60], [50, 90, 235], [230, 220, 40], [245, 130, 195],
-        [40, 210, 220], [145, 55, 200], [200, 140, 40], [240, 240, 240], [135, 135, 135],
+        [220, 40, 40],
+        [40, 180, 60],
+        [50, 90, 235],
+        [230, 220, 40],
+        [245, 130, 195],
+        [40, 210, 220],
+        [145, 55, 200],
+        [200, 140, 40],
+        [240, 240, 240],
+        [135, 135, 135],
     ],
     dtype=np.float32,
 )
@@ -92,21 +124,24 @@ def _shape_masks() -> list[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
         lambda u, v: np.maximum(a(u), a(v)) <= 0.72,  # square
         lambda u, v: (v <= 0.6) & (a(u) <= (v + 0.9) * 0.62),  # triangle, apex up
         lambda u, v: ((a(u) <= 0.28) & (a(v) <= 0.9)) | ((a(v) <= 0.28) & (a(u) <= 0.9)),  # plus
-        lambda u, v: ((v >= -0.9) & (v <= -0.45) & (a(u) <= 0.9))
-        | ((a(u) <= 0.25) & (v >= -0.9) & (v <= 0.9)),  # tee
+        lambda u, v: (
+            ((v >= -0.9) & (v <= -0.45) & (a(u) <= 0.9))
+            | ((a(u) <= 0.25) & (v >= -0.9) & (v <= 0.9))
+        ),  # tee
         lambda u, v: a(u) + a(v) <= 0.95,  # diamond
         lambda u, v: _polygon(u, v, 5, 0.9, -np.pi / 2),  # pentagon, point up
         _star,
         lambda u, v: (a(v) <= 0.6) & (a(u) <= 0.55 + 0.4 * (v + 0.6) / 1.2),  # trapezoid
         lambda u, v: (
-            (np.maximum(a(a(u) - 0.58), a(a(v) - 0.58)) <= 0.3)
-            | (np.maximum(a(u), a(v)) <= 0.3)
+            (np.maximum(a(a(u) - 0.58), a(a(v) - 0.58)) <= 0.3) | (np.maximum(a(u), a(v)) <= 0.3)
         ),  # five squares (a die's five)
     ]
 
 
 # --- textures: {0, 1} patterns over pixel coordinates (x, y) with a per-image phase
-def _texture_patterns(rng: np.random.Generator) -> list[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def _texture_patterns(
+    rng: np.random.Generator,
+) -> list[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     def noise(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return rng.random(x.shape) < 0.5
 
@@ -224,8 +259,11 @@ def make_trifeature(
         w = rng.integers(2, max(3, s // 5), size=(n, 2))
         x0 = rng.integers(0, s, size=n)
         y0 = rng.integers(0, s, size=n)
-        box = (((pix_i[None, :] >= x0[:, None]) & (pix_i[None, :] < (x0 + w[:, 0])[:, None]))[:, None, :]
-               & ((pix_i[None, :] >= y0[:, None]) & (pix_i[None, :] < (y0 + w[:, 1])[:, None]))[:, :, None])
+        box = ((pix_i[None, :] >= x0[:, None]) & (pix_i[None, :] < (x0 + w[:, 0])[:, None]))[
+            :, None, :
+        ] & ((pix_i[None, :] >= y0[:, None]) & (pix_i[None, :] < (y0 + w[:, 1])[:, None]))[
+            :, :, None
+        ]
         tint = rng.uniform(40, 160, size=(n, 3)).astype(np.float32)
         clutter_rgb = np.where(box[..., None], tint[:, None, None, :], clutter_rgb)
         clutter |= box
@@ -289,7 +327,11 @@ def to_dataset(
         sens[name] = as_group_labels(arrays[key], name)
     sha = arrays_sha256(arrays)
     return Dataset(
-        y_true=arrays["y"], x=arrays["x"], sensitive_features=sens, path=path, sha256=sha,
+        y_true=arrays["y"],
+        x=arrays["x"],
+        sensitive_features=sens,
+        path=path,
+        sha256=sha,
         fingerprint=fingerprint(sha, kind="builtin", sensitive=names, **(options or {})),
         label="shape",
         extras={"class_names": list(SHAPES), "preprocess": dict(PREPROCESS)},
@@ -307,5 +349,9 @@ def load_trifeature(arg: str | None, sensitive: Sequence[str] | None) -> Dataset
     except ValueError as exc:
         raise UsageError(f"Expected 'trifeature:N' with an integer N; got {arg!r}.") from exc
     arrays = make_trifeature(n, split="test", seed=0)
-    return to_dataset(arrays, sensitive=sensitive, path=f"builtin:trifeature:{n}",
-                      options={"n": n, "split": "test", "seed": 0})
+    return to_dataset(
+        arrays,
+        sensitive=sensitive,
+        path=f"builtin:trifeature:{n}",
+        options={"n": n, "split": "test", "seed": 0},
+    )

@@ -38,7 +38,9 @@ def load_adapter(spec: Any, *, device: str = "auto") -> Any:
     return load_adapter_with_manifest(spec, device=device)[0]
 
 
-def load_adapter_with_manifest(spec: Any, *, device: str = "auto") -> tuple[Any, Any, dict[str, Any] | None]:
+def load_adapter_with_manifest(
+    spec: Any, *, device: str = "auto"
+) -> tuple[Any, Any, dict[str, Any] | None]:
     """``(adapter, spec with manifest values, manifest or None)``."""
     from kdaudit.api import _with_manifest
     from kdaudit.models.base import load_model
@@ -67,13 +69,26 @@ def entry_key(adapter: Any, source: ShardSource) -> str:
 
 def _expect(source: ShardSource, key: str, index: int) -> dict[str, Any]:
     start, stop = source.bounds[index]
-    return {"key": key, "index": index, "start": start, "stop": stop, "rows": stop - start,
-            "n_shards": source.n_shards}
+    return {
+        "key": key,
+        "index": index,
+        "start": start,
+        "stop": stop,
+        "rows": stop - start,
+        "n_shards": source.n_shards,
+    }
 
 
-def ensure_shard(adapter: Any, source: ShardSource, cache: LogitCache, key: str, index: int, *,
-                 batch_size: int | None = None,
-                 on_rows: Callable[[int], None] | None = None) -> Path:
+def ensure_shard(
+    adapter: Any,
+    source: ShardSource,
+    cache: LogitCache,
+    key: str,
+    index: int,
+    *,
+    batch_size: int | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> Path:
     """Shard ``index`` of the entry, computed unless a whole one (sha256 checked) is there."""
     from kdaudit.engine.inference import _batches, default_batch_size
 
@@ -97,9 +112,14 @@ def ensure_shard(adapter: Any, source: ShardSource, cache: LogitCache, key: str,
 
 def _meta(adapter: Any, source: ShardSource) -> dict[str, Any]:
     return {
-        "model": {"path": str(adapter.path), "sha256": adapter.sha256, "format": adapter.format,
-                  "arch": adapter.spec.arch, "outputs": adapter.spec.outputs,
-                  "preprocess": adapter.identity().get("preprocess")},
+        "model": {
+            "path": str(adapter.path),
+            "sha256": adapter.sha256,
+            "format": adapter.format,
+            "arch": adapter.spec.arch,
+            "outputs": adapter.spec.outputs,
+            "preprocess": adapter.identity().get("preprocess"),
+        },
         "data": {"path": source.path, "fingerprint": source.fingerprint()},
         "device_type": adapter.device_type,
         "precision": adapter.precision,
@@ -114,9 +134,16 @@ class InferSummary:
     complete: bool | None  # None: a worker run (no manifest written)
 
 
-def run_infer(spec: Any, source: ShardSource, cache: LogitCache, *,
-              shards: Iterable[int] | None = None, device: str = "auto",
-              batch_size: int | None = None, progress: bool = False) -> InferSummary:
+def run_infer(
+    spec: Any,
+    source: ShardSource,
+    cache: LogitCache,
+    *,
+    shards: Iterable[int] | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> InferSummary:
     """Worker (``shards`` given) or driver (``shards=None``: every shard, then the manifest).
 
     Raises
@@ -138,21 +165,29 @@ def run_infer(spec: Any, source: ShardSource, cache: LogitCache, *,
     if shards is not None:
         return InferSummary(key=key, entry=str(entry), shards=indices, complete=None)
     manifest = finalize_entry(adapter, source, cache, key)
-    return InferSummary(key=key, entry=str(entry), shards=indices, complete=bool(manifest["complete"]))
+    return InferSummary(
+        key=key, entry=str(entry), shards=indices, complete=bool(manifest["complete"])
+    )
 
 
-def prepare_infer(spec: Any, source: ShardSource, cache: LogitCache, *, device: str = "auto") -> tuple[Any, str]:
+def prepare_infer(
+    spec: Any, source: ShardSource, cache: LogitCache, *, device: str = "auto"
+) -> tuple[Any, str]:
     """Load the model once (what one worker or actor holds); ``(adapter, entry key)``."""
     adapter = load_adapter(spec, device=device)
     if adapter.is_logits_file:
-        raise UsageError(f"The {adapter.name} is a logits file; there is nothing to infer.",
-                         tip="Pass a model (.onnx, .safetensors ...); logits files are read directly.")
+        raise UsageError(
+            f"The {adapter.name} is a logits file; there is nothing to infer.",
+            tip="Pass a model (.onnx, .safetensors ...); logits files are read directly.",
+        )
     key = entry_key(adapter, source)
     open_entry_dir(cache, key)
     return adapter, key
 
 
-def finalize_entry(adapter: Any, source: ShardSource, cache: LogitCache, key: str) -> dict[str, Any]:
+def finalize_entry(
+    adapter: Any, source: ShardSource, cache: LogitCache, key: str
+) -> dict[str, Any]:
     """The driver's step: check every sidecar against its shard, then write the manifest."""
     records = {}
     for i in range(source.n_shards):
@@ -161,13 +196,21 @@ def finalize_entry(adapter: Any, source: ShardSource, cache: LogitCache, key: st
             records[i] = rec
     kinds = {r.get("kind", "logits") for r in records.values()}
     meta = {**_meta(adapter, source), "kind": "log_probs" if "log_probs" in kinds else "logits"}
-    return write_manifest_from_sidecars(cache, key, records, n_shards=source.n_shards, meta=meta,
-                                        row_bounds=source.bounds)
+    return write_manifest_from_sidecars(
+        cache, key, records, n_shards=source.n_shards, meta=meta, row_bounds=source.bounds
+    )
 
 
-def shard_predictions(adapter: Any, source: ShardSource, cache: LogitCache | None, key: str | None,
-                      index: int, *, batch_size: int | None = None,
-                      on_rows: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+def shard_predictions(
+    adapter: Any,
+    source: ShardSource,
+    cache: LogitCache | None,
+    key: str | None,
+    index: int,
+    *,
+    batch_size: int | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, int]:
     """``(predicted class of every row of shard index, n_classes)``; inferred into the cache if needed."""
     start, stop = source.bounds[index]
     if adapter.is_logits_file:
@@ -188,8 +231,10 @@ def shard_predictions(adapter: Any, source: ShardSource, cache: LogitCache | Non
                 bad &= ~np.isneginf(block)
             if bad.any():
                 row = lo + int(np.flatnonzero(bad.any(axis=1))[0])
-                raise InputDataError(f"The {adapter.name} outputs contain NaN or inf (first at row {row}).")
-            out[lo - start: hi - start] = block.argmax(axis=1)
+                raise InputDataError(
+                    f"The {adapter.name} outputs contain NaN or inf (first at row {row})."
+                )
+            out[lo - start : hi - start] = block.argmax(axis=1)
         if on_rows is not None:
             on_rows(stop - start)
         return out, la.n_classes
@@ -198,8 +243,10 @@ def shard_predictions(adapter: Any, source: ShardSource, cache: LogitCache | Non
     path = ensure_shard(adapter, source, cache, key, index, batch_size=batch_size, on_rows=on_rows)
     arr = np.load(path, mmap_mode="r", allow_pickle=False)
     if arr.shape[0] != stop - start:
-        raise InputDataError(f"Shard {shard_name(index)} of {adapter.name} has {arr.shape[0]} rows; "
-                             f"expected {stop - start}.")
+        raise InputDataError(
+            f"Shard {shard_name(index)} of {adapter.name} has {arr.shape[0]} rows; "
+            f"expected {stop - start}."
+        )
     from kdaudit.engine.logits import LogitArray
 
     return LogitArray([arr]).predictions(), int(arr.shape[1])

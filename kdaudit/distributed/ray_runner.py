@@ -34,8 +34,9 @@ def _import_ray() -> Any:
         import ray
         import ray.data
     except ImportError as exc:
-        raise UsageError("--ray needs Ray, which is not installed.",
-                         tip="pip install 'kdaudit[ray]'") from exc
+        raise UsageError(
+            "--ray needs Ray, which is not installed.", tip="pip install 'kdaudit[ray]'"
+        ) from exc
     return ray
 
 
@@ -64,7 +65,9 @@ class ShardActor:
         else:
             from kdaudit.distributed.stats import prepare_stats
 
-            self.stats = prepare_stats(job["specs"], job["source"], job["out"], cache=cache, device=device)
+            self.stats = prepare_stats(
+                job["specs"], job["source"], job["out"], cache=cache, device=device
+            )
             self.device_type = next(iter(self.stats.loaded.values()))[0][0].device_type
         self.cache = cache
         self.node = ray.get_runtime_context().get_node_id()
@@ -79,17 +82,27 @@ class ShardActor:
                 from kdaudit.distributed.infer import ensure_shard
 
                 assert self.cache is not None
-                ensure_shard(self.adapter, self.job["source"], self.cache, self.key, int(index),
-                             batch_size=self.job["batch_size"])
+                ensure_shard(
+                    self.adapter,
+                    self.job["source"],
+                    self.cache,
+                    self.key,
+                    int(index),
+                    batch_size=self.job["batch_size"],
+                )
                 start, stop = self.job["source"].bounds[int(index)]
                 rows.append(stop - start)
             else:
                 self.stats.run_shard(int(index), batch_size=self.job["batch_size"])
                 rows.append(self.stats.shard_rows(int(index)) * self.stats.n_models)
         n = len(rows)
-        return {"index": batch["index"], "rows": np.asarray(rows, dtype=np.int64),
-                "node": np.array([self.node] * n), "gpus": np.array([self.gpus] * n),
-                "device_type": np.array([self.device_type] * n)}
+        return {
+            "index": batch["index"],
+            "rows": np.asarray(rows, dtype=np.int64),
+            "node": np.array([self.node] * n),
+            "gpus": np.array([self.gpus] * n),
+            "device_type": np.array([self.device_type] * n),
+        }
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,8 +131,15 @@ class RayRunner:
         failures with it).
     """
 
-    def __init__(self, address: str = "auto", *, progress: bool = False, quiet: bool = False,
-                 actors: int | None = None, hook: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        address: str = "auto",
+        *,
+        progress: bool = False,
+        quiet: bool = False,
+        actors: int | None = None,
+        hook: Callable[[int], None] | None = None,
+    ) -> None:
         self.address = address
         self.progress = progress
         self.quiet = quiet
@@ -137,24 +157,35 @@ class RayRunner:
                 else:
                     ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise UsageError(f"Could not connect to the Ray cluster at {self.address!r}: {exc}",
-                                 tip="Start one (ray start --head), pass its address, or use --ray local.") from exc
+                raise UsageError(
+                    f"Could not connect to the Ray cluster at {self.address!r}: {exc}",
+                    tip="Start one (ray start --head), pass its address, or use --ray local.",
+                ) from exc
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # kdaudit reports progress itself
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver shows its own, by shard
         return ray
 
-    def _run(self, kind: str, job: dict[str, Any], indices: list[int], total_rows: int) -> list[Placement]:
+    def _run(
+        self, kind: str, job: dict[str, Any], indices: list[int], total_rows: int
+    ) -> list[Placement]:
         ray = self._connect()
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         want_gpu = job["device"] in ("auto", "cuda") and gpus > 0
         if job["device"] == "cuda" and gpus == 0:
-            raise UsageError("--device cuda with --ray, but the Ray cluster has no GPU.",
-                             tip="Add GPU nodes, or use --device auto/cpu.")
+            raise UsageError(
+                "--device cuda with --ray, but the Ray cluster has no GPU.",
+                tip="Add GPU nodes, or use --device auto/cpu.",
+            )
         if not want_gpu:
-            warnings.warn("Ray: the cluster has no GPU" + ("" if gpus == 0 else " wanted (--device cpu)")
-                          + f"; {kind} actors run on CPU.", KDAuditWarning, stacklevel=3)
+            warnings.warn(
+                "Ray: the cluster has no GPU"
+                + ("" if gpus == 0 else " wanted (--device cpu)")
+                + f"; {kind} actors run on CPU.",
+                KDAuditWarning,
+                stacklevel=3,
+            )
         per_actor = gpus if want_gpu else max(1, int(resources.get("CPU", 1)))
         size = max(1, min(len(indices), self.actors or per_actor))
         job = {**job, "hook": self.hook}
@@ -164,18 +195,30 @@ class RayRunner:
             # actor would loop) are still passed as remote args in Ray < 2.64
             warnings.simplefilter("ignore", DeprecationWarning)
             mapped = ds.map_batches(
-                ShardActor, batch_size=1, batch_format="numpy",
+                ShardActor,
+                batch_size=1,
+                batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=size),
                 fn_constructor_kwargs={"kind": kind, "job": job},
-                num_gpus=1 if want_gpu else 0, num_cpus=0 if want_gpu else 1,
-                max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS,
+                num_gpus=1 if want_gpu else 0,
+                num_cpus=0 if want_gpu else 1,
+                max_restarts=MAX_RESTARTS,
+                max_task_retries=MAX_RESTARTS,
             )
         placements = []
         try:
-            with progress_bar(total_rows, desc=f"{kind} (ray, {size} actors)", enabled=self.progress) as bar:
+            with progress_bar(
+                total_rows, desc=f"{kind} (ray, {size} actors)", enabled=self.progress
+            ) as bar:
                 for row in mapped.iter_rows():
-                    placements.append(Placement(int(row["index"]), str(row["node"]), str(row["gpus"]),
-                                                str(row["device_type"])))
+                    placements.append(
+                        Placement(
+                            int(row["index"]),
+                            str(row["node"]),
+                            str(row["gpus"]),
+                            str(row["device_type"]),
+                        )
+                    )
                     bar.update(int(row["rows"]))
         except Exception as exc:  # Ray wraps worker errors; surface kdaudit's own as themselves
             cause = _kdaudit_cause(exc)
@@ -185,39 +228,76 @@ class RayRunner:
         if want_gpu:
             cpu_only = sorted({p.node[:8] for p in placements if p.device_type != "cuda"})
             if cpu_only:
-                warnings.warn(f"Ray: actors on node(s) {', '.join(cpu_only)} hold a GPU but CUDA is not "
-                              "usable there; they ran on CPU.", KDAuditWarning, stacklevel=3)
+                warnings.warn(
+                    f"Ray: actors on node(s) {', '.join(cpu_only)} hold a GPU but CUDA is not "
+                    "usable there; they ran on CPU.",
+                    KDAuditWarning,
+                    stacklevel=3,
+                )
         self.placements = sorted(placements, key=lambda p: p.index)
         return self.placements
 
-    def infer(self, spec: Any, source: ShardSource, cache: LogitCache, *,
-              shards: Iterable[int] | None = None, device: str = "auto",
-              batch_size: int | None = None) -> Any:
+    def infer(
+        self,
+        spec: Any,
+        source: ShardSource,
+        cache: LogitCache,
+        *,
+        shards: Iterable[int] | None = None,
+        device: str = "auto",
+        batch_size: int | None = None,
+    ) -> Any:
         """As :func:`kdaudit.distributed.infer.run_infer`, on Ray."""
         from kdaudit.distributed.infer import InferSummary, finalize_entry, prepare_infer
 
-        adapter, key = prepare_infer(spec, source, cache, device="cpu")  # checks early, on the driver
+        adapter, key = prepare_infer(
+            spec, source, cache, device="cpu"
+        )  # checks early, on the driver
         indices = list(range(source.n_shards)) if shards is None else list(shards)
-        job = {"spec": spec, "source": source, "cache_root": str(cache.root.resolve()), "device": device,
-               "batch_size": batch_size}
+        job = {
+            "spec": spec,
+            "source": source,
+            "cache_root": str(cache.root.resolve()),
+            "device": device,
+            "batch_size": batch_size,
+        }
         self._run("infer", job, indices, sum(b - a for a, b in (source.bounds[i] for i in indices)))
         if shards is not None:
-            return InferSummary(key=key, entry=str(cache.entry_dir(key)), shards=indices, complete=None)
+            return InferSummary(
+                key=key, entry=str(cache.entry_dir(key)), shards=indices, complete=None
+            )
         manifest = finalize_entry(adapter, source, cache, key)
-        return InferSummary(key=key, entry=str(cache.entry_dir(key)), shards=indices,
-                            complete=bool(manifest["complete"]))
+        return InferSummary(
+            key=key,
+            entry=str(cache.entry_dir(key)),
+            shards=indices,
+            complete=bool(manifest["complete"]),
+        )
 
-    def stats(self, specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
-              cache: LogitCache | None, shards: Iterable[int] | None = None, device: str = "auto",
-              batch_size: int | None = None) -> list[int]:
+    def stats(
+        self,
+        specs: Mapping[str, Sequence[Any]],
+        source: ShardSource,
+        out_dir: str | Path,
+        *,
+        cache: LogitCache | None,
+        shards: Iterable[int] | None = None,
+        device: str = "auto",
+        batch_size: int | None = None,
+    ) -> list[int]:
         """As :func:`kdaudit.distributed.stats.run_stats`, on Ray."""
         from kdaudit.distributed.stats import prepare_stats
 
         job0 = prepare_stats(specs, source, out_dir, cache=cache, device="cpu")  # checks early
         indices = list(range(source.n_shards)) if shards is None else list(shards)
-        job = {"specs": dict(specs), "source": source, "out": str(Path(out_dir).resolve()),
-               "cache_root": str(cache.root.resolve()) if cache is not None else None,
-               "device": device, "batch_size": batch_size}
+        job = {
+            "specs": dict(specs),
+            "source": source,
+            "out": str(Path(out_dir).resolve()),
+            "cache_root": str(cache.root.resolve()) if cache is not None else None,
+            "device": device,
+            "batch_size": batch_size,
+        }
         total = sum(b - a for a, b in (source.bounds[i] for i in indices)) * job0.n_models
         self._run("stats", job, indices, total)
         return indices
@@ -235,4 +315,3 @@ def _kdaudit_cause(exc: BaseException) -> KDAuditError | None:
             return e
         stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
     return None
-

@@ -22,10 +22,16 @@ def parse_shards(text: str) -> tuple[int, int, int]:
     m = _SHARDS_RE.match(text.strip())
     if not m:
         raise UsageError(f"--shards expects I-J/N (e.g. 0-3/16) or I/N; got {text!r}.")
-    i, j, n = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1)), int(m.group(3))
+    i, j, n = (
+        int(m.group(1)),
+        int(m.group(2) if m.group(2) is not None else m.group(1)),
+        int(m.group(3)),
+    )
     if n <= 0 or not 0 <= i <= j < n:
-        raise UsageError(f"--shards {text!r}: need 0 <= I <= J < N.",
-                         tip="Shards are numbered from 0; 0-6/7 is all seven of seven.")
+        raise UsageError(
+            f"--shards {text!r}: need 0 <= I <= J < N.",
+            tip="Shards are numbered from 0; 0-6/7 is all seven of seven.",
+        )
     return i, j, n
 
 
@@ -61,8 +67,9 @@ class ShardSource:
         if self.pset is not None:
             from kdaudit.data.parquet_set import set_fingerprint
 
-            return set_fingerprint(self.pset, label=self.label, sensitive=self.sensitive,
-                                   features=self.features)
+            return set_fingerprint(
+                self.pset, label=self.label, sensitive=self.sensitive, features=self.features
+            )
         from kdaudit.engine.cache import dataset_fingerprint
 
         assert self.dataset is not None
@@ -73,8 +80,9 @@ class ShardSource:
         if self.pset is not None:
             from kdaudit.data.parquet_set import load_shard
 
-            ds = load_shard(self.pset, index, label=self.label, sensitive=self.sensitive,
-                            features=self.features)
+            ds = load_shard(
+                self.pset, index, label=self.label, sensitive=self.sensitive, features=self.features
+            )
             return ds, 0, ds.n_samples
         assert self.dataset is not None
         lo, hi = self.bounds[index]
@@ -87,8 +95,14 @@ class ShardSource:
         return block
 
 
-def open_source(path: str, *, label: str | None = None, sensitive: Sequence[str] | None = None,
-                features: Sequence[str] | None = None, n_shards: int | None = None) -> ShardSource:
+def open_source(
+    path: str,
+    *,
+    label: str | None = None,
+    sensitive: Sequence[str] | None = None,
+    features: Sequence[str] | None = None,
+    n_shards: int | None = None,
+) -> ShardSource:
     """Cut the data at ``path`` into shards (``n_shards`` checked or chosen).
 
     Raises
@@ -110,8 +124,9 @@ def open_source(path: str, *, label: str | None = None, sensitive: Sequence[str]
             )
         off = [int(o) for o in pset.offsets]
         bounds = tuple((off[i], off[i + 1]) for i in range(pset.n_shards))
-        return ShardSource(path=str(path), label=label, sensitive=sens, features=feats,
-                           bounds=bounds, pset=pset)
+        return ShardSource(
+            path=str(path), label=label, sensitive=sens, features=feats, bounds=bounds, pset=pset
+        )
     from kdaudit.data.dataset import load_dataset
 
     ds = load_dataset(path, label=label, sensitive=sensitive, features=features)
@@ -122,7 +137,10 @@ def open_source(path: str, *, label: str | None = None, sensitive: Sequence[str]
     rows = -(-n // k)
     bounds = tuple((i * rows, min((i + 1) * rows, n)) for i in range(k) if i * rows < n)
     if len(bounds) != k:
-        raise UsageError(f"{n} rows cannot be cut into {k} non-empty shards of equal size.",
-                         tip=f"Use N <= {len(bounds)}.")
-    return ShardSource(path=str(path), label=label, sensitive=sens, features=feats,
-                       bounds=bounds, dataset=ds)
+        raise UsageError(
+            f"{n} rows cannot be cut into {k} non-empty shards of equal size.",
+            tip=f"Use N <= {len(bounds)}.",
+        )
+    return ShardSource(
+        path=str(path), label=label, sensitive=sens, features=feats, bounds=bounds, dataset=ds
+    )

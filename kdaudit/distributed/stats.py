@@ -42,7 +42,9 @@ def _sha256(path: Path) -> str:
     return file_sha256(path, role="stats file")  # regular files only, never a FIFO
 
 
-def _model_info(adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_classes: int) -> dict[str, Any]:
+def _model_info(
+    adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_classes: int
+) -> dict[str, Any]:
     """The report's ``models.ROLE`` entry, built by the very function ``compare`` uses."""
     from kdaudit.api import model_info
 
@@ -50,8 +52,14 @@ def _model_info(adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_clas
     return model_info(adapter, spec, manifest, n_classes=n_classes, kind=kind)
 
 
-def prepare_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
-                  cache: LogitCache | None, device: str = "auto") -> StatsJob:
+def prepare_stats(
+    specs: Mapping[str, Sequence[Any]],
+    source: ShardSource,
+    out_dir: str | Path,
+    *,
+    cache: LogitCache | None,
+    device: str = "auto",
+) -> StatsJob:
     """Load every model once and check the job (what one worker or actor holds)."""
     for needed in ("teacher", "student"):
         if not specs.get(needed):
@@ -59,8 +67,11 @@ def prepare_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_d
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; expected a folder for the statistics.")
-    loaded = {role: [load_adapter_with_manifest(s, device=device) for s in specs[role]]
-              for role in ROLES if specs.get(role)}
+    loaded = {
+        role: [load_adapter_with_manifest(s, device=device) for s in specs[role]]
+        for role in ROLES
+        if specs.get(role)
+    }
     keys: dict[str, list[str | None]] = {}
     for role, runs in loaded.items():
         keys[role] = []
@@ -69,18 +80,26 @@ def prepare_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_d
                 keys[role].append(None)
                 continue
             if cache is None:
-                raise UsageError(f"The {adapter.name} needs inference; kdaudit stats stores its logits "
-                                 "in the cache: pass --cache-dir DIR (shared by every worker).")
+                raise UsageError(
+                    f"The {adapter.name} needs inference; kdaudit stats stores its logits "
+                    "in the cache: pass --cache-dir DIR (shared by every worker)."
+                )
             key = entry_key(adapter, source)
             open_entry_dir(cache, key)
             keys[role].append(key)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"Cannot create the statistics folder {str(out)!r}: {exc.strerror or exc}.") from exc
-    identity = {role: [{"path": str(a.path), "sha256": a.sha256} for a, _, _ in runs]
-                for role, runs in loaded.items()}
-    return StatsJob(loaded=loaded, keys=keys, identity=identity, source=source, cache=cache, out=out)
+        raise UsageError(
+            f"Cannot create the statistics folder {str(out)!r}: {exc.strerror or exc}."
+        ) from exc
+    identity = {
+        role: [{"path": str(a.path), "sha256": a.sha256} for a, _, _ in runs]
+        for role, runs in loaded.items()
+    }
+    return StatsJob(
+        loaded=loaded, keys=keys, identity=identity, source=source, cache=cache, out=out
+    )
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -105,14 +124,31 @@ class StatsJob:
             if on_rows is not None:
                 on_rows(self.shard_rows(index) * self.n_models)
             return False
-        _one_shard(self.loaded, self.keys, self.identity, self.source, self.cache, self.out, index,
-                   batch_size, on_rows)
+        _one_shard(
+            self.loaded,
+            self.keys,
+            self.identity,
+            self.source,
+            self.cache,
+            self.out,
+            index,
+            batch_size,
+            on_rows,
+        )
         return True
 
 
-def run_stats(specs: Mapping[str, Sequence[Any]], source: ShardSource, out_dir: str | Path, *,
-              cache: LogitCache | None, shards: Iterable[int] | None = None, device: str = "auto",
-              batch_size: int | None = None, progress: bool = False) -> list[int]:
+def run_stats(
+    specs: Mapping[str, Sequence[Any]],
+    source: ShardSource,
+    out_dir: str | Path,
+    *,
+    cache: LogitCache | None,
+    shards: Iterable[int] | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> list[int]:
     """Reduce shards (all, or ``shards``) to count tables in ``out_dir``; returns the indices done.
 
     A shard whose table and sidecar are already there and whole is not recomputed.
@@ -139,9 +175,14 @@ def _whole(out: Path, index: int, source: ShardSource, identity: dict[str, Any])
         rec = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if (not isinstance(rec, dict) or rec.get("start") != source.bounds[index][0]
-            or rec.get("stop") != source.bounds[index][1] or rec.get("n_shards") != source.n_shards
-            or rec.get("identity") != identity or rec.get("data_fingerprint") != source.fingerprint()):
+    if (
+        not isinstance(rec, dict)
+        or rec.get("start") != source.bounds[index][0]
+        or rec.get("stop") != source.bounds[index][1]
+        or rec.get("n_shards") != source.n_shards
+        or rec.get("identity") != identity
+        or rec.get("data_fingerprint") != source.fingerprint()
+    ):
         return False
     try:
         return _sha256(out / rec["file"]) == rec.get("sha256")
@@ -149,21 +190,32 @@ def _whole(out: Path, index: int, source: ShardSource, identity: dict[str, Any])
         return False
 
 
-def _one_shard(loaded: Mapping[str, list[Any]], keys: Mapping[str, list[str | None]],
-               identity: dict[str, Any], source: ShardSource, cache: LogitCache | None, out: Path,
-               index: int, batch_size: int | None, on_rows: Any) -> None:
+def _one_shard(
+    loaded: Mapping[str, list[Any]],
+    keys: Mapping[str, list[str | None]],
+    identity: dict[str, Any],
+    source: ShardSource,
+    cache: LogitCache | None,
+    out: Path,
+    index: int,
+    batch_size: int | None,
+    on_rows: Any,
+) -> None:
     preds: dict[str, list[np.ndarray]] = {}
     classes: dict[str, int] = {}
     for role, runs in loaded.items():
         for r, (adapter, _, _) in enumerate(runs):
-            p, c = shard_predictions(adapter, source, cache, keys[role][r], index,
-                                     batch_size=batch_size, on_rows=on_rows)
+            p, c = shard_predictions(
+                adapter, source, cache, keys[role][r], index, batch_size=batch_size, on_rows=on_rows
+            )
             preds.setdefault(role, []).append(p)
             classes[f"{role} run {r}"] = c
     if len(set(classes.values())) > 1:
         desc = ", ".join(f"{k}: {v}" for k, v in classes.items())
-        raise InputDataError(f"Expected every model to output the same number of classes; got {desc}.",
-                             tip="Check that all models were trained on the same label set.")
+        raise InputDataError(
+            f"Expected every model to output the same number of classes; got {desc}.",
+            tip="Check that all models were trained on the same label set.",
+        )
     n_classes = next(iter(classes.values()))
     if n_classes < 2:
         raise InputDataError(f"Models output {n_classes} class; need at least 2.")
@@ -174,9 +226,13 @@ def _one_shard(loaded: Mapping[str, list[Any]], keys: Mapping[str, list[str | No
             f"Labels in {source.path!r} go up to {int(y.max())} but the models output {n_classes} classes.",
             tip="Labels must be 0..n_classes-1, in the models' class order.",
         )
-    table = reduce_rows(y, preds, n_classes=n_classes,
-                        sensitive_features={k: v[lo:hi] for k, v in ds.sensitive_features.items()},
-                        split=None if ds.split is None else ds.split[lo:hi])
+    table = reduce_rows(
+        y,
+        preds,
+        n_classes=n_classes,
+        sensitive_features={k: v[lo:hi] for k, v in ds.sensitive_features.items()},
+        split=None if ds.split is None else ds.split[lo:hi],
+    )
     buf = io.BytesIO()
     np.savez(buf, **table.to_arrays())  # type: ignore[arg-type]
     name = f"{stats_name(index)}.npz"
@@ -195,13 +251,20 @@ def _one_shard(loaded: Mapping[str, list[Any]], keys: Mapping[str, list[str | No
         "columns": list(table.columns),
         "identity": identity,
         "data_fingerprint": source.fingerprint(),
-        "models": {role: [_model_info(a, s, m, n_classes) for a, s, m in runs]
-                   for role, runs in loaded.items()},
+        "models": {
+            role: [_model_info(a, s, m, n_classes) for a, s, m in runs]
+            for role, runs in loaded.items()
+        },
         "data": source.describe(ds),
-        "class_names": (None if ds.extras.get("class_names") is None
-                        else [str(c) for c in ds.extras["class_names"]]),
+        "class_names": (
+            None
+            if ds.extras.get("class_names") is None
+            else [str(c) for c in ds.extras["class_names"]]
+        ),
     }
-    _atomic_write(out / f"{stats_name(index)}.json", json.dumps(record, indent=1, sort_keys=True).encode())
+    _atomic_write(
+        out / f"{stats_name(index)}.json", json.dumps(record, indent=1, sort_keys=True).encode()
+    )
 
 
 # --------------------------------------------------------------------------- driver
@@ -223,21 +286,27 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
     """
     d = Path(stats_dir)
     if not d.is_dir():
-        raise InputDataError(f"Statistics folder {str(d)!r} does not exist.",
-                             tip="Write it with kdaudit stats ... --out DIR.")
+        raise InputDataError(
+            f"Statistics folder {str(d)!r} does not exist.",
+            tip="Write it with kdaudit stats ... --out DIR.",
+        )
     records = []
     for side in sorted(d.glob("stats-*.json")):
         try:
             rec = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise InputDataError(f"Statistics record {str(side)!r} is unreadable: {exc}.",
-                                 tip="Delete it and rerun kdaudit stats for that shard.") from exc
+            raise InputDataError(
+                f"Statistics record {str(side)!r} is unreadable: {exc}.",
+                tip="Delete it and rerun kdaudit stats for that shard.",
+            ) from exc
         if not isinstance(rec, dict) or rec.get("kdaudit_stats") != STATS_SCHEMA:
             raise InputDataError(f"{str(side)!r} is not a kdaudit statistics record (schema 1).")
         records.append(rec)
     if not records:
-        raise InputDataError(f"No statistics (stats-*.json) in {str(d)!r}.",
-                             tip="Write them with kdaudit stats TEACHER STUDENT --data DATA --out DIR.")
+        raise InputDataError(
+            f"No statistics (stats-*.json) in {str(d)!r}.",
+            tip="Write them with kdaudit stats TEACHER STUDENT --data DATA --out DIR.",
+        )
     first = records[0]
     n_shards = int(first["n_shards"])
     for key in ("n_shards", "identity", "data_fingerprint", "n_classes", "columns"):
@@ -259,9 +328,15 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
     tables = []
     for i in range(n_shards):
         rec = by_index[i]
-        if rec["start"] != position or rec["stop"] < rec["start"] or rec["rows"] != rec["stop"] - rec["start"]:
-            raise InputDataError(f"Shard {i} in {str(d)!r} covers rows {rec['start']}..{rec['stop']}; "
-                                 f"expected it to start at row {position}.")
+        if (
+            rec["start"] != position
+            or rec["stop"] < rec["start"]
+            or rec["rows"] != rec["stop"] - rec["start"]
+        ):
+            raise InputDataError(
+                f"Shard {i} in {str(d)!r} covers rows {rec['start']}..{rec['stop']}; "
+                f"expected it to start at row {position}."
+            )
         position = rec["stop"]
         path = d / rec["file"]
         try:
@@ -270,14 +345,22 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
             with np.load(path, allow_pickle=False) as npz:
                 table = CellTable.from_arrays({k: npz[k] for k in npz.files})
         except (OSError, ValueError, KeyError, InputDataError) as exc:
-            raise InputDataError(f"Statistics of shard {i} ({str(path)!r}) are damaged: {exc}.",
-                                 tip=f"Delete {stats_name(i)}.* and rerun kdaudit stats --shards {i}/{n_shards}.") from exc
+            raise InputDataError(
+                f"Statistics of shard {i} ({str(path)!r}) are damaged: {exc}.",
+                tip=f"Delete {stats_name(i)}.* and rerun kdaudit stats --shards {i}/{n_shards}.",
+            ) from exc
         if table.n_samples != rec["rows"]:
-            raise InputDataError(f"Shard {i} counts {table.n_samples} rows; its record says {rec['rows']}.")
+            raise InputDataError(
+                f"Shard {i} counts {table.n_samples} rows; its record says {rec['rows']}."
+            )
         tables.append(table)
-    meta = {"models": first["models"], "data": {**first["data"], "n_samples": position},
-            "n_classes": int(first["n_classes"]), "n_shards": n_shards,
-            "class_names": first.get("class_names")}
+    meta = {
+        "models": first["models"],
+        "data": {**first["data"], "n_samples": position},
+        "n_classes": int(first["n_classes"]),
+        "n_shards": n_shards,
+        "class_names": first.get("class_names"),
+    }
     return merge_tables(tables), meta
 
 
@@ -290,8 +373,13 @@ def _ranges(ix: list[int]) -> str:
     return ", ".join(out)
 
 
-def report_from_stats(stats_dir: str | Path, *, options: Any = None, policy: Any = None,
-                      command_line: Sequence[str] | None = None) -> Any:
+def report_from_stats(
+    stats_dir: str | Path,
+    *,
+    options: Any = None,
+    policy: Any = None,
+    command_line: Sequence[str] | None = None,
+) -> Any:
     """The audit report from a statistics folder (``kdaudit compare --from-stats``).
 
     Uses the estimators of :func:`kdaudit.api.run_audit` on the merged counts, with
@@ -303,33 +391,63 @@ def report_from_stats(stats_dir: str | Path, *, options: Any = None, policy: Any
 
     options = options or api.AuditOptions()
     if options.counterfactual or options.embedding or options.counterfactual_terms is not None:
-        raise UsageError("--counterfactual, --counterfactual-terms and --embedding need the rows; "
-                         "compare --from-stats works from merged counts. Run compare on the data instead.")
+        raise UsageError(
+            "--counterfactual, --counterfactual-terms and --embedding need the rows; "
+            "compare --from-stats works from merged counts. Run compare on the data instead."
+        )
     table, meta = load_stats(stats_dir)
     started = api._now()
     rows = expand_table(table)
     data = meta["data"]
     extras = {} if meta.get("class_names") is None else {"class_names": list(meta["class_names"])}
-    dataset = Dataset(y_true=rows.y_true, x=None, sensitive_features=rows.sensitive_features,
-                      split=rows.split, path=data.get("path", ""), sha256=data.get("sha256", ""),
-                      fingerprint=data.get("fingerprint", ""), label=data.get("label", "y"), extras=extras)
+    dataset = Dataset(
+        y_true=rows.y_true,
+        x=None,
+        sensitive_features=rows.sensitive_features,
+        split=rows.split,
+        path=data.get("path", ""),
+        sha256=data.get("sha256", ""),
+        fingerprint=data.get("fingerprint", ""),
+        label=data.get("label", "y"),
+        extras=extras,
+    )
     api._check_groups(dataset, options)
     skipped = {}
     if data.get("has_inputs"):
         skipped["individual_fairness"] = (
             "compare --from-stats works from merged counts; individual fairness needs the rows "
-            "(run compare on the data for it)")
+            "(run compare on the data for it)"
+        )
     preds = rows.predictions
     # the same assembly as compare: the expanded rows hold every count the analyses read
     return api.assemble_report(
-        dataset, preds, preds, meta["models"], meta["n_classes"], options, started=started,
-        data_block=data, skipped=skipped, command_line=command_line, policy=policy, row_logits=False)
+        dataset,
+        preds,
+        preds,
+        meta["models"],
+        meta["n_classes"],
+        options,
+        started=started,
+        data_block=data,
+        skipped=skipped,
+        command_line=command_line,
+        policy=policy,
+        row_logits=False,
+    )
 
 
-def compare_on_ray(specs: Mapping[str, Sequence[Any]], data: str, runner: Any, *, options: Any,
-                   policy: Any = None, label: str | None = None, sensitive: Sequence[str] | None = None,
-                   features: Sequence[str] | None = None,
-                   command_line: Sequence[str] | None = None) -> Any:
+def compare_on_ray(
+    specs: Mapping[str, Sequence[Any]],
+    data: str,
+    runner: Any,
+    *,
+    options: Any,
+    policy: Any = None,
+    label: str | None = None,
+    sensitive: Sequence[str] | None = None,
+    features: Sequence[str] | None = None,
+    command_line: Sequence[str] | None = None,
+) -> Any:
     """``kdaudit compare ... --ray``: per-shard counts on Ray, then the merged report.
 
     The tables go to ``<cache dir>/stats/<hash of models, data and layout>`` (the cache
@@ -339,12 +457,26 @@ def compare_on_ray(specs: Mapping[str, Sequence[Any]], data: str, runner: Any, *
     from kdaudit.engine.cache import LogitCache, default_cache_dir
 
     if not options.use_cache:
-        raise UsageError("--ray needs the cache folder as storage shared by the workers; drop --no-cache.")
+        raise UsageError(
+            "--ray needs the cache folder as storage shared by the workers; drop --no-cache."
+        )
     source = open_source(data, label=label, sensitive=sensitive, features=features)
     cache = LogitCache(options.cache_dir or default_cache_dir())
-    job_id = hashlib.sha256(json.dumps(
-        {"models": {r: [(str(s.path), s.format, s.arch, s.outputs) for s in v] for r, v in specs.items()},
-         "data": source.fingerprint(), "layout": source.layout_sha256()}, sort_keys=True).encode()).hexdigest()
+    job_id = hashlib.sha256(
+        json.dumps(
+            {
+                "models": {
+                    r: [(str(s.path), s.format, s.arch, s.outputs) for s in v]
+                    for r, v in specs.items()
+                },
+                "data": source.fingerprint(),
+                "layout": source.layout_sha256(),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     out = cache.root / "stats" / job_id[:32]
-    runner.stats(specs, source, out, cache=cache, device=options.device, batch_size=options.batch_size)
+    runner.stats(
+        specs, source, out, cache=cache, device=options.device, batch_size=options.batch_size
+    )
     return report_from_stats(out, options=options, policy=policy, command_line=command_line)

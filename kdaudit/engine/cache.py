@@ -170,14 +170,18 @@ class ShardWriter:
         """Write ``block`` (shape (batch, n_classes)) at row ``offset`` of the shard."""
         block = np.asarray(block, dtype=SHARD_DTYPE)
         if self._mm is None:
-            fd, name = tempfile.mkstemp(dir=self.entry, prefix=f".{shard_name(self.index)}.",
-                                        suffix=".tmp")
+            fd, name = tempfile.mkstemp(
+                dir=self.entry, prefix=f".{shard_name(self.index)}.", suffix=".tmp"
+            )
             os.close(fd)
             self.tmp = Path(name)
-            self._mm = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=SHARD_DTYPE,
-                                                 shape=(self.rows, int(block.shape[1])))
+            self._mm = np.lib.format.open_memmap(
+                self.tmp, mode="w+", dtype=SHARD_DTYPE, shape=(self.rows, int(block.shape[1]))
+            )
         if block.shape[1] != self._mm.shape[1]:
-            raise ValueError(f"n_classes changed within a shard: {block.shape[1]} vs {self._mm.shape[1]}")
+            raise ValueError(
+                f"n_classes changed within a shard: {block.shape[1]} vs {self._mm.shape[1]}"
+            )
         self._mm[offset : offset + block.shape[0]] = block
         self.filled += int(block.shape[0])
 
@@ -204,7 +208,9 @@ class ShardWriter:
         with _locked(self.entry):
             manifest = self.cache.read_manifest(self.key)
             if manifest is None:
-                raise CacheError(f"The cache entry {self.entry} lost its manifest while being written.")
+                raise CacheError(
+                    f"The cache entry {self.entry} lost its manifest while being written."
+                )
             os.replace(self.tmp, final)
             self.tmp = None
             _fsync_dir(self.entry)
@@ -237,8 +243,13 @@ class LogitCache:
         (larger ones: size and header only; full check with :meth:`verify`).
     """
 
-    def __init__(self, root: str | Path, *, shard_rows: int = DEFAULT_SHARD_ROWS,
-                 verify_bytes: int = DEFAULT_VERIFY_BYTES) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        shard_rows: int = DEFAULT_SHARD_ROWS,
+        verify_bytes: int = DEFAULT_VERIFY_BYTES,
+    ) -> None:
         if int(shard_rows) <= 0:
             raise UsageError(f"shard_rows must be positive; got {shard_rows}.")
         self.root = Path(root).expanduser()
@@ -249,8 +260,9 @@ class LogitCache:
         return f"LogitCache({str(self.root)!r}, shard_rows={self.shard_rows})"
 
     # ------------------------------------------------------------------ keys and layout
-    def key(self, model: ModelAdapter, dataset: Dataset, *, device_type: str,
-            precision: str = "fp32") -> str:
+    def key(
+        self, model: ModelAdapter, dataset: Dataset, *, device_type: str, precision: str = "fp32"
+    ) -> str:
         """sha256 of everything that determines the logits of ``model`` on ``dataset``."""
         payload = {
             "schema": CACHE_SCHEMA_VERSION,
@@ -307,7 +319,9 @@ class LogitCache:
         if st.st_size > MAX_MANIFEST_BYTES:
             return None, f"manifest is {st.st_size} bytes (a kdaudit manifest is far smaller)"
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(
+                path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            )
             with os.fdopen(fd, "rb") as fh:
                 text = fh.read(MAX_MANIFEST_BYTES + 1).decode("utf-8")
             check_depth(text, "manifest")
@@ -323,9 +337,14 @@ class LogitCache:
         if "row_bounds" in data:  # a sharded entry (kdaudit infer --shards): uneven shards
             bounds = [tuple(b) for b in data["row_bounds"]]
             contiguous = all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
-            if (len(bounds) != n_shards or bounds[0][0] != 0 or bounds[-1][1] != n or not contiguous
-                    or any(stop <= start for start, stop in bounds)
-                    or rows_per != max(stop - start for start, stop in bounds)):
+            if (
+                len(bounds) != n_shards
+                or bounds[0][0] != 0
+                or bounds[-1][1] != n
+                or not contiguous
+                or any(stop <= start for start, stop in bounds)
+                or rows_per != max(stop - start for start, stop in bounds)
+            ):
                 return None, f"manifest's row_bounds do not cut {n} rows into {n_shards} shards"
             sizes = [stop - start for start, stop in bounds]
         elif n_shards != max(1, -(-n // rows_per)):
@@ -342,7 +361,9 @@ class LogitCache:
         text = json.dumps(manifest, indent=1, sort_keys=True)
         _atomic_write_bytes(self.entry_dir(key) / MANIFEST, text.encode("utf-8"))
 
-    def begin(self, key: str, *, n_samples: int, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    def begin(
+        self, key: str, *, n_samples: int, meta: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Open (or create) an entry for ``n_samples`` rows; returns its manifest.
 
         An existing manifest from another schema, shard size or row count is
@@ -357,7 +378,10 @@ class LogitCache:
                 if problem is not None and problem != "manifest missing":
                     warnings.warn(
                         f"Logit cache entry {entry} has a damaged manifest ({problem}); "
-                        "its logits are recomputed.", KDAuditWarning, stacklevel=3)
+                        "its logits are recomputed.",
+                        KDAuditWarning,
+                        stacklevel=3,
+                    )
                     for old in entry.glob("shard-*.npy"):
                         with contextlib.suppress(OSError):
                             old.unlink()
@@ -432,8 +456,10 @@ class LogitCache:
         except (ValueError, OSError, EOFError) as exc:
             return f"unreadable ({exc})"
         if arr.dtype != SHARD_DTYPE or arr.shape != (record.get("rows"), record.get("n_classes")):
-            return f"dtype/shape {arr.dtype}{arr.shape}, manifest says " \
-                   f"float32({record.get('rows')}, {record.get('n_classes')})"
+            return (
+                f"dtype/shape {arr.dtype}{arr.shape}, manifest says "
+                f"float32({record.get('rows')}, {record.get('n_classes')})"
+            )
         if full and _file_sha256(path) != record.get("sha256"):
             return "sha256 mismatch"
         return arr
@@ -442,8 +468,14 @@ class LogitCache:
         total = sum(int(r.get("size", 0)) for r in manifest["shards"].values())
         return total <= self.verify_bytes
 
-    def load_shard(self, key: str, index: int, *, manifest: dict[str, Any] | None = None,
-                   full: bool | None = None) -> np.ndarray | None:
+    def load_shard(
+        self,
+        key: str,
+        index: int,
+        *,
+        manifest: dict[str, Any] | None = None,
+        full: bool | None = None,
+    ) -> np.ndarray | None:
         """Shard ``index`` memory-mapped and verified, or None when it is not finished.
 
         A shard failing verification is deleted (with a warning) and None returned,
@@ -456,12 +488,15 @@ class LogitCache:
         if record is None:
             return None
         path = self.shard_path(key, index)
-        result = self._check_shard(path, record, full=self._full_check(manifest) if full is None else full)
+        result = self._check_shard(
+            path, record, full=self._full_check(manifest) if full is None else full
+        )
         if isinstance(result, np.ndarray):
             return result
         warnings.warn(
             f"Logit cache shard {path} is corrupt or truncated ({result}); recomputing it.",
-            KDAuditWarning, stacklevel=2,
+            KDAuditWarning,
+            stacklevel=2,
         )
         self._drop_shard(key, index, record)
         return None
@@ -502,11 +537,16 @@ class LogitCache:
         if not self.root.is_dir():
             return []
         try:
-            return sorted(p for p in self.root.iterdir()
-                          if _KEY_RE.match(p.name) and p.is_dir() and not p.is_symlink())
+            return sorted(
+                p
+                for p in self.root.iterdir()
+                if _KEY_RE.match(p.name) and p.is_dir() and not p.is_symlink()
+            )
         except OSError as exc:
-            raise CacheError(f"Cannot list the logit cache {str(self.root)!r}: {exc.strerror or exc}.",
-                             tip="Check the folder's permissions, or pass another --cache-dir.") from exc
+            raise CacheError(
+                f"Cannot list the logit cache {str(self.root)!r}: {exc.strerror or exc}.",
+                tip="Check the folder's permissions, or pass another --cache-dir.",
+            ) from exc
 
     @staticmethod
     def _entry_size(entry: Path) -> int:
@@ -533,25 +573,32 @@ class LogitCache:
             size = self._entry_size(entry)
             model = manifest.get("model", {}) or {}
             data = manifest.get("data", {}) or {}
-            out.append({
-                "key": entry.name,
-                "path": str(entry),
-                "model_path": model.get("path"),
-                "model_format": model.get("format"),
-                "data_path": data.get("path"),
-                "device_type": manifest.get("device_type"),
-                "n_samples": manifest.get("n_samples"),
-                "n_classes": manifest.get("n_classes"),
-                "n_shards": manifest.get("n_shards"),
-                "shards_done": len(manifest.get("shards", {})),
-                "complete": bool(manifest.get("complete", False)),
-                "status": ("damaged" if problem else
-                           "complete" if manifest.get("complete") else "partial"),
-                "problem": problem,
-                "rows": manifest.get("n_samples"),
-                "size_bytes": size,
-                "created": manifest.get("created"),
-            })
+            out.append(
+                {
+                    "key": entry.name,
+                    "path": str(entry),
+                    "model_path": model.get("path"),
+                    "model_format": model.get("format"),
+                    "data_path": data.get("path"),
+                    "device_type": manifest.get("device_type"),
+                    "n_samples": manifest.get("n_samples"),
+                    "n_classes": manifest.get("n_classes"),
+                    "n_shards": manifest.get("n_shards"),
+                    "shards_done": len(manifest.get("shards", {})),
+                    "complete": bool(manifest.get("complete", False)),
+                    "status": (
+                        "damaged"
+                        if problem
+                        else "complete"
+                        if manifest.get("complete")
+                        else "partial"
+                    ),
+                    "problem": problem,
+                    "rows": manifest.get("n_samples"),
+                    "size_bytes": size,
+                    "created": manifest.get("created"),
+                }
+            )
         return sorted(out, key=lambda e: (e["created"] or "", e["key"]))
 
     def clear(self) -> int:
@@ -565,13 +612,19 @@ class LogitCache:
         for entry in self._entry_dirs():
             problem = self.manifest_problem(entry.name)
             if problem is not None:
-                warnings.warn(f"Left {entry} in place: not a valid kdaudit cache entry ({problem}); "
-                              "delete it yourself if it is yours.", KDAuditWarning, stacklevel=2)
+                warnings.warn(
+                    f"Left {entry} in place: not a valid kdaudit cache entry ({problem}); "
+                    "delete it yourself if it is yours.",
+                    KDAuditWarning,
+                    stacklevel=2,
+                )
                 continue
             try:
                 shutil.rmtree(entry)
             except OSError as exc:
-                raise CacheError(f"Could not delete cache entry {entry}: {exc.strerror or exc}.") from exc
+                raise CacheError(
+                    f"Could not delete cache entry {entry}: {exc.strerror or exc}."
+                ) from exc
             removed += 1
         return removed
 
@@ -633,8 +686,9 @@ def sidecar_name(index: int) -> str:
 class SidecarShardWriter(ShardWriter):
     """A :class:`ShardWriter` that commits to a sidecar record instead of the manifest."""
 
-    def __init__(self, cache: LogitCache, key: str, index: int, rows: int,
-                 extra: dict[str, Any]) -> None:
+    def __init__(
+        self, cache: LogitCache, key: str, index: int, rows: int, extra: dict[str, Any]
+    ) -> None:
         super().__init__(cache, key, index, rows)
         self.extra = dict(extra)
 
@@ -683,8 +737,9 @@ def open_entry_dir(cache: LogitCache, key: str) -> Path:
 
 
 @contextlib.contextmanager
-def sidecar_shard_writer(cache: LogitCache, key: str, index: int, rows: int,
-                         extra: dict[str, Any]) -> Iterator[SidecarShardWriter]:
+def sidecar_shard_writer(
+    cache: LogitCache, key: str, index: int, rows: int, extra: dict[str, Any]
+) -> Iterator[SidecarShardWriter]:
     """Fill shard ``index`` of entry ``key`` and record it in its sidecar (not the manifest)."""
     writer = SidecarShardWriter(cache, key, index, rows, extra)
     try:
@@ -701,8 +756,9 @@ def sidecar_shard_writer(cache: LogitCache, key: str, index: int, rows: int,
         raise
 
 
-def checked_sidecar(cache: LogitCache, key: str, index: int, *,
-                    expect: dict[str, Any]) -> dict[str, Any] | None:
+def checked_sidecar(
+    cache: LogitCache, key: str, index: int, *, expect: dict[str, Any]
+) -> dict[str, Any] | None:
     """The sidecar record of shard ``index`` when it and its shard are whole, else None.
 
     ``expect`` holds fields the record must carry (rows, start, stop, ...). The shard's
@@ -730,17 +786,26 @@ def checked_sidecar(cache: LogitCache, key: str, index: int, *,
                 problem = result
     if problem is None:
         return record
-    warnings.warn(f"Logit cache shard {entry / shard_name(index)} is damaged ({problem}); recomputing it.",
-                  KDAuditWarning, stacklevel=2)
+    warnings.warn(
+        f"Logit cache shard {entry / shard_name(index)} is damaged ({problem}); recomputing it.",
+        KDAuditWarning,
+        stacklevel=2,
+    )
     for f in (sidecar, entry / shard_name(index)):
         with contextlib.suppress(OSError):
             f.unlink()
     return None
 
 
-def write_manifest_from_sidecars(cache: LogitCache, key: str, records: dict[int, dict[str, Any]], *,
-                                 n_shards: int, meta: dict[str, Any],
-                                 row_bounds: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
+def write_manifest_from_sidecars(
+    cache: LogitCache,
+    key: str,
+    records: dict[int, dict[str, Any]],
+    *,
+    n_shards: int,
+    meta: dict[str, Any],
+    row_bounds: Sequence[tuple[int, int]] | None = None,
+) -> dict[str, Any]:
     """The driver's step: the entry's manifest from checked sidecar records (atomic replace).
 
     Shards are uneven (``row_bounds``: ``[start, stop)`` of every shard, from the data's
@@ -748,23 +813,35 @@ def write_manifest_from_sidecars(cache: LogitCache, key: str, records: dict[int,
     largest shard's rows. The manifest is a valid cache manifest (schema
     ``cache_manifest``) also while shards are missing.
     """
-    shards = {str(i): {k: records[i][k] for k in ("file", "rows", "n_classes", "dtype", "size",
-                                                  "sha256", "created")} for i in sorted(records)}
+    shards = {
+        str(i): {
+            k: records[i][k]
+            for k in ("file", "rows", "n_classes", "dtype", "size", "sha256", "created")
+        }
+        for i in sorted(records)
+    }
     classes = {int(r["n_classes"]) for r in records.values()}
     if len(classes) > 1:
-        raise CacheError(f"The shards of cache entry {key[:12]} disagree on n_classes: {sorted(classes)}.",
-                         tip="Delete the entry (kdaudit cache clear) and recompute it.")
+        raise CacheError(
+            f"The shards of cache entry {key[:12]} disagree on n_classes: {sorted(classes)}.",
+            tip="Delete the entry (kdaudit cache clear) and recompute it.",
+        )
     old = cache.read_manifest(key) or {}
     if row_bounds is None:
         if sorted(records) != list(range(n_shards)):
-            raise CacheError(f"Cache entry {key[:12]}: the rows of missing shards are unknown.",
-                             tip="Pass the data's row_bounds.")
+            raise CacheError(
+                f"Cache entry {key[:12]}: the rows of missing shards are unknown.",
+                tip="Pass the data's row_bounds.",
+            )
         row_bounds = [(records[i]["start"], records[i]["stop"]) for i in range(n_shards)]
     bounds = [[int(a), int(b)] for a, b in row_bounds]
     if len(bounds) != n_shards or any(
-            [int(r["start"]), int(r["stop"])] != bounds[i] for i, r in records.items()):
-        raise CacheError(f"The shard records of cache entry {key[:12]} disagree with its row layout.",
-                         tip="Delete the entry (kdaudit cache clear) and recompute it.")
+        [int(r["start"]), int(r["stop"])] != bounds[i] for i, r in records.items()
+    ):
+        raise CacheError(
+            f"The shard records of cache entry {key[:12]} disagree with its row layout.",
+            tip="Delete the entry (kdaudit cache clear) and recompute it.",
+        )
     manifest = {
         "schema_version": CACHE_SCHEMA_VERSION,
         "key": key,

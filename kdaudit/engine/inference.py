@@ -57,12 +57,15 @@ def default_batch_size(model: ModelAdapter, dataset: Dataset) -> int:
 
 
 def _check_batch_size(batch_size: int | None) -> None:
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size <= 0):
+    if batch_size is not None and (
+        not isinstance(batch_size, (int, np.integer)) or batch_size <= 0
+    ):
         raise UsageError(f"--batch-size must be a positive integer; got {batch_size!r}.")
 
 
-def _batches(model: ModelAdapter, dataset: Dataset, start: int, stop: int, batch_size: int,
-             name: str) -> Any:
+def _batches(
+    model: ModelAdapter, dataset: Dataset, start: int, stop: int, batch_size: int, name: str
+) -> Any:
     """Yield ``(offset_from_start, logits_block)`` for rows ``[start, stop)``."""
     for lo in range(start, stop, batch_size):
         hi = min(lo + batch_size, stop)
@@ -94,10 +97,19 @@ def _check_output(logits: LogitArray, dataset: Dataset, name: str) -> LogitArray
 
 def _meta(model: ModelAdapter, dataset: Dataset) -> dict[str, Any]:
     return {
-        "model": {"path": str(model.path), "sha256": model.sha256, "format": model.format,
-                  "arch": model.spec.arch, "outputs": model.spec.outputs,
-                  "preprocess": model.identity().get("preprocess")},
-        "data": {"path": dataset.path, "sha256": dataset.sha256, "fingerprint": dataset.fingerprint},
+        "model": {
+            "path": str(model.path),
+            "sha256": model.sha256,
+            "format": model.format,
+            "arch": model.spec.arch,
+            "outputs": model.spec.outputs,
+            "preprocess": model.identity().get("preprocess"),
+        },
+        "data": {
+            "path": dataset.path,
+            "sha256": dataset.sha256,
+            "fingerprint": dataset.fingerprint,
+        },
         "device_type": model.device_type,
         "precision": model.precision,
         "kind": "log_probs" if model.spec.outputs == "probs" else "logits",
@@ -108,9 +120,15 @@ def _cache_key(model: ModelAdapter, dataset: Dataset, cache: LogitCache) -> str:
     return cache.key(model, dataset, device_type=model.device_type, precision=model.precision)
 
 
-def infer_shard(model: ModelAdapter, dataset: Dataset, cache: LogitCache, shard_index: int, *,
-                batch_size: int | None = None,
-                on_rows: Callable[[int], None] | None = None) -> Path:
+def infer_shard(
+    model: ModelAdapter,
+    dataset: Dataset,
+    cache: LogitCache,
+    shard_index: int,
+    *,
+    batch_size: int | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> Path:
     """Compute one cache shard (rows ``[i * shard_rows, (i + 1) * shard_rows)``) and store it.
 
     Independent of other shards, so shards can be spread over workers. A shard
@@ -147,8 +165,16 @@ def infer_shard(model: ModelAdapter, dataset: Dataset, cache: LogitCache, shard_
     return _write_shard(model, dataset, cache, key, shard_index, bs, model.name, on_rows)
 
 
-def _write_shard(model: ModelAdapter, dataset: Dataset, cache: LogitCache, key: str, index: int,
-                 batch_size: int, name: str, on_rows: Callable[[int], None] | None) -> Path:
+def _write_shard(
+    model: ModelAdapter,
+    dataset: Dataset,
+    cache: LogitCache,
+    key: str,
+    index: int,
+    batch_size: int,
+    name: str,
+    on_rows: Callable[[int], None] | None,
+) -> Path:
     start, stop = cache.shard_range(index, dataset.n_samples)
     with cache.shard_writer(key, index, stop - start) as writer:
         for offset, block in _batches(model, dataset, start, stop, batch_size, name):
@@ -204,7 +230,11 @@ def compute_logits(
     """
     _check_batch_size(batch_size)
     # callers may pass a bare role ("teacher") or a full description naming the file
-    label = name if name and str(model.path) in name else f"{name or model.spec.role} model {str(model.path)!r}"
+    label = (
+        name
+        if name and str(model.path) in name
+        else f"{name or model.spec.role} model {str(model.path)!r}"
+    )
     if device != "auto":
         wanted = resolve_device(device)
         if not model.is_logits_file and wanted != model.device_type:
@@ -219,7 +249,9 @@ def compute_logits(
     # rows handed to the adapter at once (a text model sorts them by length inside)
     bs = model.block_rows(batch_size or default_batch_size(model, dataset))
     if cache is None:
-        return _check_output(_compute_in_memory(model, dataset, bs, label, progress), dataset, label)
+        return _check_output(
+            _compute_in_memory(model, dataset, bs, label, progress), dataset, label
+        )
 
     key = _cache_key(model, dataset, cache)
     hit = cache.load(key)
@@ -227,7 +259,9 @@ def compute_logits(
         return _check_output(hit, dataset, label)
     manifest = cache.begin(key, n_samples=n, meta=_meta(model, dataset))
     n_shards = cache.n_shards(n)
-    shards: list[np.ndarray | None] = [cache.load_shard(key, i, manifest=manifest) for i in range(n_shards)]
+    shards: list[np.ndarray | None] = [
+        cache.load_shard(key, i, manifest=manifest) for i in range(n_shards)
+    ]
     done = sum(int(s.shape[0]) for s in shards if s is not None)
     with progress_bar(n, desc=name, enabled=progress, initial=done) as bar:
         for i, shard in enumerate(shards):
@@ -235,13 +269,19 @@ def compute_logits(
                 _write_shard(model, dataset, cache, key, i, bs, label, bar.update)
     result = cache.load(key)
     if result is None:  # a concurrent writer replaced a shard between our write and read
-        result = LogitArray([np.load(cache.shard_path(key, i), mmap_mode="r", allow_pickle=False)
-                             for i in range(n_shards)], kind=model.output_kind)
+        result = LogitArray(
+            [
+                np.load(cache.shard_path(key, i), mmap_mode="r", allow_pickle=False)
+                for i in range(n_shards)
+            ],
+            kind=model.output_kind,
+        )
     return _check_output(result, dataset, label)
 
 
-def _compute_in_memory(model: ModelAdapter, dataset: Dataset, batch_size: int, label: str,
-                       progress: bool) -> LogitArray:
+def _compute_in_memory(
+    model: ModelAdapter, dataset: Dataset, batch_size: int, label: str, progress: bool
+) -> LogitArray:
     n = dataset.n_samples
     out: np.ndarray | None = None
     with progress_bar(n, desc=label, enabled=progress) as bar:

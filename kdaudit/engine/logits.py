@@ -59,7 +59,9 @@ class LogitArray:
 
     def default_chunk_rows(self) -> int:
         """Rows per block so that one float32 block stays near DEFAULT_CHUNK_BYTES."""
-        return int(min(DEFAULT_CHUNK_ROWS * 16, max(256, DEFAULT_CHUNK_BYTES // (4 * self.n_classes))))
+        return int(
+            min(DEFAULT_CHUNK_ROWS * 16, max(256, DEFAULT_CHUNK_BYTES // (4 * self.n_classes)))
+        )
 
     def chunks(
         self, chunk_rows: int | None = None, *, native: bool = False
@@ -76,8 +78,15 @@ class LogitArray:
         chunk_rows = chunk_rows or self.default_chunk_rows()
         for offset, shard in zip(self.offsets[:-1], self.shards, strict=True):
             for i in range(0, shard.shape[0], chunk_rows):
-                yield int(offset + i), _read_block(shard, i, min(i + chunk_rows, shard.shape[0]),
-                                                   None if native else np.float32)
+                yield (
+                    int(offset + i),
+                    _read_block(
+                        shard,
+                        i,
+                        min(i + chunk_rows, shard.shape[0]),
+                        None if native else np.float32,
+                    ),
+                )
 
     def predictions(self, chunk_rows: int | None = None) -> np.ndarray:
         """Argmax per row, shape (n_samples,), int64, taken in the stored dtype.
@@ -137,14 +146,25 @@ class LogitArray:
                 )
 
 
-def _read_block(shard: np.ndarray, start: int, stop: int, dtype: type | None = np.float32) -> np.ndarray:
+def _read_block(
+    shard: np.ndarray, start: int, stop: int, dtype: type | None = np.float32
+) -> np.ndarray:
     filename = getattr(shard, "filename", None)
     # only a whole-file map (its base is the mmap itself) has a trustworthy .offset; views inherit it
-    if (isinstance(shard, np.memmap) and filename and isinstance(shard.base, mmap.mmap)
-            and shard.flags.c_contiguous):
+    if (
+        isinstance(shard, np.memmap)
+        and filename
+        and isinstance(shard.base, mmap.mmap)
+        and shard.flags.c_contiguous
+    ):
         row_bytes = shard.dtype.itemsize * int(shard.shape[1])
-        block = np.memmap(filename, dtype=shard.dtype, mode="r", offset=shard.offset + start * row_bytes,
-                          shape=(stop - start, int(shard.shape[1])))
+        block = np.memmap(
+            filename,
+            dtype=shard.dtype,
+            mode="r",
+            offset=shard.offset + start * row_bytes,
+            shape=(stop - start, int(shard.shape[1])),
+        )
         out = np.array(block, dtype=dtype)
         del block  # unmaps: those pages no longer count against this process
         return out

@@ -15,8 +15,9 @@ def progress_enabled(requested: bool, stream: IO[str] | None = None) -> bool:
         return False
 
 
-def progress_bar(total: int, *, desc: str, enabled: bool, initial: int = 0,
-                 unit: str = "rows") -> Any:
+def progress_bar(
+    total: int, *, desc: str, enabled: bool, initial: int = 0, unit: str = "rows"
+) -> Any:
     """A tqdm bar on stderr (disabled unless shown): inference rows, training batches.
 
     Parameters
@@ -36,6 +37,14 @@ def progress_bar(total: int, *, desc: str, enabled: bool, initial: int = 0,
     from tqdm import tqdm
 
     stream = sys.stderr
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit == "rows",
-                file=stream, leave=False, dynamic_ncols=True,
-                disable=not progress_enabled(enabled, stream))
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        unit_scale=unit == "rows",
+        file=stream,
+        leave=False,
+        dynamic_ncols=True,
+        disable=not progress_enabled(enabled, stream),
+    )

@@ -32,9 +32,16 @@ FORMATS = ("onnx", "state_dict", "safetensors", "torchscript", "torch_export", "
 CODE_FORMATS = frozenset({"torchscript", "torch_export", "pickle"})
 OUTPUTS = ("logits", "probs", "auto")
 _FORMAT_ALIASES = {
-    "pt2": "torch_export", "export": "torch_export", "torch.export": "torch_export",
-    "jit": "torchscript", "script": "torchscript", "statedict": "state_dict",
-    "state-dict": "state_dict", "weights": "state_dict", "npy": "logits", "npz": "logits",
+    "pt2": "torch_export",
+    "export": "torch_export",
+    "torch.export": "torch_export",
+    "jit": "torchscript",
+    "script": "torchscript",
+    "statedict": "state_dict",
+    "state-dict": "state_dict",
+    "weights": "state_dict",
+    "npy": "logits",
+    "npz": "logits",
     "pkl": "pickle",
 }
 _TORCH_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar"}
@@ -148,7 +155,9 @@ class ModelAdapter(ABC):
     #: whether the adapter tokenizes texts itself (``Dataset.x`` a TextInputs)
     reads_text: bool = False
 
-    def __init__(self, spec: ModelSpec, *, format: str, sha256: str, device_type: str = "cpu") -> None:
+    def __init__(
+        self, spec: ModelSpec, *, format: str, sha256: str, device_type: str = "cpu"
+    ) -> None:
         self.spec = spec
         self.path = Path(spec.path)
         self.format = format
@@ -210,7 +219,7 @@ class ModelAdapter(ABC):
             raise InputDataError(
                 f"The data holds texts but the {self.name} takes numeric inputs.",
                 tip="A text model is a Hugging Face folder, or an ONNX graph with input_ids and a "
-                    "tokenizer.json beside it (or --<role>-tokenizer).",
+                "tokenizer.json beside it (or --<role>-tokenizer).",
             )
         # past the check, texts reach only reads_text adapters, whose _forward takes them
         out = self._finish(self._forward(cast("np.ndarray | dict[str, np.ndarray]", x)))
@@ -293,6 +302,7 @@ def _batch_len(x: np.ndarray | dict[str, np.ndarray] | TextInputs) -> int:
 
 # --------------------------------------------------------------------------- detection
 
+
 def _pickle_globals(stream: Any) -> set[tuple[str, str]]:
     """(module, name) of every global one pickle references, read with pickletools (no code runs)."""
     found: set[tuple[str, str]] = set()
@@ -318,9 +328,23 @@ def _only_state_dict_globals(found: set[tuple[str, str]]) -> bool:
             return False
         if allowed is not None and name not in allowed:
             return False
-        if module == "torch" and name[:1].islower() and name not in {"device", "float32", "float16",
-                                                                     "bfloat16", "float64", "int64",
-                                                                     "int32", "int8", "uint8", "bool"}:
+        if (
+            module == "torch"
+            and name[:1].islower()
+            and name
+            not in {
+                "device",
+                "float32",
+                "float16",
+                "bfloat16",
+                "float64",
+                "int64",
+                "int32",
+                "int8",
+                "uint8",
+                "bool",
+            }
+        ):
             return False
     return True
 
@@ -378,7 +402,9 @@ def detect_format(path: str | Path, override: str | None = None) -> str:
         key = str(override).lower()
         key = _FORMAT_ALIASES.get(key, key)
         if key not in FORMATS:
-            raise UsageError(f"Unknown model format {override!r}; expected one of {', '.join(FORMATS)}.")
+            raise UsageError(
+                f"Unknown model format {override!r}; expected one of {', '.join(FORMATS)}."
+            )
         return key
     p = Path(path)
     suffix = p.suffix.lower()
@@ -421,8 +447,9 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
     """
     path = Path(spec.path)
     if not path.exists() and not path.is_symlink():
-        raise InputDataError(f"The {spec.role} model file {spec.path!r} does not exist.",
-                             tip="Check the path.")
+        raise InputDataError(
+            f"The {spec.role} model file {spec.path!r} does not exist.", tip="Check the path."
+        )
     if path.is_dir():
         from kdaudit.models.text import is_hf_directory, load_hf_directory
 
@@ -430,7 +457,8 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
             return load_hf_directory(spec, device=device)
         raise InputDataError(
             f"The {spec.role} model path {spec.path!r} is a directory without config.json; expected a "
-            "model file or a Hugging Face model folder.")
+            "model file or a Hugging Face model folder."
+        )
     regular_file(path, f"{spec.role} model file")  # no FIFO, device (/dev/zero) or directory
     fmt = detect_format(path, spec.format)
     if fmt == "logits":
@@ -438,13 +466,16 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
 
         return LogitsFileAdapter(spec)
     if fmt in CODE_FORMATS and not spec.trust_code:
-        what = {"torchscript": "a TorchScript archive", "torch_export": "a torch.export (.pt2) program",
-                "pickle": "a pickled Python object (not a plain state_dict)"}[fmt]
+        what = {
+            "torchscript": "a TorchScript archive",
+            "torch_export": "a torch.export (.pt2) program",
+            "pickle": "a pickled Python object (not a plain state_dict)",
+        }[fmt]
         raise TrustError(
             f"The {spec.role} model {spec.path!r} is {what}; loading it runs code stored in the file, "
             "so kdaudit refuses it without --trust-code.",
             tip="Pass --trust-code if you trust this file, or export the model to ONNX or a "
-                "state_dict/.safetensors used with --arch.",
+            "state_dict/.safetensors used with --arch.",
         )
     if spec.arch and ":" in spec.arch and not spec.trust_code:
         raise TrustError(
@@ -456,8 +487,11 @@ def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
     sha = file_sha256(path)
     if fmt == "onnx":
         if spec.arch:
-            warnings.warn(f"--arch {spec.arch!r} is ignored for the ONNX {spec.role} model.",
-                          KDAuditWarning, stacklevel=2)
+            warnings.warn(
+                f"--arch {spec.arch!r} is ignored for the ONNX {spec.role} model.",
+                KDAuditWarning,
+                stacklevel=2,
+            )
         purpose = f"Loading the ONNX {spec.role} model {spec.path!r}"
         require("onnxruntime", purpose=purpose)
         require("onnx", purpose=purpose)

@@ -64,7 +64,7 @@ class LogitsFileAdapter(ModelAdapter):
             raise InputDataError(
                 f"Could not read the {self.name} as logits: {exc}.",
                 tip="Write logits with numpy.save (.npy) or numpy.savez(path, logits=...); "
-                    "object arrays are not accepted.",
+                "object arrays are not accepted.",
             ) from exc
         if not isinstance(arr, np.ndarray):
             raise InputDataError(f"The {self.name} does not hold a single array of logits.")
@@ -100,7 +100,9 @@ class LogitsFileAdapter(ModelAdapter):
             for start in range(0, arr.shape[0], step):
                 block = arr[start : start + step]
                 out[start : start + step] = (
-                    np.log(np.clip(np.asarray(block, dtype=np.float64), PROB_FLOOR, None)) if wide
-                    else probs_to_log_probs(block))
+                    np.log(np.clip(np.asarray(block, dtype=np.float64), PROB_FLOOR, None))
+                    if wide
+                    else probs_to_log_probs(block)
+                )
             return LogitArray([out], kind="log_probs")
         return LogitArray([arr], kind="logits")

@@ -47,7 +47,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"{str(manifest_path_for(path))!r} is not a kdaudit model manifest "
             f"(format {MANIFEST_FORMAT!r})."
         )
-    return validate(data, "model_manifest", repr(str(manifest_path_for(path))), error=InputDataError)
+    return validate(
+        data, "model_manifest", repr(str(manifest_path_for(path))), error=InputDataError
+    )
 
 
 def _read_json(path: str | Path) -> Any:

@@ -15,10 +15,18 @@ from kdaudit.models.preprocess import apply_preprocess
 from kdaudit.safety import captured_native_stderr, confined, offline_environment, regular_file
 
 _ONNX_DTYPES = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16,
-    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
 }
 
 
@@ -52,20 +60,25 @@ class OnnxAdapter(ModelAdapter):
         native: list[str] = []
         try:
             with captured_native_stderr() as native:
-                self.session = ort.InferenceSession(spec.path, sess_options=options,
-                                                    providers=providers)
+                self.session = ort.InferenceSession(
+                    spec.path, sess_options=options, providers=providers
+                )
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelLoadError(
                 f"Could not load the {spec.role} model {spec.path!r} as ONNX: {_first_line(exc)}",
                 tip="The file may be truncated or not an ONNX model; re-export it "
-                    "(onnx.checker.check_model tells more).",
+                "(onnx.checker.check_model tells more).",
             ) from exc
         _warn_native(native, spec)
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = 4  # a failing run raises; its log line is noise
         active = self.session.get_providers()
-        super().__init__(spec, format="onnx", sha256=sha256,
-                         device_type="cuda" if active and active[0] == CUDA_EP else "cpu")
+        super().__init__(
+            spec,
+            format="onnx",
+            sha256=sha256,
+            device_type="cuda" if active and active[0] == CUDA_EP else "cpu",
+        )
         self.providers = list(active)
         self.inputs: list[tuple[str, list[Any], np.dtype]] = []
         for node in self.session.get_inputs():
@@ -93,7 +106,9 @@ class OnnxAdapter(ModelAdapter):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         if self.external_data:
-            out["external_data"] = [{"path": k, "sha256": v} for k, v in sorted(self.external_data.items())]
+            out["external_data"] = [
+                {"path": k, "sha256": v} for k, v in sorted(self.external_data.items())
+            ]
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -133,7 +148,8 @@ class OnnxAdapter(ModelAdapter):
     def _check_shape(self, name: str, shape: list[Any], arr: np.ndarray) -> None:
         static = shape[1:]
         ok = len(static) == arr.ndim - 1 and all(
-            not isinstance(d, int) or d <= 0 or d == a for d, a in zip(static, arr.shape[1:], strict=True)
+            not isinstance(d, int) or d <= 0 or d == a
+            for d, a in zip(static, arr.shape[1:], strict=True)
         )
         if not ok:
             want = ["?" if not isinstance(d, int) or d <= 0 else d for d in static]
@@ -141,7 +157,7 @@ class OnnxAdapter(ModelAdapter):
                 f"The {self.name} expects input {name!r} samples of shape {want}; "
                 f"the preprocessed data gives {list(arr.shape[1:])}.",
                 tip="Fix the model's preprocess: 'reshape' (e.g. [784] or [1, 28, 28]) or "
-                    "'transpose' (HWC -> CHW is [2, 0, 1]).",
+                "'transpose' (HWC -> CHW is [2, 0, 1]).",
             )
 
     def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -164,8 +180,10 @@ class OnnxAdapter(ModelAdapter):
             piece = {name: a[start : start + k] for name, a in feed.items()}
             rows = next(iter(piece.values())).shape[0]
             if rows < k:  # pad with copies of the last row; the padded outputs are dropped
-                piece = {name: np.concatenate([a, np.repeat(a[-1:], k - rows, axis=0)])
-                         for name, a in piece.items()}
+                piece = {
+                    name: np.concatenate([a, np.repeat(a[-1:], k - rows, axis=0)])
+                    for name, a in piece.items()
+                }
             parts.append(self._run(piece)[:rows])
         return np.concatenate(parts, axis=0)
 
@@ -173,8 +191,11 @@ class OnnxAdapter(ModelAdapter):
 def _warn_native(lines: list[str], spec: ModelSpec) -> None:
     """onnxruntime's own log lines become kdaudit warnings (silent under --quiet)."""
     for line in lines[:5]:
-        warnings.warn(f"onnxruntime, {spec.role} model {spec.path!r}: {line[:300]}",
-                      KDAuditWarning, stacklevel=3)
+        warnings.warn(
+            f"onnxruntime, {spec.role} model {spec.path!r}: {line[:300]}",
+            KDAuditWarning,
+            stacklevel=3,
+        )
 
 
 def external_data_refs(path: str | Path, *, role: str = "model") -> dict[str, Path]:
@@ -200,7 +221,7 @@ def external_data_refs(path: str | Path, *, role: str = "model") -> dict[str, Pa
         raise ModelLoadError(
             f"Could not load the {role} model {str(path)!r} as ONNX: {_first_line(exc)}",
             tip="The file may be truncated or not an ONNX model; re-export it "
-                "(onnx.checker.check_model tells more).",
+            "(onnx.checker.check_model tells more).",
         ) from exc
     locations: set[str] = set()
 
@@ -210,7 +231,8 @@ def external_data_refs(path: str | Path, *, role: str = "model") -> dict[str, Pa
             if not found:
                 raise InputDataError(
                     f"The {role} model {str(path)!r} has tensor {t.name!r} stored externally "
-                    "without a location.")
+                    "without a location."
+                )
             locations.update(found)
 
     def graph(g: Any) -> None:
@@ -258,5 +280,6 @@ def external_data_hashes(path: str | Path, *, role: str = "model") -> dict[str, 
     """
     from kdaudit.data.dataset import file_sha256
 
-    return {loc: file_sha256(p) for loc, p in external_data_refs(path, role=role).items()
-            if p.is_file()}
+    return {
+        loc: file_sha256(p) for loc, p in external_data_refs(path, role=role).items() if p.is_file()
+    }

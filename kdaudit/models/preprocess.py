@@ -37,12 +37,16 @@ def _as_stat(value: Any, name: str) -> Stat | None:
     if isinstance(value, (list, tuple, np.ndarray)):
         out = tuple(float(v) for v in np.asarray(value, dtype=np.float64).ravel())
         if not out:
-            raise UsageError(f"Preprocess {name!r} is an empty list; give a number or one per channel.")
+            raise UsageError(
+                f"Preprocess {name!r} is an empty list; give a number or one per channel."
+            )
         return out[0] if len(out) == 1 else out
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"Preprocess {name!r} must be a number or a list of numbers; got {value!r}.") from exc
+        raise UsageError(
+            f"Preprocess {name!r} must be a number or a list of numbers; got {value!r}."
+        ) from exc
 
 
 def _as_axes(value: Any, name: str) -> tuple[int, ...] | None:
@@ -96,19 +100,25 @@ class Preprocess:
         std = self.std if isinstance(self.std, tuple) else (self.std,)
         if any(s is not None and (s == 0 or not math.isfinite(s)) for s in std):
             raise UsageError(f"Preprocess 'std' must be finite and non-zero; got {self.std!r}.")
-        if self.transpose is not None and sorted(self.transpose) != list(range(len(self.transpose))):
+        if self.transpose is not None and sorted(self.transpose) != list(
+            range(len(self.transpose))
+        ):
             raise UsageError(
                 f"Preprocess 'transpose' must be a permutation of the sample axes 0..k-1; "
                 f"got {list(self.transpose)}.",
                 tip="Axes are those of one sample, without the batch axis: HWC -> CHW is [2, 0, 1].",
             )
         if self.reshape is not None and sum(1 for s in self.reshape if s == -1) > 1:
-            raise UsageError(f"Preprocess 'reshape' may contain -1 at most once; got {list(self.reshape)}.")
+            raise UsageError(
+                f"Preprocess 'reshape' may contain -1 at most once; got {list(self.reshape)}."
+            )
         if self.dtype is not None:
             try:
                 np.dtype(self.dtype)
             except TypeError as exc:
-                raise UsageError(f"Preprocess 'dtype' {self.dtype!r} is not a numpy dtype.") from exc
+                raise UsageError(
+                    f"Preprocess 'dtype' {self.dtype!r} is not a numpy dtype."
+                ) from exc
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Preprocess | None:
@@ -209,13 +219,16 @@ def _apply(spec: Preprocess | None, batch: np.ndarray, input_dtype: Any) -> np.n
     try:
         dtype = np.dtype(spec.dtype if spec is not None and spec.dtype else input_dtype)
     except TypeError:
-        raise UsageError(f"Preprocess 'dtype' {getattr(spec, 'dtype', None)!r} is not a numpy dtype "
-                         "name.", tip="Use e.g. dtype = \"float32\" or \"int64\".") from None
+        raise UsageError(
+            f"Preprocess 'dtype' {getattr(spec, 'dtype', None)!r} is not a numpy dtype name.",
+            tip='Use e.g. dtype = "float32" or "int64".',
+        ) from None
     x = np.asarray(batch)
     if x.dtype.kind not in "biuf":
         raise InputDataError(
             f"The stored inputs have dtype {x.dtype}; a model takes numbers.",
-            tip="Encode the inputs as numbers (float32, or integer token ids).")
+            tip="Encode the inputs as numbers (float32, or integer token ids).",
+        )
     if x.dtype != dtype:
         if dtype.kind in "iu" and x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise InputDataError("Integer model inputs contain NaN or inf in the data.")

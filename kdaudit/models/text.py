@@ -100,8 +100,14 @@ class TextTokenizer:
         For messages.
     """
 
-    def __init__(self, path: str | Path, *, max_length: int | None = None,
-                 model_config: dict[str, Any] | None = None, role: str = "model") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_length: int | None = None,
+        model_config: dict[str, Any] | None = None,
+        role: str = "model",
+    ) -> None:
         tokenizers = _need("tokenizers")
         p = Path(path)
         if p.is_dir():
@@ -110,7 +116,7 @@ class TextTokenizer:
             raise InputDataError(
                 f"The {role} tokenizer {str(p)!r} does not exist.",
                 tip="Save the tokenizer as tokenizer.json (a fast tokenizer) next to the model, "
-                    f"or name it with --{role}-tokenizer PATH.",
+                f"or name it with --{role}-tokenizer PATH.",
             )
         self.path = p
         try:
@@ -120,9 +126,14 @@ class TextTokenizer:
                 f"Could not read the {role} tokenizer {str(p)!r}: {str(exc).splitlines()[0] if str(exc) else exc}",
                 tip="Expected a tokenizer.json written by the tokenizers library or save_pretrained.",
             ) from exc
-        side = {name: p.parent / name for name in _TOKENIZER_SIDE_FILES if (p.parent / name).is_file()}
-        tok_config = _read_json(side["tokenizer_config.json"], "tokenizer config") \
-            if "tokenizer_config.json" in side else {}
+        side = {
+            name: p.parent / name for name in _TOKENIZER_SIDE_FILES if (p.parent / name).is_file()
+        }
+        tok_config = (
+            _read_json(side["tokenizer_config.json"], "tokenizer config")
+            if "tokenizer_config.json" in side
+            else {}
+        )
         if max_length is None:
             limit = tok_config.get("model_max_length")
             if isinstance(limit, (int, float)) and 0 < limit < 1_000_000:
@@ -137,7 +148,10 @@ class TextTokenizer:
         self.pad_id = self._pad_id(tok_config)
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=self.max_length)
-        self.hashes = {p.name: _sha256_file(p), **{k: _sha256_file(v) for k, v in sorted(side.items())}}
+        self.hashes = {
+            p.name: _sha256_file(p),
+            **{k: _sha256_file(v) for k, v in sorted(side.items())},
+        }
 
     def _pad_id(self, tok_config: dict[str, Any]) -> int:
         pad = tok_config.get("pad_token")
@@ -155,8 +169,13 @@ class TextTokenizer:
 
     def identity(self) -> dict[str, Any]:
         """File hashes and settings: part of the logit-cache key."""
-        return {"files": self.hashes, "max_length": self.max_length, "truncation": "longest_first",
-                "pad_id": self.pad_id, "add_special_tokens": True}
+        return {
+            "files": self.hashes,
+            "max_length": self.max_length,
+            "truncation": "longest_first",
+            "pad_id": self.pad_id,
+            "add_special_tokens": True,
+        }
 
     def encode(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids and token type ids of each text, unpadded, truncated to ``max_length``."""
@@ -169,8 +188,9 @@ class TextTokenizer:
         return self._tok
 
 
-def pad_batch(ids: list[list[int]], type_ids: list[list[int]], *, pad_id: int,
-              length: int | None = None) -> dict[str, np.ndarray]:
+def pad_batch(
+    ids: list[list[int]], type_ids: list[list[int]], *, pad_id: int, length: int | None = None
+) -> dict[str, np.ndarray]:
     """Pad sequences to ``length`` (default: the longest): input_ids, attention_mask, token_type_ids.
 
     Returns int64 arrays of shape (batch, length).
@@ -220,10 +240,21 @@ class TextModelAdapter(ModelAdapter):
     #: the torch module of an ``hf_directory`` model (set by its loader; absent otherwise)
     model: Any
 
-    def __init__(self, spec: ModelSpec, *, format: str, sha256: str, device_type: str,
-                 run: Any, input_names: list[str], input_dtypes: dict[str, Any],
-                 tokenizer: TextTokenizer | None, config: dict[str, Any] | None,
-                 files: dict[str, str] | None = None, inner: ModelAdapter | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        format: str,
+        sha256: str,
+        device_type: str,
+        run: Any,
+        input_names: list[str],
+        input_dtypes: dict[str, Any],
+        tokenizer: TextTokenizer | None,
+        config: dict[str, Any] | None,
+        files: dict[str, str] | None = None,
+        inner: ModelAdapter | None = None,
+    ) -> None:
         super().__init__(spec, format=format, sha256=sha256, device_type=device_type)
         self._run = run
         self.input_names = list(input_names)
@@ -251,11 +282,15 @@ class TextModelAdapter(ModelAdapter):
 
     def identity(self) -> dict[str, Any]:
         out = self.inner.identity() if self.inner is not None else super().identity()
-        out.update({
-            "format": self.format, "files": dict(sorted(self.files.items())),
-            "tokenizer": self.tokenizer.identity() if self.tokenizer is not None else None,
-            "inputs": self.input_names, "class_order": self.class_order,
-        })
+        out.update(
+            {
+                "format": self.format,
+                "files": dict(sorted(self.files.items())),
+                "tokenizer": self.tokenizer.identity() if self.tokenizer is not None else None,
+                "inputs": self.input_names,
+                "class_order": self.class_order,
+            }
+        )
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -336,7 +371,9 @@ class TextModelAdapter(ModelAdapter):
         step = max(1, self.micro_batch)
         for lo in range(0, len(order), step):
             rows = order[lo : lo + step]
-            batch = pad_batch([ids[i] for i in rows], [types[i] for i in rows], pad_id=self.tokenizer.pad_id)
+            batch = pad_batch(
+                [ids[i] for i in rows], [types[i] for i in rows], pad_id=self.tokenizer.pad_id
+            )
             block = call({n: batch[n] for n in self.input_names})
             if out is None:
                 out = np.empty((len(texts), block.shape[1]), dtype=np.float32)
@@ -361,8 +398,10 @@ class TextModelAdapter(ModelAdapter):
         def run(feed: dict[str, np.ndarray]) -> np.ndarray:
             with torch.inference_mode():
                 dev = next(model.parameters()).device
-                tensors = {k: torch.from_numpy(np.ascontiguousarray(v.astype(np.int64))).to(dev)
-                           for k, v in feed.items()}
+                tensors = {
+                    k: torch.from_numpy(np.ascontiguousarray(v.astype(np.int64))).to(dev)
+                    for k, v in feed.items()
+                }
                 out = model(**tensors, output_hidden_states=True)
                 last = out.hidden_states[-1].float()
                 mask = tensors["attention_mask"].unsqueeze(-1).float()
@@ -371,7 +410,9 @@ class TextModelAdapter(ModelAdapter):
         return self.predict_texts(texts, run=run)
 
     def _call(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        cast = {n: a.astype(self.input_dtypes.get(n, np.int64), copy=False) for n, a in feed.items()}
+        cast = {
+            n: a.astype(self.input_dtypes.get(n, np.int64), copy=False) for n, a in feed.items()
+        }
         return np.asarray(self._run(cast), dtype=np.float32)
 
     def _permute(self, block: np.ndarray) -> np.ndarray:
@@ -403,9 +444,17 @@ def is_hf_directory(path: Path) -> bool:
 
 
 #: Files transformers may read from a model folder besides the weights.
-_HF_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                  "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
-                  "added_tokens.json")
+_HF_SIDE_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
 
 
 def check_folder_files(path: Path, names: list[str], *, role: str) -> None:
@@ -428,16 +477,24 @@ def hf_weights(path: Path, *, role: str, trust_code: bool) -> tuple[bool, list[P
     Raises TrustError for pickled weights or custom code without ``trust_code``, and
     InputDataError for any file that points outside the folder or is not a regular file.
     """
-    check_folder_files(path, [*_HF_SIDE_FILES, *_HF_WEIGHT_FILES, *_HF_PICKLE_FILES,
-                              "model.safetensors.index.json", "pytorch_model.bin.index.json"],
-                       role=role)
+    check_folder_files(
+        path,
+        [
+            *_HF_SIDE_FILES,
+            *_HF_WEIGHT_FILES,
+            *_HF_PICKLE_FILES,
+            "model.safetensors.index.json",
+            "pytorch_model.bin.index.json",
+        ],
+        role=role,
+    )
     config = _read_json(path / "config.json", "model config")
     if config.get("auto_map") and not trust_code:
         raise TrustError(
             f"The {role} model folder {str(path)!r} declares custom code (auto_map in config.json); "
             "loading it runs Python code from the folder, so kdaudit refuses it without --trust-code.",
             tip="Pass --trust-code if you trust this folder, or save the model with a built-in "
-                "transformers architecture.",
+            "transformers architecture.",
         )
     safetensors = [path / n for n in _HF_WEIGHT_FILES if (path / n).is_file()]
     if safetensors:
@@ -454,7 +511,7 @@ def hf_weights(path: Path, *, role: str, trust_code: bool) -> tuple[bool, list[P
                 f"The {role} model folder {str(path)!r} holds pytorch_model.bin, a pickle; loading it "
                 "can run code stored in the file, so kdaudit refuses it without --trust-code.",
                 tip="Pass --trust-code if you trust this file, or re-save the model with "
-                    "save_pretrained(..., safe_serialization=True) to get model.safetensors.",
+                "save_pretrained(..., safe_serialization=True) to get model.safetensors.",
             )
         index = path / "pytorch_model.bin.index.json"
         if index.is_file():
@@ -488,8 +545,11 @@ def load_hf_directory(spec: ModelSpec, *, device: str = "auto") -> TextModelAdap
     files = _folder_identity([path / "config.json", *weight_files])
     sha = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     tok_path = find_tokenizer(spec, path)
-    tokenizer = TextTokenizer(tok_path, max_length=spec.max_length, model_config=config, role=spec.role) \
-        if tok_path is not None else None
+    tokenizer = (
+        TextTokenizer(tok_path, max_length=spec.max_length, model_config=config, role=spec.role)
+        if tok_path is not None
+        else None
+    )
     transformers = _need("transformers")
     import torch
 
@@ -498,7 +558,9 @@ def load_hf_directory(spec: ModelSpec, *, device: str = "auto") -> TextModelAdap
     dev = resolve_device(device)
     try:
         model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            str(path), local_files_only=True, trust_remote_code=bool(spec.trust_code),
+            str(path),
+            local_files_only=True,
+            trust_remote_code=bool(spec.trust_code),
             use_safetensors=use_safetensors,
         )
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError...
@@ -506,7 +568,7 @@ def load_hf_directory(spec: ModelSpec, *, device: str = "auto") -> TextModelAdap
             f"Could not load the {spec.role} model folder {spec.path!r} with transformers: "
             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
             tip="Check that config.json names a sequence-classification architecture and the "
-                "weights match it.",
+            "weights match it.",
         ) from exc
     model.eval().to(dev)
     params = inspect.signature(model.forward).parameters
@@ -516,12 +578,23 @@ def load_hf_directory(spec: ModelSpec, *, device: str = "auto") -> TextModelAdap
 
     def run(feed: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
-            tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in feed.items()}
+            tensors = {
+                k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in feed.items()
+            }
             return model(**tensors).logits.float().cpu().numpy()
 
-    adapter = TextModelAdapter(spec, format="hf_directory", sha256=sha, device_type=dev, run=run,
-                               input_names=names, input_dtypes={n: np.int64 for n in names},
-                               tokenizer=tokenizer, config=config, files=files)
+    adapter = TextModelAdapter(
+        spec,
+        format="hf_directory",
+        sha256=sha,
+        device_type=dev,
+        run=run,
+        input_names=names,
+        input_dtypes={n: np.int64 for n in names},
+        tokenizer=tokenizer,
+        config=config,
+        files=files,
+    )
     adapter.model = model  # for pooled hidden states (neighbour spaces)
     return adapter
 
@@ -538,7 +611,9 @@ def wrap_onnx_text(inner: Any, spec: ModelSpec) -> ModelAdapter:
         if spec.tokenizer:
             raise InputDataError(
                 f"--{spec.role}-tokenizer was given but the {inner.name} has no input_ids input "
-                f"(inputs: {names}).", tip="Tokenizers apply to text models only.")
+                f"(inputs: {names}).",
+                tip="Tokenizers apply to text models only.",
+            )
         return inner  # an image/tabular graph, or token ids given by hand (x_<input> arrays)
     unknown = [n for n in names if n not in TEXT_INPUTS]
     if unknown:
@@ -549,12 +624,23 @@ def wrap_onnx_text(inner: Any, spec: ModelSpec) -> ModelAdapter:
         )
     config_path = model_dir / "config.json"
     config = _read_json(config_path, "model config") if config_path.is_file() else {}
-    tokenizer = TextTokenizer(tok_path, max_length=spec.max_length, model_config=config, role=spec.role)
+    tokenizer = TextTokenizer(
+        tok_path, max_length=spec.max_length, model_config=config, role=spec.role
+    )
     files = {"config.json": _sha256_file(config_path)} if config_path.is_file() else {}
-    return TextModelAdapter(spec, format="onnx", sha256=inner.sha256, device_type=inner.device_type,
-                            run=inner._run, input_names=names,
-                            input_dtypes={n: d for n, _, d in inner.inputs},
-                            tokenizer=tokenizer, config=config, files=files, inner=inner)
+    return TextModelAdapter(
+        spec,
+        format="onnx",
+        sha256=inner.sha256,
+        device_type=inner.device_type,
+        run=inner._run,
+        input_names=names,
+        input_dtypes={n: d for n, _, d in inner.inputs},
+        tokenizer=tokenizer,
+        config=config,
+        files=files,
+        inner=inner,
+    )
 
 
 def model_embedding(dataset: Any, role: str, models: Any, *, device: str = "auto") -> np.ndarray:
@@ -566,8 +652,10 @@ def model_embedding(dataset: Any, role: str, models: Any, *, device: str = "auto
     from kdaudit.models.base import load_model
 
     if role not in models:
-        raise UsageError(f"--embedding-model {role!r}: no such model in this audit; give one of "
-                         f"{', '.join(models)}.")
+        raise UsageError(
+            f"--embedding-model {role!r}: no such model in this audit; give one of "
+            f"{', '.join(models)}."
+        )
     if not isinstance(dataset.x, TextInputs):
         raise UsageError("--embedding-model needs text data (--text-column COL).")
     adapter = load_model(models[role][0], device=device)

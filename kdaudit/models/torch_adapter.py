@@ -72,8 +72,9 @@ def _resolve_callable(arch: str) -> tuple[Callable[..., Any], str | None]:
     return obj, source_hash
 
 
-def _call_builder(builder: Callable[..., Any], *, n_classes: int | None,
-                  input_shape: tuple[int, ...] | None) -> Any:
+def _call_builder(
+    builder: Callable[..., Any], *, n_classes: int | None, input_shape: tuple[int, ...] | None
+) -> Any:
     """Call a user builder, passing ``n_classes``/``input_shape`` when it takes them."""
     kwargs: dict[str, Any] = {}
     try:
@@ -81,8 +82,11 @@ def _call_builder(builder: Callable[..., Any], *, n_classes: int | None,
     except (TypeError, ValueError):
         params = {}  # type: ignore[assignment]
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key, value in (("n_classes", n_classes), ("num_classes", n_classes),
-                       ("input_shape", input_shape)):
+    for key, value in (
+        ("n_classes", n_classes),
+        ("num_classes", n_classes),
+        ("input_shape", input_shape),
+    ):
         if value is not None and (key in params or (takes_kwargs and key != "num_classes")):
             kwargs[key] = value
     return builder(**kwargs)
@@ -130,11 +134,12 @@ class TorchAdapter(ModelAdapter):
                 obj = torch.load(path, map_location="cpu", weights_only=not self.spec.trust_code)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
             text = str(exc)
-            refused_by_weights_only = (
-                not self.spec.trust_code
-                and ("Weights only load failed" in text
-                     or any(m in text for m in ("Unsupported global", "Unsupported operand",
-                                                "Unsupported class")))
+            refused_by_weights_only = not self.spec.trust_code and (
+                "Weights only load failed" in text
+                or any(
+                    m in text
+                    for m in ("Unsupported global", "Unsupported operand", "Unsupported class")
+                )
             )
             if refused_by_weights_only:
                 raise TrustError(
@@ -142,10 +147,12 @@ class TorchAdapter(ModelAdapter):
                     "or code); kdaudit read it with torch.load(weights_only=True) and refused it "
                     "(--trust-code would allow it).",
                     tip="Save model.state_dict() (or .safetensors) instead, or pass --trust-code "
-                        "if you trust this file.",
+                    "if you trust this file.",
                 ) from exc
-            detail = next((line.strip() for line in text.splitlines() if "WeightsUnpickler" in line),
-                          text.strip().splitlines()[0] if text.strip() else "")
+            detail = next(
+                (line.strip() for line in text.splitlines() if "WeightsUnpickler" in line),
+                text.strip().splitlines()[0] if text.strip() else "",
+            )
             raise ModelLoadError(
                 f"Could not read the {self.spec.role} model {path!r} with torch.load: "
                 f"{type(exc).__name__}{': ' + detail if detail else ''}",
@@ -159,12 +166,18 @@ class TorchAdapter(ModelAdapter):
         if isinstance(obj, Mapping):
             for key in _CHECKPOINT_KEYS:
                 inner = obj.get(key)
-                if isinstance(inner, Mapping) and inner and all(
-                        isinstance(v, torch.Tensor) for v in inner.values()):
+                if (
+                    isinstance(inner, Mapping)
+                    and inner
+                    and all(isinstance(v, torch.Tensor) for v in inner.values())
+                ):
                     obj = inner
                     break
-        if not isinstance(obj, Mapping) or not obj or not all(
-                isinstance(v, torch.Tensor) for v in obj.values()):
+        if (
+            not isinstance(obj, Mapping)
+            or not obj
+            or not all(isinstance(v, torch.Tensor) for v in obj.values())
+        ):
             raise InputDataError(
                 f"The {self.spec.role} model {path!r} does not hold a state_dict "
                 f"(a mapping of names to tensors); found {type(obj).__name__}.",
@@ -186,7 +199,7 @@ class TorchAdapter(ModelAdapter):
                 f"The {self.spec.role} model {self.spec.path!r} holds weights only (a state_dict); "
                 "kdaudit needs the architecture to put them in (--arch).",
                 tip="Pass --arch NAME (mlp, lenet5, resnet20, resnet32, resnet56, resnet8x4...) "
-                    "or --arch module:callable with --trust-code.",
+                "or --arch module:callable with --trust-code.",
             )
         if ":" in arch:
             if not self.spec.trust_code:  # also checked in load_model
@@ -222,7 +235,9 @@ class TorchAdapter(ModelAdapter):
                 if n_classes is None:
                     probe = build_model(str(self.spec.arch), n_classes=2, input_shape=input_shape)
                     n_classes = self._infer_n_classes(probe) or 2
-                module = build_model(str(self.spec.arch), n_classes=n_classes, input_shape=input_shape)
+                module = build_model(
+                    str(self.spec.arch), n_classes=n_classes, input_shape=input_shape
+                )
             else:
                 module = _call_builder(self._builder, n_classes=n_classes, input_shape=input_shape)
         except (UsageError, TrustError):
@@ -233,7 +248,9 @@ class TorchAdapter(ModelAdapter):
                 tip="Check --arch and the input shape (preprocess 'reshape').",
             ) from exc
         if not isinstance(module, nn.Module):
-            raise ModelLoadError(f"--arch {self.spec.arch!r} returned {type(module).__name__}, not an nn.Module.")
+            raise ModelLoadError(
+                f"--arch {self.spec.arch!r} returned {type(module).__name__}, not an nn.Module."
+            )
         try:
             module.load_state_dict(self._state_dict, strict=True)
         except RuntimeError as exc:
@@ -252,7 +269,9 @@ class TorchAdapter(ModelAdapter):
     def _load_code_format(self) -> None:
         path = self.spec.path
         if not self.spec.trust_code:  # also checked in load_model, before torch is imported
-            raise TrustError(f"The {self.spec.role} model {path!r} carries code; pass --trust-code.")
+            raise TrustError(
+                f"The {self.spec.role} model {path!r} carries code; pass --trust-code."
+            )
         try:
             if self.format == "torchscript":
                 module = torch.jit.load(path, map_location="cpu")
@@ -271,8 +290,10 @@ class TorchAdapter(ModelAdapter):
                 tip="Drop --format, and pass --arch.",
             )
         if not callable(module):
-            raise ModelLoadError(f"The {self.spec.role} model {path!r} holds a {type(module).__name__}, "
-                                 "not a callable model.")
+            raise ModelLoadError(
+                f"The {self.spec.role} model {path!r} holds a {type(module).__name__}, "
+                "not a callable model."
+            )
         self._finish_module(module)
 
     def _finish_module(self, module: Any) -> None:

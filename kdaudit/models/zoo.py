@@ -73,8 +73,14 @@ class BasicBlock(nn.Module):
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 inputs; ``widths`` are the three stage widths."""
 
-    def __init__(self, depth: int, n_classes: int, in_channels: int = 3,
-                 widths: Sequence[int] = (16, 32, 64), stem: int | None = None) -> None:
+    def __init__(
+        self,
+        depth: int,
+        n_classes: int,
+        in_channels: int = 3,
+        widths: Sequence[int] = (16, 32, 64),
+        stem: int | None = None,
+    ) -> None:
         super().__init__()
         if (depth - 2) % 6:
             raise UsageError(f"CIFAR ResNet depth must be 6n+2; got {depth}.")
@@ -120,7 +126,9 @@ ARCHS: dict[str, Callable[[int, Sequence[int]], nn.Module]] = {
     "resnet32": lambda c, s: CifarResNet(32, c, _image_dims(s)[0]),
     "resnet56": lambda c, s: CifarResNet(56, c, _image_dims(s)[0]),
     "resnet8x4": lambda c, s: CifarResNet(8, c, _image_dims(s)[0], widths=(64, 128, 256), stem=32),
-    "resnet32x4": lambda c, s: CifarResNet(32, c, _image_dims(s)[0], widths=(64, 128, 256), stem=32),
+    "resnet32x4": lambda c, s: CifarResNet(
+        32, c, _image_dims(s)[0], widths=(64, 128, 256), stem=32
+    ),
 }
 
 
@@ -136,7 +144,11 @@ def build_model(name: str, *, n_classes: int, input_shape: Sequence[int]) -> nn.
     input_shape : sequence of int
         Shape of one sample after preprocessing: ``(n_features,)`` or ``(C, H, W)``.
     """
-    key = name.lower().replace("_", "").replace("-", "") if name.lower() not in ARCHS else name.lower()
+    key = (
+        name.lower().replace("_", "").replace("-", "")
+        if name.lower() not in ARCHS
+        else name.lower()
+    )
     key = {"lenet": "lenet5", "mlplarge": "mlp-large", "mlpsmall": "mlp-small"}.get(key, key)
     if key not in ARCHS:
         raise UsageError(

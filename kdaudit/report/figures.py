@@ -74,7 +74,9 @@ def _style(salt: str) -> Iterator[None]:
         yield
 
 
-def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> Any:
+def _subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any
+) -> Any:
     """``pyplot.subplots`` without pyplot: no global figure registry to import (~40 ms) or
     to close, and the SVG canvas is attached by ``savefig(format="svg")``."""
     fig = Figure(figsize=figsize)
@@ -83,22 +85,28 @@ def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], *
 
 def _to_svg(fig: Any, name: str) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg",
-                metadata={"Date": None, "Creator": "kdaudit", "Title": name})
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "kdaudit", "Title": name})
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG in HTML5
+    svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline SVG in HTML5
     prefix = re.sub(r"[^A-Za-z0-9_-]", "-", name) + "-"
     ids = set(_ID.findall(svg))
 
     def rename(m: re.Match[str]) -> str:
-        return m.group(0).replace(m.group(1), prefix + m.group(1)) if m.group(1) in ids \
-            else m.group(0)
+        return (
+            m.group(0).replace(m.group(1), prefix + m.group(1)) if m.group(1) in ids else m.group(0)
+        )
 
     svg = _ID.sub(rename, svg)
-    svg = re.sub(r'url\(#([^)]+)\)', lambda m: f"url(#{prefix}{m.group(1)})"
-                 if m.group(1) in ids else m.group(0), svg)
-    svg = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}{m.group(1)}"'
-                 if m.group(1) in ids else m.group(0), svg)
+    svg = re.sub(
+        r"url\(#([^)]+)\)",
+        lambda m: f"url(#{prefix}{m.group(1)})" if m.group(1) in ids else m.group(0),
+        svg,
+    )
+    svg = re.sub(
+        r'href="#([^"]+)"',
+        lambda m: f'href="#{prefix}{m.group(1)}"' if m.group(1) in ids else m.group(0),
+        svg,
+    )
     return svg.replace("<svg ", f'<svg role="img" aria-label="{name}" class="figure" ', 1)
 
 
@@ -108,22 +116,45 @@ def _num(x: Any) -> float | None:
     return float(x)
 
 
-def _errorbar_panel(ax: Any, labels: Sequence[str], colors: Sequence[str],
-                    ests: Sequence[dict[str, Any] | None], *, title: str, scale: float = 100.0,
-                    zero_line: bool = False, unit: str = "%") -> None:
+def _errorbar_panel(
+    ax: Any,
+    labels: Sequence[str],
+    colors: Sequence[str],
+    ests: Sequence[dict[str, Any] | None],
+    *,
+    title: str,
+    scale: float = 100.0,
+    zero_line: bool = False,
+    unit: str = "%",
+) -> None:
     """Points with CI error bars, one row per label (estimates plotted as given)."""
     ys = np.arange(len(labels))[::-1]
     for y, color, est in zip(ys, colors, ests, strict=True):
         v = _num((est or {}).get("estimate", (est or {}).get("value")))
         if v is None:
-            ax.text(0.02, y, "undefined", transform=ax.get_yaxis_transform(), va="center",
-                    color="#8a929c", fontsize=8)
+            ax.text(
+                0.02,
+                y,
+                "undefined",
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                color="#8a929c",
+                fontsize=8,
+            )
             continue
         lo, hi = _num((est or {}).get("ci_low")), _num((est or {}).get("ci_high"))
         if lo is not None and hi is not None:
-            ax.errorbar([v * scale], [y], xerr=[[max(0.0, v - lo) * scale],
-                                                 [max(0.0, hi - v) * scale]],
-                        fmt="o", color=color, ecolor=color, elinewidth=2, capsize=4, ms=6)
+            ax.errorbar(
+                [v * scale],
+                [y],
+                xerr=[[max(0.0, v - lo) * scale], [max(0.0, hi - v) * scale]],
+                fmt="o",
+                color=color,
+                ecolor=color,
+                elinewidth=2,
+                capsize=4,
+                ms=6,
+            )
         else:
             ax.plot([v * scale], [y], "o", color=color, ms=6)
     if zero_line:
@@ -143,9 +174,12 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
         return None
     deltas = report.get("accuracy_delta") or {}
     with _style("accuracy"):
-        fig, (ax1, ax2) = _subplots(1, 2, figsize=(7.6, 1.2 + 0.42 * max(len(roles),
-                                                                            len(deltas))),
-                                       gridspec_kw={"width_ratios": [1, 1.25]})
+        fig, (ax1, ax2) = _subplots(
+            1,
+            2,
+            figsize=(7.6, 1.2 + 0.42 * max(len(roles), len(deltas))),
+            gridspec_kw={"width_ratios": [1, 1.25]},
+        )
         ys = np.arange(len(roles))[::-1]
         vals = [float(acc[r]) * 100 for r in roles]
         ax1.barh(ys, vals, color=[ROLE_COLORS[r] for r in roles], height=0.6)
@@ -158,10 +192,15 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
         ax1.grid(axis="y", visible=False)
         if deltas:
             names = list(deltas)
-            _errorbar_panel(ax2, [n.replace("_vs_", " → ") for n in names],
-                            [ROLE_COLORS[n.split("_vs_")[1]] for n in names],
-                            [deltas[n] for n in names], title="Accuracy change (B − A), 95% CI",
-                            zero_line=True, unit="percentage points")
+            _errorbar_panel(
+                ax2,
+                [n.replace("_vs_", " → ") for n in names],
+                [ROLE_COLORS[n.split("_vs_")[1]] for n in names],
+                [deltas[n] for n in names],
+                title="Accuracy change (B − A), 95% CI",
+                zero_line=True,
+                unit="percentage points",
+            )
         else:
             ax2.set_axis_off()
         fig.tight_layout()
@@ -178,19 +217,34 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
         return None
     with _style(f"fairness-{index}"):
         fig, axes = _subplots(1, 2, figsize=(7.6, 0.9 + 0.42 * len(roles)), sharey=True)
-        for ax, (metric, title) in zip(axes, (
+        for ax, (metric, title) in zip(
+            axes,
+            (
                 ("demographic_parity_difference", "Demographic parity difference"),
-                ("equalized_odds_difference", "Equalized odds difference")), strict=True):
-            _errorbar_panel(ax, roles, [ROLE_COLORS[r] for r in roles],
-                            [entry[r].get(metric) for r in roles], title=title + " (%)",
-                            unit="%")
+                ("equalized_odds_difference", "Equalized odds difference"),
+            ),
+            strict=True,
+        ):
+            _errorbar_panel(
+                ax,
+                roles,
+                [ROLE_COLORS[r] for r in roles],
+                [entry[r].get(metric) for r in roles],
+                title=title + " (%)",
+                unit="%",
+            )
             ys = np.arange(len(roles))[::-1]
             for y, r in zip(ys, roles, strict=True):
-                floor = _num(((entry[r].get(metric) or {}).get("noise_floor") or {})
-                             .get("ci_high"))
+                floor = _num(((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high"))
                 if floor is not None:  # how large the metric gets under random groups
-                    ax.plot([0, floor * 100], [y - 0.28, y - 0.28], color="#8a929c", lw=3,
-                            alpha=0.5, solid_capstyle="butt")
+                    ax.plot(
+                        [0, floor * 100],
+                        [y - 0.28, y - 0.28],
+                        color="#8a929c",
+                        lw=3,
+                        alpha=0.5,
+                        solid_capstyle="butt",
+                    )
             ax.set_xlim(left=0)
         fig.tight_layout()
         return _to_svg(fig, f"fairness-{index}")
@@ -207,18 +261,34 @@ def lipschitz_figure(report: dict[str, Any]) -> str | None:
     roles = [r for r in ROLE_ORDER if isinstance(ind.get(r), dict)]
     if not roles:
         return None
-    key = "lipschitz_normalized" if all(isinstance(ind[r].get("lipschitz_normalized"), dict)
-                                        for r in roles) else "lipschitz"
+    key = (
+        "lipschitz_normalized"
+        if all(isinstance(ind[r].get("lipschitz_normalized"), dict) for r in roles)
+        else "lipschitz"
+    )
     ests = [ind[r].get(key) for r in roles]
     with _style("lipschitz"):
         fig, ax = _subplots(figsize=(5.6, 0.9 + 0.42 * len(roles)))
-        unit = "I(f), normalized (unit-free)" if key == "lipschitz_normalized" \
+        unit = (
+            "I(f), normalized (unit-free)"
+            if key == "lipschitz_normalized"
             else "I(f), raw input-distance units"
-        _errorbar_panel(ax, roles, [ROLE_COLORS[r] for r in roles], ests,
-                        title="I(f): mean D(f(x), f(x')) / d(x, x'), lower is fairer",
-                        scale=1.0, unit=unit)
-        vals = [v for e in ests for k in ("ci_low", "ci_high", "estimate", "value")
-                if (v := _num((e or {}).get(k))) is not None]
+        )
+        _errorbar_panel(
+            ax,
+            roles,
+            [ROLE_COLORS[r] for r in roles],
+            ests,
+            title="I(f): mean D(f(x), f(x')) / d(x, x'), lower is fairer",
+            scale=1.0,
+            unit=unit,
+        )
+        vals = [
+            v
+            for e in ests
+            for k in ("ci_low", "ci_high", "estimate", "value")
+            if (v := _num((e or {}).get(k))) is not None
+        ]
         if vals:
             lo, hi = min(vals), max(vals)
             pad = 0.15 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 1e-9
@@ -245,8 +315,14 @@ def heatmap_classes(matrix: Sequence[Sequence[int]], max_classes: int) -> list[i
     return sorted(int(i) for i in top)
 
 
-def disagreement_heatmap(report: dict[str, Any], pair: str, *, class_names: Sequence[Any],
-                         max_classes: int = 25, index: int = 0) -> str | None:
+def disagreement_heatmap(
+    report: dict[str, Any],
+    pair: str,
+    *,
+    class_names: Sequence[Any],
+    max_classes: int = 25,
+    index: int = 0,
+) -> str | None:
     """P1-style heatmap of (A's prediction, B's prediction) counts, diagonal excluded."""
     entry = (report.get("class_shift") or {}).get(pair) or {}
     matrix = entry.get("disagreement_matrix")
@@ -277,8 +353,15 @@ def disagreement_heatmap(report: dict[str, Any], pair: str, *, class_names: Sequ
                 for j in range(k):
                     if i != j:
                         v = sub[i, j]
-                        ax.text(j, i, f"{int(v)}", ha="center", va="center", fontsize=7,
-                                color="white" if v > 0.6 * vmax else "#222")
+                        ax.text(
+                            j,
+                            i,
+                            f"{int(v)}",
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if v > 0.6 * vmax else "#222",
+                        )
         cb = fig.colorbar(im, ax=ax, fraction=0.045, pad=0.03)
         cb.set_label("samples (diagonal excluded)")
         cb.locator = MaxNLocator(integer=True)  # counts: no fractional ticks
@@ -307,8 +390,11 @@ def _pair(x: Any) -> tuple[float, float] | None:
 
 
 def _worst(report: dict[str, Any], role: str, metric: str) -> float | None:
-    vals = [v for e in (report.get("group_fairness") or {}).values()
-            if (v := _num(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None]
+    vals = [
+        v
+        for e in (report.get("group_fairness") or {}).values()
+        if (v := _num(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None
+    ]
     return max(vals) if vals else None
 
 
@@ -323,28 +409,39 @@ def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
     report's own fields (the student's temperature, accuracy, #TC/#SC, worst-attribute
     DPD/EOD and I(f)).
     """
-    rows = [dict(r) for r in report.get("temperature_sweep") or []
-            if _num(r.get("temperature")) is not None]
+    rows = [
+        dict(r)
+        for r in report.get("temperature_sweep") or []
+        if _num(r.get("temperature")) is not None
+    ]
     student = (report.get("models") or {}).get("student") or {}
     t_main = _num(student.get("temperature"))
     if rows and not any(r.get("main") for r in rows):
         for r in rows:  # the audited student was one of the swept files
             if student.get("path") and student.get("path") in (r.get("paths") or []):
                 r["main"] = True
-    if rows and not any(r.get("main") for r in rows) and t_main is not None \
-            and not any(_num(r.get("temperature")) == t_main for r in rows):
+    if (
+        rows
+        and not any(r.get("main") for r in rows)
+        and t_main is not None
+        and not any(_num(r.get("temperature")) == t_main for r in rows)
+    ):
         cs = report.get("class_shift") or {}
         ind = report.get("individual_fairness") or {}
-        rows.append({
-            "temperature": t_main, "main": True,
-            "accuracy": (report.get("accuracy") or {}).get("student"),
-            "n_tc": (cs.get("teacher_vs_student") or {}).get("n_significant"),
-            "n_sc": (cs.get("baseline_vs_student") or {}).get("n_significant"),
-            "demographic_parity_difference": _worst(report, "student",
-                                                    "demographic_parity_difference"),
-            "equalized_odds_difference": _worst(report, "student", "equalized_odds_difference"),
-            "lipschitz": ((ind.get("student") or {}).get("lipschitz") or {}).get("value"),
-        })
+        rows.append(
+            {
+                "temperature": t_main,
+                "main": True,
+                "accuracy": (report.get("accuracy") or {}).get("student"),
+                "n_tc": (cs.get("teacher_vs_student") or {}).get("n_significant"),
+                "n_sc": (cs.get("baseline_vs_student") or {}).get("n_significant"),
+                "demographic_parity_difference": _worst(
+                    report, "student", "demographic_parity_difference"
+                ),
+                "equalized_odds_difference": _worst(report, "student", "equalized_odds_difference"),
+                "lipschitz": ((ind.get("student") or {}).get("lipschitz") or {}).get("value"),
+            }
+        )
     rows.sort(key=lambda r: float(r["temperature"]))
     reference = report.get("temperature_sweep_reference")
     if not isinstance(reference, dict):
@@ -355,16 +452,20 @@ def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
                 continue
             reference[role] = {
                 "accuracy": (report.get("accuracy") or {}).get(role),
-                "demographic_parity_difference": _worst(report, role,
-                                                        "demographic_parity_difference"),
+                "demographic_parity_difference": _worst(
+                    report, role, "demographic_parity_difference"
+                ),
                 "equalized_odds_difference": _worst(report, role, "equalized_odds_difference"),
                 "lipschitz": ((ind.get(role) or {}).get("lipschitz") or {}).get("value"),
             }
     attrs = {r.get("attribute") for r in rows if r.get("attribute")}
     gf = list(report.get("group_fairness") or {})
     attribute = attrs.pop() if len(attrs) == 1 else (gf[0] if len(gf) == 1 else None)
-    lip = "lipschitz_normalized" if rows and all(
-        _num(r.get("lipschitz_normalized")) is not None for r in rows) else "lipschitz"
+    lip = (
+        "lipschitz_normalized"
+        if rows and all(_num(r.get("lipschitz_normalized")) is not None for r in rows)
+        else "lipschitz"
+    )
     return {"rows": rows, "reference": reference, "attribute": attribute, "lipschitz_key": lip}
 
 
@@ -405,8 +506,9 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
     for key, title, scale, integer in _SWEEP_PANELS:
         if key in ("demographic_parity_difference", "equalized_odds_difference"):
             short = "DPD" if key.startswith("demographic") else "EOD"
-            title = f"{short} (%), " + (f"attribute {_label(attr, 18)}" if attr
-                                        else "worst attribute")
+            title = f"{short} (%), " + (
+                f"attribute {_label(attr, 18)}" if attr else "worst attribute"
+            )
         if key == "lipschitz":
             key = lip
             title = "I(f), normalized" if lip == "lipschitz_normalized" else "I(f) (raw units)"
@@ -416,11 +518,21 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
         handles: dict[str, Any] = {}
         for ax, (key, title, scale, integer) in zip(axes.flat, panels, strict=True):
             ax.set_title(title, loc="left")
-            pts = [(ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
-                   for ti, r in zip(t, rows, strict=True) if (v := _num(r.get(key))) is not None]
+            pts = [
+                (ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
+                for ti, r in zip(t, rows, strict=True)
+                if (v := _num(r.get(key))) is not None
+            ]
             if not pts:
-                ax.text(0.5, 0.5, "not available", ha="center", va="center",
-                        transform=ax.transAxes, color="#8a929c")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not available",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="#8a929c",
+                )
                 ax.set_xticks([])
                 ax.set_yticks([])
                 continue
@@ -431,11 +543,25 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
             handles.setdefault("student (sweep)", h)
             for x, y, ci, main in ((p[0], p[1] * scale, p[2], p[3]) for p in pts):
                 if ci is not None:
-                    ax.errorbar([x], [y], yerr=[[max(0.0, y - ci[0] * scale)],
-                                                [max(0.0, ci[1] * scale - y)]],
-                                fmt="none", ecolor=color, elinewidth=1.2, capsize=3, zorder=2)
-                hm = ax.plot([x], [y], "*" if main else "o", color=color,
-                             ms=11 if main else 4.5, mec="white" if main else color, zorder=3)[0]
+                    ax.errorbar(
+                        [x],
+                        [y],
+                        yerr=[[max(0.0, y - ci[0] * scale)], [max(0.0, ci[1] * scale - y)]],
+                        fmt="none",
+                        ecolor=color,
+                        elinewidth=1.2,
+                        capsize=3,
+                        zorder=2,
+                    )
+                hm = ax.plot(
+                    [x],
+                    [y],
+                    "*" if main else "o",
+                    color=color,
+                    ms=11 if main else 4.5,
+                    mec="white" if main else color,
+                    zorder=3,
+                )[0]
                 if main:
                     handles.setdefault("main student", hm)
             for role, ref in (series["reference"] or {}).items():
@@ -446,8 +572,14 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                 handles.setdefault(role, hr)
                 ci = _pair((ref or {}).get(f"{key}_ci"))
                 if ci is not None:
-                    ax.axhspan(ci[0] * scale, ci[1] * scale, color=ROLE_COLORS[role],
-                               alpha=0.10, lw=0, zorder=0)
+                    ax.axhspan(
+                        ci[0] * scale,
+                        ci[1] * scale,
+                        color=ROLE_COLORS[role],
+                        alpha=0.10,
+                        lw=0,
+                        zorder=0,
+                    )
             _temperature_axis(ax, t)
             if integer:
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
@@ -459,14 +591,21 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
             ax.set_xlabel("temperature T")
         if handles:
-            fig.legend(list(handles.values()), list(handles), loc="lower center",
-                       ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+            fig.legend(
+                list(handles.values()),
+                list(handles),
+                loc="lower center",
+                ncol=len(handles),
+                fontsize=8,
+                bbox_to_anchor=(0.5, 0.0),
+            )
         fig.tight_layout(rect=(0, 0.06, 1, 1))
         return _to_svg(fig, "sweep")
 
 
-def group_rates_figure(report: dict[str, Any], attribute: str, index: int = 0,
-                       max_groups: int = 12) -> str | None:
+def group_rates_figure(
+    report: dict[str, Any], attribute: str, index: int = 0, max_groups: int = 12
+) -> str | None:
     """Per-group selection rate, TPR and FPR (binary) or accuracy (multi-class) per model.
 
     Each point carries its interval (``<rate>_ci`` of the group record) when the report
@@ -488,14 +627,25 @@ def group_rates_figure(report: dict[str, Any], attribute: str, index: int = 0,
     if not groups:
         return None
     binary = any(_num(g.get("selection_rate")) is not None for r in roles for g in rows[r])
-    keys = (("selection_rate", "Selection rate"), ("tpr", "True positive rate"),
-            ("fpr", "False positive rate")) if binary else (("accuracy", "Accuracy"),)
+    keys = (
+        (
+            ("selection_rate", "Selection rate"),
+            ("tpr", "True positive rate"),
+            ("fpr", "False positive rate"),
+        )
+        if binary
+        else (("accuracy", "Accuracy"),)
+    )
     by = {r: {str(g.get("group")): g for g in rows[r]} for r in roles}
     n = len(groups)
     with _style(f"rates-{index}"):
-        fig, axes = _subplots(1, len(keys), figsize=(7.6 if binary else 5.0,
-                                                        1.2 + 0.3 * n),
-                                 sharey=True, squeeze=False)
+        fig, axes = _subplots(
+            1,
+            len(keys),
+            figsize=(7.6 if binary else 5.0, 1.2 + 0.3 * n),
+            sharey=True,
+            squeeze=False,
+        )
         offsets = np.linspace(0.22, -0.22, len(roles)) if len(roles) > 1 else np.zeros(1)
         ys = np.arange(n)[::-1]
         for ax, (key, title) in zip(axes[0], keys, strict=True):
@@ -508,13 +658,27 @@ def group_rates_figure(report: dict[str, Any], attribute: str, index: int = 0,
                     ci = _pair(g.get(f"{key}_ci"))
                     color = ROLE_COLORS[role]
                     if ci is not None:
-                        ax.errorbar([v * 100], [y + off], xerr=[[max(0.0, v - ci[0]) * 100],
-                                                                [max(0.0, ci[1] - v) * 100]],
-                                    fmt="o", color=color, ecolor=color, elinewidth=1.4,
-                                    capsize=2.5, ms=4, label=role if y == ys[0] else None)
+                        ax.errorbar(
+                            [v * 100],
+                            [y + off],
+                            xerr=[[max(0.0, v - ci[0]) * 100], [max(0.0, ci[1] - v) * 100]],
+                            fmt="o",
+                            color=color,
+                            ecolor=color,
+                            elinewidth=1.4,
+                            capsize=2.5,
+                            ms=4,
+                            label=role if y == ys[0] else None,
+                        )
                     else:
-                        ax.plot([v * 100], [y + off], "o", color=color, ms=4,
-                                label=role if y == ys[0] else None)
+                        ax.plot(
+                            [v * 100],
+                            [y + off],
+                            "o",
+                            color=color,
+                            ms=4,
+                            label=role if y == ys[0] else None,
+                        )
             ax.set_title(title + " (%)", loc="left")
             ax.set_yticks(ys, [_label(gname, 16) for gname in groups])
             ax.set_ylim(-0.6, n - 0.4)
@@ -526,8 +690,9 @@ def group_rates_figure(report: dict[str, Any], attribute: str, index: int = 0,
         return _to_svg(fig, f"rates-{index}")
 
 
-def class_accuracy_figure(report: dict[str, Any], *, class_names: Any = str,
-                          max_classes: int = 25) -> str | None:
+def class_accuracy_figure(
+    report: dict[str, Any], *, class_names: Any = str, max_classes: int = 25
+) -> str | None:
     """Per-class accuracy of teacher, student and baseline (the study's view).
 
     Read from ``class_shift``: teacher and student from ``teacher_vs_student``
@@ -548,8 +713,10 @@ def class_accuracy_figure(report: dict[str, Any], *, class_names: Any = str,
         series["baseline"] = [_num((bs.get(r.get("class")) or {}).get("acc_a")) for r in ts]
     idx = list(range(len(ts)))
     if len(ts) > max_classes:
-        gap = [abs((a or 0.0) - (b or 0.0)) for a, b in zip(series["teacher"], series["student"],
-                                                           strict=True)]
+        gap = [
+            abs((a or 0.0) - (b or 0.0))
+            for a, b in zip(series["teacher"], series["student"], strict=True)
+        ]
         idx = sorted(sorted(idx, key=lambda i: -gap[i])[:max_classes])
     labels = [_label(class_names(ts[i].get("class")), 14) for i in idx]
     k = len(idx)
@@ -559,20 +726,36 @@ def class_accuracy_figure(report: dict[str, Any], *, class_names: Any = str,
         width = 0.8 / len(series)
         for j, (role, vals) in enumerate(series.items()):
             v = [vals[i] for i in idx]
-            ax.plot(x + (j - (len(series) - 1) / 2) * width,
-                    [np.nan if u is None else u * 100 for u in v], "o", ms=5,
-                    color=ROLE_COLORS[role], label=role)
-        finite = [u for vals in series.values() for i in idx
-                  if (u := vals[i]) is not None]
+            ax.plot(
+                x + (j - (len(series) - 1) / 2) * width,
+                [np.nan if u is None else u * 100 for u in v],
+                "o",
+                ms=5,
+                color=ROLE_COLORS[role],
+                label=role,
+            )
+        finite = [u for vals in series.values() for i in idx if (u := vals[i]) is not None]
         low = min(finite) * 100 if finite else 0.0
         ax.set_ylim(max(0.0, low - max(5.0, 0.15 * (100 - low))), 100.5)
-        ax.set_xticks(x, labels, rotation=90 if k > 16 or max(map(len, labels)) > 6 else 0,
-                      fontsize=7 if k > 12 else 8)
+        ax.set_xticks(
+            x,
+            labels,
+            rotation=90 if k > 16 or max(map(len, labels)) > 6 else 0,
+            fontsize=7 if k > 12 else 8,
+        )
         ax.set_ylabel("accuracy (%)")
-        ax.set_title("Per-class accuracy" + (f" ({k} most-changed of {len(ts)} classes)"
-                                             if k < len(ts) else ""), loc="right")
+        ax.set_title(
+            "Per-class accuracy"
+            + (f" ({k} most-changed of {len(ts)} classes)" if k < len(ts) else ""),
+            loc="right",
+        )
         ax.set_xlim(-0.6, k - 0.4)
-        ax.legend(ncol=len(series), fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.06),
-                  borderaxespad=0)
+        ax.legend(
+            ncol=len(series),
+            fontsize=8,
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.06),
+            borderaxespad=0,
+        )
         fig.tight_layout()
         return _to_svg(fig, "class-accuracy")

@@ -101,8 +101,11 @@ def fmt_p(x: Any) -> str:
 
 
 def _ci(est: Any, fmt_one: Callable[[Any], str]) -> str:
-    if not isinstance(est, dict) or _num(est.get("ci_low")) is None or \
-            _num(est.get("ci_high")) is None:
+    if (
+        not isinstance(est, dict)
+        or _num(est.get("ci_low")) is None
+        or _num(est.get("ci_high")) is None
+    ):
         return ""
     return f"[{fmt_one(est['ci_low'])}, {fmt_one(est['ci_high'])}]"
 
@@ -136,8 +139,9 @@ def class_namer(report: dict[str, Any]) -> Callable[[Any], str]:
 
 
 # --------------------------------------------------------------------------- undefined values
-def undefined_values(report: dict[str, Any], limit: int = UNDEFINED_MAX
-                     ) -> tuple[list[tuple[str, str]], int]:
+def undefined_values(
+    report: dict[str, Any], limit: int = UNDEFINED_MAX
+) -> tuple[list[tuple[str, str]], int]:
     """(JSON path, reason) for every value with an ``undefined_reason``; and the total."""
     found: list[tuple[str, str]] = []
     total = 0
@@ -180,7 +184,7 @@ def undefined_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
         for attr in report.get("group_fairness") or {}:
             prefix = f"group_fairness.{attr}."
             if pattern.startswith(prefix):
-                pattern = "group_fairness.<attribute>." + pattern[len(prefix):]
+                pattern = "group_fairness.<attribute>." + pattern[len(prefix) :]
                 break
         key = (pattern, reason)
         g = groups.setdefault(key, {"pattern": pattern, "reason": reason, "items": []})
@@ -189,8 +193,7 @@ def undefined_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- generic tree
-_ESTIMATE_KEYS = {"value", "estimate", "ci_low", "ci_high", "p_value", "undefined_reason",
-                  "method"}
+_ESTIMATE_KEYS = {"value", "estimate", "ci_low", "ci_high", "p_value", "undefined_reason", "method"}
 
 
 def _is_estimate(v: Any) -> bool:
@@ -200,7 +203,8 @@ def _is_estimate(v: Any) -> bool:
 def _fmt_estimate(v: dict[str, Any]) -> Markup:
     if v.get("value") is None:
         return Markup('<span class="undef" title="{}">{}</span>').format(
-            v.get("undefined_reason") or "undefined", DASH)
+            v.get("undefined_reason") or "undefined", DASH
+        )
     out = Markup("{}").format(uncertain(v, ""))
     if "p_value" in v:
         out += Markup(' <span class="p">{}</span>').format(fmt_p(v.get("p_value")))
@@ -216,7 +220,8 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
             return Markup(DASH)
         rows = Markup("").join(
             Markup("<tr><th>{}</th><td>{}</td></tr>").format(str(k), tree_html(v, depth + 1))
-            for k, v in value.items())
+            for k, v in value.items()
+        )
         return Markup('<table class="kv depth-{}">{}</table>').format(depth, rows)
     if isinstance(value, list):
         if value and all(isinstance(x, dict) for x in value):
@@ -225,16 +230,23 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
                 keys += [k for k in x if k not in keys]
             head = Markup("").join(Markup("<th>{}</th>").format(k) for k in keys)
             body = Markup("").join(
-                Markup("<tr>{}</tr>").format(Markup("").join(
-                    Markup("<td>{}</td>").format(tree_html(x.get(k), depth + 1)) for k in keys))
-                for x in value[:GROUP_ROWS_MAX])
+                Markup("<tr>{}</tr>").format(
+                    Markup("").join(
+                        Markup("<td>{}</td>").format(tree_html(x.get(k), depth + 1)) for k in keys
+                    )
+                )
+                for x in value[:GROUP_ROWS_MAX]
+            )
             more = len(value) - GROUP_ROWS_MAX
-            note = Markup('<p class="note">{} more rows in report.json</p>').format(more) \
-                if more > 0 else Markup("")
-            return Markup('<table class="data compact"><thead><tr>{}</tr></thead>'
-                          '<tbody>{}</tbody></table>{}').format(head, body, note)
-        return Markup(", ").join(tree_html(x, depth + 1) for x in value) if value \
-            else Markup(DASH)
+            note = (
+                Markup('<p class="note">{} more rows in report.json</p>').format(more)
+                if more > 0
+                else Markup("")
+            )
+            return Markup(
+                '<table class="data compact"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>{}'
+            ).format(head, body, note)
+        return Markup(", ").join(tree_html(x, depth + 1) for x in value) if value else Markup(DASH)
     if value is None:
         return Markup('<span class="undef">{}</span>').format(DASH)
     if isinstance(value, (bool, int)):
@@ -259,32 +271,54 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
         if n <= FULL_TABLE_MAX_CLASSES:
             rows, selection = per_class, f"all {n} classes"
         else:
-            sig = sorted((r for r in per_class if r.get("significant")),
-                         key=lambda r: (_num(r.get("p_adjusted")) or 1.0, -_abs_change(r)))
+            sig = sorted(
+                (r for r in per_class if r.get("significant")),
+                key=lambda r: (_num(r.get("p_adjusted")) or 1.0, -_abs_change(r)),
+            )
             shown = sig[:SIGNIFICANT_ROWS_MAX]
             ids = {id(r) for r in shown}
-            extra = [r for r in sorted(per_class, key=_abs_change, reverse=True)
-                     if id(r) not in ids][:SHIFTED_ROWS]
+            extra = [
+                r for r in sorted(per_class, key=_abs_change, reverse=True) if id(r) not in ids
+            ][:SHIFTED_ROWS]
             rows = shown + extra
-            selection = (f"{len(shown)} of {n_sig} significant classes and the "
-                         f"{len(extra)} other most-shifted classes; {n} classes in all "
-                         f"(every class is in report.json)")
-        newly = sorted((r for r in per_class if isinstance(r.get("newly_wrong"), int)
-                        and r["newly_wrong"] > 0),
-                       key=lambda r: -r["newly_wrong"])[:10]
+            selection = (
+                f"{len(shown)} of {n_sig} significant classes and the "
+                f"{len(extra)} other most-shifted classes; {n} classes in all "
+                f"(every class is in report.json)"
+            )
+        newly = sorted(
+            (
+                r
+                for r in per_class
+                if isinstance(r.get("newly_wrong"), int) and r["newly_wrong"] > 0
+            ),
+            key=lambda r: -r["newly_wrong"],
+        )[:10]
         namer = class_namer(report)
         names = [namer(r.get("class")) for r in per_class]
         a, b = pair.split("_vs_")
-        views.append({
-            "pair": pair, "label": PAIR_LABELS.get(pair, pair), "a": a, "b": b,
-            "entry": entry, "rows": rows, "selection": selection, "n_classes": n,
-            "n_sig_rows": n_sig, "newly_wrong": newly,
-            "multi_run": entry.get("mode") == "multi_run",
-            "heatmap": figures.disagreement_heatmap(report, pair, class_names=names,
-                                                    max_classes=HEATMAP_MAX_CLASSES,
-                                                    index=index) if n > 1 else None,
-            "heatmap_partial": len(entry.get("disagreement_matrix") or []) > HEATMAP_MAX_CLASSES,
-        })
+        views.append(
+            {
+                "pair": pair,
+                "label": PAIR_LABELS.get(pair, pair),
+                "a": a,
+                "b": b,
+                "entry": entry,
+                "rows": rows,
+                "selection": selection,
+                "n_classes": n,
+                "n_sig_rows": n_sig,
+                "newly_wrong": newly,
+                "multi_run": entry.get("mode") == "multi_run",
+                "heatmap": figures.disagreement_heatmap(
+                    report, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
+                )
+                if n > 1
+                else None,
+                "heatmap_partial": len(entry.get("disagreement_matrix") or [])
+                > HEATMAP_MAX_CLASSES,
+            }
+        )
     return views
 
 
@@ -293,27 +327,41 @@ def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
     for index, (attr, entry) in enumerate((report.get("group_fairness") or {}).items()):
         roles = [r for r in ROLES if isinstance(entry.get(r), dict)]
         # an ordered set: a membership test in a list is quadratic in the number of groups
-        groups = list(dict.fromkeys(g.get("group") for r in roles
-                                    for g in entry[r].get("by_group") or []))
+        groups = list(
+            dict.fromkeys(g.get("group") for r in roles for g in entry[r].get("by_group") or [])
+        )
         by_group = {r: {g.get("group"): g for g in entry[r].get("by_group") or []} for r in roles}
         per_class = None
         student = entry.get("student") or {}
         if student.get("per_class"):
             per_class = sorted(
                 student["per_class"],
-                key=lambda c: -(_num((c.get("equalized_odds_difference") or {}).get("value"))
-                                or -1.0))[:10]
-        views.append({
-            "attr": attr, "index": index, "entry": entry, "roles": roles,
-            "groups": groups[:GROUP_ROWS_MAX], "n_groups": len(groups), "by_group": by_group,
-            "delta": entry.get("delta") or {}, "flagged": entry.get("groups_flagged") or [],
-            "per_class_top": per_class,
-            "n_per_class": len(student.get("per_class") or []),
-            "figure": figures.fairness_figure(report, attr, index),
-            "rates_figure": figures.group_rates_figure(report, attr, index),
-            "has_noise_floor": any(isinstance((entry[r].get(k) or {}).get("noise_floor"), dict)
-                                   for r in roles for k, _, _ in _METRICS),
-        })
+                key=lambda c: (
+                    -(_num((c.get("equalized_odds_difference") or {}).get("value")) or -1.0)
+                ),
+            )[:10]
+        views.append(
+            {
+                "attr": attr,
+                "index": index,
+                "entry": entry,
+                "roles": roles,
+                "groups": groups[:GROUP_ROWS_MAX],
+                "n_groups": len(groups),
+                "by_group": by_group,
+                "delta": entry.get("delta") or {},
+                "flagged": entry.get("groups_flagged") or [],
+                "per_class_top": per_class,
+                "n_per_class": len(student.get("per_class") or []),
+                "figure": figures.fairness_figure(report, attr, index),
+                "rates_figure": figures.group_rates_figure(report, attr, index),
+                "has_noise_floor": any(
+                    isinstance((entry[r].get(k) or {}).get("noise_floor"), dict)
+                    for r in roles
+                    for k, _, _ in _METRICS
+                ),
+            }
+        )
     return views
 
 
@@ -329,8 +377,9 @@ _METRICS = (
 class _TemplateLoader(jinja2.BaseLoader):
     """Load templates from the ``kdaudit.templates`` package (works from a wheel or zip)."""
 
-    def get_source(self, environment: jinja2.Environment,
-                   template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
         node = resources.files("kdaudit.templates").joinpath(template)
         if "/" in template or "\\" in template or not node.is_file():
             raise jinja2.TemplateNotFound(template)
@@ -348,12 +397,26 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=fmt_pct, pp=fmt_pp, num=fmt_num, pval=fmt_p, tree=tree_html,
-                       est=_fmt_estimate, signed=lambda x: fmt.signed_num(_num(x)))
-    env.globals.update(ci_pp=_ci_pp, ci_pct=lambda e: _ci(e, fmt_pct),
-                       ci_num=lambda e: _ci(e, fmt_num), uncertain=uncertain,
-                       with_ci=fmt.with_ci, pair_ci=_pair_ci,
-                       PAIR_LABELS=PAIR_LABELS, METRICS=_METRICS, num_or_none=_num)
+    env.filters.update(
+        pct=fmt_pct,
+        pp=fmt_pp,
+        num=fmt_num,
+        pval=fmt_p,
+        tree=tree_html,
+        est=_fmt_estimate,
+        signed=lambda x: fmt.signed_num(_num(x)),
+    )
+    env.globals.update(
+        ci_pp=_ci_pp,
+        ci_pct=lambda e: _ci(e, fmt_pct),
+        ci_num=lambda e: _ci(e, fmt_num),
+        uncertain=uncertain,
+        with_ci=fmt.with_ci,
+        pair_ci=_pair_ci,
+        PAIR_LABELS=PAIR_LABELS,
+        METRICS=_METRICS,
+        num_or_none=_num,
+    )
     return env
 
 
@@ -362,9 +425,16 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
     undefined, n_undefined = undefined_values(report)
     namer = class_namer(report)
     ind = report.get("individual_fairness") or {}
-    lip_key = "lipschitz_normalized" if ind and all(
-        isinstance(ind[r].get("lipschitz_normalized"), dict)
-        for r in ROLES if isinstance(ind.get(r), dict)) else "lipschitz"
+    lip_key = (
+        "lipschitz_normalized"
+        if ind
+        and all(
+            isinstance(ind[r].get("lipschitz_normalized"), dict)
+            for r in ROLES
+            if isinstance(ind.get(r), dict)
+        )
+        else "lipschitz"
+    )
     return {
         "r": report,
         "roles": roles,

@@ -30,20 +30,30 @@ def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
     checks = view["checks"]
     n_fail = sum(1 for c in checks if not counts_as_pass(c))
     n_skip = sum(1 for c in checks if counts_as_pass(c) and c["verdict"] == "inconclusive")
-    suites = ET.Element("testsuites", name="kdaudit", tests=str(len(checks)),
-                        failures=str(n_fail), errors="0")
-    suite = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(checks)),
-                          failures=str(n_fail), errors="0", skipped=str(n_skip))
+    suites = ET.Element(
+        "testsuites", name="kdaudit", tests=str(len(checks)), failures=str(n_fail), errors="0"
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=suite_name,
+        tests=str(len(checks)),
+        failures=str(n_fail),
+        errors="0",
+        skipped=str(n_skip),
+    )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="judge", value=_text(gate.get("judge", "upper_bound")))
     ET.SubElement(props, "property", name="passed", value=str(bool(gate.get("passed"))).lower())
     ET.SubElement(props, "property", name="release_ok", value=str(counts_as_pass(gate)).lower())
     ET.SubElement(props, "property", name="verdict", value=_text(view.get("verdict", "")))
-    ET.SubElement(props, "property", name="on_inconclusive",
-                  value=_text(view.get("on_inconclusive", "fail")))
+    ET.SubElement(
+        props, "property", name="on_inconclusive", value=_text(view.get("on_inconclusive", "fail"))
+    )
     for c in checks:
-        case = ET.SubElement(suite, "testcase", classname=suite_name,
-                             name=_text(c.get("name")), time="0")
+        case = ET.SubElement(
+            suite, "testcase", classname=suite_name, name=_text(c.get("name")), time="0"
+        )
         sentence = _text(c["sentence"])
         if not counts_as_pass(c):
             kind = "GateCheckInconclusive" if c["verdict"] == "inconclusive" else "GateCheckFailed"
@@ -54,8 +64,9 @@ def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
         out = ET.SubElement(case, "system-out")
         out.text = sentence + (f"\n{_text(c['detail'])}" if c.get("detail") else "")
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
-        suites, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
 
 
 def write_junit(gate: dict[str, Any], path: Path | str) -> Path:

@@ -42,7 +42,7 @@ def md_code(text: Any, width: int = 60) -> str:
     if any(ch in s for ch in "<>&`"):
         return md_escape(s, width)
     if len(s) > width:
-        s = "…" + s[-(width - 1):]  # a path's end says most
+        s = "…" + s[-(width - 1) :]  # a path's end says most
     return "`" + s.replace("|", "\\|") + "`"
 
 
@@ -52,31 +52,48 @@ def render_summary(report: dict[str, Any]) -> str:
     gate = gate_view(report.get("gate"))
     if gate:
         counts = gate["counts"]
-        icon, word = {"pass": ("✅", "PASSED"), "fail": ("❌", "FAILED"),
-                      "inconclusive": ("⚠️", "INCONCLUSIVE")}[gate["verdict"]]
+        icon, word = {
+            "pass": ("✅", "PASSED"),
+            "fail": ("❌", "FAILED"),
+            "inconclusive": ("⚠️", "INCONCLUSIVE"),
+        }[gate["verdict"]]
         if gate["verdict"] == "inconclusive":
-            word += " (counts as " + ("a pass" if gate["passed"] else "a failure") + \
-                f", on_inconclusive = \"{gate['on_inconclusive']}\")"
-        lines.append(f"## {icon} kdaudit gate {word}: {counts['pass']} of "
-                     f"{len(gate['checks'])} checks passed")
+            word += (
+                " (counts as "
+                + ("a pass" if gate["passed"] else "a failure")
+                + f', on_inconclusive = "{gate["on_inconclusive"]}")'
+            )
+        lines.append(
+            f"## {icon} kdaudit gate {word}: {counts['pass']} of "
+            f"{len(gate['checks'])} checks passed"
+        )
     else:
         lines.append("## kdaudit audit (no gate policy given)")
     models = report.get("models") or {}
     who = ", ".join(f"{r} {md_code(models[r].get('path'))}" for r in _ROLES if r in models)
     data = report.get("data") or {}
     lines.append("")
-    lines.append(f"{who}; data {md_code(data.get('path'))} "
-                 f"({data.get('n_samples')} samples).")
+    lines.append(f"{who}; data {md_code(data.get('path'))} ({data.get('n_samples')} samples).")
     if gate and gate.get("checks"):
-        judge = ("each change's 95% interval against its margin (pass: wholly below, fail: "
-                 "wholly above, inconclusive: straddling)" if gate.get("judge", "upper_bound")
-                 == "upper_bound" else "each change's point estimate against its margin")
-        lines += ["", f"The gate judged {judge}.", "",
-                  "| check | verdict | what was judged |", "|---|---|---|"]
+        judge = (
+            "each change's 95% interval against its margin (pass: wholly below, fail: "
+            "wholly above, inconclusive: straddling)"
+            if gate.get("judge", "upper_bound") == "upper_bound"
+            else "each change's point estimate against its margin"
+        )
+        lines += [
+            "",
+            f"The gate judged {judge}.",
+            "",
+            "| check | verdict | what was judged |",
+            "|---|---|---|",
+        ]
         mark = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}
         for c in gate["checks"][:8]:
-            lines.append(f"| {md_code(c.get('name'))} | {mark.get(c['verdict'], c['verdict'])} "
-                         f"| {md_escape(c['sentence'], 400)} |")
+            lines.append(
+                f"| {md_code(c.get('name'))} | {mark.get(c['verdict'], c['verdict'])} "
+                f"| {md_escape(c['sentence'], 400)} |"
+            )
 
     found = findings(report, quote=md_escape, limit=4, class_names=class_namer(report))
     if found:
@@ -91,13 +108,18 @@ def render_summary(report: dict[str, Any]) -> str:
     gf = report.get("group_fairness") or {}
     for attr in list(gf)[:_MAX_ATTRS]:
         entry = gf[attr]
-        for key, short in (("demographic_parity_difference", "DPD"),
-                           ("equalized_odds_difference", "EOD")):
+        for key, short in (
+            ("demographic_parity_difference", "DPD"),
+            ("equalized_odds_difference", "EOD"),
+        ):
             cells = [uncertain((entry.get(r) or {}).get(key), "%") for r in roles]
             lines.append(f"| {short} ({md_escape(attr, 30)}) | " + " | ".join(cells) + " |")
     if len(gf) > _MAX_ATTRS:
-        lines.append(f"| … {len(gf) - _MAX_ATTRS} more attributes in report.json | "
-                     + " | ".join("" for _ in roles) + " |")
+        lines.append(
+            f"| … {len(gf) - _MAX_ATTRS} more attributes in report.json | "
+            + " | ".join("" for _ in roles)
+            + " |"
+        )
 
     deltas = report.get("accuracy_delta") or {}
     shift = report.get("class_shift") or {}
@@ -105,19 +127,30 @@ def render_summary(report: dict[str, Any]) -> str:
         lines.append("")
         for pair, d in deltas.items():
             cs = shift.get(pair)
-            sig = (f"; {cs.get('n_significant')} classes shifted "
-                   f"({cs.get('correction')}, α {cs.get('alpha')})") if cs else ""
+            sig = (
+                (
+                    f"; {cs.get('n_significant')} classes shifted "
+                    f"({cs.get('correction')}, α {cs.get('alpha')})"
+                )
+                if cs
+                else ""
+            )
             x = d.get("estimate", d.get("value"))
-            lines.append(f"- {PAIR_LABELS.get(pair, pair)}: accuracy "
-                         f"{with_ci(x, d.get('ci_low'), d.get('ci_high'))}, "
-                         f"{pval(d.get('p_value'))}{sig}")
+            lines.append(
+                f"- {PAIR_LABELS.get(pair, pair)}: accuracy "
+                f"{with_ci(x, d.get('ci_low'), d.get('ci_high'))}, "
+                f"{pval(d.get('p_value'))}{sig}"
+            )
     prov = report.get("provenance") or {}
     cfg = report.get("config") or {}
-    lines += ["", f"<sub>kdaudit {md_escape(report.get('kdaudit_version'), 20)} · "
-                  f"seed {cfg.get('seed')} · B = {cfg.get('bootstrap')} · "
-                  f"{md_escape(report.get('created'), 30)}"
-                  + (f" · {md_escape(prov.get('host'), 30)}" if prov.get("host") else "")
-                  + " · full report: report.html</sub>"]
+    lines += [
+        "",
+        f"<sub>kdaudit {md_escape(report.get('kdaudit_version'), 20)} · "
+        f"seed {cfg.get('seed')} · B = {cfg.get('bootstrap')} · "
+        f"{md_escape(report.get('created'), 30)}"
+        + (f" · {md_escape(prov.get('host'), 30)}" if prov.get("host") else "")
+        + " · full report: report.html</sub>",
+    ]
     if len(lines) > MAX_LINES:
         lines = [*lines[: MAX_LINES - 1], "*(truncated: see report.html)*"]
     return "\n".join(lines) + "\n"

@@ -127,8 +127,10 @@ def _set_matrices_aside(report: dict[str, Any]) -> tuple[dict[str, Any], list[st
         if not isinstance(m, list) or not all(isinstance(row, list) for row in m):
             problems.append(f"{where}: expected a list of lists of integers")
         elif any(len(row) != len(m) for row in m):
-            problems.append(f"{where}: expected a square C x C matrix, got {len(m)} rows of "
-                            f"lengths {sorted({len(row) for row in m})[:5]}")
+            problems.append(
+                f"{where}: expected a square C x C matrix, got {len(m)} rows of "
+                f"lengths {sorted({len(row) for row in m})[:5]}"
+            )
         elif not all(type(x) is int and x >= 0 for row in m for x in row):
             problems.append(f"{where}: every entry must be a non-negative int (JSON-native)")
         new_shift[pair] = {**entry, "disagreement_matrix": []}
@@ -153,7 +155,9 @@ def validate_report(report: dict[str, Any]) -> None:
     if matrix_problems:
         raise ReportSchemaError(
             "report dict does not match report.json schema_version 1; this is a bug in "
-            "kdaudit:\n  " + "\n  ".join(matrix_problems), matrix_problems)
+            "kdaudit:\n  " + "\n  ".join(matrix_problems),
+            matrix_problems,
+        )
     bad = _non_native(report)
     if bad:
         raise ReportSchemaError(f"report.json would not be valid JSON: {bad}", [bad])

@@ -40,14 +40,18 @@ CHECK_TITLES: dict[str, tuple[str, str]] = {
     "max_accuracy_drop": ("Accuracy drop (teacher minus student)", "pp"),
     "max_dpd_increase": ("Demographic parity difference increase (student minus teacher)", "pp"),
     "max_eod_increase": ("Equalized odds difference increase (student minus teacher)", "pp"),
-    "max_significant_classes": ("Classes whose accuracy changed significantly (teacher vs "
-                                "student)", "count"),
+    "max_significant_classes": (
+        "Classes whose accuracy changed significantly (teacher vs student)",
+        "count",
+    ),
     "max_lipschitz_increase": ("I(f) increase (student minus teacher)", "+"),
 }
 #: How a verdict reads in running text and on badges.
 VERDICT_WORDS = {"pass": "pass", "fail": "fail", "inconclusive": "inconclusive"}
-_METRIC_OF_CHECK = {"max_dpd_increase": "demographic_parity_difference",
-                    "max_eod_increase": "equalized_odds_difference"}
+_METRIC_OF_CHECK = {
+    "max_dpd_increase": "demographic_parity_difference",
+    "max_eod_increase": "equalized_odds_difference",
+}
 _ATTR_IN_DETAIL = re.compile(r"worst attribute '((?:[^'\\]|\\.)*)'")
 
 
@@ -95,21 +99,27 @@ def check_sentence(check: dict[str, Any]) -> str:
     if check.get("evaluated") is False or check.get("value") is None:
         detail = str(check.get("detail") or "")
         reason = detail.removeprefix("not evaluated: ").split("; the check")[0] or "no data"
-        rule = ("passes because allow_missing = true" if counts_as_pass(check)
-                else "fails because missing data never passes (allow_missing = false)")
+        rule = (
+            "passes because allow_missing = true"
+            if counts_as_pass(check)
+            else "fails because missing data never passes (allow_missing = false)"
+        )
         return f"{title}: not evaluated ({reason}); the check {rule}."
     value = check.get("value")
     if unit == "count":
         cmp = "within" if counts_as_pass(check) else "above"
-        return (f"{title}: {_judged(value, unit)}, {cmp} the limit of {margin}: "
-                f"{VERDICT_WORDS.get(verdict, verdict)}.")
+        return (
+            f"{title}: {_judged(value, unit)}, {cmp} the limit of {margin}: "
+            f"{VERDICT_WORDS.get(verdict, verdict)}."
+        )
     est = check.get("estimate", value)
     lo, hi = check.get("ci_low"), check.get("ci_high")
     shown = with_ci(est, lo, hi, unit=unit) if unit in ("pp", "+") else num(est)
     cmp = "within" if counts_as_pass(check) else "above"
     if check.get("judged_on") == "upper_bound":
-        judged = (f"the upper end of its 95% CI, {_judged(value, unit)}, is {cmp} the "
-                  f"{margin} margin")
+        judged = (
+            f"the upper end of its 95% CI, {_judged(value, unit)}, is {cmp} the {margin} margin"
+        )
     else:
         judged = f"judged on the estimate, which is {cmp} the {margin} margin"
     return f"{title}{where}: {shown}; {judged}: {VERDICT_WORDS.get(verdict, verdict)}."
@@ -138,8 +148,9 @@ def gate_view(gate: dict[str, Any] | None) -> dict[str, Any] | None:
         cv["attribute"] = c.get("attribute") or _attribute_from_detail(c.get("detail"))
         cv["title"], cv["unit"] = CHECK_TITLES.get(str(c.get("name")), (str(c.get("name")), ""))
         cv["sentence"] = check_sentence(cv)
-        cv["shown_value"] = ("not evaluated" if not cv["evaluated"]
-                             else _judged(c.get("value"), cv["unit"]))
+        cv["shown_value"] = (
+            "not evaluated" if not cv["evaluated"] else _judged(c.get("value"), cv["unit"])
+        )
         cv["shown_threshold"] = _margin(c.get("threshold"), cv["unit"])
         checks.append(cv)
     out["checks"] = checks
@@ -159,15 +170,16 @@ def gate_summary(view: dict[str, Any]) -> str:
     """The overall verdict in one sentence (from :func:`gate_view`'s output)."""
     checks = view.get("checks") or []
     counts = view.get("counts") or {}
-    parts = [f"{counts.get(v, 0)} {v}" for v in ("fail", "inconclusive", "pass")
-             if counts.get(v)]
+    parts = [f"{counts.get(v, 0)} {v}" for v in ("fail", "inconclusive", "pass") if counts.get(v)]
     n = len(checks)
     text = f"{n} check{'' if n == 1 else 's'}: {', '.join(parts) if parts else 'none'}"
     if view.get("verdict") == "inconclusive":
         outcome = "passes" if view.get("passed") else "fails"
-        text += (f"; the data cannot settle every check, and an inconclusive gate "
-                 f"{outcome} under this policy (on_inconclusive = "
-                 f"\"{view.get('on_inconclusive')}\")")
+        text += (
+            f"; the data cannot settle every check, and an inconclusive gate "
+            f"{outcome} under this policy (on_inconclusive = "
+            f'"{view.get("on_inconclusive")}")'
+        )
     return text + "."
 
 
@@ -183,8 +195,10 @@ def counts_as_pass(d: dict[str, Any]) -> bool:
 def gate_lines(gate: dict[str, Any]) -> list[str]:
     """The lines ``kdaudit gate`` prints: one per check (its sentence), then the verdict."""
     view = gate_view(gate) or {"checks": [], "verdict": "pass", "passed": True}
-    lines = [f"{_CLI_MARK.get(c['verdict'], c['verdict'])} {c['name']}: {c['sentence']}"
-             for c in view["checks"]]
+    lines = [
+        f"{_CLI_MARK.get(c['verdict'], c['verdict'])} {c['name']}: {c['sentence']}"
+        for c in view["checks"]
+    ]
     lines.append(verdict_line(view))
     return lines
 
@@ -284,8 +298,13 @@ def _rank(f: Finding, size: float) -> tuple[int, bool, float]:
     return tier, f.label != "Gate: fail", -size
 
 
-def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
-             limit: int = 5, class_names: Callable[[Any], str] | None = None) -> list[Finding]:
+def findings(
+    report: dict[str, Any],
+    *,
+    quote: Callable[[str], str] = str,
+    limit: int = 5,
+    class_names: Callable[[Any], str] | None = None,
+) -> list[Finding]:
     """The findings that matter most, in plain words, from the report's judged numbers.
 
     Parameters
@@ -327,16 +346,26 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
         else:
             sev, label = "info", "Not significant" if sig is False else "Not tested"
         sev, label, gtext = _with_check(sev, label, checks.get("max_accuracy_drop"))
-        add(Finding(sev, (
-            f"Accuracy: student {pct(acc.get('student'))}, teacher {pct(acc.get('teacher'))}; "
-            f"change {_change_words(d)}" + _verdict_tail(sig) + gtext),
-            label, bool(sig), "max_accuracy_drop"), abs(change))
+        add(
+            Finding(
+                sev,
+                (
+                    f"Accuracy: student {pct(acc.get('student'))}, teacher {pct(acc.get('teacher'))}; "
+                    f"change {_change_words(d)}" + _verdict_tail(sig) + gtext
+                ),
+                label,
+                bool(sig),
+                "max_accuracy_drop",
+            ),
+            abs(change),
+        )
 
     # group fairness: per metric, the attribute the gate judged (else the largest rise)
     gf = report.get("group_fairness") or {}
     for check_name, metric, short in (
-            ("max_dpd_increase", "demographic_parity_difference", "demographic parity difference"),
-            ("max_eod_increase", "equalized_odds_difference", "equalized odds difference")):
+        ("max_dpd_increase", "demographic_parity_difference", "demographic parity difference"),
+        ("max_eod_increase", "equalized_odds_difference", "equalized odds difference"),
+    ):
         cands = []
         for attr, entry in gf.items():
             est = ((entry.get("delta") or {}).get("teacher_vs_student") or {}).get(metric)
@@ -353,18 +382,31 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
         after = _point((entry.get("student") or {}).get(metric))
         sig = _is_sig(est, alpha)
         # noise-corrected levels are clipped at 0, their change is not: say which is which
-        corrected = (" (noise-corrected levels, floored at 0)"
-                     if "estimate" in ((entry.get("student") or {}).get(metric) or {}) else "")
+        corrected = (
+            " (noise-corrected levels, floored at 0)"
+            if "estimate" in ((entry.get("student") or {}).get(metric) or {})
+            else ""
+        )
         if sig:
             sev, label = ("bad", "Regression") if v > 0 else ("good", "Improvement")
         else:
             sev, label = "info", "Not significant" if sig is False else "Not tested"
         sev, label, gtext = _with_check(sev, label, check)
-        add(Finding(sev, (
-            f"Group fairness ({quote(str(attr))}): {short} {pct(before)} for the teacher, "
-            f"{pct(after)} for the student{corrected}; change {_change_words(est)}"
-            + _verdict_tail(sig) + gtext),
-            label, bool(sig), check_name), abs(v))
+        add(
+            Finding(
+                sev,
+                (
+                    f"Group fairness ({quote(str(attr))}): {short} {pct(before)} for the teacher, "
+                    f"{pct(after)} for the student{corrected}; change {_change_words(est)}"
+                    + _verdict_tail(sig)
+                    + gtext
+                ),
+                label,
+                bool(sig),
+                check_name,
+            ),
+            abs(v),
+        )
 
     # class shift
     cs = (report.get("class_shift") or {}).get("teacher_vs_student")
@@ -372,31 +414,49 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
         n_cls = len(cs.get("per_class") or [])
         n_sig = int(cs.get("n_significant") or 0)
         corr = {"fdr_bh": "Benjamini-Hochberg FDR", "holm": "Holm", "none": "no correction"}.get(
-            str(cs.get("correction")), str(cs.get("correction")))
-        text = (f"Class shift: {n_sig} of {n_cls} classes changed accuracy significantly "
-                f"between teacher and student ({corr}, α = {cs.get('alpha')}; "
-                f"{cs.get('n_significant_uncorrected')} before correction)")
+            str(cs.get("correction")), str(cs.get("correction"))
+        )
+        text = (
+            f"Class shift: {n_sig} of {n_cls} classes changed accuracy significantly "
+            f"between teacher and student ({corr}, α = {cs.get('alpha')}; "
+            f"{cs.get('n_significant_uncorrected')} before correction)"
+        )
         rows = [r for r in cs.get("per_class") or [] if isinstance(r.get("newly_wrong"), int)]
         if rows:
             top = max(rows, key=lambda r: r["newly_wrong"])
             if top["newly_wrong"] > 0:
-                text += (f"; most newly wrong samples in class {quote(name_of(top['class']))} "
-                         f"({count(top['newly_wrong'])})")
+                text += (
+                    f"; most newly wrong samples in class {quote(name_of(top['class']))} "
+                    f"({count(top['newly_wrong'])})"
+                )
         sev, label = ("bad", "Regression") if n_sig else ("info", "No shift")
         sev, label, gtext = _with_check(sev, label, checks.get("max_significant_classes"))
-        add(Finding(sev, text + "." + gtext, label, bool(n_sig), "max_significant_classes"),
-            n_sig / max(n_cls, 1))
+        add(
+            Finding(sev, text + "." + gtext, label, bool(n_sig), "max_significant_classes"),
+            n_sig / max(n_cls, 1),
+        )
         sc = (report.get("class_shift") or {}).get("baseline_vs_student")
         if isinstance(sc, dict):
-            add(Finding("info", (
-                f"Against the non-distilled baseline, {sc.get('n_significant')} classes shifted "
-                f"(#SC); against the teacher, {n_sig} (#TC)."), "Note"), 0.0)
+            add(
+                Finding(
+                    "info",
+                    (
+                        f"Against the non-distilled baseline, {sc.get('n_significant')} classes shifted "
+                        f"(#SC); against the teacher, {n_sig} (#TC)."
+                    ),
+                    "Note",
+                ),
+                0.0,
+            )
 
     # individual fairness: the unit-free I(f) when the report has it
     ind = report.get("individual_fairness") or {}
     if isinstance(ind.get("teacher"), dict) and isinstance(ind.get("student"), dict):
-        key = "lipschitz_normalized" if isinstance(ind["student"].get("lipschitz_normalized"),
-                                                  dict) else "lipschitz"
+        key = (
+            "lipschitz_normalized"
+            if isinstance(ind["student"].get("lipschitz_normalized"), dict)
+            else "lipschitz"
+        )
         t = _point(ind["teacher"].get(key))
         s = _point(ind["student"].get(key))
         delta = ((ind.get("delta") or {}).get("teacher_vs_student") or {}).get(key)
@@ -410,33 +470,61 @@ def findings(report: dict[str, Any], *, quote: Callable[[str], str] = str,
             sev, label, gtext = _with_check(sev, label, checks.get("max_lipschitz_increase"))
             change_text = ""
             if isinstance(delta, dict) and _point(delta) is not None:
-                change_text = "; change " + with_ci(_point(delta), delta.get("ci_low"),
-                                               delta.get("ci_high"), unit="+")
+                change_text = "; change " + with_ci(
+                    _point(delta), delta.get("ci_low"), delta.get("ci_high"), unit="+"
+                )
                 if _f(delta.get("p_value")) is not None:
                     change_text += f", {pval(delta.get('p_value'))}"
             scale = " (normalized, unit-free)" if key == "lipschitz_normalized" else ""
             if sig:
-                tail = (f": similar inputs get {'less' if worse else 'more'} similar "
-                        "predictions from the student")
+                tail = (
+                    f": similar inputs get {'less' if worse else 'more'} similar "
+                    "predictions from the student"
+                )
             elif sig is False:
                 tail = "; not significant"
             else:
                 tail = "; the change has no test in this report"
-            add(Finding(sev, (
-                f"Individual fairness: I(f){scale} {num(s)} for the student, {num(t)} for the "
-                f"teacher (lower is fairer){change_text}{tail}." + gtext),
-                label, bool(sig), "max_lipschitz_increase"), abs(s - t) / max(abs(t), 1e-12))
+            add(
+                Finding(
+                    sev,
+                    (
+                        f"Individual fairness: I(f){scale} {num(s)} for the student, {num(t)} for the "
+                        f"teacher (lower is fairer){change_text}{tail}." + gtext
+                    ),
+                    label,
+                    bool(sig),
+                    "max_lipschitz_increase",
+                ),
+                abs(s - t) / max(abs(t), 1e-12),
+            )
 
     flagged = sorted({str(g) for e in gf.values() for g in e.get("groups_flagged") or []})
     if flagged:
         names = ", ".join(quote(g) for g in flagged[:3]) + (" ..." if len(flagged) > 3 else "")
         min_n = cfg.get("min_group_size", 30)
-        add(Finding("warn", (
-            f"{len(flagged)} group(s) have fewer than {min_n} samples ({names}): "
-            f"their rates are unreliable."), "Caution"), 0.0)
+        add(
+            Finding(
+                "warn",
+                (
+                    f"{len(flagged)} group(s) have fewer than {min_n} samples ({names}): "
+                    f"their rates are unreliable."
+                ),
+                "Caution",
+            ),
+            0.0,
+        )
     skipped = report.get("skipped") or {}
     if skipped:
-        add(Finding("info", "Not analysed: " + "; ".join(
-            f"{quote(k)} ({quote(str(v))})" for k, v in skipped.items()) + ".", "Note"), 0.0)
+        add(
+            Finding(
+                "info",
+                "Not analysed: "
+                + "; ".join(f"{quote(k)} ({quote(str(v))})" for k, v in skipped.items())
+                + ".",
+                "Note",
+            ),
+            0.0,
+        )
     out.sort(key=lambda t: t[0])
     return [f for _, f in out[:limit]]

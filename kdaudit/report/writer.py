@@ -77,9 +77,13 @@ def _umask() -> int:
     return mask
 
 
-def write_report(report: dict[str, Any], out_dir: Path, *,
-                 formats: Iterable[str] = ("json", "html", "md"),
-                 validate: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Path]:
+def write_report(
+    report: dict[str, Any],
+    out_dir: Path,
+    *,
+    formats: Iterable[str] = ("json", "html", "md"),
+    validate: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Path]:
     """Validate a report dict and write it in the requested formats.
 
     Parameters
@@ -112,19 +116,24 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
     wanted = list(dict.fromkeys(formats))
     unknown = [f for f in wanted if f not in FORMATS]
     if unknown:
-        raise UsageError(f"unknown report format(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(FORMATS)}")
+        raise UsageError(
+            f"unknown report format(s) {', '.join(map(repr, unknown))}; known: {', '.join(FORMATS)}"
+        )
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(
             f"output folder {str(out_dir)!r} is an existing file, not a directory",
-            tip="give --out a folder path (it is created when missing)")
+            tip="give --out a folder path (it is created when missing)",
+        )
     for parent in out_dir.parents:
         if parent.exists() and not parent.is_dir():
-            raise UsageError(f"cannot create output folder {str(out_dir)!r}: "
-                             f"{str(parent)!r} is a file")
+            raise UsageError(
+                f"cannot create output folder {str(out_dir)!r}: {str(parent)!r} is a file"
+            )
     if "csv" in wanted and (out_dir / FORMATS["csv"]).is_file():
-        raise UsageError(f"cannot write CSV tables: {str(out_dir / FORMATS['csv'])!r} is a file",
-                         tip="remove it or choose another --out")
+        raise UsageError(
+            f"cannot write CSV tables: {str(out_dir / FORMATS['csv'])!r} is a file",
+            tip="remove it or choose another --out",
+        )
     if validate is None:
         from kdaudit.report.schema import validate_report
 
@@ -144,8 +153,9 @@ def write_report(report: dict[str, Any], out_dir: Path, *,
             if fmt == "csv":
                 _render_csv(report, staging / FORMATS[fmt])
                 continue
-            (staging / FORMATS[fmt]).write_text(_render(fmt, report), encoding="utf-8",
-                                                newline="\n")
+            (staging / FORMATS[fmt]).write_text(
+                _render(fmt, report), encoding="utf-8", newline="\n"
+            )
         out_dir.mkdir(parents=True, exist_ok=True)
         for fmt in order:
             target = out_dir / FORMATS[fmt]
@@ -200,8 +210,9 @@ def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:
         raise UsageError(f"{str(path)!r} is a directory; give the path of a report.json")
     report = load_json(path, "gate_report", role="report", check=False)
     if not isinstance(report, dict):
-        raise InputDataError(f"{str(path)!r} holds a JSON {type(report).__name__}, "
-                             f"not a kdaudit report object")
+        raise InputDataError(
+            f"{str(path)!r} holds a JSON {type(report).__name__}, not a kdaudit report object"
+        )
     if validate:
         # the keys the gate reads, typed first (named key paths), then the full schema
         validate_kind(report, "gate_report", repr(str(path)), error=InputDataError)
@@ -210,7 +221,8 @@ def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:
         version = report.get("schema_version")
         if version != "1":
             raise InputDataError(
-                f"{str(path)!r} has schema_version {version!r}; this kdaudit reads \"1\"")
+                f'{str(path)!r} has schema_version {version!r}; this kdaudit reads "1"'
+            )
         try:
             validate_report(report)
         except ReportSchemaError as exc:  # the user's file, not kdaudit's bug: one line

@@ -37,7 +37,9 @@ def parse_list(text: str, kind: type, flag: str) -> list[Any]:
     try:
         values = [kind(part) for part in str(text).split(",") if part.strip() != ""]
     except ValueError as exc:
-        raise UsageError(f"Expected {flag} as a comma-separated list of {kind.__name__}; got {text!r}.") from exc
+        raise UsageError(
+            f"Expected {flag} as a comma-separated list of {kind.__name__}; got {text!r}."
+        ) from exc
     if not values:
         raise UsageError(f"Expected at least one value for {flag}; got {text!r}.")
     return values
@@ -45,59 +47,112 @@ def parse_list(text: str, kind: type, flag: str) -> list[Any]:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``kdaudit train`` options to ``parser``."""
-    parser.add_argument("--role", required=True, choices=["teacher", "baseline", "student"],
-                        help="teacher; baseline (student architecture, hard labels only); student (KD)")
-    parser.add_argument("--data", default="trifeature",
-                        help="training data: 'trifeature' (generated) or a data spec/path "
-                             "(.npz with x, y; adult:PATH ...). Default: trifeature")
-    parser.add_argument("--eval-data", default=None,
-                        help="evaluation data for reported accuracy (default for trifeature: its test split)")
-    parser.add_argument("--n-train", type=int, default=8000, help="trifeature training images (8000)")
+    parser.add_argument(
+        "--role",
+        required=True,
+        choices=["teacher", "baseline", "student"],
+        help="teacher; baseline (student architecture, hard labels only); student (KD)",
+    )
+    parser.add_argument(
+        "--data",
+        default="trifeature",
+        help="training data: 'trifeature' (generated) or a data spec/path "
+        "(.npz with x, y; adult:PATH ...). Default: trifeature",
+    )
+    parser.add_argument(
+        "--eval-data",
+        default=None,
+        help="evaluation data for reported accuracy (default for trifeature: its test split)",
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=8000, help="trifeature training images (8000)"
+    )
     parser.add_argument("--n-eval", type=int, default=2000, help="trifeature test images (2000)")
-    parser.add_argument("--correlation", type=float, default=0.0,
-                        help="trifeature colour-shape correlation planted in the training split (0)")
+    parser.add_argument(
+        "--correlation",
+        type=float,
+        default=0.0,
+        help="trifeature colour-shape correlation planted in the training split (0)",
+    )
     parser.add_argument("--data-seed", type=int, default=0, help="trifeature generator seed (0)")
     parser.add_argument("--image-size", type=int, default=32, choices=[32, 64])
-    parser.add_argument("--arch", default=None,
-                        help="zoo architecture (default: resnet20 teacher, lenet5 baseline/student; "
-                             "mlp-large/mlp for tabular data)")
-    parser.add_argument("--teacher", default=None,
-                        help="teacher model: a kdaudit manifest/.safetensors/.onnx from 'kdaudit train'")
-    parser.add_argument("--teacher-arch", default=None, help="architecture of a bare .safetensors teacher")
+    parser.add_argument(
+        "--arch",
+        default=None,
+        help="zoo architecture (default: resnet20 teacher, lenet5 baseline/student; "
+        "mlp-large/mlp for tabular data)",
+    )
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher model: a kdaudit manifest/.safetensors/.onnx from 'kdaudit train'",
+    )
+    parser.add_argument(
+        "--teacher-arch", default=None, help="architecture of a bare .safetensors teacher"
+    )
     parser.add_argument("--temperature", default="4", help="T, or a comma list for a sweep (4)")
-    parser.add_argument("--soft-weight", type=float, default=0.9,
-                        help="w, weight on the T^2-scaled KL term; 1-w on cross-entropy (0.9)")
+    parser.add_argument(
+        "--soft-weight",
+        type=float,
+        default=0.9,
+        help="w, weight on the T^2-scaled KL term; 1-w on cross-entropy (0.9)",
+    )
     parser.add_argument("--seeds", default="0", help="comma list of seeds (0)")
-    parser.add_argument("--iterations", type=int, default=1,
-                        help="iterative KD generations G: each student teaches the next (1)")
-    parser.add_argument("--init-from-teacher", action="store_true",
-                        help="copy teacher tensors whose names and shapes match before training")
-    parser.add_argument("--augment", action="store_true",
-                        help="random crop and horizontal flip (the teacher then runs online)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=1,
+        help="iterative KD generations G: each student teaches the next (1)",
+    )
+    parser.add_argument(
+        "--init-from-teacher",
+        action="store_true",
+        help="copy teacher tensors whose names and shapes match before training",
+    )
+    parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="random crop and horizontal flip (the teacher then runs online)",
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
     parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--grad-clip", type=float, default=None,
-                        help="clip the gradient norm to this value (helps KD at high T)")
+    parser.add_argument(
+        "--grad-clip",
+        type=float,
+        default=None,
+        help="clip the gradient norm to this value (helps KD at high T)",
+    )
     parser.add_argument("--out", default="kdaudit-models", help="output folder (kdaudit-models)")
-    parser.add_argument("--text-column", default=None,
-                        help="text data: the column of texts; trains tiny BERT/DistilBERT models "
-                             "(also implied by --data hatexplain:PATH or textsynth)")
+    parser.add_argument(
+        "--text-column",
+        default=None,
+        help="text data: the column of texts; trains tiny BERT/DistilBERT models "
+        "(also implied by --data hatexplain:PATH or textsynth)",
+    )
     if not _has(parser, "--label"):
         parser.add_argument("--label", default=None, help="label column of a text table")
     if not _has(parser, "--max-length"):
-        parser.add_argument("--max-length", type=int, default=None, help="text: longest token sequence")
+        parser.add_argument(
+            "--max-length", type=int, default=None, help="text: longest token sequence"
+        )
     if not _has(parser, "--device"):
         parser.add_argument("--device", default="auto", help="auto|cpu|cuda (auto)")
     if not _has(parser, "--cache-dir"):
-        parser.add_argument("--cache-dir", default=None,
-                            help="logit cache for teacher outputs (default: $KDAUDIT_CACHE_DIR, else "
-                                 "the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)")
+        parser.add_argument(
+            "--cache-dir",
+            default=None,
+            help="logit cache for teacher outputs (default: $KDAUDIT_CACHE_DIR, else "
+            "the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)",
+        )
     if not _has(parser, "--no-cache"):
-        parser.add_argument("--no-cache", action="store_true",
-                            help="compute teacher logits in memory, once per run, without the cache")
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="compute teacher logits in memory, once per run, without the cache",
+        )
     _add_quiet(parser)
 
 
@@ -123,7 +178,10 @@ def run_train(args: argparse.Namespace) -> int:
         trifeature_data,
     )
 
-    if getattr(args, "text_column", None) or str(args.data).split(":", 1)[0] in ("hatexplain", "textsynth"):
+    if getattr(args, "text_column", None) or str(args.data).split(":", 1)[0] in (
+        "hatexplain",
+        "textsynth",
+    ):
         from kdaudit.train.text import run_text_train
 
         return run_text_train(args)
@@ -134,22 +192,35 @@ def run_train(args: argparse.Namespace) -> int:
     if args.data == "trifeature":
         if args.n_train < 2 or args.n_eval < 0:
             raise UsageError("Expected --n-train >= 2 and --n-eval >= 0.")
-        data = trifeature_data(n_train=args.n_train, n_eval=args.n_eval,
-                               color_shape_correlation=args.correlation, seed=args.data_seed,
-                               image_size=args.image_size)
+        data = trifeature_data(
+            n_train=args.n_train,
+            n_eval=args.n_eval,
+            color_shape_correlation=args.correlation,
+            seed=args.data_seed,
+            image_size=args.image_size,
+        )
     else:
         data = dataset_data(args.data, eval_spec=args.eval_data)
     is_image = len(data.input_shape) == 3
     arch = args.arch or (DEFAULT_ARCH if is_image else DEFAULT_ARCH_TABULAR)[role]
-    recipe = Recipe(arch=arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    optimizer=args.optimizer, weight_decay=args.weight_decay,
-                    augment=bool(args.augment), grad_clip=args.grad_clip)
+    recipe = Recipe(
+        arch=arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        augment=bool(args.augment),
+        grad_clip=args.grad_clip,
+    )
     teacher = None
     if args.teacher:
         teacher = load_teacher(args.teacher, arch=args.teacher_arch, data=data)
     elif role == "student" and args.soft_weight > 0:
-        raise UsageError("--role student needs --teacher PATH.",
-                         tip="Train one first: kdaudit train --role teacher --out DIR.")
+        raise UsageError(
+            "--role student needs --teacher PATH.",
+            tip="Train one first: kdaudit train --role teacher --out DIR.",
+        )
     elif args.init_from_teacher:
         raise UsageError("--init-from-teacher needs --teacher PATH.")
 
@@ -158,14 +229,31 @@ def run_train(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr if line.startswith("  ") else sys.stdout, flush=True)
 
     manifests = run_training(
-        data, recipe, role=role, out_dir=args.out, seeds=seeds, temperatures=temps,
-        soft_weight=args.soft_weight, teacher=teacher, iterations=args.iterations,
-        init_from_teacher=bool(args.init_from_teacher), device=args.device,
-        cache=_logit_cache(args) if role == "student" else None, progress=not quiet, log=log)
+        data,
+        recipe,
+        role=role,
+        out_dir=args.out,
+        seeds=seeds,
+        temperatures=temps,
+        soft_weight=args.soft_weight,
+        teacher=teacher,
+        iterations=args.iterations,
+        init_from_teacher=bool(args.init_from_teacher),
+        device=args.device,
+        cache=_logit_cache(args) if role == "student" else None,
+        progress=not quiet,
+        log=log,
+    )
     out = Path(args.out)
-    summary = {"role": role, "models": [m["name"] for m in manifests],
-               "data": data.describe(), "recipe": recipe.to_dict()}
-    (out / f"train_summary_{role}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    summary = {
+        "role": role,
+        "models": [m["name"] for m in manifests],
+        "data": data.describe(),
+        "recipe": recipe.to_dict(),
+    }
+    (out / f"train_summary_{role}.json").write_text(
+        json.dumps(summary, indent=2, default=str) + "\n"
+    )
     if not quiet:
         print(f"wrote {len(manifests)} model(s) to {out}/ (NAME.onnx, NAME.safetensors, NAME.json)")
     return 0
@@ -178,8 +266,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=2000, help="number of images (2000)")
     parser.add_argument("--split", default="test", choices=["train", "test"])
     parser.add_argument("--image-size", type=int, default=32, choices=[32, 64])
-    parser.add_argument("--correlation", type=float, default=0.0,
-                        help="colour-shape correlation (planted bias; 0)")
+    parser.add_argument(
+        "--correlation", type=float, default=0.0, help="colour-shape correlation (planted bias; 0)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     _add_quiet(parser)
 
@@ -188,10 +277,17 @@ def run_data(args: argparse.Namespace) -> int:
     """Run ``kdaudit data trifeature``; returns the exit code (0)."""
     from kdaudit.data.trifeature import PREPROCESS, make_trifeature, save_trifeature_npz
 
-    arrays = make_trifeature(args.n, split=args.split, color_shape_correlation=args.correlation,
-                             seed=args.seed, image_size=args.image_size)
+    arrays = make_trifeature(
+        args.n,
+        split=args.split,
+        color_shape_correlation=args.correlation,
+        seed=args.seed,
+        image_size=args.image_size,
+    )
     path = save_trifeature_npz(args.out, arrays)
     if not getattr(args, "quiet", False):
-        print(f"wrote {path} ({args.n} {args.image_size}x{args.image_size} images, split {args.split}); "
-              f"model preprocess: {json.dumps(PREPROCESS)}")
+        print(
+            f"wrote {path} ({args.n} {args.image_size}x{args.image_size} images, split {args.split}); "
+            f"model preprocess: {json.dumps(PREPROCESS)}"
+        )
     return 0

@@ -84,9 +84,14 @@ def export_onnx(
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                cpu_model, (dummy,), str(path), input_names=["input"], output_names=["logits"],
+                cpu_model,
+                (dummy,),
+                str(path),
+                input_names=["input"],
+                output_names=["logits"],
                 dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=OPSET, dynamo=False,
+                opset_version=OPSET,
+                dynamo=False,
             )
     except Exception as legacy_exc:  # legacy exporter removed or failing: try dynamo
         exporter = "dynamo"
@@ -94,8 +99,12 @@ def export_onnx(
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    cpu_model, (dummy,), str(path), input_names=["input"],
-                    output_names=["logits"], dynamo=True,
+                    cpu_model,
+                    (dummy,),
+                    str(path),
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamo=True,
                     dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1 << 30)},),
                 )
         except Exception as exc:
@@ -105,7 +114,9 @@ def export_onnx(
     try:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ModelLoadError(f"The exported {str(path)!r} does not load in onnxruntime: {exc}") from exc
+        raise ModelLoadError(
+            f"The exported {str(path)!r} does not load in onnxruntime: {exc}"
+        ) from exc
     name = sess.get_inputs()[0].name
     worst = scaled = 0.0
     n = check.shape[0]
@@ -129,12 +140,20 @@ def export_onnx(
             f"difference {worst:.3g} (scaled by max(1, |logit|): {scaled:.3g}) > {atol:g}.",
             tip="Report this with the architecture name; the ONNX file was not trusted.",
         )
-    return {"max_abs_diff": worst, "max_scaled_diff": scaled, "atol": atol,
-            "rule": "|onnx - torch| <= atol * max(1, |torch logit|)", "check_rows": int(n),
-            "exporter": exporter, "opset": OPSET}
+    return {
+        "max_abs_diff": worst,
+        "max_scaled_diff": scaled,
+        "atol": atol,
+        "rule": "|onnx - torch| <= atol * max(1, |torch logit|)",
+        "check_rows": int(n),
+        "exporter": exporter,
+        "opset": OPSET,
+    }
 
 
-def export_safetensors(model: nn.Module, path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
+def export_safetensors(
+    model: nn.Module, path: str | Path, *, metadata: dict[str, str] | None = None
+) -> None:
     """Write the model's state dict (CPU, contiguous) as safetensors."""
     from safetensors.torch import save_file
 
@@ -186,10 +205,15 @@ def export_model(
     onnx_path = out / f"{name}.onnx"
     st_path = out / f"{name}.safetensors"
     check = export_onnx(model, onnx_path, check_input=check_input)
-    export_safetensors(model, st_path, metadata={
-        "format": MANIFEST_FORMAT, "arch": str(manifest.get("arch", "")),
-        "role": str(manifest.get("role", "")),
-    })
+    export_safetensors(
+        model,
+        st_path,
+        metadata={
+            "format": MANIFEST_FORMAT,
+            "arch": str(manifest.get("arch", "")),
+            "role": str(manifest.get("role", "")),
+        },
+    )
     full = {
         "format": MANIFEST_FORMAT,
         "name": name,
@@ -203,5 +227,3 @@ def export_model(
     }
     write_manifest(out / f"{name}.json", full)
     return full
-
-

@@ -33,8 +33,13 @@ def effective_weights(*, temperature: float, soft_weight: float) -> dict[str, fl
     Returned with the inputs so logs and manifests say which convention was used.
     """
     t, w = float(temperature), float(soft_weight)
-    return {"hard": 1.0 - w, "soft": w * t * t, "soft_weight": w, "temperature": t,
-            "convention": "(1-w)*CE + w*T^2*KL(teacher||student), KL batchmean"}
+    return {
+        "hard": 1.0 - w,
+        "soft": w * t * t,
+        "soft_weight": w,
+        "temperature": t,
+        "convention": "(1-w)*CE + w*T^2*KL(teacher||student), KL batchmean",
+    }
 
 
 def kd_loss(

@@ -33,10 +33,22 @@ GRAD_CLIP = 2.0
 #: student make the multi-run Welch test (docs/methods.md, "Class-wise shift") and per-temperature error bars
 #: possible; epochs are cut so the whole study still trains in a few minutes on 2 CPU cores.
 STUDY_SIZES: dict[str, dict[str, int | float]] = {
-    "full": {"n_train": 6000, "n_eval": 2000, "teacher_epochs": 3, "student_epochs": 8,
-             "batch_size": 64, "n_seeds": 3},
-    "small": {"n_train": 600, "n_eval": 300, "teacher_epochs": 1, "student_epochs": 2,
-              "batch_size": 64, "n_seeds": 2},
+    "full": {
+        "n_train": 6000,
+        "n_eval": 2000,
+        "teacher_epochs": 3,
+        "student_epochs": 8,
+        "batch_size": 64,
+        "n_seeds": 3,
+    },
+    "small": {
+        "n_train": 600,
+        "n_eval": 300,
+        "teacher_epochs": 1,
+        "student_epochs": 2,
+        "batch_size": 64,
+        "n_seeds": 2,
+    },
 }
 
 
@@ -117,23 +129,37 @@ def run_study(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     n_train, n_eval = int(sizes["n_train"]), int(sizes["n_eval"])
-    data = trifeature_data(n_train=n_train, n_eval=n_eval, color_shape_correlation=CORRELATION,
-                           seed=seed)
+    data = trifeature_data(
+        n_train=n_train, n_eval=n_eval, color_shape_correlation=CORRELATION, seed=seed
+    )
     test = make_trifeature(n_eval, split="test", seed=seed)
     npz = save_trifeature_npz(out / "trifeature_test.npz", test)
     timings["data"] = time.perf_counter() - t0
 
     bs = int(sizes["batch_size"])
-    teacher_recipe = Recipe(arch="resnet20", epochs=int(sizes["teacher_epochs"]), batch_size=bs,
-                            lr=0.05)
-    student_recipe = Recipe(arch="lenet5", epochs=int(sizes["student_epochs"]), batch_size=bs,
-                            lr=STUDENT_LR, grad_clip=GRAD_CLIP)
-    common: dict[str, Any] = {"out_dir": models_dir, "device": device, "log": log,
-                              "progress": progress and not quiet}
+    teacher_recipe = Recipe(
+        arch="resnet20", epochs=int(sizes["teacher_epochs"]), batch_size=bs, lr=0.05
+    )
+    student_recipe = Recipe(
+        arch="lenet5",
+        epochs=int(sizes["student_epochs"]),
+        batch_size=bs,
+        lr=STUDENT_LR,
+        grad_clip=GRAD_CLIP,
+    )
+    common: dict[str, Any] = {
+        "out_dir": models_dir,
+        "device": device,
+        "log": log,
+        "progress": progress and not quiet,
+    }
 
-    log(f"training {n_models} models: a ResNet-20 teacher ({teacher_recipe.epochs} epochs), "
+    log(
+        f"training {n_models} models: a ResNet-20 teacher ({teacher_recipe.epochs} epochs), "
         f"{runs} LeNet-5 baselines and {runs} LeNet-5 students at each T = "
-        + ", ".join(f"{t:g}" for t in temps) + f" ({student_recipe.epochs} epochs each)")
+        + ", ".join(f"{t:g}" for t in temps)
+        + f" ({student_recipe.epochs} epochs each)"
+    )
     t = time.perf_counter()
     (teacher_man,) = run_training(data, teacher_recipe, role="teacher", seeds=(seed,), **common)
     timings["teacher"] = time.perf_counter() - t
@@ -146,8 +172,16 @@ def run_study(
 
     teacher: TeacherModel = load_teacher(models_dir / f"{teacher_man['name']}.json")
     t = time.perf_counter()
-    student_mans = run_training(data, student_recipe, role="student", temperatures=temps,
-                                soft_weight=SOFT_WEIGHT, teacher=teacher, seeds=seeds, **common)
+    student_mans = run_training(
+        data,
+        student_recipe,
+        role="student",
+        temperatures=temps,
+        soft_weight=SOFT_WEIGHT,
+        teacher=teacher,
+        seeds=seeds,
+        **common,
+    )
     timings["students"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
@@ -190,26 +224,41 @@ def run_study(
             "students": {t: [acc(m) for m in ms] for t, ms in by_t.items()},
         },
         "timings": timings,
-        "config": {**sizes, "small": small, "seed": seed, "seeds": list(seeds),
-                   "temperatures": temps,
-                   "teacher_recipe": teacher_recipe.to_dict(),
-                   "student_recipe": student_recipe.to_dict(),
-                   "color_shape_correlation": CORRELATION, "soft_weight": SOFT_WEIGHT,
-                   "teacher_arch": "resnet20", "student_arch": "lenet5"},
+        "config": {
+            **sizes,
+            "small": small,
+            "seed": seed,
+            "seeds": list(seeds),
+            "temperatures": temps,
+            "teacher_recipe": teacher_recipe.to_dict(),
+            "student_recipe": student_recipe.to_dict(),
+            "color_shape_correlation": CORRELATION,
+            "soft_weight": SOFT_WEIGHT,
+            "teacher_arch": "resnet20",
+            "student_arch": "lenet5",
+        },
     }
 
     def by_name(d: dict[float, Any]) -> dict[str, Any]:
         return {f"{k:g}": v for k, v in d.items()}
 
-    write_manifest(out / "study.json", {
-        **result,
-        "students": by_name(result["students"]),
-        "runs": {**result["runs"], "students": by_name(result["runs"]["students"])},
-        "manifests": {**result["manifests"], "students": by_name(result["manifests"]["students"])},
-        "accuracy": {**result["accuracy"], "students": by_name(result["accuracy"]["students"])},
-        "run_accuracy": {**result["run_accuracy"],
-                         "students": by_name(result["run_accuracy"]["students"])},
-    })
+    write_manifest(
+        out / "study.json",
+        {
+            **result,
+            "students": by_name(result["students"]),
+            "runs": {**result["runs"], "students": by_name(result["runs"]["students"])},
+            "manifests": {
+                **result["manifests"],
+                "students": by_name(result["manifests"]["students"]),
+            },
+            "accuracy": {**result["accuracy"], "students": by_name(result["accuracy"]["students"])},
+            "run_accuracy": {
+                **result["run_accuracy"],
+                "students": by_name(result["run_accuracy"]["students"]),
+            },
+        },
+    )
     log(f"trained in {timings['total']:.0f} s")
     return result
 

@@ -33,12 +33,14 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int = 400, lowercase: b
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                        show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
     tok.train_from_iterator(list(texts), trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tok.decoder = decoders.WordPiece()
@@ -51,8 +53,17 @@ def _transformers() -> Any:
     return _need("transformers")
 
 
-def tiny_config(arch: str, *, vocab_size: int, n_classes: int, hidden: int = 32, layers: int = 2,
-                heads: int = 2, max_length: int = 64, labels: Sequence[str] | None = None) -> Any:
+def tiny_config(
+    arch: str,
+    *,
+    vocab_size: int,
+    n_classes: int,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    max_length: int = 64,
+    labels: Sequence[str] | None = None,
+) -> Any:
     """A small ``BertConfig`` or ``DistilBertConfig`` for sequence classification."""
     transformers = _transformers()
 
@@ -62,15 +73,30 @@ def tiny_config(arch: str, *, vocab_size: int, n_classes: int, hidden: int = 32,
         extra.update(id2label=id2label, label2id={v: k for k, v in id2label.items()})
     if arch == "bert":
         return transformers.BertConfig(
-            vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-            num_attention_heads=heads, intermediate_size=hidden * 2,
-            max_position_embeddings=max_length, type_vocab_size=2, hidden_dropout_prob=0.1,
-            attention_probs_dropout_prob=0.1, **extra)
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=hidden * 2,
+            max_position_embeddings=max_length,
+            type_vocab_size=2,
+            hidden_dropout_prob=0.1,
+            attention_probs_dropout_prob=0.1,
+            **extra,
+        )
     if arch == "distilbert":
         return transformers.DistilBertConfig(
-            vocab_size=vocab_size, dim=hidden, n_layers=layers, n_heads=heads, hidden_dim=hidden * 2,
-            max_position_embeddings=max_length, dropout=0.1, attention_dropout=0.1,
-            seq_classif_dropout=0.1, **extra)
+            vocab_size=vocab_size,
+            dim=hidden,
+            n_layers=layers,
+            n_heads=heads,
+            hidden_dim=hidden * 2,
+            max_position_embeddings=max_length,
+            dropout=0.1,
+            attention_dropout=0.1,
+            seq_classif_dropout=0.1,
+            **extra,
+        )
     raise ValueError(f"unknown text architecture {arch!r}; expected one of {ARCHS}")
 
 
@@ -84,7 +110,9 @@ def build_model(config: Any, *, seed: int = 0) -> Any:
     return model.eval()
 
 
-def save_hf_directory(model: Any, tokenizer: Any, out: str | Path, *, max_length: int | None = None) -> Path:
+def save_hf_directory(
+    model: Any, tokenizer: Any, out: str | Path, *, max_length: int | None = None
+) -> Path:
     """Write config.json, model.safetensors, tokenizer.json (+ tokenizer_config.json) to ``out``."""
     transformers = _transformers()
 
@@ -92,15 +120,25 @@ def save_hf_directory(model: Any, tokenizer: Any, out: str | Path, *, max_length
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
-        model_max_length=max_length or int(model.config.max_position_embeddings))
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length or int(model.config.max_position_embeddings),
+    )
     fast.save_pretrained(out)
     return out
 
 
-def export_onnx(model: Any, out: str | Path, *, with_token_type_ids: bool | None = None,
-                external_data: bool = False) -> Path:
+def export_onnx(
+    model: Any,
+    out: str | Path,
+    *,
+    with_token_type_ids: bool | None = None,
+    external_data: bool = False,
+) -> Path:
     """Export a sequence classifier to ONNX with dynamic batch and sequence axes.
 
     Inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` for BERT-style models);
@@ -132,14 +170,28 @@ def export_onnx(model: Any, out: str | Path, *, with_token_type_ids: bool | None
     with warnings.catch_warnings():
         # the TorchScript exporter's tracer notes: the mask checks it freezes hold for any length
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Wrap(model).eval(), example, str(out), input_names=names,
-                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            _Wrap(model).eval(),
+            example,
+            str(out),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     if external_data:
         import onnx
 
         graph = onnx.load(str(out))
-        onnx.save_model(graph, str(out), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=out.name + ".data", size_threshold=0)
+        onnx.save_model(
+            graph,
+            str(out),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=out.name + ".data",
+            size_threshold=0,
+        )
     return out
 
 
@@ -154,7 +206,10 @@ def logits_of(model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: i
     with torch.inference_mode():
         for t in texts:
             enc = tokenizer.encode(t)
-            feed = {"input_ids": torch.tensor([enc.ids]), "attention_mask": torch.tensor([enc.attention_mask])}
+            feed = {
+                "input_ids": torch.tensor([enc.ids]),
+                "attention_mask": torch.tensor([enc.attention_mask]),
+            }
             if takes_types:
                 feed["token_type_ids"] = torch.tensor([enc.type_ids])
             rows.append(model(**feed).logits[0].float().numpy())
@@ -183,28 +238,35 @@ TEACHER_RECIPE = TextRecipe(arch="bert", hidden=64, layers=2, heads=4)
 STUDENT_RECIPE = TextRecipe(arch="distilbert", hidden=32, layers=1, heads=2)
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
+def _encode(
+    tokenizer: Any, texts: Sequence[str], max_length: int
+) -> tuple[list[list[int]], list[list[int]]]:
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
     enc = tokenizer.encode_batch(list(texts))
     return [e.ids for e in enc], [e.type_ids for e in enc]
 
 
-def _feed(model: Any, ids: list[list[int]], types: list[list[int]], rows: np.ndarray, pad_id: int) -> dict[str, Any]:
+def _feed(
+    model: Any, ids: list[list[int]], types: list[list[int]], rows: np.ndarray, pad_id: int
+) -> dict[str, Any]:
     import torch
 
     from kdaudit.models.text import pad_batch
 
     batch = pad_batch([ids[i] for i in rows], [types[i] for i in rows], pad_id=pad_id)
-    feed = {"input_ids": torch.from_numpy(batch["input_ids"]),
-            "attention_mask": torch.from_numpy(batch["attention_mask"])}
+    feed = {
+        "input_ids": torch.from_numpy(batch["input_ids"]),
+        "attention_mask": torch.from_numpy(batch["attention_mask"]),
+    }
     if getattr(model.config, "model_type", "") == "bert":
         feed["token_type_ids"] = torch.from_numpy(batch["token_type_ids"])
     return feed
 
 
-def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: int,
-                   batch_size: int = 64) -> np.ndarray:
+def predict_logits(
+    model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: int, batch_size: int = 64
+) -> np.ndarray:
     """Eval-mode logits of ``texts`` (length-sorted, dynamically padded), in their order."""
     import torch
 
@@ -221,9 +283,17 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max_leng
 
 
 def train_text_model(
-    texts: Sequence[str], y: np.ndarray, tokenizer: Any, recipe: TextRecipe, *, n_classes: int,
-    labels: Sequence[str] | None = None, teacher_logits: np.ndarray | None = None,
-    temperature: float = 1.0, soft_weight: float = 0.0, seed: int = 0,
+    texts: Sequence[str],
+    y: np.ndarray,
+    tokenizer: Any,
+    recipe: TextRecipe,
+    *,
+    n_classes: int,
+    labels: Sequence[str] | None = None,
+    teacher_logits: np.ndarray | None = None,
+    temperature: float = 1.0,
+    soft_weight: float = 0.0,
+    seed: int = 0,
     log: Any = None,
 ) -> Any:
     """Train one tiny transformer classifier with the KD loss of :mod:`kdaudit.train.kd`.
@@ -239,20 +309,31 @@ def train_text_model(
     check_kd_params(temperature, soft_weight)
     if soft_weight > 0 and teacher_logits is None:
         raise ValueError("a distilled student needs teacher logits")
-    cfg = tiny_config(recipe.arch, vocab_size=tokenizer.get_vocab_size(), n_classes=n_classes,
-                      hidden=recipe.hidden, layers=recipe.layers, heads=recipe.heads,
-                      max_length=recipe.max_length, labels=labels)
+    cfg = tiny_config(
+        recipe.arch,
+        vocab_size=tokenizer.get_vocab_size(),
+        n_classes=n_classes,
+        hidden=recipe.hidden,
+        layers=recipe.layers,
+        heads=recipe.heads,
+        max_length=recipe.max_length,
+        labels=labels,
+    )
     model = build_model(cfg, seed=seed)
     ids, types = _encode(tokenizer, texts, recipe.max_length)
     pad_id = tokenizer.token_to_id("[PAD]") or 0
     y_t = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    t_logits = torch.as_tensor(teacher_logits, dtype=torch.float32) if teacher_logits is not None else None
+    t_logits = (
+        torch.as_tensor(teacher_logits, dtype=torch.float32) if teacher_logits is not None else None
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     rng = np.random.default_rng(seed)
     n = len(texts)
     steps = recipe.epochs * -(-n // recipe.batch_size)
     # linear decay to 5% of the rate over training (no warm-up: tiny models from scratch)
-    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0, end_factor=0.05, total_iters=max(steps, 1))
+    sched = torch.optim.lr_scheduler.LinearLR(
+        opt, start_factor=1.0, end_factor=0.05, total_iters=max(steps, 1)
+    )
     torch.manual_seed(seed)
     model.train()
     for epoch in range(recipe.epochs):
@@ -261,8 +342,13 @@ def train_text_model(
         for lo in range(0, n, recipe.batch_size):
             rows = order[lo : lo + recipe.batch_size]
             out = model(**_feed(model, ids, types, rows, pad_id)).logits
-            loss = kd_loss(out, t_logits[rows] if t_logits is not None else None, y_t[rows],
-                           temperature=temperature, soft_weight=soft_weight)
+            loss = kd_loss(
+                out,
+                t_logits[rows] if t_logits is not None else None,
+                y_t[rows],
+                temperature=temperature,
+                soft_weight=soft_weight,
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -273,8 +359,14 @@ def train_text_model(
     return model.eval()
 
 
-def export_text_model(model: Any, tokenizer: Any, out: str | Path, *, check_texts: Sequence[str],
-                      manifest: dict[str, Any] | None = None) -> Path:
+def export_text_model(
+    model: Any,
+    tokenizer: Any,
+    out: str | Path,
+    *,
+    check_texts: Sequence[str],
+    manifest: dict[str, Any] | None = None,
+) -> Path:
     """Write an HF folder with ``model.onnx`` beside it; check both give the same logits (1e-4)."""
     import json as _json
 
@@ -294,17 +386,29 @@ def export_text_model(model: Any, tokenizer: Any, out: str | Path, *, check_text
     diff = float(np.abs(ref - got).max())
     if diff > 1e-4:
         raise RuntimeError(f"ONNX export of {out} differs from the torch model by {diff:.2e}")
-    info = {**(manifest or {}), "onnx_max_abs_diff": diff, "files": ["config.json", "model.safetensors",
-                                                                        "tokenizer.json", "model.onnx"]}
+    info = {
+        **(manifest or {}),
+        "onnx_max_abs_diff": diff,
+        "files": ["config.json", "model.safetensors", "tokenizer.json", "model.onnx"],
+    }
     (out / "kdaudit_train.json").write_text(_json.dumps(info, indent=1, sort_keys=True))
     return out
 
 
 def train_text_study(
-    texts: Sequence[str], y: np.ndarray, out: str | Path, *, n_classes: int,
-    labels: Sequence[str] | None = None, temperatures: Sequence[float] = (1.0, 4.0),
-    soft_weight: float = 0.9, seed: int = 0, teacher: TextRecipe = TEACHER_RECIPE,
-    student: TextRecipe = STUDENT_RECIPE, vocab_size: int = 1000, check_texts: Sequence[str] | None = None,
+    texts: Sequence[str],
+    y: np.ndarray,
+    out: str | Path,
+    *,
+    n_classes: int,
+    labels: Sequence[str] | None = None,
+    temperatures: Sequence[float] = (1.0, 4.0),
+    soft_weight: float = 0.9,
+    seed: int = 0,
+    teacher: TextRecipe = TEACHER_RECIPE,
+    student: TextRecipe = STUDENT_RECIPE,
+    vocab_size: int = 1000,
+    check_texts: Sequence[str] | None = None,
     log: Any = None,
 ) -> dict[str, Any]:
     """Teacher (BERT-style), baseline and students at each T (DistilBERT-style), exported.
@@ -320,26 +424,54 @@ def train_text_study(
     tokenizer.save(str(out / "tokenizer.json"))
     check = list(check_texts or texts[:64])
     common = {"n_classes": n_classes, "labels": labels, "seed": seed, "log": log}
-    say(f"text: training the teacher ({teacher.arch}, hidden {teacher.hidden}, {teacher.layers} layers)")
+    say(
+        f"text: training the teacher ({teacher.arch}, hidden {teacher.hidden}, {teacher.layers} layers)"
+    )
     t_model = train_text_model(texts, y, tokenizer, teacher, **common)
     paths: dict[str, Any] = {"tokenizer": out / "tokenizer.json", "students": {}}
-    paths["teacher"] = export_text_model(t_model, tokenizer, out / "teacher", check_texts=check,
-                                         manifest={"role": "teacher", "recipe": dataclasses.asdict(teacher)})
+    paths["teacher"] = export_text_model(
+        t_model,
+        tokenizer,
+        out / "teacher",
+        check_texts=check,
+        manifest={"role": "teacher", "recipe": dataclasses.asdict(teacher)},
+    )
     cache = out / "teacher_logits.npy"
     t_logits = predict_logits(t_model, tokenizer, texts, max_length=teacher.max_length)
     np.save(cache, t_logits)
     say(f"text: training the baseline ({student.arch}, hidden {student.hidden}, hard labels)")
     b_model = train_text_model(texts, y, tokenizer, student, **common)
-    paths["baseline"] = export_text_model(b_model, tokenizer, out / "baseline", check_texts=check,
-                                          manifest={"role": "baseline", "recipe": dataclasses.asdict(student)})
+    paths["baseline"] = export_text_model(
+        b_model,
+        tokenizer,
+        out / "baseline",
+        check_texts=check,
+        manifest={"role": "baseline", "recipe": dataclasses.asdict(student)},
+    )
     for t in temperatures:
         say(f"text: distilling a student at T={t:g} (soft weight {soft_weight})")
-        s_model = train_text_model(texts, y, tokenizer, student, teacher_logits=np.load(cache),
-                                   temperature=float(t), soft_weight=soft_weight, **common)
+        s_model = train_text_model(
+            texts,
+            y,
+            tokenizer,
+            student,
+            teacher_logits=np.load(cache),
+            temperature=float(t),
+            soft_weight=soft_weight,
+            **common,
+        )
         paths["students"][float(t)] = export_text_model(
-            s_model, tokenizer, out / f"student_T{t:g}", check_texts=check,
-            manifest={"role": "student", "temperature": float(t), "soft_weight": soft_weight,
-                      "recipe": dataclasses.asdict(student)})
+            s_model,
+            tokenizer,
+            out / f"student_T{t:g}",
+            check_texts=check,
+            manifest={
+                "role": "student",
+                "temperature": float(t),
+                "soft_weight": soft_weight,
+                "recipe": dataclasses.asdict(student),
+            },
+        )
     return paths
 
 
@@ -359,9 +491,15 @@ def text_training_data(spec: str, *, label: str | None, text_column: str | None)
         n = int(spec.split(":", 1)[1]) if ":" in spec else 2500
         task = make_text_task(n, split="train")
         sha = arrays_sha256({"texts": np.array(task["texts"], dtype=object), "y": task["y"]})
-        return Dataset(y_true=task["y"], x=TextInputs(np.array(task["texts"], dtype=object)),
-                       sensitive_features={}, path=f"builtin:textsynth:{n}:train", sha256=sha,
-                       fingerprint=sha, extras={"class_names": list(CLASS_NAMES)})
+        return Dataset(
+            y_true=task["y"],
+            x=TextInputs(np.array(task["texts"], dtype=object)),
+            sensitive_features={},
+            path=f"builtin:textsynth:{n}:train",
+            sha256=sha,
+            fingerprint=sha,
+            extras={"class_names": list(CLASS_NAMES)},
+        )
     return load_dataset(spec, label=label, text_column=text_column)
 
 
@@ -379,10 +517,15 @@ def run_text_train(args: Any) -> int:
         if not quiet:
             print(line, file=sys.stderr, flush=True)
 
-    data = text_training_data(args.data, label=getattr(args, "label", None),
-                              text_column=getattr(args, "text_column", None))
+    data = text_training_data(
+        args.data,
+        label=getattr(args, "label", None),
+        text_column=getattr(args, "text_column", None),
+    )
     if not isinstance(data.x, TextInputs):
-        raise UsageError(f"Training data {args.data!r} holds no texts.", tip="Name them with --text-column COL.")
+        raise UsageError(
+            f"Training data {args.data!r} holds no texts.", tip="Name them with --text-column COL."
+        )
     texts, y = data.x.tolist(), data.y_true
     labels = data.extras.get("class_names")
     n_classes = int(max(int(y.max()) + 1, len(labels) if labels else 0))
@@ -392,8 +535,14 @@ def run_text_train(args: Any) -> int:
         raise UsageError(f"--arch for text models must be one of {', '.join(ARCHS)}; got {arch!r}.")
     base = TEACHER_RECIPE if role == "teacher" else STUDENT_RECIPE
     lr = args.lr if args.lr != 0.05 else base.lr  # 0.05 is the image SGD default; text uses AdamW
-    recipe = dataclasses.replace(base, arch=arch, epochs=args.epochs, batch_size=args.batch_size, lr=lr,
-                                 max_length=getattr(args, "max_length", None) or base.max_length)
+    recipe = dataclasses.replace(
+        base,
+        arch=arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=lr,
+        max_length=getattr(args, "max_length", None) or base.max_length,
+    )
     seeds = parse_list(args.seeds, int, "--seeds")
     temps = parse_list(args.temperature, float, "--temperature") if role == "student" else [1.0]
     out = Path(args.out)
@@ -406,15 +555,21 @@ def run_text_train(args: Any) -> int:
 
         teacher = load_model(ModelSpec(path=args.teacher, role="teacher"), device="cpu")
         if not isinstance(teacher, TextModelAdapter) or teacher.tokenizer is None:
-            raise InputDataError(f"--teacher {args.teacher!r} is not a text model with a tokenizer.")
+            raise InputDataError(
+                f"--teacher {args.teacher!r} is not a text model with a tokenizer."
+            )
         from kdaudit.train.cli import _logit_cache
 
         # the teacher's logits on the training texts, once, through the logit cache
-        teacher_logits = compute_logits(teacher, data, cache=_logit_cache(args), name="teacher").to_numpy()
+        teacher_logits = compute_logits(
+            teacher, data, cache=_logit_cache(args), name="teacher"
+        ).to_numpy()
         tokenizer = teacher.tokenizer.backend
     elif role == "student" and args.soft_weight > 0:
-        raise UsageError("--role student needs --teacher PATH.",
-                         tip="Train one first: kdaudit train --role teacher --text-column COL --out DIR.")
+        raise UsageError(
+            "--role student needs --teacher PATH.",
+            tip="Train one first: kdaudit train --role teacher --text-column COL --out DIR.",
+        )
     else:
         tokenizer = train_wordpiece(texts, vocab_size=1000)
     written = []
@@ -424,15 +579,38 @@ def run_text_train(args: Any) -> int:
             name += f"_seed{seed}" if len(seeds) > 1 else ""
             log(f"text: training {name} ({arch}, hidden {recipe.hidden}, {recipe.layers} layers)")
             kd = role == "student"
-            model = train_text_model(texts, y, tokenizer, recipe, n_classes=n_classes, labels=labels,
-                                     teacher_logits=teacher_logits if kd else None, temperature=t,
-                                     soft_weight=args.soft_weight if kd else 0.0, seed=seed, log=log)
-            written.append(export_text_model(
-                model, tokenizer, out / name, check_texts=texts[:64],
-                manifest={"role": role, "temperature": t if kd else None, "seed": seed,
-                          "soft_weight": args.soft_weight if kd else 0.0, "data": data.path,
-                          "recipe": dataclasses.asdict(recipe)}))
+            model = train_text_model(
+                texts,
+                y,
+                tokenizer,
+                recipe,
+                n_classes=n_classes,
+                labels=labels,
+                teacher_logits=teacher_logits if kd else None,
+                temperature=t,
+                soft_weight=args.soft_weight if kd else 0.0,
+                seed=seed,
+                log=log,
+            )
+            written.append(
+                export_text_model(
+                    model,
+                    tokenizer,
+                    out / name,
+                    check_texts=texts[:64],
+                    manifest={
+                        "role": role,
+                        "temperature": t if kd else None,
+                        "seed": seed,
+                        "soft_weight": args.soft_weight if kd else 0.0,
+                        "data": data.path,
+                        "recipe": dataclasses.asdict(recipe),
+                    },
+                )
+            )
     if not quiet:
-        print(f"wrote {len(written)} text model folder(s) to {out}/ (config.json, model.safetensors, "
-              "tokenizer.json, model.onnx)")
+        print(
+            f"wrote {len(written)} text model folder(s) to {out}/ (config.json, model.safetensors, "
+            "tokenizer.json, model.onnx)"
+        )
     return 0

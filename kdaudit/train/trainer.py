@@ -87,7 +87,9 @@ def apply_preprocess(x: np.ndarray, spec: dict[str, Any] | None) -> np.ndarray:
     from kdaudit.models.preprocess import Preprocess
 
     pre = Preprocess.from_dict(dict(spec)) if spec else None
-    return pre.apply(x, np.float32) if pre is not None else np.ascontiguousarray(x, dtype=np.float32)
+    return (
+        pre.apply(x, np.float32) if pre is not None else np.ascontiguousarray(x, dtype=np.float32)
+    )
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -135,9 +137,14 @@ class TrainData:
         return tuple(int(s) for s in self.x.shape[1:])
 
     def describe(self) -> dict[str, Any]:
-        return {"spec": self.spec, "sha256": self.sha256, "n_train": int(self.y.shape[0]),
-                "n_eval": None if self.eval_y is None else int(self.eval_y.shape[0]),
-                "n_classes": self.n_classes, **self.details}
+        return {
+            "spec": self.spec,
+            "sha256": self.sha256,
+            "n_train": int(self.y.shape[0]),
+            "n_eval": None if self.eval_y is None else int(self.eval_y.shape[0]),
+            "n_classes": self.n_classes,
+            **self.details,
+        }
 
 
 def trifeature_data(
@@ -152,24 +159,44 @@ def trifeature_data(
     from kdaudit.data.dataset import arrays_sha256
     from kdaudit.data.trifeature import PREPROCESS, make_trifeature, to_dataset
 
-    train = make_trifeature(n_train, split="train", color_shape_correlation=color_shape_correlation,
-                            seed=seed, image_size=image_size)
-    options = {"n": n_train, "split": "train", "seed": seed, "image_size": image_size,
-               "color_shape_correlation": float(color_shape_correlation)}
-    test = make_trifeature(n_eval, split="test", seed=seed, image_size=image_size) if n_eval else None
+    train = make_trifeature(
+        n_train,
+        split="train",
+        color_shape_correlation=color_shape_correlation,
+        seed=seed,
+        image_size=image_size,
+    )
+    options = {
+        "n": n_train,
+        "split": "train",
+        "seed": seed,
+        "image_size": image_size,
+        "color_shape_correlation": float(color_shape_correlation),
+    }
+    test = (
+        make_trifeature(n_eval, split="test", seed=seed, image_size=image_size) if n_eval else None
+    )
     return TrainData(
-        x=apply_preprocess(train["x"], PREPROCESS), y=train["y"],
+        x=apply_preprocess(train["x"], PREPROCESS),
+        y=train["y"],
         eval_x=None if test is None else apply_preprocess(test["x"], PREPROCESS),
         eval_y=None if test is None else test["y"],
-        preprocess=dict(PREPROCESS), spec="trifeature", sha256=arrays_sha256(train), n_classes=10,
-        details={"color_shape_correlation": float(color_shape_correlation), "data_seed": seed,
-                 "image_size": image_size},
+        preprocess=dict(PREPROCESS),
+        spec="trifeature",
+        sha256=arrays_sha256(train),
+        n_classes=10,
+        details={
+            "color_shape_correlation": float(color_shape_correlation),
+            "data_seed": seed,
+            "image_size": image_size,
+        },
         raw=to_dataset(train, path=f"builtin:trifeature-train:{n_train}", options=options),
     )
 
 
-def dataset_data(spec: str, *, eval_spec: str | None = None,
-                 preprocess: dict[str, Any] | None = None) -> TrainData:
+def dataset_data(
+    spec: str, *, eval_spec: str | None = None, preprocess: dict[str, Any] | None = None
+) -> TrainData:
     """Training data from any ``load_dataset`` spec (npz, table, ``adult:PATH``...)."""
     from kdaudit.data.dataset import load_dataset
     from kdaudit.data.text import TextInputs
@@ -181,7 +208,8 @@ def dataset_data(spec: str, *, eval_spec: str | None = None,
             raise InputDataError(
                 f"{what} data {name!r} holds texts; this trainer takes arrays.",
                 tip="Train text models with 'kdaudit train ... --text-column COL' "
-                    "(tiny BERT/DistilBERT; see docs/text.md).")
+                "(tiny BERT/DistilBERT; see docs/text.md).",
+            )
     if train.x is None or isinstance(train.x, dict):
         raise InputDataError(
             f"Training data {spec!r} needs one input array 'x'; found "
@@ -194,10 +222,14 @@ def dataset_data(spec: str, *, eval_spec: str | None = None,
     x_eval = None if ev is None else ev.x
     assert isinstance(x_train, np.ndarray) and (x_eval is None or isinstance(x_eval, np.ndarray))
     return TrainData(
-        x=apply_preprocess(x_train, spec_pre), y=train.y_true,
+        x=apply_preprocess(x_train, spec_pre),
+        y=train.y_true,
         eval_x=None if x_eval is None else apply_preprocess(x_eval, spec_pre),
         eval_y=None if ev is None else ev.y_true,
-        preprocess=spec_pre, spec=str(spec), sha256=train.sha256, raw=train,
+        preprocess=spec_pre,
+        spec=str(spec),
+        sha256=train.sha256,
+        raw=train,
     )
 
 
@@ -216,9 +248,16 @@ class TeacherModel:
     (:meth:`train_logits`); :meth:`logits` runs it online on a batch.
     """
 
-    def __init__(self, *, module: nn.Module | None = None, onnx_path: str | None = None,
-                 name: str = "teacher", manifest: dict[str, Any] | None = None,
-                 path: str = "", sha256: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        module: nn.Module | None = None,
+        onnx_path: str | None = None,
+        name: str = "teacher",
+        manifest: dict[str, Any] | None = None,
+        path: str = "",
+        sha256: str = "",
+    ) -> None:
         if (module is None) == (onnx_path is None):
             raise UsageError("TeacherModel needs exactly one of module or onnx_path.")
         self.module = module.eval() if module is not None else None
@@ -248,8 +287,9 @@ class TeacherModel:
         feed = {self._session.get_inputs()[0].name: x.detach().cpu().numpy()}
         return torch.from_numpy(self._session.run(None, feed)[0]).float().to(x.device)
 
-    def train_logits(self, data: TrainData, *, device: torch.device, batch_size: int = 256,
-                     cache: Any = None) -> torch.Tensor:
+    def train_logits(
+        self, data: TrainData, *, device: torch.device, batch_size: int = 256, cache: Any = None
+    ) -> torch.Tensor:
         """Logits on the whole training set, computed once and reused for every epoch and run.
 
         With a :class:`~kdaudit.engine.cache.LogitCache`, an ONNX form of the
@@ -264,22 +304,27 @@ class TeacherModel:
                 from kdaudit.models import ModelSpec, Preprocess, load_model
 
                 pre = Preprocess.from_dict(data.preprocess) if data.preprocess else None
-                adapter = load_model(ModelSpec(path=self.onnx_file, role="teacher", preprocess=pre),
-                                     device="cpu")
+                adapter = load_model(
+                    ModelSpec(path=self.onnx_file, role="teacher", preprocess=pre), device="cpu"
+                )
                 arr = compute_logits(adapter, data.raw, cache=cache, device="cpu", name="teacher")
                 self._cache[key] = torch.from_numpy(np.ascontiguousarray(arr.to_numpy()))
                 self.logits_source = "logit_cache"
             else:
                 xs = torch.from_numpy(data.x)
                 fmt = torch.channels_last if xs.ndim == 4 else torch.contiguous_format
-                out = [self.logits(xs[i : i + batch_size].to(device).contiguous(memory_format=fmt))
-                       for i in range(0, len(xs), batch_size)]
+                out = [
+                    self.logits(xs[i : i + batch_size].to(device).contiguous(memory_format=fmt))
+                    for i in range(0, len(xs), batch_size)
+                ]
                 self._cache[key] = torch.cat(out).cpu()
                 self.logits_source = "computed_once"
         return self._cache[key].to(device)
 
 
-def load_teacher(path: str | Path, *, arch: str | None = None, data: TrainData | None = None) -> TeacherModel:
+def load_teacher(
+    path: str | Path, *, arch: str | None = None, data: TrainData | None = None
+) -> TeacherModel:
     """Load a teacher from a kdaudit manifest/safetensors (torch) or any ``.onnx`` file.
 
     With a manifest (``NAME.json`` beside ``NAME.onnx``/``NAME.safetensors``) the
@@ -297,12 +342,18 @@ def load_teacher(path: str | Path, *, arch: str | None = None, data: TrainData |
     if mpath.is_file():
         man = read_manifest(mpath)
         st = mpath.parent / man["files"]["safetensors"]["path"]
-        module = build_model(man["arch"], n_classes=int(man["n_classes"]),
-                             input_shape=man["input_shape"])
+        module = build_model(
+            man["arch"], n_classes=int(man["n_classes"]), input_shape=man["input_shape"]
+        )
         load_safetensors(module, st)
         onnx_file = mpath.parent / man["files"]["onnx"]["path"]
-        teacher = TeacherModel(module=module, name=man.get("name", p.stem), manifest=man,
-                               path=str(st), sha256=file_sha256(st))
+        teacher = TeacherModel(
+            module=module,
+            name=man.get("name", p.stem),
+            manifest=man,
+            path=str(st),
+            sha256=file_sha256(st),
+        )
         teacher.onnx_file = str(onnx_file) if onnx_file.is_file() else None
         return teacher
     if p.suffix.lower() == ".safetensors":
@@ -341,15 +392,22 @@ def copy_matching(source: nn.Module | dict[str, torch.Tensor], target: nn.Module
         if name not in src:
             missing.append(name)
         elif tuple(src[name].shape) != tuple(tensor.shape):
-            mismatch.append({"name": name, "source": list(src[name].shape),
-                             "target": list(tensor.shape)})
+            mismatch.append(
+                {"name": name, "source": list(src[name].shape), "target": list(tensor.shape)}
+            )
         else:
             new_state[name] = src[name].detach().to(tensor.device, tensor.dtype).clone()
             copied.append(name)
     target.load_state_dict(new_state, strict=False)
     n_params = sum(int(dst[n].numel()) for n in copied)
-    return {"copied": copied, "shape_mismatch": mismatch, "missing_in_source": missing,
-            "n_copied": len(copied), "n_target": len(dst), "n_values_copied": n_params}
+    return {
+        "copied": copied,
+        "shape_mismatch": mismatch,
+        "missing_in_source": missing,
+        "n_copied": len(copied),
+        "n_target": len(dst),
+        "n_values_copied": n_params,
+    }
 
 
 @contextlib.contextmanager
@@ -409,22 +467,33 @@ class TrainedModel:
 
     def manifest(self, data: TrainData) -> dict[str, Any]:
         return {
-            "role": self.role, "arch": self.arch, "seed": self.seed,
-            "temperature": self.temperature, "soft_weight": self.soft_weight,
-            "effective_weights": effective_weights(temperature=self.temperature or 1.0,
-                                                   soft_weight=self.soft_weight),
-            "generation": self.generation, "recipe": self.recipe.to_dict(),
-            "teacher": self.teacher, "init_from_teacher": self.init_report,
-            "metrics": self.metrics, "history": self.history,
-            "n_classes": data.n_classes, "input_shape": list(data.input_shape),
-            "input_dtype": "float32", "preprocess": data.preprocess, "data": data.describe(),
+            "role": self.role,
+            "arch": self.arch,
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "soft_weight": self.soft_weight,
+            "effective_weights": effective_weights(
+                temperature=self.temperature or 1.0, soft_weight=self.soft_weight
+            ),
+            "generation": self.generation,
+            "recipe": self.recipe.to_dict(),
+            "teacher": self.teacher,
+            "init_from_teacher": self.init_report,
+            "metrics": self.metrics,
+            "history": self.history,
+            "n_classes": data.n_classes,
+            "input_shape": list(data.input_shape),
+            "input_dtype": "float32",
+            "preprocess": data.preprocess,
+            "data": data.describe(),
             "versions": {"torch": torch.__version__},
         }
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, x: np.ndarray, y: np.ndarray, *, device: torch.device,
-             batch_size: int = 256) -> float:
+def evaluate(
+    module: nn.Module, x: np.ndarray, y: np.ndarray, *, device: torch.device, batch_size: int = 256
+) -> float:
     """Accuracy of ``module`` on preprocessed inputs."""
     module.eval()
     correct = 0
@@ -512,14 +581,23 @@ def train_model(
         gen = torch.Generator().manual_seed(seed)
         if recipe.optimizer == "sgd":
             opt: torch.optim.Optimizer = torch.optim.SGD(
-                model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
+                model.parameters(),
+                lr=recipe.lr,
+                momentum=recipe.momentum,
+                weight_decay=recipe.weight_decay,
+                nesterov=recipe.momentum > 0,
+            )
         else:
-            opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+            opt = torch.optim.Adam(
+                model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+            )
         steps_per_epoch = math.ceil(n / recipe.batch_size)
         total = steps_per_epoch * recipe.epochs
-        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-                 if recipe.schedule == "cosine" else None)
+        sched = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+            if recipe.schedule == "cosine"
+            else None
+        )
         xs = torch.from_numpy(data.x).to(dev)
         ys = torch.from_numpy(data.y).to(dev)
         history: list[dict[str, float]] = []
@@ -556,14 +634,19 @@ def train_model(
                 seen += idx.numel()
                 correct += int((out.detach().argmax(1) == yb).sum())
                 bar.update(1)
-            row = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1),
-                   "train_accuracy_running": correct / max(seen, 1),
-                   "seconds": time.perf_counter() - start}
+            row = {
+                "epoch": epoch + 1,
+                "loss": loss_sum / max(seen, 1),
+                "train_accuracy_running": correct / max(seen, 1),
+                "seconds": time.perf_counter() - start,
+            }
             history.append(row)
-            log(f"  {role} seed={seed}"
+            log(
+                f"  {role} seed={seed}"
                 + (f" T={temperature_used:g} w={soft_weight:g}" if role == "student" else "")
                 + f" epoch {epoch + 1}/{recipe.epochs} loss {row['loss']:.4f} "
-                f"acc {row['train_accuracy_running']:.3f}")
+                f"acc {row['train_accuracy_running']:.3f}"
+            )
         bar.close()
         train_seconds = time.perf_counter() - start
         metrics: dict[str, Any] = {
@@ -578,15 +661,28 @@ def train_model(
     teacher_info = None
     if teacher is not None and role == "student":
         online = bool(recipe.augment and soft_weight > 0)
-        teacher_info = {"name": teacher.name, "path": teacher.path, "sha256": teacher.sha256,
-                        "online": online,
-                        "logits": "online" if online else (teacher.logits_source
-                                                           if soft_weight > 0 else "unused")}
+        teacher_info = {
+            "name": teacher.name,
+            "path": teacher.path,
+            "sha256": teacher.sha256,
+            "online": online,
+            "logits": "online"
+            if online
+            else (teacher.logits_source if soft_weight > 0 else "unused"),
+        }
     return TrainedModel(
-        module=model, role=role, arch=recipe.arch, seed=seed, recipe=recipe,
+        module=model,
+        role=role,
+        arch=recipe.arch,
+        seed=seed,
+        recipe=recipe,
         temperature=float(temperature) if role == "student" and temperature is not None else None,
-        soft_weight=float(soft_weight), generation=generation, teacher=teacher_info,
-        init_report=init_report, metrics=metrics, history=history,
+        soft_weight=float(soft_weight),
+        generation=generation,
+        teacher=teacher_info,
+        init_report=init_report,
+        metrics=metrics,
+        history=history,
     )
 
 
@@ -630,12 +726,16 @@ def run_training(
     if role == "student" and teacher is None and soft_weight > 0:
         raise UsageError("--role student needs --teacher PATH (or --soft-weight 0).")
     if init_from_teacher and (teacher is None or teacher.module is None):
-        raise UsageError("--init-from-teacher needs a teacher with torch weights "
-                         "(a kdaudit manifest or .safetensors), not an ONNX file.")
+        raise UsageError(
+            "--init-from-teacher needs a teacher with torch weights "
+            "(a kdaudit manifest or .safetensors), not an ONNX file."
+        )
     if role != "student":
         temperatures, iterations = (None,), 1  # type: ignore[assignment]
     check_n = min(64, data.x.shape[0])
-    check_x = (data.eval_x if data.eval_x is not None and data.eval_x.shape[0] >= 2 else data.x)[:check_n]
+    check_x = (data.eval_x if data.eval_x is not None and data.eval_x.shape[0] >= 2 else data.x)[
+        :check_n
+    ]
     results: list[dict[str, Any]] = []
     for seed in seeds:
         for temp in temperatures:
@@ -643,26 +743,46 @@ def run_training(
             for g in range(1, iterations + 1):
                 init = current.module if (init_from_teacher and current is not None) else None
                 trained = train_model(
-                    data, recipe, role=role, seed=int(seed), teacher=current,
-                    temperature=temp, soft_weight=soft_weight if role == "student" else 0.0,
-                    init_from=init, generation=g if iterations > 1 else 0, device=device,
-                    cache=cache, progress=progress, log=log)
+                    data,
+                    recipe,
+                    role=role,
+                    seed=int(seed),
+                    teacher=current,
+                    temperature=temp,
+                    soft_weight=soft_weight if role == "student" else 0.0,
+                    init_from=init,
+                    generation=g if iterations > 1 else 0,
+                    device=device,
+                    cache=cache,
+                    progress=progress,
+                    log=log,
+                )
                 if trained.init_report is not None:
-                    log(f"  init-from-teacher: copied {trained.init_report['n_copied']} of "
-                        f"{trained.init_report['n_target']} tensors")
+                    log(
+                        f"  init-from-teacher: copied {trained.init_report['n_copied']} of "
+                        f"{trained.init_report['n_target']} tensors"
+                    )
                 manifest = trained.manifest(data)
                 if out_dir is not None:
-                    manifest = export_model(trained.module, out_dir, trained.name,
-                                            check_input=check_x, manifest=manifest)
+                    manifest = export_model(
+                        trained.module,
+                        out_dir,
+                        trained.name,
+                        check_input=check_x,
+                        manifest=manifest,
+                    )
                 else:
                     manifest = {**manifest, "name": trained.name, "_module": trained.module}
                 results.append(manifest)
                 acc = trained.metrics.get("eval_accuracy", trained.metrics["train_accuracy"])
-                log(f"{trained.name}: accuracy {acc:.4f} "
-                    f"({trained.metrics['train_seconds']:.1f}s)")
+                log(f"{trained.name}: accuracy {acc:.4f} ({trained.metrics['train_seconds']:.1f}s)")
                 if g < iterations:
-                    current = TeacherModel(module=trained.module, name=trained.name,
-                                           manifest=manifest, path=manifest.get("name", ""))
+                    current = TeacherModel(
+                        module=trained.module,
+                        name=trained.name,
+                        manifest=manifest,
+                        path=manifest.get("name", ""),
+                    )
                     if out_dir is not None:
                         current.onnx_file = str(Path(out_dir) / manifest["files"]["onnx"]["path"])
                         current.sha256 = manifest["files"]["safetensors"]["sha256"]
