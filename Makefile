@@ -33,6 +33,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check kdaudit tests bench
+	$(PY) -m ruff format --check kdaudit tests bench
 	$(PY) -m mypy kdaudit
 
 clean:
