@@ -62,7 +62,8 @@ def junit_xml(gate: dict[str, Any], *, suite_name: str = "kdaudit.gate") -> str:
         elif c["verdict"] == "inconclusive":
             ET.SubElement(case, "skipped", message=sentence)
         out = ET.SubElement(case, "system-out")
-        out.text = sentence + (f"\n{_text(c['detail'])}" if c.get("detail") else "")
+        detail = _text(c["detail"]) if c.get("detail") else ""
+        out.text = sentence + (f"\n{detail}" if detail and detail != sentence else "")
     ET.indent(suites)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
