@@ -485,6 +485,28 @@ def run_audit(
     policy : path, name or Policy, optional
         A release gate to judge the report with.
     """
+    from kdaudit.data.dataset import remembered_hashes
+
+    with remembered_hashes():  # each model file is read once, however often it is named
+        return _run_audit(
+            models,
+            dataset,
+            options=options,
+            sweep=sweep,
+            command_line=command_line,
+            policy=policy,
+        )
+
+
+def _run_audit(
+    models: Mapping[str, Sequence[Any]],
+    dataset: Dataset,
+    *,
+    options: AuditOptions | None,
+    sweep: Sequence[tuple[float, Sequence[Any]]] | None,
+    command_line: Sequence[str] | None,
+    policy: Any,
+) -> Report:
     options = options or AuditOptions()
     started = _now()
     unknown_roles = set(models) - set(ROLES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +170,29 @@ def test_builtin_tabular_is_deterministic():
     assert 0.2 < share_b < 0.3
     with pytest.raises(UsageError, match=r"tabular:N"):
         load_dataset("tabular:abc")
+
+
+def test_file_hash_is_read_once_per_audit_and_again_after_it(tmp_path, monkeypatch):
+    """Inside one audit an unchanged file is read once; outside, every call reads it."""
+    import os
+
+    from kdaudit.data import dataset as ds
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"a" * 5000)
+    reads = []
+    real_read = os.read
+
+    def counting_read(fd, n):
+        reads.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(ds.os, "read", counting_read)
+    expected = hashlib.sha256(b"a" * 5000).hexdigest()
+    with ds.remembered_hashes():
+        assert ds.file_sha256(path) == expected
+        first = len(reads)
+        assert ds.file_sha256(path) == expected and len(reads) == first  # remembered
+    assert ds.file_sha256(path) == expected and len(reads) > first  # read again after the audit
+    path.write_bytes(b"b" * 5000)  # same size, rewritten in place
+    assert ds.file_sha256(path) == hashlib.sha256(b"b" * 5000).hexdigest()

@@ -10,12 +10,13 @@ Formats:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,13 +105,47 @@ class Dataset:
         }
 
 
+#: sha256 of files already read during the current audit (see :func:`remembered_hashes`),
+#: by (device, inode, size, mtime in ns). An audit names each model file in its manifest
+#: check, the pre-flight probe and its load; a multi-GB export should be read once.
+_SHA256_MEMO: dict[tuple[int, int, int, int], str] | None = None
+
+
+@contextlib.contextmanager
+def remembered_hashes() -> Iterator[None]:
+    """Within the block, :func:`file_sha256` reads each unchanged file once.
+
+    Scoped to one audit on purpose: file timestamps are coarse, so a file rewritten in
+    place with the same size between two audits must be read again.
+    """
+    global _SHA256_MEMO
+    outer = _SHA256_MEMO
+    _SHA256_MEMO = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SHA256_MEMO = outer
+
+
 def file_sha256(path: str | Path, *, chunk: int = 1 << 20, role: str = "file") -> str:
-    """sha256 of a regular file's bytes (a FIFO or device is refused, never read forever)."""
-    h = hashlib.sha256()
+    """sha256 of a regular file's bytes (a FIFO or device is refused, never read forever).
+
+    Inside :func:`remembered_hashes`, naming the same unchanged file again costs a
+    ``stat``, not another read.
+    """
+    memo = _SHA256_MEMO
     with open_regular(path, role) as fd:
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if memo is not None and key in memo:
+            return memo[key]
+        h = hashlib.sha256()
         while block := os.read(fd, chunk):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if memo is not None:
+        memo[key] = digest
+    return digest
 
 
 def arrays_sha256(arrays: Mapping[str, npt.ArrayLike]) -> str:

@@ -185,7 +185,8 @@ class ShardWriter:
         self._mm[offset : offset + block.shape[0]] = block
         self.filled += int(block.shape[0])
 
-    def _commit(self) -> Path:
+    def _seal(self) -> tuple[Path, dict[str, Any]]:
+        """Flush and fsync the filled temp file; return it with its shard record."""
         if self._mm is None or self.tmp is None:
             raise ValueError("empty shard")
         if self.filled != self.rows:
@@ -204,6 +205,11 @@ class ShardWriter:
             "sha256": _file_sha256(self.tmp),
             "created": _now(),
         }
+        return self.tmp, record
+
+    def _commit(self) -> Path:
+        tmp, record = self._seal()
+        n_classes = record["n_classes"]
         final = self.entry / shard_name(self.index)
         with _locked(self.entry):
             manifest = self.cache.read_manifest(self.key)
@@ -211,7 +217,7 @@ class ShardWriter:
                 raise CacheError(
                     f"The cache entry {self.entry} lost its manifest while being written."
                 )
-            os.replace(self.tmp, final)
+            os.replace(tmp, final)
             self.tmp = None
             _fsync_dir(self.entry)
             manifest["shards"][str(self.index)] = record
@@ -693,30 +699,13 @@ class SidecarShardWriter(ShardWriter):
         self.extra = dict(extra)
 
     def _commit(self) -> Path:
-        if self._mm is None or self.tmp is None:
-            raise ValueError("empty shard")
-        if self.filled != self.rows:
-            raise ValueError(f"shard {self.index} got {self.filled} rows; expected {self.rows}")
-        n_classes = int(self._mm.shape[1])
-        self._mm.flush()
-        self._mm = None
-        with open(self.tmp, "r+b") as fh:
-            os.fsync(fh.fileno())
-        record = {
-            **self.extra,
-            "file": shard_name(self.index),
-            "rows": self.rows,
-            "n_classes": n_classes,
-            "dtype": SHARD_DTYPE.str,
-            "size": self.tmp.stat().st_size,
-            "sha256": _file_sha256(self.tmp),
-            "created": _now(),
-        }
+        tmp, sealed = self._seal()
+        record = {**self.extra, **sealed}
         sidecar = self.entry / sidecar_name(self.index)
         with contextlib.suppress(FileNotFoundError):
             sidecar.unlink()  # a stale record must never describe the new file
         final = self.entry / shard_name(self.index)
-        os.replace(self.tmp, final)
+        os.replace(tmp, final)
         self.tmp = None
         _atomic_write_bytes(sidecar, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
         return final
