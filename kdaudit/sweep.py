@@ -36,6 +36,7 @@ from typing import Any, cast
 import numpy as np
 import scipy.special as _special
 
+from kdaudit.analysis.accuracy import wilson_interval
 from kdaudit.engine.logits import LogitArray
 
 METRICS = (
@@ -46,13 +47,6 @@ METRICS = (
     "lipschitz_normalized",
 )
 _FAIRNESS = ("demographic_parity_difference", "equalized_odds_difference")
-
-
-def wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion."""
-    from kdaudit.analysis.accuracy import wilson_interval
-
-    return wilson_interval(successes, n, confidence)
 
 
 def combine_runs(
@@ -124,7 +118,9 @@ def metric_row(
     per: dict[str, list[tuple[Any, Any, tuple[Any, Any]]]] = {}
     for p in preds:
         right = int((p == y).sum())
-        per.setdefault("accuracy", []).append((right / n, None, wilson(right, n, confidence)))
+        per.setdefault("accuracy", []).append(
+            (right / n, None, wilson_interval(right, n, confidence))
+        )
         if group_metrics is not None:
             recs = group_metrics(p)
             for metric in _FAIRNESS:

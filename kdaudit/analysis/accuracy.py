@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import scipy.special as _special
 
 from kdaudit.analysis.stats import (
     DeltaEstimate,
@@ -15,6 +14,7 @@ from kdaudit.analysis.stats import (
     mcnemar_exact,
     optional_float,
 )
+from kdaudit.analysis.stats import wilson_interval as _wilson_vector
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record, nested
 
@@ -142,13 +142,9 @@ def accuracy_analysis(
 
 
 def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion (``statsmodels`` ``proportion_confint(method="wilson")``)."""
-    z = float(_special.ndtri(0.5 + confidence / 2.0))
-    phat = successes / n
-    denom = 1.0 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Wilson score interval of one proportion (``statsmodels`` ``proportion_confint(method="wilson")``)."""
+    lo, hi = _wilson_vector(np.array([successes]), np.array([n]), confidence)
+    return float(lo[0]), float(hi[0])
 
 
 def paired_difference_ci(

@@ -88,6 +88,7 @@ from kdaudit.analysis.stats import (
     simultaneous_intervals,
     unbiased_squared_gaps,
     warn,
+    wilson_interval,
 )
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Estimate, Record, nested, to_native
@@ -787,32 +788,6 @@ def group_fairness(
 
 
 # ------------------------------------------------------------ per-group rate intervals
-def wilson_interval(
-    k: np.ndarray, n: np.ndarray, confidence: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial proportion k / n (NaN where n == 0).
-
-    Chosen over the bootstrap for single-group rates: closed form, and close to
-    nominal coverage even for small groups and rates near 0 or 1 (Brown, Cai and
-    DasGupta 2001), where the percentile bootstrap of a rate collapses to a point.
-    """
-    from scipy.special import ndtri  # scipy.stats costs ~0.3 s of import
-
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    z = float(ndtri(0.5 + confidence / 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        denom = 1.0 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    ok = n > 0
-    return (
-        np.where(ok, np.clip(centre - half, 0.0, 1.0), np.nan),
-        np.where(ok, np.clip(centre + half, 0.0, 1.0), np.nan),
-    )
-
-
 def _with_rate_intervals(
     records: dict[str, RoleFairness],
     agg_matrix: sparse.csr_matrix,
