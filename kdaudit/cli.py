@@ -15,20 +15,77 @@ import sys
 import tomllib
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
 from kdaudit.errors import AuditError, CacheError, KDAuditError, KDAuditWarning, UsageError
+from kdaudit.vocab import CORRECTIONS, DEVICES, DISTANCES, ROLES
 
 ISSUES_URL = "the kdaudit issue tracker"
-ROLE_NAMES = ("teacher", "student", "baseline")
+#: What a model's outputs are (``--outputs``, ``--ROLE-outputs``).
+OUTPUT_KINDS = ("logits", "probs", "auto")
+
+#: INTERFACE.md "Exit codes" (shown in ``kdaudit --help``); 130 is Ctrl-C, as for any tool.
+EXIT_CODES: dict[int, str] = {
+    0: "audit done; gate passed or no gate",
+    1: "audit done; gate failed",
+    2: "usage or input error (bad flag, missing file, shape or class mismatch, bad data)",
+    3: "could not audit (model would not load or run, cache unusable)",
+    4: "internal error (a bug: one line saying so; the traceback with --verbose)",
+    130: "interrupted (Ctrl-C)",
+}
+
+_EPILOG = (
+    "exit codes:\n"
+    + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_CODES.items())
+    + "\nerrors go to stderr as one line 'kdaudit: error: ...' (and a 'tip: ...' line).\n"
+    "\nexamples:\n"
+    "  kdaudit compare teacher.onnx student.onnx --baseline baseline.onnx \\\n"
+    "      --data eval.npz --sensitive sex,race --policy default --junit gate.xml\n"
+    "  kdaudit audit audit.toml --out kdaudit-report\n"
+    "  kdaudit gate kdaudit-report/report.json --policy strict\n"
+    "  kdaudit demo --tabular\n"
+    "\n'kdaudit COMMAND --help' describes each command; -q/-v go before or after COMMAND."
+)
+
+
+def _describe(text: str) -> str:
+    """A subcommand's description, wrapped once here (the raw formatter keeps line breaks)."""
+    import textwrap
+
+    return textwrap.fill(text, width=79)
+
+
+def _example(*lines: str) -> str:
+    return "example:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help; descriptions and epilogs keep their line breaks.
+
+    A default that says nothing (None, False, a list the help already spells out) or one the
+    help already states in words is not repeated.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or isinstance(default, (list, tuple, frozenset)):
+            return text
+        if "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing usage and exiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (in '{self.prog}')", tip=f"run '{self.prog} --help' for usage")
@@ -73,28 +130,74 @@ def _name_path(text: str) -> tuple[str, str]:
     return name.strip(), path.strip()
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
-    p.add_argument("--verbose", "-v", action="store_true", help="show tracebacks on errors")
+def _global_options(*, on_subcommand: bool) -> _Parser:
+    """-q/-v, defined once and given to the top parser and every subcommand (``parents=``).
+
+    On a subcommand their defaults are suppressed: argparse copies a subcommand's whole
+    namespace over the top one, so a default there would undo ``kdaudit -q COMMAND``.
+    """
+    default: Any = argparse.SUPPRESS if on_subcommand else False
+    p = _Parser(add_help=False)
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress bars, warnings or 'wrote ...' lines (errors and asked-for output "
+        "still print)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="a traceback with each error, and other libraries' warnings",
+    )
+    return p
+
+
+def _device_option(p: Any, *, default: str | None) -> None:
+    """--device: the same choices on every command (kdaudit.vocab.DEVICES)."""
+    p.add_argument(
+        "--device",
+        type=str.lower,
+        choices=DEVICES,
+        default=default,
+        help="where models run; auto takes CUDA when a device is visible, else the CPU",
+    )
+
+
+def _say(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Result lines ('wrote ...') on stdout; None with --quiet."""
+    if args.quiet:
+        return None
+    return lambda line: print(line, flush=True)
+
+
+def _note(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Progress lines on stderr; None with --quiet."""
+    if args.quiet:
+        return None
+    return lambda line: print(line, file=sys.stderr, flush=True)
 
 
 def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     g = p.add_argument_group("statistics")
-    g.add_argument("--seed", type=int, default=d(0), help="seed for bootstraps (default 0)")
+    g.add_argument("--seed", type=int, default=d(0), help="seed for bootstraps")
     g.add_argument(
         "--bootstrap",
         type=int,
         default=d(1000),
         metavar="B",
-        help="bootstrap replicates for CIs (default 1000; 0 = none)",
+        help="bootstrap replicates for CIs; 0: none",
     )
-    g.add_argument("--alpha", type=float, default=d(0.05), help="significance level (default 0.05)")
+    g.add_argument("--alpha", type=float, default=d(0.05), help="significance level")
     g.add_argument(
         "--correction",
-        choices=("fdr_bh", "holm", "none"),
+        choices=CORRECTIONS,
         default=d("fdr_bh"),
-        help="multiple-comparison correction for class shift (default fdr_bh)",
+        help="multiple-comparison correction for class shift",
     )
     g.add_argument(
         "--skip",
@@ -110,7 +213,7 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         help="also audit the combination of all sensitive attributes",
     )
     g.add_argument(
-        "--min-group-size", type=int, default=d(30), help="flag smaller groups (default 30)"
+        "--min-group-size", type=int, default=d(30), metavar="N", help="flag smaller groups"
     )
     g.add_argument(
         "--max-groups",
@@ -124,10 +227,15 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         "--positive-label",
         type=int,
         default=None,
+        metavar="CLASS",
         help="binary group fairness for this class (multi-class: one-vs-rest by default)",
     )
     g.add_argument(
-        "--knn-k", type=_positive_int, default=d(5), help="neighbours for individual fairness"
+        "--knn-k",
+        type=_positive_int,
+        default=d(5),
+        metavar="K",
+        help="neighbours for individual fairness",
     )
     g.add_argument(
         "--anchors",
@@ -139,14 +247,14 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
     g.add_argument(
         "--distance",
-        choices=("euclidean", "cosine", "auto"),
+        choices=DISTANCES,
         default=d("auto"),
-        help="neighbour distance (default auto: cosine for text, euclidean otherwise)",
+        help="neighbour distance; auto: cosine for text and embeddings, euclidean otherwise",
     )
     g.add_argument(
         "--embedding-model",
-        metavar="ROLE",
-        help="text: neighbours in this model's pooled hidden state (teacher, student, baseline)",
+        choices=ROLES,
+        help="text: neighbours in this model's pooled hidden state",
     )
     g.add_argument(
         "--counterfactual-terms",
@@ -161,8 +269,14 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         help="counterfactual inputs x' (same rows), e.g. a sensitive attribute flipped",
     )
     e = p.add_argument_group("engine")
-    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d("auto"))
-    e.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
+    _device_option(e, default=d("auto"))
+    e.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="rows per inference batch (default: about 32 MiB of input, at most 1024 rows)",
+    )
     e.add_argument(
         "--cache-dir",
         metavar="DIR",
@@ -185,7 +299,7 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         "--out",
         metavar="DIR",
         default="kdaudit-report",
-        help="report folder (default ./kdaudit-report)",
+        help="report folder (report.html, report.json, summary.md)",
     )
     o.add_argument(
         "--policy", metavar="FILE", help="release gate policy (TOML, or 'default' / 'strict')"
@@ -216,15 +330,40 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kdaudit", description="Audit distilled models for fairness and bias.")
+    parser = _Parser(
+        prog="kdaudit",
+        description="Audit distilled models for fairness and bias.",
+        epilog=_EPILOG,
+        parents=[_global_options(on_subcommand=False)],
+    )
     parser.add_argument("--version", action="version", version=f"kdaudit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, help="what to do"
+    )
     sub.required = True
+    common = [_global_options(on_subcommand=True)]
 
-    c = sub.add_parser("compare", help="audit a teacher, a distilled student and a baseline")
-    c.add_argument("teacher", nargs="?", help="teacher model file")
+    c = sub.add_parser(
+        "compare",
+        help="audit a teacher, a distilled student and a baseline",
+        description=_describe(
+            "Audit a teacher, a distilled student and (optionally) a non-distilled "
+            "baseline on one data set; write report.html, report.json and summary.md."
+        ),
+        epilog=_example(
+            "kdaudit compare teacher.onnx student.onnx --baseline baseline.onnx \\",
+            "    --data eval.npz --sensitive sex --policy default --out report",
+            "kdaudit compare --from-stats stats --out report   # after 'kdaudit stats'",
+        ),
+        parents=common,
+    )
+    c.add_argument("teacher", nargs="?", help="teacher model file (not with --from-stats)")
     c.add_argument("student", nargs="?", help="distilled student model file")
-    c.add_argument("--baseline", help="non-distilled student (same architecture, hard labels)")
+    c.add_argument(
+        "--baseline",
+        metavar="MODEL",
+        help="non-distilled student (same architecture, hard labels)",
+    )
     c.add_argument(
         "--from-stats",
         metavar="STATS_DIR",
@@ -238,9 +377,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--data", help=".npz, .csv, .parquet, or a built-in (tabular, trifeature, adult:PATH)"
     )
-    c.add_argument("--label", help="label column (tables)")
-    c.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
-    c.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
+    c.add_argument("--label", metavar="COL", help="label column (tables)")
+    c.add_argument(
+        "--sensitive",
+        type=_csv,
+        default=None,
+        metavar="COL[,COL...]",
+        help="sensitive attributes: table columns, or sensitive_<name> arrays of an .npz "
+        "(default: every sensitive_* array)",
+    )
+    c.add_argument(
+        "--features",
+        type=_csv,
+        default=None,
+        metavar="COL[,COL...]",
+        help="feature columns of a table (default: all other numeric columns)",
+    )
     c.add_argument(
         "--text-column",
         metavar="COL",
@@ -261,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sensitive attribute from its own file of group labels (.npy/.csv), one row "
         "per data row; repeatable",
     )
-    c.add_argument("--arch", help="architecture for state_dict/safetensors models (all roles)")
+    c.add_argument(
+        "--arch",
+        metavar="NAME|module:callable",
+        help="architecture for state_dict/safetensors models (all roles)",
+    )
     c.add_argument(
         "--format",
         dest="model_format",
@@ -271,20 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--outputs",
-        choices=("logits", "probs", "auto"),
+        choices=OUTPUT_KINDS,
         default="auto",
-        help="what the models output; auto (default) treats rows that are non-negative "
-        "and sum to 1 as probabilities",
+        help="what the models output; auto treats rows that are non-negative and sum to 1 "
+        "as probabilities",
     )
-    for role in ROLE_NAMES:
-        c.add_argument(f"--{role}-arch", help=f"architecture of the {role}")
+    for role in ROLES:
+        c.add_argument(
+            f"--{role}-arch",
+            metavar="NAME|module:callable",
+            help=f"architecture of the {role} (overrides --arch)",
+        )
         c.add_argument(
             f"--{role}-preprocess",
             type=_inline_table,
             metavar="SPEC",
             help=f"preprocessing of the {role}'s inputs, e.g. 'scale = 0.0039, reshape = [1, 28, 28]'",
         )
-        c.add_argument(f"--{role}-outputs", choices=("logits", "probs", "auto"))
+        c.add_argument(
+            f"--{role}-outputs",
+            choices=OUTPUT_KINDS,
+            help=f"what the {role} outputs (overrides --outputs)",
+        )
         c.add_argument(
             f"--{role}-tokenizer",
             metavar="PATH",
@@ -297,24 +461,52 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"longest token sequence for the {role}",
         )
     _analysis_options(c, defaults=True)
-    _common(c)
 
-    _add_shard_commands(sub)
+    _add_shard_commands(sub, common)
 
-    a = sub.add_parser("audit", help="run the audit a TOML config describes")
-    a.add_argument("config", help="CONFIG.toml")
+    a = sub.add_parser(
+        "audit",
+        help="run the audit a TOML config describes",
+        description=_describe(
+            "Run the audit a TOML config describes (models, runs, preprocessing, "
+            "data; docs/config.md). Statistics and engine options given here override the "
+            "config's [analysis] values; those not given come from the config, else kdaudit's "
+            "defaults (as in 'kdaudit compare --help')."
+        ),
+        epilog=_example("kdaudit audit audit.toml --out report --policy strict"),
+        parents=common,
+    )
+    a.add_argument("config", help="the audit config (CONFIG.toml)")
     _analysis_options(a, defaults=False)
-    _common(a)
 
-    g = sub.add_parser("gate", help="re-judge a finished report.json with a policy")
-    g.add_argument("report", help="report.json")
-    g.add_argument("--policy", required=True, help="policy TOML, or 'default' / 'strict'")
-    g.add_argument("--junit", metavar="FILE")
+    g = sub.add_parser(
+        "gate",
+        help="re-judge a finished report.json with a policy",
+        description=_describe(
+            "Judge a finished report.json against a release-gate policy; exit 1 "
+            "when the gate fails."
+        ),
+        epilog=_example("kdaudit gate kdaudit-report/report.json --policy strict --junit gate.xml"),
+        parents=common,
+    )
+    g.add_argument("report", help="report.json written by compare or audit")
+    g.add_argument(
+        "--policy", required=True, metavar="FILE", help="policy TOML, or 'default' / 'strict'"
+    )
+    g.add_argument("--junit", metavar="FILE", help="write the gate's checks as JUnit XML")
     g.add_argument("--write", action="store_true", help="store the verdict back into the report")
-    _common(g)
 
-    d = sub.add_parser("demo", help="the main job on built-in data, offline")
-    d.add_argument("--out", default="kdaudit-demo", help="report folder (default ./kdaudit-demo)")
+    d = sub.add_parser(
+        "demo",
+        help="the main job on built-in data, offline",
+        description=_describe(
+            "Train a teacher, baselines and distilled students on built-in data, "
+            "then audit them as a user's models would be (offline; needs the 'train' extra)."
+        ),
+        epilog=_example("kdaudit demo --tabular --out kdaudit-demo"),
+        parents=common,
+    )
+    d.add_argument("--out", default="kdaudit-demo", metavar="DIR", help="report folder")
     d.add_argument(
         "--tabular",
         action="store_true",
@@ -326,26 +518,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="the text demo: tiny BERT teacher, DistilBERT baseline and students (docs/text.md)",
     )
     d.add_argument("--small", action="store_true", help="a quick, smaller run (for tests)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    d.add_argument("--seed", type=int, default=0, help="first seed (run r uses seed + r)")
+    _device_option(d, default="auto")
     d.add_argument(
         "--update-docs",
         metavar="FILE.md",
         help="rewrite the generated block of this file (docs/reproduction.md) from the report",
     )
-    _common(d)
 
-    k = sub.add_parser("cache", help="inspect or clear the logit cache")
+    k = sub.add_parser(
+        "cache",
+        help="inspect or clear the logit cache",
+        epilog=_example("kdaudit cache ls --cache-dir ~/.cache/kdaudit"),
+        parents=common,
+    )
     k.add_argument(
         "action",
         choices=("ls", "clear", "verify"),
         help="ls: list entries; clear: remove them; verify: re-hash every shard, drop bad ones",
     )
-    k.add_argument("--cache-dir", metavar="DIR")
-    _common(k)
+    k.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="the cache (default $KDAUDIT_CACHE_DIR, else the user cache dir: "
+        "$XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)",
+    )
 
-    s = sub.add_parser("schema", help="print the JSON Schema of report.json")
-    _common(s)
+    sub.add_parser(
+        "schema",
+        help="print the JSON Schema of report.json",
+        epilog=_example("kdaudit schema > report.schema.json"),
+        parents=common,
+    )
 
     try:
         from kdaudit.train.cli import add_data_arguments, add_train_arguments
@@ -355,15 +559,26 @@ def build_parser() -> argparse.ArgumentParser:
         t = sub.add_parser(
             "train",
             help="train teachers, baselines and distilled students",
-            conflict_handler="resolve",
+            description=_describe(
+                "Train a teacher, a baseline (hard labels) or distilled students "
+                "(one per temperature and seed); each is written as ONNX, safetensors and a "
+                "manifest (needs the 'train' extra)."
+            ),
+            epilog=_example(
+                "kdaudit train --role teacher --out models",
+                "kdaudit train --role student --teacher models/teacher_seed0.onnx \\",
+                "    --temperature 1,4,8 --seeds 0,1,2 --out models",
+            ),
+            parents=common,
         )
         add_train_arguments(t)
-        _common(t)
         dd = sub.add_parser(
-            "data", help="write a built-in dataset to a file", conflict_handler="resolve"
+            "data",
+            help="write a built-in dataset to a file",
+            epilog=_example("kdaudit data trifeature --out eval.npz --n 2000"),
+            parents=common,
         )
         add_data_arguments(dd)
-        _common(dd)
     return parser
 
 
@@ -489,7 +704,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             tip="run 'kdaudit compare --help' for usage",
         )
     defaults: dict[str, dict[str, Any]] = {}
-    for role in ROLE_NAMES:
+    for role in ROLES:
         d: dict[str, Any] = {"outputs": getattr(args, f"{role}_outputs") or args.outputs}
         arch = getattr(args, f"{role}_arch") or args.arch
         if arch:
@@ -613,6 +828,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         progress=_show_progress(args),
         update_docs=Path(args.update_docs) if args.update_docs else None,
         **({"text": True} if getattr(args, "text", False) else {}),
+        say=_note(args),
     )
     if not args.quiet:
         for kind, path in report_paths.items():
@@ -674,59 +890,111 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from kdaudit.train.cli import run_train
 
-    return int(run_train(args))
+    return int(run_train(args, say=_say(args), note=_note(args)))
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from kdaudit.train.cli import run_data
 
-    return int(run_data(args))
+    return int(run_data(args, say=_say(args)))
 
 
 # --------------------------------------------------------------------------- sharded work
 
 
-def _add_shard_commands(sub: Any) -> None:
+def _add_shard_commands(sub: Any, common: list[_Parser]) -> None:
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--data",
             required=True,
             help="data file, or a Parquet set (a folder of .parquet files or its .json manifest)",
         )
-        p.add_argument("--label", help="label column (tables)")
-        p.add_argument("--sensitive", type=_csv, default=None, metavar="COL[,COL...]")
-        p.add_argument("--features", type=_csv, default=None, metavar="COL[,COL...]")
+        p.add_argument("--label", metavar="COL", help="label column (tables)")
+        p.add_argument(
+            "--sensitive",
+            type=_csv,
+            default=None,
+            metavar="COL[,COL...]",
+            help="sensitive attribute columns",
+        )
+        p.add_argument(
+            "--features",
+            type=_csv,
+            default=None,
+            metavar="COL[,COL...]",
+            help="feature columns of a table (default: all other numeric columns)",
+        )
         p.add_argument(
             "--shards",
             metavar="I-J/N",
             help="compute shards I..J of N on their own (a worker); without it: the driver",
         )
         p.add_argument("--ray", metavar="ADDRESS|auto", help="run the shards on a Ray cluster")
-        p.add_argument("--arch", help="architecture for state_dict/safetensors models")
+        p.add_argument(
+            "--arch",
+            metavar="NAME|module:callable",
+            help="architecture for state_dict/safetensors models",
+        )
         p.add_argument(
             "--format", dest="model_format", metavar="FORMAT", help="model format override"
         )
-        p.add_argument("--outputs", choices=("logits", "probs", "auto"), default="auto")
-        p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-        p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N")
+        p.add_argument(
+            "--outputs",
+            choices=OUTPUT_KINDS,
+            default="auto",
+            help="what the models output; auto treats rows that are non-negative and sum "
+            "to 1 as probabilities",
+        )
+        _device_option(p, default="auto")
+        p.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help="rows per inference batch (default: about 32 MiB of input, at most 1024 rows)",
+        )
         p.add_argument(
             "--trust-code",
             action="store_true",
             help="allow model formats that execute code (TorchScript, pickles, module:callable)",
         )
-        _common(p)
 
-    i = sub.add_parser("infer", help="compute a model's logits shard by shard into the cache")
+    i = sub.add_parser(
+        "infer",
+        help="compute a model's logits shard by shard into the cache",
+        description=_describe(
+            "Compute a model's logits shard by shard into a shared logit cache: "
+            "workers take --shards I-J/N; the driver (no --shards) checks every shard and "
+            "writes the manifest (docs/scale.md)."
+        ),
+        epilog=_example(
+            "kdaudit infer teacher.onnx --data parts/ --cache-dir /shared/cache --shards 0-3/16"
+        ),
+        parents=common,
+    )
     i.add_argument("model", help="model file")
     i.add_argument(
         "--cache-dir", required=True, metavar="DIR", help="logit cache shared by the workers"
     )
     data_args(i)
 
-    st = sub.add_parser("stats", help="reduce shards to count tables for compare --from-stats")
+    st = sub.add_parser(
+        "stats",
+        help="reduce shards to count tables for compare --from-stats",
+        description=_describe(
+            "Reduce each shard to count tables (per class, group and model), so "
+            "'kdaudit compare --from-stats' can write the report without the rows."
+        ),
+        epilog=_example(
+            "kdaudit stats teacher.onnx student.onnx --data parts/ --cache-dir /shared/cache \\",
+            "    --out stats",
+            "kdaudit compare --from-stats stats --out report",
+        ),
+        parents=common,
+    )
     st.add_argument("teacher", help="teacher model file")
     st.add_argument("student", help="distilled student model file")
-    st.add_argument("--baseline", help="non-distilled student")
+    st.add_argument("--baseline", metavar="MODEL", help="non-distilled student")
     st.add_argument(
         "--cache-dir",
         metavar="DIR",
@@ -885,11 +1153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # doing other work) that made training 10x slower (bench/bench_threads.py). Sleeping
     # waiters cost little when the machine is idle. Read when torch loads; a user's value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    verbose = "--verbose" in argv or "-v" in argv
-    quiet = "--quiet" in argv or "-q" in argv
     with warnings.catch_warnings():
-        _route_warnings(verbose=verbose, quiet=quiet)
-        return _main(argv, verbose)
+        return _main(argv)
 
 
 def _route_warnings(*, verbose: bool, quiet: bool) -> None:
@@ -915,13 +1180,16 @@ def _route_warnings(*, verbose: bool, quiet: bool) -> None:
     warnings.showwarning = show
 
 
-def _main(argv: list[str], verbose: bool) -> int:
+def _main(argv: list[str]) -> int:
+    verbose = False  # until parsed: a usage error needs no traceback
     try:
         _check_argv_encoding(argv)
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0)
+        verbose = args.verbose
+        _route_warnings(verbose=args.verbose, quiet=args.quiet)
         args.argv = argv
         return COMMANDS[args.command](args)
     except KDAuditError as exc:

@@ -13,6 +13,7 @@ Both train with :mod:`kdaudit.train`, export ONNX, and audit the files through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def run_demo(
     progress: bool = False,
     update_docs: Path | None = None,
     text: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Train, audit and write the report into ``out``; return the written paths.
 
@@ -60,6 +62,8 @@ def run_demo(
         No stage lines.
     progress : bool
         Stage lines and per-model progress bars (the caller passes True only on a terminal).
+    say : callable, optional
+        Receives the stage lines (the CLI prints them on stderr); None: no lines.
     update_docs : Path, optional
         A Markdown file (docs/reproduction.md) whose generated block is rewritten from this
         run's report, so the text never disagrees with the report (Trifeature study only).
@@ -72,7 +76,7 @@ def run_demo(
         from kdaudit.demo_text import run_text_demo
 
         return run_text_demo(
-            out, small=small, seed=seed, device=device, quiet=quiet, progress=progress
+            out, small=small, seed=seed, device=device, quiet=quiet, progress=progress, say=say
         )
     if update_docs is not None and tabular:
         raise UsageError(
@@ -91,6 +95,7 @@ def run_demo(
         device=device,
         quiet=quiet or not progress,
         progress=progress and not quiet,
+        say=say,
     )
     if update_docs is not None:
         from kdaudit.report.writer import read_report
@@ -111,23 +116,26 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _log(quiet: bool) -> Any:
-    import sys
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    return (lambda _msg: None) if quiet else log
+def _log(quiet: bool, say: Callable[[str], None] | None) -> Callable[[str], None]:
+    return (lambda _msg: None) if quiet or say is None else say
 
 
 def _tabular(
-    out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool, progress: bool
+    out: Path,
+    work: Path,
+    *,
+    small: bool,
+    seed: int,
+    device: str,
+    quiet: bool,
+    progress: bool,
+    say: Callable[[str], None] | None,
 ) -> dict[str, Path]:
     from kdaudit.data.tabular import make_tabular
     from kdaudit.train.export import export_model
     from kdaudit.train.trainer import Recipe, TeacherModel, TrainData, train_model
 
-    log = _log(quiet)
+    log = _log(quiet, say)
     n_train, n_eval = (2000, 1500) if small else (12000, 6000)
     train = make_tabular(n_train, seed=seed)
     test = make_tabular(n_eval, seed=seed + 1)
@@ -213,7 +221,15 @@ def _options(seed: int, small: bool, device: str, progress: bool) -> AuditOption
 
 
 def _study(
-    out: Path, work: Path, *, small: bool, seed: int, device: str, quiet: bool, progress: bool
+    out: Path,
+    work: Path,
+    *,
+    small: bool,
+    seed: int,
+    device: str,
+    quiet: bool,
+    progress: bool,
+    say: Callable[[str], None] | None,
 ) -> dict[str, Path]:
     from kdaudit.train.study import run_study
 
@@ -227,6 +243,7 @@ def _study(
         device=device,
         progress=progress,
         temperatures=temps_wanted,
+        say=say,
     )
     runs = study["runs"]
     temps = sorted(runs["students"])
@@ -236,7 +253,7 @@ def _study(
     n_models = (
         len(runs["teacher"]) + len(runs["baseline"]) + sum(map(len, runs["students"].values()))
     )
-    _log(quiet)(
+    _log(quiet, say)(
         f"demo: auditing {n_models} models (teacher, baselines, students at T = "
         + ", ".join(f"{t:g}" for t in temps)
         + ")"

@@ -12,7 +12,7 @@ and counterfactual fairness with the built-in identity-term swaps.
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from kdaudit.api import AuditOptions, compare
@@ -30,12 +30,16 @@ def run_text_demo(
     device: str = "auto",
     quiet: bool = False,
     progress: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
-    """Train, audit and write the report into ``out``; return the written paths."""
+    """Train, audit and write the report into ``out``; return the written paths.
+
+    ``say`` receives the stage lines (the CLI prints them on stderr); none with ``quiet``.
+    """
     from kdaudit.data.text_synth import CLASS_NAMES, make_text_task, text_task_dataset
     from kdaudit.train.text import STUDENT_RECIPE, TEACHER_RECIPE, train_text_study
 
-    log = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr))
+    log: Callable[[str], None] = (lambda _m: None) if quiet or say is None else say
     n_train, n_eval = (1500, 600) if small else (2500, 1200)
     epochs = 2 if small else 3
     temps = (1.0, 4.0) if small else TEMPERATURES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -11,19 +10,16 @@ import torch
 
 from kdaudit.data import load_dataset
 from kdaudit.errors import KDAuditError, UsageError
-from kdaudit.train.cli import add_data_arguments, add_train_arguments, run_data, run_train
+from kdaudit.cli import COMMANDS, build_parser
 
 
 def _train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    return run_train(parser.parse_args(argv))
+    """``kdaudit train ARGV`` through the CLI's parser and runner, exceptions unmapped."""
+    return COMMANDS["train"](build_parser().parse_args(["train", *argv]))
 
 
 def _data(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    add_data_arguments(parser)
-    return run_data(parser.parse_args(argv))
+    return COMMANDS["data"](build_parser().parse_args(["data", *argv]))
 
 
 TINY = [

@@ -3,33 +3,27 @@
 ``kdaudit/cli.py`` owns argv and exit-code mapping; it calls
 :func:`add_train_arguments` / :func:`run_train` and :func:`add_data_arguments` /
 :func:`run_data`. The runners return 0 on success and raise
-:mod:`kdaudit.errors` exceptions for bad input; they print a short summary to
-stdout unless ``--quiet``.
+:mod:`kdaudit.errors` exceptions for bad input. They print nothing: the summary line
+goes to a ``say`` callback and progress lines to ``note`` (the CLI prints them on stdout
+and stderr, and passes neither with ``--quiet``). ``-q``/``-v`` come from the CLI's
+global options.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kdaudit.errors import UsageError
+from kdaudit.vocab import DEVICES, ROLES
 
 __all__ = ["add_data_arguments", "add_train_arguments", "parse_list", "run_data", "run_train"]
 
 DEFAULT_ARCH = {"teacher": "resnet20", "baseline": "lenet5", "student": "lenet5"}
 DEFAULT_ARCH_TABULAR = {"teacher": "mlp-large", "baseline": "mlp", "student": "mlp"}
-
-
-def _has(parser: argparse.ArgumentParser, flag: str) -> bool:
-    return flag in parser._option_string_actions
-
-
-def _add_quiet(parser: argparse.ArgumentParser) -> None:
-    if not _has(parser, "--quiet"):
-        parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
 
 def parse_list(text: str, kind: type, flag: str) -> list[Any]:
@@ -50,32 +44,39 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--role",
         required=True,
-        choices=["teacher", "baseline", "student"],
+        choices=ROLES,
         help="teacher; baseline (student architecture, hard labels only); student (KD)",
     )
     parser.add_argument(
         "--data",
         default="trifeature",
         help="training data: 'trifeature' (generated) or a data spec/path "
-        "(.npz with x, y; adult:PATH ...). Default: trifeature",
+        "(.npz with x, y; adult:PATH; hatexplain:PATH; textsynth ...)",
     )
     parser.add_argument(
         "--eval-data",
         default=None,
+        metavar="DATA",
         help="evaluation data for reported accuracy (default for trifeature: its test split)",
     )
     parser.add_argument(
-        "--n-train", type=int, default=8000, help="trifeature training images (8000)"
+        "--n-train", type=int, default=8000, metavar="N", help="trifeature training images"
     )
-    parser.add_argument("--n-eval", type=int, default=2000, help="trifeature test images (2000)")
+    parser.add_argument(
+        "--n-eval", type=int, default=2000, metavar="N", help="trifeature test images"
+    )
     parser.add_argument(
         "--correlation",
         type=float,
         default=0.0,
-        help="trifeature colour-shape correlation planted in the training split (0)",
+        help="trifeature colour-shape correlation planted in the training split",
     )
-    parser.add_argument("--data-seed", type=int, default=0, help="trifeature generator seed (0)")
-    parser.add_argument("--image-size", type=int, default=32, choices=[32, 64])
+    parser.add_argument(
+        "--data-seed", type=int, default=0, metavar="N", help="trifeature generator seed"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=32, choices=[32, 64], help="trifeature image side, pixels"
+    )
     parser.add_argument(
         "--arch",
         default=None,
@@ -85,24 +86,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--teacher",
         default=None,
+        metavar="PATH",
         help="teacher model: a kdaudit manifest/.safetensors/.onnx from 'kdaudit train'",
     )
     parser.add_argument(
         "--teacher-arch", default=None, help="architecture of a bare .safetensors teacher"
     )
-    parser.add_argument("--temperature", default="4", help="T, or a comma list for a sweep (4)")
+    parser.add_argument(
+        "--temperature", default="4", metavar="T[,T...]", help="T, or a comma list for a sweep"
+    )
     parser.add_argument(
         "--soft-weight",
         type=float,
         default=0.9,
-        help="w, weight on the T^2-scaled KL term; 1-w on cross-entropy (0.9)",
+        metavar="W",
+        help="w, weight on the T^2-scaled KL term; 1-w on cross-entropy",
     )
-    parser.add_argument("--seeds", default="0", help="comma list of seeds (0)")
+    parser.add_argument("--seeds", default="0", metavar="N[,N...]", help="comma list of seeds")
     parser.add_argument(
         "--iterations",
         type=int,
         default=1,
-        help="iterative KD generations G: each student teaches the next (1)",
+        metavar="G",
+        help="iterative KD generations G: each student teaches the next",
     )
     parser.add_argument(
         "--init-from-teacher",
@@ -114,46 +120,58 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="random crop and horizontal flip (the teacher then runs online)",
     )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--epochs", type=int, default=10, metavar="N", help="passes over the data")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, metavar="N", help="training batch size"
+    )
+    parser.add_argument("--lr", type=float, default=0.05, help="learning rate")
+    parser.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="optimizer")
+    parser.add_argument(
+        "--weight-decay", type=float, default=5e-4, help="L2 weight decay of the optimizer"
+    )
     parser.add_argument(
         "--grad-clip",
         type=float,
         default=None,
+        metavar="NORM",
         help="clip the gradient norm to this value (helps KD at high T)",
     )
-    parser.add_argument("--out", default="kdaudit-models", help="output folder (kdaudit-models)")
+    parser.add_argument(
+        "--out",
+        default="kdaudit-models",
+        metavar="DIR",
+        help="output folder (NAME.onnx, NAME.safetensors, NAME.json per model)",
+    )
     parser.add_argument(
         "--text-column",
         default=None,
+        metavar="COL",
         help="text data: the column of texts; trains tiny BERT/DistilBERT models "
         "(also implied by --data hatexplain:PATH or textsynth)",
     )
-    if not _has(parser, "--label"):
-        parser.add_argument("--label", default=None, help="label column of a text table")
-    if not _has(parser, "--max-length"):
-        parser.add_argument(
-            "--max-length", type=int, default=None, help="text: longest token sequence"
-        )
-    if not _has(parser, "--device"):
-        parser.add_argument("--device", default="auto", help="auto|cpu|cuda (auto)")
-    if not _has(parser, "--cache-dir"):
-        parser.add_argument(
-            "--cache-dir",
-            default=None,
-            help="logit cache for teacher outputs (default: $KDAUDIT_CACHE_DIR, else "
-            "the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)",
-        )
-    if not _has(parser, "--no-cache"):
-        parser.add_argument(
-            "--no-cache",
-            action="store_true",
-            help="compute teacher logits in memory, once per run, without the cache",
-        )
-    _add_quiet(parser)
+    parser.add_argument("--label", default=None, metavar="COL", help="label column of a text table")
+    parser.add_argument(
+        "--max-length", type=int, default=None, metavar="N", help="text: longest token sequence"
+    )
+    parser.add_argument(
+        "--device",
+        type=str.lower,
+        choices=DEVICES,
+        default="auto",
+        help="where training runs; auto takes CUDA when a device is visible, else the CPU",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="logit cache for teacher outputs (default: $KDAUDIT_CACHE_DIR, else "
+        "the user cache dir: $XDG_CACHE_HOME/kdaudit, ~/.cache/kdaudit)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compute teacher logits in memory, once per run, without the cache",
+    )
 
 
 def _logit_cache(args: argparse.Namespace) -> Any:
@@ -164,8 +182,17 @@ def _logit_cache(args: argparse.Namespace) -> Any:
     return LogitCache(getattr(args, "cache_dir", None) or default_cache_dir())
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """Run ``kdaudit train``; returns the exit code (0)."""
+def run_train(
+    args: argparse.Namespace,
+    *,
+    say: Callable[[str], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> int:
+    """Run ``kdaudit train``; returns the exit code (0).
+
+    ``say`` receives the summary lines (one per trained model and the closing line) and
+    ``note`` the per-epoch progress lines; None drops them.
+    """
     from kdaudit._optional import require
 
     for module in ("torch", "onnx", "onnxruntime", "onnxscript"):  # trains, exports and checks ONNX
@@ -184,7 +211,7 @@ def run_train(args: argparse.Namespace) -> int:
     ):
         from kdaudit.train.text import run_text_train
 
-        return run_text_train(args)
+        return run_text_train(args, say=say, note=note)
     quiet = bool(getattr(args, "quiet", False))
     role = args.role
     seeds = parse_list(args.seeds, int, "--seeds")
@@ -225,8 +252,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError("--init-from-teacher needs --teacher PATH.")
 
     def log(line: str) -> None:
-        if not quiet:
-            print(line, file=sys.stderr if line.startswith("  ") else sys.stdout, flush=True)
+        # run_training indents its per-epoch lines: progress (stderr); the rest are results
+        out = note if line.startswith("  ") else say
+        if out is not None:
+            out(line)
 
     manifests = run_training(
         data,
@@ -254,27 +283,33 @@ def run_train(args: argparse.Namespace) -> int:
     (out / f"train_summary_{role}.json").write_text(
         json.dumps(summary, indent=2, default=str) + "\n"
     )
-    if not quiet:
-        print(f"wrote {len(manifests)} model(s) to {out}/ (NAME.onnx, NAME.safetensors, NAME.json)")
+    if say is not None:
+        say(f"wrote {len(manifests)} model(s) to {out}/ (NAME.onnx, NAME.safetensors, NAME.json)")
     return 0
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``kdaudit data`` options to ``parser``."""
     parser.add_argument("name", choices=["trifeature"], help="built-in generator")
-    parser.add_argument("--out", required=True, help="output .npz path")
-    parser.add_argument("--n", type=int, default=2000, help="number of images (2000)")
-    parser.add_argument("--split", default="test", choices=["train", "test"])
-    parser.add_argument("--image-size", type=int, default=32, choices=[32, 64])
+    parser.add_argument("--out", required=True, metavar="FILE.npz", help="output .npz path")
+    parser.add_argument("--n", type=int, default=2000, help="number of images")
     parser.add_argument(
-        "--correlation", type=float, default=0.0, help="colour-shape correlation (planted bias; 0)"
+        "--split",
+        default="test",
+        choices=["train", "test"],
+        help="train: with the planted correlation; test: without",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    _add_quiet(parser)
+    parser.add_argument(
+        "--image-size", type=int, default=32, choices=[32, 64], help="image side, pixels"
+    )
+    parser.add_argument(
+        "--correlation", type=float, default=0.0, help="colour-shape correlation (planted bias)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="generator seed")
 
 
-def run_data(args: argparse.Namespace) -> int:
-    """Run ``kdaudit data trifeature``; returns the exit code (0)."""
+def run_data(args: argparse.Namespace, *, say: Callable[[str], None] | None = None) -> int:
+    """Run ``kdaudit data trifeature``; returns the exit code (0); ``say`` gets the summary."""
     from kdaudit.data.trifeature import PREPROCESS, make_trifeature, save_trifeature_npz
 
     arrays = make_trifeature(
@@ -285,8 +320,8 @@ def run_data(args: argparse.Namespace) -> int:
         image_size=args.image_size,
     )
     path = save_trifeature_npz(args.out, arrays)
-    if not getattr(args, "quiet", False):
-        print(
+    if say is not None:
+        say(
             f"wrote {path} ({args.n} {args.image_size}x{args.image_size} images, split {args.split}); "
             f"model preprocess: {json.dumps(PREPROCESS)}"
         )

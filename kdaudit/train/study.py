@@ -16,9 +16,8 @@ and ``small=True`` in seconds (for tests).
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ def run_study(
     device: str = "auto",
     n_seeds: int | None = None,
     progress: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train and export the teacher, the baselines and the students (one per temperature and seed).
 
@@ -72,7 +72,7 @@ def run_study(
     small : bool
         Tiny sizes for tests (seconds instead of minutes).
     quiet : bool
-        Print nothing. Otherwise one line per trained model on stderr, and with
+        Report nothing. Otherwise one line per trained model through ``say``, and with
         ``progress`` a bar per model showing the epoch.
     seed : int
         Seed of the data generator, of the teacher and of the first run of every
@@ -86,6 +86,8 @@ def run_study(
         The teacher is trained once.
     progress : bool
         Show a progress bar per model (only on a terminal).
+    say : callable, optional
+        Receives each progress line (the CLI prints them on stderr); None: no lines.
 
     Returns
     -------
@@ -97,8 +99,6 @@ def run_study(
         runs), ``accuracy`` (eval accuracy per model, first run), ``run_accuracy`` (every
         run), ``timings`` (seconds), ``config`` (sizes, seeds, correlation, soft weight).
     """
-    import sys
-
     from kdaudit.data.trifeature import PREPROCESS, make_trifeature, save_trifeature_npz
     from kdaudit.train.export import write_manifest
     from kdaudit.train.trainer import Recipe, TeacherModel, run_training, trifeature_data
@@ -119,12 +119,12 @@ def run_study(
 
     def log(line: str) -> None:
         # run_training logs one indented line per epoch (the bar shows those) and one per model
-        if quiet or line.startswith("  "):
+        if quiet or say is None or line.startswith("  "):
             return
         if ": accuracy " in line:
             done[0] += 1
             line = f"[{done[0]}/{n_models}] {line}"
-        print(f"study: {line}", file=sys.stderr, flush=True)
+        say(f"study: {line}")
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -261,17 +261,3 @@ def run_study(
     )
     log(f"trained in {timings['total']:.0f} s")
     return result
-
-
-def _main() -> None:  # pragma: no cover - manual timing helper
-    import argparse
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--out", default="study-out")
-    p.add_argument("--small", action="store_true")
-    a = p.parse_args()
-    print(json.dumps(run_study(a.out, small=a.small), indent=2, default=str))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()

@@ -8,7 +8,7 @@ Everything here works offline: the tokenizer is trained on the given texts with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -503,19 +503,24 @@ def text_training_data(spec: str, *, label: str | None, text_column: str | None)
     return load_dataset(spec, label=label, text_column=text_column)
 
 
-def run_text_train(args: Any) -> int:
-    """``kdaudit train`` on text data (``--text-column``, ``hatexplain:``, ``textsynth``)."""
-    import sys
+def run_text_train(
+    args: Any,
+    *,
+    say: Callable[[str], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> int:
+    """``kdaudit train`` on text data (``--text-column``, ``hatexplain:``, ``textsynth``).
 
+    ``say`` receives the closing summary line and ``note`` the progress lines (the CLI
+    prints them on stdout and stderr, and passes neither with ``--quiet``).
+    """
     from kdaudit.data.text import TextInputs
     from kdaudit.errors import InputDataError, UsageError
     from kdaudit.train.cli import parse_list
 
-    quiet = bool(getattr(args, "quiet", False))
-
     def log(line: str) -> None:
-        if not quiet:
-            print(line, file=sys.stderr, flush=True)
+        if note is not None:
+            note(line)
 
     data = text_training_data(
         args.data,
@@ -608,8 +613,8 @@ def run_text_train(args: Any) -> int:
                     },
                 )
             )
-    if not quiet:
-        print(
+    if say is not None:
+        say(
             f"wrote {len(written)} text model folder(s) to {out}/ (config.json, model.safetensors, "
             "tokenizer.json, model.onnx)"
         )
