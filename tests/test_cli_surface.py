@@ -215,7 +215,7 @@ def test_device_choices_are_the_same_everywhere() -> None:
 
 
 def test_device_accepts_any_case_like_the_engine(task) -> None:
-    args = build_parser().parse_args(_compare(task, "out") + ["--device", "CPU"])
+    args = build_parser().parse_args([*_compare(task, "out"), "--device", "CPU"])
     assert args.device == "cpu"
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from kdaudit.cli import COMMANDS, build_parser
 from kdaudit.data import load_dataset
 from kdaudit.errors import KDAuditError, UsageError
-from kdaudit.cli import COMMANDS, build_parser
 
 
 def _train(argv: list[str]) -> int:
