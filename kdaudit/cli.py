@@ -143,8 +143,8 @@ def _global_options(*, on_subcommand: bool) -> _Parser:
         "--quiet",
         action="store_true",
         default=default,
-        help="no progress bars, warnings or 'wrote ...' lines (errors and asked-for output "
-        "still print)",
+        help="no progress bars, warnings or summary lines ('wrote ...', the verdict); errors "
+        "and asked-for output (schema, cache ls) still print",
     )
     p.add_argument(
         "-v",
