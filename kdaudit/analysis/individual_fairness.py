@@ -244,7 +244,7 @@ def individual_fairness(
     >>> graph = knn_graph(x, k=3)
     >>> smooth, rough = x @ [1.0, 0.0], rng.normal(size=60) * 5
     >>> logits = {"teacher": np.c_[smooth, -smooth], "student": np.c_[rough, -rough]}
-    >>> res = individual_fairness(graph, logits, n_bootstrap=0)
+    >>> res = individual_fairness(graph, logits, n_bootstrap=0, consistency_k=4)
     >>> bool(res.roles["teacher"].lipschitz.value < res.roles["student"].lipschitz.value)
     True
     """
@@ -268,25 +268,19 @@ def individual_fairness(
     cf = _counterfactuals(logits, counterfactual, n, n_bootstrap, seed, confidence)
     lip_reason = "every nearest-neighbour pair has distance 0" if geo.n_pairs == 0 else None
 
-    results: dict[str, RoleIndividualFairness] = {}
-    for r, role in enumerate(roles):
-        ests = [
-            _jackknife_estimate(
-                point[c],
-                None if reps is None else reps[:, c],
-                confidence,
-                None if c == 2 * m + r else lip_reason,
-                bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf),
-            )
-            for c in (r, m + r, 2 * m + r)
-        ]
-        results[role] = RoleIndividualFairness(
-            lipschitz=ests[0],
-            lipschitz_normalized=ests[1],
-            consistency=ests[2],
-            consistency_definition=terms.definitions[role],
-            counterfactual=cf.record(role, sensitive_features),
+    results = {
+        role: _role_record(
+            point,
+            reps,
+            r,
+            m,
+            lip_reason,
+            confidence,
+            terms.definitions[role],
+            cf.record(role, sensitive_features),
         )
+        for r, role in enumerate(roles)
+    }
     delta = {
         pair_name(a, b): _pair_record(
             point, reps, roles.index(a), roles.index(b), m, lip_reason, confidence
@@ -464,6 +458,35 @@ def _counterfactuals(
 
 
 # ------------------------------------------------------------------- stage 4: records
+def _role_record(
+    point: np.ndarray,
+    reps: np.ndarray | None,
+    r: int,
+    m: int,
+    lip_reason: str | None,
+    confidence: float,
+    definition: str,
+    counterfactual: Counterfactual | None,
+) -> RoleIndividualFairness:
+    ests = [
+        _jackknife_estimate(
+            point[c],
+            None if reps is None else reps[:, c],
+            confidence,
+            None if c == 2 * m + r else lip_reason,
+            bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf),
+        )
+        for c in (r, m + r, 2 * m + r)
+    ]
+    return RoleIndividualFairness(
+        lipschitz=ests[0],
+        lipschitz_normalized=ests[1],
+        consistency=ests[2],
+        consistency_definition=definition,
+        counterfactual=counterfactual,
+    )
+
+
 def _pair_record(
     point: np.ndarray,
     reps: np.ndarray | None,

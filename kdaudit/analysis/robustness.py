@@ -291,23 +291,8 @@ def robustness(
             point, rep, roles.index(a), roles.index(b), confidence, inp.gap_reason
         )
     contribution, distill = _kd_records(inp, point, rep, confidence, min_gap_reduction)
-    config = RobustnessConfig(
-        attribute_name=attribute_name,
-        n_samples=inp.n,
-        splits=tuple(str(s) for s in inp.split_labels) if inp.has_split else (),
-        reference_split=str(inp.split_labels[inp.ref_idx]) if inp.has_split else None,
-        reference_split_rule=inp.ref_rule,
-        gap_definition=inp.gap_definition,
-        group_definition=inp.group_definition,
-        distillability_definition=(
-            "(gap(baseline) - gap(student)) / (gap(baseline) - gap(teacher)); null when "
-            f"|gap(baseline) - gap(teacher)| <= {min_gap_reduction:g}"
-        ),
-        contribution_definition="gap(student) - gap(baseline); negative = KD narrowed the gap",
-        min_group_size=int(min_group_size),
-        n_bootstrap=int(n_bootstrap),
-        confidence=float(confidence),
-        seed=int(seed),
+    config = _config(
+        inp, attribute_name, min_gap_reduction, min_group_size, n_bootstrap, confidence, seed
     )
     return RobustnessResult(
         config=config, roles=results, delta=delta, distillability=distill, contribution=contribution
@@ -629,6 +614,35 @@ def _kd_records(
             inp.gap_reason,
         )
     return contribution, distill
+
+
+def _config(
+    inp: _Inputs,
+    attribute_name: str,
+    min_gap_reduction: float,
+    min_group_size: int,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+) -> RobustnessConfig:
+    return RobustnessConfig(
+        attribute_name=attribute_name,
+        n_samples=inp.n,
+        splits=tuple(str(s) for s in inp.split_labels) if inp.has_split else (),
+        reference_split=str(inp.split_labels[inp.ref_idx]) if inp.has_split else None,
+        reference_split_rule=inp.ref_rule,
+        gap_definition=inp.gap_definition,
+        group_definition=inp.group_definition,
+        distillability_definition=(
+            "(gap(baseline) - gap(student)) / (gap(baseline) - gap(teacher)); null when "
+            f"|gap(baseline) - gap(teacher)| <= {min_gap_reduction:g}"
+        ),
+        contribution_definition="gap(student) - gap(baseline); negative = KD narrowed the gap",
+        min_group_size=int(min_group_size),
+        n_bootstrap=int(n_bootstrap),
+        confidence=float(confidence),
+        seed=int(seed),
+    )
 
 
 # -------------------------------------------------------------------------- helpers
