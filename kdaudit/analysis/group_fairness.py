@@ -1337,6 +1337,38 @@ def _role_record(
                 else None
             ),
         )
+    per_class = mean = None
+    if multiclass:
+        per_class = _per_class_records(m, s, reps, confidence)
+        mean = MeanOverClasses(
+            **{
+                name: _estimate(
+                    optional_float(s[f"mean:{name}"][0]),
+                    None if reps is None else reps[f"mean:{name}"],
+                    confidence,
+                    reasons.get(name, "undefined for every class"),
+                    corrected=optional_float(s[f"est_mean:{name}"][0]),
+                    rep_corrected=None if reps is None else reps[f"est_mean:{name}"],
+                )
+                for name in _PER_CLASS
+            }
+        )
+    return RoleFairness(
+        **est,
+        by_group=_group_rows(m, group_names, group_n, small, multiclass),
+        per_class=per_class,
+        mean_over_classes=mean,
+    )
+
+
+def _group_rows(
+    m: dict[str, np.ndarray],
+    group_names: np.ndarray,
+    group_n: np.ndarray,
+    small: np.ndarray,
+    multiclass: bool,
+) -> tuple[GroupRow, ...]:
+    """One role's per-group rates (null with a reason where undefined)."""
     acc = m["accuracy"][0]
     rows = []
     for i, name in enumerate(group_names.tolist()):
@@ -1368,65 +1400,53 @@ def _role_record(
                 undefined_reason=reason,
             )
         )
-    per_class = None
-    mean = None
-    if multiclass:
-        n_kinds = m["demographic_parity_difference"].shape[1]
-        per_class_est: dict[str, list[FairnessEstimate]] = {}
-        for name in _PER_CLASS:
-            values = m[name][0]
-            corr = s[f"est_class:{name}"][0]
-            comp_class = np.arange(s[f"d:{name}"].shape[1]) % n_kinds
-            ests = []
-            for k in range(n_kinds):
-                v = optional_float(values[k])
-                if v is None:
-                    ests.append(FairnessEstimate(value=None, undefined_reason=_class_reason(name)))
-                    continue
-                ests.append(
-                    _estimate(
-                        v,
-                        None if reps is None else reps[f"class:{name}"][:, k],
-                        confidence,
-                        None,
-                        corrected=optional_float(corr[k]),
-                        rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
-                        components=None
-                        if reps is None
-                        else (
-                            s[f"d:{name}"][0][comp_class == k],
-                            reps[f"d:{name}"][:, comp_class == k],
-                            "max_abs",
-                        ),
-                    )
-                )
-            per_class_est[name] = ests
-        per_class = tuple(
-            ClassFairness(
-                class_=k,
-                demographic_parity_difference=per_class_est[_PER_CLASS[0]][k],
-                equalized_odds_difference=per_class_est[_PER_CLASS[1]][k],
-            )
-            for k in range(n_kinds)
-        )
-        mean = MeanOverClasses(
-            **{
-                name: _estimate(
-                    optional_float(s[f"mean:{name}"][0]),
-                    None if reps is None else reps[f"mean:{name}"],
+    return tuple(rows)
+
+
+def _per_class_records(
+    m: dict[str, np.ndarray],
+    s: dict[str, np.ndarray],
+    reps: dict[str, np.ndarray] | None,
+    confidence: float,
+) -> tuple[ClassFairness, ...]:
+    """One role's DPD and EOD of each class, one-vs-rest (multi-class task)."""
+    n_kinds = m["demographic_parity_difference"].shape[1]
+    per_class_est: dict[str, list[FairnessEstimate]] = {}
+    for name in _PER_CLASS:
+        values = m[name][0]
+        corr = s[f"est_class:{name}"][0]
+        comp_class = np.arange(s[f"d:{name}"].shape[1]) % n_kinds
+        ests = []
+        for k in range(n_kinds):
+            v = optional_float(values[k])
+            if v is None:
+                ests.append(FairnessEstimate(value=None, undefined_reason=_class_reason(name)))
+                continue
+            ests.append(
+                _estimate(
+                    v,
+                    None if reps is None else reps[f"class:{name}"][:, k],
                     confidence,
-                    reasons.get(name, "undefined for every class"),
-                    corrected=optional_float(s[f"est_mean:{name}"][0]),
-                    rep_corrected=None if reps is None else reps[f"est_mean:{name}"],
+                    None,
+                    corrected=optional_float(corr[k]),
+                    rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
+                    components=None
+                    if reps is None
+                    else (
+                        s[f"d:{name}"][0][comp_class == k],
+                        reps[f"d:{name}"][:, comp_class == k],
+                        "max_abs",
+                    ),
                 )
-                for name in _PER_CLASS
-            }
+            )
+        per_class_est[name] = ests
+    return tuple(
+        ClassFairness(
+            class_=k,
+            demographic_parity_difference=per_class_est[_PER_CLASS[0]][k],
+            equalized_odds_difference=per_class_est[_PER_CLASS[1]][k],
         )
-    return RoleFairness(
-        **est,
-        by_group=tuple(rows),
-        per_class=per_class,
-        mean_over_classes=mean,
+        for k in range(n_kinds)
     )
 
 
