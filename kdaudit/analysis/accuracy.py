@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.analysis.stats import (
     DeltaEstimate,
     check_labels,
@@ -31,28 +32,6 @@ class AccuracyResult(Record):
 
     accuracy: dict[str, float]
     accuracy_delta: dict[str, DeltaEstimate] = nested(DeltaEstimate, mapping=True)  # noqa: RUF009
-
-
-def pair_name(a: str, b: str) -> str:
-    """Name of the pair (a, b): the reference ``a`` first; deltas are b minus a."""
-    return f"{a}_vs_{b}"
-
-
-def check_pairs(pairs: Sequence[tuple[str, str]], roles: Sequence[str]) -> list[tuple[str, str]]:
-    """Validate that every pair names two known roles; return them as a list."""
-    out = []
-    for pair in pairs:
-        if len(pair) != 2:
-            raise UsageError(f"Expected each pair to be (reference, other); got {pair!r}.")
-        a, b = pair
-        for role in (a, b):
-            if role not in roles:
-                raise UsageError(
-                    f"Pair {pair_name(a, b)} names {role!r}, which has no predictions; "
-                    f"known roles: {', '.join(roles) or 'none'}."
-                )
-        out.append((a, b))
-    return out
 
 
 def accuracy_analysis(
