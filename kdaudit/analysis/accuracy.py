@@ -19,6 +19,13 @@ from kdaudit.analysis.stats import wilson_interval as _wilson_vector
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record, nested
 
+__all__ = [
+    "AccuracyResult",
+    "accuracy_analysis",
+    "paired_difference_ci",
+    "wilson_interval",
+]
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AccuracyResult(Record):

@@ -53,6 +53,15 @@ from kdaudit.analysis.stats import (
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record, to_native
 
+__all__ = [
+    "NO_SAMPLES",
+    "ClassShiftResult",
+    "ClassShiftRow",
+    "MultiRunClassShiftRow",
+    "class_shift",
+    "class_shift_multirun",
+]
+
 NO_SAMPLES = "no samples of this class"
 
 

@@ -32,6 +32,12 @@ from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.errors import InputDataError
 from kdaudit.results import Estimate, Record, to_native
 
+__all__ = [
+    "CounterfactualGroup",
+    "CounterfactualTextResult",
+    "counterfactual_text_fairness",
+]
+
 _CHUNK = 128  # bootstrap replicates per block (bounds memory at _CHUNK * n_changed indices)
 
 

@@ -93,6 +93,27 @@ from kdaudit.analysis.stats import (
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Estimate, Record, nested, to_native
 
+__all__ = [
+    "MAX_ALL_PAIRS_GROUPS",
+    "METHOD_BC",
+    "METHOD_DELTA_SPREAD",
+    "METHOD_ROLE_SPREAD",
+    "METHOD_SIMULTANEOUS",
+    "METRICS",
+    "NOISE_FLOOR_DRAWS",
+    "ClassFairness",
+    "FairnessDelta",
+    "FairnessEstimate",
+    "GroupFairnessResult",
+    "GroupRow",
+    "MeanOverClasses",
+    "NoiseFloor",
+    "PairDelta",
+    "RoleFairness",
+    "group_fairness",
+    "intersectional_groups",
+]
+
 METRICS: tuple[str, ...] = (
     "demographic_parity_difference",
     "equalized_odds_difference",

@@ -73,6 +73,21 @@ from kdaudit.engine.logits import LogitArray, softmax
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate, Record, to_native
 
+__all__ = [
+    "DEFAULT_GROUPS",
+    "DEFAULT_SPARE",
+    "Counterfactual",
+    "CounterfactualGroup",
+    "IndividualFairnessConfig",
+    "IndividualFairnessResult",
+    "PairIndividualFairness",
+    "RoleIndividualFairness",
+    "distance_scale",
+    "individual_fairness",
+    "subsample_statistics",
+    "total_variation",
+]
+
 DEFAULT_GROUPS = 20
 """Row groups of the grouped jackknife (docs/individual_fairness.md: measured coverage)."""
 DEFAULT_SPARE = 10

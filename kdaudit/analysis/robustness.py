@@ -65,6 +65,19 @@ from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Estimate, Record, to_native
 
+__all__ = [
+    "GAP_DEFINITIONS",
+    "REFERENCE_NAMES",
+    "Distillability",
+    "GroupAccuracy",
+    "PairRobustness",
+    "RobustnessConfig",
+    "RobustnessResult",
+    "RoleRobustness",
+    "SplitAccuracy",
+    "robustness",
+]
+
 GAP_DEFINITIONS: tuple[str, ...] = (
     "reference_minus_worst",
     "reference_minus_rest",

@@ -33,6 +33,34 @@ from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate
 from kdaudit.vocab import CORRECTIONS
 
+__all__ = [
+    "DeltaEstimate",
+    "abs_interval",
+    "adjust_pvalues",
+    "basic_interval",
+    "basic_p_value",
+    "bootstrap_cell_counts",
+    "bootstrap_p_value",
+    "check_correction",
+    "check_labels",
+    "encode_cells",
+    "estimate",
+    "factorize_labels",
+    "max_t_p_value",
+    "mcnemar_exact",
+    "nan_mean_var",
+    "optional_float",
+    "percentile_ci",
+    "permuted_group_tables",
+    "replicate_summary",
+    "signed_root",
+    "simultaneous_intervals",
+    "unbiased_squared_gaps",
+    "warn",
+    "welch_ttest",
+    "wilson_interval",
+]
+
 # Multinomial draws cost ~90 ns per cell, index draws + bincount ~10 ns per row.
 _MULTINOMIAL_COST_RATIO = 8.0
 
