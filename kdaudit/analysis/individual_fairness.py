@@ -269,17 +269,10 @@ def individual_fairness(
     geo = _geometry(graph)
     roles = list(logits)
     terms = _pair_terms(graph, geo, logits, predictions, consistency_k)
-    m, n, k = len(roles), geo.n, geo.k
-    lip_point = terms.lip_sum.sum(axis=0) / geo.n_pairs if geo.n_pairs else np.full(m, np.nan)
-    cons_point = terms.agree.sum(axis=0) / n
-    # statistics per role: lipschitz, lipschitz_normalized, consistency
-    point = np.concatenate([lip_point, lip_point * geo.scale, cons_point])
-    n_groups = int(min(n_groups, n))
-    reps = None
-    if n_bootstrap > 0 and n_groups >= 2 and geo.n_pairs:
-        reps = _jackknife_replicates(
-            geo.ext_idx, geo.dist, terms.terms, terms.same, k, consistency_k, n_groups, seed
-        )
+    m, n = len(roles), geo.n
+    point, reps, n_groups = _point_and_jackknife(
+        geo, terms, consistency_k, n_bootstrap=n_bootstrap, n_groups=n_groups, seed=seed
+    )
     cf = _counterfactuals(logits, counterfactual, n, n_bootstrap, seed, confidence)
     lip_reason = "every nearest-neighbour pair has distance 0" if geo.n_pairs == 0 else None
 
@@ -418,6 +411,31 @@ def _pair_terms(
         same[:, :, r] = pred[geo.ext_idx] == pred[:, None]
         definitions[role] = _consistency_definition(pred, consistency_k)
     return _PairTerms(terms=terms, same=same, lip_sum=lip_sum, agree=agree, definitions=definitions)
+
+
+# ------------------------------------------------------------------ stage 3: estimate
+def _point_and_jackknife(
+    geo: _Geometry,
+    terms: _PairTerms,
+    consistency_k: int,
+    *,
+    n_bootstrap: int,
+    n_groups: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Point statistics (lipschitz, lipschitz_normalized, consistency per role), the
+    grouped-jackknife replicates (None without resampling) and the groups used."""
+    m, n, k = terms.lip_sum.shape[1], geo.n, geo.k
+    lip_point = terms.lip_sum.sum(axis=0) / geo.n_pairs if geo.n_pairs else np.full(m, np.nan)
+    cons_point = terms.agree.sum(axis=0) / n
+    point = np.concatenate([lip_point, lip_point * geo.scale, cons_point])
+    n_groups = int(min(n_groups, n))
+    reps = None
+    if n_bootstrap > 0 and n_groups >= 2 and geo.n_pairs:
+        reps = _jackknife_replicates(
+            geo.ext_idx, geo.dist, terms.terms, terms.same, k, consistency_k, n_groups, seed
+        )
+    return point, reps, n_groups
 
 
 # ------------------------------------------------------ stage 3: counterfactual estimate
