@@ -28,11 +28,12 @@ Predictions may be given as labels, shape (n_samples,), or as logits / scores, s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.vocab import Correction, MetricDistance
 
 if TYPE_CHECKING:
     from kdaudit.analysis.class_shift import ClassShiftResult
@@ -60,14 +61,8 @@ FairnessMetric = Literal[
     "demographic_parity_ratio",
     "worst_group_accuracy",
 ]
-#: The group-fairness metrics (the audit's ``group_fairness.ATTR.ROLE`` keys).
-FAIRNESS_METRICS: tuple[FairnessMetric, ...] = (
-    "demographic_parity_difference",
-    "equalized_odds_difference",
-    "equal_opportunity_difference",
-    "demographic_parity_ratio",
-    "worst_group_accuracy",
-)
+#: The group-fairness metrics (the audit's ``group_fairness.ATTR.ROLE`` keys, in order).
+FAIRNESS_METRICS: tuple[FairnessMetric, ...] = get_args(FairnessMetric)
 
 
 # ------------------------------------------------------------------------ inputs
@@ -365,7 +360,7 @@ def class_accuracy_shift(
     *,
     n_classes: int | None = None,
     alpha: float = 0.05,
-    correction: str = "fdr_bh",
+    correction: Correction = "fdr_bh",
 ) -> ClassShiftResult:
     """Per-class accuracy change from teacher to student (exact McNemar per class).
 
@@ -499,7 +494,7 @@ def individual_fairness(
     y_score: Any,
     *,
     n_neighbors: int = 5,
-    distance: Literal["euclidean", "cosine"] = "euclidean",
+    distance: MetricDistance = "euclidean",
     space: str = "auto",
 ) -> float:
     """I(f): mean over neighbour pairs of TV(p(x), p(x')) / d(x, x'); smaller is fairer.
@@ -546,7 +541,7 @@ def consistency_score(
     y_pred: Any,
     *,
     n_neighbors: int = 5,
-    distance: Literal["euclidean", "cosine"] = "euclidean",
+    distance: MetricDistance = "euclidean",
     space: str = "auto",
 ) -> float:
     """AIF360's consistency: 1 - mean_i |yhat_i - mean of yhat over i's n_neighbors|.

@@ -258,3 +258,9 @@ def test_top_level_lazy_exports():
 
     assert kdaudit.demographic_parity_difference is metrics.demographic_parity_difference
     assert "fairness_difference" in dir(kdaudit)
+
+
+def test_metric_names_are_the_analyzer_s():
+    from kdaudit.analysis.group_fairness import METRICS
+
+    assert metrics.FAIRNESS_METRICS == METRICS
