@@ -280,6 +280,15 @@ def class_shift(
     -----
     Cost O(n_samples + C^2) (the matrix); a few bincounts, no Python loop
     over samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.repeat([0, 1, 2], 40)
+    >>> student = np.where((y == 2) & (np.arange(120) % 2 == 0), 0, y)  # class 2 halved
+    >>> res = class_shift(y, y, student, n_classes=3)
+    >>> res.n_significant, res.per_class[2].newly_wrong, res.disagreement_rate
+    (1, 20, 0.16666666666666666)
     """
     _check_common(alpha, correction, n_classes)
     y = check_labels("y_true", y_true, n_classes=n_classes)

@@ -338,6 +338,11 @@ def intersectional_groups(sensitive: Mapping[str, np.ndarray]) -> np.ndarray:
     -------
     ndarray of str, shape (n_samples,)
         ``"name1=value1|name2=value2"`` per row; only observed combinations occur.
+
+    Examples
+    --------
+    >>> intersectional_groups({"sex": ["F", "M", "F"], "age": ["young", "old", "old"]}).tolist()
+    ['sex=F|age=young', 'sex=M|age=old', 'sex=F|age=old']
     """
     names = list(sensitive)
     if not names:
