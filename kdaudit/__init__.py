@@ -22,8 +22,38 @@ _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 if TYPE_CHECKING:
     from kdaudit.api import AuditOptions, Report, audit, compare
     from kdaudit.data import Dataset, load_dataset
+    from kdaudit.metrics import (
+        class_accuracy_shift,
+        consistency_score,
+        demographic_parity_difference,
+        demographic_parity_ratio,
+        equal_opportunity_difference,
+        equalized_odds_difference,
+        fairness_difference,
+        individual_fairness,
+        paired_accuracy_difference,
+        worst_group_accuracy,
+    )
 
-__all__ = ["AuditOptions", "Dataset", "Report", "__version__", "audit", "compare", "load_dataset"]
+__all__ = [
+    "AuditOptions",
+    "Dataset",
+    "Report",
+    "__version__",
+    "audit",
+    "class_accuracy_shift",
+    "compare",
+    "consistency_score",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "fairness_difference",
+    "individual_fairness",
+    "load_dataset",
+    "paired_accuracy_difference",
+    "worst_group_accuracy",
+]
 
 # public name -> module that defines it
 _LAZY = {
@@ -33,6 +63,16 @@ _LAZY = {
     "compare": "kdaudit.api",
     "Dataset": "kdaudit.data",
     "load_dataset": "kdaudit.data",
+    "class_accuracy_shift": "kdaudit.metrics",
+    "consistency_score": "kdaudit.metrics",
+    "demographic_parity_difference": "kdaudit.metrics",
+    "demographic_parity_ratio": "kdaudit.metrics",
+    "equal_opportunity_difference": "kdaudit.metrics",
+    "equalized_odds_difference": "kdaudit.metrics",
+    "fairness_difference": "kdaudit.metrics",
+    "individual_fairness": "kdaudit.metrics",
+    "paired_accuracy_difference": "kdaudit.metrics",
+    "worst_group_accuracy": "kdaudit.metrics",
 }
 
 

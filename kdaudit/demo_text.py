@@ -18,6 +18,12 @@ from pathlib import Path
 from kdaudit.api import AuditOptions, compare
 from kdaudit.models.base import ModelSpec
 
+__all__ = [
+    "MAIN_T",
+    "TEMPERATURES",
+    "run_text_demo",
+]
+
 TEMPERATURES = (1.0, 4.0, 8.0)
 MAIN_T = 4.0
 

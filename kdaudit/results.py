@@ -12,6 +12,13 @@ from typing import Any, Self
 
 import numpy as np
 
+__all__ = [
+    "Estimate",
+    "Record",
+    "nested",
+    "to_native",
+]
+
 
 def to_native(value: Any) -> Any:
     """Convert numpy scalars/arrays, tuples and records to JSON-native values.

@@ -39,6 +39,15 @@ import scipy.special as _special
 from kdaudit.analysis.accuracy import wilson_interval
 from kdaudit.engine.logits import LogitArray
 
+__all__ = [
+    "METRICS",
+    "GroupMetrics",
+    "Individual",
+    "combine_runs",
+    "metric_row",
+    "temperature_sweep",
+]
+
 METRICS = (
     "accuracy",
     "demographic_parity_difference",

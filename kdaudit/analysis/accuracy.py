@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.analysis.stats import (
     DeltaEstimate,
     check_labels,
@@ -17,6 +18,13 @@ from kdaudit.analysis.stats import (
 from kdaudit.analysis.stats import wilson_interval as _wilson_vector
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record, nested
+
+__all__ = [
+    "AccuracyResult",
+    "accuracy_analysis",
+    "paired_difference_ci",
+    "wilson_interval",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,28 +39,6 @@ class AccuracyResult(Record):
 
     accuracy: dict[str, float]
     accuracy_delta: dict[str, DeltaEstimate] = nested(DeltaEstimate, mapping=True)  # noqa: RUF009
-
-
-def pair_name(a: str, b: str) -> str:
-    """Name of the pair (a, b): the reference ``a`` first; deltas are b minus a."""
-    return f"{a}_vs_{b}"
-
-
-def check_pairs(pairs: Sequence[tuple[str, str]], roles: Sequence[str]) -> list[tuple[str, str]]:
-    """Validate that every pair names two known roles; return them as a list."""
-    out = []
-    for pair in pairs:
-        if len(pair) != 2:
-            raise UsageError(f"Expected each pair to be (reference, other); got {pair!r}.")
-        a, b = pair
-        for role in (a, b):
-            if role not in roles:
-                raise UsageError(
-                    f"Pair {pair_name(a, b)} names {role!r}, which has no predictions; "
-                    f"known roles: {', '.join(roles) or 'none'}."
-                )
-        out.append((a, b))
-    return out
 
 
 def accuracy_analysis(
@@ -97,6 +83,19 @@ def accuracy_analysis(
     combined with the phi correlation of the paired 2 x 2 table. Cost
     O(n_samples), no resampling. Coverage is checked by simulation in
     tests/test_analysis_accuracy.py.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0, 1] * 50)
+    >>> student = np.where(np.arange(100) < 10, 1 - y, y)  # 10 rows now wrong
+    >>> res = accuracy_analysis(y, {"teacher": y, "student": student},
+    ...                         pairs=[("teacher", "student")])
+    >>> res.accuracy
+    {'teacher': 1.0, 'student': 0.9}
+    >>> d = res.accuracy_delta["teacher_vs_student"]
+    >>> round(d.value, 2), round(d.p_value, 4)
+    (-0.1, 0.002)
     """
     y = check_labels("y_true", y_true)
     n = y.shape[0]
@@ -117,27 +116,51 @@ def accuracy_analysis(
     right = cells.astype(np.float64)  # (n_cells, n_roles)
     point = counts @ right / n
     index = {role: i for i, role in enumerate(roles)}
-    deltas: dict[str, DeltaEstimate] = {}
-    for a, b in pairs:
-        ra, rb = right[:, index[a]] > 0, right[:, index[b]] > 0
-        both, only_a = int(counts[ra & rb].sum()), int(counts[ra & ~rb].sum())
-        only_b = int(counts[~ra & rb].sum())
-        value = float(point[index[b]] - point[index[a]])
-        low = high = p = None
-        if n_bootstrap > 0:
-            low, high = paired_difference_ci(
-                both, only_a, only_b, n - both - only_a - only_b, confidence
-            )
-            p = float(mcnemar_exact(np.array(only_a), np.array(only_b)))
-        deltas[pair_name(a, b)] = DeltaEstimate(
-            value=value,
-            ci_low=optional_float(low),
-            ci_high=optional_float(high),
-            p_value=optional_float(p),
+    deltas = {
+        pair_name(a, b): _pair_delta(
+            right[:, index[a]] > 0,
+            right[:, index[b]] > 0,
+            counts,
+            point,
+            index[a],
+            index[b],
+            n_bootstrap > 0,
+            confidence,
         )
+        for a, b in pairs
+    }
     return AccuracyResult(
         accuracy={role: float(point[index[role]]) for role in roles},
         accuracy_delta=deltas,
+    )
+
+
+def _pair_delta(
+    ra: np.ndarray,
+    rb: np.ndarray,
+    counts: np.ndarray,
+    point: np.ndarray,
+    ia: int,
+    ib: int,
+    with_test: bool,
+    confidence: float,
+) -> DeltaEstimate:
+    """acc(b) - acc(a) from the cells where each role is right (``ra``, ``rb``)."""
+    n = int(counts.sum())
+    both, only_a = int(counts[ra & rb].sum()), int(counts[ra & ~rb].sum())
+    only_b = int(counts[~ra & rb].sum())
+    value = float(point[ib] - point[ia])
+    low = high = p = None
+    if with_test:
+        low, high = paired_difference_ci(
+            both, only_a, only_b, n - both - only_a - only_b, confidence
+        )
+        p = float(mcnemar_exact(np.array(only_a), np.array(only_b)))
+    return DeltaEstimate(
+        value=value,
+        ci_low=optional_float(low),
+        ci_high=optional_float(high),
+        p_value=optional_float(p),
     )
 
 

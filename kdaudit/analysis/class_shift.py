@@ -53,6 +53,15 @@ from kdaudit.analysis.stats import (
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Record, to_native
 
+__all__ = [
+    "NO_SAMPLES",
+    "ClassShiftResult",
+    "ClassShiftRow",
+    "MultiRunClassShiftRow",
+    "class_shift",
+    "class_shift_multirun",
+]
+
 NO_SAMPLES = "no samples of this class"
 
 
@@ -271,6 +280,15 @@ def class_shift(
     -----
     Cost O(n_samples + C^2) (the matrix); a few bincounts, no Python loop
     over samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.repeat([0, 1, 2], 40)
+    >>> student = np.where((y == 2) & (np.arange(120) % 2 == 0), 0, y)  # class 2 halved
+    >>> res = class_shift(y, y, student, n_classes=3)
+    >>> res.n_significant, res.per_class[2].newly_wrong, res.disagreement_rate
+    (1, 20, 0.16666666666666666)
     """
     _check_common(alpha, correction, n_classes)
     y = check_labels("y_true", y_true, n_classes=n_classes)
@@ -355,111 +373,33 @@ def class_shift_multirun(
         (sample std, ddof=1), ``acc_a``/``acc_b`` as means over runs, and the
         disagreement statistics averaged over all run combinations (see the
         module notes for the degenerate cases).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.repeat([0, 1], 50)
+    >>> a = [y, y]  # two perfect runs
+    >>> b = [np.where(np.arange(100) < 10 + i, 1, y) for i in range(2)]  # class 0 hurt
+    >>> res = class_shift_multirun(y, a, b, n_classes=2)
+    >>> res.mode, res.n_runs_a, [row.acc_b for row in res.per_class]
+    ('multi_run', 2, [0.79, 1.0])
     """
     _check_common(alpha, correction, n_classes)
-    if len(preds_a) < 2 or len(preds_b) < 2:
-        raise UsageError(
-            "Expected at least 2 runs per model for the multi-run test; got "
-            f"{len(preds_a)} and {len(preds_b)}. Use class_shift() for single runs."
-        )
-    y = check_labels("y_true", y_true, n_classes=n_classes)
-    n = y.shape[0]
-    if n == 0:
-        raise InputDataError("Expected at least one sample; got an empty y_true.")
-    runs_a = [
-        check_labels(f"run {i} of model A", p, n_samples=n, n_classes=n_classes)
-        for i, p in enumerate(preds_a)
-    ]
-    runs_b = [
-        check_labels(f"run {i} of model B", p, n_samples=n, n_classes=n_classes)
-        for i, p in enumerate(preds_b)
-    ]
+    y, runs_a, runs_b = _check_runs(y_true, preds_a, preds_b, n_classes)
     n_c = np.bincount(y, minlength=n_classes)
-    present = n_c > 0
-
-    def class_acc(runs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        right = np.stack([np.bincount(y[p == y], minlength=n_classes) for p in runs])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            acc_c = right / n_c  # (R, C), NaN for empty classes
-            acc = right.sum(axis=1) / n  # (R,)
-            ratio = acc_c / acc[:, None]  # NaN/inf when a run is never right
-        ratio[~np.isfinite(ratio)] = np.nan
-        return acc_c, ratio
-
-    acc_ca, ratio_a = class_acc(runs_a)
-    acc_cb, ratio_b = class_acc(runs_b)
-    _, _, p = welch_ttest(ratio_a, ratio_b, axis=0)
-
-    mean_a, std_a, cnt_a = _mean_std(ratio_a)
-    mean_b, std_b, cnt_b = _mean_std(ratio_b)
-    reasons: list[str | None] = [None] * n_classes
-    constant = (cnt_a >= 2) & (cnt_b >= 2) & (std_a == 0) & (std_b == 0)
-    for c in range(n_classes):
-        if not present[c]:
-            reasons[c] = NO_SAMPLES
-        elif cnt_a[c] < 2 or cnt_b[c] < 2:
-            reasons[c] = "fewer than 2 runs with a defined accuracy ratio"
-        elif constant[c] and mean_a[c] != mean_b[c]:
-            reasons[c] = "zero variance in both models' ratios; Welch's t is undefined"
-    p = np.where(constant & (mean_a == mean_b), 1.0, p)
-    p = np.where([r is None for r in reasons], p, np.nan)
-    p_adj, sig, n_sig, n_sig_raw = _significance(p, alpha, correction)
-
-    # disagreement over every (run of A, run of B) combination
-    stats = np.stack(
-        [_per_class_counts(y, pa, pb, n_classes)[2:] for pa in runs_a for pb in runs_b]
-    ).astype(np.float64)  # (R_a * R_b, 3, C): newly wrong, newly right, differ
-    overall = stats[:, 2].sum(axis=1) / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dis_c = stats[:, 2] / n_c
-    dis_mean, dis_std, _ = _mean_std(dis_c)
-    nw = stats[:, 0].mean(axis=0)
-    nr = stats[:, 1].mean(axis=0)
-
-    def col(x: np.ndarray) -> list[float | None]:
-        return [optional_float(v) for v in x]
-
-    acc_a_m = col(np.mean(acc_ca, axis=0))
-    acc_b_m = col(np.mean(acc_cb, axis=0))
-    cols = {
-        "p": col(p),
-        "padj": col(p_adj),
-        "ma": col(mean_a),
-        "mb": col(mean_b),
-        "sa": col(std_a),
-        "sb": col(std_b),
-        "dm": col(dis_mean),
-        "ds": col(dis_std),
-        "nw": col(nw),
-        "nr": col(nr),
-    }
-    rows = tuple(
-        MultiRunClassShiftRow(
-            class_=c,
-            n=int(n_c[c]),
-            acc_a=acc_a_m[c],
-            acc_b=acc_b_m[c],
-            p_value=cols["p"][c],
-            p_adjusted=cols["padj"][c],
-            significant=bool(sig[c]),
-            newly_wrong=cols["nw"][c] or 0.0,
-            newly_right=cols["nr"][c] or 0.0,
-            disagreement_rate=cols["dm"][c],
-            ratio_mean_a=cols["ma"][c],
-            ratio_mean_b=cols["mb"][c],
-            ratio_std_a=cols["sa"][c],
-            ratio_std_b=cols["sb"][c],
-            disagreement_rate_std=cols["ds"][c],
-            undefined_reason=reasons[c],
-        )
-        for c in range(n_classes)
-    )
+    acc_ca, ratio_a = _class_ratios(y, runs_a, n_c)
+    acc_cb, ratio_b = _class_ratios(y, runs_b, n_c)
+    test = _welch_by_class(ratio_a, ratio_b, n_c > 0)
+    p_adj, sig, n_sig, n_sig_raw = _significance(test.p, alpha, correction)
+    dis = _run_disagreement(y, runs_a, runs_b, n_c)
+    rows = _multirun_rows(n_c, acc_ca, acc_cb, test, p_adj, sig, dis, n_classes=n_classes)
     per_run = tuple(
         class_shift(
             y_true, ra, rb, n_classes=n_classes, alpha=alpha, correction=correction
         ).n_significant
         for ra, rb in zip(runs_a, runs_b, strict=False)
     )
+    overall = dis.overall
     return ClassShiftResult(
         mode="multi_run",
         test="welch_t",
@@ -478,6 +418,149 @@ def class_shift_multirun(
         n_significant_per_run=per_run,
         n_significant_run_mean=float(np.mean(per_run)),
         n_significant_run_std=float(np.std(per_run, ddof=1)) if len(per_run) > 1 else 0.0,
+    )
+
+
+def _check_runs(
+    y_true: np.ndarray,
+    preds_a: Sequence[np.ndarray],
+    preds_b: Sequence[np.ndarray],
+    n_classes: int,
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Stage 1: the labels and every run of both models, checked."""
+    if len(preds_a) < 2 or len(preds_b) < 2:
+        raise UsageError(
+            "Expected at least 2 runs per model for the multi-run test; got "
+            f"{len(preds_a)} and {len(preds_b)}. Use class_shift() for single runs."
+        )
+    y = check_labels("y_true", y_true, n_classes=n_classes)
+    n = y.shape[0]
+    if n == 0:
+        raise InputDataError("Expected at least one sample; got an empty y_true.")
+    runs_a = [
+        check_labels(f"run {i} of model A", p, n_samples=n, n_classes=n_classes)
+        for i, p in enumerate(preds_a)
+    ]
+    runs_b = [
+        check_labels(f"run {i} of model B", p, n_samples=n, n_classes=n_classes)
+        for i, p in enumerate(preds_b)
+    ]
+    return y, runs_a, runs_b
+
+
+def _class_ratios(
+    y: np.ndarray, runs: list[np.ndarray], n_c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2: per run, class accuracies (R, C) and ratios to the run's accuracy (R, C)."""
+    right = np.stack([np.bincount(y[p == y], minlength=n_c.shape[0]) for p in runs])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acc_c = right / n_c  # (R, C), NaN for empty classes
+        acc = right.sum(axis=1) / y.shape[0]  # (R,)
+        ratio = acc_c / acc[:, None]  # NaN/inf when a run is never right
+    ratio[~np.isfinite(ratio)] = np.nan
+    return acc_c, ratio
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _WelchByClass:
+    p: np.ndarray
+    mean_a: np.ndarray
+    std_a: np.ndarray
+    mean_b: np.ndarray
+    std_b: np.ndarray
+    reasons: list[str | None]
+
+
+def _welch_by_class(ratio_a: np.ndarray, ratio_b: np.ndarray, present: np.ndarray) -> _WelchByClass:
+    """Stage 3: Welch's t-test per class, with the degenerate cases named."""
+    _, _, p = welch_ttest(ratio_a, ratio_b, axis=0)
+    mean_a, std_a, cnt_a = _mean_std(ratio_a)
+    mean_b, std_b, cnt_b = _mean_std(ratio_b)
+    reasons: list[str | None] = [None] * present.shape[0]
+    constant = (cnt_a >= 2) & (cnt_b >= 2) & (std_a == 0) & (std_b == 0)
+    for c in range(present.shape[0]):
+        if not present[c]:
+            reasons[c] = NO_SAMPLES
+        elif cnt_a[c] < 2 or cnt_b[c] < 2:
+            reasons[c] = "fewer than 2 runs with a defined accuracy ratio"
+        elif constant[c] and mean_a[c] != mean_b[c]:
+            reasons[c] = "zero variance in both models' ratios; Welch's t is undefined"
+    p = np.where(constant & (mean_a == mean_b), 1.0, p)
+    p = np.where([r is None for r in reasons], p, np.nan)
+    return _WelchByClass(
+        p=p, mean_a=mean_a, std_a=std_a, mean_b=mean_b, std_b=std_b, reasons=reasons
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _RunDisagreement:
+    overall: np.ndarray  # (R_a * R_b,) disagreement rate of each run combination
+    mean: np.ndarray  # (C,)
+    std: np.ndarray  # (C,)
+    newly_wrong: np.ndarray  # (C,) mean over combinations
+    newly_right: np.ndarray  # (C,)
+
+
+def _run_disagreement(
+    y: np.ndarray, runs_a: list[np.ndarray], runs_b: list[np.ndarray], n_c: np.ndarray
+) -> _RunDisagreement:
+    """Stage 3: disagreement over every (run of A, run of B) combination."""
+    n_classes = n_c.shape[0]
+    counts = np.stack(
+        [_per_class_counts(y, pa, pb, n_classes)[2:] for pa in runs_a for pb in runs_b]
+    ).astype(np.float64)  # (R_a * R_b, 3, C): newly wrong, newly right, differ
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dis_c = counts[:, 2] / n_c
+    dis_mean, dis_std, _ = _mean_std(dis_c)
+    return _RunDisagreement(
+        overall=counts[:, 2].sum(axis=1) / y.shape[0],
+        mean=dis_mean,
+        std=dis_std,
+        newly_wrong=counts[:, 0].mean(axis=0),
+        newly_right=counts[:, 1].mean(axis=0),
+    )
+
+
+def _multirun_rows(
+    n_c: np.ndarray,
+    acc_ca: np.ndarray,
+    acc_cb: np.ndarray,
+    test: _WelchByClass,
+    p_adj: np.ndarray,
+    sig: np.ndarray,
+    dis: _RunDisagreement,
+    *,
+    n_classes: int,
+) -> tuple[MultiRunClassShiftRow, ...]:
+    """Stage 4: one record per class."""
+
+    def col(x: np.ndarray) -> list[float | None]:
+        return [optional_float(v) for v in x]
+
+    acc_a, acc_b = col(np.mean(acc_ca, axis=0)), col(np.mean(acc_cb, axis=0))
+    p, padj = col(test.p), col(p_adj)
+    ma, mb, sa, sb = col(test.mean_a), col(test.mean_b), col(test.std_a), col(test.std_b)
+    dm, ds, nw, nr = col(dis.mean), col(dis.std), col(dis.newly_wrong), col(dis.newly_right)
+    return tuple(
+        MultiRunClassShiftRow(
+            class_=c,
+            n=int(n_c[c]),
+            acc_a=acc_a[c],
+            acc_b=acc_b[c],
+            p_value=p[c],
+            p_adjusted=padj[c],
+            significant=bool(sig[c]),
+            newly_wrong=nw[c] or 0.0,
+            newly_right=nr[c] or 0.0,
+            disagreement_rate=dm[c],
+            ratio_mean_a=ma[c],
+            ratio_mean_b=mb[c],
+            ratio_std_a=sa[c],
+            ratio_std_b=sb[c],
+            disagreement_rate_std=ds[c],
+            undefined_reason=test.reasons[c],
+        )
+        for c in range(n_classes)
     )
 
 

@@ -28,8 +28,15 @@ from typing import Any
 import numpy as np
 
 from kdaudit.analysis import stats
+from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.errors import InputDataError
 from kdaudit.results import Estimate, Record, to_native
+
+__all__ = [
+    "CounterfactualGroup",
+    "CounterfactualTextResult",
+    "counterfactual_text_fairness",
+]
 
 _CHUNK = 128  # bootstrap replicates per block (bounds memory at _CHUNK * n_changed indices)
 
@@ -105,7 +112,7 @@ def counterfactual_text_fairness(
     changed: np.ndarray,
     *,
     sensitive_features: Mapping[str, np.ndarray] | None = None,
-    pairs: Sequence[tuple[str, str]] = (),
+    pairs: Sequence[tuple[str, str] | str] = (),
     n_swaps: int | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -122,7 +129,7 @@ def counterfactual_text_fairness(
         Rows whose text had at least one term swapped; only these are measured.
     sensitive_features : mapping of name -> ndarray of shape (n_samples,), optional
         Group labels; each attribute gets per-group values.
-    pairs : sequence of (A, B)
+    pairs : sequence of (A, B) or "A_vs_B"
         Paired changes B minus A.
     n_swaps : int, optional
         Total number of swapped terms (informational).
@@ -133,10 +140,66 @@ def counterfactual_text_fairness(
     Returns
     -------
     CounterfactualTextResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = {"teacher": np.array([[0.9, 0.1], [0.2, 0.8]])}
+    >>> p_cf = {"teacher": np.array([[0.4, 0.6], [0.2, 0.8]])}
+    >>> res = counterfactual_text_fairness(p, p_cf, np.array([True, True]), n_bootstrap=0)
+    >>> res.models["teacher"]["flip_rate"].value, res.models["teacher"]["mean_tv_distance"].value
+    (0.5, 0.25)
     """
     changed = np.asarray(changed, dtype=bool)
-    n = changed.shape[0]
     roles = list(probs)
+    checked = check_pairs(pairs, roles)
+    rows = np.flatnonzero(changed)
+    values = _values(probs, probs_counterfactual, changed.shape[0], rows, roles, checked)
+    groups = _groups(sensitive_features, rows)
+    reps = (
+        _replicates(values, [mk for _, _, mk in groups], n_bootstrap, seed)
+        if n_bootstrap > 0 and rows.size > 0
+        else [None] * len(groups)
+    )
+    blocks = _Blocks(
+        values=values,
+        groups=groups,
+        reps=reps,
+        confidence=confidence,
+        min_group_size=min_group_size,
+        undefined="no text contains a term to swap" if rows.size == 0 else None,
+    )
+    models = {role: blocks.block(2 * i, 2 * i + 1, False) for i, role in enumerate(roles)}
+    base = 2 * len(roles)
+    delta = {
+        pair_name(a, b): blocks.block(base + 2 * i, base + 2 * i + 1, True)
+        for i, (a, b) in enumerate(checked)
+    }
+    config = {
+        "n_samples": changed.shape[0],
+        "n_changed": rows.size,
+        "n_swaps": n_swaps,
+        "bootstrap": n_bootstrap,
+        "confidence": confidence,
+        "seed": seed,
+        "min_group_size": min_group_size,
+        "resampling": "percentile bootstrap over changed rows",
+    }
+    return CounterfactualTextResult(config=config, models=models, delta=delta)
+
+
+def _values(
+    probs: Mapping[str, np.ndarray],
+    probs_counterfactual: Mapping[str, np.ndarray],
+    n: int,
+    rows: np.ndarray,
+    roles: list[str],
+    pairs: list[tuple[str, str]],
+) -> np.ndarray:
+    """Stages 1-2: per changed row, flip and TV of every role, then of every pair (B - A).
+
+    Columns (flip_r0, tv_r0, flip_r1, ..., flip_pair0, tv_pair0, ...).
+    """
     for role in roles:
         for name, arr in (
             ("probs", probs[role]),
@@ -146,16 +209,13 @@ def counterfactual_text_fairness(
                 raise InputDataError(
                     f"{name} of the {role} has {np.asarray(arr).shape[0]} rows; expected {n}."
                 )
-    rows = np.flatnonzero(changed)
-    m = rows.size
-    # per changed row: flip and TV of every role, as columns (flip_r0, tv_r0, flip_r1, ...)
     cols = []
     for role in roles:
         flip, tv = _per_row(
             np.asarray(probs[role])[rows], np.asarray(probs_counterfactual[role])[rows]
         )
         cols += [flip, tv]
-    values = np.stack(cols, axis=1) if cols else np.zeros((m, 0))
+    values = np.stack(cols, axis=1) if cols else np.zeros((rows.size, 0))
     for a, b in pairs:
         ia, ib = roles.index(a), roles.index(b)
         values = np.concatenate(
@@ -166,61 +226,58 @@ def counterfactual_text_fairness(
             ],
             axis=1,
         )
-    groups: list[tuple[str, str, np.ndarray]] = [("", "", np.ones(m, dtype=bool))]
+    return values
+
+
+def _groups(
+    sensitive_features: Mapping[str, np.ndarray] | None, rows: np.ndarray
+) -> list[tuple[str, str, np.ndarray]]:
+    """(attribute, group, mask over the changed rows); the first entry is every row."""
+    groups: list[tuple[str, str, np.ndarray]] = [("", "", np.ones(rows.size, dtype=bool))]
     for attr, labels in (sensitive_features or {}).items():
         lab = np.asarray(labels).astype(str)[rows]
         for g in sorted(set(lab.tolist())):
             groups.append((attr, g, lab == g))
-    undefined = "no text contains a term to swap" if m == 0 else None
-    reps = (
-        _replicates(values, [mk for _, _, mk in groups], n_bootstrap, seed)
-        if n_bootstrap > 0 and m > 0
-        else [None] * len(groups)
-    )
+    return groups
 
-    def est(j: int, k: int, paired: bool) -> Estimate:
-        _, _, mask = groups[j]
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Blocks:
+    """Stage 4: the records of a model (or a pair) from the values and replicates."""
+
+    values: np.ndarray
+    groups: list[tuple[str, str, np.ndarray]]
+    reps: list[np.ndarray] | list[None]
+    confidence: float
+    min_group_size: int
+    undefined: str | None
+
+    def est(self, j: int, k: int, paired: bool) -> Estimate:
+        _, _, mask = self.groups[j]
         size = int(mask.sum())
-        if undefined is not None or size == 0:
+        if self.undefined is not None or size == 0:
             return Estimate(
-                value=None, undefined_reason=undefined or "no changed row in this group"
+                value=None, undefined_reason=self.undefined or "no changed row in this group"
             )
-        value = float(values[mask, k].mean())
-        rep = reps[j]
-        if rep is None or (j > 0 and size < min_group_size):
+        value = float(self.values[mask, k].mean())
+        rep = self.reps[j]
+        if rep is None or (j > 0 and size < self.min_group_size):
             return Estimate(value=value)  # a small group: the point value only
-        return stats.estimate(value, rep[:, k], confidence, paired=paired)
+        return stats.estimate(value, rep[:, k], self.confidence, paired=paired)
 
-    def block(k_flip: int, k_tv: int, paired: bool) -> dict[str, Any]:
+    def block(self, k_flip: int, k_tv: int, paired: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "flip_rate": est(0, k_flip, paired),
-            "mean_tv_distance": est(0, k_tv, paired),
+            "flip_rate": self.est(0, k_flip, paired),
+            "mean_tv_distance": self.est(0, k_tv, paired),
             "by_group": {},
         }
-        for j, (attr, g, mask) in enumerate(groups[1:], start=1):
+        for j, (attr, g, mask) in enumerate(self.groups[1:], start=1):
             out["by_group"].setdefault(attr, []).append(
                 CounterfactualGroup(
                     group=g,
                     n=int(mask.sum()),
-                    flip_rate=est(j, k_flip, paired),
-                    mean_tv_distance=est(j, k_tv, paired),
+                    flip_rate=self.est(j, k_flip, paired),
+                    mean_tv_distance=self.est(j, k_tv, paired),
                 )
             )
         return out
-
-    models = {role: block(2 * i, 2 * i + 1, False) for i, role in enumerate(roles)}
-    base = 2 * len(roles)
-    delta = {
-        f"{a}_vs_{b}": block(base + 2 * i, base + 2 * i + 1, True) for i, (a, b) in enumerate(pairs)
-    }
-    config = {
-        "n_samples": n,
-        "n_changed": m,
-        "n_swaps": n_swaps,
-        "bootstrap": n_bootstrap,
-        "confidence": confidence,
-        "seed": seed,
-        "min_group_size": min_group_size,
-        "resampling": "percentile bootstrap over changed rows",
-    }
-    return CounterfactualTextResult(config=config, models=models, delta=delta)

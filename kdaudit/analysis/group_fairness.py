@@ -68,7 +68,7 @@ from typing import Any, Self
 import numpy as np
 from scipy import sparse
 
-from kdaudit.analysis.accuracy import check_pairs, pair_name
+from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.analysis.poisson import poisson_cell_counts
 from kdaudit.analysis.stats import (
     _MULTINOMIAL_COST_RATIO,
@@ -92,6 +92,27 @@ from kdaudit.analysis.stats import (
 )
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Estimate, Record, nested, to_native
+
+__all__ = [
+    "MAX_ALL_PAIRS_GROUPS",
+    "METHOD_BC",
+    "METHOD_DELTA_SPREAD",
+    "METHOD_ROLE_SPREAD",
+    "METHOD_SIMULTANEOUS",
+    "METRICS",
+    "NOISE_FLOOR_DRAWS",
+    "ClassFairness",
+    "FairnessDelta",
+    "FairnessEstimate",
+    "GroupFairnessResult",
+    "GroupRow",
+    "MeanOverClasses",
+    "NoiseFloor",
+    "PairDelta",
+    "RoleFairness",
+    "group_fairness",
+    "intersectional_groups",
+]
 
 METRICS: tuple[str, ...] = (
     "demographic_parity_difference",
@@ -317,6 +338,11 @@ def intersectional_groups(sensitive: Mapping[str, np.ndarray]) -> np.ndarray:
     -------
     ndarray of str, shape (n_samples,)
         ``"name1=value1|name2=value2"`` per row; only observed combinations occur.
+
+    Examples
+    --------
+    >>> intersectional_groups({"sex": ["F", "M", "F"], "age": ["young", "old", "old"]}).tolist()
+    ['sex=F|age=young', 'sex=M|age=old', 'sex=F|age=old']
     """
     names = list(sensitive)
     if not names:
@@ -549,7 +575,7 @@ def group_fairness(
     sensitive_features: np.ndarray,
     *,
     n_classes: int,
-    pairs: Sequence[tuple[str, str]],
+    pairs: Sequence[tuple[str, str] | str],
     positive_label: int | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -569,7 +595,7 @@ def group_fairness(
         Use :func:`intersectional_groups` to combine several attributes.
     n_classes : int
         C >= 2. With C == 2 the task is binary (positive label 1 unless given).
-    pairs : sequence of (reference, other)
+    pairs : sequence of (reference, other) or "reference_vs_other"
         ``delta[f"{a}_vs_{b}"]`` holds metric(b) - metric(a).
     positive_label : int, optional
         The positive class. Given on a multi-class task, that class is
@@ -599,7 +625,73 @@ def group_fairness(
     KDAuditWarning
         One group only; a rate undefined in some group (left out of its
         spread); groups smaller than ``min_group_size``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    >>> group = np.array(["a", "a", "a", "a", "b", "b", "b", "b"])
+    >>> preds = {"teacher": y, "student": np.array([1, 1, 1, 1, 0, 1, 0, 1])}
+    >>> res = group_fairness(y, preds, group, n_classes=2,
+    ...                      pairs=[("teacher", "student")], n_bootstrap=0, min_group_size=1)
+    >>> res.roles["student"].demographic_parity_difference.value  # 4/4 - 2/4
+    0.5
+    >>> res.delta["teacher_vs_student"].demographic_parity_difference.value
+    0.5
     """
+    inp = _validate(
+        y_true,
+        predictions,
+        sensitive_features,
+        n_classes=n_classes,
+        pairs=pairs,
+        positive_label=positive_label,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+    )
+    table = _cell_table(inp)
+    est = _estimate_all(table, n_bootstrap=n_bootstrap, seed=seed, row_ids=row_ids)
+    return _records(
+        inp,
+        table,
+        est,
+        confidence=confidence,
+        min_group_size=min_group_size,
+        n_bootstrap=n_bootstrap,
+    )
+
+
+# ------------------------------------------------------------------- stage 1: validate
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Inputs:
+    """Checked inputs: labels, each role's predictions and the group codes."""
+
+    y: np.ndarray
+    roles: list[str]
+    pairs: list[tuple[str, str]]
+    preds: list[np.ndarray]
+    group_names: np.ndarray
+    group_code: np.ndarray
+    n_classes: int
+    multiclass: bool
+    pos_label: int | None
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group_names.shape[0])
+
+
+def _validate(
+    y_true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    sensitive_features: np.ndarray,
+    *,
+    n_classes: int,
+    pairs: Sequence[tuple[str, str] | str],
+    positive_label: int | None,
+    n_bootstrap: int,
+    confidence: float,
+) -> _Inputs:
     if n_classes < 2:
         raise UsageError(f"Expected n_classes >= 2 for group fairness; got {n_classes}.")
     if n_bootstrap < 0:
@@ -613,7 +705,7 @@ def group_fairness(
     roles = list(predictions)
     if not roles:
         raise UsageError("Expected predictions of at least one role; got none.")
-    pairs = check_pairs(pairs, roles)
+    checked_pairs = check_pairs(pairs, roles)
     preds = [
         check_labels(f"{role} predictions", predictions[role], n_samples=n, n_classes=n_classes)
         for role in roles
@@ -630,97 +722,186 @@ def group_fairness(
             tip="Pass one attribute at a time, or combine several with intersectional_groups().",
         )
     group_names, g = factorize_labels(sens)
-    n_groups = int(group_names.shape[0])
-    n_roles = len(roles)
-
     multiclass = positive_label is None and n_classes > 2
-    if multiclass:
-        pos_label = None
-        columns = [g, y, *preds]
-        sizes = [n_groups] + [n_classes] * (1 + n_roles)
-    else:
+    pos_label = None
+    if not multiclass:
         pos_label = 1 if positive_label is None else int(positive_label)
         if not 0 <= pos_label < n_classes:
             raise UsageError(
                 f"Expected positive_label in [0, {n_classes}); got {positive_label!r}."
             )
-        columns = [g, (y == pos_label).astype(np.int64)]
-        columns += [(p == pos_label).astype(np.int64) for p in preds]
-        sizes = [n_groups] + [2] * (1 + n_roles)
-        if n_classes > 2:  # correctness is not implied by the binarized labels
-            columns += [(p == y).astype(np.int64) for p in preds]
-            sizes += [2] * n_roles
-    cells, counts, cell_of_row = encode_cells(columns, sizes)
-    use_poisson = counts.shape[0] * _MULTINOMIAL_COST_RATIO > n
-    layout = _Layout(n_groups, n_roles, n_classes if multiclass else 1)
-    agg_matrix = _aggregation_matrix(cells, layout, multiclass, n_classes)
+    return _Inputs(
+        y=y,
+        roles=roles,
+        pairs=checked_pairs,
+        preds=preds,
+        group_names=group_names,
+        group_code=g,
+        n_classes=n_classes,
+        multiclass=multiclass,
+        pos_label=pos_label,
+    )
+
+
+# ---------------------------------------------------------------- stage 2: cell table
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _CellTable:
+    """Distinct (group, truth, each role's prediction) cells, their counts and the
+    sparse matrix that turns cell counts into every confusion count."""
+
+    cells: np.ndarray
+    counts: np.ndarray
+    cell_of_row: np.ndarray
+    layout: _Layout
+    agg_matrix: sparse.csr_matrix
+    multiclass: bool
+    n_classes: int
 
     def compute(
-        cell_counts: np.ndarray, matrix: sparse.csr_matrix = agg_matrix
+        self, cell_counts: np.ndarray, matrix: sparse.csr_matrix | None = None
     ) -> list[dict[str, np.ndarray]]:
+        """Each role's metrics (:func:`_metrics`) from (b, n_cells) counts."""
+        matrix = self.agg_matrix if matrix is None else matrix
         agg = np.asarray(matrix @ cell_counts.T.astype(np.float64)).T
-        n_g, correct, pos, predpos, tp = layout.split(agg)
-        return [_metrics(n_g, correct[:, r], pos, predpos[:, r], tp[:, r]) for r in range(n_roles)]
+        n_g, correct, pos, predpos, tp = self.layout.split(agg)
+        return [
+            _metrics(n_g, correct[:, r], pos, predpos[:, r], tp[:, r])
+            for r in range(self.layout.n_roles)
+        ]
 
-    point = compute(counts[None, :])
+
+def _cell_table(inp: _Inputs) -> _CellTable:
+    n_groups, n_roles, n_classes, g = inp.n_groups, len(inp.roles), inp.n_classes, inp.group_code
+    if inp.multiclass:
+        columns = [g, inp.y, *inp.preds]
+        sizes = [n_groups] + [n_classes] * (1 + n_roles)
+    else:
+        columns = [g, (inp.y == inp.pos_label).astype(np.int64)]
+        columns += [(p == inp.pos_label).astype(np.int64) for p in inp.preds]
+        sizes = [n_groups] + [2] * (1 + n_roles)
+        if n_classes > 2:  # correctness is not implied by the binarized labels
+            columns += [(p == inp.y).astype(np.int64) for p in inp.preds]
+            sizes += [2] * n_roles
+    cells, counts, cell_of_row = encode_cells(columns, sizes)
+    layout = _Layout(n_groups, n_roles, n_classes if inp.multiclass else 1)
+    return _CellTable(
+        cells=cells,
+        counts=counts,
+        cell_of_row=cell_of_row,
+        layout=layout,
+        agg_matrix=_aggregation_matrix(cells, layout, inp.multiclass, n_classes),
+        multiclass=inp.multiclass,
+        n_classes=n_classes,
+    )
+
+
+# ------------------------------------------------------------------ stage 3: estimate
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Estimates:
+    """Point metrics and summaries per role, bootstrap replicates and the noise floor."""
+
+    point: list[dict[str, np.ndarray]]
+    point_sum: list[dict[str, np.ndarray]]
+    reps: list[dict[str, np.ndarray]] | None
+    floor: list[dict[str, np.ndarray]] | None
+    use_poisson: bool
+
+
+def _estimate_all(
+    table: _CellTable, *, n_bootstrap: int, seed: int, row_ids: np.ndarray | None
+) -> _Estimates:
+    multiclass, counts = table.multiclass, table.counts
+    point = table.compute(counts[None, :])
     pairs_of_rate = {
         rate: _pair_index(_col_mean(np.stack([pm[rate][0] for pm in point])))
         for rate in ("selection_rate", "tpr", "fpr")
     }
     point_sum = [_summaries(m, multiclass, pairs_of_rate) for m in point]
-
+    use_poisson = counts.shape[0] * _MULTINOMIAL_COST_RATIO > int(counts.sum())
     reps: list[dict[str, np.ndarray]] | None = None
     floor: list[dict[str, np.ndarray]] | None = None
     if n_bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        n_pairs = pairs_of_rate["tpr"][0].shape[0]
-        per_rep = max(
-            1, n_groups * layout.n_kinds * (3 * n_roles + 1), 6 * n_pairs * layout.n_kinds * n_roles
+        reps = _bootstrap_summaries(
+            table, pairs_of_rate, n_bootstrap, seed, row_ids, use_poisson=use_poisson
         )
-        # bound both the metric arrays (per_rep) and the drawn cell counts (n_cells) per chunk
-        chunk = max(
-            1,
-            min(
-                n_bootstrap, _CHUNK_ELEMENTS // per_rep, _CHUNK_ELEMENTS // max(1, counts.shape[0])
-            ),
-        )
-        pieces: list[list[dict[str, np.ndarray]]] = []
-        draws = (
-            # no ids given: rows keyed by their rank in cell order (rows of one cell are
-            # interchangeable), so the draws depend on the counts only, not the row order
-            poisson_cell_counts(
-                cell_of_row
-                if row_ids is not None
-                else np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts),
-                counts.shape[0],
-                n_bootstrap,
-                seed,
-                row_ids=row_ids,
-                chunk_size=chunk,
-            )
-            if use_poisson
-            else bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk)
-        )
-        for draw in draws:
-            pieces.append([_summaries(m, multiclass, pairs_of_rate) for m in compute(draw)])
-        reps = [
-            {k: np.concatenate([p[r][k] for p in pieces], axis=0) for k in pieces[0][r]}
-            for r in range(n_roles)
-        ]
-        if n_groups >= 2:
+        if table.layout.n_groups >= 2:
             floor = _noise_floor(
-                cells,
+                table.cells,
                 counts,
-                layout,
+                table.layout,
                 multiclass,
-                n_classes,
+                table.n_classes,
                 n_bootstrap,
                 np.random.default_rng([seed, 8]),
-                compute,
+                table.compute,
             )
+    return _Estimates(
+        point=point, point_sum=point_sum, reps=reps, floor=floor, use_poisson=use_poisson
+    )
 
-    # ---- reasons, warnings, records
-    group_n = np.bincount(g, minlength=n_groups)
+
+def _bootstrap_summaries(
+    table: _CellTable,
+    pairs_of_rate: dict[str, tuple[np.ndarray, np.ndarray]],
+    n_bootstrap: int,
+    seed: int,
+    row_ids: np.ndarray | None,
+    *,
+    use_poisson: bool,
+) -> list[dict[str, np.ndarray]]:
+    """Per role, the replicates of every summary (:func:`_summaries`), chunk by chunk."""
+    layout, counts = table.layout, table.counts
+    n_roles = layout.n_roles
+    rng = np.random.default_rng(seed)
+    n_pairs = pairs_of_rate["tpr"][0].shape[0]
+    per_rep = max(
+        1,
+        layout.n_groups * layout.n_kinds * (3 * n_roles + 1),
+        6 * n_pairs * layout.n_kinds * n_roles,
+    )
+    # bound both the metric arrays (per_rep) and the drawn cell counts (n_cells) per chunk
+    chunk = max(
+        1,
+        min(n_bootstrap, _CHUNK_ELEMENTS // per_rep, _CHUNK_ELEMENTS // max(1, counts.shape[0])),
+    )
+    draws = (
+        # no ids given: rows keyed by their rank in cell order (rows of one cell are
+        # interchangeable), so the draws depend on the counts only, not the row order
+        poisson_cell_counts(
+            table.cell_of_row
+            if row_ids is not None
+            else np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts),
+            counts.shape[0],
+            n_bootstrap,
+            seed,
+            row_ids=row_ids,
+            chunk_size=chunk,
+        )
+        if use_poisson
+        else bootstrap_cell_counts(counts, n_bootstrap, rng, chunk_size=chunk)
+    )
+    pieces = [
+        [_summaries(m, table.multiclass, pairs_of_rate) for m in table.compute(draw)]
+        for draw in draws
+    ]
+    return [
+        {k: np.concatenate([p[r][k] for p in pieces], axis=0) for k in pieces[0][r]}
+        for r in range(n_roles)
+    ]
+
+
+# ------------------------------------------------------------------- stage 4: records
+def _records(
+    inp: _Inputs,
+    table: _CellTable,
+    est: _Estimates,
+    *,
+    confidence: float,
+    min_group_size: int,
+    n_bootstrap: int,
+) -> GroupFairnessResult:
+    group_names, n_groups, multiclass = inp.group_names, inp.n_groups, inp.multiclass
+    group_n = np.bincount(inp.group_code, minlength=n_groups)
     small = group_n < min_group_size
     flagged = tuple(str(x) for x in group_names[small])
     if flagged:
@@ -733,15 +914,13 @@ def group_fairness(
             f"The sensitive attribute has only one group ({str(group_names[0])!r}); "
             "between-group differences are undefined."
         )
-    reasons = _point_reasons(point[0], n_groups, multiclass, group_names)
-
-    role_records: dict[str, RoleFairness] = {}
-    for r, role in enumerate(roles):
-        role_records[role] = _role_record(
-            point[r],
-            point_sum[r],
-            None if reps is None else reps[r],
-            None if floor is None else floor[r],
+    reasons = _point_reasons(est.point[0], n_groups, multiclass, group_names)
+    role_records = {
+        role: _role_record(
+            est.point[r],
+            est.point_sum[r],
+            None if est.reps is None else est.reps[r],
+            None if est.floor is None else est.floor[r],
             reasons,
             group_names,
             group_n,
@@ -749,42 +928,51 @@ def group_fairness(
             multiclass,
             confidence,
         )
-    role_records = _with_rate_intervals(role_records, agg_matrix, counts, layout, confidence)
-    deltas: dict[str, PairDelta] = {}
-    index = {role: i for i, role in enumerate(roles)}
-    for a, b in pairs:
-        ia, ib = index[a], index[b]
-        fields: dict[str, FairnessDelta] = {}
-        for name in METRICS:
-            va, vb = point_sum[ia][name][0], point_sum[ib][name][0]
-            value = optional_float(vb - va)
-            reason = None
-            if value is None:
-                reason = reasons.get(name) or "undefined for at least one of the two models"
-                fields[name] = FairnessDelta(value=None, undefined_reason=reason)
-                continue
-            fields[name] = _delta_estimate(
-                name,
-                value,
-                point_sum[ia],
-                point_sum[ib],
-                None if reps is None else reps[ia],
-                None if reps is None else reps[ib],
-                confidence,
-            )
-        deltas[pair_name(a, b)] = PairDelta(**fields)
-
+        for r, role in enumerate(inp.roles)
+    }
+    role_records = _with_rate_intervals(
+        role_records, table.agg_matrix, table.counts, table.layout, confidence
+    )
+    index = {role: i for i, role in enumerate(inp.roles)}
+    deltas = {
+        pair_name(a, b): _pair_delta(est, index[a], index[b], reasons, confidence)
+        for a, b in inp.pairs
+    }
     return GroupFairnessResult(
         roles=role_records,
         delta=deltas,
         groups_flagged=flagged,
         n_groups=n_groups,
-        positive_label=pos_label,
+        positive_label=inp.pos_label,
         task="multiclass_ovr" if multiclass else "binary",
         min_group_size=int(min_group_size),
         n_bootstrap=int(n_bootstrap),
-        bootstrap_method="poisson-counter" if use_poisson else "multinomial-cells",
+        bootstrap_method="poisson-counter" if est.use_poisson else "multinomial-cells",
     )
+
+
+def _pair_delta(
+    est: _Estimates, ia: int, ib: int, reasons: dict[str, str], confidence: float
+) -> PairDelta:
+    """metric(b) - metric(a) of every metric for one pair of roles."""
+    fields: dict[str, FairnessDelta] = {}
+    for name in METRICS:
+        va, vb = est.point_sum[ia][name][0], est.point_sum[ib][name][0]
+        value = optional_float(vb - va)
+        if value is None:
+            reason = reasons.get(name) or "undefined for at least one of the two models"
+            fields[name] = FairnessDelta(value=None, undefined_reason=reason)
+            continue
+        fields[name] = _delta_estimate(
+            name,
+            value,
+            est.point_sum[ia],
+            est.point_sum[ib],
+            None if est.reps is None else est.reps[ia],
+            None if est.reps is None else est.reps[ib],
+            confidence,
+        )
+    return PairDelta(**fields)
 
 
 # ------------------------------------------------------------ per-group rate intervals
@@ -1175,6 +1363,38 @@ def _role_record(
                 else None
             ),
         )
+    per_class = mean = None
+    if multiclass:
+        per_class = _per_class_records(m, s, reps, confidence)
+        mean = MeanOverClasses(
+            **{
+                name: _estimate(
+                    optional_float(s[f"mean:{name}"][0]),
+                    None if reps is None else reps[f"mean:{name}"],
+                    confidence,
+                    reasons.get(name, "undefined for every class"),
+                    corrected=optional_float(s[f"est_mean:{name}"][0]),
+                    rep_corrected=None if reps is None else reps[f"est_mean:{name}"],
+                )
+                for name in _PER_CLASS
+            }
+        )
+    return RoleFairness(
+        **est,
+        by_group=_group_rows(m, group_names, group_n, small, multiclass),
+        per_class=per_class,
+        mean_over_classes=mean,
+    )
+
+
+def _group_rows(
+    m: dict[str, np.ndarray],
+    group_names: np.ndarray,
+    group_n: np.ndarray,
+    small: np.ndarray,
+    multiclass: bool,
+) -> tuple[GroupRow, ...]:
+    """One role's per-group rates (null with a reason where undefined)."""
     acc = m["accuracy"][0]
     rows = []
     for i, name in enumerate(group_names.tolist()):
@@ -1206,65 +1426,53 @@ def _role_record(
                 undefined_reason=reason,
             )
         )
-    per_class = None
-    mean = None
-    if multiclass:
-        n_kinds = m["demographic_parity_difference"].shape[1]
-        per_class_est: dict[str, list[FairnessEstimate]] = {}
-        for name in _PER_CLASS:
-            values = m[name][0]
-            corr = s[f"est_class:{name}"][0]
-            comp_class = np.arange(s[f"d:{name}"].shape[1]) % n_kinds
-            ests = []
-            for k in range(n_kinds):
-                v = optional_float(values[k])
-                if v is None:
-                    ests.append(FairnessEstimate(value=None, undefined_reason=_class_reason(name)))
-                    continue
-                ests.append(
-                    _estimate(
-                        v,
-                        None if reps is None else reps[f"class:{name}"][:, k],
-                        confidence,
-                        None,
-                        corrected=optional_float(corr[k]),
-                        rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
-                        components=None
-                        if reps is None
-                        else (
-                            s[f"d:{name}"][0][comp_class == k],
-                            reps[f"d:{name}"][:, comp_class == k],
-                            "max_abs",
-                        ),
-                    )
-                )
-            per_class_est[name] = ests
-        per_class = tuple(
-            ClassFairness(
-                class_=k,
-                demographic_parity_difference=per_class_est[_PER_CLASS[0]][k],
-                equalized_odds_difference=per_class_est[_PER_CLASS[1]][k],
-            )
-            for k in range(n_kinds)
-        )
-        mean = MeanOverClasses(
-            **{
-                name: _estimate(
-                    optional_float(s[f"mean:{name}"][0]),
-                    None if reps is None else reps[f"mean:{name}"],
+    return tuple(rows)
+
+
+def _per_class_records(
+    m: dict[str, np.ndarray],
+    s: dict[str, np.ndarray],
+    reps: dict[str, np.ndarray] | None,
+    confidence: float,
+) -> tuple[ClassFairness, ...]:
+    """One role's DPD and EOD of each class, one-vs-rest (multi-class task)."""
+    n_kinds = m["demographic_parity_difference"].shape[1]
+    per_class_est: dict[str, list[FairnessEstimate]] = {}
+    for name in _PER_CLASS:
+        values = m[name][0]
+        corr = s[f"est_class:{name}"][0]
+        comp_class = np.arange(s[f"d:{name}"].shape[1]) % n_kinds
+        ests = []
+        for k in range(n_kinds):
+            v = optional_float(values[k])
+            if v is None:
+                ests.append(FairnessEstimate(value=None, undefined_reason=_class_reason(name)))
+                continue
+            ests.append(
+                _estimate(
+                    v,
+                    None if reps is None else reps[f"class:{name}"][:, k],
                     confidence,
-                    reasons.get(name, "undefined for every class"),
-                    corrected=optional_float(s[f"est_mean:{name}"][0]),
-                    rep_corrected=None if reps is None else reps[f"est_mean:{name}"],
+                    None,
+                    corrected=optional_float(corr[k]),
+                    rep_corrected=None if reps is None else reps[f"est_class:{name}"][:, k],
+                    components=None
+                    if reps is None
+                    else (
+                        s[f"d:{name}"][0][comp_class == k],
+                        reps[f"d:{name}"][:, comp_class == k],
+                        "max_abs",
+                    ),
                 )
-                for name in _PER_CLASS
-            }
+            )
+        per_class_est[name] = ests
+    return tuple(
+        ClassFairness(
+            class_=k,
+            demographic_parity_difference=per_class_est[_PER_CLASS[0]][k],
+            equalized_odds_difference=per_class_est[_PER_CLASS[1]][k],
         )
-    return RoleFairness(
-        **est,
-        by_group=tuple(rows),
-        per_class=per_class,
-        mean_over_classes=mean,
+        for k in range(n_kinds)
     )
 
 

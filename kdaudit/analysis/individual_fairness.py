@@ -73,6 +73,21 @@ from kdaudit.engine.logits import LogitArray, softmax
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate, Record, to_native
 
+__all__ = [
+    "DEFAULT_GROUPS",
+    "DEFAULT_SPARE",
+    "Counterfactual",
+    "CounterfactualGroup",
+    "IndividualFairnessConfig",
+    "IndividualFairnessResult",
+    "PairIndividualFairness",
+    "RoleIndividualFairness",
+    "distance_scale",
+    "individual_fairness",
+    "subsample_statistics",
+    "total_variation",
+]
+
 DEFAULT_GROUPS = 20
 """Row groups of the grouped jackknife (docs/individual_fairness.md: measured coverage)."""
 DEFAULT_SPARE = 10
@@ -234,7 +249,66 @@ def individual_fairness(
     Returns
     -------
     IndividualFairnessResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kdaudit.analysis.neighbors import knn_graph
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(60, 2))
+    >>> graph = knn_graph(x, k=3)
+    >>> smooth, rough = x @ [1.0, 0.0], rng.normal(size=60) * 5
+    >>> logits = {"teacher": np.c_[smooth, -smooth], "student": np.c_[rough, -rough]}
+    >>> res = individual_fairness(graph, logits, n_bootstrap=0, consistency_k=4)
+    >>> bool(res.roles["teacher"].lipschitz.value < res.roles["student"].lipschitz.value)
+    True
     """
+    from kdaudit.analysis.pairs import check_pairs, pair_name
+
+    logits, consistency_k = _validate(graph, probabilities, n_bootstrap, consistency_k)
+    geo = _geometry(graph)
+    roles = list(logits)
+    terms = _pair_terms(graph, geo, logits, predictions, consistency_k)
+    m, n = len(roles), geo.n
+    point, reps, n_groups = _point_and_jackknife(
+        geo, terms, consistency_k, n_bootstrap=n_bootstrap, n_groups=n_groups, seed=seed
+    )
+    cf = _counterfactuals(logits, counterfactual, n, n_bootstrap, seed, confidence)
+    lip_reason = "every nearest-neighbour pair has distance 0" if geo.n_pairs == 0 else None
+
+    results = {
+        role: _role_record(
+            point,
+            reps,
+            r,
+            m,
+            lip_reason,
+            confidence,
+            terms.definitions[role],
+            cf.record(role, sensitive_features),
+        )
+        for r, role in enumerate(roles)
+    }
+    delta = {
+        pair_name(a, b): _pair_record(
+            point, reps, roles.index(a), roles.index(b), m, lip_reason, confidence
+        )
+        for a, b in check_pairs(pairs, roles, absent="skip")
+    }
+    config = _config(
+        graph, geo, terms, consistency_k, n_bootstrap, confidence, seed, n_groups, reps
+    )
+    return IndividualFairnessResult(config=config, roles=results, delta=delta)
+
+
+# ------------------------------------------------------------------- stage 1: validate
+def _validate(
+    graph: KNNGraph,
+    probabilities: Mapping[str, LogitArray | np.ndarray],
+    n_bootstrap: int,
+    consistency_k: int,
+) -> tuple[dict[str, LogitArray], int]:
+    """Each role's outputs as a LogitArray, and the consistency neighbourhood size used."""
     n, k = graph.indices.shape
     if not probabilities:
         raise UsageError("individual_fairness needs at least one model's outputs; got none.")
@@ -253,9 +327,29 @@ def individual_fairness(
             f"Consistency uses {consistency_k} neighbours (the point included) but the kNN graph "
             f"has only k={k}; using {k + 1}, which is not comparable with AIF360's default.",
             KDAuditWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         consistency_k = k + 1
+    return logits, consistency_k
+
+
+# ------------------------------------------------------------ stage 2: pairs and terms
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Geometry:
+    """The graph's extended neighbour lists, their distances and the pair counts."""
+
+    n: int
+    k: int
+    ext_idx: np.ndarray
+    dist: np.ndarray
+    inv_d: np.ndarray  # 1 / d, 0 where d = 0
+    n_pairs: int
+    n_zero: int
+    scale: float
+
+
+def _geometry(graph: KNNGraph) -> _Geometry:
+    n, k = graph.indices.shape
     ext_idx, ext_dist = graph.extended()
     dist = ext_dist.astype(np.float64)
     nonzero = dist > 0
@@ -268,138 +362,231 @@ def individual_fairness(
             f"{n_zero} of {n * k} nearest-neighbour pairs have distance 0 (duplicate samples) "
             "and are left out of the Lipschitz estimate.",
             KDAuditWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    scale = distance_scale(graph)
+    return _Geometry(
+        n=n,
+        k=k,
+        ext_idx=ext_idx,
+        dist=dist,
+        inv_d=inv_d,
+        n_pairs=n_pairs,
+        n_zero=n_zero,
+        scale=distance_scale(graph),
+    )
 
-    # per-pair terms over the extended lists (the jackknife rebuilds the graph from them)
-    roles = list(logits)
-    m = len(roles)
-    terms = np.zeros((n, ext_idx.shape[1], m), dtype=np.float32)
-    same = np.zeros((n, ext_idx.shape[1], m), dtype=bool)
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _PairTerms:
+    """Per-pair terms over the extended lists (the jackknife rebuilds the graph from them)."""
+
+    terms: np.ndarray  # (n, width, roles) float32: TV / d
+    same: np.ndarray  # (n, width, roles) bool: neighbour predicted like the anchor
+    lip_sum: np.ndarray  # (n, roles): sum of the k nearest terms per anchor
+    agree: np.ndarray  # (n, roles): consistency of each anchor
+    definitions: dict[str, str]
+
+
+def _pair_terms(
+    graph: KNNGraph,
+    geo: _Geometry,
+    logits: Mapping[str, LogitArray],
+    predictions: Mapping[str, np.ndarray] | None,
+    consistency_k: int,
+) -> _PairTerms:
+    n, k, width, m = geo.n, geo.k, geo.ext_idx.shape[1], len(logits)
+    terms = np.zeros((n, width, m), dtype=np.float32)
+    same = np.zeros((n, width, m), dtype=bool)
     lip_sum = np.zeros((n, m))
     agree = np.zeros((n, m))
     definitions: dict[str, str] = {}
     nb_c = graph.indices[:, : consistency_k - 1]
-    for r, role in enumerate(roles):
-        pair_terms = _lipschitz_terms(logits[role], ext_idx, inv_d)
+    for r, (role, la) in enumerate(logits.items()):
+        pair_terms = _lipschitz_terms(la, geo.ext_idx, geo.inv_d)
         lip_sum[:, r] = pair_terms[:, :k].sum(axis=1)
         terms[:, :, r] = pair_terms
         pred = None if predictions is None else predictions.get(role)
-        pred = logits[role].predictions() if pred is None else _as_labels(pred, role, n)
+        pred = la.predictions() if pred is None else _as_labels(pred, role, n)
         agree[:, r] = (1.0 + (pred[nb_c] == pred[:, None]).sum(axis=1)) / consistency_k
-        same[:, :, r] = pred[ext_idx] == pred[:, None]
+        same[:, :, r] = pred[geo.ext_idx] == pred[:, None]
         definitions[role] = _consistency_definition(pred, consistency_k)
+    return _PairTerms(terms=terms, same=same, lip_sum=lip_sum, agree=agree, definitions=definitions)
 
-    lip_point = lip_sum.sum(axis=0) / n_pairs if n_pairs else np.full(m, np.nan)
-    cons_point = agree.sum(axis=0) / n
-    # statistics per role: lipschitz, lipschitz_normalized, consistency
-    point = np.concatenate([lip_point, lip_point * scale, cons_point])
+
+# ------------------------------------------------------------------ stage 3: estimate
+def _point_and_jackknife(
+    geo: _Geometry,
+    terms: _PairTerms,
+    consistency_k: int,
+    *,
+    n_bootstrap: int,
+    n_groups: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Point statistics (lipschitz, lipschitz_normalized, consistency per role), the
+    grouped-jackknife replicates (None without resampling) and the groups used."""
+    m, n, k = terms.lip_sum.shape[1], geo.n, geo.k
+    lip_point = terms.lip_sum.sum(axis=0) / geo.n_pairs if geo.n_pairs else np.full(m, np.nan)
+    cons_point = terms.agree.sum(axis=0) / n
+    point = np.concatenate([lip_point, lip_point * geo.scale, cons_point])
     n_groups = int(min(n_groups, n))
     reps = None
-    if n_bootstrap > 0 and n_groups >= 2 and n_pairs:
-        reps = _jackknife_replicates(ext_idx, dist, terms, same, k, consistency_k, n_groups, seed)
+    if n_bootstrap > 0 and n_groups >= 2 and geo.n_pairs:
+        reps = _jackknife_replicates(
+            geo.ext_idx, geo.dist, terms.terms, terms.same, k, consistency_k, n_groups, seed
+        )
+    return point, reps, n_groups
 
-    cf_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+# ------------------------------------------------------ stage 3: counterfactual estimate
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Counterfactuals:
+    """Per-row TV distance and flip of each role with counterfactual outputs, bootstrapped."""
+
+    n: int
+    rows: dict[str, tuple[np.ndarray, np.ndarray]]
+    point: np.ndarray  # (2 * roles,) column sums: tv, flip per role
+    reps: np.ndarray | None  # (B, 2 * roles)
+    confidence: float
+
+    def record(self, role: str, sensitive_features: np.ndarray | None) -> Counterfactual | None:
+        if role not in self.rows:
+            return None
+        j = 2 * list(self.rows).index(role)
+        assert self.reps is not None  # rows non-empty, so the replicates exist
+        return _counterfactual_record(
+            self.rows[role],
+            self.point[j : j + 2] / self.n,
+            self.reps[:, j : j + 2] / self.n,
+            self.confidence,
+            sensitive_features,
+            self.n,
+        )
+
+
+def _counterfactuals(
+    logits: Mapping[str, LogitArray],
+    counterfactual: Mapping[str, LogitArray | np.ndarray] | None,
+    n: int,
+    n_bootstrap: int,
+    seed: int,
+    confidence: float,
+) -> _Counterfactuals:
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for role, cf in (counterfactual or {}).items():
         if role not in logits:
             continue
-        cf_rows[role] = _counterfactual_rows(
+        rows[role] = _counterfactual_rows(
             logits[role], _as_logits(cf, f"{role} (counterfactual)", n)
         )
     # counterfactual numbers are per-row means: the plain bootstrap over rows is right for them
-    cf_cols = [c for tv, flip in cf_rows.values() for c in (tv, flip.astype(np.float64))]
-    cf_point = np.array([c.sum() for c in cf_cols])
-    cf_reps = _bootstrap_sums(np.column_stack(cf_cols), n_bootstrap, seed) if cf_cols else None
+    cols = [c for tv, flip in rows.values() for c in (tv, flip.astype(np.float64))]
+    return _Counterfactuals(
+        n=n,
+        rows=rows,
+        point=np.array([c.sum() for c in cols]),
+        reps=_bootstrap_sums(np.column_stack(cols), n_bootstrap, seed) if cols else None,
+        confidence=confidence,
+    )
 
-    lip_reason = "every nearest-neighbour pair has distance 0" if n_pairs == 0 else None
-    results: dict[str, RoleIndividualFairness] = {}
-    for r, role in enumerate(roles):
-        cf_rec = None
-        if role in cf_rows:
-            j = 2 * list(cf_rows).index(role)
-            assert cf_reps is not None  # cf_rows non-empty, so cf_cols is
-            cf_rec = _counterfactual_record(
-                cf_rows[role],
-                cf_point[j : j + 2] / n,
-                cf_reps[:, j : j + 2] / n,
-                confidence,
-                sensitive_features,
-                n,
-            )
-        col = [r, m + r, 2 * m + r]
-        ests = [
+
+# ------------------------------------------------------------------- stage 4: records
+def _role_record(
+    point: np.ndarray,
+    reps: np.ndarray | None,
+    r: int,
+    m: int,
+    lip_reason: str | None,
+    confidence: float,
+    definition: str,
+    counterfactual: Counterfactual | None,
+) -> RoleIndividualFairness:
+    ests = [
+        _jackknife_estimate(
+            point[c],
+            None if reps is None else reps[:, c],
+            confidence,
+            None if c == 2 * m + r else lip_reason,
+            bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf),
+        )
+        for c in (r, m + r, 2 * m + r)
+    ]
+    return RoleIndividualFairness(
+        lipschitz=ests[0],
+        lipschitz_normalized=ests[1],
+        consistency=ests[2],
+        consistency_definition=definition,
+        counterfactual=counterfactual,
+    )
+
+
+def _pair_record(
+    point: np.ndarray,
+    reps: np.ndarray | None,
+    ia: int,
+    ib: int,
+    m: int,
+    lip_reason: str | None,
+    confidence: float,
+) -> PairIndividualFairness:
+    ests = []
+    for off, reason in ((0, lip_reason), (m, lip_reason), (2 * m, None)):
+        d_reps = None if reps is None else reps[:, off + ib] - reps[:, off + ia]
+        ests.append(
             _jackknife_estimate(
-                point[c],
-                None if reps is None else reps[:, c],
+                point[off + ib] - point[off + ia],
+                d_reps,
                 confidence,
-                None if c == 2 * m + r else lip_reason,
-                bounds=(0.0, 1.0) if c == 2 * m + r else (0.0, np.inf),
+                reason,
+                paired=True,
+                bounds=(-1.0, 1.0) if off == 2 * m else (-np.inf, np.inf),
             )
-            for c in col
-        ]
-        results[role] = RoleIndividualFairness(
-            lipschitz=ests[0],
-            lipschitz_normalized=ests[1],
-            consistency=ests[2],
-            consistency_definition=definitions[role],
-            counterfactual=cf_rec,
         )
+    return PairIndividualFairness(
+        lipschitz=ests[0], lipschitz_normalized=ests[1], consistency=ests[2]
+    )
 
-    delta: dict[str, PairIndividualFairness] = {}
-    for a, b in stats.parse_pairs(pairs):
-        if a not in logits or b not in logits:
-            continue
-        ia, ib = roles.index(a), roles.index(b)
-        ests = []
-        for off, reason in ((0, lip_reason), (m, lip_reason), (2 * m, None)):
-            d_reps = None if reps is None else reps[:, off + ib] - reps[:, off + ia]
-            ests.append(
-                _jackknife_estimate(
-                    point[off + ib] - point[off + ia],
-                    d_reps,
-                    confidence,
-                    reason,
-                    paired=True,
-                    bounds=(-1.0, 1.0) if off == 2 * m else (-np.inf, np.inf),
-                )
+
+def _config(
+    graph: KNNGraph,
+    geo: _Geometry,
+    terms: _PairTerms,
+    consistency_k: int,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+    n_groups: int,
+    reps: np.ndarray | None,
+) -> IndividualFairnessConfig:
+    width = geo.ext_idx.shape[1]
+    resampling = "none"
+    if reps is not None:
+        resampling = (
+            f"grouped jackknife over {n_groups} random row groups, k-NN graph rebuilt "
+            f"without each group (t interval, {n_groups - 1} df)"
+        )
+        if width <= geo.k:
+            resampling += (
+                "; the graph has no spare neighbours, so a "
+                "replicate keeps the surviving ones of each row's k (approximate)"
             )
-        delta[f"{a}_vs_{b}"] = PairIndividualFairness(
-            lipschitz=ests[0],
-            lipschitz_normalized=ests[1],
-            consistency=ests[2],
-        )
-
-    kinds = sorted(set(definitions.values()))
-    config = IndividualFairnessConfig(
-        k=k,
+    return IndividualFairnessConfig(
+        k=geo.k,
         space=graph.space,
         distance=graph.metric,
-        n_samples=n,
-        n_pairs=n_pairs,
-        n_zero_distance_pairs=n_zero,
+        n_samples=geo.n,
+        n_pairs=geo.n_pairs,
+        n_zero_distance_pairs=geo.n_zero,
         consistency_k=consistency_k,
-        consistency_definition="; ".join(kinds),
+        consistency_definition="; ".join(sorted(set(terms.definitions.values()))),
         n_bootstrap=int(n_bootstrap),
         confidence=float(confidence),
         seed=int(seed),
-        distance_scale=None if not np.isfinite(scale) else float(scale),
-        resampling=(
-            f"grouped jackknife over {n_groups} random row groups, k-NN graph rebuilt "
-            f"without each group (t interval, {n_groups - 1} df)"
-            + (
-                ""
-                if ext_idx.shape[1] > k
-                else "; the graph has no spare neighbours, so a "
-                "replicate keeps the surviving ones of each row's k (approximate)"
-            )
-        )
-        if reps is not None
-        else "none",
+        distance_scale=None if not np.isfinite(geo.scale) else float(geo.scale),
+        resampling=resampling,
         n_groups=n_groups if reps is not None else 0,
-        graph_width=int(ext_idx.shape[1]),
+        graph_width=int(width),
     )
-    return IndividualFairnessResult(config=config, roles=results, delta=delta)
 
 
 # -------------------------------------------------------------------------- helpers

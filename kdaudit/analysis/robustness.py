@@ -61,8 +61,22 @@ from typing import Any, Self
 import numpy as np
 
 from kdaudit.analysis import stats
+from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.results import Estimate, Record, to_native
+
+__all__ = [
+    "GAP_DEFINITIONS",
+    "REFERENCE_NAMES",
+    "Distillability",
+    "GroupAccuracy",
+    "PairRobustness",
+    "RobustnessConfig",
+    "RobustnessResult",
+    "RoleRobustness",
+    "SplitAccuracy",
+    "robustness",
+]
 
 GAP_DEFINITIONS: tuple[str, ...] = (
     "reference_minus_worst",
@@ -253,7 +267,84 @@ def robustness(
     Returns
     -------
     RobustnessResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0, 1] * 50)
+    >>> split = np.array(["id"] * 60 + ["ood"] * 40)
+    >>> teacher = y.copy()
+    >>> student = np.where(np.arange(100) >= 90, 1 - y, y)  # wrong on 10 ood rows
+    >>> res = robustness(y, {"teacher": teacher, "student": student}, split=split,
+    ...                  n_bootstrap=0)
+    >>> res.roles["student"].gap.value  # acc(id) - acc(ood) = 1.0 - 0.75
+    0.25
     """
+    inp = _validate(
+        y_true,
+        predictions,
+        split=split,
+        bias_attribute=bias_attribute,
+        attribute_name=attribute_name,
+        n_bootstrap=n_bootstrap,
+        reference_split=reference_split,
+        gap_definition=gap_definition,
+    )
+    table = _cell_table(inp)
+    point = table.metrics(table.counts[None, :])
+    rep = _replicates(table, n_bootstrap, seed)
+    roles = inp.roles
+    results = {
+        role: _role_record(inp, table, point, rep, r, confidence, min_group_size)
+        for r, role in enumerate(roles)
+    }
+    delta: dict[str, PairRobustness] = {}
+    for a, b in check_pairs(pairs, roles, absent="skip"):
+        delta[pair_name(a, b)] = _pair_record(
+            point, rep, roles.index(a), roles.index(b), confidence, inp.gap_reason
+        )
+    contribution, distill = _kd_records(inp, point, rep, confidence, min_gap_reduction)
+    config = _config(
+        inp, attribute_name, min_gap_reduction, min_group_size, n_bootstrap, confidence, seed
+    )
+    return RobustnessResult(
+        config=config, roles=results, delta=delta, distillability=distill, contribution=contribution
+    )
+
+
+# ------------------------------------------------------------------- stage 1: validate
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Inputs:
+    """Checked inputs as small integer codes, and the gap rule resolved."""
+
+    n: int
+    roles: list[str]
+    correct: np.ndarray  # (roles, n) int64: 1 where the role is right
+    has_split: bool
+    split_labels: np.ndarray
+    split_code: np.ndarray
+    attr_labels: np.ndarray
+    attr_code: np.ndarray
+    group_definition: str
+    y_labels: np.ndarray
+    y_code: np.ndarray
+    gap_definition: str
+    gap_reason: str | None
+    ref_idx: int
+    ref_rule: str
+
+
+def _validate(
+    y_true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    *,
+    split: np.ndarray | None,
+    bias_attribute: np.ndarray | None,
+    attribute_name: str,
+    n_bootstrap: int,
+    reference_split: str | None,
+    gap_definition: str | None,
+) -> _Inputs:
     y = np.asarray(y_true)
     n = y.shape[0]
     if y.ndim != 1 or n == 0:
@@ -280,7 +371,6 @@ def robustness(
             raise InputDataError(f"Expected {role} predictions of shape ({n},); got {p.shape}.")
         correct[r] = p == y
 
-    # ---- splits and groups as small integer codes
     if split is not None:
         split_labels, split_code = _codes(split, n, "split")
     else:
@@ -288,11 +378,10 @@ def robustness(
     if bias_attribute is not None:
         attr_labels, attr_code = _codes(bias_attribute, n, attribute_name or "bias attribute")
         group_definition = f"label x {attribute_name or 'attribute'}"
-    elif split is not None:
+    else:
         attr_labels, attr_code = split_labels, split_code
         group_definition = "label x split"
     y_labels, y_code = np.unique(y, return_inverse=True)
-    y_code = y_code.reshape(-1).astype(np.int64)
 
     if gap_definition is None:
         gap_definition = (
@@ -311,46 +400,77 @@ def robustness(
             raise UsageError(f"gap_definition={gap_definition!r} needs a split array.")
         if split_labels.size < 2:
             gap_reason = f"only one split value ({split_labels[0]!r}) is present"
+    return _Inputs(
+        n=n,
+        roles=roles,
+        correct=correct,
+        has_split=split is not None,
+        split_labels=split_labels,
+        split_code=split_code,
+        attr_labels=attr_labels,
+        attr_code=attr_code,
+        group_definition=group_definition,
+        y_labels=y_labels,
+        y_code=y_code.reshape(-1).astype(np.int64),
+        gap_definition=gap_definition,
+        gap_reason=gap_reason,
+        ref_idx=ref_idx,
+        ref_rule=ref_rule,
+    )
 
-    # ---- cells: (split, label, group, correct per role)
-    columns = [split_code, y_code, attr_code, *correct]
-    sizes = [split_labels.size, y_labels.size, attr_labels.size] + [2] * len(roles)
-    cells, counts, cell_of_row = stats.encode_cells(columns, sizes)
-    cell_split = cells[:, 0]
-    cell_group = cells[:, 1] * attr_labels.size + cells[:, 2]
-    cell_correct = cells[:, 3:].T.astype(np.float64)  # (roles, cells)
-    # sum cells per split / per group with reduceat over cells ordered by split / group
-    perm_s = np.argsort(cell_split, kind="stable")
-    split_present, starts_s = np.unique(cell_split[perm_s], return_index=True)
-    perm_g = np.argsort(cell_group, kind="stable")
-    group_present, starts_g = np.unique(cell_group[perm_g], return_index=True)
 
-    def metrics(k: np.ndarray) -> dict[str, np.ndarray]:
+# ---------------------------------------------------------------- stage 2: cell table
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _CellTable:
+    """Distinct (split, label, group, correct per role) cells and their counts.
+
+    Cells are summed per split / per group with ``reduceat`` over the cells ordered
+    by split / group (``perm_*``, ``starts_*``).
+    """
+
+    inp: _Inputs
+    counts: np.ndarray
+    cell_of_row: np.ndarray
+    cell_correct: np.ndarray  # (roles, cells) float64
+    perm_s: np.ndarray
+    starts_s: np.ndarray
+    split_present: np.ndarray
+    perm_g: np.ndarray
+    starts_g: np.ndarray
+    group_present: np.ndarray
+
+    def metrics(self, k: np.ndarray) -> dict[str, np.ndarray]:
         """k: (B, cells) counts -> metrics, each (B, roles[, splits | groups])."""
+        inp = self.inp
         k = k.astype(np.float64)
-        kc = k[:, None, :] * cell_correct[None, :, :]  # (B, roles, cells)
+        kc = k[:, None, :] * self.cell_correct[None, :, :]  # (B, roles, cells)
         total = k.sum(axis=1, keepdims=True)
         right = kc.sum(axis=2)  # (B, roles)
-        n_split = np.add.reduceat(k[:, perm_s], starts_s, axis=1)  # (B, S)
-        n_group = np.add.reduceat(k[:, perm_g], starts_g, axis=1)  # (B, G)
+        n_split = np.add.reduceat(k[:, self.perm_s], self.starts_s, axis=1)  # (B, S)
+        n_group = np.add.reduceat(k[:, self.perm_g], self.starts_g, axis=1)  # (B, G)
         with np.errstate(divide="ignore", invalid="ignore"):
             acc = right / total
-            acc_split = np.add.reduceat(kc[:, :, perm_s], starts_s, axis=2) / n_split[:, None, :]
-            acc_group = np.add.reduceat(kc[:, :, perm_g], starts_g, axis=2) / n_group[:, None, :]
+            acc_split = (
+                np.add.reduceat(kc[:, :, self.perm_s], self.starts_s, axis=2) / n_split[:, None, :]
+            )
+            acc_group = (
+                np.add.reduceat(kc[:, :, self.perm_g], self.starts_g, axis=2) / n_group[:, None, :]
+            )
         wga = _nanmin(acc_group, axis=2)
-        if gap_reason is not None:
+        ref = inp.ref_idx
+        if inp.gap_reason is not None:
             gap = np.full_like(acc, np.nan)
-        elif gap_definition == "average_minus_worst_group":
+        elif inp.gap_definition == "average_minus_worst_group":
             gap = acc - wga
-        elif gap_definition == "reference_minus_worst":
-            others = np.delete(acc_split, ref_idx, axis=2)
-            gap = acc_split[:, :, ref_idx] - _nanmin(others, axis=2)
+        elif inp.gap_definition == "reference_minus_worst":
+            others = np.delete(acc_split, ref, axis=2)
+            gap = acc_split[:, :, ref] - _nanmin(others, axis=2)
         else:
-            ref_n = n_split[:, ref_idx][:, None]
-            ref_right = acc_split[:, :, ref_idx] * ref_n
+            ref_n = n_split[:, ref][:, None]
+            ref_right = acc_split[:, :, ref] * ref_n
             with np.errstate(divide="ignore", invalid="ignore"):
                 rest = (right - np.nan_to_num(ref_right)) / (total - ref_n)
-            gap = acc_split[:, :, ref_idx] - rest
+            gap = acc_split[:, :, ref] - rest
         return {
             "accuracy": acc,
             "gap": gap,
@@ -361,66 +481,108 @@ def robustness(
             "n_group": n_group,
         }
 
-    point = metrics(counts[None, :])
+
+def _cell_table(inp: _Inputs) -> _CellTable:
+    columns = [inp.split_code, inp.y_code, inp.attr_code, *inp.correct]
+    sizes = [inp.split_labels.size, inp.y_labels.size, inp.attr_labels.size]
+    sizes += [2] * len(inp.roles)
+    cells, counts, cell_of_row = stats.encode_cells(columns, sizes)
+    cell_split = cells[:, 0]
+    cell_group = cells[:, 1] * inp.attr_labels.size + cells[:, 2]
+    perm_s = np.argsort(cell_split, kind="stable")
+    split_present, starts_s = np.unique(cell_split[perm_s], return_index=True)
+    perm_g = np.argsort(cell_group, kind="stable")
+    group_present, starts_g = np.unique(cell_group[perm_g], return_index=True)
+    return _CellTable(
+        inp=inp,
+        counts=counts,
+        cell_of_row=cell_of_row,
+        cell_correct=cells[:, 3:].T.astype(np.float64),
+        perm_s=perm_s,
+        starts_s=starts_s,
+        split_present=split_present,
+        perm_g=perm_g,
+        starts_g=starts_g,
+        group_present=group_present,
+    )
+
+
+# ------------------------------------------------------------------ stage 3: estimate
+def _replicates(table: _CellTable, n_bootstrap: int, seed: int) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of accuracy, gap and worst-group accuracy, each (B, roles)."""
     reps: dict[str, list[np.ndarray]] = {"accuracy": [], "gap": [], "worst_group_accuracy": []}
     if n_bootstrap:
         rng = np.random.default_rng(seed)
         for kk in stats.bootstrap_cell_counts(
-            counts, n_bootstrap, rng, chunk_size=_CHUNK, cell_of_row=cell_of_row
+            table.counts, n_bootstrap, rng, chunk_size=_CHUNK, cell_of_row=table.cell_of_row
         ):
-            m = metrics(kk)
+            m = table.metrics(kk)
             for key in reps:
                 reps[key].append(m[key])
-    rep = {
-        key: (np.concatenate(v, axis=0) if v else np.empty((0, len(roles))))
-        for key, v in reps.items()
+    n_roles = len(table.inp.roles)
+    return {
+        key: (np.concatenate(v, axis=0) if v else np.empty((0, n_roles))) for key, v in reps.items()
     }
 
-    # ---- per-role records
+
+# ------------------------------------------------------------------- stage 4: records
+def _role_record(
+    inp: _Inputs,
+    table: _CellTable,
+    point: dict[str, np.ndarray],
+    rep: dict[str, np.ndarray],
+    r: int,
+    confidence: float,
+    min_group_size: int,
+) -> RoleRobustness:
     n_split0 = point["n_split"][0]
     n_group0 = point["n_group"][0]
-    results: dict[str, RoleRobustness] = {}
-    for r, role in enumerate(roles):
-        by_split = (
-            tuple(
-                SplitAccuracy(
-                    split=str(split_labels[lab]),
-                    n=int(n_split0[s]),
-                    accuracy=float(point["acc_split"][0, r, s]),
-                )
-                for s, lab in enumerate(split_present)
+    n_attr = inp.attr_labels.size
+    by_split = (
+        tuple(
+            SplitAccuracy(
+                split=str(inp.split_labels[lab]),
+                n=int(n_split0[s]),
+                accuracy=float(point["acc_split"][0, r, s]),
             )
-            if split is not None
-            else ()
+            for s, lab in enumerate(table.split_present)
         )
-        by_group = tuple(
-            GroupAccuracy(
-                label=to_native(y_labels[g // attr_labels.size]),
-                group=str(attr_labels[g % attr_labels.size]),
-                n=int(n_group0[g_i]),
-                accuracy=float(point["acc_group"][0, r, g_i]),
-                small=bool(n_group0[g_i] < min_group_size),
-            )
-            for g_i, g in enumerate(group_present)
+        if inp.has_split
+        else ()
+    )
+    by_group = tuple(
+        GroupAccuracy(
+            label=to_native(inp.y_labels[g // n_attr]),
+            group=str(inp.attr_labels[g % n_attr]),
+            n=int(n_group0[g_i]),
+            accuracy=float(point["acc_group"][0, r, g_i]),
+            small=bool(n_group0[g_i] < min_group_size),
         )
-        worst = min(by_group, key=lambda rec: (rec.accuracy, rec.label, rec.group), default=None)
-        results[role] = RoleRobustness(
-            accuracy=stats.estimate(point["accuracy"][0, r], rep["accuracy"][:, r], confidence),
-            gap=stats.estimate(point["gap"][0, r], rep["gap"][:, r], confidence, gap_reason),
-            worst_group_accuracy=stats.estimate(
-                point["worst_group_accuracy"][0, r], rep["worst_group_accuracy"][:, r], confidence
-            ),
-            worst_group=worst,
-            by_split=by_split,
-            by_group=by_group,
-        )
+        for g_i, g in enumerate(table.group_present)
+    )
+    worst = min(by_group, key=lambda rec: (rec.accuracy, rec.label, rec.group), default=None)
+    return RoleRobustness(
+        accuracy=stats.estimate(point["accuracy"][0, r], rep["accuracy"][:, r], confidence),
+        gap=stats.estimate(point["gap"][0, r], rep["gap"][:, r], confidence, inp.gap_reason),
+        worst_group_accuracy=stats.estimate(
+            point["worst_group_accuracy"][0, r], rep["worst_group_accuracy"][:, r], confidence
+        ),
+        worst_group=worst,
+        by_split=by_split,
+        by_group=by_group,
+    )
 
-    delta: dict[str, PairRobustness] = {}
-    for a, b in stats.parse_pairs(pairs):
-        if a not in predictions or b not in predictions:
-            continue
-        ia, ib = roles.index(a), roles.index(b)
-        fields = {
+
+def _pair_record(
+    point: dict[str, np.ndarray],
+    rep: dict[str, np.ndarray],
+    ia: int,
+    ib: int,
+    confidence: float,
+    gap_reason: str | None,
+) -> PairRobustness:
+    return PairRobustness(
+        **{
             key: stats.estimate(
                 point[key][0, ib] - point[key][0, ia],
                 rep[key][:, ib] - rep[key][:, ia],
@@ -430,38 +592,60 @@ def robustness(
             )
             for key in ("accuracy", "gap", "worst_group_accuracy")
         }
-        delta[f"{a}_vs_{b}"] = PairRobustness(**fields)
+    )
 
-    distill = contribution = None
-    if {"student", "baseline"} <= set(roles):
-        i_s, i_b = roles.index("student"), roles.index("baseline")
-        contribution = stats.estimate(
-            point["gap"][0, i_s] - point["gap"][0, i_b],
-            rep["gap"][:, i_s] - rep["gap"][:, i_b],
+
+def _kd_records(
+    inp: _Inputs,
+    point: dict[str, np.ndarray],
+    rep: dict[str, np.ndarray],
+    confidence: float,
+    min_gap_reduction: float,
+) -> tuple[Estimate | None, Distillability | None]:
+    """Contribution (student vs baseline) and distillability (needs the teacher too)."""
+    roles = inp.roles
+    if not {"student", "baseline"} <= set(roles):
+        return None, None
+    i_s, i_b = roles.index("student"), roles.index("baseline")
+    contribution = stats.estimate(
+        point["gap"][0, i_s] - point["gap"][0, i_b],
+        rep["gap"][:, i_s] - rep["gap"][:, i_b],
+        confidence,
+        inp.gap_reason,
+        paired=True,
+    )
+    distill = None
+    if "teacher" in roles:
+        distill = _distillability(
+            point["gap"][0],
+            rep["gap"],
+            roles.index("teacher"),
+            i_s,
+            i_b,
             confidence,
-            gap_reason,
-            paired=True,
+            min_gap_reduction,
+            inp.gap_reason,
         )
-        if "teacher" in roles:
-            distill = _distillability(
-                point["gap"][0],
-                rep["gap"],
-                roles.index("teacher"),
-                i_s,
-                i_b,
-                confidence,
-                min_gap_reduction,
-                gap_reason,
-            )
+    return contribution, distill
 
-    config = RobustnessConfig(
+
+def _config(
+    inp: _Inputs,
+    attribute_name: str,
+    min_gap_reduction: float,
+    min_group_size: int,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+) -> RobustnessConfig:
+    return RobustnessConfig(
         attribute_name=attribute_name,
-        n_samples=n,
-        splits=tuple(str(s) for s in split_labels) if split is not None else (),
-        reference_split=str(split_labels[ref_idx]) if split is not None else None,
-        reference_split_rule=ref_rule,
-        gap_definition=gap_definition,
-        group_definition=group_definition,
+        n_samples=inp.n,
+        splits=tuple(str(s) for s in inp.split_labels) if inp.has_split else (),
+        reference_split=str(inp.split_labels[inp.ref_idx]) if inp.has_split else None,
+        reference_split_rule=inp.ref_rule,
+        gap_definition=inp.gap_definition,
+        group_definition=inp.group_definition,
         distillability_definition=(
             "(gap(baseline) - gap(student)) / (gap(baseline) - gap(teacher)); null when "
             f"|gap(baseline) - gap(teacher)| <= {min_gap_reduction:g}"
@@ -471,9 +655,6 @@ def robustness(
         n_bootstrap=int(n_bootstrap),
         confidence=float(confidence),
         seed=int(seed),
-    )
-    return RobustnessResult(
-        config=config, roles=results, delta=delta, distillability=distill, contribution=contribution
     )
 
 

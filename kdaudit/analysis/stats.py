@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,9 +31,35 @@ from scipy import special as _special
 from kdaudit.analysis.multitest import bh_adjust, holm_adjust
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate
+from kdaudit.vocab import CORRECTIONS
 
-CORRECTIONS: tuple[str, ...] = ("fdr_bh", "holm", "none")
-"""Accepted values of ``correction`` (multiple-comparison adjustment)."""
+__all__ = [
+    "DeltaEstimate",
+    "abs_interval",
+    "adjust_pvalues",
+    "basic_interval",
+    "basic_p_value",
+    "bootstrap_cell_counts",
+    "bootstrap_p_value",
+    "check_correction",
+    "check_labels",
+    "encode_cells",
+    "estimate",
+    "factorize_labels",
+    "max_t_p_value",
+    "mcnemar_exact",
+    "nan_mean_var",
+    "optional_float",
+    "percentile_ci",
+    "permuted_group_tables",
+    "replicate_summary",
+    "signed_root",
+    "simultaneous_intervals",
+    "unbiased_squared_gaps",
+    "warn",
+    "welch_ttest",
+    "wilson_interval",
+]
 
 # Multinomial draws cost ~90 ns per cell, index draws + bincount ~10 ns per row.
 _MULTINOMIAL_COST_RATIO = 8.0
@@ -503,21 +529,6 @@ def check_labels(
                 tip="Check n_classes and that labels are encoded as 0..n_classes-1.",
             )
     return arr
-
-
-def parse_pairs(pairs: Iterable[tuple[str, str] | str]) -> list[tuple[str, str]]:
-    """Pairs given as ``(a, b)`` tuples or ``"a_vs_b"`` names, as a list of (a, b)."""
-    out = []
-    for p in pairs:
-        if isinstance(p, str):
-            if "_vs_" not in p:
-                raise UsageError(f"Expected a pair named 'A_vs_B'; got {p!r}.")
-            a, b = p.split("_vs_", 1)
-            out.append((a, b))
-        else:
-            a, b = p
-            out.append((str(a), str(b)))
-    return out
 
 
 # ------------------------------------------------------- noise-aware disparities

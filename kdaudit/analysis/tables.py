@@ -24,6 +24,18 @@ import numpy as np
 from kdaudit.analysis.stats import encode_cells, factorize_labels
 from kdaudit.errors import InputDataError
 
+__all__ = [
+    "LABEL",
+    "SPLIT",
+    "CellTable",
+    "ExpandedRows",
+    "expand_table",
+    "group_column",
+    "merge_tables",
+    "pred_column",
+    "reduce_rows",
+]
+
 LABEL = "y"
 
 

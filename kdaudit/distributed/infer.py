@@ -32,6 +32,18 @@ from kdaudit.engine.cache import (
 from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
 
+__all__ = [
+    "InferSummary",
+    "ensure_shard",
+    "entry_key",
+    "finalize_entry",
+    "load_adapter",
+    "load_adapter_with_manifest",
+    "prepare_infer",
+    "run_infer",
+    "shard_predictions",
+]
+
 
 def load_adapter(spec: Any, *, device: str = "auto") -> Any:
     """Load a model as ``compare`` does (the ``kdaudit train`` manifest beside it included)."""

@@ -25,6 +25,13 @@ from kdaudit.engine.cache import LogitCache
 from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import KDAuditError, KDAuditWarning, UsageError
 
+__all__ = [
+    "MAX_RESTARTS",
+    "Placement",
+    "RayRunner",
+    "ShardActor",
+]
+
 #: restarts of a dead actor, and retries of the shard it was computing
 MAX_RESTARTS = 3
 

@@ -12,6 +12,13 @@ from typing import Any
 from kdaudit.data.dataset import Dataset
 from kdaudit.errors import UsageError
 
+__all__ = [
+    "DEFAULT_SHARD_ROWS",
+    "ShardSource",
+    "open_source",
+    "parse_shards",
+]
+
 _SHARDS_RE = re.compile(r"^(\d+)(?:-(\d+))?/(\d+)$")
 #: rows per shard of single-file data when --shards does not say
 DEFAULT_SHARD_ROWS = 65536

@@ -30,6 +30,18 @@ from kdaudit.engine.cache import _atomic_write_bytes as _atomic_write  # one ato
 from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
 
+__all__ = [
+    "ROLES",
+    "STATS_SCHEMA",
+    "StatsJob",
+    "compare_on_ray",
+    "load_stats",
+    "prepare_stats",
+    "report_from_stats",
+    "run_stats",
+    "stats_name",
+]
+
 STATS_SCHEMA = 1
 ROLES = ("teacher", "student", "baseline")
 

@@ -38,6 +38,15 @@ from kdaudit.models.manifest import (  # noqa: F401 - part of this module's API
     write_manifest,
 )
 
+__all__ = [
+    "ONNX_ATOL",
+    "OPSET",
+    "export_model",
+    "export_onnx",
+    "export_safetensors",
+    "load_safetensors",
+]
+
 ONNX_ATOL = 1e-4
 OPSET = 17
 

@@ -15,6 +15,12 @@ from torch.nn import functional as F
 
 from kdaudit.errors import UsageError
 
+__all__ = [
+    "check_kd_params",
+    "effective_weights",
+    "kd_loss",
+]
+
 
 def check_kd_params(temperature: float, soft_weight: float) -> None:
     """Raise UsageError unless ``temperature > 0`` and ``0 <= soft_weight <= 1``."""

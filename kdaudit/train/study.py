@@ -23,6 +23,15 @@ from typing import Any
 
 from kdaudit.errors import UsageError
 
+__all__ = [
+    "CORRELATION",
+    "GRAD_CLIP",
+    "SOFT_WEIGHT",
+    "STUDENT_LR",
+    "STUDY_SIZES",
+    "run_study",
+]
+
 CORRELATION = 0.3
 SOFT_WEIGHT = 0.9
 STUDENT_LR = 0.05

@@ -14,6 +14,26 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "ARCHS",
+    "SPECIAL_TOKENS",
+    "STUDENT_RECIPE",
+    "TEACHER_RECIPE",
+    "TextRecipe",
+    "build_model",
+    "export_onnx",
+    "export_text_model",
+    "logits_of",
+    "predict_logits",
+    "run_text_train",
+    "save_hf_directory",
+    "text_training_data",
+    "tiny_config",
+    "train_text_model",
+    "train_text_study",
+    "train_wordpiece",
+]
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 ARCHS = ("bert", "distilbert")
 

@@ -35,6 +35,26 @@ from kdaudit.errors import InputDataError, ModelLoadError, UsageError
 from kdaudit.models.zoo import build_model
 from kdaudit.train.kd import check_kd_params, effective_weights, kd_loss
 
+__all__ = [
+    "ROLES",
+    "Log",
+    "Recipe",
+    "TeacherModel",
+    "TrainData",
+    "TrainedModel",
+    "apply_preprocess",
+    "augment_batch",
+    "copy_matching",
+    "dataset_data",
+    "deterministic",
+    "evaluate",
+    "load_teacher",
+    "resolve_device",
+    "run_training",
+    "train_model",
+    "trifeature_data",
+]
+
 ROLES = ("teacher", "baseline", "student")
 Log = Callable[[str], None]
 
