@@ -43,7 +43,7 @@ def load_adapter_with_manifest(
 ) -> tuple[Any, Any, dict[str, Any] | None]:
     """``(adapter, spec with manifest values, manifest or None)``."""
     from kdaudit.api import _with_manifest
-    from kdaudit.models.base import load_model
+    from kdaudit.models.loader import load_model
 
     spec, manifest = _with_manifest(spec)
     return load_model(spec, device=device), spec, manifest
@@ -247,6 +247,6 @@ def shard_predictions(
             f"Shard {shard_name(index)} of {adapter.name} has {arr.shape[0]} rows; "
             f"expected {stop - start}."
         )
-    from kdaudit.engine.logits import LogitArray
+    from kdaudit.arrays import LogitArray
 
     return LogitArray([arr]).predictions(), int(arr.shape[1])

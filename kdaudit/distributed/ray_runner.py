@@ -52,7 +52,7 @@ class ShardActor:
         gpu_ids = ray.get_gpu_ids()
         device = job["device"]
         if gpu_ids and device == "auto":
-            from kdaudit.engine.device import cuda_available
+            from kdaudit.device import cuda_available
 
             device = "cuda" if cuda_available() else "cpu"
         cache = LogitCache(job["cache_root"]) if job["cache_root"] else None
