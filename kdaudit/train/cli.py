@@ -184,7 +184,12 @@ def run_train(args: argparse.Namespace) -> int:
     ):
         from kdaudit.train.text import run_text_train
 
-        return run_text_train(args)
+        seeds = parse_list(args.seeds, int, "--seeds")
+        temps = (
+            parse_list(args.temperature, float, "--temperature") if args.role == "student" else []
+        )
+        cache = _logit_cache(args) if getattr(args, "teacher", None) else None
+        return run_text_train(args, seeds=seeds, temperatures=temps, cache=cache)
     quiet = bool(getattr(args, "quiet", False))
     role = args.role
     seeds = parse_list(args.seeds, int, "--seeds")
