@@ -35,8 +35,8 @@ from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, ModelLoadError, UsageError
 from kdaudit.models.zoo import build_model
 from kdaudit.train.kd import check_kd_params, effective_weights, kd_loss
+from kdaudit.vocab import ROLES
 
-ROLES = ("teacher", "baseline", "student")
 Log = Callable[[str], None]
 
 
@@ -553,7 +553,11 @@ def train_model(
         raise UsageError("A student with soft_weight > 0 needs a teacher (--teacher PATH).")
     if recipe.augment and len(data.input_shape) != 3:
         raise UsageError("--augment (random crop/flip) needs image inputs (C, H, W).")
-    dev = device if isinstance(device, torch.device) else torch.device(resolve_device(device or "auto"))
+    dev = (
+        device
+        if isinstance(device, torch.device)
+        else torch.device(resolve_device(device or "auto"))
+    )
     n = data.x.shape[0]
     with deterministic(dev.type == "cpu"):
         t_logits = None
