@@ -12,10 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kdaudit.data.dataset import Dataset
 from kdaudit.engine import compute_logits, default_batch_size, resolve_device
-from kdaudit.engine.progress import progress_bar, progress_enabled
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models import ModelSpec, Preprocess, load_model
 from kdaudit.models.base import ModelAdapter
+from kdaudit.progress import progress_bar, progress_enabled
 
 
 def conv_onnx(path: Path, rng: np.random.Generator) -> Path:

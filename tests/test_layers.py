@@ -200,6 +200,10 @@ def test_old_engine_paths_are_the_same_objects() -> None:
     assert engine_logits.softmax is arrays.softmax
     assert engine_device.resolve_device is device.resolve_device is resolve_device
     assert engine_device.onnx_providers is device.onnx_providers
+    import kdaudit.progress as progress
+    from kdaudit.engine import progress as engine_progress
+
+    assert engine_progress.progress_bar is progress.progress_bar
 
 
 def test_the_trainer_uses_the_one_device_rule() -> None:

@@ -29,8 +29,8 @@ from kdaudit.engine.cache import (
     sidecar_shard_writer,
     write_manifest_from_sidecars,
 )
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.progress import progress_bar
 
 
 def load_adapter(spec: Any, *, device: str = "auto") -> Any:

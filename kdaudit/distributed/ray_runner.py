@@ -22,8 +22,8 @@ import numpy as np
 
 from kdaudit.distributed.sources import ShardSource
 from kdaudit.engine.cache import LogitCache
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import KDAuditError, KDAuditWarning, UsageError
+from kdaudit.progress import progress_bar
 
 #: restarts of a dead actor, and retries of the shard it was computing
 MAX_RESTARTS = 3

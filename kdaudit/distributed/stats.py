@@ -26,9 +26,9 @@ from kdaudit.distributed.infer import entry_key, load_adapter_with_manifest, sha
 from kdaudit.distributed.sources import ShardSource
 from kdaudit.engine.cache import LogitCache, open_entry_dir
 from kdaudit.engine.cache import _atomic_write_bytes as _atomic_write  # one atomic writer
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.hashing import file_sha256
+from kdaudit.progress import progress_bar
 from kdaudit.vocab import ROLES
 
 STATS_SCHEMA = 1

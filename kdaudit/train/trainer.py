@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from kdaudit.device import resolve_device
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, ModelLoadError, UsageError
 from kdaudit.models.zoo import build_model
+from kdaudit.progress import progress_bar
 from kdaudit.train.kd import check_kd_params, effective_weights, kd_loss
 from kdaudit.vocab import ROLES
 
