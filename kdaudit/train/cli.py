@@ -13,9 +13,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from kdaudit.errors import UsageError
+from kdaudit.train.options import logit_cache as _logit_cache
+from kdaudit.train.options import parse_list
 
 __all__ = ["add_data_arguments", "add_train_arguments", "parse_list", "run_data", "run_train"]
 
@@ -30,19 +31,6 @@ def _has(parser: argparse.ArgumentParser, flag: str) -> bool:
 def _add_quiet(parser: argparse.ArgumentParser) -> None:
     if not _has(parser, "--quiet"):
         parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
-
-
-def parse_list(text: str, kind: type, flag: str) -> list[Any]:
-    """``"1,2,4"`` -> ``[1, 2, 4]``; raises UsageError naming the flag."""
-    try:
-        values = [kind(part) for part in str(text).split(",") if part.strip() != ""]
-    except ValueError as exc:
-        raise UsageError(
-            f"Expected {flag} as a comma-separated list of {kind.__name__}; got {text!r}."
-        ) from exc
-    if not values:
-        raise UsageError(f"Expected at least one value for {flag}; got {text!r}.")
-    return values
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,14 +144,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     _add_quiet(parser)
 
 
-def _logit_cache(args: argparse.Namespace) -> Any:
-    if getattr(args, "no_cache", False):
-        return None
-    from kdaudit.engine.cache import LogitCache, default_cache_dir
-
-    return LogitCache(getattr(args, "cache_dir", None) or default_cache_dir())
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Run ``kdaudit train``; returns the exit code (0)."""
     from kdaudit._optional import require
@@ -184,12 +164,7 @@ def run_train(args: argparse.Namespace) -> int:
     ):
         from kdaudit.train.text import run_text_train
 
-        seeds = parse_list(args.seeds, int, "--seeds")
-        temps = (
-            parse_list(args.temperature, float, "--temperature") if args.role == "student" else []
-        )
-        cache = _logit_cache(args) if getattr(args, "teacher", None) else None
-        return run_text_train(args, seeds=seeds, temperatures=temps, cache=cache)
+        return run_text_train(args)
     quiet = bool(getattr(args, "quiet", False))
     role = args.role
     seeds = parse_list(args.seeds, int, "--seeds")

@@ -504,18 +504,13 @@ def text_training_data(spec: str, *, label: str | None, text_column: str | None)
     return load_dataset(spec, label=label, text_column=text_column)
 
 
-def run_text_train(
-    args: Any, *, seeds: list[int], temperatures: list[float], cache: Any = None
-) -> int:
-    """``kdaudit train`` on text data (``--text-column``, ``hatexplain:``, ``textsynth``).
-
-    ``seeds`` and ``temperatures`` come parsed from the command line (one model per pair);
-    ``cache`` is the logit cache for the teacher's logits (None: computed afresh).
-    """
+def run_text_train(args: Any) -> int:
+    """``kdaudit train`` on text data (``--text-column``, ``hatexplain:``, ``textsynth``)."""
     import sys
 
     from kdaudit.data.text import TextInputs
     from kdaudit.errors import InputDataError, UsageError
+    from kdaudit.train.options import parse_list
 
     quiet = bool(getattr(args, "quiet", False))
 
@@ -549,7 +544,8 @@ def run_text_train(
         lr=lr,
         max_length=getattr(args, "max_length", None) or base.max_length,
     )
-    temps = temperatures if role == "student" else [1.0]
+    seeds = parse_list(args.seeds, int, "--seeds")
+    temps = parse_list(args.temperature, float, "--temperature") if role == "student" else [1.0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     teacher_logits = None
@@ -564,8 +560,12 @@ def run_text_train(
             raise InputDataError(
                 f"--teacher {args.teacher!r} is not a text model with a tokenizer."
             )
+        from kdaudit.train.options import logit_cache as _logit_cache
+
         # the teacher's logits on the training texts, once, through the logit cache
-        teacher_logits = compute_logits(teacher, data, cache=cache, name="teacher").to_numpy()
+        teacher_logits = compute_logits(
+            teacher, data, cache=_logit_cache(args), name="teacher"
+        ).to_numpy()
         tokenizer = teacher.tokenizer.backend
     elif role == "student" and args.soft_weight > 0:
         raise UsageError(
