@@ -66,7 +66,7 @@ def test_contract_names_every_layer_of_the_issue() -> None:
     order = [re.split(r"\s*[|:]\s*", layer) for layer in layers["layers"]]
     index = {name.strip("()"): i for i, names in enumerate(order) for name in names}
     # top first: cli above api above report/gate above the audit above analysis ... above data
-    chain = ["cli", "api", "gate", "audit", "analysis", "engine", "models", "data", "arrays"]
+    chain = ["cli", "api", "gate", "auditing", "analysis", "engine", "models", "data", "arrays"]
     assert [index[n] for n in chain] == sorted(index[n] for n in chain)
     assert index["report"] == index["gate"]
     assert len({index[n] for n in chain}) == len(chain)
@@ -179,10 +179,10 @@ def test_one_file_hash_serves_data_models_and_cache(tmp_path: Path) -> None:
 
 
 def test_one_timestamp_format() -> None:
-    from kdaudit._time import utc_timestamp
+    from kdaudit._clock import utc_now
 
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    stamp = utc_timestamp()
+    stamp = utc_now()
     after = dt.datetime.now(dt.UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp), stamp
     parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))

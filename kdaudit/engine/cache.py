@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from kdaudit._time import utc_timestamp
+from kdaudit._clock import utc_now
 from kdaudit.arrays import LogitArray
 from kdaudit.errors import CacheError, InputDataError, KDAuditError, KDAuditWarning, UsageError
 from kdaudit.hashing import file_sha256
@@ -192,7 +192,7 @@ class ShardWriter:
             "dtype": SHARD_DTYPE.str,
             "size": self.tmp.stat().st_size,
             "sha256": file_sha256(self.tmp, role="cache shard"),
-            "created": utc_timestamp(),
+            "created": utc_now(),
         }
         return self.tmp, record
 
@@ -212,7 +212,7 @@ class ShardWriter:
             manifest["shards"][str(self.index)] = record
             manifest["n_classes"] = manifest.get("n_classes") or n_classes
             manifest["complete"] = len(manifest["shards"]) == manifest["n_shards"]
-            manifest["updated"] = utc_timestamp()
+            manifest["updated"] = utc_now()
             self.cache._write_manifest(self.key, manifest)
         return final
 
@@ -395,8 +395,8 @@ class LogitCache:
                     manifest = {
                         "schema_version": CACHE_SCHEMA_VERSION,
                         "key": key,
-                        "created": utc_timestamp(),
-                        "updated": utc_timestamp(),
+                        "created": utc_now(),
+                        "updated": utc_now(),
                         "n_samples": int(n_samples),
                         "n_classes": None,
                         "dtype": SHARD_DTYPE.str,
@@ -510,7 +510,7 @@ class LogitCache:
                 if manifest is not None and manifest["shards"].get(str(index)) == record:
                     del manifest["shards"][str(index)]
                     manifest["complete"] = False
-                    manifest["updated"] = utc_timestamp()
+                    manifest["updated"] = utc_now()
                     self._write_manifest(key, manifest)
                     with contextlib.suppress(OSError):
                         self.shard_path(key, index).unlink()
@@ -828,8 +828,8 @@ def write_manifest_from_sidecars(
     manifest = {
         "schema_version": CACHE_SCHEMA_VERSION,
         "key": key,
-        "created": old.get("created", utc_timestamp()),
-        "updated": utc_timestamp(),
+        "created": old.get("created", utc_now()),
+        "updated": utc_now(),
         "n_samples": bounds[-1][1],
         "n_classes": classes.pop() if classes else None,
         "dtype": SHARD_DTYPE.str,
