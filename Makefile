@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check kdaudit tests bench
 	$(PY) -m ruff format --check kdaudit tests bench
 	$(PY) -m mypy kdaudit
+	$(VENV)/bin/lint-imports  # the import layers of pyproject.toml [tool.importlinter]
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, work: Path) -> int:
     import onnxruntime as ort
 
-    from kdaudit.data.dataset import Dataset, arrays_sha256
+    from kdaudit.data.dataset import Dataset
     from kdaudit.engine import LogitCache, compute_logits, default_batch_size
+    from kdaudit.hashing import arrays_sha256
     from kdaudit.models import ModelSpec, Preprocess, load_model
 
     onnx_path = work / "resnet20.onnx"

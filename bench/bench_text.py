@@ -85,7 +85,8 @@ def main() -> int:
     from kdaudit.data.dataset import Dataset
     from kdaudit.data.text import TextInputs
     from kdaudit.engine.inference import compute_logits
-    from kdaudit.models.base import ModelSpec, load_model
+    from kdaudit.models.base import ModelSpec
+    from kdaudit.models.loader import load_model
     from kdaudit.models.text import pad_batch
     from kdaudit.train import text as tt
 

@@ -52,7 +52,7 @@ from kdaudit.analysis.individual_fairness import (
     subsample_statistics,
 )
 from kdaudit.analysis.neighbors import knn_graph
-from kdaudit.engine.logits import LogitArray
+from kdaudit.arrays import LogitArray
 
 K = 5
 CK = 5

@@ -30,7 +30,8 @@ import numpy as np
 from kdaudit import sanity
 from kdaudit._version import __version__
 from kdaudit._warnings import warn_caller
-from kdaudit.data.dataset import Dataset, load_dataset
+from kdaudit.data.dataset import Dataset
+from kdaudit.data.loader import load_dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import AuditError, CacheError, InputDataError, KDAuditWarning, UsageError
 
@@ -311,7 +312,7 @@ def _model_logits(
     spec: Any, dataset: Dataset, options: AuditOptions, cache: Any
 ) -> tuple[LogitArray, dict[str, Any]]:
     from kdaudit.engine.inference import compute_logits
-    from kdaudit.models.base import load_model
+    from kdaudit.models.loader import load_model
 
     spec, manifest = _with_manifest(spec)
     adapter = load_model(spec, device=options.device)
@@ -996,7 +997,7 @@ def _knn(
 
     embedding = None
     if options.embedding_model is not None and options.embedding is None:
-        from kdaudit.models.text import model_embedding
+        from kdaudit.models.loader import model_embedding
 
         embedding = model_embedding(
             dataset, options.embedding_model, models or {}, device=options.device

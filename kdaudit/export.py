@@ -29,7 +29,7 @@ _ROLES = ("teacher", "student", "baseline")
 
 def _confidence(logits: Any) -> tuple[np.ndarray, np.ndarray]:
     """Predicted class and its softmax probability per row, streamed over blocks."""
-    from kdaudit.engine.logits import softmax
+    from kdaudit.arrays import softmax
 
     n = logits.n_samples
     pred = np.empty(n, dtype=np.int64)

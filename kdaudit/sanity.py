@@ -79,7 +79,7 @@ def preflight(
     ModelLoadError
         Every problem is a model that would not load.
     """
-    from kdaudit.models.base import load_model
+    from kdaudit.models.loader import load_model
 
     problems: list[tuple[str, KDAuditError]] = []
     facts: list[dict[str, Any]] = []

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.special as _special
 
 from kdaudit.analysis.accuracy import wilson_interval
-from kdaudit.engine.logits import LogitArray
+from kdaudit.arrays import LogitArray
 
 __all__ = [
     "METRICS",

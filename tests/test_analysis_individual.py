@@ -15,7 +15,7 @@ from kdaudit.analysis.individual_fairness import (
     total_variation,
 )
 from kdaudit.analysis.neighbors import knn_graph, representation
-from kdaudit.engine.logits import LogitArray, softmax
+from kdaudit.arrays import LogitArray, softmax
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 
 

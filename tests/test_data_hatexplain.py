@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kdaudit.data.dataset import load_dataset
+from kdaudit.data.loader import load_dataset
 from kdaudit.data.text import TextInputs
 
 

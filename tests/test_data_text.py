@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdaudit.data.dataset import load_dataset
+from kdaudit.data.loader import load_dataset
 from kdaudit.data.text import TextInputs, expand_multilabel, parse_list_cell
 from kdaudit.errors import InputDataError, UsageError
 

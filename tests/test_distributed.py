@@ -387,7 +387,7 @@ def test_ray_missing_is_a_usage_error(tmp_path, rng, monkeypatch, capsys):
 
 
 def test_parquet_set_manifest_checks_hashes(tmp_path, rng, capsys):
-    from kdaudit.data.dataset import file_sha256
+    from kdaudit.hashing import file_sha256
 
     data, m = make_audit_data(tmp_path, rng=rng)
     files = sorted(data.glob("*.parquet"))

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from kdaudit.cli import main
-from kdaudit.data.dataset import load_dataset
+from kdaudit.data.loader import load_dataset
 from kdaudit.distributed.infer import entry_key, load_adapter
 from kdaudit.distributed.sources import open_source
 from kdaudit.engine import compute_logits

@@ -8,9 +8,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'kdaudit[ray]')")
 
+from kdaudit.device import cuda_available  # noqa: E402
 from kdaudit.distributed.ray_runner import RayRunner  # noqa: E402
 from kdaudit.distributed.sources import open_source  # noqa: E402
-from kdaudit.engine.device import cuda_available  # noqa: E402
 from kdaudit.models import ModelSpec  # noqa: E402
 from tests.test_distributed import make_audit_data  # noqa: E402
 

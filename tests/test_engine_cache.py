@@ -259,7 +259,8 @@ def test_onnx_external_weights_are_part_of_the_cache_key(tmp_path):
     from kdaudit.data.dataset import Dataset
     from kdaudit.engine.cache import LogitCache
     from kdaudit.engine.inference import compute_logits
-    from kdaudit.models.base import ModelSpec, load_model
+    from kdaudit.models.base import ModelSpec
+    from kdaudit.models.loader import load_model
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 8)).astype(np.float32)

@@ -12,10 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from kdaudit.data.dataset import Dataset
 from kdaudit.engine import compute_logits, default_batch_size, resolve_device
-from kdaudit.engine.progress import progress_bar, progress_enabled
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models import ModelSpec, Preprocess, load_model
 from kdaudit.models.base import ModelAdapter
+from kdaudit.progress import progress_bar, progress_enabled
 
 
 def conv_onnx(path: Path, rng: np.random.Generator) -> Path:
@@ -206,7 +206,7 @@ def test_progress_only_on_a_tty(monkeypatch):
 
 def test_logit_array_chunks_memmap_views(tmp_path):
     """Block reads through short-lived maps equal plain slicing, for whole maps and views."""
-    from kdaudit.engine.logits import LogitArray
+    from kdaudit.arrays import LogitArray
 
     a = np.random.default_rng(0).normal(size=(1000, 7)).astype(np.float32)
     np.save(tmp_path / "a.npy", a)
@@ -221,7 +221,7 @@ def test_logit_array_chunks_memmap_views(tmp_path):
 
 def test_argmax_in_the_stored_dtype(tmp_path) -> None:
     """Integer logits near 2**28 and float64 logits with tiny margins keep their argmax."""
-    from kdaudit.engine.logits import LogitArray
+    from kdaudit.arrays import LogitArray
     from kdaudit.models.base import ModelSpec
     from kdaudit.models.logits_adapter import LogitsFileAdapter
 

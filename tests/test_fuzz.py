@@ -542,7 +542,7 @@ policy_texts = st.dictionaries(
 
 
 def fuzz_model_manifest(base: dict[str, Any], changes: dict[str, Any]) -> None:
-    from kdaudit.data.dataset import file_sha256
+    from kdaudit.hashing import file_sha256
 
     with workspace(base, "teacher.npy", "model.onnx", "data.npz") as ws:
         manifest = {

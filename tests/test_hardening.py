@@ -265,7 +265,7 @@ def test_deep_nesting_is_an_input_error(task, capsys, kind):
 
 
 def test_model_manifest_of_wrong_type_names_key_and_file(task, capsys):
-    from kdaudit.data.dataset import file_sha256
+    from kdaudit.hashing import file_sha256
 
     manifest = {
         "format": "kdaudit-model/1",
@@ -381,9 +381,9 @@ def test_unwritable_out_fails_before_the_audit(task, capsys, monkeypatch):
 
     monkeypatch.setattr(safety.tempfile, "mkstemp", full)
     loaded = []
-    import kdaudit.models.base as base
+    import kdaudit.models.loader as loader
 
-    monkeypatch.setattr(base, "load_model", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(loader, "load_model", lambda *a, **k: loaded.append(a))
     code, _, err = run(compare(task, task["teacher"], task["student"]), capsys)
     assert_clean_error(code, err, codes=(3,))
     assert "No space left" in err and "out" in err and not loaded
@@ -419,7 +419,7 @@ def test_non_utf8_file_name_is_refused_up_front(task, capsys):
 
 
 def test_group_labels_are_codes_with_a_name_table(tmp_path):
-    from kdaudit.data.dataset import load_dataset
+    from kdaudit.data.loader import load_dataset
 
     big = "g" * (1 << 20)
     rows = ["y,x,grp,num"] + [

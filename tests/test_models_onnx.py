@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from kdaudit.engine.device import onnx_providers
+from kdaudit.device import onnx_providers
 from kdaudit.errors import InputDataError, ModelLoadError, UsageError
 from kdaudit.models import ModelSpec, Preprocess, detect_format, load_model
 

@@ -287,7 +287,8 @@ def test_pickle_forced_as_state_dict_is_refused_as_untrusted(tmp_path):
     from pathlib import Path
 
     from kdaudit.errors import TrustError
-    from kdaudit.models.base import ModelSpec, load_model
+    from kdaudit.models.base import ModelSpec
+    from kdaudit.models.loader import load_model
 
     marker = tmp_path / "PWNED"
 

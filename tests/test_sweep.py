@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from kdaudit.analysis.accuracy import wilson_interval
-from kdaudit.engine.logits import LogitArray
+from kdaudit.arrays import LogitArray
 from kdaudit.sweep import combine_runs, metric_row, temperature_sweep
 
 

@@ -18,12 +18,13 @@ pytest.importorskip("tokenizers")
 pytest.importorskip("transformers")
 
 from kdaudit.cli import main
-from kdaudit.data.dataset import load_dataset
+from kdaudit.data.loader import load_dataset
 from kdaudit.data.text import TextInputs
 from kdaudit.engine.cache import LogitCache
 from kdaudit.engine.inference import compute_logits
 from kdaudit.errors import InputDataError, TrustError
-from kdaudit.models.base import ModelSpec, load_model
+from kdaudit.models.base import ModelSpec
+from kdaudit.models.loader import load_model
 from kdaudit.models.text import TextModelAdapter, pad_batch
 from kdaudit.train import text as tt
 

@@ -13,7 +13,8 @@ pytest.importorskip("transformers")
 from kdaudit.cli import main
 from kdaudit.data.text_synth import GROUPS, SHORTCUT_DOWN, SHORTCUT_UP, make_text_task
 from kdaudit.engine.cache import LogitCache
-from kdaudit.models.base import ModelSpec, load_model
+from kdaudit.models.base import ModelSpec
+from kdaudit.models.loader import load_model
 from kdaudit.train import text as tt
 
 

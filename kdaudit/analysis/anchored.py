@@ -43,7 +43,7 @@ from kdaudit.analysis.ann import (
     exact_neighbours,
 )
 from kdaudit.analysis.individual_fairness import _as_logits, total_variation
-from kdaudit.engine.logits import LogitArray
+from kdaudit.arrays import LogitArray
 from kdaudit.errors import UsageError
 
 __all__ = [

@@ -69,7 +69,7 @@ import scipy.special as _special
 
 from kdaudit.analysis import stats
 from kdaudit.analysis.neighbors import KNNGraph
-from kdaudit.engine.logits import LogitArray, softmax
+from kdaudit.arrays import LogitArray, softmax
 from kdaudit.errors import InputDataError, KDAuditWarning, UsageError
 from kdaudit.results import Estimate, Record, to_native
 

@@ -6,27 +6,30 @@ Formats:
   a multi-input model reads ``x_<input name>`` arrays instead of ``x``.
 * ``.csv`` / ``.parquet`` with ``label``, ``sensitive`` and ``features`` columns.
 * built-ins (``trifeature``, ``adult:PATH``...), see :mod:`kdaudit.data.builtin`.
+
+:func:`~kdaudit.data.loader.load_dataset` picks the reader from the spec.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from kdaudit._optional import require
 from kdaudit.data.labels import GroupLabels, to_group_labels
 from kdaudit.errors import InputDataError, UsageError
-from kdaudit.safety import open_regular, regular_file
+from kdaudit.hashing import arrays_sha256 as arrays_sha256  # re-exported for older callers
+from kdaudit.hashing import file_sha256 as file_sha256
+from kdaudit.hashing import remembered_hashes as remembered_hashes
+from kdaudit.safety import regular_file
 
 if TYPE_CHECKING:
     from kdaudit.data.text import TextInputs
@@ -105,61 +108,6 @@ class Dataset:
         }
 
 
-#: sha256 of files already read during the current audit (see :func:`remembered_hashes`),
-#: by (device, inode, size, mtime in ns). An audit names each model file in its manifest
-#: check, the pre-flight probe and its load; a multi-GB export should be read once.
-_SHA256_MEMO: dict[tuple[int, int, int, int], str] | None = None
-
-
-@contextlib.contextmanager
-def remembered_hashes() -> Iterator[None]:
-    """Within the block, :func:`file_sha256` reads each unchanged file once.
-
-    Scoped to one audit on purpose: file timestamps are coarse, so a file rewritten in
-    place with the same size between two audits must be read again.
-    """
-    global _SHA256_MEMO
-    outer = _SHA256_MEMO
-    _SHA256_MEMO = {} if outer is None else outer
-    try:
-        yield
-    finally:
-        _SHA256_MEMO = outer
-
-
-def file_sha256(path: str | Path, *, chunk: int = 1 << 20, role: str = "file") -> str:
-    """sha256 of a regular file's bytes (a FIFO or device is refused, never read forever).
-
-    Inside :func:`remembered_hashes`, naming the same unchanged file again costs a
-    ``stat``, not another read.
-    """
-    memo = _SHA256_MEMO
-    with open_regular(path, role) as fd:
-        st = os.fstat(fd)
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if memo is not None and key in memo:
-            return memo[key]
-        h = hashlib.sha256()
-        while block := os.read(fd, chunk):
-            h.update(block)
-    digest = h.hexdigest()
-    if memo is not None:
-        memo[key] = digest
-    return digest
-
-
-def arrays_sha256(arrays: Mapping[str, npt.ArrayLike]) -> str:
-    """A content hash of named arrays (dtype, shape and bytes), for generated data."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(name.encode())
-        h.update(str(a.dtype).encode())
-        h.update(repr(a.shape).encode())
-        h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
-    return h.hexdigest()
-
-
 def fingerprint(sha256: str, **options: Any) -> str:
     payload = json.dumps({"sha256": sha256, **options}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -206,86 +154,6 @@ def check_labels(y: Any, source: str) -> np.ndarray:
     if y.min() < 0:
         raise InputDataError(f"Labels in {source} must be >= 0; found {int(y.min())}.")
     return y
-
-
-def load_dataset(
-    spec: str | Path,
-    *,
-    label: str | None = None,
-    sensitive: Sequence[str] | None = None,
-    features: Sequence[str] | None = None,
-    positive_label: str | None = None,
-    text_column: str | None = None,
-    min_group_size: int = 30,
-) -> Dataset:
-    """Load evaluation data from a file path or a built-in name (``trifeature``, ``adult:PATH``).
-
-    Parameters
-    ----------
-    spec : str or Path
-        A ``.npz``, ``.csv`` or ``.parquet`` path, or a built-in dataset spec.
-    label : str, optional
-        Label column for tables (default ``y``); ignored for npz.
-    sensitive : sequence of str, optional
-        Sensitive attribute names; for npz these select ``sensitive_<name>``
-        arrays (default: all of them).
-    features : sequence of str, optional
-        Feature columns for tables (default: every other numeric column).
-    positive_label : str, optional
-        For tables with a non-numeric label column: the value that becomes class 1.
-    text_column : str, optional
-        For tables: the column of texts that tokenizing models read (``x`` becomes a
-        :class:`~kdaudit.data.text.TextInputs`).
-    min_group_size : int
-        A sensitive column whose cells are lists becomes one yes/no attribute per member
-        named in at least this many rows (:func:`kdaudit.data.text.expand_multilabel`).
-    """
-    from kdaudit.data import builtin
-
-    # one name (or the CLI's comma-separated form) is a list of one, not of its letters
-    if isinstance(sensitive, str):
-        sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
-    if isinstance(features, str):
-        features = [s.strip() for s in features.split(",") if s.strip()]
-
-    text = str(spec)
-    name = text.split(":", 1)[0]
-    if name in builtin.BUILTINS and not Path(text).exists():
-        return builtin.load_builtin(text, sensitive=sensitive)
-    path = Path(text)
-    if not path.exists():
-        raise InputDataError(
-            f"Data file {text!r} does not exist.",
-            tip=f"Check the path, or use a built-in dataset: {', '.join(sorted(builtin.BUILTINS))}.",
-        )
-    from kdaudit.data.parquet_set import is_parquet_set, load_parquet_set, load_whole
-
-    if is_parquet_set(path):  # a folder of .parquet files or a set manifest (.json)
-        return load_whole(
-            load_parquet_set(path), label=label, sensitive=sensitive, features=features
-        )
-    if path.is_dir():
-        raise InputDataError(
-            f"Data path {text!r} is a directory; expected a .npz, .csv or .parquet file."
-        )
-    regular_file(path, "data file")  # a FIFO would block open(), a device never ends
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return _load_npz(path, sensitive=sensitive)
-    if suffix in TABLE_SUFFIXES:
-        return _load_table(
-            path,
-            label=label,
-            sensitive=sensitive,
-            features=features,
-            positive_label=positive_label,
-            text_column=text_column,
-            min_group_size=min_group_size,
-        )
-    raise InputDataError(
-        f"Unknown data file extension {suffix!r} for {text!r}.",
-        tip="Use .npz (x, y, sensitive_<name>), .csv, .parquet or .jsonl.",
-    )
 
 
 def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
@@ -390,7 +258,7 @@ def load_arrays(
         ) from exc
 
 
-def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
+def load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     arrays = load_arrays(path, "data file")
     if "y" not in arrays:
         raise InputDataError(
@@ -455,7 +323,7 @@ def _load_npz(path: Path, *, sensitive: Sequence[str] | None) -> Dataset:
     )
 
 
-def _load_table(
+def load_table(
     path: Path,
     *,
     label: str | None,

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.data.builtin import register
-from kdaudit.data.dataset import Dataset, file_sha256, fingerprint
+from kdaudit.data.dataset import Dataset, fingerprint
 from kdaudit.data.text import TextInputs, expand_multilabel, split_sensitive_names
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.hashing import file_sha256
 
 CLASS_NAMES = ["hatespeech", "normal", "offensive"]
 EXCLUDED_TARGETS = frozenset({"None", "Other"})
@@ -87,7 +87,6 @@ def read_hatexplain(path: str | Path) -> dict[str, Any]:
     }
 
 
-@register("hatexplain")
 def load_hatexplain(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``hatexplain:PATH``: one processed split file as text data with ``target:*`` attributes."""
     if not arg:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit.data.dataset import fingerprint, load_table
 from kdaudit.errors import InputDataError
 
 SET_SCHEMA = 1
@@ -150,8 +151,6 @@ def set_fingerprint(
     sensitive: Sequence[str] | None,
     features: Sequence[str] | None,
 ) -> str:
-    from kdaudit.data.dataset import fingerprint
-
     return fingerprint(
         pset.sha256,
         kind="parquet_set",
@@ -173,10 +172,8 @@ def load_shard(
 
     Only this file is read and hashed; a hash given in the manifest must match.
     """
-    from kdaudit.data.dataset import _load_table
-
     f = pset.files[index]
-    ds = _load_table(
+    ds = load_table(
         Path(f.path), label=label, sensitive=sensitive, features=features, positive_label=None
     )
     if "class_names" in ds.extras:

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.data.builtin import register
-from kdaudit.data.dataset import Dataset, as_group_labels, file_sha256, fingerprint
+from kdaudit.data.dataset import Dataset, as_group_labels, fingerprint
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.hashing import file_sha256
 
 ADULT_COLUMNS = (
     "age",
@@ -313,7 +313,6 @@ def read_adult(path: str | Path) -> Any:
     return df
 
 
-@register("adult")
 def load_adult(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``adult:PATH``: UCI Adult, label 1 = ``>50K``, sensitive ``sex`` and ``race``."""
     path = _need_path("adult", arg, "adult.test")
@@ -373,7 +372,6 @@ def read_compas(path: str | Path, *, propublica_filter: bool = True) -> Any:
     return df.reset_index(drop=True)
 
 
-@register("compas")
 def load_compas(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``compas:PATH``: ProPublica COMPAS (filtered), label 1 = two-year recidivism."""
     path = _need_path("compas", arg, "compas-scores-two-years.csv")
@@ -421,7 +419,6 @@ def read_german(path: str | Path) -> Any:
     return df
 
 
-@register("german")
 def load_german(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``german:PATH``: German credit, label 1 = good credit; sensitive sex, age, foreign_worker."""
     path = _need_path("german", arg, "german.data")

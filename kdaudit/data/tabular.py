@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kdaudit.data.builtin import register
-from kdaudit.data.dataset import Dataset, arrays_sha256, as_group_labels, fingerprint
+from kdaudit.data.dataset import Dataset, as_group_labels, fingerprint
 from kdaudit.errors import UsageError
+from kdaudit.hashing import arrays_sha256
 
 
 def make_tabular(
@@ -45,7 +45,6 @@ def make_tabular(
     }
 
 
-@register("tabular")
 def load_tabular(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``tabular`` or ``tabular:N`` (N rows, default 6000), seed 0 for the eval split (seed 1)."""
     try:

@@ -26,10 +26,10 @@ from typing import TypedDict
 
 import numpy as np
 
-from kdaudit.data.builtin import register
-from kdaudit.data.dataset import Dataset, arrays_sha256, fingerprint
+from kdaudit.data.dataset import Dataset, fingerprint
 from kdaudit.data.text import TextInputs, expand_multilabel, split_sensitive_names
 from kdaudit.errors import UsageError
+from kdaudit.hashing import arrays_sha256
 
 CLASS_NAMES = ["normal", "toxic"]
 #: identity term -> community (HateXplain's names)
@@ -179,7 +179,6 @@ def text_task_dataset(
     )
 
 
-@register("textsynth")
 def load_textsynth(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``textsynth`` or ``textsynth:N``: N evaluation posts (default 1200), seed 0."""
     try:

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.data.builtin import register
-from kdaudit.data.dataset import Dataset, arrays_sha256, as_group_labels, fingerprint
+from kdaudit.data.dataset import Dataset, as_group_labels, fingerprint
 from kdaudit.errors import UsageError
+from kdaudit.hashing import arrays_sha256
 
 SHAPES: tuple[str, ...] = (
     "circle",
@@ -338,7 +338,6 @@ def to_dataset(
     )
 
 
-@register("trifeature")
 def load_trifeature(arg: str | None, sensitive: Sequence[str] | None) -> Dataset:
     """``trifeature`` or ``trifeature:N``: the test split (seed 0, no planted bias, 32x32).
 

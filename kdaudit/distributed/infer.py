@@ -29,8 +29,8 @@ from kdaudit.engine.cache import (
     sidecar_shard_writer,
     write_manifest_from_sidecars,
 )
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.progress import progress_bar
 
 __all__ = [
     "InferSummary",
@@ -55,7 +55,7 @@ def load_adapter_with_manifest(
 ) -> tuple[Any, Any, dict[str, Any] | None]:
     """``(adapter, spec with manifest values, manifest or None)``."""
     from kdaudit.api import _with_manifest
-    from kdaudit.models.base import load_model
+    from kdaudit.models.loader import load_model
 
     spec, manifest = _with_manifest(spec)
     return load_model(spec, device=device), spec, manifest
@@ -259,6 +259,6 @@ def shard_predictions(
             f"Shard {shard_name(index)} of {adapter.name} has {arr.shape[0]} rows; "
             f"expected {stop - start}."
         )
-    from kdaudit.engine.logits import LogitArray
+    from kdaudit.arrays import LogitArray
 
     return LogitArray([arr]).predictions(), int(arr.shape[1])

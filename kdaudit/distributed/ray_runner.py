@@ -22,8 +22,8 @@ import numpy as np
 
 from kdaudit.distributed.sources import ShardSource
 from kdaudit.engine.cache import LogitCache
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import KDAuditError, KDAuditWarning, UsageError
+from kdaudit.progress import progress_bar
 
 __all__ = [
     "MAX_RESTARTS",
@@ -59,7 +59,7 @@ class ShardActor:
         gpu_ids = ray.get_gpu_ids()
         device = job["device"]
         if gpu_ids and device == "auto":
-            from kdaudit.engine.device import cuda_available
+            from kdaudit.device import cuda_available
 
             device = "cuda" if cuda_available() else "cpu"
         cache = LogitCache(job["cache_root"]) if job["cache_root"] else None

@@ -134,7 +134,7 @@ def open_source(
         return ShardSource(
             path=str(path), label=label, sensitive=sens, features=feats, bounds=bounds, pset=pset
         )
-    from kdaudit.data.dataset import load_dataset
+    from kdaudit.data.loader import load_dataset
 
     ds = load_dataset(path, label=label, sensitive=sensitive, features=features)
     n = ds.n_samples

@@ -22,13 +22,14 @@ import numpy as np
 
 from kdaudit._version import __version__
 from kdaudit.analysis.tables import CellTable, expand_table, merge_tables, reduce_rows
-from kdaudit.data.dataset import file_sha256
 from kdaudit.distributed.infer import entry_key, load_adapter_with_manifest, shard_predictions
 from kdaudit.distributed.sources import ShardSource
 from kdaudit.engine.cache import LogitCache, open_entry_dir
 from kdaudit.engine.cache import _atomic_write_bytes as _atomic_write  # one atomic writer
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.hashing import file_sha256
+from kdaudit.progress import progress_bar
+from kdaudit.vocab import ROLES
 
 __all__ = [
     "ROLES",
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 STATS_SCHEMA = 1
-ROLES = ("teacher", "student", "baseline")
 
 
 def stats_name(index: int) -> str:
@@ -79,7 +79,7 @@ def prepare_stats(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; expected a folder for the statistics.")
-    loaded = {
+    loaded: dict[str, list[Any]] = {
         role: [load_adapter_with_manifest(s, device=device) for s in specs[role]]
         for role in ROLES
         if specs.get(role)

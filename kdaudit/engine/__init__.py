@@ -1,9 +1,9 @@
 """Batched inference, device choice and the on-disk logit cache."""
 
+from kdaudit.arrays import LogitArray
+from kdaudit.device import onnx_providers, resolve_device
 from kdaudit.engine.cache import LogitCache, default_cache_dir
-from kdaudit.engine.device import onnx_providers, resolve_device
 from kdaudit.engine.inference import compute_logits, default_batch_size, infer_shard
-from kdaudit.engine.logits import LogitArray
 
 __all__ = [
     "LogitArray",

@@ -35,7 +35,6 @@ missing ones.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import itertools
 import json
@@ -54,8 +53,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from kdaudit.engine.logits import LogitArray
-from kdaudit.errors import CacheError, KDAuditError, KDAuditWarning, UsageError
+from kdaudit._clock import utc_now
+from kdaudit.arrays import LogitArray
+from kdaudit.errors import CacheError, InputDataError, KDAuditError, KDAuditWarning, UsageError
+from kdaudit.hashing import file_sha256
 
 if TYPE_CHECKING:
     from kdaudit.data.dataset import Dataset
@@ -90,18 +91,6 @@ def default_cache_dir() -> Path:
 
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}.npy"
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -202,8 +191,8 @@ class ShardWriter:
             "n_classes": n_classes,
             "dtype": SHARD_DTYPE.str,
             "size": self.tmp.stat().st_size,
-            "sha256": _file_sha256(self.tmp),
-            "created": _now(),
+            "sha256": file_sha256(self.tmp, role="cache shard"),
+            "created": utc_now(),
         }
         return self.tmp, record
 
@@ -223,7 +212,7 @@ class ShardWriter:
             manifest["shards"][str(self.index)] = record
             manifest["n_classes"] = manifest.get("n_classes") or n_classes
             manifest["complete"] = len(manifest["shards"]) == manifest["n_shards"]
-            manifest["updated"] = _now()
+            manifest["updated"] = utc_now()
             self.cache._write_manifest(self.key, manifest)
         return final
 
@@ -406,8 +395,8 @@ class LogitCache:
                     manifest = {
                         "schema_version": CACHE_SCHEMA_VERSION,
                         "key": key,
-                        "created": _now(),
-                        "updated": _now(),
+                        "created": utc_now(),
+                        "updated": utc_now(),
                         "n_samples": int(n_samples),
                         "n_classes": None,
                         "dtype": SHARD_DTYPE.str,
@@ -466,8 +455,13 @@ class LogitCache:
                 f"dtype/shape {arr.dtype}{arr.shape}, manifest says "
                 f"float32({record.get('rows')}, {record.get('n_classes')})"
             )
-        if full and _file_sha256(path) != record.get("sha256"):
-            return "sha256 mismatch"
+        if full:
+            try:
+                digest = file_sha256(path, role="cache shard")
+            except InputDataError as exc:  # replaced by a FIFO or removed since the lstat
+                return f"unreadable ({exc})"
+            if digest != record.get("sha256"):
+                return "sha256 mismatch"
         return arr
 
     def _full_check(self, manifest: dict[str, Any]) -> bool:
@@ -516,7 +510,7 @@ class LogitCache:
                 if manifest is not None and manifest["shards"].get(str(index)) == record:
                     del manifest["shards"][str(index)]
                     manifest["complete"] = False
-                    manifest["updated"] = _now()
+                    manifest["updated"] = utc_now()
                     self._write_manifest(key, manifest)
                     with contextlib.suppress(OSError):
                         self.shard_path(key, index).unlink()
@@ -669,7 +663,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
         return dataset.fingerprint
     if dataset.sha256:
         return dataset.sha256
-    from kdaudit.data.dataset import arrays_sha256
+    from kdaudit.hashing import arrays_sha256
 
     arrays: dict[str, npt.ArrayLike] = {"y": dataset.y_true}
     if isinstance(dataset.x, dict):
@@ -834,8 +828,8 @@ def write_manifest_from_sidecars(
     manifest = {
         "schema_version": CACHE_SCHEMA_VERSION,
         "key": key,
-        "created": old.get("created", _now()),
-        "updated": _now(),
+        "created": old.get("created", utc_now()),
+        "updated": utc_now(),
         "n_samples": bounds[-1][1],
         "n_classes": classes.pop() if classes else None,
         "dtype": SHARD_DTYPE.str,

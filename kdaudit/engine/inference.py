@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit.arrays import LogitArray
 from kdaudit.data.dataset import Dataset
+from kdaudit.device import resolve_device
 from kdaudit.engine.cache import LogitCache
-from kdaudit.engine.device import resolve_device
-from kdaudit.engine.logits import LogitArray
-from kdaudit.engine.progress import progress_bar
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.base import ModelAdapter
+from kdaudit.progress import progress_bar
 
 #: automatic batch size: about this many bytes of (float32) input per batch ...
 AUTO_BATCH_BYTES = 32 << 20

@@ -1,50 +1,8 @@
-"""A progress bar for inference: shown on a terminal, silent when quiet or piped."""
+"""Compatibility path: the progress bar lives in :mod:`kdaudit.progress` (a low utility).
 
-from __future__ import annotations
+Import it from there; this name is kept for code written against ``kdaudit.engine.progress``.
+"""
 
-import sys
-from typing import IO, Any
+from kdaudit.progress import progress_bar, progress_enabled
 
-
-def progress_enabled(requested: bool, stream: IO[str] | None = None) -> bool:
-    """True when a bar was requested (not ``--quiet``) and ``stream`` is a TTY."""
-    stream = stream if stream is not None else sys.stderr
-    try:
-        return bool(requested) and bool(stream.isatty())
-    except (AttributeError, ValueError):  # closed or replaced streams
-        return False
-
-
-def progress_bar(
-    total: int, *, desc: str, enabled: bool, initial: int = 0, unit: str = "rows"
-) -> Any:
-    """A tqdm bar on stderr (disabled unless shown): inference rows, training batches.
-
-    Parameters
-    ----------
-    total : int
-        Rows to infer in all.
-    desc : str
-        Label, e.g. the model's role.
-    enabled : bool
-        The caller's wish (False with ``--quiet``); the bar also stays off when
-        stderr is not a TTY (CI logs, pipes).
-    initial : int
-        Rows already done (resumed from the cache).
-    unit : str
-        What ``total`` counts (``"rows"``; the trainer counts ``"batch"``).
-    """
-    from tqdm import tqdm
-
-    stream = sys.stderr
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit=unit,
-        unit_scale=unit == "rows",
-        file=stream,
-        leave=False,
-        dynamic_ncols=True,
-        disable=not progress_enabled(enabled, stream),
-    )
+__all__ = ["progress_bar", "progress_enabled"]

@@ -10,8 +10,8 @@ from kdaudit.models.base import (
     ModelAdapter,
     ModelSpec,
     detect_format,
-    load_model,
 )
+from kdaudit.models.loader import load_model
 from kdaudit.models.preprocess import Preprocess
 
 __all__ = [

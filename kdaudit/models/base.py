@@ -1,4 +1,4 @@
-"""Model specs, the adapter interface, format detection and :func:`load_model`.
+"""Model specs, the adapter interface and format detection (:func:`~kdaudit.models.loader.load_model` loads).
 
 An adapter turns a model file into a function from a batch of stored inputs
 to a ``(batch, n_classes)`` float32 matrix of logits (or log-probabilities).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickletools
-import warnings
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -18,14 +17,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from kdaudit._optional import require
-from kdaudit.errors import InputDataError, KDAuditWarning, TrustError, UsageError
+from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.preprocess import Preprocess
-from kdaudit.safety import regular_file
 
 if TYPE_CHECKING:
+    from kdaudit.arrays import LogitArray
     from kdaudit.data.text import TextInputs
-    from kdaudit.engine.logits import LogitArray
 
 FORMATS = ("onnx", "state_dict", "safetensors", "torchscript", "torch_export", "pickle", "logits")
 #: formats that run code from the file when loaded: only with ``--trust-code``
@@ -422,86 +419,3 @@ def detect_format(path: str | Path, override: str | None = None) -> str:
         f"Unknown model file extension {suffix or '(none)'!r} for {str(path)!r}.",
         tip="Use .onnx, .safetensors, .pt/.pth, .pt2 or .npy/.npz logits, or name the format with --format.",
     )
-
-
-def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
-    """Load a model file as an adapter.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        The file and what is known about it.
-    device : {"auto", "cpu", "cuda"}
-        Where to run it (ignored for logits files).
-
-    Raises
-    ------
-    InputDataError
-        Missing file, unknown extension, bad logits file (exit 2).
-    TrustError
-        A code-carrying format (or ``module:callable`` arch) without ``trust_code`` (exit 2).
-    UsageError
-        A state_dict without ``arch``; ``cuda`` unavailable (exit 2).
-    ModelLoadError
-        A file that would not load (exit 3).
-    """
-    path = Path(spec.path)
-    if not path.exists() and not path.is_symlink():
-        raise InputDataError(
-            f"The {spec.role} model file {spec.path!r} does not exist.", tip="Check the path."
-        )
-    if path.is_dir():
-        from kdaudit.models.text import is_hf_directory, load_hf_directory
-
-        if is_hf_directory(path):
-            return load_hf_directory(spec, device=device)
-        raise InputDataError(
-            f"The {spec.role} model path {spec.path!r} is a directory without config.json; expected a "
-            "model file or a Hugging Face model folder."
-        )
-    regular_file(path, f"{spec.role} model file")  # no FIFO, device (/dev/zero) or directory
-    fmt = detect_format(path, spec.format)
-    if fmt == "logits":
-        from kdaudit.models.logits_adapter import LogitsFileAdapter
-
-        return LogitsFileAdapter(spec)
-    if fmt in CODE_FORMATS and not spec.trust_code:
-        what = {
-            "torchscript": "a TorchScript archive",
-            "torch_export": "a torch.export (.pt2) program",
-            "pickle": "a pickled Python object (not a plain state_dict)",
-        }[fmt]
-        raise TrustError(
-            f"The {spec.role} model {spec.path!r} is {what}; loading it runs code stored in the file, "
-            "so kdaudit refuses it without --trust-code.",
-            tip="Pass --trust-code if you trust this file, or export the model to ONNX or a "
-            "state_dict/.safetensors used with --arch.",
-        )
-    if spec.arch and ":" in spec.arch and not spec.trust_code:
-        raise TrustError(
-            f"--arch {spec.arch!r} imports your code (module:callable); that needs --trust-code.",
-            tip="Pass --trust-code, or use a built-in architecture name.",
-        )
-    from kdaudit.data.dataset import file_sha256
-
-    sha = file_sha256(path)
-    if fmt == "onnx":
-        if spec.arch:
-            warnings.warn(
-                f"--arch {spec.arch!r} is ignored for the ONNX {spec.role} model.",
-                KDAuditWarning,
-                stacklevel=2,
-            )
-        purpose = f"Loading the ONNX {spec.role} model {spec.path!r}"
-        require("onnxruntime", purpose=purpose)
-        require("onnx", purpose=purpose)
-        from kdaudit.models.onnx_adapter import OnnxAdapter
-        from kdaudit.models.text import wrap_onnx_text
-
-        return wrap_onnx_text(OnnxAdapter(spec, sha256=sha, device=device), spec)
-    require("torch", purpose=f"Loading the {spec.role} model {spec.path!r} ({fmt})")
-    if fmt == "safetensors":
-        require("safetensors.torch", purpose=f"Loading the {spec.role} model {spec.path!r}")
-    from kdaudit.models.torch_adapter import TorchAdapter
-
-    return TorchAdapter(spec, format=fmt, sha256=sha, device=device)

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.data.dataset import file_sha256, load_arrays, open_npy
-from kdaudit.engine.logits import LogitArray
+from kdaudit.arrays import LogitArray
+from kdaudit.data.dataset import load_arrays, open_npy
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.hashing import file_sha256
 from kdaudit.models.base import (
     PROB_FLOOR,
     ModelAdapter,

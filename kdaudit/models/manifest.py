@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kdaudit.data.dataset import file_sha256
 from kdaudit.errors import InputDataError
+from kdaudit.hashing import file_sha256
 from kdaudit.safety import confined, regular_file
 from kdaudit.validation import load_json, validate
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.engine.device import CUDA_EP, onnx_providers
+from kdaudit.device import CUDA_EP, onnx_providers
 from kdaudit.errors import InputDataError, KDAuditWarning, ModelLoadError
 from kdaudit.models.base import ModelAdapter, ModelSpec
 from kdaudit.models.preprocess import apply_preprocess
@@ -278,7 +278,7 @@ def external_data_hashes(path: str | Path, *, role: str = "model") -> dict[str, 
     Only files inside the model's folder are ever opened (:func:`external_data_refs`);
     a location whose file is absent is left out (onnxruntime fails on it if it is used).
     """
-    from kdaudit.data.dataset import file_sha256
+    from kdaudit.hashing import file_sha256
 
     return {
         loc: file_sha256(p) for loc, p in external_data_refs(path, role=role).items() if p.is_file()

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kdaudit.errors import InputDataError, ModelLoadError, TrustError, UsageError
+from kdaudit.hashing import file_sha256
 from kdaudit.models.base import ModelAdapter, ModelSpec
 
 #: the inputs a text model may take, in the order they are fed
@@ -61,12 +62,6 @@ def _need(module: str) -> Any:
         mod.logging.set_verbosity_error()
         mod.logging.disable_progress_bar()
     return mod
-
-
-def _sha256_file(path: Path) -> str:
-    from kdaudit.data.dataset import file_sha256
-
-    return file_sha256(path)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -149,8 +144,8 @@ class TextTokenizer:
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=self.max_length)
         self.hashes = {
-            p.name: _sha256_file(p),
-            **{k: _sha256_file(v) for k, v in sorted(side.items())},
+            p.name: file_sha256(p),
+            **{k: file_sha256(v) for k, v in sorted(side.items())},
         }
 
     def _pad_id(self, tok_config: dict[str, Any]) -> int:
@@ -526,7 +521,7 @@ def hf_weights(path: Path, *, role: str, trust_code: bool) -> tuple[bool, list[P
 
 
 def _folder_identity(files: list[Path]) -> dict[str, str]:
-    return {f.name: _sha256_file(f) for f in files}
+    return {f.name: file_sha256(f) for f in files}
 
 
 def load_hf_directory(spec: ModelSpec, *, device: str = "auto") -> TextModelAdapter:
@@ -553,7 +548,7 @@ def load_hf_directory(spec: ModelSpec, *, device: str = "auto") -> TextModelAdap
     transformers = _need("transformers")
     import torch
 
-    from kdaudit.engine.device import resolve_device
+    from kdaudit.device import resolve_device
 
     dev = resolve_device(device)
     try:
@@ -627,7 +622,7 @@ def wrap_onnx_text(inner: Any, spec: ModelSpec) -> ModelAdapter:
     tokenizer = TextTokenizer(
         tok_path, max_length=spec.max_length, model_config=config, role=spec.role
     )
-    files = {"config.json": _sha256_file(config_path)} if config_path.is_file() else {}
+    files = {"config.json": file_sha256(config_path)} if config_path.is_file() else {}
     return TextModelAdapter(
         spec,
         format="onnx",
@@ -641,24 +636,3 @@ def wrap_onnx_text(inner: Any, spec: ModelSpec) -> ModelAdapter:
         files=files,
         inner=inner,
     )
-
-
-def model_embedding(dataset: Any, role: str, models: Any, *, device: str = "auto") -> np.ndarray:
-    """The pooled hidden state (:meth:`TextModelAdapter.embed_texts`) of ``role``'s first model.
-
-    Returns float32 of shape (n_samples, hidden), the neighbour space of individual fairness.
-    """
-    from kdaudit.data.text import TextInputs
-    from kdaudit.models.base import load_model
-
-    if role not in models:
-        raise UsageError(
-            f"--embedding-model {role!r}: no such model in this audit; give one of "
-            f"{', '.join(models)}."
-        )
-    if not isinstance(dataset.x, TextInputs):
-        raise UsageError("--embedding-model needs text data (--text-column COL).")
-    adapter = load_model(models[role][0], device=device)
-    if not isinstance(adapter, TextModelAdapter):
-        raise UsageError(f"--embedding-model {role!r}: the {adapter.name} is not a text model.")
-    return adapter.embed_texts(dataset.x.tolist())

@@ -8,7 +8,7 @@ This is the only module of :mod:`kdaudit.models` that imports torch.
   weights under ``state_dict``/``model_state_dict``/``model`` is accepted.
 * ``safetensors``: read with safetensors (no pickle at all).
 * ``torchscript``, ``torch_export`` (``.pt2``), ``pickle``: only with ``trust_code``
-  (checked by :func:`kdaudit.models.base.load_model` before this module loads).
+  (checked by :func:`kdaudit.models.loader.load_model` before this module loads).
 
 Models run in ``eval()`` mode under ``torch.inference_mode()`` in float32.
 """
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdaudit.engine.device import resolve_device
+from kdaudit.device import resolve_device
 from kdaudit.errors import InputDataError, ModelLoadError, TrustError, UsageError
 from kdaudit.models.base import ModelAdapter, ModelSpec
 from kdaudit.models.preprocess import apply_preprocess

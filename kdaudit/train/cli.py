@@ -15,28 +15,16 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kdaudit.errors import UsageError
+from kdaudit.train.options import logit_cache as _logit_cache
+from kdaudit.train.options import parse_list
 from kdaudit.vocab import DEVICES, ROLES
 
 __all__ = ["add_data_arguments", "add_train_arguments", "parse_list", "run_data", "run_train"]
 
 DEFAULT_ARCH = {"teacher": "resnet20", "baseline": "lenet5", "student": "lenet5"}
 DEFAULT_ARCH_TABULAR = {"teacher": "mlp-large", "baseline": "mlp", "student": "mlp"}
-
-
-def parse_list(text: str, kind: type, flag: str) -> list[Any]:
-    """``"1,2,4"`` -> ``[1, 2, 4]``; raises UsageError naming the flag."""
-    try:
-        values = [kind(part) for part in str(text).split(",") if part.strip() != ""]
-    except ValueError as exc:
-        raise UsageError(
-            f"Expected {flag} as a comma-separated list of {kind.__name__}; got {text!r}."
-        ) from exc
-    if not values:
-        raise UsageError(f"Expected at least one value for {flag}; got {text!r}.")
-    return values
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,14 +160,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compute teacher logits in memory, once per run, without the cache",
     )
-
-
-def _logit_cache(args: argparse.Namespace) -> Any:
-    if getattr(args, "no_cache", False):
-        return None
-    from kdaudit.engine.cache import LogitCache, default_cache_dir
-
-    return LogitCache(getattr(args, "cache_dir", None) or default_cache_dir())
 
 
 def run_train(

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdaudit.data.dataset import file_sha256
 from kdaudit.errors import InputDataError, ModelLoadError
+from kdaudit.hashing import file_sha256
 from kdaudit.models.manifest import (  # noqa: F401 - part of this module's API
     MANIFEST_FORMAT,
     manifest_path_for,

@@ -501,12 +501,13 @@ def train_text_study(
 def text_training_data(spec: str, *, label: str | None, text_column: str | None) -> Any:
     """Training texts as a Dataset: a table with ``--text-column``, ``hatexplain:PATH``, or
     ``textsynth[:N]`` (the generated task's *training* split, shortcut planted)."""
-    from kdaudit.data.dataset import load_dataset
+    from kdaudit.data.loader import load_dataset
 
     if spec.split(":", 1)[0] == "textsynth" and not Path(spec).exists():
-        from kdaudit.data.dataset import Dataset, arrays_sha256
+        from kdaudit.data.dataset import Dataset
         from kdaudit.data.text import TextInputs
         from kdaudit.data.text_synth import CLASS_NAMES, make_text_task
+        from kdaudit.hashing import arrays_sha256
 
         n = int(spec.split(":", 1)[1]) if ":" in spec else 2500
         task = make_text_task(n, split="train")
@@ -536,7 +537,7 @@ def run_text_train(
     """
     from kdaudit.data.text import TextInputs
     from kdaudit.errors import InputDataError, UsageError
-    from kdaudit.train.cli import parse_list
+    from kdaudit.train.options import parse_list
 
     def log(line: str) -> None:
         if note is not None:
@@ -575,7 +576,8 @@ def run_text_train(
     teacher_logits = None
     if args.teacher:
         from kdaudit.engine.inference import compute_logits
-        from kdaudit.models.base import ModelSpec, load_model
+        from kdaudit.models.base import ModelSpec
+        from kdaudit.models.loader import load_model
         from kdaudit.models.text import TextModelAdapter
 
         teacher = load_model(ModelSpec(path=args.teacher, role="teacher"), device="cpu")
@@ -583,7 +585,7 @@ def run_text_train(
             raise InputDataError(
                 f"--teacher {args.teacher!r} is not a text model with a tokenizer."
             )
-        from kdaudit.train.cli import _logit_cache
+        from kdaudit.train.options import logit_cache as _logit_cache
 
         # the teacher's logits on the training texts, once, through the logit cache
         teacher_logits = compute_logits(

@@ -30,10 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdaudit.engine.progress import progress_bar
+from kdaudit.device import resolve_device
 from kdaudit.errors import InputDataError, ModelLoadError, UsageError
 from kdaudit.models.zoo import build_model
+from kdaudit.progress import progress_bar
 from kdaudit.train.kd import check_kd_params, effective_weights, kd_loss
+from kdaudit.vocab import ROLES
 
 __all__ = [
     "ROLES",
@@ -55,7 +57,6 @@ __all__ = [
     "trifeature_data",
 ]
 
-ROLES = ("teacher", "baseline", "student")
 Log = Callable[[str], None]
 
 
@@ -176,8 +177,8 @@ def trifeature_data(
     image_size: int = 32,
 ) -> TrainData:
     """Trifeature train split (with the planted colour-shape correlation) and test split."""
-    from kdaudit.data.dataset import arrays_sha256
     from kdaudit.data.trifeature import PREPROCESS, make_trifeature, to_dataset
+    from kdaudit.hashing import arrays_sha256
 
     train = make_trifeature(
         n_train,
@@ -218,7 +219,7 @@ def dataset_data(
     spec: str, *, eval_spec: str | None = None, preprocess: dict[str, Any] | None = None
 ) -> TrainData:
     """Training data from any ``load_dataset`` spec (npz, table, ``adult:PATH``...)."""
-    from kdaudit.data.dataset import load_dataset
+    from kdaudit.data.loader import load_dataset
     from kdaudit.data.text import TextInputs
 
     train = load_dataset(spec)
@@ -254,13 +255,6 @@ def dataset_data(
 
 
 # --------------------------------------------------------------------------- teachers
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU (the engine's rule, as a torch.device)."""
-    from kdaudit.engine.device import resolve_device as engine_device
-
-    return torch.device(engine_device(device or "auto"))
-
-
 class TeacherModel:
     """A model whose logits guide a student: a torch module or an ONNX session.
 
@@ -352,7 +346,7 @@ def load_teacher(
     ``.safetensors`` needs ``arch`` and ``data`` (for class count and input shape).
     A bare ``.onnx`` runs in onnxruntime.
     """
-    from kdaudit.data.dataset import file_sha256
+    from kdaudit.hashing import file_sha256
     from kdaudit.train.export import load_safetensors, manifest_path_for, read_manifest
 
     p = Path(path)
@@ -579,7 +573,11 @@ def train_model(
         raise UsageError("A student with soft_weight > 0 needs a teacher (--teacher PATH).")
     if recipe.augment and len(data.input_shape) != 3:
         raise UsageError("--augment (random crop/flip) needs image inputs (C, H, W).")
-    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    dev = (
+        device
+        if isinstance(device, torch.device)
+        else torch.device(resolve_device(device or "auto"))
+    )
     n = data.x.shape[0]
     with deterministic(dev.type == "cpu"):
         t_logits = None
