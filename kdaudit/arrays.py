@@ -19,6 +19,8 @@ import numpy as np
 
 from kdaudit.errors import InputDataError
 
+__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_CHUNK_ROWS", "LogitArray", "softmax"]
+
 DEFAULT_CHUNK_ROWS = 65536
 # a block is bounded in bytes, not rows: 65,536 rows of 1,000 classes would be 262 MB
 DEFAULT_CHUNK_BYTES = 16 << 20

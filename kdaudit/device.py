@@ -16,6 +16,8 @@ import sys
 from kdaudit.errors import UsageError
 from kdaudit.vocab import DEVICES
 
+__all__ = ["CPU_EP", "CUDA_EP", "cuda_available", "onnx_providers", "resolve_device"]
+
 CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
 

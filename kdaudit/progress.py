@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import IO, Any
 
+__all__ = ["progress_bar", "progress_enabled"]
+
 
 def progress_enabled(requested: bool, stream: IO[str] | None = None) -> bool:
     """True when a bar was requested (not ``--quiet``) and ``stream`` is a TTY."""

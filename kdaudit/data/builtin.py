@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final, cast
 
 from kdaudit.errors import UsageError
 
+__all__ = ["BUILTINS", "builtin_loader", "load_builtin"]
+
 if TYPE_CHECKING:
     from kdaudit.data.dataset import Dataset
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from kdaudit.errors import InputDataError, UsageError
 
+__all__ = ["BUILTIN_PAIRS", "TermSwapper"]
+
 #: (term, other, category); lower case; both directions are swapped
 BUILTIN_PAIRS: tuple[tuple[str, str, str], ...] = (
     # gender (HateXplain: Women, Men)

@@ -31,6 +31,19 @@ from kdaudit.hashing import file_sha256 as file_sha256
 from kdaudit.hashing import remembered_hashes as remembered_hashes
 from kdaudit.safety import regular_file
 
+__all__ = [
+    "TABLE_SUFFIXES",
+    "Dataset",
+    "add_sensitive_file",
+    "as_group_labels",
+    "check_labels",
+    "fingerprint",
+    "load_arrays",
+    "load_npz",
+    "load_table",
+    "open_npy",
+]
+
 if TYPE_CHECKING:
     from kdaudit.data.text import TextInputs
 

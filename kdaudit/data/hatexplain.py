@@ -28,6 +28,14 @@ from kdaudit.data.text import TextInputs, expand_multilabel, split_sensitive_nam
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.hashing import file_sha256
 
+__all__ = [
+    "CLASS_NAMES",
+    "EXCLUDED_TARGETS",
+    "MIN_GROUP_SIZE",
+    "load_hatexplain",
+    "read_hatexplain",
+]
+
 CLASS_NAMES = ["hatespeech", "normal", "offensive"]
 EXCLUDED_TARGETS = frozenset({"None", "Other"})
 MIN_GROUP_SIZE = 30

@@ -30,6 +30,17 @@ import numpy as np
 from kdaudit.data.dataset import fingerprint, load_table
 from kdaudit.errors import InputDataError
 
+__all__ = [
+    "SET_SCHEMA",
+    "ParquetFile",
+    "ParquetSet",
+    "is_parquet_set",
+    "load_parquet_set",
+    "load_shard",
+    "load_whole",
+    "set_fingerprint",
+]
+
 SET_SCHEMA = 1
 
 

@@ -35,6 +35,24 @@ from kdaudit.data.dataset import Dataset, as_group_labels, fingerprint
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.hashing import file_sha256
 
+__all__ = [
+    "ADULT_CATEGORIES",
+    "ADULT_COLUMNS",
+    "ADULT_NUMERIC",
+    "COMPAS_CATEGORICAL",
+    "COMPAS_NUMERIC",
+    "COMPAS_REQUIRED",
+    "GERMAN_COLUMNS",
+    "GERMAN_NUMERIC",
+    "GERMAN_SEX",
+    "load_adult",
+    "load_compas",
+    "load_german",
+    "read_adult",
+    "read_compas",
+    "read_german",
+]
+
 ADULT_COLUMNS = (
     "age",
     "workclass",

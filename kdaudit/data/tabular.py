@@ -16,6 +16,8 @@ from kdaudit.data.dataset import Dataset, as_group_labels, fingerprint
 from kdaudit.errors import UsageError
 from kdaudit.hashing import arrays_sha256
 
+__all__ = ["load_tabular", "make_tabular"]
+
 
 def make_tabular(
     n_samples: int = 6000,

@@ -21,6 +21,16 @@ import numpy as np
 
 from kdaudit.errors import InputDataError, UsageError
 
+__all__ = [
+    "MEMBER_SEP",
+    "TextInputs",
+    "expand_multilabel",
+    "is_list_column",
+    "member_lists",
+    "parse_list_cell",
+    "split_sensitive_names",
+]
+
 #: separator between a list column's name and one member: ``target:Women``
 MEMBER_SEP = ":"
 YES, NO = "yes", "no"

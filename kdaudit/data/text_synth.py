@@ -31,6 +31,22 @@ from kdaudit.data.text import TextInputs, expand_multilabel, split_sensitive_nam
 from kdaudit.errors import UsageError
 from kdaudit.hashing import arrays_sha256
 
+__all__ = [
+    "CLASS_NAMES",
+    "GROUPS",
+    "NEUTRAL",
+    "NORMAL",
+    "PREFIXES",
+    "SHORTCUT_DOWN",
+    "SHORTCUT_UP",
+    "SUFFIXES",
+    "TOXIC",
+    "TextTask",
+    "load_textsynth",
+    "make_text_task",
+    "text_task_dataset",
+]
+
 CLASS_NAMES = ["normal", "toxic"]
 #: identity term -> community (HateXplain's names)
 GROUPS = {

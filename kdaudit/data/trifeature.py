@@ -31,6 +31,25 @@ from kdaudit.data.dataset import Dataset, as_group_labels, fingerprint
 from kdaudit.errors import UsageError
 from kdaudit.hashing import arrays_sha256
 
+__all__ = [
+    "COLORS",
+    "DEFAULT_TEST_SIZE",
+    "IMAGE_SIZES",
+    "MAX_ROTATION",
+    "MAX_SHIFT",
+    "NOISE_STD",
+    "N_CLUTTER",
+    "PREPROCESS",
+    "SCALE_RANGE",
+    "SHAPES",
+    "SPLITS",
+    "TEXTURES",
+    "load_trifeature",
+    "make_trifeature",
+    "save_trifeature_npz",
+    "to_dataset",
+]
+
 SHAPES: tuple[str, ...] = (
     "circle",
     "square",

@@ -58,6 +58,27 @@ from kdaudit.arrays import LogitArray
 from kdaudit.errors import CacheError, InputDataError, KDAuditError, KDAuditWarning, UsageError
 from kdaudit.hashing import file_sha256
 
+__all__ = [
+    "CACHE_SCHEMA_VERSION",
+    "DEFAULT_SHARD_ROWS",
+    "DEFAULT_VERIFY_BYTES",
+    "MANIFEST",
+    "MAX_MANIFEST_BYTES",
+    "SHARD_DTYPE",
+    "STALE_TEMP_S",
+    "LogitCache",
+    "ShardWriter",
+    "SidecarShardWriter",
+    "checked_sidecar",
+    "dataset_fingerprint",
+    "default_cache_dir",
+    "open_entry_dir",
+    "shard_name",
+    "sidecar_name",
+    "sidecar_shard_writer",
+    "write_manifest_from_sidecars",
+]
+
 if TYPE_CHECKING:
     from kdaudit.data.dataset import Dataset
     from kdaudit.models.base import ModelAdapter

@@ -22,6 +22,8 @@ from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.base import ModelAdapter
 from kdaudit.progress import progress_bar
 
+__all__ = ["AUTO_BATCH_BYTES", "compute_logits", "default_batch_size", "infer_shard"]
+
 #: automatic batch size: about this many bytes of (float32) input per batch ...
 AUTO_BATCH_BYTES = 32 << 20
 #: ... within these bounds

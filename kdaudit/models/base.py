@@ -20,6 +20,19 @@ import numpy as np
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.preprocess import Preprocess
 
+__all__ = [
+    "CODE_FORMATS",
+    "FORMATS",
+    "OUTPUTS",
+    "PROB_FLOOR",
+    "PROB_SUM_ATOL",
+    "ModelAdapter",
+    "ModelSpec",
+    "detect_format",
+    "looks_like_probs",
+    "probs_to_log_probs",
+]
+
 if TYPE_CHECKING:
     from kdaudit.arrays import LogitArray
     from kdaudit.data.text import TextInputs

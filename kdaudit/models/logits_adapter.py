@@ -19,6 +19,8 @@ from kdaudit.models.base import (
     probs_to_log_probs,
 )
 
+__all__ = ["LogitsFileAdapter"]
+
 
 class LogitsFileAdapter(ModelAdapter):
     """A ``(n_samples, n_classes)`` matrix stored on disk.

@@ -17,6 +17,14 @@ from kdaudit.hashing import file_sha256
 from kdaudit.safety import confined, regular_file
 from kdaudit.validation import load_json, validate
 
+__all__ = [
+    "MANIFEST_FORMAT",
+    "manifest_for_model",
+    "manifest_path_for",
+    "read_manifest",
+    "write_manifest",
+]
+
 MANIFEST_FORMAT = "kdaudit-model/1"
 
 

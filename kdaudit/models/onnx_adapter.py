@@ -14,6 +14,8 @@ from kdaudit.models.base import ModelAdapter, ModelSpec
 from kdaudit.models.preprocess import apply_preprocess
 from kdaudit.safety import captured_native_stderr, confined, offline_environment, regular_file
 
+__all__ = ["OnnxAdapter", "external_data_hashes", "external_data_refs"]
+
 _ONNX_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,

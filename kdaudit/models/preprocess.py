@@ -24,6 +24,8 @@ import numpy as np
 
 from kdaudit.errors import InputDataError, UsageError
 
+__all__ = ["Preprocess", "apply_preprocess"]
+
 _KEYS = ("scale", "mean", "std", "transpose", "reshape", "channel_axis", "dtype")
 _LAYOUTS = {"nchw": 0, "chw": 0, "nhwc": -1, "hwc": -1}
 

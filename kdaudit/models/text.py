@@ -34,6 +34,22 @@ from kdaudit.errors import InputDataError, ModelLoadError, TrustError, UsageErro
 from kdaudit.hashing import file_sha256
 from kdaudit.models.base import ModelAdapter, ModelSpec
 
+__all__ = [
+    "DEFAULT_TEXT_BATCH",
+    "FALLBACK_MAX_LENGTH",
+    "SORT_WINDOW",
+    "TEXT_INPUTS",
+    "TextModelAdapter",
+    "TextTokenizer",
+    "check_folder_files",
+    "find_tokenizer",
+    "hf_weights",
+    "is_hf_directory",
+    "load_hf_directory",
+    "pad_batch",
+    "wrap_onnx_text",
+]
+
 #: the inputs a text model may take, in the order they are fed
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: rows per model call when --batch-size is not given

@@ -34,6 +34,8 @@ from kdaudit.errors import InputDataError, ModelLoadError, TrustError, UsageErro
 from kdaudit.models.base import ModelAdapter, ModelSpec
 from kdaudit.models.preprocess import apply_preprocess
 
+__all__ = ["TorchAdapter"]
+
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 

@@ -18,6 +18,8 @@ from torch.nn import functional as F
 
 from kdaudit.errors import UsageError
 
+__all__ = ["ARCHS", "MLP", "BasicBlock", "CifarResNet", "LeNet5", "build_model"]
+
 
 class MLP(nn.Module):
     def __init__(self, in_features: int, n_classes: int, hidden: Sequence[int] = (64, 32)) -> None:
