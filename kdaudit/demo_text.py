@@ -15,7 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from kdaudit.api import AuditOptions, compare
+from kdaudit.api import compare
+from kdaudit.audit.options import AuditOptions
 from kdaudit.models.base import ModelSpec
 
 TEMPERATURES = (1.0, 4.0, 8.0)

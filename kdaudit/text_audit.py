@@ -1,4 +1,4 @@
-"""Text-specific steps of an audit, wired like the rest in :mod:`kdaudit.api`.
+"""Text-specific steps of an audit, wired like the rest in :mod:`kdaudit.audit`.
 
 Counterfactual texts: swap identity terms in every text (:mod:`kdaudit.data.counterfactual_text`),
 run each model's first run on the swapped texts (through the logit cache, keyed by the
@@ -55,7 +55,8 @@ def counterfactual_text(
 ) -> dict[str, Any]:
     """The ``counterfactual_text`` block of report.json."""
     from kdaudit.analysis.counterfactual_text import counterfactual_text_fairness
-    from kdaudit.api import _model_logits
+    from kdaudit.audit.acquire import _model_logits
+    from kdaudit.audit.checks import present_pairs
 
     cf, changed, n_swaps, info = counterfactual_dataset(dataset, str(options.counterfactual_terms))
     probs, probs_cf = {}, {}
@@ -64,7 +65,7 @@ def counterfactual_text(
             continue  # a logits file cannot be run on new texts
         probs[role] = runs[0].probabilities()
         probs_cf[role] = _model_logits(specs[role][0], cf, options, cache)[0].probabilities()
-    usable = [(a, b) for a, b in pairs if a in probs and b in probs]
+    usable = [p for p in present_pairs(probs) if p in pairs]
     result = counterfactual_text_fairness(
         probs,
         probs_cf,
