@@ -6,7 +6,7 @@
 >>> report.write("report/")                                           # doctest: +SKIP
 
 Everything returned is a :class:`Report`, a JSON-native dict plus writers, so
-notebooks and scripts need no subprocess. The work is done in :mod:`kdaudit.audit`
+notebooks and scripts need no subprocess. The work is done in :mod:`kdaudit.auditing`
 (options and configs, logit acquisition, orchestration, provenance), which knows
 nothing of reports and gates: this module wraps what it returns in a Report and
 applies the gate. The names below that live there are re-exported for old imports.
@@ -19,22 +19,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kdaudit.audit import run as _run
-from kdaudit.audit.acquire import ModelLike, as_specs, compare_specs, load_data, model_info
-from kdaudit.audit.checks import MAX_CLASS_SHIFT_CLASSES
-from kdaudit.audit.config import load_config, plan_audit
-from kdaudit.audit.options import ANALYSES, MAX_BOOTSTRAP, AuditOptions
-from kdaudit.audit.run import AuditOutput
+from kdaudit.auditing import run as _run
+from kdaudit.auditing.acquire import ModelLike, as_specs, compare_specs, load_data, model_info
+from kdaudit.auditing.checks import MAX_CLASS_SHIFT_CLASSES
+from kdaudit.auditing.config import load_config, plan_audit
+from kdaudit.auditing.options import ANALYSES, MAX_BOOTSTRAP, AuditOptions
+from kdaudit.auditing.run import AuditOutput
 from kdaudit.data.dataset import Dataset
 from kdaudit.errors import UsageError
 from kdaudit.vocab import CORRECTIONS, PAIRS, ROLES, SCHEMA_VERSION
 
 # private helpers kept importable from here for code written before the split
-from kdaudit.audit.acquire import _model_logits as _model_logits  # isort: skip
-from kdaudit.audit.acquire import _with_manifest as _with_manifest  # isort: skip
-from kdaudit.audit.checks import _check_groups as _check_groups  # isort: skip
-from kdaudit.audit.provenance import _now as _now  # isort: skip
-from kdaudit.audit.run import _ci_notes as _ci_notes  # isort: skip
+from kdaudit.auditing.acquire import _model_logits as _model_logits  # isort: skip
+from kdaudit.auditing.acquire import _with_manifest as _with_manifest  # isort: skip
+from kdaudit.auditing.checks import _check_groups as _check_groups  # isort: skip
+from kdaudit.auditing.provenance import _now as _now  # isort: skip
+from kdaudit.auditing.run import _ci_notes as _ci_notes  # isort: skip
 
 __all__ = [
     "ANALYSES",
@@ -361,14 +361,14 @@ def run_audit(
     -------
     Report
         Every warning raised during the audit is in ``report.data["warnings"]`` and
-        was re-emitted once, in its own category (:mod:`kdaudit.audit.capture`).
+        was re-emitted once, in its own category (:mod:`kdaudit.auditing.capture`).
     """
     out = _run.run_audit(models, dataset, options=options, sweep=sweep, command_line=command_line)
     return _report(out, policy)
 
 
 def assemble_report(*args: Any, policy: Any = None, **kwargs: Any) -> Report:
-    """The Report of :func:`kdaudit.audit.run.assemble_report` (same arguments), gated by ``policy``.
+    """The Report of :func:`kdaudit.auditing.run.assemble_report` (same arguments), gated by ``policy``.
 
     The one assembly of ``compare`` and ``compare --from-stats``.
     """

@@ -20,7 +20,7 @@ import numpy as np
 
 from kdaudit._optional import require
 from kdaudit.api import compare
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.errors import UsageError
 
 __all__ = ["STUDENT_TEMPERATURE", "run_demo"]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from kdaudit.api import compare
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.models.base import ModelSpec
 
 TEMPERATURES = (1.0, 4.0, 8.0)

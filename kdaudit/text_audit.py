@@ -1,4 +1,4 @@
-"""Text-specific steps of an audit, wired like the rest in :mod:`kdaudit.audit`.
+"""Text-specific steps of an audit, wired like the rest in :mod:`kdaudit.auditing`.
 
 Counterfactual texts: swap identity terms in every text (:mod:`kdaudit.data.counterfactual_text`),
 run each model's first run on the swapped texts (through the logit cache, keyed by the
@@ -55,8 +55,8 @@ def counterfactual_text(
 ) -> dict[str, Any]:
     """The ``counterfactual_text`` block of report.json."""
     from kdaudit.analysis.counterfactual_text import counterfactual_text_fairness
-    from kdaudit.audit.acquire import _model_logits
-    from kdaudit.audit.checks import present_pairs
+    from kdaudit.auditing.acquire import _model_logits
+    from kdaudit.auditing.checks import present_pairs
 
     cf, changed, n_swaps, info = counterfactual_dataset(dataset, str(options.counterfactual_terms))
     probs, probs_cf = {}, {}

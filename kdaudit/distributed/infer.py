@@ -42,7 +42,7 @@ def load_adapter_with_manifest(
     spec: Any, *, device: str = "auto"
 ) -> tuple[Any, Any, dict[str, Any] | None]:
     """``(adapter, spec with manifest values, manifest or None)``."""
-    from kdaudit.audit.acquire import _with_manifest
+    from kdaudit.auditing.acquire import _with_manifest
     from kdaudit.models.base import load_model
 
     spec, manifest = _with_manifest(spec)

@@ -46,7 +46,7 @@ def _model_info(
     adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_classes: int
 ) -> dict[str, Any]:
     """The report's ``models.ROLE`` entry, built by the very function ``compare`` uses."""
-    from kdaudit.audit.acquire import model_info
+    from kdaudit.auditing.acquire import model_info
 
     kind = adapter.logits().kind if adapter.is_logits_file else adapter.output_kind
     return model_info(adapter, spec, manifest, n_classes=n_classes, kind=kind)
@@ -382,14 +382,14 @@ def report_from_stats(
 ) -> Any:
     """The audit report from a statistics folder (``kdaudit compare --from-stats``).
 
-    Uses the estimators of :func:`kdaudit.audit.run.run_audit` on the merged counts, with
+    Uses the estimators of :func:`kdaudit.auditing.run.run_audit` on the merged counts, with
     the same options and seed, so the report equals the single-process one
     (individual fairness needs the rows themselves and is reported as skipped).
     """
     from kdaudit import api
     from kdaudit._clock import utc_now
-    from kdaudit.audit.checks import _check_groups
-    from kdaudit.audit.options import AuditOptions
+    from kdaudit.auditing.checks import _check_groups
+    from kdaudit.auditing.options import AuditOptions
     from kdaudit.data.dataset import Dataset
 
     options = options or AuditOptions()

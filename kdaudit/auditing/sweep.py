@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.audit.acquire import _model_logits
-from kdaudit.audit.checks import MAX_CLASS_SHIFT_CLASSES
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.acquire import _model_logits
+from kdaudit.auditing.checks import MAX_CLASS_SHIFT_CLASSES
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.data.dataset import Dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import InputDataError

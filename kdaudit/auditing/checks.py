@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.data.dataset import Dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import AuditError, InputDataError, UsageError

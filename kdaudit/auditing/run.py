@@ -16,10 +16,10 @@ import numpy as np
 
 from kdaudit import sanity
 from kdaudit._version import __version__
-from kdaudit.audit.acquire import _model_logits, _open_cache, _preflight
-from kdaudit.audit.analyses import _analyse, _individual_fairness_skip_reason, _knn
-from kdaudit.audit.capture import WarningLog
-from kdaudit.audit.checks import (
+from kdaudit.auditing.acquire import _model_logits, _open_cache, _preflight
+from kdaudit.auditing.analyses import _analyse, _individual_fairness_skip_reason, _knn
+from kdaudit.auditing.capture import WarningLog
+from kdaudit.auditing.checks import (
     _check_classes,
     _check_groups,
     _check_roles,
@@ -27,9 +27,9 @@ from kdaudit.audit.checks import (
     _out_of_memory,
     present_pairs,
 )
-from kdaudit.audit.options import AuditOptions
-from kdaudit.audit.provenance import _now, _provenance
-from kdaudit.audit.sweep import _sweep
+from kdaudit.auditing.options import AuditOptions
+from kdaudit.auditing.provenance import _now, _provenance
+from kdaudit.auditing.sweep import _sweep
 from kdaudit.data.dataset import Dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import AuditError

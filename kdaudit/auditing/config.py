@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kdaudit.audit.acquire import load_data
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.acquire import load_data
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.errors import UsageError
 from kdaudit.vocab import ROLES
 

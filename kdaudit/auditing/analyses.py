@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from kdaudit.audit.acquire import _counterfactual_logits
-from kdaudit.audit.checks import _n_groups, present_pairs
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.acquire import _counterfactual_logits
+from kdaudit.auditing.checks import _n_groups, present_pairs
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.data.dataset import Dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import InputDataError, UsageError

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kdaudit import sanity
-from kdaudit.audit.options import AuditOptions
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.data.dataset import Dataset, load_dataset
 from kdaudit.engine.logits import LogitArray
 from kdaudit.errors import CacheError, InputDataError, KDAuditWarning, UsageError
