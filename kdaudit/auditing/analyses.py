@@ -57,7 +57,7 @@ def _analyse(
         )
 
     if options.counterfactual_terms is not None and "individual_fairness" not in options.skip:
-        from kdaudit.text_audit import counterfactual_text
+        from kdaudit.auditing.text import counterfactual_text
 
         out["counterfactual_text"] = counterfactual_text(
             dataset, logits, pairs, options, specs, cache
