@@ -201,3 +201,47 @@ def test_warning_log_keeps_the_first_category_and_order():
     assert log.category("c") is KDAuditWarning
     with pytest.warns(FutureWarning, match="b"), pytest.warns(KDAuditWarning, match="c"):
         log.emit(["b", "c", "b"])
+
+
+def test_a_failed_audit_still_shows_what_it_recorded(files, noisy, tmp_path):
+    from kdaudit.errors import InputDataError
+
+    wide = tmp_path / "wide.npy"  # a sweep student with one class too many: a real failure
+    np.save(wide, np.zeros((N, C + 1), dtype=np.float32))
+    with (
+        warnings.catch_warnings(record=True) as shown,
+        pytest.raises(InputDataError, match="classes"),
+    ):
+        warnings.simplefilter("always")
+        kdaudit.compare(
+            files["teacher"],
+            files["student"],
+            data=files["data"],
+            sweep=[(2.0, wide)],
+            bootstrap=20,
+            use_cache=False,
+        )
+    seen = {str(w.message): w for w in shown}
+    for message, category in USER_FACING.items():
+        assert seen[message].category is category
+        assert seen[message].filename == __file__  # the caller's line, even on failure
+    assert seen["accuracy: old call"].category is DeprecationWarning
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_warnings_filter_set_to_error_cannot_hide_the_audits_error(files, noisy, tmp_path):
+    from kdaudit.errors import InputDataError
+
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.zeros((N, C + 1), dtype=np.float32))
+    with warnings.catch_warnings(), pytest.raises(InputDataError, match="classes"):
+        for category in (UserWarning, FutureWarning, RuntimeWarning):
+            warnings.simplefilter("error", category)
+        kdaudit.compare(
+            files["teacher"],
+            files["student"],
+            data=files["data"],
+            sweep=[(2.0, wide)],
+            bootstrap=20,
+            use_cache=False,
+        )

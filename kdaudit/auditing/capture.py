@@ -6,7 +6,8 @@ users (``UserWarning`` and its subclasses such as :class:`~kdaudit.errors.KDAudi
 recorded whatever the caller's warning filters say, so report.json's ``warnings`` is the
 same from the API and from the CLI (which hides other libraries' warnings). After the
 audit, :meth:`WarningLog.emit` warns each distinct message once, in its own category, at
-the caller's line, where the caller's filters decide what is shown.
+the caller's line, where the caller's filters decide what is shown. When an audit
+fails, what it recorded until then is shown before its error propagates.
 
 Warnings meant for developers (``DeprecationWarning``, ``PendingDeprecationWarning``,
 ``ImportWarning``, ``ResourceWarning``) say nothing about the audit and depend on what
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from types import TracebackType
 
 from kdaudit._warnings import warn_caller
 from kdaudit.errors import KDAuditWarning
@@ -49,28 +51,19 @@ class WarningLog:
     def __init__(self) -> None:
         self._categories: dict[str, type[Warning]] = {}
         self._developer: list[warnings.WarningMessage] = []
+        self._emitted: set[str] = set()
 
     def add(self, message: str, category: type[Warning] = KDAuditWarning) -> None:
         """Record a message kdaudit produced itself (a sanity finding, a note)."""
         self._categories.setdefault(message, category)
 
-    @contextlib.contextmanager
-    def capture(self) -> Iterator[None]:
-        """Record every warning raised inside the block instead of showing it now."""
-        with warnings.catch_warnings(record=True) as records:
-            for category in USER_CATEGORIES:
-                # "default": once per message and location, so a warning raised in a
-                # bootstrap loop is recorded once, not once per replicate
-                warnings.simplefilter("default", category)
-            warnings.simplefilter("always", KDAuditWarning)
-            try:
-                yield
-            finally:
-                for record in records:
-                    if issubclass(record.category, DEVELOPER_CATEGORIES):
-                        self._developer.append(record)
-                    else:
-                        self.add(str(record.message), record.category)
+    def capture(self) -> _Capture:
+        """A context in which every warning raised is recorded here instead of shown.
+
+        If the block raises, everything recorded so far is shown before the error
+        propagates (a filter that turns one of them into an error cannot hide the error).
+        """
+        return _Capture(self)
 
     def messages(self) -> list[str]:
         """Every recorded message, once each, in the order first seen."""
@@ -81,9 +74,51 @@ class WarningLog:
         return self._categories.get(message, KDAuditWarning)
 
     def emit(self, messages: Iterable[str]) -> None:
-        """Warn each of ``messages`` once at the caller's line, then the developer warnings."""
+        """Warn each of ``messages`` once at the caller's line, then the developer warnings.
+
+        A message already emitted by this log is not emitted again.
+        """
         for message in dict.fromkeys(messages):
-            warn_caller(message, self.category(message))
-        for record in self._developer:
+            if message not in self._emitted:
+                self._emitted.add(message)
+                warn_caller(message, self.category(message))
+        developer, self._developer = self._developer, []
+        for record in developer:
             warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
-        self._developer.clear()
+
+
+class _Capture:
+    """:meth:`WarningLog.capture` (a class, not a generator, so that the warnings it shows
+    after a failure point at the caller's line, not at :mod:`contextlib`)."""
+
+    def __init__(self, log: WarningLog) -> None:
+        self._log = log
+        self._context = warnings.catch_warnings(record=True)
+        self._records: list[warnings.WarningMessage] = []
+
+    def __enter__(self) -> None:
+        records = self._context.__enter__()  # record=True: the list warnings are appended to
+        assert records is not None
+        self._records = records
+        for category in USER_CATEGORIES:
+            # "default": once per message and location, so a warning raised in a
+            # bootstrap loop is recorded once, not once per replicate
+            warnings.simplefilter("default", category)
+        warnings.simplefilter("always", KDAuditWarning)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._context.__exit__(exc_type, exc, tb)
+        for record in self._records:
+            if issubclass(record.category, DEVELOPER_CATEGORIES):
+                self._log._developer.append(record)
+            else:
+                self._log.add(str(record.message), record.category)
+        if exc_type is not None:
+            for message in [*self._log.messages(), None]:  # None: the developer warnings
+                with contextlib.suppress(Warning):  # the audit's error is the one to raise
+                    self._log.emit([] if message is None else [message])

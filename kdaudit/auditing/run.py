@@ -116,17 +116,17 @@ def _run_audit(
     options = options or AuditOptions()
     started = _now()
     _check_roles(models)
-    _check_groups(dataset, options)
-    cache = _open_cache(options)
-    log = WarningLog()
+    log = WarningLog()  # every stage below records its warnings here
     with log.capture():
+        _check_groups(dataset, options)
+        cache = _open_cache(options)
         got = _acquire(models, sweep, dataset, options, cache)
         graph = None
         if not _individual_fairness_skip_reason(dataset, options):
             with _out_of_memory(dataset, got.n_classes, options):
                 graph = _knn(dataset, options, models)
-    with _out_of_memory(dataset, got.n_classes, options):
-        preds = {role: [la.predictions() for la in runs] for role, runs in got.logits.items()}
+        with _out_of_memory(dataset, got.n_classes, options):
+            preds = {role: [la.predictions() for la in runs] for role, runs in got.logits.items()}
     return assemble_report(
         dataset,
         got.logits,
