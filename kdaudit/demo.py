@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from kdaudit._optional import require
-from kdaudit.api import AuditOptions, compare
+from kdaudit.api import compare
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.errors import UsageError
 
 __all__ = ["STUDENT_TEMPERATURE", "run_demo"]

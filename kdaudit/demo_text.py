@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from kdaudit.api import AuditOptions, compare
+from kdaudit.api import compare
+from kdaudit.auditing.options import AuditOptions
 from kdaudit.models.base import ModelSpec
 
 __all__ = [

@@ -54,7 +54,7 @@ def load_adapter_with_manifest(
     spec: Any, *, device: str = "auto"
 ) -> tuple[Any, Any, dict[str, Any] | None]:
     """``(adapter, spec with manifest values, manifest or None)``."""
-    from kdaudit.api import _with_manifest
+    from kdaudit.auditing.acquire import _with_manifest
     from kdaudit.models.loader import load_model
 
     spec, manifest = _with_manifest(spec)

@@ -58,7 +58,7 @@ def _model_info(
     adapter: Any, spec: Any, manifest: dict[str, Any] | None, n_classes: int
 ) -> dict[str, Any]:
     """The report's ``models.ROLE`` entry, built by the very function ``compare`` uses."""
-    from kdaudit.api import model_info
+    from kdaudit.auditing.acquire import model_info
 
     kind = adapter.logits().kind if adapter.is_logits_file else adapter.output_kind
     return model_info(adapter, spec, manifest, n_classes=n_classes, kind=kind)
@@ -394,21 +394,24 @@ def report_from_stats(
 ) -> Any:
     """The audit report from a statistics folder (``kdaudit compare --from-stats``).
 
-    Uses the estimators of :func:`kdaudit.api.run_audit` on the merged counts, with
+    Uses the estimators of :func:`kdaudit.auditing.run.run_audit` on the merged counts, with
     the same options and seed, so the report equals the single-process one
     (individual fairness needs the rows themselves and is reported as skipped).
     """
     from kdaudit import api
+    from kdaudit._clock import utc_now
+    from kdaudit.auditing.checks import _check_groups
+    from kdaudit.auditing.options import AuditOptions
     from kdaudit.data.dataset import Dataset
 
-    options = options or api.AuditOptions()
+    options = options or AuditOptions()
     if options.counterfactual or options.embedding or options.counterfactual_terms is not None:
         raise UsageError(
             "--counterfactual, --counterfactual-terms and --embedding need the rows; "
             "compare --from-stats works from merged counts. Run compare on the data instead."
         )
     table, meta = load_stats(stats_dir)
-    started = api._now()
+    started = utc_now()
     rows = expand_table(table)
     data = meta["data"]
     extras = {} if meta.get("class_names") is None else {"class_names": list(meta["class_names"])}
@@ -423,7 +426,7 @@ def report_from_stats(
         label=data.get("label", "y"),
         extras=extras,
     )
-    api._check_groups(dataset, options)
+    _check_groups(dataset, options)
     skipped = {}
     if data.get("has_inputs"):
         skipped["individual_fairness"] = (
