@@ -24,6 +24,16 @@ from kdaudit._version import __version__
 from kdaudit.errors import AuditError, CacheError, KDAuditError, KDAuditWarning, UsageError
 from kdaudit.vocab import CORRECTIONS, DEVICES, DISTANCES, ROLES
 
+__all__ = [
+    "COMMANDS",
+    "EXIT_CODES",
+    "ISSUES_URL",
+    "OUTPUT_KINDS",
+    "build_parser",
+    "entrypoint",
+    "main",
+]
+
 ISSUES_URL = "the kdaudit issue tracker"
 #: What a model's outputs are (``--outputs``, ``--ROLE-outputs``).
 OUTPUT_KINDS = ("logits", "probs", "auto")

@@ -21,6 +21,8 @@ from kdaudit.data.loader import load_dataset
 from kdaudit.errors import CacheError, InputDataError, KDAuditWarning, UsageError
 from kdaudit.vocab import ROLES
 
+__all__ = ["as_specs", "compare_specs", "load_data", "model_info"]
+
 ModelLike = Any  # str | Path | ModelSpec | Sequence of those (several runs)
 
 

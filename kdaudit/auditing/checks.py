@@ -12,6 +12,8 @@ from kdaudit.data.dataset import Dataset
 from kdaudit.errors import AuditError, InputDataError, UsageError
 from kdaudit.vocab import REQUIRED_ROLES, ROLES
 
+__all__ = ["MAX_CLASS_SHIFT_CLASSES"]
+
 #: class_shift holds a class x class disagreement matrix per model pair (in report.json too)
 MAX_CLASS_SHIFT_CLASSES = 2048
 

@@ -16,6 +16,8 @@ from kdaudit.auditing.options import AuditOptions
 from kdaudit.errors import UsageError
 from kdaudit.vocab import ROLES
 
+__all__ = ["AuditPlan", "DataRequest", "load_config", "plan_audit"]
+
 _CONFIG_ANALYSIS_KEYS = {
     "alpha",
     "correction",

@@ -35,6 +35,8 @@ from kdaudit.data.dataset import Dataset
 from kdaudit.errors import AuditError
 from kdaudit.vocab import ROLES, SCHEMA_VERSION
 
+__all__ = ["AuditOutput", "assemble_report", "run_audit"]
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AuditOutput:

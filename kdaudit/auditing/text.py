@@ -22,6 +22,8 @@ from kdaudit.data.dataset import Dataset, fingerprint
 from kdaudit.data.text import TextInputs
 from kdaudit.errors import UsageError
 
+__all__ = ["counterfactual_dataset", "counterfactual_text"]
+
 
 def counterfactual_dataset(
     dataset: Dataset, terms: str
