@@ -22,21 +22,18 @@ from typing import Any, NoReturn
 from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
 from kdaudit.errors import AuditError, CacheError, KDAuditError, KDAuditWarning, UsageError
-from kdaudit.vocab import CORRECTIONS, DEVICES, DISTANCES, ROLES
+from kdaudit.vocab import CORRECTIONS, DEVICES, DISTANCES, OUTPUT_KINDS, ROLES
 
 __all__ = [
     "COMMANDS",
     "EXIT_CODES",
     "ISSUES_URL",
-    "OUTPUT_KINDS",
     "build_parser",
     "entrypoint",
     "main",
 ]
 
 ISSUES_URL = "the kdaudit issue tracker"
-#: What a model's outputs are (``--outputs``, ``--ROLE-outputs``).
-OUTPUT_KINDS = ("logits", "probs", "auto")
 
 #: INTERFACE.md "Exit codes" (shown in ``kdaudit --help``); 130 is Ctrl-C, as for any tool.
 EXIT_CODES: dict[int, str] = {

@@ -17,6 +17,7 @@ __all__ = [
     "DISTANCES",
     "METRIC_DISTANCES",
     "ON_INCONCLUSIVE",
+    "OUTPUT_KINDS",
     "PAIRS",
     "REQUIRED_ROLES",
     "ROLES",
@@ -27,6 +28,7 @@ __all__ = [
     "Distance",
     "MetricDistance",
     "OnInconclusive",
+    "OutputKind",
     "Role",
     "Verdict",
 ]
@@ -68,3 +70,7 @@ VERDICTS: Final[tuple[Verdict, ...]] = get_args(Verdict)
 OnInconclusive = Literal["fail", "pass"]
 #: What an inconclusive gate does to the exit code.
 ON_INCONCLUSIVE: Final[tuple[OnInconclusive, ...]] = get_args(OnInconclusive)
+
+OutputKind = Literal["logits", "probs", "auto"]
+#: What a model's outputs are; "auto" decides from the values (rows summing to 1 -> probs).
+OUTPUT_KINDS: Final[tuple[OutputKind, ...]] = get_args(OutputKind)

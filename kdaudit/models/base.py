@@ -19,6 +19,7 @@ import numpy as np
 
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.models.preprocess import Preprocess
+from kdaudit.vocab import OUTPUT_KINDS
 
 __all__ = [
     "CODE_FORMATS",
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 FORMATS = ("onnx", "state_dict", "safetensors", "torchscript", "torch_export", "pickle", "logits")
 #: formats that run code from the file when loaded: only with ``--trust-code``
 CODE_FORMATS = frozenset({"torchscript", "torch_export", "pickle"})
-OUTPUTS = ("logits", "probs", "auto")
+OUTPUTS = OUTPUT_KINDS
 _FORMAT_ALIASES = {
     "pt2": "torch_export",
     "export": "torch_export",
