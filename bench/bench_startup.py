@@ -68,7 +68,8 @@ def write_inputs(folder: Path, n: int, seed: int = 0) -> list[str]:
 
 def baseline_tree(rev: str, into: Path) -> Path | None:
     """The kdaudit package at ``rev`` under ``into``, or None without git or that commit."""
-    archive = into / "baseline.tar"
+    root = into / f"kdaudit-{rev}"
+    archive = into / f"{rev}.tar"
     try:
         subprocess.run(
             [
@@ -88,7 +89,6 @@ def baseline_tree(rev: str, into: Path) -> Path | None:
         )
     except (OSError, subprocess.CalledProcessError):
         return None
-    root = into / "baseline"
     with tarfile.open(archive) as tar:
         tar.extractall(root, filter="tar")
     # the wheel ships templates/ as kdaudit.templates; put them there, or an installed
@@ -102,10 +102,20 @@ def _pin() -> None:
     os.sched_setaffinity(0, cpus[:2])
 
 
-def timed(tree: Path, argv: list[str], prelude: str = "") -> tuple[float, float]:
-    """Run ``kdaudit ARGV`` from ``tree`` in a fresh interpreter: (wall s, CPU s)."""
+def timed(
+    tree: Path, argv: list[str], prelude: str = "", pycache: Path | None = None
+) -> tuple[float, float]:
+    """Run ``kdaudit ARGV`` from ``tree`` in a fresh interpreter: (wall s, CPU s).
+
+    With ``pycache``, compiled bytecode is written to and read from that folder, as an
+    installed package has its ``.pyc`` files (``PYTHONDONTWRITEBYTECODE``, set on some
+    machines, would otherwise make every run compile kdaudit from source: ~0.1 s).
+    """
     code = f"{prelude}\nimport sys\nfrom kdaudit.cli import main\nsys.exit(main(sys.argv[1:]))"
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(tree)
+    if pycache is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd outside both trees: `python -c` puts the working directory first on sys.path
@@ -141,46 +151,61 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=10_000, help="rows (default 10000)")
     ap.add_argument("--repeats", type=int, default=7, help="runs per side (default 7)")
     ap.add_argument("--baseline-rev", default="0eda431", help="git revision of the baseline")
+    ap.add_argument(
+        "--before-rev",
+        default="45b8f81",
+        help="git revision before the start-up profile work (issue 12 item 5); '' skips it",
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        pycache = work / "pycache"
         argv = write_inputs(work, args.n)
+        sides: dict[str, tuple[Path, str]] = {"current": (REPO, "")}
+        before = baseline_tree(args.before_rev, work) if args.before_rev else None
+        if before is not None:
+            sides[f"before (kdaudit@{args.before_rev})"] = (before, "")
         base = baseline_tree(args.baseline_rev, work)
         if base is None:
-            base_label, base_tree, prelude = "baseline (simulated imports)", REPO, OLD_IMPORTS
+            base_label = "baseline (simulated imports)"
+            sides[base_label] = (REPO, OLD_IMPORTS)
         else:
-            base_label, base_tree, prelude = f"baseline (kdaudit@{args.baseline_rev})", base, ""
-        sides = {"current": (REPO, ""), base_label: (base_tree, prelude)}
+            base_label = f"baseline (kdaudit@{args.baseline_rev})"
+            sides[base_label] = (base, "")
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         print(
             f"kdaudit compare, two {args.n:,}-row logits files, 1 sensitive attribute, "
-            f"default bootstrap; {args.repeats} runs each, on {min(2, cpus or 1)} CPUs"
+            f"default bootstrap; {args.repeats} runs each, on {min(2, cpus or 1)} CPUs; "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
 
-        for side, (tree, pre) in sides.items():  # warm the page cache and .pyc files
-            timed(tree, [*argv, "--out", str(work / f"warm-{side[:4]}")], pre)
+        for side, (tree, pre) in sides.items():  # warm the page cache, write the .pyc files
+            timed(tree, [*argv, "--out", str(work / f"warm-{side[:4]}")], pre, pycache)
         compare_runs: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
         import_runs: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
-        for i in range(args.repeats):  # interleaved, so drifting load hits both sides alike
+        for i in range(args.repeats):  # interleaved, so drifting load hits all sides alike
             for side, (tree, pre) in sides.items():
                 out = work / f"out-{side[:4]}-{i}"
-                compare_runs[side].append(timed(tree, [*argv, "--out", str(out)], pre))
-                import_runs[side].append(timed(tree, ["--version"], pre))
+                compare_runs[side].append(timed(tree, [*argv, "--out", str(out)], pre, pycache))
+                import_runs[side].append(timed(tree, ["--version"], pre, pycache))
 
         print("\n`kdaudit compare` (whole process: start, imports, audit, report.html/json/md)")
         cur = summary("current", compare_runs["current"])
-        old = summary(base_label, compare_runs[base_label])
-        print(
-            f"  ratio baseline / current: wall {old[0] / cur[0]:.2f}x, CPU {old[1] / cur[1]:.2f}x"
-        )
+        others = {side: summary(side, compare_runs[side]) for side in sides if side != "current"}
+        for side, old in others.items():
+            print(
+                f"  ratio {side.split(' ')[0]} / current: wall {old[0] / cur[0]:.2f}x, "
+                f"CPU {old[1] / cur[1]:.2f}x"
+            )
         verdict = "met" if cur[0] < GOAL_S else "NOT met"
         print(f"  goal: median wall < {GOAL_S:.1f} s -> {verdict} ({cur[0]:.3f} s)")
 
         print("\n`kdaudit --version` (start-up and imports only)")
         cur_i = summary("current", import_runs["current"])
-        old_i = summary(base_label, import_runs[base_label])
-        print(f"  ratio baseline / current: wall {old_i[0] / cur_i[0]:.2f}x")
+        for side in others:
+            old_i = summary(side, import_runs[side])
+            print(f"  ratio {side.split(' ')[0]} / current: wall {old_i[0] / cur_i[0]:.2f}x")
     return 0
 
 

@@ -885,10 +885,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # doing other work) that made training 10x slower (bench/bench_threads.py). Sleeping
     # waiters cost little when the machine is idle. Read when torch loads; a user's value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    # figures need only matplotlib's own fonts: no system font scan per run (~0.09 s)
-    from kdaudit.safety import bundled_fonts_only
+    # garbage-collector thresholds and matplotlib's fonts for a short run (bench_startup.py)
+    from kdaudit._startup import configure_cli_process
 
-    bundled_fonts_only()
+    configure_cli_process()
     verbose = "--verbose" in argv or "-v" in argv
     quiet = "--quiet" in argv or "-q" in argv
     with warnings.catch_warnings():
