@@ -385,7 +385,7 @@ def _bundled_font_list(folder: Path) -> None:
     if found is None:
         return
     version = found.group(1)
-    skeleton = {
+    skeleton: dict[str, object] = {
         "_version": version,
         "_FontManager__default_weight": "normal",
         "default_size": None,
