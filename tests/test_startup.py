@@ -4,6 +4,9 @@
   discarded draw that matplotlib makes after ``tight_layout()``;
 * the command line gives matplotlib only its bundled fonts, and the page is the same
   bytes as with matplotlib's full scan of system fonts and AFM metrics;
+* report.html's templates, compiled ahead of time (kdaudit/report/_compiled), are
+  current and render the same page as templates compiled from source; an edited
+  template is compiled from its source, never served stale;
 * the command line's garbage-collector thresholds keep a larger setting of the user's.
 
 Which heavy modules a logits audit may import is tested in test_lean_install.py.
@@ -19,12 +22,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from matplotlib.figure import Figure
 from report_fixtures import make_report
 
 from kdaudit._startup import GC_THRESHOLDS, configure_cli_process
-from kdaudit.report import figures
+from kdaudit.report import figures, html, precompile
 from kdaudit.report.html import render_html
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,3 +141,56 @@ def _keep_font_flag() -> Any:
     saved = list(safety._BUNDLED_FONTS)
     yield
     safety._BUNDLED_FONTS[:] = saved
+
+
+def test_compiled_templates_are_current() -> None:
+    folder = Path(precompile.__file__).with_name("_compiled")
+    have = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.py")}
+    stale = sorted(n for n, text in precompile.compiled_sources().items() if have.get(n) != text)
+    assert not stale, (
+        f"{stale} are stale after a template edit (pages stay right, but each process "
+        "compiles them again); refresh: python -m kdaudit.report.precompile"
+    )
+
+
+def _page_and_compiles(monkeypatch, report: dict[str, Any]) -> tuple[str, int]:
+    compiles: list[str] = []
+    real_compile = jinja2.Environment.compile
+
+    def counting_compile(
+        self: jinja2.Environment, source: Any, name: Any = None, *a: Any, **k: Any
+    ) -> Any:
+        compiles.append(str(name))
+        return real_compile(self, source, name, *a, **k)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    html._environment.cache_clear()
+    try:
+        return render_html(report), len(compiles)
+    finally:
+        html._environment.cache_clear()
+        monkeypatch.setattr(jinja2.Environment, "compile", real_compile)
+
+
+def test_precompiled_templates_render_the_same_page(monkeypatch) -> None:
+    report = make_report(temperature_sweep=True, n_classes=3)
+    fast, n_fast = _page_and_compiles(monkeypatch, report)
+    monkeypatch.setattr(precompile.PrecompiledLoader, "_compiled", lambda *a: None)
+    slow, n_slow = _page_and_compiles(monkeypatch, report)
+    assert n_fast == 0  # every template came from kdaudit/report/_compiled
+    assert n_slow >= 12  # ...or was compiled from source, as jinja2 does
+    assert fast == slow
+
+
+def test_an_edited_template_is_compiled_from_its_source() -> None:
+    env = html._environment()
+    real = env.loader
+    assert isinstance(real, precompile.PrecompiledLoader)
+    name = "_accuracy.j2"
+    source = real.get_source(env, name)[0]
+    edited = jinja2.DictLoader({name: "<p>edited {{ 6 * 7 }}</p>"})
+    env2 = env.overlay(loader=precompile.PrecompiledLoader(edited))
+    assert env2.get_template(name).render() == "<p>edited 42</p>"
+    # and the shipped one is served precompiled: same settings, same source, same key
+    assert real._compiled(env, name, source) is not None
+    assert real._compiled(env, name, source + " ") is None
