@@ -47,6 +47,8 @@ NOT_FOR_LOGITS = (
     "sympy",
     "matplotlib.pyplot",
 )
+# kdaudit's own modules that a compare without --policy/--junit, of files, does not need
+NOT_FOR_A_PLAIN_COMPARE = ("kdaudit.gate", "kdaudit.report.junit", "kdaudit.data.builtin")
 
 
 def _run_python(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
@@ -100,7 +102,7 @@ print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modul
     env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"}  # kdaudit's own folder
     got = _run_python(
         code,
-        ",".join(NOT_FOR_LOGITS),
+        ",".join(NOT_FOR_LOGITS + NOT_FOR_A_PLAIN_COMPARE),
         "compare",
         str(logits_files["teacher"]),
         str(logits_files["student"]),

@@ -240,8 +240,6 @@ def load_dataset(
         A sensitive column whose cells are lists becomes one yes/no attribute per member
         named in at least this many rows (:func:`kdaudit.data.text.expand_multilabel`).
     """
-    from kdaudit.data import builtin
-
     # one name (or the CLI's comma-separated form) is a list of one, not of its letters
     if isinstance(sensitive, str):
         sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
@@ -250,10 +248,12 @@ def load_dataset(
 
     text = str(spec)
     name = text.split(":", 1)[0]
-    if name in builtin.BUILTINS and not Path(text).exists():
-        return builtin.load_builtin(text, sensitive=sensitive)
     path = Path(text)
     if not path.exists():
+        from kdaudit.data import builtin  # the built-in datasets: 6 modules a file never needs
+
+        if name in builtin.BUILTINS:
+            return builtin.load_builtin(text, sensitive=sensitive)
         raise InputDataError(
             f"Data file {text!r} does not exist.",
             tip=f"Check the path, or use a built-in dataset: {', '.join(sorted(builtin.BUILTINS))}.",
