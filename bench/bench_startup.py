@@ -5,15 +5,59 @@ work. Most of that was imports: statsmodels (and pandas with it) for BH/Holm,
 scipy.stats for two distribution functions, matplotlib.pyplot on import of the
 Markdown renderer, importlib.metadata for the version, a metaschema check per run.
 
-Both sides run in fresh subprocesses, interleaved, pinned to at most 2 CPUs:
+Where the rest went (issue 12 item 5; ``python -X importtime``, cProfile, and CPU
+seconds per phase measured inside the process, medians of 3, load average 4-9;
+phases overlap the collector's share):
+
+    CPU seconds                                  before (45b8f81)   after
+    imports: cli, api, writer, schema, html         0.134           0.134
+    audit (api.compare; scipy.special ~0.1 of it)   0.198           0.198
+    validate report.json (jsonschema import)        0.061           0.037
+    import figures (matplotlib + font list)         0.319           0.225
+    draw 5 figures (report.html)                    0.440           0.317
+    jinja2: compile 13 templates                    0.077           0
+    garbage collector (inside the phases above)     0.160           0.058
+    total inside the process                        1.286           0.918
+
+* The computation itself is small: the audit with 1,000 bootstrap replicates takes
+  0.03 s once imported; the rest is imports (~0.45 s) and drawing figures (~0.3 s).
+* matplotlib's font list: kdaudit's private config folder (no font cache under $HOME)
+  meant a fresh font list per run: 61 AFM metric files parsed, every system font read,
+  ``fc-list`` run (0.09 s). The command line now seeds that folder with matplotlib's
+  own TrueType fonts only (kdaudit.safety.bundled_fonts_only): figures use DejaVu Sans,
+  which ships with matplotlib, so the page is the same bytes (tests/test_startup.py).
+* Every figure was drawn twice at savefig: ``tight_layout()`` leaves a placeholder
+  layout engine behind, for which matplotlib makes a discarded dry-run draw. Dropping
+  the engine after layout halves the drawing at savefig; same SVG bytes.
+* jinja2 compiled report.html's 13 templates to Python in every process; they are
+  compiled ahead of time now (kdaudit/report/_compiled, kdaudit.report.precompile),
+  used only while their key (source + jinja2 version + settings) matches.
+* Python's collector ran ~300 times (threshold 700) and re-scanned the objects the
+  imports create; the command line raises the young threshold (kdaudit._startup).
+* A compare without --policy/--junit of data files no longer imports kdaudit.gate,
+  report.junit or the six built-in dataset modules.
+* Measuring: with ``PYTHONDONTWRITEBYTECODE`` set (as on the shared machine), every
+  run compiled kdaudit from source (~0.1 s) where an installed package has ``.pyc``
+  files; the runs here write bytecode to a temporary ``PYTHONPYCACHEPREFIX``.
+* Left (not kdaudit's to cut without changing output): matplotlib's own import
+  (~0.2 s, mplot3d and widgets included), drawing (text layout for tight_layout and
+  again for SVG), scipy.special (~0.1 s: its array-API shim touches every numpy
+  attribute, importing numpy.f2py and numpy.testing), jsonschema (~0.04 s),
+  ``platform.platform()`` running ``uname -p`` and importlib.metadata in provenance.
+
+Whole process, this script (7 runs each, load average 5-7 on 2 shared cores):
+before 1.53 s CPU (best wall 1.29 s), after 1.15 s CPU (best wall 0.96 s): 1.34x.
+
+All sides run in fresh subprocesses, interleaved, pinned to at most 2 CPUs:
 
 * current:  this source tree;
+* before:   kdaudit at ``--before-rev`` (default 45b8f81, before the work above);
 * baseline: kdaudit as it was at ``--baseline-rev`` (default 0eda431, the commit before
   the lean-install work), extracted with ``git archive`` into a temporary folder. Without
   git, the baseline is simulated: this tree with the old eager imports done first.
 
 Figures: median and best wall seconds, median CPU seconds (user + system, less sensitive
-to other load on the machine), and the ratio baseline / current. Also ``import kdaudit``.
+to other load on the machine), and the ratios to current. Also ``kdaudit --version``.
 
     python bench/bench_startup.py                  # 10,000 rows, 7 runs each
     python bench/bench_startup.py --n 400 --repeats 3
