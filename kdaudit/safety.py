@@ -395,7 +395,10 @@ def _bundled_font_list(folder: Path) -> None:
         "kdaudit_bundled_only": True,
         "__class__": "FontManager",
     }
-    (folder / f"fontlist-v{version}.json").write_text(json.dumps(skeleton), encoding="utf-8")
+    try:
+        (folder / f"fontlist-v{version}.json").write_text(json.dumps(skeleton), encoding="utf-8")
+    except OSError:
+        return  # matplotlib builds its full list (and reports its own trouble writing it)
 
     import matplotlib
     from matplotlib import font_manager
