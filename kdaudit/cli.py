@@ -647,7 +647,6 @@ def _check_out_dir(out: str, args: argparse.Namespace | None = None) -> None:
 
 def _load_policy_early(args: argparse.Namespace, *, config_has_gate: bool = False) -> Any:
     """Check output and gate options before any inference, so a typo costs no audit."""
-    from kdaudit.gate import load_policy
     from kdaudit.safety import probe_output_file
 
     if args.junit and not args.policy and not config_has_gate:
@@ -657,7 +656,11 @@ def _load_policy_early(args: argparse.Namespace, *, config_has_gate: bool = Fals
         )
     if args.junit:
         probe_output_file(args.junit, what="JUnit file (--junit)")
-    return load_policy(args.policy) if args.policy else None
+    if not args.policy:
+        return None  # kdaudit.gate is not imported by an audit without a gate
+    from kdaudit.gate import load_policy
+
+    return load_policy(args.policy)
 
 
 @contextlib.contextmanager
@@ -674,9 +677,9 @@ def _writing(where: str) -> Iterator[None]:
 
 
 def _finish(report: Any, args: argparse.Namespace) -> int:
-    from kdaudit.report.junit import write_junit
-
     if args.junit and report.gate is not None:  # before the report: a failure leaves neither
+        from kdaudit.report.junit import write_junit
+
         with _writing(args.junit):
             write_junit(report.gate, Path(args.junit))
     if args.export_rows:
@@ -1160,6 +1163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # doing other work) that made training 10x slower (bench/bench_threads.py). Sleeping
     # waiters cost little when the machine is idle. Read when torch loads; a user's value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # garbage-collector thresholds and matplotlib's fonts for a short run (bench_startup.py)
+    from kdaudit._startup import configure_cli_process
+
+    configure_cli_process()
     with warnings.catch_warnings():
         return _main(argv)
 

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,7 @@ from kdaudit.errors import AuditError, InputDataError, KDAuditError, UsageError
 
 __all__ = [
     "MAX_NESTING",
+    "bundled_fonts_only",
     "captured_native_stderr",
     "check_depth",
     "check_name",
@@ -326,6 +328,23 @@ def offline_environment() -> None:
 
 
 _MPL_DIR: list[str] = []
+_BUNDLED_FONTS: list[bool] = []  # set by bundled_fonts_only()
+# the format version of matplotlib's font list cache (``FontManager.__version__``), read
+# from the source so that font_manager is not imported before its cache file exists
+_FONTLIST_VERSION = re.compile(r"""^ +__version__ = ["']([\w.]+)["']""", re.MULTILINE)
+
+
+def bundled_fonts_only() -> None:
+    """Have :func:`isolate_matplotlib` give matplotlib only the fonts it ships with.
+
+    kdaudit's figures are drawn in DejaVu Sans, which ships with matplotlib, so other
+    fonts never change a figure. But a font list built from scratch in the private
+    folder parses every system font and matplotlib's 61 AFM metric files, and runs
+    ``fc-list``: ~0.09 s of CPU per run (bench/bench_startup.py), and reads outside
+    what the user named. The command line calls this; in a library user's process
+    matplotlib's font list (process-wide) stays complete.
+    """
+    _BUNDLED_FONTS[:] = [True]
 
 
 def isolate_matplotlib() -> None:
@@ -333,7 +352,8 @@ def isolate_matplotlib() -> None:
 
     Otherwise matplotlib writes a font cache into ``$HOME/.cache`` (a file outside
     ``--out``, ``--junit`` and the logit cache). A folder the user set is kept.
-    Must run before matplotlib is imported.
+    After :func:`bundled_fonts_only`, the font list holds matplotlib's own TrueType
+    fonts only. Must run before matplotlib is imported.
     """
     if os.environ.get("MPLCONFIGDIR") or _MPL_DIR:
         return
@@ -341,6 +361,57 @@ def isolate_matplotlib() -> None:
     _MPL_DIR.append(folder)
     os.environ["MPLCONFIGDIR"] = folder
     atexit.register(shutil.rmtree, folder, True)
+    if _BUNDLED_FONTS and "matplotlib.font_manager" not in sys.modules:
+        _bundled_font_list(Path(folder))
+
+
+def _bundled_font_list(folder: Path) -> None:
+    """Seed ``folder`` with an empty font list, import matplotlib, add its own TTF fonts.
+
+    The list is what matplotlib's cache file holds (loaded instead of a scan when its
+    version matches); fonts are added through the public ``FontManager.addfont``, which
+    computes each entry as a scan would. Anything unexpected (a matplotlib whose cache
+    format differs) leaves matplotlib to build its full list as usual.
+    """
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("matplotlib.font_manager")  # imports matplotlib only
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    except (OSError, UnicodeDecodeError):
+        return
+    found = _FONTLIST_VERSION.search(source)
+    if found is None:
+        return
+    version = found.group(1)
+    skeleton: dict[str, object] = {
+        "_version": version,
+        "_FontManager__default_weight": "normal",
+        "default_size": None,
+        "defaultFamily": {"ttf": "DejaVu Sans", "afm": "Helvetica"},
+        "afmlist": [],
+        "ttflist": [],
+        "kdaudit_bundled_only": True,
+        "__class__": "FontManager",
+    }
+    try:
+        (folder / f"fontlist-v{version}.json").write_text(json.dumps(skeleton), encoding="utf-8")
+    except OSError:
+        return  # matplotlib builds its full list (and reports its own trouble writing it)
+
+    import matplotlib
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    if not getattr(manager, "kdaudit_bundled_only", False):
+        return  # matplotlib did not take the seed: it built its full list
+    ttf = Path(matplotlib.get_data_path(), "fonts", "ttf")
+    for path in sorted(font_manager.findSystemFonts([str(ttf)], fontext="ttf")):
+        try:
+            manager.addfont(path)
+        except (OSError, RuntimeError, ValueError):  # as matplotlib's own scan: skip the file
+            continue
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")

@@ -14,35 +14,59 @@ import pytest
 
 import kdaudit
 from kdaudit import _optional
+from kdaudit._startup import GC_THRESHOLDS
 from kdaudit.cli import COMMANDS, main
 from kdaudit.engine.cache import default_cache_dir
 from kdaudit.errors import AuditError, MissingDependencyError
 
 REPO = Path(__file__).resolve().parents[1]
 
-# optional (extras) and test-only packages: none may load while auditing logits files
+# optional (extras), test-only and other heavy packages: none may load while auditing
+# logits files (each costs 0.1-1 s of start-up; bench/bench_startup.py)
 NOT_FOR_LOGITS = (
     "torch",
+    "torchvision",
     "onnx",
     "onnxruntime",
     "onnxscript",
     "safetensors",
     "pandas",
     "pyarrow",
+    "polars",
     "statsmodels",
     "sklearn",
     "fairlearn",
     "scipy.stats",
+    "scipy.optimize",
+    "scipy.linalg",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "ray",
+    "numba",
+    "sympy",
+    "matplotlib.pyplot",
+)
+# kdaudit's own modules that a compare without --policy/--junit, of files, does not need
+# (kdaudit.data.builtin itself is only the name -> "module:function" table: cheap)
+NOT_FOR_A_PLAIN_COMPARE = (
+    "kdaudit.gate",
+    "kdaudit.report.junit",
+    "kdaudit.data.realworld",
+    "kdaudit.data.trifeature",
+    "kdaudit.data.text_synth",
+    "kdaudit.data.hatexplain",
+    "kdaudit.data.tabular",
 )
 
 
-def _run_python(code: str, *args: str) -> dict:
+def _run_python(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
     res = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**(os.environ if env is None else env), "PYTHONPATH": str(REPO)},
         timeout=300,
     )
     assert res.returncode == 0, res.stderr
@@ -65,18 +89,29 @@ def logits_files(tmp_path: Path, rng: np.random.Generator) -> dict[str, Path]:
 
 def test_auditing_logits_files_imports_no_extra(logits_files, tmp_path: Path) -> None:
     code = """
-import json, sys
+import gc, json, os, sys
+spawned = []
+sys.addaudithook(lambda ev, a: spawned.append(os.path.basename(str(a[0])))
+                 if ev == "subprocess.Popen" else None)
 from kdaudit.cli import main
 code = main(sys.argv[2:])
 names = set(sys.argv[1].split(","))
-heavy = sorted(m for m in sys.modules if m in names or m.split(".")[0] in names)
+heavy = sorted(m for m in sys.modules
+               if m in names or m.split(".")[0] in names or m.rsplit(".", 1)[0] in names)
+import matplotlib
+from matplotlib import font_manager
+data = os.path.realpath(matplotlib.get_data_path())
+fm = font_manager.fontManager
 print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modules,
-                  "pyplot": "matplotlib.pyplot" in sys.modules}))
+                  "pyplot": "matplotlib.pyplot" in sys.modules, "spawned": spawned,
+                  "afm": len(fm.afmlist), "ttf": [f.fname for f in fm.ttflist],
+                  "data": data, "gc": gc.get_threshold()}))
 """
     out = tmp_path / "report"
+    env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"}  # kdaudit's own folder
     got = _run_python(
         code,
-        ",".join(NOT_FOR_LOGITS),
+        ",".join(NOT_FOR_LOGITS + NOT_FOR_A_PLAIN_COMPARE),
         "compare",
         str(logits_files["teacher"]),
         str(logits_files["student"]),
@@ -88,12 +123,19 @@ print(json.dumps({"code": code, "heavy": heavy, "mpl": "matplotlib" in sys.modul
         "--bootstrap",
         "50",
         "--quiet",
+        env=env,
     )
     assert got["code"] == 0
     assert got["heavy"] == []
     assert got["mpl"]  # the HTML page has figures: matplotlib loads to draw them
     assert not got["pyplot"]  # ...through its object API; pyplot's global state is not needed
     assert (out / "report.html").is_file() and (out / "summary.md").is_file()
+    # matplotlib's font list holds its own TrueType fonts only: no AFM metrics parsed, no
+    # system font read, no fc-list (nor any other program) run to find fonts
+    assert got["afm"] == 0 and got["ttf"]
+    assert all(os.path.realpath(f).startswith(got["data"]) for f in got["ttf"]), got["ttf"]
+    assert "fc-list" not in got["spawned"], got["spawned"]
+    assert tuple(got["gc"]) == GC_THRESHOLDS  # a short run does not re-scan imports 300 times
 
 
 def test_import_kdaudit_is_cheap_and_names_resolve() -> None:
