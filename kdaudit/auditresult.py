@@ -62,6 +62,7 @@ __all__ = [
     "RoleFairness",
     "Skip",
     "SweepPoint",
+    "as_result",
     "pair_name",
 ]
 
@@ -840,9 +841,7 @@ class AuditResult(Node):
     accuracy: ByKey[RoleAccuracy] = dataclasses.field(default_factory=lambda: ByKey(()))
     accuracy_delta: ByKey[AccuracyDelta] = dataclasses.field(default_factory=lambda: ByKey(()))
     class_shift: ByKey[ClassShift] = dataclasses.field(default_factory=lambda: ByKey(()))
-    group_fairness: ByKey[AttributeFairness] = dataclasses.field(
-        default_factory=lambda: ByKey(())
-    )
+    group_fairness: ByKey[AttributeFairness] = dataclasses.field(default_factory=lambda: ByKey(()))
     individual_fairness: IndividualFairness | None = None
     robustness: Robustness | None = None
     counterfactual_text: JsonMap | None = None
@@ -883,3 +882,8 @@ class AuditResult(Node):
         data = self.to_dict()
         data[key] = thaw(value)
         return AuditResult.from_dict(data)
+
+
+def as_result(report: AuditResult | Mapping[str, Any]) -> AuditResult:
+    """``report`` as an :class:`AuditResult` (a report dict is read with ``from_dict``)."""
+    return report if isinstance(report, AuditResult) else AuditResult.from_dict(report)

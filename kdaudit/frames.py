@@ -38,6 +38,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kdaudit.auditresult import AuditResult, as_result
+
 __all__ = ["FRAME_NAMES", "report_frames"]
 
 FRAME_NAMES = (
@@ -114,13 +116,13 @@ def _frame(rows: list[dict[str, Any]], first: Iterable[str] = ()) -> Any:
     return frame[lead + [c for c in frame.columns if c not in lead]]
 
 
-def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
+def report_frames(result: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
     """Tidy DataFrames of a report's results.
 
     Parameters
     ----------
-    report : mapping
-        A report.json dict (``Report.data``).
+    result : AuditResult or mapping
+        The audit result (``Report.result``), or a report.json dict.
 
     Returns
     -------
@@ -129,6 +131,7 @@ def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
         does not have gives no frame. Numbers are copied from the report unchanged
         (fractions, not percent).
     """
+    report = as_result(result).to_dict()  # the tables flatten report.json's own layout
     names = (report.get("data") or {}).get("class_names")
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_NAMES}
 

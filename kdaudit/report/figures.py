@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from kdaudit.formatting import number
 from kdaudit.safety import isolate_matplotlib
 
 isolate_matplotlib()  # no font cache under $HOME: kdaudit writes only --out, --junit, the cache
@@ -110,12 +111,6 @@ def _to_svg(fig: Any, name: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{name}" class="figure" ', 1)
 
 
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x)
-
-
 def _errorbar_panel(
     ax: Any,
     labels: Sequence[str],
@@ -130,7 +125,7 @@ def _errorbar_panel(
     """Points with CI error bars, one row per label (estimates plotted as given)."""
     ys = np.arange(len(labels))[::-1]
     for y, color, est in zip(ys, colors, ests, strict=True):
-        v = _num((est or {}).get("estimate", (est or {}).get("value")))
+        v = number((est or {}).get("estimate", (est or {}).get("value")))
         if v is None:
             ax.text(
                 0.02,
@@ -142,7 +137,7 @@ def _errorbar_panel(
                 fontsize=8,
             )
             continue
-        lo, hi = _num((est or {}).get("ci_low")), _num((est or {}).get("ci_high"))
+        lo, hi = number((est or {}).get("ci_low")), number((est or {}).get("ci_high"))
         if lo is not None and hi is not None:
             ax.errorbar(
                 [v * scale],
@@ -169,7 +164,7 @@ def _errorbar_panel(
 def accuracy_figure(report: dict[str, Any]) -> str | None:
     """Accuracy per model (bars) and each pair's accuracy change with its CI."""
     acc = report.get("accuracy") or {}
-    roles = [r for r in ROLE_ORDER if _num(acc.get(r)) is not None]
+    roles = [r for r in ROLE_ORDER if number(acc.get(r)) is not None]
     if not roles:
         return None
     deltas = report.get("accuracy_delta") or {}
@@ -235,7 +230,7 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
             )
             ys = np.arange(len(roles))[::-1]
             for y, r in zip(ys, roles, strict=True):
-                floor = _num(((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high"))
+                floor = number(((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high"))
                 if floor is not None:  # how large the metric gets under random groups
                     ax.plot(
                         [0, floor * 100],
@@ -287,7 +282,7 @@ def lipschitz_figure(report: dict[str, Any]) -> str | None:
             v
             for e in ests
             for k in ("ci_low", "ci_high", "estimate", "value")
-            if (v := _num((e or {}).get(k))) is not None
+            if (v := number((e or {}).get(k))) is not None
         ]
         if vals:
             lo, hi = min(vals), max(vals)
@@ -383,7 +378,7 @@ _SWEEP_PANELS = (
 
 def _pair(x: Any) -> tuple[float, float] | None:
     if isinstance(x, (list, tuple)) and len(x) == 2:
-        lo, hi = _num(x[0]), _num(x[1])
+        lo, hi = number(x[0]), number(x[1])
         if lo is not None and hi is not None:
             return lo, hi
     return None
@@ -393,7 +388,7 @@ def _worst(report: dict[str, Any], role: str, metric: str) -> float | None:
     vals = [
         v
         for e in (report.get("group_fairness") or {}).values()
-        if (v := _num(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None
+        if (v := number(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None
     ]
     return max(vals) if vals else None
 
@@ -412,10 +407,10 @@ def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
     rows = [
         dict(r)
         for r in report.get("temperature_sweep") or []
-        if _num(r.get("temperature")) is not None
+        if number(r.get("temperature")) is not None
     ]
     student = (report.get("models") or {}).get("student") or {}
-    t_main = _num(student.get("temperature"))
+    t_main = number(student.get("temperature"))
     if rows and not any(r.get("main") for r in rows):
         for r in rows:  # the audited student was one of the swept files
             if student.get("path") and student.get("path") in (r.get("paths") or []):
@@ -424,7 +419,7 @@ def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
         rows
         and not any(r.get("main") for r in rows)
         and t_main is not None
-        and not any(_num(r.get("temperature")) == t_main for r in rows)
+        and not any(number(r.get("temperature")) == t_main for r in rows)
     ):
         cs = report.get("class_shift") or {}
         ind = report.get("individual_fairness") or {}
@@ -463,7 +458,7 @@ def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
     attribute = attrs.pop() if len(attrs) == 1 else (gf[0] if len(gf) == 1 else None)
     lip = (
         "lipschitz_normalized"
-        if rows and all(_num(r.get("lipschitz_normalized")) is not None for r in rows)
+        if rows and all(number(r.get("lipschitz_normalized")) is not None for r in rows)
         else "lipschitz"
     )
     return {"rows": rows, "reference": reference, "attribute": attribute, "lipschitz_key": lip}
@@ -521,7 +516,7 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
             pts = [
                 (ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
                 for ti, r in zip(t, rows, strict=True)
-                if (v := _num(r.get(key))) is not None
+                if (v := number(r.get(key))) is not None
             ]
             if not pts:
                 ax.text(
@@ -565,7 +560,7 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                 if main:
                     handles.setdefault("main student", hm)
             for role, ref in (series["reference"] or {}).items():
-                v = _num((ref or {}).get(key))
+                v = number((ref or {}).get(key))
                 if v is None or role not in ROLE_COLORS:
                     continue
                 hr = ax.axhline(v * scale, color=ROLE_COLORS[role], lw=1.1, ls="--", zorder=1)
@@ -626,7 +621,7 @@ def group_rates_figure(
     groups = groups[:max_groups]
     if not groups:
         return None
-    binary = any(_num(g.get("selection_rate")) is not None for r in roles for g in rows[r])
+    binary = any(number(g.get("selection_rate")) is not None for r in roles for g in rows[r])
     keys = (
         (
             ("selection_rate", "Selection rate"),
@@ -652,7 +647,7 @@ def group_rates_figure(
             for off, role in zip(offsets, roles, strict=True):
                 for y, grp in zip(ys, groups, strict=True):
                     g = by[role].get(grp) or {}
-                    v = _num(g.get(key))
+                    v = number(g.get(key))
                     if v is None:
                         continue
                     ci = _pair(g.get(f"{key}_ci"))
@@ -706,11 +701,11 @@ def class_accuracy_figure(
         return None
     bs = {r.get("class"): r for r in (cs.get("baseline_vs_student") or {}).get("per_class") or []}
     series: dict[str, list[float | None]] = {
-        "teacher": [_num(r.get("acc_a")) for r in ts],
-        "student": [_num(r.get("acc_b")) for r in ts],
+        "teacher": [number(r.get("acc_a")) for r in ts],
+        "student": [number(r.get("acc_b")) for r in ts],
     }
     if bs:
-        series["baseline"] = [_num((bs.get(r.get("class")) or {}).get("acc_a")) for r in ts]
+        series["baseline"] = [number((bs.get(r.get("class")) or {}).get("acc_a")) for r in ts]
     idx = list(range(len(ts)))
     if len(ts) > max_classes:
         gap = [

@@ -11,9 +11,8 @@ figures are SVG produced by matplotlib, which escapes text as XML.
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -21,6 +20,8 @@ import jinja2
 from markupsafe import Markup
 
 from kdaudit import formatting as fmt
+from kdaudit.auditresult import AuditResult, as_result
+from kdaudit.formatting import number
 from kdaudit.report.words import Finding, findings, gate_view, uncertain
 
 
@@ -67,20 +68,14 @@ DASH = "—"
 
 # --------------------------------------------------------------------------- formatting
 # One number style (kdaudit.formatting); these names stay for templates and callers.
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def fmt_pct(x: Any, digits: int = 1) -> str:
     """A fraction as a percentage (``0.912`` -> ``"91.2%"``); undefined -> dash."""
-    return fmt.pct(_num(x), digits)
+    return fmt.pct(number(x), digits)
 
 
 def fmt_pp(x: Any, digits: int = 1, *, sign: bool = True) -> str:
     """A change as signed percentage points (``-0.018`` -> ``"-1.8 pp"``); a margin unsigned."""
-    v = _num(x)
+    v = number(x)
     if v is None or sign:
         return fmt.pp(v, digits)
     return f"{100.0 * v:.{digits}f} pp"
@@ -92,19 +87,19 @@ def fmt_num(x: Any, digits: int = 3) -> str:
         return "yes" if x else "no"
     if isinstance(x, int):
         return fmt.count(x)
-    return fmt.num(_num(x), digits)
+    return fmt.num(number(x), digits)
 
 
 def fmt_p(x: Any) -> str:
     """A p-value: ``"p = 0.012"``, ``"p < 0.001"``; undefined -> dash."""
-    return fmt.pval(_num(x))
+    return fmt.pval(number(x))
 
 
 def _ci(est: Any, fmt_one: Callable[[Any], str]) -> str:
     if (
         not isinstance(est, dict)
-        or _num(est.get("ci_low")) is None
-        or _num(est.get("ci_high")) is None
+        or number(est.get("ci_low")) is None
+        or number(est.get("ci_high")) is None
     ):
         return ""
     return f"[{fmt_one(est['ci_low'])}, {fmt_one(est['ci_high'])}]"
@@ -118,16 +113,17 @@ def _pair_ci(x: Any, unit: str = "%") -> str:
     """A ``[low, high]`` list field (per-group rates, sweep points) as ``[a, b]``."""
     if not isinstance(x, (list, tuple)) or len(x) != 2:
         return ""
-    lo, hi = _num(x[0]), _num(x[1])
+    lo, hi = number(x[0]), number(x[1])
     if lo is None or hi is None:
         return ""
     return fmt.ci(lo, hi, unit=unit)
 
 
-def class_namer(report: dict[str, Any]) -> Callable[[Any], str]:
+def class_namer(report: AuditResult | Mapping[str, Any]) -> Callable[[Any], str]:
     """Map a class index to its name (``data.class_names`` when the report has them)."""
-    names = (report.get("data") or {}).get("class_names")
-    if not isinstance(names, (list, tuple)) or not names:
+    result = as_result(report)
+    names = None if result.data is None else result.data.class_names
+    if not isinstance(names, tuple) or not names:
         return str
 
     def name(c: Any) -> str:
@@ -258,11 +254,11 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
 
 # --------------------------------------------------------------------------- view model
 def _abs_change(row: dict[str, Any]) -> float:
-    a, b = _num(row.get("acc_a")), _num(row.get("acc_b"))
+    a, b = number(row.get("acc_a")), number(row.get("acc_b"))
     return abs(b - a) if a is not None and b is not None else -1.0
 
 
-def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _class_shift_view(report: dict[str, Any], namer: Callable[[Any], str]) -> list[dict[str, Any]]:
     views = []
     for index, (pair, entry) in enumerate((report.get("class_shift") or {}).items()):
         per_class = list(entry.get("per_class") or [])
@@ -273,7 +269,7 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             sig = sorted(
                 (r for r in per_class if r.get("significant")),
-                key=lambda r: (_num(r.get("p_adjusted")) or 1.0, -_abs_change(r)),
+                key=lambda r: (number(r.get("p_adjusted")) or 1.0, -_abs_change(r)),
             )
             shown = sig[:SIGNIFICANT_ROWS_MAX]
             ids = {id(r) for r in shown}
@@ -294,7 +290,6 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             key=lambda r: -r["newly_wrong"],
         )[:10]
-        namer = class_namer(report)
         names = [namer(r.get("class")) for r in per_class]
         a, b = pair.split("_vs_")
         views.append(
@@ -337,7 +332,7 @@ def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
             per_class = sorted(
                 student["per_class"],
                 key=lambda c: (
-                    -(_num((c.get("equalized_odds_difference") or {}).get("value")) or -1.0)
+                    -(number((c.get("equalized_odds_difference") or {}).get("value")) or -1.0)
                 ),
             )[:10]
         views.append(
@@ -404,7 +399,7 @@ def _environment() -> jinja2.Environment:
         pval=fmt_p,
         tree=tree_html,
         est=_fmt_estimate,
-        signed=lambda x: fmt.signed_num(_num(x)),
+        signed=lambda x: fmt.signed_num(number(x)),
     )
     env.globals.update(
         ci_pp=_ci_pp,
@@ -415,15 +410,15 @@ def _environment() -> jinja2.Environment:
         pair_ci=_pair_ci,
         PAIR_LABELS=PAIR_LABELS,
         METRICS=_METRICS,
-        num_or_none=_num,
+        num_or_none=number,
     )
     return env
 
 
-def _context(report: dict[str, Any]) -> dict[str, Any]:
+def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
     roles = [r for r in ROLES if r in (report.get("models") or {})]
     undefined, n_undefined = undefined_values(report)
-    namer = class_namer(report)
+    namer = class_namer(result)
     ind = report.get("individual_fairness") or {}
     lip_key = (
         "lipschitz_normalized"
@@ -438,12 +433,12 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "r": report,
         "roles": roles,
-        "gate": gate_view(report.get("gate")),
-        "findings": findings(report, class_names=namer),
+        "gate": gate_view(result.gate),
+        "findings": findings(result, class_names=namer),
         "cname": namer,
         "accuracy_figure": figures.accuracy_figure(report),
         "class_accuracy_figure": figures.class_accuracy_figure(report, class_names=namer),
-        "class_shift": _class_shift_view(report),
+        "class_shift": _class_shift_view(report, namer),
         "fairness": _fairness_view(report),
         "individual": report.get("individual_fairness"),
         "lip_key": lip_key,
@@ -476,13 +471,13 @@ def _mark_svgs(ctx: dict[str, Any]) -> None:
                 view[key] = Markup(view[key])
 
 
-def render_html(report: dict[str, Any], *, validate: bool = True) -> str:
-    """Render report.html for a report dict.
+def render_html(report: AuditResult | Mapping[str, Any], *, validate: bool = True) -> str:
+    """Render report.html for an audit result.
 
     Parameters
     ----------
-    report : dict
-        A JSON-native report dict (schema_version "1").
+    report : AuditResult or dict
+        The audit result, or a JSON-native report dict (schema_version "1").
     validate : bool
         Check the dict against the schema first (``write_report`` already does).
 
@@ -491,11 +486,13 @@ def render_html(report: dict[str, Any], *, validate: bool = True) -> str:
     str
         One self-contained HTML document.
     """
+    result = as_result(report)
+    data = result.to_dict()  # the sections the page still walks by key (see _context)
     if validate:
         from kdaudit.report.schema import validate_report
 
-        validate_report(report)
-    ctx = _context(report)
+        validate_report(data)
+    ctx = _context(result, data)
     _mark_svgs(ctx)
     return _environment().get_template("report.html.j2").render(**ctx)
 

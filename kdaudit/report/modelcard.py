@@ -11,7 +11,10 @@ report dict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from kdaudit.auditresult import AuditResult, as_result
 
 __all__ = ["model_card"]
 
@@ -39,8 +42,8 @@ def _metric(
     return out
 
 
-def model_card(report: dict[str, Any]) -> dict[str, Any]:
-    """Build the model-card dict for a report dict.
+def model_card(result: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
+    """Build the model-card dict for an audit result.
 
     Slices are named ``"overall"``, ``"ATTRIBUTE"`` (a group-fairness gap over that
     attribute's groups), ``"ATTRIBUTE=GROUP"`` (one group) and ``"class=C"``; every
@@ -49,14 +52,15 @@ def model_card(report: dict[str, Any]) -> dict[str, Any]:
 
     Parameters
     ----------
-    report : dict
-        A JSON-native report dict (schema_version "1").
+    result : AuditResult or dict
+        The audit result, or a JSON-native report dict (schema_version "1").
 
     Returns
     -------
     dict
         JSON-native model card.
     """
+    report = as_result(result).to_dict()  # still read by key: the model card's own layout
     models = report.get("models") or {}
     student = models.get("student") or {}
     metrics: list[dict[str, Any]] = []
