@@ -230,7 +230,9 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
             )
             ys = np.arange(len(roles))[::-1]
             for y, r in zip(ys, roles, strict=True):
-                floor = number(((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high"))
+                floor = number(
+                    ((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high")
+                )
                 if floor is not None:  # how large the metric gets under random groups
                     ax.plot(
                         [0, floor * 100],

@@ -530,13 +530,13 @@ def findings(
             (row, row.newly_wrong)
             for row in cs.per_class
             if isinstance(row.newly_wrong, int) and not isinstance(row.newly_wrong, bool)
-        ]
+        ]  # (row, count): ints, so the max is well defined
         if rows:
-            top, top_n = max(rows, key=lambda t: t[1])
-            if top_n > 0:
+            top, top_n = max(rows, key=lambda t: int(t[1] or 0))
+            if int(top_n or 0) > 0:
                 text += (
                     f"; most newly wrong samples in class {quote(name_of(top.class_))} "
-                    f"({count(top_n)})"
+                    f"({count(int(top_n or 0))})"
                 )
         sev, label = ("bad", "Regression") if n_sig else ("info", "No shift")
         sev, label, gtext = _with_check(sev, label, checks.get("max_significant_classes"))
@@ -566,10 +566,10 @@ def findings(
         key = "lipschitz_normalized" if s_ind.lipschitz_normalized is not None else "lipschitz"
         t = _point(getattr(t_ind, key))
         s = _point(getattr(s_ind, key))
-        delta_row = ind.delta.of("teacher_vs_student")
-        delta: Estimate | None = None if delta_row is None else getattr(delta_row, key)
+        ind_delta = ind.delta.of("teacher_vs_student")
+        lip_change: Estimate | None = None if ind_delta is None else getattr(ind_delta, key)
         if t is not None and s is not None:
-            sig = _is_sig(delta, alpha) if delta is not None else None
+            sig = _is_sig(lip_change, alpha) if lip_change is not None else None
             worse = s > t
             if sig:
                 sev, label = ("warn", "Regression") if worse else ("good", "Improvement")
@@ -577,12 +577,12 @@ def findings(
                 sev, label = "info", "Not significant" if sig is False else "Not tested"
             sev, label, gtext = _with_check(sev, label, checks.get("max_lipschitz_increase"))
             change_text = ""
-            if delta is not None and _point(delta) is not None:
+            if lip_change is not None and _point(lip_change) is not None:
                 change_text = "; change " + with_ci(
-                    _point(delta), delta.ci_low, delta.ci_high, unit="+"
+                    _point(lip_change), lip_change.ci_low, lip_change.ci_high, unit="+"
                 )
-                if number(delta.p_value) is not None:
-                    change_text += f", {pval(delta.p_value)}"
+                if number(lip_change.p_value) is not None:
+                    change_text += f", {pval(lip_change.p_value)}"
             scale = " (normalized, unit-free)" if key == "lipschitz_normalized" else ""
             if sig:
                 tail = (
