@@ -105,7 +105,7 @@ class JsonMap:
     def __bool__(self) -> bool:
         return bool(self.items_)
 
-    def value(self, key: str, default: Any = None) -> Any:
+    def lookup(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default``."""
         for k, v in self.items_:
             if k == key:
@@ -460,6 +460,10 @@ class ClassShiftRow(Node):
     newly_wrong: float | None = None
     newly_right: float | None = None
     disagreement_rate: float | None = None
+    ratio_mean_a: float | None = None
+    ratio_std_a: float | None = None
+    ratio_mean_b: float | None = None
+    ratio_std_b: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,13 @@ import jinja2
 from markupsafe import Markup
 
 from kdaudit import formatting as fmt
-from kdaudit.auditresult import AuditResult, as_result
+from kdaudit.auditresult import (
+    AuditResult,
+    ClassFairness,
+    ClassShiftRow,
+    Provenance,
+    as_result,
+)
 from kdaudit.formatting import number
 from kdaudit.report.words import Finding, findings, gate_view, uncertain
 
@@ -253,23 +259,31 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
 
 
 # --------------------------------------------------------------------------- view model
-def _abs_change(row: dict[str, Any]) -> float:
-    a, b = number(row.get("acc_a")), number(row.get("acc_b"))
+def _abs_change(row: ClassShiftRow) -> float:
+    a, b = number(row.acc_a), number(row.acc_b)
     return abs(b - a) if a is not None and b is not None else -1.0
 
 
-def _class_shift_view(report: dict[str, Any], namer: Callable[[Any], str]) -> list[dict[str, Any]]:
+def _newly_wrong(row: ClassShiftRow) -> int:
+    n = row.newly_wrong
+    return n if isinstance(n, int) else 0
+
+
+def _class_shift_view(
+    result: AuditResult, data: dict[str, Any], namer: Callable[[Any], str]
+) -> list[dict[str, Any]]:
     views = []
-    for index, (pair, entry) in enumerate((report.get("class_shift") or {}).items()):
-        per_class = list(entry.get("per_class") or [])
+    for index, entry in enumerate(result.class_shift):
+        pair = entry.pair
+        per_class = list(entry.per_class)
         n = len(per_class)
-        n_sig = sum(1 for r in per_class if r.get("significant"))
+        n_sig = sum(1 for r in per_class if r.significant)
         if n <= FULL_TABLE_MAX_CLASSES:
             rows, selection = per_class, f"all {n} classes"
         else:
             sig = sorted(
-                (r for r in per_class if r.get("significant")),
-                key=lambda r: (number(r.get("p_adjusted")) or 1.0, -_abs_change(r)),
+                (r for r in per_class if r.significant),
+                key=lambda r: (number(r.p_adjusted) or 1.0, -_abs_change(r)),
             )
             shown = sig[:SIGNIFICANT_ROWS_MAX]
             ids = {id(r) for r in shown}
@@ -283,14 +297,10 @@ def _class_shift_view(report: dict[str, Any], namer: Callable[[Any], str]) -> li
                 f"(every class is in report.json)"
             )
         newly = sorted(
-            (
-                r
-                for r in per_class
-                if isinstance(r.get("newly_wrong"), int) and r["newly_wrong"] > 0
-            ),
-            key=lambda r: -r["newly_wrong"],
+            (r for r in per_class if isinstance(r.newly_wrong, int) and _newly_wrong(r) > 0),
+            key=lambda r: -_newly_wrong(r),
         )[:10]
-        names = [namer(r.get("class")) for r in per_class]
+        names = [namer(r.class_) for r in per_class]
         a, b = pair.split("_vs_")
         views.append(
             {
@@ -304,37 +314,36 @@ def _class_shift_view(report: dict[str, Any], namer: Callable[[Any], str]) -> li
                 "n_classes": n,
                 "n_sig_rows": n_sig,
                 "newly_wrong": newly,
-                "multi_run": entry.get("mode") == "multi_run",
+                "multi_run": entry.mode == "multi_run",
                 "heatmap": figures.disagreement_heatmap(
-                    report, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
+                    data, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
                 )
                 if n > 1
                 else None,
-                "heatmap_partial": len(entry.get("disagreement_matrix") or [])
-                > HEATMAP_MAX_CLASSES,
+                "heatmap_partial": len(entry.disagreement_matrix or ()) > HEATMAP_MAX_CLASSES,
             }
         )
     return views
 
 
-def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _eod_value(c: ClassFairness) -> float:
+    eod = c.equalized_odds_difference
+    return number(None if eod is None else eod.value) or -1.0
+
+
+def _fairness_view(result: AuditResult, data: dict[str, Any]) -> list[dict[str, Any]]:
     views = []
-    for index, (attr, entry) in enumerate((report.get("group_fairness") or {}).items()):
-        roles = [r for r in ROLES if isinstance(entry.get(r), dict)]
+    for index, entry in enumerate(result.group_fairness):
+        attr = entry.attribute
+        by_role = [(r, m) for r in ROLES if (m := entry.role(r)) is not None]
+        roles = [r for r, _ in by_role]
         # an ordered set: a membership test in a list is quadratic in the number of groups
-        groups = list(
-            dict.fromkeys(g.get("group") for r in roles for g in entry[r].get("by_group") or [])
-        )
-        by_group = {r: {g.get("group"): g for g in entry[r].get("by_group") or []} for r in roles}
+        groups = list(dict.fromkeys(g.group for _, m in by_role for g in m.by_group))
+        by_group = {r: {g.group: g for g in m.by_group} for r, m in by_role}
+        student = entry.role("student")
         per_class = None
-        student = entry.get("student") or {}
-        if student.get("per_class"):
-            per_class = sorted(
-                student["per_class"],
-                key=lambda c: (
-                    -(number((c.get("equalized_odds_difference") or {}).get("value")) or -1.0)
-                ),
-            )[:10]
+        if student is not None and student.per_class:
+            per_class = sorted(student.per_class, key=lambda c: -_eod_value(c))[:10]
         views.append(
             {
                 "attr": attr,
@@ -344,15 +353,15 @@ def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "groups": groups[:GROUP_ROWS_MAX],
                 "n_groups": len(groups),
                 "by_group": by_group,
-                "delta": entry.get("delta") or {},
-                "flagged": entry.get("groups_flagged") or [],
+                "delta": entry.delta,
+                "flagged": entry.groups_flagged or (),
                 "per_class_top": per_class,
-                "n_per_class": len(student.get("per_class") or []),
-                "figure": figures.fairness_figure(report, attr, index),
-                "rates_figure": figures.group_rates_figure(report, attr, index),
+                "n_per_class": len(student.per_class) if student is not None else 0,
+                "figure": figures.fairness_figure(data, attr, index),
+                "rates_figure": figures.group_rates_figure(data, attr, index),
                 "has_noise_floor": any(
-                    isinstance((entry[r].get(k) or {}).get("noise_floor"), dict)
-                    for r in roles
+                    (est := m.metric(k)) is not None and est.noise_floor is not None
+                    for _, m in by_role
                     for k, _, _ in _METRICS
                 ),
             }
@@ -416,43 +425,44 @@ def _environment() -> jinja2.Environment:
 
 
 def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
-    roles = [r for r in ROLES if r in (report.get("models") or {})]
+    """What the templates read: ``r`` is the typed result; ``report`` (its JSON) feeds the
+    figures, the generic tree of free-form sections and the list of undefined values."""
+    roles = [r for r in ROLES if r in result.models]
     undefined, n_undefined = undefined_values(report)
     namer = class_namer(result)
-    ind = report.get("individual_fairness") or {}
+    ind = result.individual_fairness
+    ind_roles = [m for r in ROLES if ind is not None and (m := ind.role(r)) is not None]
     lip_key = (
         "lipschitz_normalized"
-        if ind
-        and all(
-            isinstance(ind[r].get("lipschitz_normalized"), dict)
-            for r in ROLES
-            if isinstance(ind.get(r), dict)
-        )
+        if ind is not None
+        and ind.key_order
+        and all(m.lipschitz_normalized is not None for m in ind_roles)
         else "lipschitz"
     )
+    sweep = report.get("temperature_sweep") if result.temperature_sweep else None
     return {
-        "r": report,
+        "r": result,
         "roles": roles,
         "gate": gate_view(result.gate),
         "findings": findings(result, class_names=namer),
         "cname": namer,
         "accuracy_figure": figures.accuracy_figure(report),
         "class_accuracy_figure": figures.class_accuracy_figure(report, class_names=namer),
-        "class_shift": _class_shift_view(report, namer),
-        "fairness": _fairness_view(report),
+        "class_shift": _class_shift_view(result, report, namer),
+        "fairness": _fairness_view(result, report),
+        # free-form sections, shown as given (the tree filter walks their JSON)
         "individual": report.get("individual_fairness"),
         "lip_key": lip_key,
         "lipschitz_figure": figures.lipschitz_figure(report),
         "robustness": report.get("robustness"),
-        "sweep": report.get("temperature_sweep"),
-        "sweep_view": figures.sweep_series(report) if report.get("temperature_sweep") else None,
+        "cft": report.get("counterfactual_text"),
+        "sweep": sweep,
+        "sweep_view": figures.sweep_series(report) if sweep else None,
         "sweep_figure": figures.sweep_figure(report),
         "undefined": undefined,
         "undefined_groups": undefined_groups(report),
         "n_undefined": n_undefined,
-        "skipped": report.get("skipped") or {},
-        "warnings": report.get("warnings") or [],
-        "provenance": report.get("provenance") or {},
+        "provenance": result.provenance or Provenance(),
         "config": report.get("config") or {},
     }
 
