@@ -63,7 +63,9 @@ __all__ = [
     "Skip",
     "SweepPoint",
     "as_result",
+    "freeze",
     "pair_name",
+    "thaw",
 ]
 
 T = TypeVar("T", bound="Node")
@@ -292,6 +294,16 @@ class Node(Record):
             if k == key:
                 return v
         return default
+
+    def fields_in_order(self) -> list[tuple[str, Any]]:
+        """(JSON key, typed value or verbatim extra value), in the source's key order."""
+        typed = {f.key: f.name for f in self._spec()}
+        extra = dict(self.extra)
+        return [
+            (k, extra[k] if k in extra else getattr(self, typed[k]))
+            for k in self.key_order
+            if k in extra or k in typed
+        ]
 
     def has(self, key: str) -> bool:
         """Whether the source JSON had ``key`` (typed or not)."""
