@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from kdaudit.auditresult import AuditResult, Estimate, as_result
 from kdaudit.formatting import number
 from kdaudit.safety import isolate_matplotlib
 
@@ -115,7 +116,7 @@ def _errorbar_panel(
     ax: Any,
     labels: Sequence[str],
     colors: Sequence[str],
-    ests: Sequence[dict[str, Any] | None],
+    ests: Sequence[Estimate | None],
     *,
     title: str,
     scale: float = 100.0,
@@ -125,7 +126,7 @@ def _errorbar_panel(
     """Points with CI error bars, one row per label (estimates plotted as given)."""
     ys = np.arange(len(labels))[::-1]
     for y, color, est in zip(ys, colors, ests, strict=True):
-        v = number((est or {}).get("estimate", (est or {}).get("value")))
+        v = None if est is None else number(est.estimate if est.has("estimate") else est.value)
         if v is None:
             ax.text(
                 0.02,
@@ -137,7 +138,8 @@ def _errorbar_panel(
                 fontsize=8,
             )
             continue
-        lo, hi = number((est or {}).get("ci_low")), number((est or {}).get("ci_high"))
+        assert est is not None
+        lo, hi = number(est.ci_low), number(est.ci_high)
         if lo is not None and hi is not None:
             ax.errorbar(
                 [v * scale],
@@ -161,13 +163,13 @@ def _errorbar_panel(
     ax.grid(axis="y", visible=False)
 
 
-def accuracy_figure(report: dict[str, Any]) -> str | None:
+def accuracy_figure(report: AuditResult | Mapping[str, Any]) -> str | None:
     """Accuracy per model (bars) and each pair's accuracy change with its CI."""
-    acc = report.get("accuracy") or {}
-    roles = [r for r in ROLE_ORDER if number(acc.get(r)) is not None]
+    r = as_result(report)
+    roles = [role for role in ROLE_ORDER if number(r.accuracy_of(role)) is not None]
     if not roles:
         return None
-    deltas = report.get("accuracy_delta") or {}
+    deltas = r.accuracy_delta
     with _style("accuracy"):
         fig, (ax1, ax2) = _subplots(
             1,
@@ -176,8 +178,8 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
             gridspec_kw={"width_ratios": [1, 1.25]},
         )
         ys = np.arange(len(roles))[::-1]
-        vals = [float(acc[r]) * 100 for r in roles]
-        ax1.barh(ys, vals, color=[ROLE_COLORS[r] for r in roles], height=0.6)
+        vals = [float(r.accuracy_of(role) or 0.0) * 100 for role in roles]
+        ax1.barh(ys, vals, color=[ROLE_COLORS[role] for role in roles], height=0.6)
         for y, v in zip(ys, vals, strict=True):
             ax1.text(v, y, f" {v:.1f}%", va="center", fontsize=8)
         ax1.set_yticks(ys, roles)
@@ -186,12 +188,12 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
         ax1.set_xlabel("%")
         ax1.grid(axis="y", visible=False)
         if deltas:
-            names = list(deltas)
+            names = list(deltas.keys())
             _errorbar_panel(
                 ax2,
                 [n.replace("_vs_", " → ") for n in names],
                 [ROLE_COLORS[n.split("_vs_")[1]] for n in names],
-                [deltas[n] for n in names],
+                list(deltas),
                 title="Accuracy change (B − A), 95% CI",
                 zero_line=True,
                 unit="percentage points",
@@ -202,12 +204,15 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
         return _to_svg(fig, "accuracy")
 
 
-def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> str | None:
+def fairness_figure(
+    report: AuditResult | Mapping[str, Any], attribute: str, index: int = 0
+) -> str | None:
     """DPD and EOD per model for one sensitive attribute, with CI error bars."""
-    entry = (report.get("group_fairness") or {}).get(attribute)
-    if not entry:
+    entry = as_result(report).group_fairness.of(attribute)
+    if entry is None or not (entry.key_order or entry.extra):
         return None
-    roles = [r for r in ROLE_ORDER if isinstance(entry.get(r), dict)]
+    by_role = {r: m for r in ROLE_ORDER if (m := entry.role(r)) is not None}
+    roles = list(by_role)
     if not roles:
         return None
     with _style(f"fairness-{index}"):
@@ -224,15 +229,15 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
                 ax,
                 roles,
                 [ROLE_COLORS[r] for r in roles],
-                [entry[r].get(metric) for r in roles],
+                [by_role[r].metric(metric) for r in roles],
                 title=title + " (%)",
                 unit="%",
             )
             ys = np.arange(len(roles))[::-1]
             for y, r in zip(ys, roles, strict=True):
-                floor = number(
-                    ((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high")
-                )
+                est = by_role[r].metric(metric)
+                noise = None if est is None else est.noise_floor
+                floor = None if noise is None else number(noise.ci_high)
                 if floor is not None:  # how large the metric gets under random groups
                     ax.plot(
                         [0, floor * 100],
@@ -247,23 +252,24 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
         return _to_svg(fig, f"fairness-{index}")
 
 
-def lipschitz_figure(report: dict[str, Any]) -> str | None:
+def lipschitz_figure(report: AuditResult | Mapping[str, Any]) -> str | None:
     """Individual-fairness I(f) per model with CI error bars.
 
     Uses the unit-free ``lipschitz_normalized`` when every model has it (raw
     distance units otherwise). The axis spans the intervals, not 0..max, so that
     differences between models stay visible.
     """
-    ind = report.get("individual_fairness") or {}
-    roles = [r for r in ROLE_ORDER if isinstance(ind.get(r), dict)]
+    ind = as_result(report).individual_fairness
+    by_role = {r: m for r in ROLE_ORDER if ind is not None and (m := ind.role(r)) is not None}
+    roles = list(by_role)
     if not roles:
         return None
     key = (
         "lipschitz_normalized"
-        if all(isinstance(ind[r].get("lipschitz_normalized"), dict) for r in roles)
+        if all(m.lipschitz_normalized is not None for m in by_role.values())
         else "lipschitz"
     )
-    ests = [ind[r].get(key) for r in roles]
+    ests: list[Estimate | None] = [getattr(by_role[r], key) for r in roles]
     with _style("lipschitz"):
         fig, ax = _subplots(figsize=(5.6, 0.9 + 0.42 * len(roles)))
         unit = (
@@ -284,7 +290,7 @@ def lipschitz_figure(report: dict[str, Any]) -> str | None:
             v
             for e in ests
             for k in ("ci_low", "ci_high", "estimate", "value")
-            if (v := number((e or {}).get(k))) is not None
+            if e is not None and (v := number(getattr(e, k))) is not None
         ]
         if vals:
             lo, hi = min(vals), max(vals)
@@ -313,7 +319,7 @@ def heatmap_classes(matrix: Sequence[Sequence[int]], max_classes: int) -> list[i
 
 
 def disagreement_heatmap(
-    report: dict[str, Any],
+    report: AuditResult | Mapping[str, Any],
     pair: str,
     *,
     class_names: Sequence[Any],
@@ -321,8 +327,8 @@ def disagreement_heatmap(
     index: int = 0,
 ) -> str | None:
     """P1-style heatmap of (A's prediction, B's prediction) counts, diagonal excluded."""
-    entry = (report.get("class_shift") or {}).get(pair) or {}
-    matrix = entry.get("disagreement_matrix")
+    entry = as_result(report).class_shift.of(pair)
+    matrix = None if entry is None else entry.disagreement_matrix
     if not matrix or len(matrix) < 2:
         return None
     keep = heatmap_classes(matrix, max_classes)
@@ -601,29 +607,29 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
 
 
 def group_rates_figure(
-    report: dict[str, Any], attribute: str, index: int = 0, max_groups: int = 12
+    report: AuditResult | Mapping[str, Any], attribute: str, index: int = 0, max_groups: int = 12
 ) -> str | None:
     """Per-group selection rate, TPR and FPR (binary) or accuracy (multi-class) per model.
 
     Each point carries its interval (``<rate>_ci`` of the group record) when the report
     has one. At most ``max_groups`` groups, in the report's order.
     """
-    entry = (report.get("group_fairness") or {}).get(attribute)
-    if not entry:
+    entry = as_result(report).group_fairness.of(attribute)
+    if entry is None or not (entry.key_order or entry.extra):
         return None
-    roles = [r for r in ROLE_ORDER if isinstance(entry.get(r), dict)]
+    rows = {r: m.by_group for r in ROLE_ORDER if (m := entry.role(r)) is not None}
+    roles = list(rows)
     if not roles:
         return None
-    rows = {r: entry[r].get("by_group") or [] for r in roles}
     groups: list[str] = []
     for r in roles:
         for g in rows[r]:
-            if g.get("group") not in groups:
-                groups.append(str(g.get("group")))
+            if g.group not in groups:
+                groups.append(str(g.group))
     groups = groups[:max_groups]
     if not groups:
         return None
-    binary = any(number(g.get("selection_rate")) is not None for r in roles for g in rows[r])
+    binary = any(number(g.selection_rate) is not None for r in roles for g in rows[r])
     keys = (
         (
             ("selection_rate", "Selection rate"),
@@ -633,7 +639,7 @@ def group_rates_figure(
         if binary
         else (("accuracy", "Accuracy"),)
     )
-    by = {r: {str(g.get("group")): g for g in rows[r]} for r in roles}
+    by = {r: {str(g.group): g for g in rows[r]} for r in roles}
     n = len(groups)
     with _style(f"rates-{index}"):
         fig, axes = _subplots(
@@ -648,11 +654,11 @@ def group_rates_figure(
         for ax, (key, title) in zip(axes[0], keys, strict=True):
             for off, role in zip(offsets, roles, strict=True):
                 for y, grp in zip(ys, groups, strict=True):
-                    g = by[role].get(grp) or {}
-                    v = number(g.get(key))
-                    if v is None:
+                    rates = by[role].get(grp)
+                    v = None if rates is None else number(getattr(rates, key))
+                    if rates is None or v is None:
                         continue
-                    ci = _pair(g.get(f"{key}_ci"))
+                    ci = _pair(getattr(rates, f"{key}_ci"))
                     color = ROLE_COLORS[role]
                     if ci is not None:
                         ax.errorbar(
@@ -688,7 +694,7 @@ def group_rates_figure(
 
 
 def class_accuracy_figure(
-    report: dict[str, Any], *, class_names: Any = str, max_classes: int = 25
+    report: AuditResult | Mapping[str, Any], *, class_names: Any = str, max_classes: int = 25
 ) -> str | None:
     """Per-class accuracy of teacher, student and baseline (the study's view).
 
@@ -697,17 +703,20 @@ def class_accuracy_figure(
     more than ``max_classes`` classes, those with the largest teacher-student gap (a
     display choice) are shown, in class order.
     """
-    cs = report.get("class_shift") or {}
-    ts = (cs.get("teacher_vs_student") or {}).get("per_class") or []
+    cs = as_result(report).class_shift
+    tvs, bvs = cs.of("teacher_vs_student"), cs.of("baseline_vs_student")
+    ts = tvs.per_class if tvs is not None else ()
     if not ts:
         return None
-    bs = {r.get("class"): r for r in (cs.get("baseline_vs_student") or {}).get("per_class") or []}
+    bs = {r.class_: r for r in (bvs.per_class if bvs is not None else ())}
     series: dict[str, list[float | None]] = {
-        "teacher": [number(r.get("acc_a")) for r in ts],
-        "student": [number(r.get("acc_b")) for r in ts],
+        "teacher": [number(r.acc_a) for r in ts],
+        "student": [number(r.acc_b) for r in ts],
     }
     if bs:
-        series["baseline"] = [number((bs.get(r.get("class")) or {}).get("acc_a")) for r in ts]
+        series["baseline"] = [
+            None if (b := bs.get(r.class_)) is None else number(b.acc_a) for r in ts
+        ]
     idx = list(range(len(ts)))
     if len(ts) > max_classes:
         gap = [
@@ -715,7 +724,7 @@ def class_accuracy_figure(
             for a, b in zip(series["teacher"], series["student"], strict=True)
         ]
         idx = sorted(sorted(idx, key=lambda i: -gap[i])[:max_classes])
-    labels = [_label(class_names(ts[i].get("class")), 14) for i in idx]
+    labels = [_label(class_names(ts[i].class_), 14) for i in idx]
     k = len(idx)
     with _style("class-accuracy"):
         fig, ax = _subplots(figsize=(7.6, 2.4 + 0.06 * k))

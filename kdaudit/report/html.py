@@ -269,9 +269,7 @@ def _newly_wrong(row: ClassShiftRow) -> int:
     return n if isinstance(n, int) else 0
 
 
-def _class_shift_view(
-    result: AuditResult, data: dict[str, Any], namer: Callable[[Any], str]
-) -> list[dict[str, Any]]:
+def _class_shift_view(result: AuditResult, namer: Callable[[Any], str]) -> list[dict[str, Any]]:
     views = []
     for index, entry in enumerate(result.class_shift):
         pair = entry.pair
@@ -316,7 +314,7 @@ def _class_shift_view(
                 "newly_wrong": newly,
                 "multi_run": entry.mode == "multi_run",
                 "heatmap": figures.disagreement_heatmap(
-                    data, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
+                    result, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
                 )
                 if n > 1
                 else None,
@@ -331,7 +329,7 @@ def _eod_value(c: ClassFairness) -> float:
     return number(None if eod is None else eod.value) or -1.0
 
 
-def _fairness_view(result: AuditResult, data: dict[str, Any]) -> list[dict[str, Any]]:
+def _fairness_view(result: AuditResult) -> list[dict[str, Any]]:
     views = []
     for index, entry in enumerate(result.group_fairness):
         attr = entry.attribute
@@ -357,8 +355,8 @@ def _fairness_view(result: AuditResult, data: dict[str, Any]) -> list[dict[str, 
                 "flagged": entry.groups_flagged or (),
                 "per_class_top": per_class,
                 "n_per_class": len(student.per_class) if student is not None else 0,
-                "figure": figures.fairness_figure(data, attr, index),
-                "rates_figure": figures.group_rates_figure(data, attr, index),
+                "figure": figures.fairness_figure(result, attr, index),
+                "rates_figure": figures.group_rates_figure(result, attr, index),
                 "has_noise_floor": any(
                     (est := m.metric(k)) is not None and est.noise_floor is not None
                     for _, m in by_role
@@ -446,14 +444,14 @@ def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
         "gate": gate_view(result.gate),
         "findings": findings(result, class_names=namer),
         "cname": namer,
-        "accuracy_figure": figures.accuracy_figure(report),
-        "class_accuracy_figure": figures.class_accuracy_figure(report, class_names=namer),
-        "class_shift": _class_shift_view(result, report, namer),
-        "fairness": _fairness_view(result, report),
+        "accuracy_figure": figures.accuracy_figure(result),
+        "class_accuracy_figure": figures.class_accuracy_figure(result, class_names=namer),
+        "class_shift": _class_shift_view(result, namer),
+        "fairness": _fairness_view(result),
         # free-form sections, shown as given (the tree filter walks their JSON)
         "individual": report.get("individual_fairness"),
         "lip_key": lip_key,
-        "lipschitz_figure": figures.lipschitz_figure(report),
+        "lipschitz_figure": figures.lipschitz_figure(result),
         "robustness": report.get("robustness"),
         "cft": report.get("counterfactual_text"),
         "sweep": sweep,
