@@ -300,7 +300,7 @@ def test_sweep_series_and_axis():
     }
     series = figures.sweep_series(r)
     assert series["attribute"] == "sex"
-    assert [bool(x.get("main")) for x in series["rows"]].count(True) == 1
+    assert [bool(x.main) for x in series["rows"]].count(True) == 1
     html = render_html(r)
     assert "DPD (attribute sex)" in html and ">main</span>" in html
     fig, ax = plt.subplots()

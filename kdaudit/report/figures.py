@@ -10,13 +10,14 @@ escapes them as XML text.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kdaudit.auditresult import AuditResult, Estimate, as_result
+from kdaudit.auditresult import AuditResult, ByKey, Estimate, SweepPoint, as_result
 from kdaudit.formatting import number
 from kdaudit.safety import isolate_matplotlib
 
@@ -392,81 +393,92 @@ def _pair(x: Any) -> tuple[float, float] | None:
     return None
 
 
-def _worst(report: dict[str, Any], role: str, metric: str) -> float | None:
-    vals = [
-        v
-        for e in (report.get("group_fairness") or {}).values()
-        if (v := number(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None
-    ]
+def _worst(r: AuditResult, role: str, metric: str) -> float | None:
+    vals = []
+    for entry in r.group_fairness:
+        numbers = entry.role(role)
+        est = None if numbers is None else numbers.metric(metric)
+        if est is not None and (v := number(est.value)) is not None:
+            vals.append(v)
     return max(vals) if vals else None
 
 
-def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
+def _lipschitz_value(r: AuditResult, role: str) -> Any:
+    ind = r.individual_fairness
+    numbers = None if ind is None else ind.role(role)
+    lip = None if numbers is None else numbers.lipschitz
+    return None if lip is None else lip.value
+
+
+def sweep_series(report: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
     """What the sweep figure and table show, read from the report (nothing computed).
 
-    Returns ``rows`` (sorted by T; the main student included, flagged ``main``),
-    ``reference`` (``{"teacher": {...}, "baseline": {...}}`` values per metric),
-    ``attribute`` (the sensitive attribute the DPD/EOD columns refer to, or None) and
-    ``lipschitz_key`` ("lipschitz_normalized" when every row has it). Reports from
-    before the sweep carried its main student and references get them from the
+    Returns ``rows`` (sweep points sorted by T; the main student included, flagged
+    ``main``), ``reference`` (teacher and baseline values per metric, as keyed sweep
+    points), ``attribute`` (the sensitive attribute the DPD/EOD columns refer to, or
+    None) and ``lipschitz_key`` ("lipschitz_normalized" when every row has it). Reports
+    from before the sweep carried its main student and references get them from the
     report's own fields (the student's temperature, accuracy, #TC/#SC, worst-attribute
     DPD/EOD and I(f)).
     """
-    rows = [
-        dict(r)
-        for r in report.get("temperature_sweep") or []
-        if number(r.get("temperature")) is not None
-    ]
-    student = (report.get("models") or {}).get("student") or {}
-    t_main = number(student.get("temperature"))
-    if rows and not any(r.get("main") for r in rows):
-        for r in rows:  # the audited student was one of the swept files
-            if student.get("path") and student.get("path") in (r.get("paths") or []):
-                r["main"] = True
+    r = as_result(report)
+    rows = [p for p in r.temperature_sweep if number(p.temperature) is not None]
+    student = r.models.of("student")
+    t_main = None if student is None else number(student.temperature)
+    if rows and not any(p.main for p in rows):
+        path = None if student is None else student.path
+        rows = [  # the audited student was one of the swept files
+            dataclasses.replace(p, main=True) if path and path in (p.paths or ()) else p
+            for p in rows
+        ]
     if (
         rows
-        and not any(r.get("main") for r in rows)
+        and not any(p.main for p in rows)
         and t_main is not None
-        and not any(number(r.get("temperature")) == t_main for r in rows)
+        and not any(number(p.temperature) == t_main for p in rows)
     ):
-        cs = report.get("class_shift") or {}
-        ind = report.get("individual_fairness") or {}
+        tvs, bvs = r.class_shift.of("teacher_vs_student"), r.class_shift.of("baseline_vs_student")
         rows.append(
-            {
-                "temperature": t_main,
-                "main": True,
-                "accuracy": (report.get("accuracy") or {}).get("student"),
-                "n_tc": (cs.get("teacher_vs_student") or {}).get("n_significant"),
-                "n_sc": (cs.get("baseline_vs_student") or {}).get("n_significant"),
-                "demographic_parity_difference": _worst(
-                    report, "student", "demographic_parity_difference"
-                ),
-                "equalized_odds_difference": _worst(report, "student", "equalized_odds_difference"),
-                "lipschitz": ((ind.get("student") or {}).get("lipschitz") or {}).get("value"),
-            }
+            SweepPoint.from_dict(
+                {
+                    "temperature": t_main,
+                    "main": True,
+                    "accuracy": r.accuracy_of("student"),
+                    "n_tc": None if tvs is None else tvs.n_significant,
+                    "n_sc": None if bvs is None else bvs.n_significant,
+                    "demographic_parity_difference": _worst(
+                        r, "student", "demographic_parity_difference"
+                    ),
+                    "equalized_odds_difference": _worst(r, "student", "equalized_odds_difference"),
+                    "lipschitz": _lipschitz_value(r, "student"),
+                }
+            )
         )
-    rows.sort(key=lambda r: float(r["temperature"]))
-    reference = report.get("temperature_sweep_reference")
-    if not isinstance(reference, dict):
-        reference = {}
-        ind = report.get("individual_fairness") or {}
-        for role in ("teacher", "baseline"):
-            if role not in (report.get("models") or {}):
-                continue
-            reference[role] = {
-                "accuracy": (report.get("accuracy") or {}).get(role),
-                "demographic_parity_difference": _worst(
-                    report, role, "demographic_parity_difference"
-                ),
-                "equalized_odds_difference": _worst(report, role, "equalized_odds_difference"),
-                "lipschitz": ((ind.get(role) or {}).get("lipschitz") or {}).get("value"),
-            }
-    attrs = {r.get("attribute") for r in rows if r.get("attribute")}
-    gf = list(report.get("group_fairness") or {})
+    rows.sort(key=lambda p: float(p.temperature or 0.0))
+    reference: ByKey[SweepPoint] = r.temperature_sweep_reference
+    malformed = any(k == "temperature_sweep_reference" for k, _ in r.extra)
+    if malformed or not r.has("temperature_sweep_reference"):
+        reference = ByKey(
+            SweepPoint.from_keyed(
+                role,
+                {
+                    "accuracy": r.accuracy_of(role),
+                    "demographic_parity_difference": _worst(
+                        r, role, "demographic_parity_difference"
+                    ),
+                    "equalized_odds_difference": _worst(r, role, "equalized_odds_difference"),
+                    "lipschitz": _lipschitz_value(r, role),
+                },
+            )
+            for role in ("teacher", "baseline")
+            if role in r.models
+        )
+    attrs = {p.attribute for p in rows if p.attribute}
+    gf = r.group_fairness.keys()
     attribute = attrs.pop() if len(attrs) == 1 else (gf[0] if len(gf) == 1 else None)
     lip = (
         "lipschitz_normalized"
-        if rows and all(number(r.get("lipschitz_normalized")) is not None for r in rows)
+        if rows and all(number(p.lipschitz_normalized) is not None for p in rows)
         else "lipschitz"
     )
     return {"rows": rows, "reference": reference, "attribute": attribute, "lipschitz_key": lip}
@@ -491,7 +503,7 @@ def _temperature_axis(ax: Any, t: Sequence[float]) -> None:
         ax.set_xlim(lo - pad, hi + pad)
 
 
-def sweep_figure(report: dict[str, Any]) -> str | None:
+def sweep_figure(report: AuditResult | Mapping[str, Any]) -> str | None:
     """Accuracy, #SC, #TC, DPD, EOD and I(f) against the distillation temperature.
 
     The main student is drawn as a larger marker on the curve; teacher and baseline as
@@ -502,7 +514,7 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
     rows = series["rows"]
     if not rows:
         return None
-    t = [float(r["temperature"]) for r in rows]
+    t = [float(p.temperature) for p in rows]
     attr = series["attribute"]
     lip = series["lipschitz_key"]
     panels: list[tuple[str, str, float, bool]] = []
@@ -522,9 +534,9 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
         for ax, (key, title, scale, integer) in zip(axes.flat, panels, strict=True):
             ax.set_title(title, loc="left")
             pts = [
-                (ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
-                for ti, r in zip(t, rows, strict=True)
-                if (v := number(r.get(key))) is not None
+                (ti, v, _pair(p.column(f"{key}_ci")), bool(p.main))
+                for ti, p in zip(t, rows, strict=True)
+                if (v := number(p.column(key))) is not None
             ]
             if not pts:
                 ax.text(
@@ -567,13 +579,14 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                 )[0]
                 if main:
                     handles.setdefault("main student", hm)
-            for role, ref in (series["reference"] or {}).items():
-                v = number((ref or {}).get(key))
+            for ref in series["reference"]:
+                role = ref.role
+                v = number(ref.column(key))
                 if v is None or role not in ROLE_COLORS:
                     continue
                 hr = ax.axhline(v * scale, color=ROLE_COLORS[role], lw=1.1, ls="--", zorder=1)
                 handles.setdefault(role, hr)
-                ci = _pair((ref or {}).get(f"{key}_ci"))
+                ci = _pair(ref.column(f"{key}_ci"))
                 if ci is not None:
                     ax.axhspan(
                         ci[0] * scale,

@@ -437,7 +437,6 @@ def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
         and all(m.lipschitz_normalized is not None for m in ind_roles)
         else "lipschitz"
     )
-    sweep = report.get("temperature_sweep") if result.temperature_sweep else None
     return {
         "r": result,
         "roles": roles,
@@ -454,9 +453,9 @@ def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
         "lipschitz_figure": figures.lipschitz_figure(result),
         "robustness": report.get("robustness"),
         "cft": report.get("counterfactual_text"),
-        "sweep": sweep,
-        "sweep_view": figures.sweep_series(report) if sweep else None,
-        "sweep_figure": figures.sweep_figure(report),
+        "sweep": result.temperature_sweep,
+        "sweep_view": figures.sweep_series(result) if result.temperature_sweep else None,
+        "sweep_figure": figures.sweep_figure(result),
         "undefined": undefined,
         "undefined_groups": undefined_groups(report),
         "n_undefined": n_undefined,
