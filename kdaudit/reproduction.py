@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kdaudit.auditresult import AuditResult, as_result
 from kdaudit.errors import UsageError
 from kdaudit.formatting import ci, num, pct, pp
 
@@ -304,13 +305,15 @@ def _trends(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = None) -> str:
+def render_section(
+    result: AuditResult | Mapping[str, Any], study: Mapping[str, Any] | None = None
+) -> str:
     """The generated block of docs/reproduction.md (markers included) for a demo report.
 
     Parameters
     ----------
-    report : mapping
-        The demo's report.json.
+    result : AuditResult or mapping
+        The demo's audit result (or its report.json).
     study : mapping, optional
         The demo's study.json (training sizes, seeds, per-run accuracy, timings).
 
@@ -319,6 +322,7 @@ def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = 
     str
         Markdown from :data:`BEGIN` to :data:`END` inclusive, ending in a newline.
     """
+    report = as_result(result).to_dict()  # a document's prose: still read by key
     parts = [
         BEGIN,
         "",
@@ -354,7 +358,7 @@ def check_doc(path: Path) -> None:
 
 
 def update_doc(
-    path: Path, report: Mapping[str, Any], *, study: Mapping[str, Any] | None = None
+    path: Path, report: AuditResult | Mapping[str, Any], *, study: Mapping[str, Any] | None = None
 ) -> Path:
     """Rewrite the generated block of ``path`` from ``report``; text around it is kept."""
     from kdaudit.report.writer import write_text_atomic

@@ -24,8 +24,12 @@ from kdaudit.auditresult import (
     AuditResult,
     ClassFairness,
     ClassShiftRow,
+    Estimate,
+    JsonMap,
+    Node,
     Provenance,
     as_result,
+    thaw,
 )
 from kdaudit.formatting import number
 from kdaudit.report.words import Finding, findings, gate_view, uncertain
@@ -102,6 +106,10 @@ def fmt_p(x: Any) -> str:
 
 
 def _ci(est: Any, fmt_one: Callable[[Any], str]) -> str:
+    if isinstance(est, Estimate):
+        if number(est.ci_low) is None or number(est.ci_high) is None:
+            return ""
+        return f"[{fmt_one(est.ci_low)}, {fmt_one(est.ci_high)}]"
     if (
         not isinstance(est, dict)
         or number(est.get("ci_low")) is None
@@ -202,7 +210,9 @@ def _is_estimate(v: Any) -> bool:
     return isinstance(v, dict) and "value" in v and set(v) <= _ESTIMATE_KEYS
 
 
-def _fmt_estimate(v: dict[str, Any]) -> Markup:
+def _fmt_estimate(v: Estimate | dict[str, Any]) -> Markup:
+    if isinstance(v, Estimate):
+        v = v.to_dict()  # the same few keys, whether typed or from a free-form section
     if v.get("value") is None:
         return Markup('<span class="undef" title="{}">{}</span>').format(
             v.get("undefined_reason") or "undefined", DASH
@@ -215,6 +225,8 @@ def _fmt_estimate(v: dict[str, Any]) -> Markup:
 
 def tree_html(value: Any, depth: int = 0) -> Markup:
     """Render any JSON value as escaped HTML (used for free-form sections)."""
+    if isinstance(value, (Node, JsonMap)):
+        value = thaw(value)
     if _is_estimate(value):
         return _fmt_estimate(value)
     if isinstance(value, dict):
@@ -426,6 +438,7 @@ def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
     """What the templates read: ``r`` is the typed result; ``report`` (its JSON) feeds the
     figures, the generic tree of free-form sections and the list of undefined values."""
     roles = [r for r in ROLES if r in result.models]
+    rob = result.robustness
     undefined, n_undefined = undefined_values(report)
     namer = class_namer(result)
     ind = result.individual_fairness
@@ -447,11 +460,12 @@ def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
         "class_accuracy_figure": figures.class_accuracy_figure(result, class_names=namer),
         "class_shift": _class_shift_view(result, namer),
         "fairness": _fairness_view(result),
-        # free-form sections, shown as given (the tree filter walks their JSON)
-        "individual": report.get("individual_fairness"),
+        "individual": ind if ind is not None and ind.key_order else None,
         "lip_key": lip_key,
         "lipschitz_figure": figures.lipschitz_figure(result),
-        "robustness": report.get("robustness"),
+        "robustness": rob if rob is not None and rob.key_order else None,
+        # free-form settings and sections, shown as given (the tree filter walks their JSON)
+        "rob_config": (report.get("robustness") or {}).get("config") or {},
         "cft": report.get("counterfactual_text"),
         "sweep": result.temperature_sweep,
         "sweep_view": figures.sweep_series(result) if result.temperature_sweep else None,
