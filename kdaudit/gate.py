@@ -59,6 +59,7 @@ from kdaudit.formatting import number
 from kdaudit.results import Record
 from kdaudit.safety import read_text_regular
 from kdaudit.validation import parse_text
+from kdaudit.vocab import OnInconclusive, Verdict
 
 __all__ = [
     "POLICY_KEYS",
@@ -73,8 +74,6 @@ __all__ = [
 
 Judge = Literal["upper_bound", "point"]
 JudgedOn = Literal["upper_bound", "lower_bound", "point", "not_evaluated"]
-Verdict = Literal["pass", "fail", "inconclusive"]
-OnInconclusive = Literal["fail", "pass"]
 
 #: Threshold keys, in the order their checks appear.
 POLICY_KEYS: tuple[str, ...] = (

@@ -20,6 +20,7 @@ from typing import Any
 from kdaudit.auditresult import AuditResult, ByKey, Estimate, SweepPoint, as_result
 from kdaudit.formatting import number
 from kdaudit.safety import isolate_matplotlib
+from kdaudit.vocab import ROLES
 
 isolate_matplotlib()  # no font cache under $HOME: kdaudit writes only --out, --junit, the cache
 
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 ROLE_COLORS = {"teacher": "#3b6fb6", "student": "#e07b39", "baseline": "#4f9d69"}
-ROLE_ORDER = ("teacher", "student", "baseline")
+ROLE_ORDER = ROLES
 _RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,

@@ -33,6 +33,7 @@ from kdaudit.auditresult import (
 )
 from kdaudit.formatting import number
 from kdaudit.report.words import Finding, findings, gate_view, uncertain
+from kdaudit.vocab import ROLES
 
 
 class _LazyFigures:
@@ -66,7 +67,6 @@ PAIR_LABELS = {
     "baseline_vs_student": "baseline → student (#SC)",
     "teacher_vs_baseline": "teacher → baseline",
 }
-ROLES = ("teacher", "student", "baseline")
 FULL_TABLE_MAX_CLASSES = 60
 SIGNIFICANT_ROWS_MAX = 150
 SHIFTED_ROWS = 25

@@ -17,6 +17,7 @@ from typing import Any
 
 from kdaudit.auditresult import AuditResult, as_result
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.vocab import SCHEMA_VERSION
 
 __all__ = ["FORMATS", "dumps_report", "read_report", "write_report", "write_text_atomic"]
 
@@ -224,9 +225,10 @@ def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:
         from kdaudit.report.schema import ReportSchemaError, validate_report
 
         version = report.get("schema_version")
-        if version != "1":
+        if version != SCHEMA_VERSION:
             raise InputDataError(
-                f'{str(path)!r} has schema_version {version!r}; this kdaudit reads "1"'
+                f"{str(path)!r} has schema_version {version!r}; "
+                f'this kdaudit reads "{SCHEMA_VERSION}"'
             )
         try:
             validate_report(report)
