@@ -156,3 +156,14 @@ def test_report_is_immutable_and_apply_policy_returns_a_new_one():
     assert judged.data["governance"] != before["governance"]  # cites the verdict
     rest = {k: v for k, v in before.items() if k != "governance"}
     assert {k: v for k, v in judged.data.items() if k not in ("gate", "governance")} == rest
+
+
+def test_written_report_json_reads_back_as_the_same_result(tmp_path):
+    from kdaudit.report.writer import dumps_report, read_report
+
+    report = kdaudit.Report(make_report(gate=True))
+    paths = report.write(tmp_path, formats=("json",))
+    assert paths["json"].read_text(encoding="utf-8") == dumps_report(report.data)
+    again = AuditResult.from_dict(read_report(paths["json"]))
+    assert again == report.result
+    assert kdaudit.Report(again).data == report.data  # a Report from a result, no copy lost
