@@ -130,6 +130,8 @@ def freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return JsonMap(tuple((str(k), freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
+        if not any(isinstance(v, (dict, list, tuple)) for v in value):
+            return tuple(value)  # a row of numbers (a disagreement matrix): no copy per item
         return tuple(freeze(v) for v in value)
     return value
 
@@ -141,6 +143,8 @@ def thaw(value: Any) -> Any:
     if isinstance(value, JsonMap):
         return value.to_dict()
     if isinstance(value, tuple):
+        if not any(isinstance(v, (tuple, JsonMap, Node)) for v in value):
+            return list(value)
         return [thaw(v) for v in value]
     return value
 
