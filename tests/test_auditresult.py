@@ -167,3 +167,23 @@ def test_written_report_json_reads_back_as_the_same_result(tmp_path):
     again = AuditResult.from_dict(read_report(paths["json"]))
     assert again == report.result
     assert kdaudit.Report(again).data == report.data  # a Report from a result, no copy lost
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_keyed_records_come_in_the_canonical_order(name):
+    """Roles in ROLES order, pairs in PAIRS order, attributes as the data named them."""
+    from kdaudit.auditresult import PAIR_NAMES
+    from kdaudit.vocab import ROLES
+
+    r = AuditResult.from_dict(REPORTS[name])
+
+    def ordered(keys: tuple[str, ...], canon: tuple[str, ...]) -> bool:
+        return list(keys) == [k for k in canon if k in keys]
+
+    assert ordered(r.models.keys(), ROLES) and ordered(r.accuracy.keys(), ROLES)
+    assert ordered(r.accuracy_delta.keys(), PAIR_NAMES)
+    assert ordered(r.class_shift.keys(), PAIR_NAMES)
+    for entry in r.group_fairness:
+        assert ordered(entry.delta.keys(), PAIR_NAMES)
+    named = tuple(k for k in r.group_fairness.keys() if k in r.data.sensitive)
+    assert ordered(named, tuple(r.data.sensitive))
