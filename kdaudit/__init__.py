@@ -21,6 +21,7 @@ _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 if TYPE_CHECKING:
     from kdaudit.api import AuditOptions, Report, audit, compare
+    from kdaudit.auditresult import AuditResult
     from kdaudit.data import Dataset, load_dataset
     from kdaudit.metrics import (
         class_accuracy_shift,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditOptions",
+    "AuditResult",
     "Dataset",
     "Report",
     "__version__",
@@ -58,6 +60,7 @@ __all__ = [
 # public name -> module that defines it
 _LAZY = {
     "AuditOptions": "kdaudit.api",
+    "AuditResult": "kdaudit.auditresult",
     "Report": "kdaudit.api",
     "audit": "kdaudit.api",
     "compare": "kdaudit.api",

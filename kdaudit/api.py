@@ -25,6 +25,7 @@ from kdaudit.auditing.checks import MAX_CLASS_SHIFT_CLASSES
 from kdaudit.auditing.config import load_config, plan_audit
 from kdaudit.auditing.options import ANALYSES, MAX_BOOTSTRAP, AuditOptions
 from kdaudit.auditing.run import AuditOutput
+from kdaudit.auditresult import AuditResult, GateRecord
 from kdaudit.data.dataset import Dataset
 from kdaudit.errors import UsageError
 from kdaudit.vocab import CORRECTIONS, PAIRS, ROLES, SCHEMA_VERSION
@@ -62,41 +63,57 @@ class Report:
 
     Attributes
     ----------
+    result : AuditResult
+        The typed, immutable results (:mod:`kdaudit.auditresult`); every renderer reads it.
     data : dict
         The JSON-native report.json content (fractions, not percent; ``null`` with an
-        ``undefined_reason`` where a number is undefined).
+        ``undefined_reason`` where a number is undefined): a fresh copy on each access.
 
     Notes
     -----
     In a notebook a Report displays as the HTML report. :meth:`to_frames` gives tidy
     pandas tables, :meth:`rows` the per-sample predictions, :meth:`write` the files.
+    A Report does not change: :meth:`apply_policy` returns a new one.
     """
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
+    def __init__(self, data: Mapping[str, Any] | AuditResult) -> None:
+        if isinstance(data, AuditResult):
+            self._result = data
+        else:
+            self._result = AuditResult.from_dict(data)
         self._row_source: tuple[Any, ...] | None = None
 
     @property
-    def gate(self) -> dict[str, Any] | None:
+    def result(self) -> AuditResult:
+        """The typed, immutable audit result."""
+        return self._result
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """report.json's content as a fresh JSON-native dict (changing it changes nothing)."""
+        return self._result.to_dict()
+
+    @property
+    def gate(self) -> GateRecord | None:
         """The gate's verdict and checks, or None when no policy judged this report."""
-        return self.data.get("gate")
+        return self._result.gate
 
     @property
     def passed(self) -> bool | None:
         """True when a gate judged this report and every check passed; False when a gate
         judged it and any check failed or was inconclusive; None without a gate."""
-        return bool(self.gate["passed"]) if self.gate else None
+        return None if self.gate is None else bool(self.gate.passed)
 
     @property
     def release_ok(self) -> bool | None:
         """Whether the gate lets the release through (the exit code): like :attr:`passed`,
         but an inconclusive gate counts as a pass under ``on_inconclusive = "pass"``."""
-        if not self.gate:
-            return None
-        return bool(self.gate.get("release_ok", self.gate["passed"]))
+        return None if self.gate is None else self.gate.lets_release
 
     def apply_policy(self, policy: Any) -> Report:
-        """Judge this report with a gate policy and store the verdict in ``data["gate"]``.
+        """A new Report: this one judged by a gate policy (``gate`` and ``governance`` set).
+
+        This Report is left as it was.
 
         Parameters
         ----------
@@ -104,13 +121,13 @@ class Report:
             A TOML file, a shipped name (``"default"``, ``"strict"``) or a Policy. The
             policy's text and its sha256 are recorded with the verdict.
         """
-        from kdaudit.gate import evaluate_gate, load_policy
-        from kdaudit.governance import governance_section, policy_record
+        from kdaudit.gate import load_policy
+        from kdaudit.governance import judge_result
 
         pol = load_policy(policy) if isinstance(policy, (str, Path)) else policy
-        self.data["gate"] = {**evaluate_gate(self.data, pol).to_dict(), **policy_record(pol)}
-        self.data["governance"] = governance_section(self.data)
-        return self
+        out = Report(judge_result(self._result, pol))
+        out._row_source = self._row_source
+        return out
 
     def to_frames(self) -> dict[str, Any]:
         """Tidy pandas DataFrames of the results, by name.
@@ -126,7 +143,7 @@ class Report:
         """
         from kdaudit.frames import report_frames
 
-        return report_frames(self.data)
+        return report_frames(self._result)
 
     def rows(self) -> Any:
         """Per-sample predictions: which rows changed between teacher and student.
@@ -185,7 +202,7 @@ class Report:
         """
         from kdaudit.report import write_report
 
-        return write_report(self.data, Path(out_dir), formats=tuple(formats))
+        return write_report(self._result, Path(out_dir), formats=tuple(formats))
 
     def _repr_html_(self) -> str:
         """The HTML report, isolated in an iframe so its styles do not touch the notebook."""
@@ -193,7 +210,7 @@ class Report:
 
         from kdaudit.report.html import render_html
 
-        page = render_html(self.data, validate=False)
+        page = render_html(self._result, validate=False)
         return (
             f'<iframe srcdoc="{html.escape(page, quote=True)}" '
             'style="width:100%;height:720px;border:1px solid #ddd" '
@@ -201,9 +218,8 @@ class Report:
         )
 
     def __repr__(self) -> str:
-        acc = self.data.get("accuracy", {})
-        verdict = "none" if self.gate is None else self.gate.get("verdict", self.passed)
-        return f"Report(roles={list(acc)}, gate={verdict})"
+        verdict = "none" if self.gate is None else self.gate.effective_verdict
+        return f"Report(roles={list(self._result.accuracy.keys())}, gate={verdict})"
 
 
 # --------------------------------------------------------------------------- entry points
@@ -379,10 +395,11 @@ def _report(out: AuditOutput, policy: Any) -> Report:
     """Wrap an audit's output in a Report: its governance section, then the gate's verdict."""
     from kdaudit.governance import governance_section
 
+    # governance first: a Report copies the dict into its immutable result
+    out.data["governance"] = governance_section(out.data)
     report = Report(out.data)
     if out.row_source is not None:
         report._row_source = out.row_source
-    out.data["governance"] = governance_section(out.data)
     if policy is not None:
-        report.apply_policy(policy)
+        report = report.apply_policy(policy)  # a new Report; the row source goes with it
     return report

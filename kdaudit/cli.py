@@ -783,45 +783,46 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     )
     report = api.audit(args.config, overrides=overrides, command_line=["kdaudit", *args.argv])
     if policy is not None:
-        report.apply_policy(policy)
+        report = report.apply_policy(policy)
     return _finish(report, args)
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from kdaudit.gate import evaluate_gate, load_policy
-    from kdaudit.governance import governance_section, policy_record
+    from kdaudit.auditresult import AuditResult
+    from kdaudit.gate import load_policy
+    from kdaudit.governance import judge_result
     from kdaudit.report import read_report
     from kdaudit.report.junit import write_junit
     from kdaudit.safety import probe_output_dir, probe_output_file
 
     path = Path(args.report)
-    report = read_report(path)
+    report = AuditResult.from_dict(read_report(path))
     policy = load_policy(args.policy)
     if args.junit:
         probe_output_file(args.junit, what="JUnit file (--junit)")
     if args.write:
         probe_output_dir(path.parent, what="report folder")
-    gate = {**evaluate_gate(report, policy).to_dict(), **policy_record(policy)}
+    judged = judge_result(report, policy)
+    gate = judged.gate
+    assert gate is not None
     if args.junit:
         with _writing(args.junit):
             write_junit(gate, Path(args.junit))
     if args.write:
         from kdaudit.report import write_report
 
-        report["gate"] = gate
-        report["governance"] = governance_section(report)
         present = [
             f
             for f, name in (("html", "report.html"), ("md", "summary.md"))
             if (path.parent / name).exists()
         ]
         with _writing(str(path.parent)):
-            write_report(report, path.parent, formats=("json", *present))
+            write_report(judged, path.parent, formats=("json", *present))
     if not args.quiet:
         from kdaudit.report.words import gate_lines
 
         print("\n".join(gate_lines(gate)))
-    return 0 if gate.get("release_ok", gate["passed"]) else 1
+    return 0 if gate.lets_release else 1
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from kdaudit.errors import UsageError
+from kdaudit.vocab import ROLES
 
 __all__ = ["ROW_SUFFIXES", "check_rows_path", "row_table", "write_rows"]
 
 #: file suffixes :func:`write_rows` understands
 ROW_SUFFIXES = (".parquet", ".csv")
-_ROLES = ("teacher", "student", "baseline")
+_ROLES = ROLES
 
 
 def _confidence(logits: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ __all__ = [
     "is_missing",
     "level",
     "num",
+    "number",
     "pct",
     "pp",
     "pval",
@@ -40,6 +41,16 @@ MISSING = "—"
 def is_missing(x: float | int | None) -> bool:
     """True for ``None``, NaN and infinities (nothing sensible to print)."""
     return x is None or (isinstance(x, float) and not math.isfinite(x))
+
+
+def number(x: object) -> float | None:
+    """``x`` as a finite float, or None (booleans, strings, None, NaN and infinities).
+
+    The one reader of "a number from a report" for the gate and the renderers.
+    """
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) if math.isfinite(x) else None
 
 
 def _sig(x: float, digits: int) -> str:

@@ -38,6 +38,17 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kdaudit.auditresult import (
+    AuditResult,
+    Estimate,
+    JsonMap,
+    ModelRun,
+    Node,
+    as_result,
+    thaw,
+)
+from kdaudit.vocab import ROLES
+
 __all__ = ["FRAME_NAMES", "report_frames"]
 
 FRAME_NAMES = (
@@ -60,25 +71,30 @@ FRAME_NAMES = (
     "sanity",
     "warnings",
 )
-_ROLES = ("teacher", "student", "baseline")
 
 
 def _scalar(value: Any) -> Any:
-    """JSON scalars as they are; lists and dicts as compact JSON text (one cell each)."""
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """JSON scalars as they are; lists and objects as compact JSON text (one cell each)."""
+    if isinstance(value, (Node, JsonMap, tuple, list, dict)):
+        return json.dumps(thaw(value), sort_keys=True, separators=(",", ":"))
     return value
 
 
-def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def _items(record: Node | JsonMap) -> list[tuple[str, Any]]:
+    if isinstance(record, JsonMap):
+        return list(record.items())
+    return record.fields_in_order()
+
+
+def _flat(record: Node | JsonMap, prefix: str = "") -> dict[str, Any]:
     """One level of nesting flattened with ``_`` (``noise_floor.value`` -> ``noise_floor_value``)."""
     out: dict[str, Any] = {}
-    for key, value in record.items():
+    for key, value in _items(record):
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and not prefix:
+        if isinstance(value, (Node, JsonMap)) and not prefix:
             out.update(_flat(value, prefix=f"{name}_"))
         elif (
-            isinstance(value, (list, tuple))
+            isinstance(value, tuple)
             and len(value) == 2
             and name.endswith("_ci")
             and all(v is None or isinstance(v, (int, float)) for v in value)
@@ -89,18 +105,20 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _is_estimate(value: Any) -> bool:
-    return isinstance(value, Mapping) and "value" in value
-
-
-def _estimates(block: Mapping[str, Any], **keys: Any) -> Iterable[dict[str, Any]]:
+def _estimates(block: Node, *, skip: str | None = None, **keys: Any) -> Iterable[dict[str, Any]]:
     """Rows for every ``metric -> {value, ci_low, ...}`` entry of ``block``."""
-    for metric, est in block.items():
-        if _is_estimate(est):
+    for metric, est in block.fields_in_order():
+        if metric != skip and _is_estimate(est):
             yield {**keys, "metric": metric, **_flat(est)}
 
 
-def _class_name(names: list[str] | None, k: Any) -> Any:
+def _is_estimate(value: Any) -> bool:
+    if isinstance(value, Estimate):
+        return value.has("value")
+    return isinstance(value, JsonMap) and "value" in value
+
+
+def _class_name(names: tuple[str, ...] | None, k: Any) -> Any:
     if names is None or not isinstance(k, int) or not 0 <= k < len(names):
         return None
     return names[k]
@@ -114,13 +132,13 @@ def _frame(rows: list[dict[str, Any]], first: Iterable[str] = ()) -> Any:
     return frame[lead + [c for c in frame.columns if c not in lead]]
 
 
-def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
+def report_frames(result: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
     """Tidy DataFrames of a report's results.
 
     Parameters
     ----------
-    report : mapping
-        A report.json dict (``Report.data``).
+    result : AuditResult or mapping
+        The audit result (``Report.result``), or a report.json dict.
 
     Returns
     -------
@@ -129,97 +147,112 @@ def report_frames(report: Mapping[str, Any]) -> dict[str, Any]:
         does not have gives no frame. Numbers are copied from the report unchanged
         (fractions, not percent).
     """
-    names = (report.get("data") or {}).get("class_names")
+    r = as_result(result)
+    names = None if r.data is None else r.data.class_names
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_NAMES}
 
-    for role, block in (report.get("models") or {}).items():
-        runs = block.get("runs") or [{"path": block.get("path"), "sha256": block.get("sha256")}]
+    for model in r.models:
+        runs = model.runs or (ModelRun(path=model.path, sha256=model.sha256),)
         for i, run in enumerate(runs):
             rows["models"].append(
                 {
-                    "role": role,
+                    "role": model.role,
                     "run": i,
-                    "path": run.get("path"),
-                    "sha256": run.get("sha256"),
-                    "format": block.get("format"),
-                    "n_classes": block.get("n_classes"),
-                    "outputs": block.get("outputs"),
-                    "outputs_resolved": block.get("outputs_resolved"),
-                    "temperature": block.get("temperature"),
-                    "arch": block.get("arch"),
-                    "preprocess": _scalar(block.get("preprocess")),
-                    "preprocess_source": block.get("preprocess_source"),
+                    "path": run.path,
+                    "sha256": run.sha256,
+                    "format": model.format,
+                    "n_classes": model.n_classes,
+                    "outputs": model.outputs,
+                    "outputs_resolved": model.outputs_resolved,
+                    "temperature": model.temperature,
+                    "arch": model.arch,
+                    "preprocess": _scalar(model.preprocess),
+                    "preprocess_source": model.preprocess_source,
                 }
             )
-    for role, acc in (report.get("accuracy") or {}).items():
-        rows["accuracy"].append({"role": role, "accuracy": acc})
-    for pair, est in (report.get("accuracy_delta") or {}).items():
-        rows["accuracy_delta"].append({"pair": pair, **_flat(est)})
+    for acc in r.accuracy:
+        rows["accuracy"].append({"role": acc.role, "accuracy": acc.value})
+    for est in r.accuracy_delta:
+        rows["accuracy_delta"].append({"pair": est.pair, **_flat(est)})
 
-    for pair, res in (report.get("class_shift") or {}).items():
+    for res in r.class_shift:
         rows["class_shift_summary"].append(
             {
-                "pair": pair,
+                "pair": res.pair,
                 **{
                     k: _scalar(v)
-                    for k, v in res.items()
+                    for k, v in res.fields_in_order()
                     if k not in ("per_class", "disagreement_matrix")
                 },
             }
         )
-        for rec in res.get("per_class", []):
+        for rec in res.per_class:
             rows["class_shift"].append(
                 {
-                    "pair": pair,
-                    "test": res.get("test"),
-                    "class_name": _class_name(names, rec.get("class")),
+                    "pair": res.pair,
+                    "test": res.test,
+                    "class_name": _class_name(names, rec.class_),
                     **_flat(rec),
                 }
             )
 
-    for attr, block in (report.get("group_fairness") or {}).items():
-        for role in [r for r in block if r in _ROLES]:
-            rb = block[role]
+    for block in r.group_fairness:
+        attr = block.attribute
+        for role in [k for k in block.key_order if k in ROLES]:
+            rb = block.role(role)
+            if rb is None:
+                continue
             rows["fairness"].extend(_estimates(rb, attribute=attr, role=role))
-            for g in rb.get("by_group", []):
+            for g in rb.by_group:
                 rows["by_group"].append({"attribute": attr, "role": role, **_flat(g)})
-            for rec in rb.get("per_class") or []:
-                k = rec.get("class")
+            for per_class in rb.per_class:
+                k = per_class.class_
                 rows["fairness_per_class"].extend(
                     _estimates(
-                        {m: v for m, v in rec.items() if m != "class"},
+                        per_class,
+                        skip="class",
                         attribute=attr,
                         role=role,
                         **{"class": k, "class_name": _class_name(names, k)},
                     )
                 )
-        for pair, deltas in (block.get("delta") or {}).items():
-            rows["fairness_delta"].extend(_estimates(deltas, attribute=attr, pair=pair))
+        for deltas in block.delta:
+            rows["fairness_delta"].extend(_estimates(deltas, attribute=attr, pair=deltas.pair))
 
-    ind = report.get("individual_fairness") or {}
-    for role in [r for r in ind if r in _ROLES]:
-        rows["individual"].extend(_estimates(ind[role], role=role))
-    for pair, deltas in (ind.get("delta") or {}).items():
-        rows["individual_delta"].extend(_estimates(deltas, pair=pair))
+    ind = r.individual_fairness
+    if ind is not None:
+        for role in [k for k in ind.key_order if k in ROLES]:
+            numbers = ind.role(role)
+            if numbers is not None:
+                rows["individual"].extend(_estimates(numbers, role=role))
+        for ind_delta in ind.delta:
+            rows["individual_delta"].extend(_estimates(ind_delta, pair=ind_delta.pair))
 
-    rob = report.get("robustness") or {}
-    for role in [r for r in rob if r in _ROLES]:
-        rows["robustness"].extend(_estimates(rob[role], role=role))
-        for g in rob[role].get("by_group", []):
-            rows["robustness_groups"].append({"role": role, **_flat(g)})
-    for pair, deltas in (rob.get("delta") or {}).items():
-        rows["robustness_delta"].extend(_estimates(deltas, pair=pair))
-    for key in ("distillability", "contribution"):
-        if _is_estimate(rob.get(key)):
-            rows["robustness"].append({"role": "student", "metric": key, **_flat(rob[key])})
+    rob = r.robustness
+    if rob is not None:
+        for role in [k for k in rob.key_order if k in ROLES]:
+            block_r = rob.role(role)
+            if block_r is None:
+                continue
+            rows["robustness"].extend(_estimates(block_r, role=role))
+            for grp in block_r.by_group:
+                rows["robustness_groups"].append({"role": role, **_flat(grp)})
+        for rdelta in rob.delta:
+            rows["robustness_delta"].extend(_estimates(rdelta, pair=rdelta.pair))
+        for key, value in (
+            ("distillability", rob.distillability),
+            ("contribution", rob.contribution),
+        ):
+            if value is not None and _is_estimate(value):
+                rows["robustness"].append({"role": "student", "metric": key, **_flat(value)})
 
-    for row in report.get("temperature_sweep") or []:
-        rows["sweep"].append(_flat(row))
-    for check in (report.get("gate") or {}).get("checks", []):
+    for point in r.temperature_sweep:
+        rows["sweep"].append(_flat(point))
+    for check in r.gate.checks if r.gate is not None else ():
         rows["gate_checks"].append(_flat(check))
-    for finding in report.get("sanity") or []:
+    for finding in r.sanity:
         rows["sanity"].append(_flat(finding))
-    for message in report.get("warnings") or []:
+    for message in r.warnings:
         rows["warnings"].append({"message": message})
 
     first = {

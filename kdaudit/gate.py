@@ -47,15 +47,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from kdaudit import formatting
+from kdaudit.auditresult import AuditResult, Estimate
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.formatting import number
 from kdaudit.results import Record
 from kdaudit.safety import read_text_regular
 from kdaudit.validation import parse_text
+from kdaudit.vocab import OnInconclusive, Verdict
 
 __all__ = [
     "POLICY_KEYS",
@@ -69,8 +73,6 @@ __all__ = [
 
 Judge = Literal["upper_bound", "point"]
 JudgedOn = Literal["upper_bound", "lower_bound", "point", "not_evaluated"]
-Verdict = Literal["pass", "fail", "inconclusive"]
-OnInconclusive = Literal["fail", "pass"]
 
 #: Threshold keys, in the order their checks appear.
 POLICY_KEYS: tuple[str, ...] = (
@@ -310,12 +312,6 @@ _Z_975 = 1.959963984540054
 _Z_POWER_80 = 0.8416212335729143
 
 
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def _fmt(x: float | None) -> str:
     return "undefined" if x is None else f"{x:.4g}"
 
@@ -351,7 +347,7 @@ class _Number:
 
 
 def _number(
-    est: Any,
+    est: Estimate | None,
     what: str,
     *,
     negate: bool = False,
@@ -359,16 +355,16 @@ def _number(
     attribute: str | None = None,
     metric: str | None = None,
 ) -> _Number:
-    """Read a report estimate dict; old reports without ``estimate`` fall back to ``value``."""
-    if not isinstance(est, dict):
+    """Read a report estimate; old reports without ``estimate`` fall back to ``value``."""
+    if est is None:
         raise _Missing(f"{what} is absent from the report")
-    value = _num(est.get("value"))
+    value = number(est.value)
     if value is None:
-        reason = est.get("undefined_reason") or "no reason given"
+        reason = est.undefined_reason or "no reason given"
         raise _Missing(f"{what} is undefined ({reason})")
-    estimate = _num(est.get("estimate"))
+    estimate = number(est.estimate)
     estimate = value if estimate is None else estimate
-    lo, hi = _num(est.get("ci_low")), _num(est.get("ci_high"))
+    lo, hi = number(est.ci_low), number(est.ci_high)
     if lo is not None and hi is not None:
         lo, hi = min(lo, estimate), max(hi, estimate)  # an old percentile CI may exclude it
     else:
@@ -383,38 +379,37 @@ def _number(
         value=value,
         ci_low=lo,
         ci_high=hi,
-        p_value=_num(est.get("p_value")),
+        p_value=number(est.p_value),
         attribute=attribute,
         metric=metric,
     )
 
 
-def _numbers_accuracy(report: dict[str, Any]) -> list[_Number]:
-    est = (report.get("accuracy_delta") or {}).get(_PAIR)
+def _numbers_accuracy(report: AuditResult) -> list[_Number]:
+    est = report.accuracy_delta.of(_PAIR)
     if est is None:
         raise _Missing("accuracy_delta.teacher_vs_student is absent from the report")
     return [_number(est, "Accuracy drop (teacher minus student)", negate=True, metric="accuracy")]
 
 
-def _numbers_fairness(report: dict[str, Any], key: str) -> list[_Number]:
+def _numbers_fairness(report: AuditResult, key: str) -> list[_Number]:
     metric, short = _FAIRNESS_METRIC[key]
-    gf = report.get("group_fairness")
-    if not gf:
-        reason = (report.get("skipped") or {}).get("group_fairness")
+    if not report.group_fairness:
+        reason = report.skip_reason("group_fairness")
         raise _Missing(
             "group fairness was not computed"
             + (f" ({reason})" if reason else " (no sensitive attribute)")
         )
     out: list[_Number] = []
     missing: list[str] = []
-    for attr, entry in gf.items():
-        est = ((entry or {}).get("delta") or {}).get(_PAIR, {}).get(metric)
+    for entry in report.group_fairness:
+        delta = entry.delta.of(_PAIR)
         try:
             out.append(
                 _number(
-                    est,
-                    f"{short} change (student minus teacher) on {attr!r}",
-                    attribute=str(attr),
+                    None if delta is None else delta.metric(metric),
+                    f"{short} change (student minus teacher) on {entry.attribute!r}",
+                    attribute=entry.attribute,
                     metric=metric,
                 )
             )
@@ -426,21 +421,20 @@ def _numbers_fairness(report: dict[str, Any], key: str) -> list[_Number]:
     return out
 
 
-def _numbers_classes(report: dict[str, Any]) -> tuple[list[_Number], str]:
-    cs = report.get("class_shift")
-    if not cs or _PAIR not in cs:
-        reason = (report.get("skipped") or {}).get("class_shift")
+def _numbers_classes(report: AuditResult) -> tuple[list[_Number], str]:
+    entry = report.class_shift.of(_PAIR)
+    if entry is None:
+        reason = report.skip_reason("class_shift")
         raise _Missing(
             "class shift teacher_vs_student was not computed" + (f" ({reason})" if reason else "")
         )
-    entry = cs[_PAIR]
-    n = entry.get("n_significant")
+    n = entry.n_significant
     if not isinstance(n, int) or isinstance(n, bool):
         raise _Missing("class_shift.teacher_vs_student.n_significant is absent")
     text = (
         f"{n} class(es) significant teacher vs student "
-        f"({entry.get('test')}, correction {entry.get('correction')}, "
-        f"alpha {entry.get('alpha')}); a count has no CI, judged on its value"
+        f"({entry.test}, correction {entry.correction}, "
+        f"alpha {entry.alpha}); a count has no CI, judged on its value"
     )
     return [
         _Number(
@@ -453,25 +447,25 @@ def _numbers_classes(report: dict[str, Any]) -> tuple[list[_Number], str]:
     ], text
 
 
-def _numbers_lipschitz(report: dict[str, Any]) -> list[_Number]:
-    ind = report.get("individual_fairness")
-    if not ind:
-        reason = (report.get("skipped") or {}).get("individual_fairness")
+def _numbers_lipschitz(report: AuditResult) -> list[_Number]:
+    ind = report.individual_fairness
+    if ind is None or not ind.key_order:
+        reason = report.skip_reason("individual_fairness")
         raise _Missing("individual fairness was not computed" + (f" ({reason})" if reason else ""))
-    delta = (ind.get("delta") or {}).get(_PAIR) or {}
+    delta = ind.delta.of(_PAIR)
     for key in ("lipschitz_normalized", "lipschitz"):  # a paired CI of the change, if any
-        if delta.get(key) is not None:
+        est = None if delta is None else getattr(delta, key)
+        if est is not None:
             return [
                 _number(
-                    delta[key],
-                    f"I(f) change (student minus teacher, {key})",
-                    unit="plain",
-                    metric=key,
+                    est, f"I(f) change (student minus teacher, {key})", unit="plain", metric=key
                 )
             ]
     vals = []
     for role in ("teacher", "student"):
-        v = _num(((ind.get(role) or {}).get("lipschitz") or {}).get("value"))
+        numbers = ind.role(role)
+        lip = None if numbers is None else numbers.lipschitz
+        v = None if lip is None else number(lip.value)
         if v is None:
             raise _Missing(f"individual_fairness.{role}.lipschitz is undefined or absent")
         vals.append(v)
@@ -600,19 +594,19 @@ def _sentence(
     return f"{head}: inconclusive: {why}{rows}; {then}."
 
 
-def _n_rows(report: dict[str, Any]) -> int | None:
-    n = (report.get("data") or {}).get("n_samples")
+def _n_rows(report: AuditResult) -> int | None:
+    n = None if report.data is None else report.data.n_samples
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
-def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
+def evaluate_gate(report: AuditResult | Mapping[str, Any], policy: Policy) -> GateResult:
     """Judge a report against a policy.
 
     Parameters
     ----------
-    report : dict
-        A JSON-native report dict (report.json); any ``gate`` already in it is
-        ignored. Reports written before the three-way gate (no ``estimate``)
+    report : AuditResult or dict
+        The audit result (or a JSON-native report.json dict); any ``gate`` already in
+        it is ignored. Reports written before the three-way gate (no ``estimate``)
         are judged on ``value`` and their intervals.
     policy : Policy
 
@@ -621,6 +615,8 @@ def evaluate_gate(report: dict[str, Any], policy: Policy) -> GateResult:
     GateResult
         One check per threshold key set in the policy; see the module notes.
     """
+    if not isinstance(report, AuditResult):
+        report = AuditResult.from_dict(report)
     gathered: list[tuple[str, float, list[_Number] | None, str]] = []
     nums: list[_Number] | None
     for key, threshold in policy.thresholds.items():

@@ -13,13 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kdaudit.auditresult import (
+    AuditConfig,
+    AuditResult,
+    ByKey,
+    DataInfo,
+    JsonMap,
+    ModelInfo,
+    as_result,
+)
 from kdaudit.formatting import count
 
-__all__ = ["DISCLAIMER", "governance_section", "policy_record"]
+if TYPE_CHECKING:  # the gate loads only when a policy is applied (a plain compare has none)
+    from kdaudit.gate import Policy
+
+__all__ = ["DISCLAIMER", "governance_section", "judge_result", "policy_record"]
 
 DISCLAIMER = (
     "This section maps the evidence in this report to questions that model-risk and "
@@ -90,39 +103,37 @@ def policy_record(policy: Any) -> dict[str, Any]:
     }
 
 
-def _models_answer(models: dict[str, Any]) -> str:
+def _models_answer(models: ByKey[ModelInfo]) -> str:
     parts = []
-    for role, m in models.items():
-        runs = m.get("runs") or []
-        pre = m.get("preprocess")
+    for m in models:
+        pre = m.preprocess.to_dict() if isinstance(m.preprocess, JsonMap) else m.preprocess
+        source = m.preprocess_source if m.has("preprocess_source") else "given"
         pre_text = (
             "no preprocessing"
             if not pre
             else "preprocessing "
             + json.dumps({k: v for k, v in pre.items() if v is not None}, sort_keys=True)
-            + f" ({m.get('preprocess_source', 'given')})"
+            + f" ({source})"
         )
-        outputs = m.get("outputs_resolved") or m.get("outputs")
+        outputs = m.outputs_resolved or m.outputs
+        t = m.temperature
         parts.append(
-            f"{role}: {m.get('path')} (sha256 {str(m.get('sha256'))[:12]}…, {m.get('format')}"
-            + (f", {len(runs)} runs" if len(runs) > 1 else "")
-            + (
-                f", T = {m['temperature']:g}"
-                if isinstance(m.get("temperature"), (int, float))
-                else ""
-            )
+            f"{m.role}: {m.path} (sha256 {str(m.sha256)[:12]}…, {m.format}"
+            + (f", {len(m.runs)} runs" if len(m.runs) > 1 else "")
+            + (f", T = {t:g}" if isinstance(t, (int, float)) and not isinstance(t, bool) else "")
             + f"), outputs read as {outputs}, {pre_text}"
         )
     return "; ".join(parts) + "."
 
 
-def governance_section(report: dict[str, Any]) -> dict[str, Any]:
+def governance_section(report: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
     """Map a report's evidence to common governance questions.
 
     Parameters
     ----------
-    report : dict
-        A report.json dict (the gate, when present, is included in the answers).
+    report : AuditResult or dict
+        The audit result or a report.json dict (the gate, when present, is included in
+        the answers).
 
     Returns
     -------
@@ -130,35 +141,34 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
         ``disclaimer`` (str) and ``items``: a list of ``{question, answer, evidence}``
         where ``evidence`` lists the report.json keys that hold the numbers.
     """
-    data = report.get("data") or {}
-    cfg = report.get("config") or {}
-    models = report.get("models") or {}
-    skipped = report.get("skipped") or {}
-    done = [a for a in ("accuracy", *_ANALYSIS_METHODS) if a in report and a != "accuracy"]
+    r = as_result(report)
+    data = r.data if r.data is not None else DataInfo()
+    cfg = r.config if r.config is not None else AuditConfig()
+    done = [a for a in _ANALYSIS_METHODS if a != "accuracy" and r.has(a)]
     items: list[dict[str, Any]] = []
 
     items.append(
         {
             "question": "What was tested?",
             "answer": "A distilled student against its teacher"
-            + (" and a non-distilled baseline" if "baseline" in models else "")
+            + (" and a non-distilled baseline" if "baseline" in r.models else "")
             + ": accuracy and "
             + ", ".join(a.replace("_", " ") for a in done)
-            + (" across a temperature sweep" if report.get("temperature_sweep") else "")
+            + (" across a temperature sweep" if r.temperature_sweep else "")
             + ".",
             "evidence": ["accuracy", "accuracy_delta", *done]
-            + (["temperature_sweep"] if report.get("temperature_sweep") else []),
+            + (["temperature_sweep"] if r.temperature_sweep else []),
         }
     )
-    names = data.get("class_names")
+    names = data.class_names
     items.append(
         {
             "question": "On which data?",
-            "answer": f"{count(data.get('n_samples'))} rows of {data.get('path')} (sha256 "
-            f"{str(data.get('sha256'))[:12]}…), label {data.get('label')!r}"
+            "answer": f"{count(data.n_samples)} rows of {data.path} (sha256 "
+            f"{str(data.sha256)[:12]}…), label {data.label!r}"
             + (f" with classes {', '.join(map(str, names))}" if names else "")
             + "; sensitive attributes: "
-            + (", ".join(data.get("sensitive") or []) or "none")
+            + (", ".join(data.sensitive or ()) or "none")
             + ".",
             "evidence": ["data"],
         }
@@ -166,7 +176,7 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
     items.append(
         {
             "question": "Which models, with which inputs?",
-            "answer": _models_answer(models),
+            "answer": _models_answer(r.models),
             "evidence": ["models"],
         }
     )
@@ -180,20 +190,17 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
             "evidence": ["config"],
         }
     )
-    flagged = {
-        attr: block.get("groups_flagged") or []
-        for attr, block in (report.get("group_fairness") or {}).items()
-    }
-    n_flagged = sum(len(v) for v in flagged.values())
+    n_flagged = sum(len(block.groups_flagged or ()) for block in r.group_fairness)
+    confidence = cfg.confidence if cfg.has("confidence") else 0.95
     items.append(
         {
             "question": "With which uncertainty?",
-            "answer": f"{cfg.get('confidence', 0.95):.0%} bootstrap confidence intervals "
-            f"(B = {cfg.get('bootstrap')}, seed {cfg.get('seed')}) on every rate and "
-            f"change; significance at alpha = {cfg.get('alpha')} with "
-            f"{cfg.get('correction')} correction across classes. "
+            "answer": f"{confidence:.0%} bootstrap confidence intervals "
+            f"(B = {cfg.bootstrap}, seed {cfg.seed}) on every rate and "
+            f"change; significance at alpha = {cfg.alpha} with "
+            f"{cfg.correction} correction across classes. "
             + (
-                f"{n_flagged} group(s) are smaller than {cfg.get('min_group_size')} rows "
+                f"{n_flagged} group(s) are smaller than {cfg.min_group_size} rows "
                 "(or have that few positives/negatives for TPR/FPR) and are flagged. "
                 if n_flagged
                 else ""
@@ -207,17 +214,19 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
             ],
         }
     )
-    gate = report.get("gate")
-    if gate:
-        checks = gate.get("checks") or []
-        failed = [c.get("name") for c in checks if not c.get("release_ok", c.get("passed"))]
+    gate = r.gate
+    if gate is not None and (gate.key_order or gate.extra):
+        failed = [
+            c.name for c in gate.checks if not (c.release_ok if c.has("release_ok") else c.passed)
+        ]
+        verdict = gate.verdict if gate.has("verdict") else ("pass" if gate.passed else "fail")
         items.append(
             {
                 "question": "What was decided, against which criteria?",
-                "answer": f"Release gate {gate.get('policy')!r} (sha256 "
-                f"{str(gate.get('policy_sha256'))[:12]}…, text in gate.policy_content): "
-                f"verdict {gate.get('verdict', 'pass' if gate.get('passed') else 'fail')}"
-                f" on {len(checks)} check(s)"
+                "answer": f"Release gate {gate.policy!r} (sha256 "
+                f"{str(gate.policy_sha256)[:12]}…, text in gate.policy_content): "
+                f"verdict {verdict}"
+                f" on {len(gate.checks)} check(s)"
                 + (f"; not passed: {', '.join(map(str, failed))}" if failed else "")
                 + ".",
                 "evidence": ["gate"],
@@ -231,7 +240,7 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
                 "evidence": [],
             }
         )
-    not_done = [f"{k.replace('_', ' ')} ({v})" for k, v in skipped.items()]
+    not_done = [f"{k.analysis.replace('_', ' ')} ({k.reason})" for k in r.skipped]
     items.append(
         {
             "question": "What was not covered?",
@@ -242,15 +251,28 @@ def governance_section(report: dict[str, Any]) -> dict[str, Any]:
             "evidence": ["skipped", "warnings"],
         }
     )
-    prov = report.get("provenance") or {}
+    command = None if r.provenance is None else r.provenance.command_line
     items.append(
         {
             "question": "Can it be reproduced?",
-            "answer": f"kdaudit {report.get('kdaudit_version')}, command "
-            f"{prov.get('command_line') or '(Python API)'}; model and data files are "
+            "answer": f"kdaudit {r.kdaudit_version}, command "
+            f"{command or '(Python API)'}; model and data files are "
             "identified by sha256, every option and package version is recorded, and "
             "the bootstrap is seeded.",
             "evidence": ["provenance", "config", "models", "data"],
         }
     )
     return {"disclaimer": DISCLAIMER, "items": items}
+
+
+def judge_result(result: AuditResult, policy: Policy) -> AuditResult:
+    """A new result: ``result`` judged by ``policy`` (``gate`` and ``governance`` set).
+
+    The gate records the policy's text and sha256 beside its verdict; the governance
+    section is rebuilt so that it cites the verdict.
+    """
+    from kdaudit.gate import evaluate_gate
+
+    gate = {**evaluate_gate(result, policy).to_dict(), **policy_record(policy)}
+    judged = result.with_section("gate", gate)
+    return judged.with_section("governance", governance_section(judged))

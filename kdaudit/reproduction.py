@@ -16,6 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kdaudit.auditresult import (
+    AuditConfig,
+    AuditResult,
+    Estimate,
+    IndividualFairness,
+    SweepPoint,
+    as_result,
+)
 from kdaudit.errors import UsageError
 from kdaudit.formatting import ci, num, pct, pp
 
@@ -29,10 +37,10 @@ _LABEL = {"demographic_parity_difference": "DPD", "equalized_odds_difference": "
 
 def _est(rec: Any) -> tuple[float | None, float | None, float | None]:
     """(estimate, ci_low, ci_high) of a record, the estimate falling back to the plug-in value."""
-    if not isinstance(rec, Mapping):
+    if not isinstance(rec, Estimate):
         return (rec if isinstance(rec, (int, float)) else None), None, None
-    value = rec.get("estimate", rec.get("value"))
-    return value, rec.get("ci_low"), rec.get("ci_high")
+    value = rec.estimate if rec.has("estimate") else rec.value
+    return value, rec.ci_low, rec.ci_high
 
 
 def _level(rec: Any) -> str:
@@ -62,23 +70,26 @@ def _with_sd(mean: float | None, sd: float | None) -> str:
     return pct(mean) + (f" ± {100 * sd:.1f}" if sd is not None else "")
 
 
-def _sweep_cell(row: Mapping[str, Any], key: str, *, rate: bool = True) -> str:
-    value = row.get(key)
+def _n_runs(row: SweepPoint) -> Any:
+    return row.n_runs if row.has("n_runs") else 1
+
+
+def _sweep_cell(row: SweepPoint, key: str, *, rate: bool = True) -> str:
+    value = row.column(key)
     if value is None:
         return "—"
     text = pct(value) if rate else num(value)
-    sd, interval = row.get(f"{key}_std"), row.get(f"{key}_ci")
-    if sd is not None and row.get("n_runs", 1) > 1:
+    sd, interval = row.column(f"{key}_std"), row.column(f"{key}_ci")
+    if sd is not None and _n_runs(row) > 1:
         text += f" ± {100 * sd:.1f}" if rate else f" ± {num(sd, 2)}"
     elif isinstance(interval, Sequence) and len(interval) == 2 and None not in interval:
         text += f" {ci(interval[0], interval[1], unit='%' if rate else '')}"
     return text
 
 
-def _setup(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
-    cfg = report.get("config") or {}
-    models = report.get("models") or {}
-    runs = {r: len((models.get(r) or {}).get("runs") or [1]) for r in _ROLES if r in models}
+def _setup(r: AuditResult, study: Mapping[str, Any] | None) -> str:
+    cfg = r.config if r.config is not None else AuditConfig()
+    runs = {m.role: len(m.runs or (1,)) for role in _ROLES if (m := r.models.of(role)) is not None}
     lines = []
     if study:
         sc = study.get("config") or {}
@@ -101,34 +112,38 @@ def _setup(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
                 f"- training took {timings['total']:.0f} s on the machine that made the "
                 "sample report"
             )
-    main_t = (models.get("student") or {}).get("temperature")
+    main_t = _student_temperature(r)
     lines.append(
-        f"- audit: runs per role {', '.join(f'{r} {n}' for r, n in runs.items())}; main student "
+        f"- audit: runs per role {', '.join(f'{k} {n}' for k, n in runs.items())}; main student "
         f"T = {main_t:g}"
         if isinstance(main_t, (int, float))
         else "- audit:"
     )
     lines[-1] += (
-        f"; B = {cfg.get('bootstrap')} bootstrap replicates, seed {cfg.get('seed')}, "
-        f"{cfg.get('correction')} at alpha = {cfg.get('alpha')}"
+        f"; B = {cfg.bootstrap} bootstrap replicates, seed {cfg.seed}, "
+        f"{cfg.correction} at alpha = {cfg.alpha}"
     )
     return "\n".join(lines)
 
 
-def _measured(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
-    gf = report.get("group_fairness") or {}
-    attrs = list(gf)
-    ind = report.get("individual_fairness") or {}
-    shift = report.get("class_shift") or {}
+def _student_temperature(r: AuditResult) -> Any:
+    student = r.models.of("student")
+    return None if student is None else student.temperature
+
+
+def _measured(r: AuditResult, study: Mapping[str, Any] | None) -> str:
+    gf = r.group_fairness
+    attrs = gf.keys()
+    ind = r.individual_fairness if r.individual_fairness is not None else IndividualFairness()
     run_acc = (study or {}).get("run_accuracy") or {}
     head = ["model", "accuracy"] + [f"{_LABEL[m]} {a}" for a in attrs for m in _LABEL] + ["I(f)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for role in ("teacher", "baseline", "student"):
-        if role not in (report.get("accuracy") or {}):
+        if r.accuracy.of(role) is None:
             continue
         accs = run_acc.get(role) if role != "student" else None
         if role == "student":
-            t = (report.get("models") or {}).get("student", {}).get("temperature")
+            t = _student_temperature(r)
             accs = (
                 (run_acc.get("students") or {}).get(f"{t:g}")
                 if isinstance(t, (int, float))
@@ -137,17 +152,23 @@ def _measured(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str
         acc = (
             _with_sd(*_mean_sd(accs)) + f" ({len(accs)} runs)"
             if accs and len(accs) > 1
-            else pct(report["accuracy"][role])
+            else pct(r.accuracy_of(role))
         )
         cells = [role if role != "student" else "student (main)", acc]
-        cells += [_level(gf[a].get(role, {}).get(m)) for a in attrs for m in _LABEL]
-        lip = (ind.get(role) or {}).get("lipschitz_normalized") or (ind.get(role) or {}).get(
-            "lipschitz"
-        )
+        for entry in gf:
+            numbers = entry.role(role)
+            cells += [_level(None if numbers is None else numbers.metric(m)) for m in _LABEL]
+        numbers_i = ind.role(role)
+        lip = None
+        if numbers_i is not None:
+            lip = numbers_i.lipschitz_normalized or numbers_i.lipschitz
         cells.append(num(_est(lip)[0]))
         lines.append("| " + " | ".join(cells) + " |")
     out = "\n".join(lines)
     if gf:
+        normalized = any(
+            (m := ind.role(role)) is not None and m.has("lipschitz_normalized") for role in _ROLES
+        )
         out += (
             "\n\nRates in %, with 95% bootstrap intervals on the first run of each role; "
             "accuracy as mean ± standard deviation over runs where there are several. "
@@ -155,41 +176,41 @@ def _measured(report: Mapping[str, Any], study: Mapping[str, Any] | None) -> str
             "I(f) is "
             + (
                 "unit-free (distances divided by the median neighbour distance)."
-                if any("lipschitz_normalized" in (ind.get(r) or {}) for r in _ROLES)
+                if normalized
                 else "in units of output distance per unit of raw input distance, so "
                 "only its ratios between models mean anything."
             )
         )
-    for pair, res in shift.items():
+    for res in r.class_shift:
         out += (
             (
-                f"\n\n{pair.replace('_vs_', ' vs ')}: {res.get('n_significant')} of "
-                f"{res.get('n_classes')} classes changed significantly "
-                f"({res.get('n_significant_uncorrected')} before correction; "
-                f"test: {res.get('test')})."
+                f"\n\n{res.pair.replace('_vs_', ' vs ')}: {res.n_significant} of "
+                f"{res.n_classes} classes changed significantly "
+                f"({res.n_significant_uncorrected} before correction; "
+                f"test: {res.test})."
             )
-            if pair != "teacher_vs_baseline"
+            if res.pair != "teacher_vs_baseline"
             else ""
         )
     return out
 
 
-def _sweep_table(rows: Sequence[Mapping[str, Any]], study: Mapping[str, Any] | None) -> str:
-    attr = next((r.get("attribute") for r in rows if r.get("attribute")), None)
+def _sweep_table(rows: Sequence[SweepPoint], study: Mapping[str, Any] | None) -> str:
+    attr = next((p.attribute for p in rows if p.attribute), None)
     where = f" ({attr})" if attr else " (worst attribute)"
     head = ["T", "runs", "accuracy", "DPD" + where, "EOD" + where, "I(f)", "#TC", "#SC"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
-    for r in rows:
-        lip = "lipschitz_normalized" if r.get("lipschitz_normalized") is not None else "lipschitz"
+    for p in rows:
+        lip = "lipschitz_normalized" if p.lipschitz_normalized is not None else "lipschitz"
         cells = [
-            f"{r['temperature']:g}" + (" (main)" if r.get("main") else ""),
-            str(r.get("n_runs") or len(r.get("paths") or [1])),
-            _sweep_accuracy(r, study),
-            _sweep_cell(r, "demographic_parity_difference"),
-            _sweep_cell(r, "equalized_odds_difference"),
-            _sweep_cell(r, lip, rate=False),
-            f"{r.get('n_tc')} ({r.get('n_tc_uncorrected')})",
-            f"{r.get('n_sc')} ({r.get('n_sc_uncorrected')})",
+            f"{_temperature(p):g}" + (" (main)" if p.main else ""),
+            str(p.n_runs or len(p.paths or (1,))),
+            _sweep_accuracy(p, study),
+            _sweep_cell(p, "demographic_parity_difference"),
+            _sweep_cell(p, "equalized_odds_difference"),
+            _sweep_cell(p, lip, rate=False),
+            f"{p.n_tc} ({p.n_tc_uncorrected})",
+            f"{p.n_sc} ({p.n_sc_uncorrected})",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return (
@@ -200,29 +221,34 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]], study: Mapping[str, Any] | N
     )
 
 
-def _sweep_accuracy(row: Mapping[str, Any], study: Mapping[str, Any] | None) -> str:
+def _temperature(p: SweepPoint) -> float:
+    """A sweep row's T (every row of a sweep has one)."""
+    return float(p.temperature)  # type: ignore[arg-type]
+
+
+def _sweep_accuracy(row: SweepPoint, study: Mapping[str, Any] | None) -> str:
     """Mean ± sd over runs: from the row when it has a spread, else from the study's runs."""
-    if row.get("accuracy_std") is not None:
+    if row.column("accuracy_std") is not None:
         return _sweep_cell(row, "accuracy")
     runs = (((study or {}).get("run_accuracy") or {}).get("students") or {}).get(
-        f"{row['temperature']:g}"
+        f"{_temperature(row):g}"
     )
-    if runs and len(runs) > 1 and len(runs) == len(row.get("paths") or []):
+    if runs and len(runs) > 1 and len(runs) == len(row.paths or ()):
         return _with_sd(*_mean_sd(runs))
     return _sweep_cell(row, "accuracy")
 
 
-def _trend(rows: Sequence[Mapping[str, Any]], key: str, *, rate: bool = True) -> str:
+def _trend(rows: Sequence[SweepPoint], key: str, *, rate: bool = True) -> str:
     """How a sweep metric moves from the lowest to the highest T, judged against its noise."""
     first, last = rows[0], rows[-1]
-    a, b = first.get(key), last.get(key)
+    a, b = first.column(key), last.column(key)
     if a is None or b is None:
         return "not measured"
     fmt = (lambda v: pct(v)) if rate else (lambda v: num(v))
-    moved = f"{fmt(a)} at T = {first['temperature']:g} to {fmt(b)} at T = {last['temperature']:g}"
-    sa, sb = first.get(f"{key}_std"), last.get(f"{key}_std")
-    na, nb = first.get("n_runs") or 1, last.get("n_runs") or 1
-    ia, ib = first.get(f"{key}_ci"), last.get(f"{key}_ci")
+    moved = f"{fmt(a)} at T = {_temperature(first):g} to {fmt(b)} at T = {_temperature(last):g}"
+    sa, sb = first.column(f"{key}_std"), last.column(f"{key}_std")
+    na, nb = first.n_runs or 1, last.n_runs or 1
+    ia, ib = first.column(f"{key}_ci"), last.column(f"{key}_ci")
     if sa is not None and sb is not None and na > 1 and nb > 1:
         noise = 2 * math.sqrt(sa**2 / na + sb**2 / nb)
         basis = "two standard errors over runs"
@@ -234,7 +260,7 @@ def _trend(rows: Sequence[Mapping[str, Any]], key: str, *, rate: bool = True) ->
     else:
         note = (
             "first run of each T; the report holds no run-to-run spread"
-            if max(len(first.get("paths") or [1]), len(last.get("paths") or [1])) > 1
+            if max(len(first.paths or (1,)), len(last.paths or (1,))) > 1
             else "one run per T, no noise estimate"
         )
         return f"{'falls' if b < a else 'rises' if b > a else 'flat'} ({moved}; {note})"
@@ -242,11 +268,11 @@ def _trend(rows: Sequence[Mapping[str, Any]], key: str, *, rate: bool = True) ->
     return f"{word}: {moved} ({basis}: {fmt(noise) if rate else num(noise)})"
 
 
-def _trends(report: Mapping[str, Any]) -> str:
-    rows = sorted(report.get("temperature_sweep") or [], key=lambda r: r["temperature"])
+def _trends(r: AuditResult) -> str:
+    rows = sorted(r.temperature_sweep, key=_temperature)
     lines = ["| P1's finding | this run |", "|---|---|"]
-    d = (report.get("accuracy_delta") or {}).get("baseline_vs_student")
-    if d:
+    d = r.accuracy_delta.of("baseline_vs_student")
+    if d is not None and (d.key_order or d.extra):
         value, low, high = _est(d)
         word = (
             "yes, above the baseline"
@@ -262,12 +288,13 @@ def _trends(report: Mapping[str, Any]) -> str:
             f"{_change(d)} at the main temperature |"
         )
     if len(rows) >= 2:
-        tc = [r.get("n_tc") for r in rows]
-        sc = [r.get("n_sc") for r in rows]
+        tc = [p.n_tc for p in rows]
+        sc = [p.n_sc for p in rows]
         if None not in tc and None not in sc:
-            up, down = sc[-1] > sc[0], tc[-1] < tc[0]
+            up = (sc[-1] or 0) > (sc[0] or 0)
+            down = (tc[-1] or 0) < (tc[0] or 0)
             word = "seen" if up and down else "partly seen" if up or down else "not seen"
-            temps = ", ".join(f"{r['temperature']:g}" for r in rows)
+            temps = ", ".join(f"{_temperature(p):g}" for p in rows)
             lines.append(
                 f"| As T grows, #SC grows and #TC shrinks | {word}: #TC "
                 f"{', '.join(map(str, tc))}; #SC {', '.join(map(str, sc))} for T = "
@@ -278,17 +305,14 @@ def _trends(report: Mapping[str, Any]) -> str:
             ("equalized_odds_difference", "EOD"),
         ):
             lines.append(f"| {name} falls as T grows (up to about T = 10) | {_trend(rows, key)} |")
-        lip = (
-            "lipschitz_normalized"
-            if rows[0].get("lipschitz_normalized") is not None
-            else "lipschitz"
-        )
+        lip = "lipschitz_normalized" if rows[0].lipschitz_normalized is not None else "lipschitz"
         lines.append(f"| I(f) falls as T grows | {_trend(rows, lip, rate=False)} |")
-    for attr, block in (report.get("group_fairness") or {}).items():
-        delta = (block.get("delta") or {}).get("teacher_vs_baseline") or {}
+    for block in r.group_fairness:
+        delta = block.delta.of("teacher_vs_baseline")
         parts = []
         for metric, name in _LABEL.items():
-            value, low, high = _est(delta.get(metric))
+            est = None if delta is None else delta.metric(metric)
+            value, low, high = _est(est)
             if value is None:
                 continue
             word = (
@@ -298,19 +322,21 @@ def _trends(report: Mapping[str, Any]) -> str:
                 if high is not None and high < 0
                 else "no clear difference"
             )
-            parts.append(f"{name}: {word} (baseline minus teacher {_change(delta.get(metric))})")
+            parts.append(f"{name}: {word} (baseline minus teacher {_change(est)})")
         if parts:
-            lines.append(f"| Teacher fairer than NDS ({attr}) | {'; '.join(parts)} |")
+            lines.append(f"| Teacher fairer than NDS ({block.attribute}) | {'; '.join(parts)} |")
     return "\n".join(lines)
 
 
-def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = None) -> str:
+def render_section(
+    result: AuditResult | Mapping[str, Any], study: Mapping[str, Any] | None = None
+) -> str:
     """The generated block of docs/reproduction.md (markers included) for a demo report.
 
     Parameters
     ----------
-    report : mapping
-        The demo's report.json.
+    result : AuditResult or mapping
+        The demo's audit result (or its report.json).
     study : mapping, optional
         The demo's study.json (training sizes, seeds, per-run accuracy, timings).
 
@@ -319,6 +345,7 @@ def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = 
     str
         Markdown from :data:`BEGIN` to :data:`END` inclusive, ending in a newline.
     """
+    report = as_result(result)
     parts = [
         BEGIN,
         "",
@@ -330,8 +357,8 @@ def render_section(report: Mapping[str, Any], study: Mapping[str, Any] | None = 
         "",
         _measured(report, study),
     ]
-    if report.get("temperature_sweep"):
-        parts += ["", "### Temperature sweep", "", _sweep_table(report["temperature_sweep"], study)]
+    if report.temperature_sweep:
+        parts += ["", "### Temperature sweep", "", _sweep_table(report.temperature_sweep, study)]
     parts += ["", "### Beside P1's published trends", "", _trends(report), "", END]
     return "\n".join(parts) + "\n"
 
@@ -354,7 +381,7 @@ def check_doc(path: Path) -> None:
 
 
 def update_doc(
-    path: Path, report: Mapping[str, Any], *, study: Mapping[str, Any] | None = None
+    path: Path, report: AuditResult | Mapping[str, Any], *, study: Mapping[str, Any] | None = None
 ) -> Path:
     """Rewrite the generated block of ``path`` from ``report``; text around it is kept."""
     from kdaudit.report.writer import write_text_atomic

@@ -1,45 +1,161 @@
-"""Realistic report dicts for the report/gate tests (no analysis is run).
+"""Report dicts for the report/gate tests, produced by the real audit.
 
-:func:`make_report` builds a JSON-native dict shaped like the one ``kdaudit.api``
-writes (INTERFACE.md + docs/architecture.md), with every optional section
-switchable and hostile strings in group names, class names and file paths.
+:func:`make_report` runs :func:`kdaudit.compare` on seeded arrays (logits files built
+from the labels with a controlled error rate, written to a temporary folder), so every
+field a renderer or the gate reads has exactly the shape the analyzers write: there is
+no hand-kept copy of the report's layout to drift. Each optional section is switched by
+what the audit is given (a baseline, inputs, a split, sweep students, a policy, several
+runs, ``--skip``), and ``hostile`` puts markup-injection strings where data strings
+reach the pages: group names, class names, an attribute name and the file paths.
+
+Results are cached per argument set (an audit takes well under a second at these
+sizes); every call returns a fresh deep copy.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import tempfile
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import kdaudit
+from kdaudit.api import AuditOptions
+from kdaudit.errors import KDAuditWarning
+from kdaudit.gate import Policy
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 HOSTILE_STRINGS = (SCRIPT, IMG)
 
 PAIRS_ALL = ("teacher_vs_student", "baseline_vs_student", "teacher_vs_baseline")
+#: The policy of ``gate=True``: the student below fails it on accuracy and EOD.
+POLICY = {
+    "max_accuracy_drop": 0.02,
+    "max_dpd_increase": 0.05,
+    "max_eod_increase": 0.05,
+    "max_significant_classes": 0,
+    "max_lipschitz_increase": 0.005,
+}
+_TINY = 6  # rows of a group with no positive label, never predicted positive
 
 
-def _r(x: float, nd: int = 6) -> float:
-    return round(float(x), nd)
+def _logits(y: np.ndarray, wrong: np.ndarray, n_classes: int, rng: np.random.Generator) -> Any:
+    """Logits whose argmax is ``y`` except where ``wrong`` (then another class)."""
+    pred = y.copy()
+    shift = rng.integers(1, n_classes, size=y.shape[0])
+    pred[wrong] = (y[wrong] + shift[wrong]) % n_classes
+    z = rng.normal(0.0, 0.5, size=(y.shape[0], n_classes))
+    z[np.arange(y.shape[0]), pred] += 3.0
+    return z.astype(np.float32)
 
 
-def _est(
-    rng: np.random.Generator,
-    centre: float,
-    spread: float,
-    *,
-    p: bool = False,
-    lo: float | None = 0.0,
+@functools.cache
+def _audit(
+    n_classes: int,
+    baseline: bool,
+    individual_fairness: bool,
+    robustness: bool,
+    temperature_sweep: bool,
+    gate: bool,
+    hostile: bool,
+    multi_run: bool,
+    skip: tuple[str, ...],
+    attributes: tuple[str, ...] | None,
+    seed: int,
 ) -> dict[str, Any]:
-    v = centre + rng.normal(0, spread / 4)
-    if lo is not None:
-        v = max(lo, v)
-    out: dict[str, Any] = {"value": _r(v), "ci_low": _r(v - spread), "ci_high": _r(v + spread)}
-    if lo is not None:
-        out["ci_low"] = max(lo, out["ci_low"])
-    if p:
-        out["p_value"] = _r(min(1.0, abs(rng.normal(0.2, 0.2))))
-    return out
+    rng = np.random.default_rng(seed)
+    folder = f"kdaudit-fixture-{IMG}-" if hostile else "kdaudit-fixture-"
+    root = Path(tempfile.mkdtemp(prefix=folder))
+    n = 2000 if n_classes >= 100 else 900
+    y = rng.integers(0, n_classes, size=n)
+    if attributes is None:
+        attributes = ("sex", IMG) if hostile else ("sex",)
+    group_b = f"B {SCRIPT}" if hostile else "B"
+    arrays: dict[str, Any] = {"y": y}
+    in_b = np.zeros(n, dtype=bool)
+    for i, attr in enumerate(attributes):
+        groups = np.where(rng.random(n) < 0.4, group_b, "A").astype(object)
+        if i == 0:
+            in_b = groups == group_b
+            if n_classes == 2:  # a tiny group: no positive label, never predicted positive
+                groups[:_TINY] = "tiny"
+                y[:_TINY] = 0
+        arrays[f"sensitive_{attr}"] = groups.astype(str)
+    if individual_fairness:
+        arrays["x"] = rng.normal(size=(n, 4)).astype(np.float32)
+    if robustness:
+        arrays["split"] = np.where(rng.random(n) < 0.5, "id", "ood")
+    np.savez(root / "eval.npz", **arrays)
+
+    teacher_wrong = rng.random(n) < 0.08
+    teacher_wrong[:_TINY] = False
+    # the student loses accuracy, most of it in group B: accuracy and EOD get worse
+    student_wrong = teacher_wrong | (rng.random(n) < np.where(in_b, 0.2, 0.02))
+    student_wrong[:_TINY] = False
+    baseline_wrong = rng.random(n) < 0.12
+    baseline_wrong[:_TINY] = False
+    runs = 2 if multi_run else 1
+    paths: dict[str, list[str]] = {}
+    roles = [("teacher", teacher_wrong), ("student", student_wrong)]
+    if baseline:
+        roles.append(("baseline", baseline_wrong))
+    for role, wrong in roles:
+        paths[role] = []
+        for k in range(runs):
+            flip = wrong ^ (rng.random(n) < 0.01) if k else wrong
+            flip[:_TINY] = False
+            path = root / f"{role}_{k}.npy"
+            np.save(path, _logits(y, flip, n_classes, rng))
+            paths[role].append(str(path))
+    sweep = []
+    if temperature_sweep:
+        for i, t in enumerate((1.0, 2.0, 4.0)):
+            wrong = teacher_wrong | (rng.random(n) < 0.02 + 0.02 * i)
+            wrong[:_TINY] = False
+            path = root / f"student_T{t:g}.npy"
+            np.save(path, _logits(y, wrong, n_classes, rng))
+            sweep.append((t, str(path)))
+    class_names = None
+    if hostile and n_classes <= 20:
+        class_names = tuple(f"c{k} {SCRIPT}" if k == 0 else f"c{k}" for k in range(n_classes))
+    options = AuditOptions(
+        bootstrap=30 if n_classes >= 100 else 100,
+        seed=seed,
+        use_cache=False,
+        skip=frozenset(skip) | ({"robustness"} if not robustness else set()),
+        class_names=class_names,
+    )
+    with warnings.catch_warnings():  # the tiny group's notes are in the report
+        warnings.simplefilter("ignore", KDAuditWarning)
+        report = _compare(paths, baseline, multi_run, root, attributes, options, sweep, gate)
+    return report.data
+
+
+def _compare(
+    paths: dict[str, list[str]],
+    baseline: bool,
+    multi_run: bool,
+    root: Path,
+    attributes: tuple[str, ...],
+    options: AuditOptions,
+    sweep: list[tuple[float, str]],
+    gate: bool,
+) -> Any:
+    return kdaudit.compare(
+        paths["teacher"] if multi_run else paths["teacher"][0],
+        paths["student"] if multi_run else paths["student"][0],
+        baseline=(paths["baseline"] if multi_run else paths["baseline"][0]) if baseline else None,
+        data=str(root / "eval.npz"),
+        sensitive=list(attributes),
+        options=options,
+        sweep=sweep or None,
+        policy=Policy.from_dict(POLICY, source="tests") if gate else None,
+    )
 
 
 def make_report(
@@ -56,396 +172,54 @@ def make_report(
     attributes: tuple[str, ...] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Return a report dict (schema_version "1").
+    """A report.json dict written by the real audit on seeded arrays (a fresh copy).
 
     Parameters
     ----------
     n_classes : int
-        2 gives a binary task; more gives one-vs-rest ``per_class`` group fairness.
-    baseline, individual_fairness, robustness, temperature_sweep, gate : bool
-        Include the baseline role (and its pairs) / each optional section.
+        2 gives a binary task (with a tiny group that has no positives); more gives
+        one-vs-rest ``per_class`` group fairness.
+    baseline : bool
+        Audit a non-distilled baseline too (its pairs appear).
+    individual_fairness : bool
+        Give the data inputs ``x``; without them individual fairness is skipped with
+        a note (every model is a logits file).
+    robustness : bool
+        Give the data a ``split`` array (in/out of distribution).
+    temperature_sweep : bool
+        Three sweep students (T = 1, 2, 4).
+    gate : bool
+        Judge the report with :data:`POLICY` (the student fails it).
     hostile : bool
-        Put markup-injection strings into paths, group names and class names.
+        Markup-injection strings in group, class and attribute names and the paths.
     multi_run : bool
-        Several runs per role: class shift in "multi_run" mode.
+        Two runs per role: class shift in "multi_run" mode.
     skip : tuple of str
-        Analyses named in ``skipped`` and left out ("class_shift", "group_fairness",
-        "individual_fairness").
+        Analyses to skip (``AuditOptions.skip``).
     attributes : tuple of str, optional
-        Sensitive attribute names (default: "sex" plus a hostile one when ``hostile``).
+        Sensitive attribute names (default: "sex", plus a hostile one when ``hostile``).
     seed : int
-        Seed for the made-up numbers.
+        Seed of the data, the models and the bootstrap.
     """
-    rng = np.random.default_rng(seed)
-    roles = ["teacher", "student"] + (["baseline"] if baseline else [])
-    pairs = [p for p in PAIRS_ALL if all(r in roles for r in p.split("_vs_"))]
-    if attributes is None:
-        attributes = ("sex", SCRIPT) if hostile else ("sex", "race")
-    n_samples = 5000 if n_classes <= 100 else 50_000
-
-    def cls_name(c: int) -> int | str:
-        if hostile and c < 2:
-            return HOSTILE_STRINGS[c] + f" #{c}"
-        return c
-
-    models: dict[str, Any] = {}
-    for i, role in enumerate(roles):
-        path = f"models/{role}.onnx" if not hostile else f"models/{IMG}{role}.onnx"
-        sha = f"{i:x}" * 64
-        runs = [{"path": path, "sha256": sha}]
-        if multi_run:
-            runs += [
-                {"path": path.replace(".onnx", f"_seed{s}.onnx"), "sha256": f"{s + 5:x}" * 64}
-                for s in range(1, 5)
-            ]
-        models[role] = {
-            "path": path,
-            "sha256": sha,
-            "format": "onnx",
-            "n_classes": n_classes,
-            "runs": runs,
-            "temperature": 4.0 if role == "student" else None,
-            "outputs": "logits",
-            "arch": None,
-        }
-
-    acc_base = {"teacher": 0.91, "student": 0.885, "baseline": 0.87}
-    accuracy = {r: _r(acc_base[r] + rng.normal(0, 0.003)) for r in roles}
-    accuracy_delta = {}
-    for p in pairs:
-        a, b = p.split("_vs_")
-        d = accuracy[b] - accuracy[a]
-        accuracy_delta[p] = {
-            "value": _r(d),
-            "ci_low": _r(d - 0.008),
-            "ci_high": _r(d + 0.008),
-            "p_value": _r(0.001 if abs(d) > 0.01 else 0.3),
-        }
-
-    report: dict[str, Any] = {
-        "schema_version": "1",
-        "kdaudit_version": "0.1.0",
-        "created": "2025-01-02T03:04:05Z",
-        "models": models,
-        "data": {
-            "path": "data/eval.npz" if not hostile else f"data/{SCRIPT}.npz",
-            "sha256": "ab" * 32,
-            "n_samples": n_samples,
-            "label": "y",
-            "sensitive": list(attributes),
-            "fingerprint": "cd" * 8,
-            "has_inputs": individual_fairness,
-            "has_split": robustness,
-        },
-        "config": {
-            "alpha": 0.05,
-            "correction": "fdr_bh",
-            "bootstrap": 1000,
-            "seed": 0,
-            "confidence": 0.95,
-            "min_group_size": 30,
-            "positive_label": 1,
-            "intersectional": False,
-            "knn_k": 5,
-            "distance": "euclidean",
-            "space": "standardized",
-            "batch_size": 256,
-            "device": "cpu",
-            "cache": True,
-            "skip": list(skip),
-            "runs_used_for_single_run_analyses": 0,
-        },
-        "accuracy": accuracy,
-        "accuracy_delta": accuracy_delta,
-        "skipped": {},
-        "warnings": [f"group {SCRIPT!r} has only 12 samples"] if hostile else [],
-        "provenance": {
-            "command_line": (
-                f"kdaudit compare models/teacher.onnx models/student.onnx "
-                f"--data '{SCRIPT}.npz' --seed 0"
-            ),
-            "user": "ci" if not hostile else IMG,
-            "host": "runner-1",
-            "python": "3.11.9",
-            "platform": "Linux-6.1-x86_64",
-            "packages": {"numpy": "2.1.0", "scipy": "1.14.1", "kdaudit": "0.1.0"},
-            "started": "2025-01-02T03:04:00Z",
-            "finished": "2025-01-02T03:04:05Z",
-        },
-    }
-
-    if "class_shift" not in skip:
-        cs: dict[str, Any] = {}
-        for k, p in enumerate(pairs):
-            per_class = []
-            n_sig = 0
-            n_sig_raw = 0
-            for c in range(n_classes):
-                n = int(n_samples // n_classes)
-                acc_a = float(np.clip(rng.normal(0.9, 0.04), 0, 1))
-                shift = rng.normal(0, 0.02) - (0.08 if c % 7 == 3 else 0.0)
-                acc_b = float(np.clip(acc_a + shift, 0, 1))
-                pv = _r(min(1.0, abs(rng.normal(0, 0.3))) if c % 7 != 3 else 1e-4, 8)
-                padj = _r(min(1.0, pv * 3), 8)
-                sig = padj < 0.05
-                n_sig += sig
-                n_sig_raw += pv < 0.05
-                row: dict[str, Any] = {
-                    "class": cls_name(c),
-                    "n": n,
-                    "acc_a": _r(acc_a),
-                    "acc_b": _r(acc_b),
-                    "p_value": pv,
-                    "p_adjusted": padj,
-                    "significant": bool(sig),
-                    "newly_wrong": int(rng.integers(0, 40)),
-                    "newly_right": int(rng.integers(0, 30)),
-                    "disagreement_rate": _r(rng.uniform(0.01, 0.15)),
-                }
-                if multi_run:
-                    row.update(
-                        ratio_mean_a=_r(acc_a / 0.9),
-                        ratio_mean_b=_r(acc_b / 0.88),
-                        ratio_std_a=_r(0.01),
-                        ratio_std_b=_r(0.012),
-                    )
-                per_class.append(row)
-            if n_classes <= 200:
-                mat = rng.integers(0, 20, size=(n_classes, n_classes))
-            else:  # large and sparse, as a real 1,000-class confusion would be
-                mat = rng.integers(0, 20, size=(n_classes, n_classes)) * (
-                    rng.random((n_classes, n_classes)) < 0.02
-                )
-            np.fill_diagonal(mat, 0)
-            entry: dict[str, Any] = {
-                "test": "welch_t" if multi_run else "mcnemar_exact",
-                "mode": "multi_run" if multi_run else "single_run",
-                "alpha": 0.05,
-                "correction": "fdr_bh",
-                "n_significant": int(n_sig),
-                "n_significant_uncorrected": int(n_sig_raw),
-                "disagreement_rate": _r(0.05 + 0.01 * k),
-                "per_class": per_class,
-                "disagreement_matrix": mat.astype(int).tolist(),
-            }
-            if multi_run:
-                entry.update(n_runs_a=5, n_runs_b=5)
-            cs[p] = entry
-        report["class_shift"] = cs
-    else:
-        report["skipped"]["class_shift"] = "skipped with --skip class_shift"
-
-    if "group_fairness" not in skip:
-        gf: dict[str, Any] = {}
-        for j, attr in enumerate(attributes):
-            groups = (
-                ["female", "male", "nonbinary"]
-                if j == 0
-                else [SCRIPT, IMG, "other"]
-                if hostile
-                else ["a", "b", "c"]
-            )
-            entry = {}
-            base_dpd = {"teacher": 0.05, "student": 0.08, "baseline": 0.09}
-            for role in roles:
-                by_group = []
-                for g_i, g in enumerate(groups):
-                    n = 12 if g_i == 2 else int(n_samples * 0.45)
-                    tpr: float | None = _r(rng.uniform(0.7, 0.95))
-                    row = {
-                        "group": g,
-                        "n": n,
-                        "selection_rate": _r(rng.uniform(0.3, 0.5)),
-                        "tpr": tpr,
-                        "fpr": _r(rng.uniform(0.02, 0.1)),
-                        "accuracy": _r(rng.uniform(0.8, 0.95)),
-                        "small": n < 30,
-                    }
-                    if g_i == 2 and role == "student":
-                        row["tpr"] = None
-                        row["undefined_reason"] = "no positive samples in this group"
-                    by_group.append(row)
-                rd: dict[str, Any] = {
-                    "demographic_parity_difference": _est(rng, base_dpd[role], 0.02),
-                    "equalized_odds_difference": _est(rng, base_dpd[role] + 0.01, 0.025),
-                    "equal_opportunity_difference": _est(rng, base_dpd[role], 0.02),
-                    "demographic_parity_ratio": _est(rng, 0.85, 0.05),
-                    "worst_group_accuracy": _est(rng, 0.8, 0.03),
-                    "by_group": by_group,
-                }
-                if n_classes > 2:
-                    rd["per_class"] = [
-                        {
-                            "class": cls_name(c),
-                            "demographic_parity_difference": _est(rng, 0.04, 0.02),
-                            "equalized_odds_difference": _est(rng, 0.05, 0.02),
-                        }
-                        for c in range(min(n_classes, 1000))
-                    ]
-                    rd["mean_over_classes"] = {
-                        "demographic_parity_difference": _est(rng, 0.03, 0.01),
-                        "equalized_odds_difference": _est(rng, 0.04, 0.01),
-                    }
-                if role == "baseline" and j == 1:
-                    rd["demographic_parity_ratio"] = {
-                        "value": None,
-                        "ci_low": None,
-                        "ci_high": None,
-                        "undefined_reason": "a group has selection rate 0",
-                    }
-                entry[role] = rd
-            delta = {}
-            for p in pairs:
-                a, b = p.split("_vs_")
-                dd = {}
-                for m in ("demographic_parity_difference", "equalized_odds_difference"):
-                    v = entry[b][m]["value"] - entry[a][m]["value"]
-                    dd[m] = {
-                        "value": _r(v),
-                        "ci_low": _r(v - 0.015),
-                        "ci_high": _r(v + 0.015),
-                        "p_value": _r(0.01 if v > 0.015 else 0.4),
-                    }
-                delta[p] = dd
-            entry["delta"] = delta
-            entry["groups_flagged"] = [groups[2]]
-            gf[attr] = entry
-        report["group_fairness"] = gf
-    else:
-        report["skipped"]["group_fairness"] = "skipped with --skip group_fairness"
-
-    if individual_fairness and "individual_fairness" not in skip:
-        ind: dict[str, Any] = {
-            "config": {
-                "k": 5,
-                "space": "standardized",
-                "distance": "euclidean",
-                "n_pairs": n_samples * 5,
-                "n_zero_distance_pairs": 3,
-            }
-        }
-        lip = {"teacher": 0.016, "student": 0.0384, "baseline": 0.0462}
-        for role in roles:
-            ind[role] = {
-                "lipschitz": _est(rng, lip[role], 0.002),
-                "consistency": {"value": _r(rng.uniform(0.9, 0.98))},
-            }
-        ind["student"]["counterfactual"] = {
-            "mean_distance": _est(rng, 0.02, 0.005),
-            "flip_rate": {"value": 0.013},
-        }
-        report["individual_fairness"] = ind
-    elif not individual_fairness:
-        report["skipped"]["individual_fairness"] = "no inputs: every model is a logits file"
-    else:
-        report["skipped"]["individual_fairness"] = "skipped with --skip individual_fairness"
-
-    if robustness:  # the shape of kdaudit.analysis.robustness.RobustnessResult.to_dict()
-        rob: dict[str, Any] = {
-            "config": {
-                "attribute_name": attributes[0],
-                "n_samples": 5000,
-                "splits": ["in", "out"],
-                "reference_split": "in",
-                "reference_split_rule": "recognised in-distribution name",
-                "gap_definition": "reference_minus_worst_split",
-                "group_definition": "label x attribute",
-                "distillability_definition": "(gap(baseline) - gap(student)) / (gap(baseline) - gap(teacher))",
-                "contribution_definition": "gap(student) - gap(baseline)",
-                "min_group_size": 30,
-                "n_bootstrap": 1000,
-                "confidence": 0.95,
-                "seed": 0,
-            }
-        }
-        for role in roles:
-            rob[role] = {
-                "accuracy": _est(rng, 0.9, 0.01),
-                "gap": _est(rng, 0.12, 0.02),
-                "worst_group_accuracy": _est(rng, 0.7, 0.03),
-                "worst_group": {
-                    "label": 1,
-                    "group": SCRIPT if hostile else "b",
-                    "n": 40,
-                    "accuracy": 0.7,
-                    "small": False,
-                },
-                "by_split": [
-                    {"split": "in", "n": 4000, "accuracy": 0.92},
-                    {"split": "out" if not hostile else SCRIPT, "n": 1000, "accuracy": 0.8},
-                ],
-                "by_group": [
-                    {"label": lab, "group": g, "n": 500, "accuracy": 0.9, "small": False}
-                    for lab in (0, 1)
-                    for g in ("a", "b")
-                ],
-            }
-        rob["delta"] = {
-            p: {
-                k: _est(rng, 0.0, 0.02, p=True, lo=None)
-                for k in ("accuracy", "gap", "worst_group_accuracy")
-            }
-            for p in pairs
-        }
-        rob["distillability"] = {
-            **_est(rng, 0.6, 0.1, lo=None),
-            "gap_reduction_teacher": 0.05,
-            "gap_reduction_student": 0.03,
-            "n_dropped": 0,
-        }
-        if baseline:
-            rob["contribution"] = _est(rng, 0.02, 0.01, p=True, lo=None)
-        report["robustness"] = rob
-
-    if temperature_sweep:
-        rows = []
-        for t in (1, 2, 4, 5, 10, 20, 40):
-            rows.append(
-                {
-                    "temperature": float(t),
-                    "path": f"models/student_T{t}.onnx",
-                    "accuracy": _r(0.86 + 0.002 * min(t, 10)),
-                    "n_sc": int(min(t, 10) * 3),
-                    "n_tc": int(30 - min(t, 10) * 2),
-                    "demographic_parity_difference": _r(
-                        0.09 - 0.003 * min(t, 10) + 0.001 * max(0, t - 10)
-                    ),
-                    "equalized_odds_difference": _r(
-                        0.1 - 0.003 * min(t, 10) + 0.001 * max(0, t - 10)
-                    ),
-                    "lipschitz": _r(0.045 - 0.001 * min(t, 10)) if individual_fairness else None,
-                }
-            )
-        report["temperature_sweep"] = rows
-
-    if gate:
-        report["gate"] = {
-            "passed": False,
-            "judge": "upper_bound",
-            "checks": [
-                {
-                    "name": "max_accuracy_drop",
-                    "value": 0.033,
-                    "threshold": 0.02,
-                    "passed": False,
-                    "judged_on": "upper_bound",
-                    "detail": "teacher minus student accuracy, upper CI bound",
-                },
-                {
-                    "name": "max_dpd_increase",
-                    "value": 0.004,
-                    "threshold": 0.01,
-                    "passed": True,
-                    "judged_on": "upper_bound",
-                    "detail": f"worst attribute {SCRIPT}",
-                },
-            ],
-        }
-    return copy.deepcopy(report)
+    return copy.deepcopy(
+        _audit(
+            n_classes,
+            baseline,
+            individual_fairness,
+            robustness,
+            temperature_sweep,
+            gate,
+            hostile,
+            multi_run,
+            tuple(skip),
+            None if attributes is None else tuple(attributes),
+            seed,
+        )
+    )
 
 
 def all_variants() -> dict[str, dict[str, Any]]:
-    """Named fixtures covering each optional section on and off."""
+    """Named reports covering each optional section on and off."""
     return {
         "binary_full": make_report(temperature_sweep=True, gate=True),
         "binary_minimal": make_report(

@@ -106,9 +106,9 @@ def rendered():
 
 
 def test_table_covers_every_verdict(rendered):
-    verdicts = {gate_view(r["gate"])["verdict"] for r, _, _ in rendered.values()}
+    verdicts = {gate_view(r["gate"]).verdict for r, _, _ in rendered.values()}
     assert verdicts == {"pass", "fail", "inconclusive"}
-    checks = {c["verdict"] for r, _, _ in rendered.values() for c in gate_view(r["gate"])["checks"]}
+    checks = {c.verdict for r, _, _ in rendered.values() for c in gate_view(r["gate"]).checks}
     assert checks == {"pass", "fail", "inconclusive"}
 
 
@@ -118,16 +118,16 @@ def test_html_summary_cli_junit_agree_with_gate(rendered, case):
     gate = report["gate"]
     view = gate_view(gate)
     # overall verdict: one word everywhere
-    word = {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[view["verdict"]]
+    word = {"pass": "PASSED", "fail": "FAILED", "inconclusive": "INCONCLUSIVE"}[view.verdict]
     assert f"kdaudit gate {word}" in md.splitlines()[0]
-    badge = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[view["verdict"]]
+    badge = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[view.verdict]
     assert f'<div class="verdict-badge">{badge}</div>' in html
     lines = gate_lines(gate)
     assert lines[-1].startswith(f"gate: {word}")
-    if view["verdict"] == "inconclusive":
+    if view.verdict == "inconclusive":
         counted = "PASSED" if gate.get("release_ok", gate["passed"]) else "FAILED"
         assert f"counts as {counted}" in lines[-1]
-        assert f'on_inconclusive = "{view["on_inconclusive"]}"' in md.splitlines()[0] + html
+        assert f'on_inconclusive = "{view.on_inconclusive}"' in md.splitlines()[0] + html
     # every check: same verdict, same sentence, in every output
     rows = {
         name: verdict
@@ -135,31 +135,31 @@ def test_html_summary_cli_junit_agree_with_gate(rendered, case):
     }
     suite = ET.fromstring(junit_xml(gate).split("\n", 1)[1])
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    for c in view["checks"]:
-        sentence = c["sentence"]
+    for c in view.checks:
+        sentence = c.sentence
         if case[1] == "new":
             assert sentence.startswith("GATE-SENTENCE")  # the gate's words, verbatim
-        assert rows[c["name"]] == c["verdict"]
+        assert rows[c.name] == c.verdict
         assert str(escape(sentence)) in html
-        md_row = next(line for line in md.splitlines() if f"`{c['name']}`" in line)
-        assert c["verdict"] in md_row and md_escape(sentence, 400) in md_row
-        cli = next(line for line in lines if f" {c['name']}: " in line)
+        md_row = next(line for line in md.splitlines() if f"`{c.name}`" in line)
+        assert c.verdict in md_row and md_escape(sentence, 400) in md_row
+        cli = next(line for line in lines if f" {c.name}: " in line)
         assert cli.endswith(sentence)
         assert cli.startswith(
-            {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}[c["verdict"]]
+            {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}[c.verdict]
         )
-        tc = cases[c["name"]]
+        tc = cases[c.name]
         failure = tc.find("failure")
-        assert (failure is not None) == (not c.get("release_ok", c["passed"]))
+        assert (failure is not None) == (not c.release_ok)
         if failure is not None:
             assert failure.get("message") == sentence
     assert int(suite.find("testsuite").get("failures")) == sum(
-        1 for c in view["checks"] if not c.get("release_ok", c["passed"])
+        1 for c in view.checks if not c.release_ok
     )
     # findings never call OK (or a pass) what the gate did not pass
     for f in findings(report):
-        if f.check in {c["name"] for c in view["checks"]}:
-            verdict = next(c["verdict"] for c in view["checks"] if c["name"] == f.check)
+        if f.check in {c.name for c in view.checks}:
+            verdict = next(c.verdict for c in view.checks if c.name == f.check)
             assert f.label == f"Gate: {verdict}" or (
                 verdict == "pass" and f.severity != "good" and "Gate" not in f.label
             )
@@ -209,8 +209,8 @@ def test_old_gate_sentence_derived_from_judged_numbers():
     }
     assert "not evaluated (individual fairness was not computed)" in check_sentence(missing)
     view = gate_view({"passed": False, "checks": [check, missing]})
-    assert view["verdict"] == "fail" and view["on_inconclusive"] == "fail"
-    assert [c["verdict"] for c in view["checks"]] == ["fail", "fail"]
+    assert view.verdict == "fail" and view.on_inconclusive == "fail"
+    assert [c.verdict for c in view.checks] == ["fail", "fail"]
 
 
 def test_non_significant_change_never_tops_findings():
@@ -300,7 +300,7 @@ def test_sweep_series_and_axis():
     }
     series = figures.sweep_series(r)
     assert series["attribute"] == "sex"
-    assert [bool(x.get("main")) for x in series["rows"]].count(True) == 1
+    assert [bool(x.main) for x in series["rows"]].count(True) == 1
     html = render_html(r)
     assert "DPD (attribute sex)" in html and ">main</span>" in html
     fig, ax = plt.subplots()
@@ -341,7 +341,7 @@ def test_kdaudit_gate_prints_the_same_sentences_as_the_pages(tmp_path, capsys, s
     assert printed == gate_lines(gate)
     md = (tmp_path / "rep" / "summary.md").read_text()
     html = (tmp_path / "rep" / "report.html").read_text()
-    for c in gate_view(gate)["checks"]:
-        assert c["sentence"] in " ".join(printed)
-        assert md_escape(c["sentence"], 400) in md
-        assert str(escape(c["sentence"])) in html
+    for c in gate_view(gate).checks:
+        assert c.sentence in " ".join(printed)
+        assert md_escape(c.sentence, 400) in md
+        assert str(escape(c.sentence)) in html

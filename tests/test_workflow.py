@@ -119,8 +119,9 @@ def test_preprocess_strings_dicts_and_objects_give_the_same_audit(task):
 def test_passed_is_none_without_a_gate_and_the_cli_exits_0(task, tmp_path):
     r = kdaudit.compare(task["teacher"], task["student"], data=task["data"], options=opts())
     assert r.passed is None and r.gate is None and "gate=none" in repr(r)
-    r.apply_policy("default")
-    assert r.passed is r.data["gate"]["passed"]
+    judged = r.apply_policy("default")
+    assert r.gate is None and "gate" not in r.data  # a Report never changes
+    assert judged.passed is judged.data["gate"]["passed"]
     code = main(
         [
             "compare",
@@ -329,16 +330,16 @@ def test_policy_text_and_hash_are_recorded(full_report):
     gate = report.data["gate"]
     assert gate["policy_content"] == policy.read_text()
     assert gate["policy_sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
-    report.apply_policy("strict")
+    strict = report.apply_policy("strict")
+    assert report.data["gate"]["policy_content"] == policy.read_text()  # unchanged
     from importlib import resources
 
     shipped = resources.files("kdaudit.policies").joinpath("strict.toml").read_text("utf-8")
-    assert report.data["gate"]["policy_content"] == shipped
-    assert report.data["gate"]["policy_sha256"] == hashlib.sha256(shipped.encode()).hexdigest()
+    assert strict.data["gate"]["policy_content"] == shipped
+    assert strict.data["gate"]["policy_sha256"] == hashlib.sha256(shipped.encode()).hexdigest()
     from kdaudit.gate import Policy
 
-    report.apply_policy(Policy.from_dict({"max_accuracy_drop": 0.1}))
-    g = report.data["gate"]
+    g = report.apply_policy(Policy.from_dict({"max_accuracy_drop": 0.1})).data["gate"]
     assert (
         g["policy_format"] == "json" and json.loads(g["policy_content"])["max_accuracy_drop"] == 0.1
     )

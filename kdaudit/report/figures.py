@@ -10,13 +10,17 @@ escapes them as XML text.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from kdaudit.auditresult import AuditResult, ByKey, Estimate, SweepPoint, as_result
+from kdaudit.formatting import number
 from kdaudit.safety import isolate_matplotlib
+from kdaudit.vocab import ROLES
 
 isolate_matplotlib()  # no font cache under $HOME: kdaudit writes only --out, --junit, the cache
 
@@ -39,7 +43,7 @@ __all__ = [
 ]
 
 ROLE_COLORS = {"teacher": "#3b6fb6", "student": "#e07b39", "baseline": "#4f9d69"}
-ROLE_ORDER = ("teacher", "student", "baseline")
+ROLE_ORDER = ROLES
 _RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,
@@ -117,17 +121,11 @@ def _to_svg(fig: Any, name: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{name}" class="figure" ', 1)
 
 
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x)
-
-
 def _errorbar_panel(
     ax: Any,
     labels: Sequence[str],
     colors: Sequence[str],
-    ests: Sequence[dict[str, Any] | None],
+    ests: Sequence[Estimate | None],
     *,
     title: str,
     scale: float = 100.0,
@@ -137,7 +135,7 @@ def _errorbar_panel(
     """Points with CI error bars, one row per label (estimates plotted as given)."""
     ys = np.arange(len(labels))[::-1]
     for y, color, est in zip(ys, colors, ests, strict=True):
-        v = _num((est or {}).get("estimate", (est or {}).get("value")))
+        v = None if est is None else number(est.estimate if est.has("estimate") else est.value)
         if v is None:
             ax.text(
                 0.02,
@@ -149,7 +147,8 @@ def _errorbar_panel(
                 fontsize=8,
             )
             continue
-        lo, hi = _num((est or {}).get("ci_low")), _num((est or {}).get("ci_high"))
+        assert est is not None
+        lo, hi = number(est.ci_low), number(est.ci_high)
         if lo is not None and hi is not None:
             ax.errorbar(
                 [v * scale],
@@ -173,13 +172,13 @@ def _errorbar_panel(
     ax.grid(axis="y", visible=False)
 
 
-def accuracy_figure(report: dict[str, Any]) -> str | None:
+def accuracy_figure(report: AuditResult | Mapping[str, Any]) -> str | None:
     """Accuracy per model (bars) and each pair's accuracy change with its CI."""
-    acc = report.get("accuracy") or {}
-    roles = [r for r in ROLE_ORDER if _num(acc.get(r)) is not None]
+    r = as_result(report)
+    roles = [role for role in ROLE_ORDER if number(r.accuracy_of(role)) is not None]
     if not roles:
         return None
-    deltas = report.get("accuracy_delta") or {}
+    deltas = r.accuracy_delta
     with _style("accuracy"):
         fig, (ax1, ax2) = _subplots(
             1,
@@ -188,8 +187,8 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
             gridspec_kw={"width_ratios": [1, 1.25]},
         )
         ys = np.arange(len(roles))[::-1]
-        vals = [float(acc[r]) * 100 for r in roles]
-        ax1.barh(ys, vals, color=[ROLE_COLORS[r] for r in roles], height=0.6)
+        vals = [float(r.accuracy_of(role) or 0.0) * 100 for role in roles]
+        ax1.barh(ys, vals, color=[ROLE_COLORS[role] for role in roles], height=0.6)
         for y, v in zip(ys, vals, strict=True):
             ax1.text(v, y, f" {v:.1f}%", va="center", fontsize=8)
         ax1.set_yticks(ys, roles)
@@ -198,12 +197,12 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
         ax1.set_xlabel("%")
         ax1.grid(axis="y", visible=False)
         if deltas:
-            names = list(deltas)
+            names = list(deltas.keys())
             _errorbar_panel(
                 ax2,
                 [n.replace("_vs_", " → ") for n in names],
                 [ROLE_COLORS[n.split("_vs_")[1]] for n in names],
-                [deltas[n] for n in names],
+                list(deltas),
                 title="Accuracy change (B − A), 95% CI",
                 zero_line=True,
                 unit="percentage points",
@@ -214,12 +213,15 @@ def accuracy_figure(report: dict[str, Any]) -> str | None:
         return _to_svg(fig, "accuracy")
 
 
-def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> str | None:
+def fairness_figure(
+    report: AuditResult | Mapping[str, Any], attribute: str, index: int = 0
+) -> str | None:
     """DPD and EOD per model for one sensitive attribute, with CI error bars."""
-    entry = (report.get("group_fairness") or {}).get(attribute)
-    if not entry:
+    entry = as_result(report).group_fairness.of(attribute)
+    if entry is None or not (entry.key_order or entry.extra):
         return None
-    roles = [r for r in ROLE_ORDER if isinstance(entry.get(r), dict)]
+    by_role = {r: m for r in ROLE_ORDER if (m := entry.role(r)) is not None}
+    roles = list(by_role)
     if not roles:
         return None
     with _style(f"fairness-{index}"):
@@ -236,13 +238,15 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
                 ax,
                 roles,
                 [ROLE_COLORS[r] for r in roles],
-                [entry[r].get(metric) for r in roles],
+                [by_role[r].metric(metric) for r in roles],
                 title=title + " (%)",
                 unit="%",
             )
             ys = np.arange(len(roles))[::-1]
             for y, r in zip(ys, roles, strict=True):
-                floor = _num(((entry[r].get(metric) or {}).get("noise_floor") or {}).get("ci_high"))
+                est = by_role[r].metric(metric)
+                noise = None if est is None else est.noise_floor
+                floor = None if noise is None else number(noise.ci_high)
                 if floor is not None:  # how large the metric gets under random groups
                     ax.plot(
                         [0, floor * 100],
@@ -257,23 +261,24 @@ def fairness_figure(report: dict[str, Any], attribute: str, index: int = 0) -> s
         return _to_svg(fig, f"fairness-{index}")
 
 
-def lipschitz_figure(report: dict[str, Any]) -> str | None:
+def lipschitz_figure(report: AuditResult | Mapping[str, Any]) -> str | None:
     """Individual-fairness I(f) per model with CI error bars.
 
     Uses the unit-free ``lipschitz_normalized`` when every model has it (raw
     distance units otherwise). The axis spans the intervals, not 0..max, so that
     differences between models stay visible.
     """
-    ind = report.get("individual_fairness") or {}
-    roles = [r for r in ROLE_ORDER if isinstance(ind.get(r), dict)]
+    ind = as_result(report).individual_fairness
+    by_role = {r: m for r in ROLE_ORDER if ind is not None and (m := ind.role(r)) is not None}
+    roles = list(by_role)
     if not roles:
         return None
     key = (
         "lipschitz_normalized"
-        if all(isinstance(ind[r].get("lipschitz_normalized"), dict) for r in roles)
+        if all(m.lipschitz_normalized is not None for m in by_role.values())
         else "lipschitz"
     )
-    ests = [ind[r].get(key) for r in roles]
+    ests: list[Estimate | None] = [getattr(by_role[r], key) for r in roles]
     with _style("lipschitz"):
         fig, ax = _subplots(figsize=(5.6, 0.9 + 0.42 * len(roles)))
         unit = (
@@ -294,7 +299,7 @@ def lipschitz_figure(report: dict[str, Any]) -> str | None:
             v
             for e in ests
             for k in ("ci_low", "ci_high", "estimate", "value")
-            if (v := _num((e or {}).get(k))) is not None
+            if e is not None and (v := number(getattr(e, k))) is not None
         ]
         if vals:
             lo, hi = min(vals), max(vals)
@@ -323,7 +328,7 @@ def heatmap_classes(matrix: Sequence[Sequence[int]], max_classes: int) -> list[i
 
 
 def disagreement_heatmap(
-    report: dict[str, Any],
+    report: AuditResult | Mapping[str, Any],
     pair: str,
     *,
     class_names: Sequence[Any],
@@ -331,8 +336,8 @@ def disagreement_heatmap(
     index: int = 0,
 ) -> str | None:
     """P1-style heatmap of (A's prediction, B's prediction) counts, diagonal excluded."""
-    entry = (report.get("class_shift") or {}).get(pair) or {}
-    matrix = entry.get("disagreement_matrix")
+    entry = as_result(report).class_shift.of(pair)
+    matrix = None if entry is None else entry.disagreement_matrix
     if not matrix or len(matrix) < 2:
         return None
     keep = heatmap_classes(matrix, max_classes)
@@ -390,87 +395,98 @@ _SWEEP_PANELS = (
 
 def _pair(x: Any) -> tuple[float, float] | None:
     if isinstance(x, (list, tuple)) and len(x) == 2:
-        lo, hi = _num(x[0]), _num(x[1])
+        lo, hi = number(x[0]), number(x[1])
         if lo is not None and hi is not None:
             return lo, hi
     return None
 
 
-def _worst(report: dict[str, Any], role: str, metric: str) -> float | None:
-    vals = [
-        v
-        for e in (report.get("group_fairness") or {}).values()
-        if (v := _num(((e.get(role) or {}).get(metric) or {}).get("value"))) is not None
-    ]
+def _worst(r: AuditResult, role: str, metric: str) -> float | None:
+    vals = []
+    for entry in r.group_fairness:
+        numbers = entry.role(role)
+        est = None if numbers is None else numbers.metric(metric)
+        if est is not None and (v := number(est.value)) is not None:
+            vals.append(v)
     return max(vals) if vals else None
 
 
-def sweep_series(report: dict[str, Any]) -> dict[str, Any]:
+def _lipschitz_value(r: AuditResult, role: str) -> Any:
+    ind = r.individual_fairness
+    numbers = None if ind is None else ind.role(role)
+    lip = None if numbers is None else numbers.lipschitz
+    return None if lip is None else lip.value
+
+
+def sweep_series(report: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
     """What the sweep figure and table show, read from the report (nothing computed).
 
-    Returns ``rows`` (sorted by T; the main student included, flagged ``main``),
-    ``reference`` (``{"teacher": {...}, "baseline": {...}}`` values per metric),
-    ``attribute`` (the sensitive attribute the DPD/EOD columns refer to, or None) and
-    ``lipschitz_key`` ("lipschitz_normalized" when every row has it). Reports from
-    before the sweep carried its main student and references get them from the
+    Returns ``rows`` (sweep points sorted by T; the main student included, flagged
+    ``main``), ``reference`` (teacher and baseline values per metric, as keyed sweep
+    points), ``attribute`` (the sensitive attribute the DPD/EOD columns refer to, or
+    None) and ``lipschitz_key`` ("lipschitz_normalized" when every row has it). Reports
+    from before the sweep carried its main student and references get them from the
     report's own fields (the student's temperature, accuracy, #TC/#SC, worst-attribute
     DPD/EOD and I(f)).
     """
-    rows = [
-        dict(r)
-        for r in report.get("temperature_sweep") or []
-        if _num(r.get("temperature")) is not None
-    ]
-    student = (report.get("models") or {}).get("student") or {}
-    t_main = _num(student.get("temperature"))
-    if rows and not any(r.get("main") for r in rows):
-        for r in rows:  # the audited student was one of the swept files
-            if student.get("path") and student.get("path") in (r.get("paths") or []):
-                r["main"] = True
+    r = as_result(report)
+    rows = [p for p in r.temperature_sweep if number(p.temperature) is not None]
+    student = r.models.of("student")
+    t_main = None if student is None else number(student.temperature)
+    if rows and not any(p.main for p in rows):
+        path = None if student is None else student.path
+        rows = [  # the audited student was one of the swept files
+            dataclasses.replace(p, main=True) if path and path in (p.paths or ()) else p
+            for p in rows
+        ]
     if (
         rows
-        and not any(r.get("main") for r in rows)
+        and not any(p.main for p in rows)
         and t_main is not None
-        and not any(_num(r.get("temperature")) == t_main for r in rows)
+        and not any(number(p.temperature) == t_main for p in rows)
     ):
-        cs = report.get("class_shift") or {}
-        ind = report.get("individual_fairness") or {}
+        tvs, bvs = r.class_shift.of("teacher_vs_student"), r.class_shift.of("baseline_vs_student")
         rows.append(
-            {
-                "temperature": t_main,
-                "main": True,
-                "accuracy": (report.get("accuracy") or {}).get("student"),
-                "n_tc": (cs.get("teacher_vs_student") or {}).get("n_significant"),
-                "n_sc": (cs.get("baseline_vs_student") or {}).get("n_significant"),
-                "demographic_parity_difference": _worst(
-                    report, "student", "demographic_parity_difference"
-                ),
-                "equalized_odds_difference": _worst(report, "student", "equalized_odds_difference"),
-                "lipschitz": ((ind.get("student") or {}).get("lipschitz") or {}).get("value"),
-            }
+            SweepPoint.from_dict(
+                {
+                    "temperature": t_main,
+                    "main": True,
+                    "accuracy": r.accuracy_of("student"),
+                    "n_tc": None if tvs is None else tvs.n_significant,
+                    "n_sc": None if bvs is None else bvs.n_significant,
+                    "demographic_parity_difference": _worst(
+                        r, "student", "demographic_parity_difference"
+                    ),
+                    "equalized_odds_difference": _worst(r, "student", "equalized_odds_difference"),
+                    "lipschitz": _lipschitz_value(r, "student"),
+                }
+            )
         )
-    rows.sort(key=lambda r: float(r["temperature"]))
-    reference = report.get("temperature_sweep_reference")
-    if not isinstance(reference, dict):
-        reference = {}
-        ind = report.get("individual_fairness") or {}
-        for role in ("teacher", "baseline"):
-            if role not in (report.get("models") or {}):
-                continue
-            reference[role] = {
-                "accuracy": (report.get("accuracy") or {}).get(role),
-                "demographic_parity_difference": _worst(
-                    report, role, "demographic_parity_difference"
-                ),
-                "equalized_odds_difference": _worst(report, role, "equalized_odds_difference"),
-                "lipschitz": ((ind.get(role) or {}).get("lipschitz") or {}).get("value"),
-            }
-    attrs = {r.get("attribute") for r in rows if r.get("attribute")}
-    gf = list(report.get("group_fairness") or {})
+    rows.sort(key=lambda p: float(p.temperature or 0.0))
+    reference: ByKey[SweepPoint] = r.temperature_sweep_reference
+    malformed = any(k == "temperature_sweep_reference" for k, _ in r.extra)
+    if malformed or not r.has("temperature_sweep_reference"):
+        reference = ByKey(
+            SweepPoint.from_keyed(
+                role,
+                {
+                    "accuracy": r.accuracy_of(role),
+                    "demographic_parity_difference": _worst(
+                        r, role, "demographic_parity_difference"
+                    ),
+                    "equalized_odds_difference": _worst(r, role, "equalized_odds_difference"),
+                    "lipschitz": _lipschitz_value(r, role),
+                },
+            )
+            for role in ("teacher", "baseline")
+            if role in r.models
+        )
+    attrs = {p.attribute for p in rows if p.attribute}
+    gf = r.group_fairness.keys()
     attribute = attrs.pop() if len(attrs) == 1 else (gf[0] if len(gf) == 1 else None)
     lip = (
         "lipschitz_normalized"
-        if rows and all(_num(r.get("lipschitz_normalized")) is not None for r in rows)
+        if rows and all(number(p.lipschitz_normalized) is not None for p in rows)
         else "lipschitz"
     )
     return {"rows": rows, "reference": reference, "attribute": attribute, "lipschitz_key": lip}
@@ -495,7 +511,7 @@ def _temperature_axis(ax: Any, t: Sequence[float]) -> None:
         ax.set_xlim(lo - pad, hi + pad)
 
 
-def sweep_figure(report: dict[str, Any]) -> str | None:
+def sweep_figure(report: AuditResult | Mapping[str, Any]) -> str | None:
     """Accuracy, #SC, #TC, DPD, EOD and I(f) against the distillation temperature.
 
     The main student is drawn as a larger marker on the curve; teacher and baseline as
@@ -506,7 +522,7 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
     rows = series["rows"]
     if not rows:
         return None
-    t = [float(r["temperature"]) for r in rows]
+    t = [float(p.temperature) for p in rows]
     attr = series["attribute"]
     lip = series["lipschitz_key"]
     panels: list[tuple[str, str, float, bool]] = []
@@ -526,9 +542,9 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
         for ax, (key, title, scale, integer) in zip(axes.flat, panels, strict=True):
             ax.set_title(title, loc="left")
             pts = [
-                (ti, v, _pair(r.get(f"{key}_ci")), bool(r.get("main")))
-                for ti, r in zip(t, rows, strict=True)
-                if (v := _num(r.get(key))) is not None
+                (ti, v, _pair(p.column(f"{key}_ci")), bool(p.main))
+                for ti, p in zip(t, rows, strict=True)
+                if (v := number(p.column(key))) is not None
             ]
             if not pts:
                 ax.text(
@@ -571,13 +587,14 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
                 )[0]
                 if main:
                     handles.setdefault("main student", hm)
-            for role, ref in (series["reference"] or {}).items():
-                v = _num((ref or {}).get(key))
+            for ref in series["reference"]:
+                role = ref.role
+                v = number(ref.column(key))
                 if v is None or role not in ROLE_COLORS:
                     continue
                 hr = ax.axhline(v * scale, color=ROLE_COLORS[role], lw=1.1, ls="--", zorder=1)
                 handles.setdefault(role, hr)
-                ci = _pair((ref or {}).get(f"{key}_ci"))
+                ci = _pair(ref.column(f"{key}_ci"))
                 if ci is not None:
                     ax.axhspan(
                         ci[0] * scale,
@@ -611,29 +628,29 @@ def sweep_figure(report: dict[str, Any]) -> str | None:
 
 
 def group_rates_figure(
-    report: dict[str, Any], attribute: str, index: int = 0, max_groups: int = 12
+    report: AuditResult | Mapping[str, Any], attribute: str, index: int = 0, max_groups: int = 12
 ) -> str | None:
     """Per-group selection rate, TPR and FPR (binary) or accuracy (multi-class) per model.
 
     Each point carries its interval (``<rate>_ci`` of the group record) when the report
     has one. At most ``max_groups`` groups, in the report's order.
     """
-    entry = (report.get("group_fairness") or {}).get(attribute)
-    if not entry:
+    entry = as_result(report).group_fairness.of(attribute)
+    if entry is None or not (entry.key_order or entry.extra):
         return None
-    roles = [r for r in ROLE_ORDER if isinstance(entry.get(r), dict)]
+    rows = {r: m.by_group for r in ROLE_ORDER if (m := entry.role(r)) is not None}
+    roles = list(rows)
     if not roles:
         return None
-    rows = {r: entry[r].get("by_group") or [] for r in roles}
     groups: list[str] = []
     for r in roles:
         for g in rows[r]:
-            if g.get("group") not in groups:
-                groups.append(str(g.get("group")))
+            if g.group not in groups:
+                groups.append(str(g.group))
     groups = groups[:max_groups]
     if not groups:
         return None
-    binary = any(_num(g.get("selection_rate")) is not None for r in roles for g in rows[r])
+    binary = any(number(g.selection_rate) is not None for r in roles for g in rows[r])
     keys = (
         (
             ("selection_rate", "Selection rate"),
@@ -643,7 +660,7 @@ def group_rates_figure(
         if binary
         else (("accuracy", "Accuracy"),)
     )
-    by = {r: {str(g.get("group")): g for g in rows[r]} for r in roles}
+    by = {r: {str(g.group): g for g in rows[r]} for r in roles}
     n = len(groups)
     with _style(f"rates-{index}"):
         fig, axes = _subplots(
@@ -658,11 +675,11 @@ def group_rates_figure(
         for ax, (key, title) in zip(axes[0], keys, strict=True):
             for off, role in zip(offsets, roles, strict=True):
                 for y, grp in zip(ys, groups, strict=True):
-                    g = by[role].get(grp) or {}
-                    v = _num(g.get(key))
-                    if v is None:
+                    rates = by[role].get(grp)
+                    v = None if rates is None else number(getattr(rates, key))
+                    if rates is None or v is None:
                         continue
-                    ci = _pair(g.get(f"{key}_ci"))
+                    ci = _pair(getattr(rates, f"{key}_ci"))
                     color = ROLE_COLORS[role]
                     if ci is not None:
                         ax.errorbar(
@@ -698,7 +715,7 @@ def group_rates_figure(
 
 
 def class_accuracy_figure(
-    report: dict[str, Any], *, class_names: Any = str, max_classes: int = 25
+    report: AuditResult | Mapping[str, Any], *, class_names: Any = str, max_classes: int = 25
 ) -> str | None:
     """Per-class accuracy of teacher, student and baseline (the study's view).
 
@@ -707,17 +724,20 @@ def class_accuracy_figure(
     more than ``max_classes`` classes, those with the largest teacher-student gap (a
     display choice) are shown, in class order.
     """
-    cs = report.get("class_shift") or {}
-    ts = (cs.get("teacher_vs_student") or {}).get("per_class") or []
+    cs = as_result(report).class_shift
+    tvs, bvs = cs.of("teacher_vs_student"), cs.of("baseline_vs_student")
+    ts = tvs.per_class if tvs is not None else ()
     if not ts:
         return None
-    bs = {r.get("class"): r for r in (cs.get("baseline_vs_student") or {}).get("per_class") or []}
+    bs = {r.class_: r for r in (bvs.per_class if bvs is not None else ())}
     series: dict[str, list[float | None]] = {
-        "teacher": [_num(r.get("acc_a")) for r in ts],
-        "student": [_num(r.get("acc_b")) for r in ts],
+        "teacher": [number(r.acc_a) for r in ts],
+        "student": [number(r.acc_b) for r in ts],
     }
     if bs:
-        series["baseline"] = [_num((bs.get(r.get("class")) or {}).get("acc_a")) for r in ts]
+        series["baseline"] = [
+            None if (b := bs.get(r.class_)) is None else number(b.acc_a) for r in ts
+        ]
     idx = list(range(len(ts)))
     if len(ts) > max_classes:
         gap = [
@@ -725,7 +745,7 @@ def class_accuracy_figure(
             for a, b in zip(series["teacher"], series["student"], strict=True)
         ]
         idx = sorted(sorted(idx, key=lambda i: -gap[i])[:max_classes])
-    labels = [_label(class_names(ts[i].get("class")), 14) for i in idx]
+    labels = [_label(class_names(ts[i].class_), 14) for i in idx]
     k = len(idx)
     with _style("class-accuracy"):
         fig, ax = _subplots(figsize=(7.6, 2.4 + 0.06 * k))

@@ -11,9 +11,8 @@ figures are SVG produced by matplotlib, which escapes text as XML.
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -21,8 +20,21 @@ import jinja2
 from markupsafe import Markup
 
 from kdaudit import formatting as fmt
+from kdaudit.auditresult import (
+    AuditResult,
+    ClassFairness,
+    ClassShiftRow,
+    Estimate,
+    JsonMap,
+    Node,
+    Provenance,
+    as_result,
+    thaw,
+)
+from kdaudit.formatting import number
 from kdaudit.report.precompile import PrecompiledLoader
 from kdaudit.report.words import Finding, findings, gate_view, uncertain
+from kdaudit.vocab import ROLES
 
 
 class _LazyFigures:
@@ -56,7 +68,6 @@ PAIR_LABELS = {
     "baseline_vs_student": "baseline → student (#SC)",
     "teacher_vs_baseline": "teacher → baseline",
 }
-ROLES = ("teacher", "student", "baseline")
 FULL_TABLE_MAX_CLASSES = 60
 SIGNIFICANT_ROWS_MAX = 150
 SHIFTED_ROWS = 25
@@ -68,20 +79,14 @@ DASH = "—"
 
 # --------------------------------------------------------------------------- formatting
 # One number style (kdaudit.formatting); these names stay for templates and callers.
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def fmt_pct(x: Any, digits: int = 1) -> str:
     """A fraction as a percentage (``0.912`` -> ``"91.2%"``); undefined -> dash."""
-    return fmt.pct(_num(x), digits)
+    return fmt.pct(number(x), digits)
 
 
 def fmt_pp(x: Any, digits: int = 1, *, sign: bool = True) -> str:
     """A change as signed percentage points (``-0.018`` -> ``"-1.8 pp"``); a margin unsigned."""
-    v = _num(x)
+    v = number(x)
     if v is None or sign:
         return fmt.pp(v, digits)
     return f"{100.0 * v:.{digits}f} pp"
@@ -93,19 +98,23 @@ def fmt_num(x: Any, digits: int = 3) -> str:
         return "yes" if x else "no"
     if isinstance(x, int):
         return fmt.count(x)
-    return fmt.num(_num(x), digits)
+    return fmt.num(number(x), digits)
 
 
 def fmt_p(x: Any) -> str:
     """A p-value: ``"p = 0.012"``, ``"p < 0.001"``; undefined -> dash."""
-    return fmt.pval(_num(x))
+    return fmt.pval(number(x))
 
 
 def _ci(est: Any, fmt_one: Callable[[Any], str]) -> str:
+    if isinstance(est, Estimate):
+        if number(est.ci_low) is None or number(est.ci_high) is None:
+            return ""
+        return f"[{fmt_one(est.ci_low)}, {fmt_one(est.ci_high)}]"
     if (
         not isinstance(est, dict)
-        or _num(est.get("ci_low")) is None
-        or _num(est.get("ci_high")) is None
+        or number(est.get("ci_low")) is None
+        or number(est.get("ci_high")) is None
     ):
         return ""
     return f"[{fmt_one(est['ci_low'])}, {fmt_one(est['ci_high'])}]"
@@ -119,16 +128,17 @@ def _pair_ci(x: Any, unit: str = "%") -> str:
     """A ``[low, high]`` list field (per-group rates, sweep points) as ``[a, b]``."""
     if not isinstance(x, (list, tuple)) or len(x) != 2:
         return ""
-    lo, hi = _num(x[0]), _num(x[1])
+    lo, hi = number(x[0]), number(x[1])
     if lo is None or hi is None:
         return ""
     return fmt.ci(lo, hi, unit=unit)
 
 
-def class_namer(report: dict[str, Any]) -> Callable[[Any], str]:
+def class_namer(report: AuditResult | Mapping[str, Any]) -> Callable[[Any], str]:
     """Map a class index to its name (``data.class_names`` when the report has them)."""
-    names = (report.get("data") or {}).get("class_names")
-    if not isinstance(names, (list, tuple)) or not names:
+    result = as_result(report)
+    names = None if result.data is None else result.data.class_names
+    if not isinstance(names, tuple) or not names:
         return str
 
     def name(c: Any) -> str:
@@ -201,7 +211,9 @@ def _is_estimate(v: Any) -> bool:
     return isinstance(v, dict) and "value" in v and set(v) <= _ESTIMATE_KEYS
 
 
-def _fmt_estimate(v: dict[str, Any]) -> Markup:
+def _fmt_estimate(v: Estimate | dict[str, Any]) -> Markup:
+    if isinstance(v, Estimate):
+        v = v.to_dict()  # the same few keys, whether typed or from a free-form section
     if v.get("value") is None:
         return Markup('<span class="undef" title="{}">{}</span>').format(
             v.get("undefined_reason") or "undefined", DASH
@@ -214,6 +226,8 @@ def _fmt_estimate(v: dict[str, Any]) -> Markup:
 
 def tree_html(value: Any, depth: int = 0) -> Markup:
     """Render any JSON value as escaped HTML (used for free-form sections)."""
+    if isinstance(value, (Node, JsonMap)):
+        value = thaw(value)
     if _is_estimate(value):
         return _fmt_estimate(value)
     if isinstance(value, dict):
@@ -258,23 +272,29 @@ def tree_html(value: Any, depth: int = 0) -> Markup:
 
 
 # --------------------------------------------------------------------------- view model
-def _abs_change(row: dict[str, Any]) -> float:
-    a, b = _num(row.get("acc_a")), _num(row.get("acc_b"))
+def _abs_change(row: ClassShiftRow) -> float:
+    a, b = number(row.acc_a), number(row.acc_b)
     return abs(b - a) if a is not None and b is not None else -1.0
 
 
-def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _newly_wrong(row: ClassShiftRow) -> int:
+    n = row.newly_wrong
+    return n if isinstance(n, int) else 0
+
+
+def _class_shift_view(result: AuditResult, namer: Callable[[Any], str]) -> list[dict[str, Any]]:
     views = []
-    for index, (pair, entry) in enumerate((report.get("class_shift") or {}).items()):
-        per_class = list(entry.get("per_class") or [])
+    for index, entry in enumerate(result.class_shift):
+        pair = entry.pair
+        per_class = list(entry.per_class)
         n = len(per_class)
-        n_sig = sum(1 for r in per_class if r.get("significant"))
+        n_sig = sum(1 for r in per_class if r.significant)
         if n <= FULL_TABLE_MAX_CLASSES:
             rows, selection = per_class, f"all {n} classes"
         else:
             sig = sorted(
-                (r for r in per_class if r.get("significant")),
-                key=lambda r: (_num(r.get("p_adjusted")) or 1.0, -_abs_change(r)),
+                (r for r in per_class if r.significant),
+                key=lambda r: (number(r.p_adjusted) or 1.0, -_abs_change(r)),
             )
             shown = sig[:SIGNIFICANT_ROWS_MAX]
             ids = {id(r) for r in shown}
@@ -288,15 +308,10 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"(every class is in report.json)"
             )
         newly = sorted(
-            (
-                r
-                for r in per_class
-                if isinstance(r.get("newly_wrong"), int) and r["newly_wrong"] > 0
-            ),
-            key=lambda r: -r["newly_wrong"],
+            (r for r in per_class if isinstance(r.newly_wrong, int) and _newly_wrong(r) > 0),
+            key=lambda r: -_newly_wrong(r),
         )[:10]
-        namer = class_namer(report)
-        names = [namer(r.get("class")) for r in per_class]
+        names = [namer(r.class_) for r in per_class]
         a, b = pair.split("_vs_")
         views.append(
             {
@@ -310,37 +325,36 @@ def _class_shift_view(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "n_classes": n,
                 "n_sig_rows": n_sig,
                 "newly_wrong": newly,
-                "multi_run": entry.get("mode") == "multi_run",
+                "multi_run": entry.mode == "multi_run",
                 "heatmap": figures.disagreement_heatmap(
-                    report, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
+                    result, pair, class_names=names, max_classes=HEATMAP_MAX_CLASSES, index=index
                 )
                 if n > 1
                 else None,
-                "heatmap_partial": len(entry.get("disagreement_matrix") or [])
-                > HEATMAP_MAX_CLASSES,
+                "heatmap_partial": len(entry.disagreement_matrix or ()) > HEATMAP_MAX_CLASSES,
             }
         )
     return views
 
 
-def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _eod_value(c: ClassFairness) -> float:
+    eod = c.equalized_odds_difference
+    return number(None if eod is None else eod.value) or -1.0
+
+
+def _fairness_view(result: AuditResult) -> list[dict[str, Any]]:
     views = []
-    for index, (attr, entry) in enumerate((report.get("group_fairness") or {}).items()):
-        roles = [r for r in ROLES if isinstance(entry.get(r), dict)]
+    for index, entry in enumerate(result.group_fairness):
+        attr = entry.attribute
+        by_role = [(r, m) for r in ROLES if (m := entry.role(r)) is not None]
+        roles = [r for r, _ in by_role]
         # an ordered set: a membership test in a list is quadratic in the number of groups
-        groups = list(
-            dict.fromkeys(g.get("group") for r in roles for g in entry[r].get("by_group") or [])
-        )
-        by_group = {r: {g.get("group"): g for g in entry[r].get("by_group") or []} for r in roles}
+        groups = list(dict.fromkeys(g.group for _, m in by_role for g in m.by_group))
+        by_group = {r: {g.group: g for g in m.by_group} for r, m in by_role}
+        student = entry.role("student")
         per_class = None
-        student = entry.get("student") or {}
-        if student.get("per_class"):
-            per_class = sorted(
-                student["per_class"],
-                key=lambda c: (
-                    -(_num((c.get("equalized_odds_difference") or {}).get("value")) or -1.0)
-                ),
-            )[:10]
+        if student is not None and student.per_class:
+            per_class = sorted(student.per_class, key=lambda c: -_eod_value(c))[:10]
         views.append(
             {
                 "attr": attr,
@@ -350,15 +364,15 @@ def _fairness_view(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "groups": groups[:GROUP_ROWS_MAX],
                 "n_groups": len(groups),
                 "by_group": by_group,
-                "delta": entry.get("delta") or {},
-                "flagged": entry.get("groups_flagged") or [],
+                "delta": entry.delta,
+                "flagged": entry.groups_flagged or (),
                 "per_class_top": per_class,
-                "n_per_class": len(student.get("per_class") or []),
-                "figure": figures.fairness_figure(report, attr, index),
-                "rates_figure": figures.group_rates_figure(report, attr, index),
+                "n_per_class": len(student.per_class) if student is not None else 0,
+                "figure": figures.fairness_figure(result, attr, index),
+                "rates_figure": figures.group_rates_figure(result, attr, index),
                 "has_noise_floor": any(
-                    isinstance((entry[r].get(k) or {}).get("noise_floor"), dict)
-                    for r in roles
+                    (est := m.metric(k)) is not None and est.noise_floor is not None
+                    for _, m in by_role
                     for k, _, _ in _METRICS
                 ),
             }
@@ -406,7 +420,7 @@ def _environment() -> jinja2.Environment:
         pval=fmt_p,
         tree=tree_html,
         est=_fmt_estimate,
-        signed=lambda x: fmt.signed_num(_num(x)),
+        signed=lambda x: fmt.signed_num(number(x)),
     )
     env.globals.update(
         ci_pp=_ci_pp,
@@ -417,49 +431,51 @@ def _environment() -> jinja2.Environment:
         pair_ci=_pair_ci,
         PAIR_LABELS=PAIR_LABELS,
         METRICS=_METRICS,
-        num_or_none=_num,
+        num_or_none=number,
     )
     return env
 
 
-def _context(report: dict[str, Any]) -> dict[str, Any]:
-    roles = [r for r in ROLES if r in (report.get("models") or {})]
+def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
+    """What the templates read: ``r`` is the typed result; ``report`` (its JSON) feeds the
+    figures, the generic tree of free-form sections and the list of undefined values."""
+    roles = [r for r in ROLES if r in result.models]
+    rob = result.robustness
     undefined, n_undefined = undefined_values(report)
-    namer = class_namer(report)
-    ind = report.get("individual_fairness") or {}
+    namer = class_namer(result)
+    ind = result.individual_fairness
+    ind_roles = [m for r in ROLES if ind is not None and (m := ind.role(r)) is not None]
     lip_key = (
         "lipschitz_normalized"
-        if ind
-        and all(
-            isinstance(ind[r].get("lipschitz_normalized"), dict)
-            for r in ROLES
-            if isinstance(ind.get(r), dict)
-        )
+        if ind is not None
+        and ind.key_order
+        and all(m.lipschitz_normalized is not None for m in ind_roles)
         else "lipschitz"
     )
     return {
-        "r": report,
+        "r": result,
         "roles": roles,
-        "gate": gate_view(report.get("gate")),
-        "findings": findings(report, class_names=namer),
+        "gate": gate_view(result.gate),
+        "findings": findings(result, class_names=namer),
         "cname": namer,
-        "accuracy_figure": figures.accuracy_figure(report),
-        "class_accuracy_figure": figures.class_accuracy_figure(report, class_names=namer),
-        "class_shift": _class_shift_view(report),
-        "fairness": _fairness_view(report),
-        "individual": report.get("individual_fairness"),
+        "accuracy_figure": figures.accuracy_figure(result),
+        "class_accuracy_figure": figures.class_accuracy_figure(result, class_names=namer),
+        "class_shift": _class_shift_view(result, namer),
+        "fairness": _fairness_view(result),
+        "individual": ind if ind is not None and ind.key_order else None,
         "lip_key": lip_key,
-        "lipschitz_figure": figures.lipschitz_figure(report),
-        "robustness": report.get("robustness"),
-        "sweep": report.get("temperature_sweep"),
-        "sweep_view": figures.sweep_series(report) if report.get("temperature_sweep") else None,
-        "sweep_figure": figures.sweep_figure(report),
+        "lipschitz_figure": figures.lipschitz_figure(result),
+        "robustness": rob if rob is not None and rob.key_order else None,
+        # free-form settings and sections, shown as given (the tree filter walks their JSON)
+        "rob_config": (report.get("robustness") or {}).get("config") or {},
+        "cft": report.get("counterfactual_text"),
+        "sweep": result.temperature_sweep,
+        "sweep_view": figures.sweep_series(result) if result.temperature_sweep else None,
+        "sweep_figure": figures.sweep_figure(result),
         "undefined": undefined,
         "undefined_groups": undefined_groups(report),
         "n_undefined": n_undefined,
-        "skipped": report.get("skipped") or {},
-        "warnings": report.get("warnings") or [],
-        "provenance": report.get("provenance") or {},
+        "provenance": result.provenance or Provenance(),
         "config": report.get("config") or {},
     }
 
@@ -478,13 +494,13 @@ def _mark_svgs(ctx: dict[str, Any]) -> None:
                 view[key] = Markup(view[key])
 
 
-def render_html(report: dict[str, Any], *, validate: bool = True) -> str:
-    """Render report.html for a report dict.
+def render_html(report: AuditResult | Mapping[str, Any], *, validate: bool = True) -> str:
+    """Render report.html for an audit result.
 
     Parameters
     ----------
-    report : dict
-        A JSON-native report dict (schema_version "1").
+    report : AuditResult or dict
+        The audit result, or a JSON-native report dict (schema_version "1").
     validate : bool
         Check the dict against the schema first (``write_report`` already does).
 
@@ -493,11 +509,13 @@ def render_html(report: dict[str, Any], *, validate: bool = True) -> str:
     str
         One self-contained HTML document.
     """
+    result = as_result(report)
+    data = result.to_dict()  # the sections the page still walks by key (see _context)
     if validate:
         from kdaudit.report.schema import validate_report
 
-        validate_report(report)
-    ctx = _context(report)
+        validate_report(data)
+    ctx = _context(result, data)
     _mark_svgs(ctx)
     return _environment().get_template("report.html.j2").render(**ctx)
 

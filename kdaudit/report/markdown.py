@@ -7,11 +7,22 @@ Strings from data (paths, attribute, group and class names) pass through
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+from kdaudit.auditresult import (
+    AuditConfig,
+    AuditResult,
+    ByKey,
+    DataInfo,
+    ModelInfo,
+    RoleAccuracy,
+    as_result,
+)
 from kdaudit.formatting import pct, pval, with_ci
 from kdaudit.report.html import PAIR_LABELS, class_namer
 from kdaudit.report.words import findings, gate_view, uncertain
+from kdaudit.vocab import ROLES
 
 __all__ = ["MAX_LINES", "md_code", "md_escape", "render_summary"]
 
@@ -20,7 +31,6 @@ MAX_LINES = 39
 # stay readable; what could open emphasis, links, code or table cells is escaped
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~>])")
 _MAX_ATTRS = 3
-_ROLES = ("teacher", "student", "baseline")
 
 
 def md_escape(text: Any, width: int = 80) -> str:
@@ -46,39 +56,38 @@ def md_code(text: Any, width: int = 60) -> str:
     return "`" + s.replace("|", "\\|") + "`"
 
 
-def render_summary(report: dict[str, Any]) -> str:
-    """Render summary.md for a report dict (under 40 lines, GitHub-flavoured Markdown)."""
+def render_summary(report: AuditResult | Mapping[str, Any]) -> str:
+    """Render summary.md for an audit result (under 40 lines, GitHub-flavoured Markdown)."""
+    r = as_result(report)
     lines: list[str] = []
-    gate = gate_view(report.get("gate"))
+    gate = gate_view(r.gate)
     if gate:
-        counts = gate["counts"]
         icon, word = {
             "pass": ("✅", "PASSED"),
             "fail": ("❌", "FAILED"),
             "inconclusive": ("⚠️", "INCONCLUSIVE"),
-        }[gate["verdict"]]
-        if gate["verdict"] == "inconclusive":
+        }[gate.verdict]
+        if gate.verdict == "inconclusive":
             word += (
                 " (counts as "
-                + ("a pass" if gate["passed"] else "a failure")
-                + f', on_inconclusive = "{gate["on_inconclusive"]}")'
+                + ("a pass" if gate.passed else "a failure")
+                + f', on_inconclusive = "{gate.on_inconclusive}")'
             )
         lines.append(
-            f"## {icon} kdaudit gate {word}: {counts['pass']} of "
-            f"{len(gate['checks'])} checks passed"
+            f"## {icon} kdaudit gate {word}: {gate.count_of('pass')} of "
+            f"{len(gate.checks)} checks passed"
         )
     else:
         lines.append("## kdaudit audit (no gate policy given)")
-    models = report.get("models") or {}
-    who = ", ".join(f"{r} {md_code(models[r].get('path'))}" for r in _ROLES if r in models)
-    data = report.get("data") or {}
+    who = ", ".join(f"{m.role} {md_code(m.path)}" for m in _in_role_order(r.models))
+    data = r.data if r.data is not None else DataInfo()
     lines.append("")
-    lines.append(f"{who}; data {md_code(data.get('path'))} ({data.get('n_samples')} samples).")
-    if gate and gate.get("checks"):
+    lines.append(f"{who}; data {md_code(data.path)} ({data.n_samples} samples).")
+    if gate and gate.checks:
         judge = (
             "each change's 95% interval against its margin (pass: wholly below, fail: "
             "wholly above, inconclusive: straddling)"
-            if gate.get("judge", "upper_bound") == "upper_bound"
+            if gate.judge == "upper_bound"
             else "each change's point estimate against its margin"
         )
         lines += [
@@ -89,31 +98,34 @@ def render_summary(report: dict[str, Any]) -> str:
             "|---|---|---|",
         ]
         mark = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}
-        for c in gate["checks"][:8]:
+        for c in gate.checks[:8]:
             lines.append(
-                f"| {md_code(c.get('name'))} | {mark.get(c['verdict'], c['verdict'])} "
-                f"| {md_escape(c['sentence'], 400)} |"
+                f"| {md_code(c.check.name)} | {mark.get(c.verdict, c.verdict)} "
+                f"| {md_escape(c.sentence, 400)} |"
             )
 
-    found = findings(report, quote=md_escape, limit=4, class_names=class_namer(report))
+    found = findings(r, quote=md_escape, limit=4, class_names=class_namer(r))
     if found:
         lines += ["", "**Findings**", ""]
         mark = {"bad": "🔴", "warn": "🟡", "good": "🟢", "info": "ℹ️"}
         lines += [f"- {mark.get(f.severity, '-')} **{f.label}**: {f.text}" for f in found]
 
-    acc = report.get("accuracy") or {}
-    roles = [r for r in _ROLES if r in acc]
+    roles = [a.role for a in _in_role_order(r.accuracy)]
     lines += ["", "| | " + " | ".join(roles) + " |", "|---|" + "---:|" * len(roles)]
-    lines.append("| accuracy | " + " | ".join(pct(acc.get(r)) for r in roles) + " |")
-    gf = report.get("group_fairness") or {}
-    for attr in list(gf)[:_MAX_ATTRS]:
-        entry = gf[attr]
+    lines.append("| accuracy | " + " | ".join(pct(r.accuracy_of(x)) for x in roles) + " |")
+    gf = r.group_fairness
+    for entry in gf[:_MAX_ATTRS]:
         for key, short in (
             ("demographic_parity_difference", "DPD"),
             ("equalized_odds_difference", "EOD"),
         ):
-            cells = [uncertain((entry.get(r) or {}).get(key), "%") for r in roles]
-            lines.append(f"| {short} ({md_escape(attr, 30)}) | " + " | ".join(cells) + " |")
+            cells = []
+            for role in roles:
+                numbers = entry.role(role)
+                cells.append(uncertain(None if numbers is None else numbers.metric(key), "%"))
+            lines.append(
+                f"| {short} ({md_escape(entry.attribute, 30)}) | " + " | ".join(cells) + " |"
+            )
     if len(gf) > _MAX_ATTRS:
         lines.append(
             f"| … {len(gf) - _MAX_ATTRS} more attributes in report.json | "
@@ -121,36 +133,39 @@ def render_summary(report: dict[str, Any]) -> str:
             + " |"
         )
 
-    deltas = report.get("accuracy_delta") or {}
-    shift = report.get("class_shift") or {}
-    if deltas or shift:
+    if r.accuracy_delta or r.class_shift:
         lines.append("")
-        for pair, d in deltas.items():
-            cs = shift.get(pair)
+        for d in r.accuracy_delta:
+            cs = r.class_shift.of(d.pair)
             sig = (
-                (
-                    f"; {cs.get('n_significant')} classes shifted "
-                    f"({cs.get('correction')}, α {cs.get('alpha')})"
-                )
-                if cs
+                f"; {cs.n_significant} classes shifted ({cs.correction}, α {cs.alpha})"
+                if cs is not None and (cs.key_order or cs.extra)
                 else ""
             )
-            x = d.get("estimate", d.get("value"))
+            x = d.estimate if d.has("estimate") else d.value
             lines.append(
-                f"- {PAIR_LABELS.get(pair, pair)}: accuracy "
-                f"{with_ci(x, d.get('ci_low'), d.get('ci_high'))}, "
-                f"{pval(d.get('p_value'))}{sig}"
+                f"- {PAIR_LABELS.get(d.pair, d.pair)}: accuracy "
+                f"{with_ci(x, d.ci_low, d.ci_high)}, "
+                f"{pval(d.p_value)}{sig}"
             )
-    prov = report.get("provenance") or {}
-    cfg = report.get("config") or {}
+    host = None if r.provenance is None else r.provenance.host
+    cfg = r.config if r.config is not None else AuditConfig()
     lines += [
         "",
-        f"<sub>kdaudit {md_escape(report.get('kdaudit_version'), 20)} · "
-        f"seed {cfg.get('seed')} · B = {cfg.get('bootstrap')} · "
-        f"{md_escape(report.get('created'), 30)}"
-        + (f" · {md_escape(prov.get('host'), 30)}" if prov.get("host") else "")
+        f"<sub>kdaudit {md_escape(r.kdaudit_version, 20)} · "
+        f"seed {cfg.seed} · B = {cfg.bootstrap} · "
+        f"{md_escape(r.created, 30)}"
+        + (f" · {md_escape(host, 30)}" if host else "")
         + " · full report: report.html</sub>",
     ]
     if len(lines) > MAX_LINES:
         lines = [*lines[: MAX_LINES - 1], "*(truncated: see report.html)*"]
     return "\n".join(lines) + "\n"
+
+
+_Keyed = TypeVar("_Keyed", ModelInfo, RoleAccuracy)
+
+
+def _in_role_order(items: ByKey[_Keyed]) -> list[_Keyed]:
+    """The records of the audited roles, teacher, student, baseline (others left out)."""
+    return [item for role in ROLES if (item := items.of(role)) is not None]

@@ -11,11 +11,30 @@ report dict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from kdaudit.auditresult import (
+    AuditResult,
+    DataInfo,
+    Estimate,
+    GroupRates,
+    JsonMap,
+    Node,
+    as_result,
+    thaw,
+)
+from kdaudit.vocab import ROLES
 
 __all__ = ["model_card"]
 
-_ROLES = ("teacher", "student", "baseline")
+_FAIRNESS_METRICS = (
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "equal_opportunity_difference",
+    "demographic_parity_ratio",
+    "worst_group_accuracy",
+)
 
 
 def _metric(
@@ -24,23 +43,56 @@ def _metric(
     slice_: str,
     description: str | None = None,
 ) -> dict[str, Any]:
-    if not isinstance(est, dict):
-        est = {"value": est}
-    out: dict[str, Any] = {"type": type_, "value": est.get("value"), "slice": slice_}
-    if est.get("ci_low") is not None and est.get("ci_high") is not None:
-        out["confidence_interval"] = {"lower_bound": est["ci_low"], "upper_bound": est["ci_high"]}
-    if est.get("estimate") is not None and est.get("estimate") != est.get("value"):
-        out["estimate"] = est["estimate"]  # noise-corrected; ``value`` is the plug-in number
-    if est.get("p_value") is not None:
-        out["p_value"] = est["p_value"]
-    notes = [n for n in (description, est.get("undefined_reason")) if n]
+    """One performance metric from an estimate record (or a bare number)."""
+    if isinstance(est, JsonMap):  # an estimate kept verbatim (a key the records do not type)
+        est = Estimate.from_dict(est.to_dict())
+    if not isinstance(est, Estimate):
+        est = Estimate(value=est, key_order=("value",))
+    out: dict[str, Any] = {"type": type_, "value": thaw(est.value), "slice": slice_}
+    if est.ci_low is not None and est.ci_high is not None:
+        out["confidence_interval"] = {"lower_bound": est.ci_low, "upper_bound": est.ci_high}
+    if est.estimate is not None and est.estimate != est.value:
+        out["estimate"] = est.estimate  # noise-corrected; ``value`` is the plug-in number
+    if est.p_value is not None:
+        out["p_value"] = est.p_value
+    notes = [n for n in (description, est.undefined_reason) if n]
     if notes:
         out["description"] = "; ".join(notes)
     return out
 
 
-def model_card(report: dict[str, Any]) -> dict[str, Any]:
-    """Build the model-card dict for a report dict.
+def _group_metrics(role: str, attr: str, g: GroupRates) -> list[dict[str, Any]]:
+    out = []
+    for key in ("accuracy", "selection_rate", "tpr", "fpr"):
+        if not g.has(key):
+            continue
+        value = getattr(g, key)
+        m = _metric(
+            f"{role}/{key}",
+            value,
+            f"{attr}={g.group}",
+            "fewer samples than min_group_size" if g.small else None,
+        )
+        if value is None and g.undefined_reason:
+            m["description"] = g.undefined_reason
+        ci = getattr(g, f"{key}_ci")
+        if isinstance(ci, tuple) and len(ci) == 2:
+            m["confidence_interval"] = {
+                "lower_bound": ci[0],
+                "upper_bound": ci[1],
+                "method": "wilson",
+            }
+        m["n"] = g.n
+        out.append(m)
+    return out
+
+
+def _json(node: Node | None) -> Any:
+    return None if node is None else node.to_dict()
+
+
+def model_card(result: AuditResult | Mapping[str, Any]) -> dict[str, Any]:
+    """Build the model-card dict for an audit result.
 
     Slices are named ``"overall"``, ``"ATTRIBUTE"`` (a group-fairness gap over that
     attribute's groups), ``"ATTRIBUTE=GROUP"`` (one group) and ``"class=C"``; every
@@ -49,100 +101,75 @@ def model_card(report: dict[str, Any]) -> dict[str, Any]:
 
     Parameters
     ----------
-    report : dict
-        A JSON-native report dict (schema_version "1").
+    result : AuditResult or dict
+        The audit result, or a JSON-native report dict (schema_version "1").
 
     Returns
     -------
     dict
         JSON-native model card.
     """
-    models = report.get("models") or {}
-    student = models.get("student") or {}
+    r = as_result(result)
+    student = r.models.of("student")
     metrics: list[dict[str, Any]] = []
-    for role, acc in (report.get("accuracy") or {}).items():
-        metrics.append(_metric(f"{role}/accuracy", acc, "overall"))
-    for pair, d in (report.get("accuracy_delta") or {}).items():
+    for acc in r.accuracy:
+        metrics.append(_metric(f"{acc.role}/accuracy", acc.value, "overall"))
+    for d in r.accuracy_delta:
         metrics.append(
-            _metric(f"{pair}/accuracy_delta", d, "overall", "B minus A, paired bootstrap")
+            _metric(f"{d.pair}/accuracy_delta", d, "overall", "B minus A, paired bootstrap")
         )
-    for pair, cs in (report.get("class_shift") or {}).items():
+    for cs in r.class_shift:
         metrics.append(
             _metric(
-                f"{pair}/n_significant_classes",
-                cs.get("n_significant"),
+                f"{cs.pair}/n_significant_classes",
+                cs.n_significant,
                 "overall",
-                f"{cs.get('test')}, {cs.get('correction')}, alpha {cs.get('alpha')}",
+                f"{cs.test}, {cs.correction}, alpha {cs.alpha}",
             )
         )
-        metrics.append(_metric(f"{pair}/disagreement_rate", cs.get("disagreement_rate"), "overall"))
-    for attr, entry in (report.get("group_fairness") or {}).items():
-        for role in _ROLES:
-            rd = entry.get(role)
-            if not isinstance(rd, dict):
+        metrics.append(_metric(f"{cs.pair}/disagreement_rate", cs.disagreement_rate, "overall"))
+    for entry in r.group_fairness:
+        attr = entry.attribute
+        for role in ROLES:
+            rd = entry.role(role)
+            if rd is None:
                 continue
-            for key in (
-                "demographic_parity_difference",
-                "equalized_odds_difference",
-                "equal_opportunity_difference",
-                "demographic_parity_ratio",
-                "worst_group_accuracy",
-            ):
-                if key in rd:
-                    metrics.append(_metric(f"{role}/{key}", rd[key], str(attr)))
-            for g in rd.get("by_group") or []:
-                for key in ("accuracy", "selection_rate", "tpr", "fpr"):
-                    if key in g:
-                        m = _metric(
-                            f"{role}/{key}",
-                            g[key],
-                            f"{attr}={g.get('group')}",
-                            "fewer samples than min_group_size" if g.get("small") else None,
-                        )
-                        if g[key] is None and g.get("undefined_reason"):
-                            m["description"] = g["undefined_reason"]
-                        ci = g.get(f"{key}_ci")
-                        if isinstance(ci, list) and len(ci) == 2:
-                            m["confidence_interval"] = {
-                                "lower_bound": ci[0],
-                                "upper_bound": ci[1],
-                                "method": "wilson",
-                            }
-                        m["n"] = g.get("n")
-                        metrics.append(m)
-        for pair, d in (entry.get("delta") or {}).items():
-            for key, est in d.items():
+            for key in _FAIRNESS_METRICS:
+                if rd.has(key):
+                    metrics.append(_metric(f"{role}/{key}", rd.metric(key), attr))
+            for g in rd.by_group:
+                metrics += _group_metrics(role, attr, g)
+        for delta in entry.delta:
+            for key, est in delta.fields_in_order():
                 metrics.append(
-                    _metric(f"{pair}/{key}_delta", est, str(attr), "B minus A, paired bootstrap")
+                    _metric(f"{delta.pair}/{key}_delta", est, attr, "B minus A, paired bootstrap")
                 )
-    ind = report.get("individual_fairness") or {}
-    for role in _ROLES:
-        if isinstance(ind.get(role), dict):
+    ind = r.individual_fairness
+    for role in ROLES:
+        numbers = None if ind is None else ind.role(role)
+        if numbers is not None:
             metrics.append(
-                _metric(
-                    f"{role}/individual_fairness_lipschitz", ind[role].get("lipschitz"), "overall"
-                )
+                _metric(f"{role}/individual_fairness_lipschitz", numbers.lipschitz, "overall")
             )
-            metrics.append(_metric(f"{role}/consistency", ind[role].get("consistency"), "overall"))
-    data = report.get("data") or {}
-    gate = report.get("gate")
+            metrics.append(_metric(f"{role}/consistency", numbers.consistency, "overall"))
+    data = r.data if r.data is not None else DataInfo()
     return {
         "schema_version": "0.0.2",
         "model_details": {
-            "name": student.get("path"),
+            "name": None if student is None else student.path,
             "overview": "Knowledge-distilled student audited against its teacher"
-            + (" and a non-distilled baseline" if "baseline" in models else "")
+            + (" and a non-distilled baseline" if "baseline" in r.models else "")
             + " by kdaudit.",
-            "version": {"name": student.get("sha256"), "date": report.get("created")},
-            "references": [{"reference": m.get("path")} for m in models.values()],
+            "version": {"name": None if student is None else student.sha256, "date": r.created},
+            "references": [{"reference": m.path} for m in r.models],
         },
         "model_parameters": {
             "data": [
                 {
-                    "name": data.get("path"),
-                    "sha256": data.get("sha256"),
-                    "n_samples": data.get("n_samples"),
-                    "sensitive": data.get("sensitive") or [],
+                    "name": data.path,
+                    "sha256": data.sha256,
+                    "n_samples": data.n_samples,
+                    "sensitive": list(data.sensitive or ()),
                 }
             ],
         },
@@ -150,24 +177,22 @@ def model_card(report: dict[str, Any]) -> dict[str, Any]:
         "considerations": {
             "fairness_assessment": [
                 {
-                    "group_at_risk": f"{attr}={g}",
+                    "group_at_risk": f"{e.attribute}={g}",
                     "benefits": None,
                     "harms": "estimates unreliable: fewer samples than min_group_size",
                     "mitigation_strategy": None,
                 }
-                for attr, e in (report.get("group_fairness") or {}).items()
-                for g in e.get("groups_flagged") or []
+                for e in r.group_fairness
+                for g in e.groups_flagged or ()
             ],
         },
         "kdaudit": {
-            "kdaudit_version": report.get("kdaudit_version"),
-            "report_schema_version": report.get("schema_version"),
-            "models": {
-                r: {"path": m.get("path"), "sha256": m.get("sha256")} for r, m in models.items()
-            },
-            "config": report.get("config"),
-            "gate": gate,
-            "governance": report.get("governance"),
-            "provenance": report.get("provenance"),
+            "kdaudit_version": r.kdaudit_version,
+            "report_schema_version": r.schema_version,
+            "models": {m.role: {"path": m.path, "sha256": m.sha256} for m in r.models},
+            "config": _json(r.config),
+            "gate": _json(r.gate),
+            "governance": _json(r.governance),
+            "provenance": _json(r.provenance),
         },
     }

@@ -16,17 +16,26 @@ fields of the report.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from kdaudit.formatting import count, num, pct, pp, pval, signed_num, with_ci
+from kdaudit.auditresult import (
+    AttributeFairness,
+    AuditResult,
+    Estimate,
+    GateCheck,
+    GateRecord,
+    as_result,
+)
+from kdaudit.formatting import count, num, number, pct, pp, pval, signed_num, with_ci
 
 __all__ = [
     "CHECK_TITLES",
     "VERDICT_WORDS",
+    "CheckView",
     "Finding",
+    "GateView",
     "check_sentence",
     "findings",
     "gate_lines",
@@ -55,14 +64,8 @@ _METRIC_OF_CHECK = {
 _ATTR_IN_DETAIL = re.compile(r"worst attribute '((?:[^'\\]|\\.)*)'")
 
 
-def _f(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
 def _margin(threshold: Any, unit: str) -> str:
-    t = _f(threshold)
+    t = number(threshold)
     if t is None:
         return "—"
     if unit == "pp":
@@ -76,47 +79,126 @@ def _judged(x: Any, unit: str) -> str:
     if unit == "pp":
         return pp(x)
     if unit == "count":
-        v = _f(x)
+        v = number(x)
         return "—" if v is None else count(int(v))
     return signed_num(x)
 
 
+def _gate_record(gate: GateRecord | GateView | Mapping[str, Any]) -> GateRecord:
+    if isinstance(gate, GateRecord):
+        return gate
+    if isinstance(gate, GateView):
+        return gate.gate
+    return GateRecord.from_dict(gate)
+
+
 # --------------------------------------------------------------------------- gate
-def check_sentence(check: dict[str, Any]) -> str:
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CheckView:
+    """One gate check with every field a renderer shows (old and new report shapes)."""
+
+    check: GateCheck
+    name: str
+    verdict: str
+    evaluated: bool
+    attribute: str | None
+    title: str
+    unit: str
+    sentence: str
+    shown_value: str
+    shown_threshold: str
+    release_ok: bool
+
+    @property
+    def detail(self) -> str | None:
+        return self.check.detail
+
+    @property
+    def min_detectable(self) -> float | None:
+        return self.check.min_detectable
+
+    @property
+    def rows_needed(self) -> int | None:
+        return self.check.rows_needed
+
+    @property
+    def value(self) -> float | None:
+        return self.check.value
+
+    @property
+    def threshold(self) -> float | None:
+        return self.check.threshold
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GateView:
+    """The gate with what renderers need: verdict, counts, summary and check views."""
+
+    gate: GateRecord
+    checks: tuple[CheckView, ...]
+    verdict: str
+    on_inconclusive: str
+    passed: bool
+    counts: tuple[tuple[str, int], ...]
+    summary: str
+
+    @property
+    def policy(self) -> str | None:
+        return self.gate.policy
+
+    @property
+    def family(self) -> Any:
+        return self.gate.family
+
+    @property
+    def judge(self) -> str | None:
+        """How the checks were judged (``"upper_bound"`` when the report does not say)."""
+        return self.gate.judge if self.gate.has("judge") else "upper_bound"
+
+    def count_of(self, verdict: str) -> int:
+        """How many checks have ``verdict``."""
+        return dict(self.counts).get(verdict, 0)
+
+
+def _check_verdict(check: GateCheck) -> str:
+    return check.verdict or ("pass" if counts_as_pass(check) else "fail")
+
+
+def check_sentence(check: GateCheck | Mapping[str, Any]) -> str:
     """One sentence saying what a check judged: estimate, interval, margin, verdict.
 
     The gate's own ``sentence`` (new reports) is returned verbatim; for older
     reports it is derived from ``value``/``estimate``/``threshold``/``judged_on``.
     """
-    if isinstance(check.get("sentence"), str) and check["sentence"]:
-        return str(check["sentence"])
-    name = str(check.get("name"))
+    c = check if isinstance(check, GateCheck) else GateCheck.from_dict(check)
+    if isinstance(c.sentence, str) and c.sentence:
+        return c.sentence
+    name = str(c.name)
     title, unit = CHECK_TITLES.get(name, (name, ""))
-    verdict = check.get("verdict") or ("pass" if counts_as_pass(check) else "fail")
-    attr = check.get("attribute") or _attribute_from_detail(check.get("detail"))
+    verdict = _check_verdict(c)
+    attr = c.attribute or _attribute_from_detail(c.detail)
     where = f" for attribute '{attr}'" if attr else ""
-    margin = _margin(check.get("threshold"), unit)
-    if check.get("evaluated") is False or check.get("value") is None:
-        detail = str(check.get("detail") or "")
+    margin = _margin(c.threshold, unit)
+    if c.evaluated is False or c.value is None:
+        detail = str(c.detail or "")
         reason = detail.removeprefix("not evaluated: ").split("; the check")[0] or "no data"
         rule = (
             "passes because allow_missing = true"
-            if counts_as_pass(check)
+            if counts_as_pass(c)
             else "fails because missing data never passes (allow_missing = false)"
         )
         return f"{title}: not evaluated ({reason}); the check {rule}."
-    value = check.get("value")
+    value = c.value
     if unit == "count":
-        cmp = "within" if counts_as_pass(check) else "above"
+        cmp = "within" if counts_as_pass(c) else "above"
         return (
             f"{title}: {_judged(value, unit)}, {cmp} the limit of {margin}: "
             f"{VERDICT_WORDS.get(verdict, verdict)}."
         )
-    est = check.get("estimate", value)
-    lo, hi = check.get("ci_low"), check.get("ci_high")
-    shown = with_ci(est, lo, hi, unit=unit) if unit in ("pp", "+") else num(est)
-    cmp = "within" if counts_as_pass(check) else "above"
-    if check.get("judged_on") == "upper_bound":
+    est = c.estimate if c.has("estimate") else value
+    shown = with_ci(est, c.ci_low, c.ci_high, unit=unit) if unit in ("pp", "+") else num(est)
+    cmp = "within" if counts_as_pass(c) else "above"
+    if c.judged_on == "upper_bound":
         judged = (
             f"the upper end of its 95% CI, {_judged(value, unit)}, is {cmp} the {margin} margin"
         )
@@ -130,101 +212,124 @@ def _attribute_from_detail(detail: Any) -> str | None:
     return m.group(1) if m else None
 
 
-def gate_view(gate: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The gate dict with every field a renderer needs, on old and new report shapes.
+def _check_view(c: GateCheck) -> CheckView:
+    verdict = _check_verdict(c)
+    evaluated = c.evaluated if c.has("evaluated") else c.value is not None
+    name = str(c.name)
+    title, unit = CHECK_TITLES.get(name, (name, ""))
+    return CheckView(
+        check=c,
+        name=name,
+        verdict=verdict,
+        evaluated=bool(evaluated),
+        attribute=c.attribute or _attribute_from_detail(c.detail),
+        title=title,
+        unit=unit,
+        sentence=check_sentence(c),
+        shown_value="not evaluated" if not evaluated else _judged(c.value, unit),
+        shown_threshold=_margin(c.threshold, unit),
+        release_ok=counts_as_pass(c),
+    )
 
-    Adds (when absent) ``verdict`` and ``on_inconclusive`` to the gate, and
-    ``verdict``, ``evaluated``, ``attribute``, ``title``, ``unit`` and ``sentence`` to
-    each check; counts per verdict go to ``counts``. The input is not modified.
+
+def gate_view(gate: GateRecord | Mapping[str, Any] | None) -> GateView | None:
+    """The gate with every field a renderer needs, on old and new report shapes.
+
+    Derives (when the report lacks them) the gate's ``verdict`` and ``on_inconclusive``
+    and each check's ``verdict``, ``evaluated``, ``attribute``, ``title``, ``unit`` and
+    ``sentence``; counts per verdict go to ``counts``. None without a gate.
     """
-    if not gate:
+    if gate is None:
         return None
-    out = dict(gate)
-    checks = []
-    for c in gate.get("checks") or []:
-        cv = dict(c)
-        cv["verdict"] = c.get("verdict") or ("pass" if counts_as_pass(c) else "fail")
-        cv["evaluated"] = c.get("evaluated", c.get("value") is not None)
-        cv["attribute"] = c.get("attribute") or _attribute_from_detail(c.get("detail"))
-        cv["title"], cv["unit"] = CHECK_TITLES.get(str(c.get("name")), (str(c.get("name")), ""))
-        cv["sentence"] = check_sentence(cv)
-        cv["shown_value"] = (
-            "not evaluated" if not cv["evaluated"] else _judged(c.get("value"), cv["unit"])
-        )
-        cv["shown_threshold"] = _margin(c.get("threshold"), cv["unit"])
-        checks.append(cv)
-    out["checks"] = checks
-    passed = counts_as_pass(gate)
-    verdict = gate.get("verdict")
+    record = _gate_record(gate)
+    if not record.key_order and not record.extra:
+        return None
+    checks = tuple(_check_view(c) for c in record.checks)
+    passed = counts_as_pass(record)
+    verdict = record.verdict
     if verdict not in VERDICT_WORDS:
         verdict = "pass" if passed else "fail"
-    out["verdict"] = verdict
-    out["on_inconclusive"] = gate.get("on_inconclusive") or "fail"
-    out["passed"] = passed
-    out["counts"] = {v: sum(1 for c in checks if c["verdict"] == v) for v in VERDICT_WORDS}
-    out["summary"] = gate_summary(out)
-    return out
+    counts = tuple((v, sum(1 for c in checks if c.verdict == v)) for v in VERDICT_WORDS)
+    on_inconclusive = record.on_inconclusive or "fail"
+    return GateView(
+        gate=record,
+        checks=checks,
+        verdict=verdict,
+        on_inconclusive=on_inconclusive,
+        passed=passed,
+        counts=counts,
+        summary=_summary(len(checks), dict(counts), verdict, passed, on_inconclusive),
+    )
 
 
-def gate_summary(view: dict[str, Any]) -> str:
-    """The overall verdict in one sentence (from :func:`gate_view`'s output)."""
-    checks = view.get("checks") or []
-    counts = view.get("counts") or {}
+def _summary(n: int, counts: dict[str, int], verdict: str, passed: bool, on_inc: str) -> str:
     parts = [f"{counts.get(v, 0)} {v}" for v in ("fail", "inconclusive", "pass") if counts.get(v)]
-    n = len(checks)
     text = f"{n} check{'' if n == 1 else 's'}: {', '.join(parts) if parts else 'none'}"
-    if view.get("verdict") == "inconclusive":
-        outcome = "passes" if view.get("passed") else "fails"
+    if verdict == "inconclusive":
+        outcome = "passes" if passed else "fails"
         text += (
             f"; the data cannot settle every check, and an inconclusive gate "
             f"{outcome} under this policy (on_inconclusive = "
-            f'"{view.get("on_inconclusive")}")'
+            f'"{on_inc}")'
         )
     return text + "."
+
+
+def gate_summary(view: GateView) -> str:
+    """The overall verdict in one sentence (from :func:`gate_view`'s output)."""
+    return view.summary
 
 
 _CLI_MARK = {"pass": "pass        ", "fail": "FAIL        ", "inconclusive": "inconclusive"}
 
 
-def counts_as_pass(d: dict[str, Any]) -> bool:
+def counts_as_pass(d: GateCheck | GateRecord | Mapping[str, Any]) -> bool:
     """Whether a check (or gate) lets the release through: ``release_ok``, or ``passed``
     in reports written before the two were told apart."""
-    return bool(d.get("release_ok", d.get("passed")))
+    if isinstance(d, Mapping):
+        return bool(d.get("release_ok", d.get("passed")))
+    return bool(d.release_ok if d.has("release_ok") else d.passed)
 
 
-def gate_lines(gate: dict[str, Any]) -> list[str]:
+def gate_lines(gate: GateRecord | Mapping[str, Any]) -> list[str]:
     """The lines ``kdaudit gate`` prints: one per check (its sentence), then the verdict."""
-    view = gate_view(gate) or {"checks": [], "verdict": "pass", "passed": True}
-    lines = [
-        f"{_CLI_MARK.get(c['verdict'], c['verdict'])} {c['name']}: {c['sentence']}"
-        for c in view["checks"]
-    ]
+    view = gate_view(gate)
+    if view is None:
+        return ["gate: PASSED - 0 checks: none."]
+    lines = [f"{_CLI_MARK.get(c.verdict, c.verdict)} {c.name}: {c.sentence}" for c in view.checks]
     lines.append(verdict_line(view))
     return lines
 
 
-def verdict_line(gate: dict[str, Any]) -> str:
+def verdict_line(gate: GateView | GateRecord | Mapping[str, Any]) -> str:
     """``gate: PASSED``/``FAILED``/``INCONCLUSIVE (fails: ...)`` for a gate or its view."""
-    view = gate if "counts" in gate else (gate_view(gate) or {})
-    word = {"pass": "PASSED", "fail": "FAILED"}.get(str(view.get("verdict")), "INCONCLUSIVE")
-    if view.get("verdict") == "inconclusive":
-        word += " (counts as " + ("PASSED" if view.get("passed") else "FAILED") + ")"
-    return f"gate: {word} - {view.get('summary', '')}".rstrip(" -")
+    view = gate if isinstance(gate, GateView) else gate_view(gate)
+    if view is None:
+        return "gate: INCONCLUSIVE"
+    word = {"pass": "PASSED", "fail": "FAILED"}.get(view.verdict, "INCONCLUSIVE")
+    if view.verdict == "inconclusive":
+        word += " (counts as " + ("PASSED" if view.passed else "FAILED") + ")"
+    return f"gate: {word} - {view.summary}".rstrip(" -")
 
 
 # --------------------------------------------------------------------------- numbers
-def uncertain(est: dict[str, Any] | None, unit: str = "pp") -> str:
+def _centre(est: Estimate) -> Any:
+    return est.estimate if est.has("estimate") else est.value
+
+
+def uncertain(est: Estimate | Mapping[str, Any] | None, unit: str = "pp") -> str:
     """``estimate [ci_low, ci_high]`` of a record (``value`` when ``estimate`` is absent)."""
-    if not isinstance(est, dict):
+    if isinstance(est, Mapping):
+        est = Estimate.from_dict(est)
+    if not isinstance(est, Estimate):
         return "—"
-    x = est.get("estimate", est.get("value"))
-    return with_ci(x, est.get("ci_low"), est.get("ci_high"), unit=unit)
+    return with_ci(_centre(est), est.ci_low, est.ci_high, unit=unit)
 
 
-def _point(est: dict[str, Any] | None) -> float | None:
-    if not isinstance(est, dict):
+def _point(est: Estimate | None) -> float | None:
+    if est is None:
         return None
-    return _f(est.get("estimate", est.get("value")))
+    return number(_centre(est))
 
 
 # --------------------------------------------------------------------------- findings
@@ -247,16 +352,15 @@ class Finding:
 _LABEL = {"bad": "Regression", "warn": "Caution", "good": "OK", "info": "Note"}
 
 
-def _change_words(est: dict[str, Any]) -> str:
+def _change_words(est: Estimate) -> str:
     """``+0.5 pp (95% CI [-1.5, +5.5] pp, p = 0.40)``."""
-    x = est.get("estimate", est.get("value"))
-    lo, hi = _f(est.get("ci_low")), _f(est.get("ci_high"))
+    lo, hi = number(est.ci_low), number(est.ci_high)
     bits = []
     if lo is not None and hi is not None:
         bits.append(f"95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}] pp")
-    if _f(est.get("p_value")) is not None:
-        bits.append(pval(est.get("p_value")))
-    return pp(x) + (f" ({', '.join(bits)})" if bits else "")
+    if number(est.p_value) is not None:
+        bits.append(pval(est.p_value))
+    return pp(_centre(est)) + (f" ({', '.join(bits)})" if bits else "")
 
 
 def _verdict_tail(sig: bool | None) -> str:
@@ -265,17 +369,17 @@ def _verdict_tail(sig: bool | None) -> str:
     return "; not significant." if sig is False else "; the change has no test in this report."
 
 
-def _is_sig(est: dict[str, Any], alpha: float) -> bool | None:
-    p = _f(est.get("p_value"))
+def _is_sig(est: Estimate, alpha: float) -> bool | None:
+    p = number(est.p_value)
     return None if p is None else p < alpha
 
 
-def _with_check(sev: str, label: str, check: dict[str, Any] | None) -> tuple[str, str, str]:
+def _with_check(sev: str, label: str, check: CheckView | None) -> tuple[str, str, str]:
     """The gate's verdict overrides a finding's colour: never 'OK' on a failed check."""
     if check is None:
         return sev, label, ""
-    v = check["verdict"]
-    tail = f" Gate: {VERDICT_WORDS.get(v, v)} ({check['name']})."
+    v = check.verdict
+    tail = f" Gate: {VERDICT_WORDS.get(v, v)} ({check.name})."
     if v == "fail":
         return "bad", "Gate: fail", tail
     if v == "inconclusive":
@@ -299,7 +403,7 @@ def _rank(f: Finding, size: float) -> tuple[int, bool, float]:
 
 
 def findings(
-    report: dict[str, Any],
+    report: AuditResult | Mapping[str, Any],
     *,
     quote: Callable[[str], str] = str,
     limit: int = 5,
@@ -309,8 +413,8 @@ def findings(
 
     Parameters
     ----------
-    report : dict
-        A report dict.
+    report : AuditResult or dict
+        The audit result (a report dict is read into one).
     quote : callable
         Applied to every string that comes from data (attribute, class and group
         names), e.g. a Markdown escaper; the HTML page relies on autoescaping.
@@ -324,20 +428,19 @@ def findings(
     -------
     list of Finding
     """
+    r = as_result(report)
     name_of = class_names or str
-    cfg = report.get("config") or {}
-    alpha = _f(cfg.get("alpha")) or 0.05
-    gate = gate_view(report.get("gate"))
-    checks = {c["name"]: c for c in (gate or {}).get("checks", [])}
+    alpha = (None if r.config is None else number(r.config.alpha)) or 0.05
+    gate = gate_view(r.gate)
+    checks = {c.name: c for c in (gate.checks if gate is not None else ())}
     out: list[tuple[tuple[int, bool, float], Finding]] = []
 
     def add(f: Finding, size: float) -> None:
         out.append((_rank(f, size), f))
 
     # accuracy
-    acc = report.get("accuracy") or {}
-    d = (report.get("accuracy_delta") or {}).get("teacher_vs_student")
-    if isinstance(d, dict) and _point(d) is not None:
+    d = r.accuracy_delta.of("teacher_vs_student")
+    if d is not None and _point(d) is not None:
         change = _point(d) or 0.0
         sig = _is_sig(d, alpha)
         if sig:
@@ -350,7 +453,8 @@ def findings(
             Finding(
                 sev,
                 (
-                    f"Accuracy: student {pct(acc.get('student'))}, teacher {pct(acc.get('teacher'))}; "
+                    f"Accuracy: student {pct(r.accuracy_of('student'))}, "
+                    f"teacher {pct(r.accuracy_of('teacher'))}; "
                     f"change {_change_words(d)}" + _verdict_tail(sig) + gtext
                 ),
                 label,
@@ -361,30 +465,32 @@ def findings(
         )
 
     # group fairness: per metric, the attribute the gate judged (else the largest rise)
-    gf = report.get("group_fairness") or {}
+    gf = r.group_fairness
     for check_name, metric, short in (
         ("max_dpd_increase", "demographic_parity_difference", "demographic parity difference"),
         ("max_eod_increase", "equalized_odds_difference", "equalized odds difference"),
     ):
-        cands = []
-        for attr, entry in gf.items():
-            est = ((entry.get("delta") or {}).get("teacher_vs_student") or {}).get(metric)
-            if isinstance(est, dict) and _point(est) is not None:
-                cands.append((attr, est))
+        cands: list[tuple[AttributeFairness, Estimate]] = []
+        for entry in gf:
+            delta = entry.delta.of("teacher_vs_student")
+            est = None if delta is None else delta.metric(metric)
+            if est is not None and _point(est) is not None:
+                cands.append((entry, est))
         if not cands:
             continue
         check = checks.get(check_name)
-        chosen = [c for c in cands if check and check.get("attribute") == c[0]]
-        attr, est = chosen[0] if chosen else max(cands, key=lambda c: _point(c[1]) or 0.0)
-        entry = gf[attr]
+        chosen = [c for c in cands if check and check.attribute == c[0].attribute]
+        entry, est = chosen[0] if chosen else max(cands, key=lambda c: _point(c[1]) or 0.0)
         v = _point(est) or 0.0
-        before = _point((entry.get("teacher") or {}).get(metric))
-        after = _point((entry.get("student") or {}).get(metric))
+        teacher, student = entry.role("teacher"), entry.role("student")
+        before = _point(None if teacher is None else teacher.metric(metric))
+        student_est = None if student is None else student.metric(metric)
+        after = _point(student_est)
         sig = _is_sig(est, alpha)
         # noise-corrected levels are clipped at 0, their change is not: say which is which
         corrected = (
             " (noise-corrected levels, floored at 0)"
-            if "estimate" in ((entry.get("student") or {}).get(metric) or {})
+            if student_est is not None and student_est.has("estimate")
             else ""
         )
         if sig:
@@ -396,10 +502,9 @@ def findings(
             Finding(
                 sev,
                 (
-                    f"Group fairness ({quote(str(attr))}): {short} {pct(before)} for the teacher, "
-                    f"{pct(after)} for the student{corrected}; change {_change_words(est)}"
-                    + _verdict_tail(sig)
-                    + gtext
+                    f"Group fairness ({quote(entry.attribute)}): {short} {pct(before)} for the "
+                    f"teacher, {pct(after)} for the student{corrected}; change "
+                    f"{_change_words(est)}" + _verdict_tail(sig) + gtext
                 ),
                 label,
                 bool(sig),
@@ -409,25 +514,29 @@ def findings(
         )
 
     # class shift
-    cs = (report.get("class_shift") or {}).get("teacher_vs_student")
-    if isinstance(cs, dict):
-        n_cls = len(cs.get("per_class") or [])
-        n_sig = int(cs.get("n_significant") or 0)
+    cs = r.class_shift.of("teacher_vs_student")
+    if cs is not None:
+        n_cls = len(cs.per_class)
+        n_sig = int(cs.n_significant or 0)
         corr = {"fdr_bh": "Benjamini-Hochberg FDR", "holm": "Holm", "none": "no correction"}.get(
-            str(cs.get("correction")), str(cs.get("correction"))
+            str(cs.correction), str(cs.correction)
         )
         text = (
             f"Class shift: {n_sig} of {n_cls} classes changed accuracy significantly "
-            f"between teacher and student ({corr}, α = {cs.get('alpha')}; "
-            f"{cs.get('n_significant_uncorrected')} before correction)"
+            f"between teacher and student ({corr}, α = {cs.alpha}; "
+            f"{cs.n_significant_uncorrected} before correction)"
         )
-        rows = [r for r in cs.get("per_class") or [] if isinstance(r.get("newly_wrong"), int)]
+        rows = [
+            (row, row.newly_wrong)
+            for row in cs.per_class
+            if isinstance(row.newly_wrong, int) and not isinstance(row.newly_wrong, bool)
+        ]  # (row, count): ints, so the max is well defined
         if rows:
-            top = max(rows, key=lambda r: r["newly_wrong"])
-            if top["newly_wrong"] > 0:
+            top, top_n = max(rows, key=lambda t: int(t[1] or 0))
+            if int(top_n or 0) > 0:
                 text += (
-                    f"; most newly wrong samples in class {quote(name_of(top['class']))} "
-                    f"({count(top['newly_wrong'])})"
+                    f"; most newly wrong samples in class {quote(name_of(top.class_))} "
+                    f"({count(int(top_n or 0))})"
                 )
         sev, label = ("bad", "Regression") if n_sig else ("info", "No shift")
         sev, label, gtext = _with_check(sev, label, checks.get("max_significant_classes"))
@@ -435,14 +544,14 @@ def findings(
             Finding(sev, text + "." + gtext, label, bool(n_sig), "max_significant_classes"),
             n_sig / max(n_cls, 1),
         )
-        sc = (report.get("class_shift") or {}).get("baseline_vs_student")
-        if isinstance(sc, dict):
+        sc = r.class_shift.of("baseline_vs_student")
+        if sc is not None:
             add(
                 Finding(
                     "info",
                     (
-                        f"Against the non-distilled baseline, {sc.get('n_significant')} classes shifted "
-                        f"(#SC); against the teacher, {n_sig} (#TC)."
+                        f"Against the non-distilled baseline, {sc.n_significant} classes "
+                        f"shifted (#SC); against the teacher, {n_sig} (#TC)."
                     ),
                     "Note",
                 ),
@@ -450,18 +559,17 @@ def findings(
             )
 
     # individual fairness: the unit-free I(f) when the report has it
-    ind = report.get("individual_fairness") or {}
-    if isinstance(ind.get("teacher"), dict) and isinstance(ind.get("student"), dict):
-        key = (
-            "lipschitz_normalized"
-            if isinstance(ind["student"].get("lipschitz_normalized"), dict)
-            else "lipschitz"
-        )
-        t = _point(ind["teacher"].get(key))
-        s = _point(ind["student"].get(key))
-        delta = ((ind.get("delta") or {}).get("teacher_vs_student") or {}).get(key)
+    ind = r.individual_fairness
+    t_ind = None if ind is None else ind.role("teacher")
+    s_ind = None if ind is None else ind.role("student")
+    if ind is not None and t_ind is not None and s_ind is not None:
+        key = "lipschitz_normalized" if s_ind.lipschitz_normalized is not None else "lipschitz"
+        t = _point(getattr(t_ind, key))
+        s = _point(getattr(s_ind, key))
+        ind_delta = ind.delta.of("teacher_vs_student")
+        lip_change: Estimate | None = None if ind_delta is None else getattr(ind_delta, key)
         if t is not None and s is not None:
-            sig = _is_sig(delta, alpha) if isinstance(delta, dict) else None
+            sig = _is_sig(lip_change, alpha) if lip_change is not None else None
             worse = s > t
             if sig:
                 sev, label = ("warn", "Regression") if worse else ("good", "Improvement")
@@ -469,12 +577,12 @@ def findings(
                 sev, label = "info", "Not significant" if sig is False else "Not tested"
             sev, label, gtext = _with_check(sev, label, checks.get("max_lipschitz_increase"))
             change_text = ""
-            if isinstance(delta, dict) and _point(delta) is not None:
+            if lip_change is not None and _point(lip_change) is not None:
                 change_text = "; change " + with_ci(
-                    _point(delta), delta.get("ci_low"), delta.get("ci_high"), unit="+"
+                    _point(lip_change), lip_change.ci_low, lip_change.ci_high, unit="+"
                 )
-                if _f(delta.get("p_value")) is not None:
-                    change_text += f", {pval(delta.get('p_value'))}"
+                if number(lip_change.p_value) is not None:
+                    change_text += f", {pval(lip_change.p_value)}"
             scale = " (normalized, unit-free)" if key == "lipschitz_normalized" else ""
             if sig:
                 tail = (
@@ -489,8 +597,8 @@ def findings(
                 Finding(
                     sev,
                     (
-                        f"Individual fairness: I(f){scale} {num(s)} for the student, {num(t)} for the "
-                        f"teacher (lower is fairer){change_text}{tail}." + gtext
+                        f"Individual fairness: I(f){scale} {num(s)} for the student, {num(t)} "
+                        f"for the teacher (lower is fairer){change_text}{tail}." + gtext
                     ),
                     label,
                     bool(sig),
@@ -499,10 +607,12 @@ def findings(
                 abs(s - t) / max(abs(t), 1e-12),
             )
 
-    flagged = sorted({str(g) for e in gf.values() for g in e.get("groups_flagged") or []})
+    flagged = sorted({str(g) for e in gf for g in e.groups_flagged or ()})
     if flagged:
         names = ", ".join(quote(g) for g in flagged[:3]) + (" ..." if len(flagged) > 3 else "")
-        min_n = cfg.get("min_group_size", 30)
+        min_n: Any = 30
+        if r.config is not None and r.config.has("min_group_size"):
+            min_n = r.config.min_group_size
         add(
             Finding(
                 "warn",
@@ -514,13 +624,12 @@ def findings(
             ),
             0.0,
         )
-    skipped = report.get("skipped") or {}
-    if skipped:
+    if r.skipped:
         add(
             Finding(
                 "info",
                 "Not analysed: "
-                + "; ".join(f"{quote(k)} ({quote(str(v))})" for k, v in skipped.items())
+                + "; ".join(f"{quote(k.analysis)} ({quote(str(k.reason))})" for k in r.skipped)
                 + ".",
                 "Note",
             ),

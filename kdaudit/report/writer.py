@@ -11,11 +11,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kdaudit.auditresult import AuditResult, as_result
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.vocab import SCHEMA_VERSION
 
 __all__ = ["FORMATS", "dumps_report", "read_report", "write_report", "write_text_atomic"]
 
@@ -29,14 +31,16 @@ FORMATS: dict[str, str] = {
 }
 
 
-def dumps_report(report: dict[str, Any]) -> str:
-    """Serialise a report dict as report.json text (UTF-8, 2-space indent, no NaN)."""
+def dumps_report(report: AuditResult | Mapping[str, Any]) -> str:
+    """Serialise a report as report.json text (UTF-8, 2-space indent, no NaN)."""
+    if isinstance(report, AuditResult):
+        report = report.to_dict()  # the one place a result becomes JSON
     return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _render(fmt: str, report: dict[str, Any]) -> str:
+def _render(fmt: str, report: AuditResult) -> str:
     if fmt == "json":
-        return dumps_report(report)
+        return dumps_report(report.to_dict())
     if fmt == "html":
         from kdaudit.report.html import render_html
 
@@ -78,7 +82,7 @@ def _umask() -> int:
 
 
 def write_report(
-    report: dict[str, Any],
+    report: AuditResult | Mapping[str, Any],
     out_dir: Path,
     *,
     formats: Iterable[str] = ("json", "html", "md"),
@@ -88,8 +92,9 @@ def write_report(
 
     Parameters
     ----------
-    report : dict
-        The JSON-native report (its schema: ``kdaudit schema``; layout: docs/architecture.md).
+    report : AuditResult or dict
+        The audit result, or a JSON-native report dict (its schema: ``kdaudit schema``;
+        layout: docs/architecture.md).
     out_dir : Path
         Folder to write into; created (with parents) when missing. Existing files of
         the same names are replaced; other files are left alone.
@@ -138,7 +143,8 @@ def write_report(
         from kdaudit.report.schema import validate_report
 
         validate = validate_report
-    validate(report)
+    result = as_result(report)
+    validate(result.to_dict())
 
     order = [f for f in FORMATS if f in wanted]  # json last
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
@@ -151,10 +157,10 @@ def write_report(
     try:
         for fmt in order:  # render everything before anything reaches out_dir
             if fmt == "csv":
-                _render_csv(report, staging / FORMATS[fmt])
+                _render_csv(result, staging / FORMATS[fmt])
                 continue
             (staging / FORMATS[fmt]).write_text(
-                _render(fmt, report), encoding="utf-8", newline="\n"
+                _render(fmt, result), encoding="utf-8", newline="\n"
             )
         out_dir.mkdir(parents=True, exist_ok=True)
         for fmt in order:
@@ -169,7 +175,7 @@ def write_report(
     return written
 
 
-def _render_csv(report: dict[str, Any], folder: Path) -> None:
+def _render_csv(report: AuditResult, folder: Path) -> None:
     from kdaudit.frames import report_frames
 
     folder.mkdir()
@@ -219,9 +225,10 @@ def read_report(path: Path, *, validate: bool = True) -> dict[str, Any]:
         from kdaudit.report.schema import ReportSchemaError, validate_report
 
         version = report.get("schema_version")
-        if version != "1":
+        if version != SCHEMA_VERSION:
             raise InputDataError(
-                f'{str(path)!r} has schema_version {version!r}; this kdaudit reads "1"'
+                f"{str(path)!r} has schema_version {version!r}; "
+                f'this kdaudit reads "{SCHEMA_VERSION}"'
             )
         try:
             validate_report(report)
