@@ -28,24 +28,18 @@ def root(context, missing=missing, environment=environment):
         def t_2(*unused):
             raise TemplateRuntimeError("No filter named 'pval' found.")
     try:
-        t_3 = environment.tests['defined']
+        t_3 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_3(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
-    try:
-        t_4 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_4(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="accuracy" class="section">\n  <h2>Accuracy</h2>\n  <div class="cards">\n'
-    def t_5(fiter):
+    def t_4(fiter):
         for l_1_role in fiter:
-            if t_3(environment.getitem(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'accuracy'), l_1_role)):
+            if (not t_3(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'accuracy'), 'of'), l_1_role))):
                 yield l_1_role
-    for l_1_role in t_5((undefined(name='roles') if l_0_roles is missing else l_0_roles)):
+    for l_1_role in t_4((undefined(name='roles') if l_0_roles is missing else l_0_roles)):
         _loop_vars = {}
         pass
         yield '    <div class="card role-border-'
@@ -53,7 +47,7 @@ def root(context, missing=missing, environment=environment):
         yield '"><div class="card-label">'
         yield escape(l_1_role)
         yield '</div><div class="card-value">'
-        yield escape(t_1(environment.getitem(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'accuracy'), l_1_role)))
+        yield escape(t_1(context.call(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'accuracy_of'), l_1_role, _loop_vars=_loop_vars)))
         yield '</div></div>\n'
     l_1_role = missing
     yield '  </div>\n'
@@ -63,30 +57,32 @@ def root(context, missing=missing, environment=environment):
         yield escape((undefined(name='accuracy_figure') if l_0_accuracy_figure is missing else l_0_accuracy_figure))
         yield '</figure>'
     yield '  <table class="data">\n    <thead><tr><th>Change (B minus A)</th><th class="num">Estimate [95% CI]</th><th class="num">p (paired bootstrap)</th></tr></thead>\n    <tbody>\n'
-    for (l_1_pair, l_1_d) in context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'accuracy_delta'), 'items')):
+    for l_1_d in environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'accuracy_delta'):
         l_1_num_or_none = resolve('num_or_none')
         l_1_config = resolve('config')
         l_1_PAIR_LABELS = resolve('PAIR_LABELS')
         l_1_uncertain = resolve('uncertain')
-        l_1_sig = missing
+        l_1_pair = l_1_sig = missing
         _loop_vars = {}
         pass
-        l_1_sig = ((not t_4(context.call((undefined(name='num_or_none') if l_1_num_or_none is missing else l_1_num_or_none), environment.getattr(l_1_d, 'p_value'), _loop_vars=_loop_vars))) and (environment.getattr(l_1_d, 'p_value') < context.call(environment.getattr((undefined(name='config') if l_1_config is missing else l_1_config), 'get'), 'alpha', 0.05, _loop_vars=_loop_vars)))
+        l_1_pair = environment.getattr(l_1_d, 'pair')
+        _loop_vars['pair'] = l_1_pair
+        l_1_sig = ((not t_3(context.call((undefined(name='num_or_none') if l_1_num_or_none is missing else l_1_num_or_none), environment.getattr(l_1_d, 'p_value'), _loop_vars=_loop_vars))) and (environment.getattr(l_1_d, 'p_value') < context.call(environment.getattr((undefined(name='config') if l_1_config is missing else l_1_config), 'get'), 'alpha', 0.05, _loop_vars=_loop_vars)))
         _loop_vars['sig'] = l_1_sig
         yield '      <tr>\n        <td>'
-        yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_1_PAIR_LABELS is missing else l_1_PAIR_LABELS), 'get'), l_1_pair, l_1_pair, _loop_vars=_loop_vars))
+        yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_1_PAIR_LABELS is missing else l_1_PAIR_LABELS), 'get'), (undefined(name='pair') if l_1_pair is missing else l_1_pair), (undefined(name='pair') if l_1_pair is missing else l_1_pair), _loop_vars=_loop_vars))
         yield '</td>\n        <td class="num '
         yield escape(('neg' if ((undefined(name='sig') if l_1_sig is missing else l_1_sig) and (environment.getattr(l_1_d, 'value') < 0)) else ''))
         yield '">'
-        if t_4(environment.getattr(l_1_d, 'value')):
+        if t_3(environment.getattr(l_1_d, 'value')):
             pass
             yield '<span class="undef" title="'
-            yield escape(context.call(environment.getattr(l_1_d, 'get'), 'undefined_reason', '', _loop_vars=_loop_vars))
+            yield escape((environment.getattr(l_1_d, 'undefined_reason') if context.call(environment.getattr(l_1_d, 'has'), 'undefined_reason', _loop_vars=_loop_vars) else ''))
             yield '">—</span>'
         else:
             pass
             yield escape(context.call((undefined(name='uncertain') if l_1_uncertain is missing else l_1_uncertain), l_1_d, 'pp', _loop_vars=_loop_vars))
-            if ((not (undefined(name='sig') if l_1_sig is missing else l_1_sig)) and (not t_4(context.call((undefined(name='num_or_none') if l_1_num_or_none is missing else l_1_num_or_none), environment.getattr(l_1_d, 'p_value'), _loop_vars=_loop_vars)))):
+            if ((not (undefined(name='sig') if l_1_sig is missing else l_1_sig)) and (not t_3(context.call((undefined(name='num_or_none') if l_1_num_or_none is missing else l_1_num_or_none), environment.getattr(l_1_d, 'p_value'), _loop_vars=_loop_vars)))):
                 pass
                 yield ' <span class="muted small">n.s.</span>'
         yield '</td>\n        <td class="num">'
@@ -99,7 +95,7 @@ def root(context, missing=missing, environment=environment):
             pass
             yield escape(t_2(environment.getattr(l_1_d, 'p_value')))
         yield '</td>\n      </tr>\n'
-    l_1_pair = l_1_d = l_1_num_or_none = l_1_config = l_1_sig = l_1_PAIR_LABELS = l_1_uncertain = missing
+    l_1_d = l_1_pair = l_1_num_or_none = l_1_config = l_1_sig = l_1_PAIR_LABELS = l_1_uncertain = missing
     yield '    </tbody>\n  </table>\n'
     if (undefined(name='class_accuracy_figure') if l_0_class_accuracy_figure is missing else l_0_class_accuracy_figure):
         pass
@@ -109,4 +105,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '4=40&5=48&8=56&12=62&13=70&15=73&16=75&17=89&22=100&23=103'
+debug_info = '4=34&5=42&8=50&12=56&13=66&15=69&16=71&17=85&22=96&23=99'

@@ -12,64 +12,52 @@ def root(context, missing=missing, environment=environment):
     cond_expr_undefined = Undefined
     if 0: yield None
     l_0_class_shift = resolve('class_shift')
-    l_0_skipped = resolve('skipped')
+    l_0_r = resolve('r')
     try:
-        t_1 = environment.filters['default']
+        t_1 = environment.filters['num']
     except KeyError:
         @internalcode
         def t_1(*unused):
-            raise TemplateRuntimeError("No filter named 'default' found.")
+            raise TemplateRuntimeError("No filter named 'num' found.")
     try:
-        t_2 = environment.filters['num']
+        t_2 = environment.filters['pct']
     except KeyError:
         @internalcode
         def t_2(*unused):
-            raise TemplateRuntimeError("No filter named 'num' found.")
+            raise TemplateRuntimeError("No filter named 'pct' found.")
     try:
-        t_3 = environment.filters['pct']
+        t_3 = environment.filters['pp']
     except KeyError:
         @internalcode
         def t_3(*unused):
-            raise TemplateRuntimeError("No filter named 'pct' found.")
+            raise TemplateRuntimeError("No filter named 'pp' found.")
     try:
-        t_4 = environment.filters['pp']
+        t_4 = environment.filters['pval']
     except KeyError:
         @internalcode
         def t_4(*unused):
-            raise TemplateRuntimeError("No filter named 'pp' found.")
+            raise TemplateRuntimeError("No filter named 'pval' found.")
     try:
-        t_5 = environment.filters['pval']
+        t_5 = environment.filters['replace']
     except KeyError:
         @internalcode
         def t_5(*unused):
-            raise TemplateRuntimeError("No filter named 'pval' found.")
+            raise TemplateRuntimeError("No filter named 'replace' found.")
     try:
-        t_6 = environment.filters['replace']
+        t_6 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_6(*unused):
-            raise TemplateRuntimeError("No filter named 'replace' found.")
-    try:
-        t_7 = environment.tests['defined']
-    except KeyError:
-        @internalcode
-        def t_7(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
-    try:
-        t_8 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_8(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="class-shift" class="section">\n  <h2>Class shift</h2>\n'
     if (not (undefined(name='class_shift') if l_0_class_shift is missing else l_0_class_shift)):
         pass
         yield '  <p class="muted">Not computed'
-        if t_7(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'class_shift')):
+        if (not t_6(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skipped'), 'of'), 'class_shift'))):
             pass
             yield ': '
-            yield escape(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'class_shift'))
+            yield escape(context.call(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skip_reason'), 'class_shift'))
         yield '.</p>\n'
     for l_1_v in (undefined(name='class_shift') if l_0_class_shift is missing else l_0_class_shift):
         l_1_e = missing
@@ -82,21 +70,21 @@ def root(context, missing=missing, environment=environment):
         yield '</h3>\n    <div class="cards">\n      <div class="card '
         yield escape(('card-bad' if environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'n_significant') else 'card-good'))
         yield '"><div class="card-label">significant classes</div><div class="card-value">'
-        yield escape(t_2(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'n_significant')))
+        yield escape(t_1(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'n_significant')))
         yield ' <small>of '
-        yield escape(t_2(environment.getattr(l_1_v, 'n_classes')))
+        yield escape(t_1(environment.getattr(l_1_v, 'n_classes')))
         yield '</small></div><div class="card-note">'
         yield escape(context.call(environment.getattr({'fdr_bh': 'Benjamini-Hochberg FDR', 'holm': 'Holm', 'none': 'no correction'}, 'get'), environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'correction'), environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'correction'), _loop_vars=_loop_vars))
         yield ' at α = '
         yield escape(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'alpha'))
         yield '; '
-        yield escape(t_2(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'n_significant_uncorrected')))
+        yield escape(t_1(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'n_significant_uncorrected')))
         yield ' before correction</div></div>\n      <div class="card"><div class="card-label">disagreement rate</div><div class="card-value">'
-        yield escape(t_3(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'disagreement_rate')))
+        yield escape(t_2(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'disagreement_rate')))
         yield '</div><div class="card-note">share of samples where the two predictions differ</div></div>\n      <div class="card"><div class="card-label">test</div><div class="card-value small">'
         yield escape(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'test'))
         yield '</div><div class="card-note">'
-        yield escape(t_6(context.eval_ctx, t_1(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'mode'), 'single_run'), '_', ' '))
+        yield escape(t_5(context.eval_ctx, (environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'mode') if context.call(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'has'), 'mode', _loop_vars=_loop_vars) else 'single_run'), '_', ' '))
         if environment.getattr(l_1_v, 'multi_run'):
             pass
             yield ', '
@@ -130,19 +118,19 @@ def root(context, missing=missing, environment=environment):
             if environment.getattr(l_2_c, 'significant'):
                 pass
                 yield '<span class="mark" title="significant">●</span> '
-            yield escape(context.call((undefined(name='cname') if l_2_cname is missing else l_2_cname), environment.getitem(l_2_c, 'class'), _loop_vars=_loop_vars))
+            yield escape(context.call((undefined(name='cname') if l_2_cname is missing else l_2_cname), environment.getattr(l_2_c, 'class_'), _loop_vars=_loop_vars))
             yield '</td>\n          <td class="num">'
-            yield escape(t_2(environment.getattr(l_2_c, 'n')))
+            yield escape(t_1(environment.getattr(l_2_c, 'n')))
             yield '</td>\n          <td class="num">'
-            yield escape(t_3(environment.getattr(l_2_c, 'acc_a')))
+            yield escape(t_2(environment.getattr(l_2_c, 'acc_a')))
             yield '</td>\n          <td class="num">'
-            yield escape(t_3(environment.getattr(l_2_c, 'acc_b')))
+            yield escape(t_2(environment.getattr(l_2_c, 'acc_b')))
             yield '</td>\n          <td class="num '
             yield escape(('neg' if (environment.getattr(l_2_c, 'significant') and ((context.call((undefined(name='num_or_none') if l_2_num_or_none is missing else l_2_num_or_none), environment.getattr(l_2_c, 'acc_b'), _loop_vars=_loop_vars) or 0) < (context.call((undefined(name='num_or_none') if l_2_num_or_none is missing else l_2_num_or_none), environment.getattr(l_2_c, 'acc_a'), _loop_vars=_loop_vars) or 0))) else ''))
             yield '">'
-            if ((not t_8(context.call((undefined(name='num_or_none') if l_2_num_or_none is missing else l_2_num_or_none), environment.getattr(l_2_c, 'acc_a'), _loop_vars=_loop_vars))) and (not t_8(context.call((undefined(name='num_or_none') if l_2_num_or_none is missing else l_2_num_or_none), environment.getattr(l_2_c, 'acc_b'), _loop_vars=_loop_vars)))):
+            if ((not t_6(context.call((undefined(name='num_or_none') if l_2_num_or_none is missing else l_2_num_or_none), environment.getattr(l_2_c, 'acc_a'), _loop_vars=_loop_vars))) and (not t_6(context.call((undefined(name='num_or_none') if l_2_num_or_none is missing else l_2_num_or_none), environment.getattr(l_2_c, 'acc_b'), _loop_vars=_loop_vars)))):
                 pass
-                yield escape(t_4((environment.getattr(l_2_c, 'acc_b') - environment.getattr(l_2_c, 'acc_a'))))
+                yield escape(t_3((environment.getattr(l_2_c, 'acc_b') - environment.getattr(l_2_c, 'acc_a'))))
             else:
                 pass
                 yield '—'
@@ -150,24 +138,24 @@ def root(context, missing=missing, environment=environment):
             if environment.getattr(l_1_v, 'multi_run'):
                 pass
                 yield '<td class="num">'
-                yield escape(t_2(environment.getattr(l_2_c, 'ratio_mean_a'), 3))
+                yield escape(t_1(environment.getattr(l_2_c, 'ratio_mean_a'), 3))
                 yield ' ± '
-                yield escape(t_2(environment.getattr(l_2_c, 'ratio_std_a'), 2))
+                yield escape(t_1(environment.getattr(l_2_c, 'ratio_std_a'), 2))
                 yield '</td><td class="num">'
-                yield escape(t_2(environment.getattr(l_2_c, 'ratio_mean_b'), 3))
+                yield escape(t_1(environment.getattr(l_2_c, 'ratio_mean_b'), 3))
                 yield ' ± '
-                yield escape(t_2(environment.getattr(l_2_c, 'ratio_std_b'), 2))
+                yield escape(t_1(environment.getattr(l_2_c, 'ratio_std_b'), 2))
                 yield '</td>'
             yield '          <td class="num">'
-            yield escape(t_5(environment.getattr(l_2_c, 'p_value')))
+            yield escape(t_4(environment.getattr(l_2_c, 'p_value')))
             yield '</td>\n          <td class="num">'
-            yield escape(t_5(environment.getattr(l_2_c, 'p_adjusted')))
+            yield escape(t_4(environment.getattr(l_2_c, 'p_adjusted')))
             yield '</td>\n          <td class="num">'
-            yield escape(t_2(environment.getattr(l_2_c, 'newly_wrong')))
+            yield escape(t_1(environment.getattr(l_2_c, 'newly_wrong')))
             yield '</td>\n          <td class="num">'
-            yield escape(t_2(environment.getattr(l_2_c, 'newly_right')))
+            yield escape(t_1(environment.getattr(l_2_c, 'newly_right')))
             yield '</td>\n          <td class="num">'
-            yield escape(t_3(environment.getattr(l_2_c, 'disagreement_rate')))
+            yield escape(t_2(environment.getattr(l_2_c, 'disagreement_rate')))
             yield '</td>\n        </tr>\n'
         l_2_c = l_2_cname = l_2_num_or_none = missing
         yield '      </tbody>\n    </table>\n    </div>\n    <div class="two-col">\n      <div>\n        <h4>Newly wrong: where the '
@@ -183,11 +171,11 @@ def root(context, missing=missing, environment=environment):
                 _loop_vars = {}
                 pass
                 yield '<tr><td>'
-                yield escape(context.call((undefined(name='cname') if l_2_cname is missing else l_2_cname), environment.getitem(l_2_c, 'class'), _loop_vars=_loop_vars))
+                yield escape(context.call((undefined(name='cname') if l_2_cname is missing else l_2_cname), environment.getattr(l_2_c, 'class_'), _loop_vars=_loop_vars))
                 yield '</td><td class="num">'
-                yield escape(t_2(environment.getattr(l_2_c, 'newly_wrong')))
+                yield escape(t_1(environment.getattr(l_2_c, 'newly_wrong')))
                 yield '</td><td class="num">'
-                yield escape(t_2(environment.getattr(l_2_c, 'newly_right')))
+                yield escape(t_1(environment.getattr(l_2_c, 'newly_right')))
                 yield '</td></tr>'
             l_2_c = l_2_cname = missing
             yield '</tbody>\n        </table>\n'
@@ -216,4 +204,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '3=62&4=65&6=70&8=77&10=79&11=91&12=93&14=104&17=106&18=110&21=118&22=124&23=126&24=131&25=133&26=135&27=137&28=146&29=158&30=160&31=162&32=164&33=166&41=170&42=174&45=177&51=194&52=199'
+debug_info = '3=50&4=53&6=58&8=65&10=67&11=79&12=81&14=92&17=94&18=98&21=106&22=112&23=114&24=119&25=121&26=123&27=125&28=134&29=146&30=148&31=150&32=152&33=154&41=158&42=162&45=165&51=182&52=187'

@@ -11,9 +11,8 @@ def root(context, missing=missing, environment=environment):
     concat = environment.concat
     cond_expr_undefined = Undefined
     if 0: yield None
-    l_0_r = resolve('r')
+    l_0_cft = resolve('cft')
     l_0_roles = resolve('roles')
-    l_0_cft = missing
     try:
         t_1 = environment.filters['num']
     except KeyError:
@@ -45,9 +44,6 @@ def root(context, missing=missing, environment=environment):
         def t_5(*unused):
             raise TemplateRuntimeError("No test named 'defined' found.")
     pass
-    l_0_cft = environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'counterfactual_text')
-    context.vars['cft'] = l_0_cft
-    context.exported_vars.add('cft')
     yield '<section id="counterfactual-text" class="section">\n  <h2>Counterfactual texts (identity terms swapped)</h2>\n  <p class="note">Each text with an identity term ('
     yield escape(environment.getattr(environment.getattr((undefined(name='cft') if l_0_cft is missing else l_0_cft), 'config'), 'n_changed'))
     yield ' of '
@@ -149,4 +145,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '1=44&4=48&5=52&8=56&12=58&13=71&14=75&15=79&19=85&24=88&25=95&26=97&27=103&32=111&33=119&37=121&38=129&39=135&40=139'
+debug_info = '3=44&4=48&7=52&11=54&12=67&13=71&14=75&18=81&23=84&24=91&25=93&26=99&31=107&32=115&36=117&37=125&38=131&39=135'

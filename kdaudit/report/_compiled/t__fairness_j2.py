@@ -12,7 +12,7 @@ def root(context, missing=missing, environment=environment):
     cond_expr_undefined = Undefined
     if 0: yield None
     l_0_fairness = resolve('fairness')
-    l_0_skipped = resolve('skipped')
+    l_0_r = resolve('r')
     try:
         t_1 = environment.filters['abs']
     except KeyError:
@@ -44,26 +44,20 @@ def root(context, missing=missing, environment=environment):
         def t_5(*unused):
             raise TemplateRuntimeError("No filter named 'pval' found.")
     try:
-        t_6 = environment.tests['defined']
+        t_6 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_6(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
-    try:
-        t_7 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_7(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="group-fairness" class="section">\n  <h2>Group fairness</h2>\n'
     if (not (undefined(name='fairness') if l_0_fairness is missing else l_0_fairness)):
         pass
         yield '  <p class="muted">Not computed'
-        if t_6(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'group_fairness')):
+        if (not t_6(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skipped'), 'of'), 'group_fairness'))):
             pass
             yield ': '
-            yield escape(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'group_fairness'))
+            yield escape(context.call(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skip_reason'), 'group_fairness'))
         else:
             pass
             yield ': no sensitive attribute'
@@ -100,11 +94,11 @@ def root(context, missing=missing, environment=environment):
             yield '</span></th>'
         l_2_role = missing
         yield '</tr></thead>\n      <tbody>\n'
-        def t_8(fiter):
+        def t_7(fiter):
             for (l_2_key, l_2_title, l_2_kind) in fiter:
-                if t_6(environment.getitem(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'student'), l_2_key)):
+                if ((not t_6(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'student'))) and context.call(environment.getattr(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'student'), 'has'), l_2_key)):
                     yield (l_2_key, l_2_title, l_2_kind)
-        for (l_2_key, l_2_title, l_2_kind) in t_8((undefined(name='METRICS') if l_1_METRICS is missing else l_1_METRICS)):
+        for (l_2_key, l_2_title, l_2_kind) in t_7((undefined(name='METRICS') if l_1_METRICS is missing else l_1_METRICS)):
             _loop_vars = {}
             pass
             yield '        <tr><td>'
@@ -114,13 +108,13 @@ def root(context, missing=missing, environment=environment):
                 l_3_m = missing
                 _loop_vars = {}
                 pass
-                l_3_m = environment.getitem(environment.getitem((undefined(name='e') if l_1_e is missing else l_1_e), l_3_role), l_2_key)
+                l_3_m = context.call(environment.getattr(context.call(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'role'), l_3_role, _loop_vars=_loop_vars), 'metric'), l_2_key, _loop_vars=_loop_vars)
                 _loop_vars['m'] = l_3_m
                 yield '          <td class="num">'
-                if (not t_6((undefined(name='m') if l_3_m is missing else l_3_m))):
+                if t_6((undefined(name='m') if l_3_m is missing else l_3_m)):
                     pass
                     yield '—'
-                elif t_7(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value')):
+                elif t_6(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value')):
                     pass
                     yield '<span class="undef" title="'
                     yield escape(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'undefined_reason'))
@@ -128,12 +122,12 @@ def root(context, missing=missing, environment=environment):
                 else:
                     pass
                     yield escape(context.call((undefined(name='uncertain') if l_1_uncertain is missing else l_1_uncertain), (undefined(name='m') if l_3_m is missing else l_3_m), ('' if (l_2_kind == 'num') else '%'), _loop_vars=_loop_vars))
-                    if ((t_6(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'estimate')) and (not t_7(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'estimate')))) and (t_1((environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'estimate') - environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value'))) > 1e-09)):
+                    if ((not t_6(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'estimate'))) and (t_1((environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'estimate') - environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value'))) > 1e-09)):
                         pass
                         yield '<span class="plugin">plug-in (fairlearn): '
                         yield escape((t_3(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value'), 3) if (l_2_kind == 'num') else t_4(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value'))))
                         yield '</span>'
-                    if (t_6(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor')) and environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor')):
+                    if ((not t_6(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor'))) and (environment.getattr(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor'), 'key_order') or environment.getattr(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor'), 'extra'))):
                         pass
                         yield '<span class="floor">by chance alone: up to '
                         yield escape((t_3(environment.getattr(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor'), 'ci_high'), 3) if (l_2_kind == 'num') else t_4(environment.getattr(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'noise_floor'), 'ci_high'))))
@@ -143,26 +137,29 @@ def root(context, missing=missing, environment=environment):
             yield '</tr>\n'
         l_2_key = l_2_title = l_2_kind = missing
         yield '      </tbody>\n    </table>\n    </div>\n    <h4>Change between models (B minus A, paired bootstrap)</h4>\n    <div class="scroll">\n    <table class="data">\n      <thead><tr><th>Pair</th><th class="num">DPD change [95% CI]</th><th class="num">p</th><th class="num">EOD change [95% CI]</th><th class="num">p</th></tr></thead>\n      <tbody>\n'
-        for (l_2_pair, l_2_d) in context.call(environment.getattr(environment.getattr(l_1_v, 'delta'), 'items'), _loop_vars=_loop_vars):
+        for l_2_d in environment.getattr(l_1_v, 'delta'):
             l_2_PAIR_LABELS = resolve('PAIR_LABELS')
+            l_2_pair = missing
             _loop_vars = {}
             pass
+            l_2_pair = environment.getattr(l_2_d, 'pair')
+            _loop_vars['pair'] = l_2_pair
             yield '        <tr><td>'
-            yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_2_PAIR_LABELS is missing else l_2_PAIR_LABELS), 'get'), l_2_pair, l_2_pair, _loop_vars=_loop_vars))
+            yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_2_PAIR_LABELS is missing else l_2_PAIR_LABELS), 'get'), (undefined(name='pair') if l_2_pair is missing else l_2_pair), (undefined(name='pair') if l_2_pair is missing else l_2_pair), _loop_vars=_loop_vars))
             yield '</td>\n'
             for l_3_key in ('demographic_parity_difference', 'equalized_odds_difference'):
                 l_3_num_or_none = resolve('num_or_none')
                 l_3_m = l_3_sig = missing
                 _loop_vars = {}
                 pass
-                l_3_m = environment.getitem(l_2_d, l_3_key)
+                l_3_m = context.call(environment.getattr(l_2_d, 'metric'), l_3_key, _loop_vars=_loop_vars)
                 _loop_vars['m'] = l_3_m
-                l_3_sig = ((not t_7(context.call((undefined(name='num_or_none') if l_3_num_or_none is missing else l_3_num_or_none), environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'p_value'), _loop_vars=_loop_vars))) and (environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'p_value') < context.call(environment.getattr((undefined(name='config') if l_1_config is missing else l_1_config), 'get'), 'alpha', 0.05, _loop_vars=_loop_vars)))
+                l_3_sig = ((not t_6(context.call((undefined(name='num_or_none') if l_3_num_or_none is missing else l_3_num_or_none), environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'p_value'), _loop_vars=_loop_vars))) and (environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'p_value') < context.call(environment.getattr((undefined(name='config') if l_1_config is missing else l_1_config), 'get'), 'alpha', 0.05, _loop_vars=_loop_vars)))
                 _loop_vars['sig'] = l_3_sig
                 yield '          <td class="num '
                 yield escape(('neg' if ((undefined(name='sig') if l_3_sig is missing else l_3_sig) and (environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value') > 0)) else ''))
                 yield '">'
-                if t_7(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value')):
+                if t_6(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'value')):
                     pass
                     yield '<span class="undef" title="'
                     yield escape(environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'undefined_reason'))
@@ -170,7 +167,7 @@ def root(context, missing=missing, environment=environment):
                 else:
                     pass
                     yield escape(context.call((undefined(name='uncertain') if l_1_uncertain is missing else l_1_uncertain), (undefined(name='m') if l_3_m is missing else l_3_m), 'pp', _loop_vars=_loop_vars))
-                    if ((not (undefined(name='sig') if l_3_sig is missing else l_3_sig)) and (not t_7(context.call((undefined(name='num_or_none') if l_3_num_or_none is missing else l_3_num_or_none), environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'p_value'), _loop_vars=_loop_vars)))):
+                    if ((not (undefined(name='sig') if l_3_sig is missing else l_3_sig)) and (not t_6(context.call((undefined(name='num_or_none') if l_3_num_or_none is missing else l_3_num_or_none), environment.getattr((undefined(name='m') if l_3_m is missing else l_3_m), 'p_value'), _loop_vars=_loop_vars)))):
                         pass
                         yield ' <span class="muted small">n.s.</span>'
                 yield '</td>\n          <td class="num">'
@@ -178,7 +175,7 @@ def root(context, missing=missing, environment=environment):
                 yield '</td>\n'
             l_3_key = l_3_m = l_3_num_or_none = l_3_sig = missing
             yield '</tr>\n'
-        l_2_pair = l_2_d = l_2_PAIR_LABELS = missing
+        l_2_d = l_2_pair = l_2_PAIR_LABELS = missing
         yield '      </tbody>\n    </table>\n    </div>\n    <h4>By group</h4>\n'
         if environment.getattr(l_1_v, 'flagged'):
             pass
@@ -201,7 +198,7 @@ def root(context, missing=missing, environment=environment):
             if (not environment.getattr(l_1_v, 'per_class_top')):
                 pass
                 yield ' (positive label '
-                yield escape((environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'positive_label') if (not t_7(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'positive_label'))) else 1))
+                yield escape((environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'positive_label') if (not t_6(environment.getattr((undefined(name='e') if l_1_e is missing else l_1_e), 'positive_label'))) else 1))
                 yield ')'
             yield ', with 95% intervals where the report has them.</figcaption></figure>'
         l_1_rate_keys = (('accuracy',) if environment.getattr(l_1_v, 'per_class_top') else ('selection_rate', 'tpr', 'fpr', 'accuracy'))
@@ -238,7 +235,7 @@ def root(context, missing=missing, environment=environment):
             l_2_first = missing
             _loop_vars = {}
             pass
-            l_2_first = context.call(environment.getattr(environment.getitem(environment.getattr(l_1_v, 'by_group'), environment.getitem(environment.getattr(l_1_v, 'roles'), 0)), 'get'), l_2_g, _loop_vars=_loop_vars)
+            l_2_first = environment.getitem(environment.getitem(environment.getattr(l_1_v, 'by_group'), environment.getitem(environment.getattr(l_1_v, 'roles'), 0)), l_2_g)
             _loop_vars['first'] = l_2_first
             yield '        <tr class="'
             yield escape(('small' if ((undefined(name='first') if l_2_first is missing else l_2_first) and environment.getattr((undefined(name='first') if l_2_first is missing else l_2_first), 'small')) else ''))
@@ -254,7 +251,7 @@ def root(context, missing=missing, environment=environment):
                 l_3_row = missing
                 _loop_vars = {}
                 pass
-                l_3_row = context.call(environment.getattr(environment.getitem(environment.getattr(l_1_v, 'by_group'), l_3_role), 'get'), l_2_g, _loop_vars=_loop_vars)
+                l_3_row = environment.getitem(environment.getitem(environment.getattr(l_1_v, 'by_group'), l_3_role), l_2_g)
                 _loop_vars['row'] = l_3_row
                 for l_4_k in (undefined(name='rate_keys') if l_1_rate_keys is missing else l_1_rate_keys):
                     l_4_pair_ci = resolve('pair_ci')
@@ -265,15 +262,15 @@ def root(context, missing=missing, environment=environment):
                     if (not (undefined(name='row') if l_3_row is missing else l_3_row)):
                         pass
                         yield '—'
-                    elif t_7(environment.getitem((undefined(name='row') if l_3_row is missing else l_3_row), l_4_k)):
+                    elif t_6(environment.getitem((undefined(name='row') if l_3_row is missing else l_3_row), l_4_k)):
                         pass
                         yield '<span class="undef" title="'
-                        yield escape(context.call(environment.getattr((undefined(name='row') if l_3_row is missing else l_3_row), 'get'), 'undefined_reason', 'undefined', _loop_vars=_loop_vars))
+                        yield escape((environment.getattr((undefined(name='row') if l_3_row is missing else l_3_row), 'undefined_reason') if context.call(environment.getattr((undefined(name='row') if l_3_row is missing else l_3_row), 'has'), 'undefined_reason', _loop_vars=_loop_vars) else 'undefined'))
                         yield '">— <sup>?</sup></span>'
                     else:
                         pass
                         yield escape(t_4(environment.getitem((undefined(name='row') if l_3_row is missing else l_3_row), l_4_k)))
-                        l_4_rci = context.call((undefined(name='pair_ci') if l_4_pair_ci is missing else l_4_pair_ci), context.call(environment.getattr((undefined(name='row') if l_3_row is missing else l_3_row), 'get'), markup_join((l_4_k, '_ci', )), _loop_vars=_loop_vars), _loop_vars=_loop_vars)
+                        l_4_rci = context.call((undefined(name='pair_ci') if l_4_pair_ci is missing else l_4_pair_ci), environment.getitem((undefined(name='row') if l_3_row is missing else l_3_row), markup_join((l_4_k, '_ci', ))), _loop_vars=_loop_vars)
                         _loop_vars['rci'] = l_4_rci
                         if (undefined(name='rci') if l_4_rci is missing else l_4_rci):
                             pass
@@ -303,7 +300,7 @@ def root(context, missing=missing, environment=environment):
                 _loop_vars = {}
                 pass
                 yield '<tr><td>'
-                yield escape(context.call((undefined(name='cname') if l_2_cname is missing else l_2_cname), environment.getitem(l_2_c, 'class'), _loop_vars=_loop_vars))
+                yield escape(context.call((undefined(name='cname') if l_2_cname is missing else l_2_cname), environment.getattr(l_2_c, 'class_'), _loop_vars=_loop_vars))
                 yield '</td><td class="num">'
                 yield escape(context.call((undefined(name='uncertain') if l_1_uncertain is missing else l_1_uncertain), environment.getattr(l_2_c, 'demographic_parity_difference'), '%', _loop_vars=_loop_vars))
                 yield '</td><td class="num">'
@@ -323,4 +320,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '3=56&4=59&6=67&8=77&9=79&12=89&14=99&15=107&16=109&17=116&28=142&29=147&30=149&31=156&32=159&33=173&40=179&41=192&43=203&44=205&48=209&49=221&52=233&53=240&54=242&55=247&56=249&57=255&58=261&66=285&67=290&68=293&71=297&73=310'
+debug_info = '3=50&4=53&6=61&8=71&9=73&12=83&14=93&15=101&16=103&17=110&28=136&29=144&30=146&31=153&32=156&33=170&40=176&41=189&43=200&44=202&48=206&49=218&52=230&53=237&54=239&55=244&56=246&57=252&58=258&66=282&67=287&68=290&71=294&73=307'

@@ -12,7 +12,7 @@ def root(context, missing=missing, environment=environment):
     cond_expr_undefined = Undefined
     if 0: yield None
     l_0_individual = resolve('individual')
-    l_0_skipped = resolve('skipped')
+    l_0_r = resolve('r')
     l_0_lipschitz_figure = resolve('lipschitz_figure')
     l_0_lip_key = resolve('lip_key')
     l_0_roles = resolve('roles')
@@ -41,26 +41,20 @@ def root(context, missing=missing, environment=environment):
         def t_4(*unused):
             raise TemplateRuntimeError("No filter named 'tree' found.")
     try:
-        t_5 = environment.tests['defined']
+        t_5 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_5(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
-    try:
-        t_6 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_6(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="individual-fairness" class="section">\n  <h2>Individual fairness</h2>\n'
     if (not (undefined(name='individual') if l_0_individual is missing else l_0_individual)):
         pass
         yield '  <p class="muted">Not computed'
-        if t_5(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'individual_fairness')):
+        if (not t_5(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skipped'), 'of'), 'individual_fairness'))):
             pass
             yield ': '
-            yield escape(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'individual_fairness'))
+            yield escape(context.call(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skip_reason'), 'individual_fairness'))
         yield '.</p>\n'
     else:
         pass
@@ -76,23 +70,23 @@ def root(context, missing=missing, environment=environment):
             pass
             yield '<th class="num">raw I(f)</th>'
         yield '<th class="num">Consistency</th><th>Counterfactual</th></tr></thead>\n    <tbody>\n'
-        def t_7(fiter):
+        def t_6(fiter):
             for l_1_role in fiter:
-                if t_5(environment.getitem((undefined(name='individual') if l_0_individual is missing else l_0_individual), l_1_role)):
+                if (not t_5(context.call(environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'role'), l_1_role))):
                     yield l_1_role
-        for l_1_role in t_7((undefined(name='roles') if l_0_roles is missing else l_0_roles)):
+        for l_1_role in t_6((undefined(name='roles') if l_0_roles is missing else l_0_roles)):
             l_1_uncertain = resolve('uncertain')
             l_1_m = missing
             _loop_vars = {}
             pass
-            l_1_m = environment.getitem((undefined(name='individual') if l_0_individual is missing else l_0_individual), l_1_role)
+            l_1_m = context.call(environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'role'), l_1_role, _loop_vars=_loop_vars)
             _loop_vars['m'] = l_1_m
             yield '      <tr><td><span class="role role-'
             yield escape(l_1_role)
             yield '">'
             yield escape(l_1_role)
             yield '</span></td>\n        <td class="num">'
-            yield escape((t_1(environment.getitem((undefined(name='m') if l_1_m is missing else l_1_m), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key))) if t_6(environment.getattr(environment.getitem((undefined(name='m') if l_1_m is missing else l_1_m), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key)), 'value')) else context.call((undefined(name='uncertain') if l_1_uncertain is missing else l_1_uncertain), environment.getitem((undefined(name='m') if l_1_m is missing else l_1_m), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key)), '', _loop_vars=_loop_vars)))
+            yield escape((t_1(environment.getitem((undefined(name='m') if l_1_m is missing else l_1_m), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key))) if t_5(environment.getattr(environment.getitem((undefined(name='m') if l_1_m is missing else l_1_m), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key)), 'value')) else context.call((undefined(name='uncertain') if l_1_uncertain is missing else l_1_uncertain), environment.getitem((undefined(name='m') if l_1_m is missing else l_1_m), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key)), '', _loop_vars=_loop_vars)))
             yield '</td>\n'
             if ((undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key) == 'lipschitz_normalized'):
                 pass
@@ -116,38 +110,40 @@ def root(context, missing=missing, environment=environment):
         if environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'delta'):
             pass
             yield '  <h4>Change between models (B minus A)</h4>\n  <table class="data">\n    <thead><tr><th>Pair</th><th class="num">I(f) change [95% CI]</th><th class="num">p</th></tr></thead>\n    <tbody>'
-            for (l_1_pair, l_1_d) in context.call(environment.getattr(environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'delta'), 'items')):
+            for l_1_d in environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'delta'):
                 l_1_PAIR_LABELS = resolve('PAIR_LABELS')
                 l_1_with_ci = resolve('with_ci')
                 l_1_num_or_none = resolve('num_or_none')
                 l_1_config = resolve('config')
-                l_1_m = missing
+                l_1_pair = l_1_m = missing
                 _loop_vars = {}
                 pass
-                l_1_m = (environment.getitem(l_1_d, (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key)) if t_5(environment.getitem(l_1_d, (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key))) else environment.getattr(l_1_d, 'lipschitz'))
+                l_1_pair = environment.getattr(l_1_d, 'pair')
+                _loop_vars['pair'] = l_1_pair
+                l_1_m = (environment.getitem(l_1_d, (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key)) if context.call(environment.getattr(l_1_d, 'has'), (undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key), _loop_vars=_loop_vars) else environment.getattr(l_1_d, 'lipschitz'))
                 _loop_vars['m'] = l_1_m
-                if t_5((undefined(name='m') if l_1_m is missing else l_1_m)):
+                if (not t_5((undefined(name='m') if l_1_m is missing else l_1_m))):
                     pass
                     yield '<tr><td>'
-                    yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_1_PAIR_LABELS is missing else l_1_PAIR_LABELS), 'get'), l_1_pair, l_1_pair, _loop_vars=_loop_vars))
+                    yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_1_PAIR_LABELS is missing else l_1_PAIR_LABELS), 'get'), (undefined(name='pair') if l_1_pair is missing else l_1_pair), (undefined(name='pair') if l_1_pair is missing else l_1_pair), _loop_vars=_loop_vars))
                     yield '</td><td class="num">'
-                    yield escape(context.call((undefined(name='with_ci') if l_1_with_ci is missing else l_1_with_ci), context.call(environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'get'), 'estimate', environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'value'), _loop_vars=_loop_vars), environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'ci_low'), environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'ci_high'), unit='+', _loop_vars=_loop_vars))
-                    if ((not t_6(context.call((undefined(name='num_or_none') if l_1_num_or_none is missing else l_1_num_or_none), environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'p_value'), _loop_vars=_loop_vars))) and (environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'p_value') >= context.call(environment.getattr((undefined(name='config') if l_1_config is missing else l_1_config), 'get'), 'alpha', 0.05, _loop_vars=_loop_vars))):
+                    yield escape(context.call((undefined(name='with_ci') if l_1_with_ci is missing else l_1_with_ci), (environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'estimate') if context.call(environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'has'), 'estimate', _loop_vars=_loop_vars) else environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'value')), environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'ci_low'), environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'ci_high'), unit='+', _loop_vars=_loop_vars))
+                    if ((not t_5(context.call((undefined(name='num_or_none') if l_1_num_or_none is missing else l_1_num_or_none), environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'p_value'), _loop_vars=_loop_vars))) and (environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'p_value') >= context.call(environment.getattr((undefined(name='config') if l_1_config is missing else l_1_config), 'get'), 'alpha', 0.05, _loop_vars=_loop_vars))):
                         pass
                         yield ' <span class="muted small">n.s.</span>'
                     yield '</td><td class="num">'
                     yield escape(t_3(environment.getattr((undefined(name='m') if l_1_m is missing else l_1_m), 'p_value')))
                     yield '</td></tr>'
-            l_1_pair = l_1_d = l_1_m = l_1_PAIR_LABELS = l_1_with_ci = l_1_num_or_none = l_1_config = missing
+            l_1_d = l_1_pair = l_1_m = l_1_PAIR_LABELS = l_1_with_ci = l_1_num_or_none = l_1_config = missing
             yield '</tbody>\n  </table>\n'
         yield '  <p class="note">I(f) = mean over neighbour pairs of D(f(x), f(x′)) / d(x, x′): lower means similar inputs get similar predictions. All models are compared on the same pairs.'
         if ((undefined(name='lip_key') if l_0_lip_key is missing else l_0_lip_key) == 'lipschitz_normalized'):
             pass
             yield ' Distances are divided by the median neighbour distance of the shared graph'
-            if (environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'config') and t_5(environment.getattr(environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'config'), 'distance_scale'))):
+            if (environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'config') and ('distance_scale' in environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'config'))):
                 pass
                 yield ' ('
-                yield escape(t_2(environment.getattr(environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'config'), 'distance_scale')))
+                yield escape(t_2(environment.getitem(environment.getattr((undefined(name='individual') if l_0_individual is missing else l_0_individual), 'config'), 'distance_scale')))
                 yield ')'
             yield ', so I(f) is unit-free and comparable across images, tables and text.'
         else:
@@ -162,4 +158,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '3=53&4=56&6=63&9=69&11=75&12=87&13=91&14=93&15=101&16=103&22=112&26=115&29=140&31=153'
+debug_info = '3=47&4=50&6=57&9=63&11=69&12=81&13=85&14=87&15=95&16=97&22=106&26=109&29=136&31=149'

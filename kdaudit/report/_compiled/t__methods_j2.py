@@ -15,40 +15,34 @@ def root(context, missing=missing, environment=environment):
     l_0_cname = resolve('cname')
     l_0_class_shift = resolve('class_shift')
     try:
-        t_1 = environment.filters['default']
+        t_1 = environment.filters['num']
     except KeyError:
         @internalcode
         def t_1(*unused):
-            raise TemplateRuntimeError("No filter named 'default' found.")
+            raise TemplateRuntimeError("No filter named 'num' found.")
     try:
-        t_2 = environment.filters['num']
+        t_2 = environment.filters['pct']
     except KeyError:
         @internalcode
         def t_2(*unused):
-            raise TemplateRuntimeError("No filter named 'num' found.")
+            raise TemplateRuntimeError("No filter named 'pct' found.")
     try:
-        t_3 = environment.filters['pct']
+        t_3 = environment.filters['tree']
     except KeyError:
         @internalcode
         def t_3(*unused):
-            raise TemplateRuntimeError("No filter named 'pct' found.")
+            raise TemplateRuntimeError("No filter named 'tree' found.")
     try:
-        t_4 = environment.filters['tree']
+        t_4 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_4(*unused):
-            raise TemplateRuntimeError("No filter named 'tree' found.")
-    try:
-        t_5 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_5(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="methods" class="section">\n  <h2>Methods and configuration</h2>\n  <dl class="methods">\n    <dt>Accuracy change</dt>\n    <dd>B minus A on the same samples; '
-    yield escape(t_3(context.call(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'get'), 'confidence', 0.95), 0))
+    yield escape(t_2(context.call(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'get'), 'confidence', 0.95), 0))
     yield ' percentile CI and two-sided p-value from a paired bootstrap with B = '
-    yield escape(t_2(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'bootstrap')))
+    yield escape(t_1(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'bootstrap')))
     yield ' replicates, seed '
     yield escape(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'seed'))
     yield ".</dd>\n    <dt>Class shift</dt>\n    <dd>Per class, exact McNemar test on the samples of that class (one run per model) or Welch's t-test on per-run accuracy ratios acc(c)/acc (several runs, P1's method); α = "
@@ -56,7 +50,7 @@ def root(context, missing=missing, environment=environment):
     yield ', correction <code>'
     yield escape(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'correction'))
     yield "</code>; raw and corrected counts are both reported. Disagreement: share of samples where the two predicted labels differ; the matrix counts (A's prediction, B's prediction) pairs with the diagonal excluded.</dd>\n    <dt>Group fairness</dt>\n    <dd>DPD = max − min selection rate over groups; EOD = max(TPR spread, FPR spread) (fairlearn, between groups, worst case); "
-    if (not t_5(context.call(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'get'), 'positive_label'))):
+    if (not t_4(context.call(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'get'), 'positive_label'))):
         pass
         yield 'positive label '
         yield escape(context.call((undefined(name='cname') if l_0_cname is missing else l_0_cname), environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'positive_label')))
@@ -74,7 +68,7 @@ def root(context, missing=missing, environment=environment):
     yield ', '
     yield escape(context.call(environment.getattr((undefined(name='config') if l_0_config is missing else l_0_config), 'get'), 'distance', 'euclidean'))
     yield ' distance), D = total variation distance between predicted probability vectors; pairs at distance 0 skipped and counted.</dd>\n  </dl>\n  <h3>Every choice made</h3>\n  '
-    yield escape(t_4((undefined(name='config') if l_0_config is missing else l_0_config)))
+    yield escape(t_3((undefined(name='config') if l_0_config is missing else l_0_config)))
     yield '\n'
     if (undefined(name='class_shift') if l_0_class_shift is missing else l_0_class_shift):
         pass
@@ -87,7 +81,7 @@ def root(context, missing=missing, environment=environment):
             yield '</td><td>'
             yield escape(environment.getattr(environment.getattr(l_1_v, 'entry'), 'test'))
             yield '</td><td>'
-            yield escape(t_1(environment.getattr(environment.getattr(l_1_v, 'entry'), 'mode'), '—'))
+            yield escape((environment.getattr(environment.getattr(l_1_v, 'entry'), 'mode') if context.call(environment.getattr(environment.getattr(l_1_v, 'entry'), 'has'), 'mode', _loop_vars=_loop_vars) else '—'))
             yield '</td><td class="num">'
             yield escape(environment.getattr(environment.getattr(l_1_v, 'entry'), 'alpha'))
             yield '</td><td>'
@@ -98,4 +92,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '5=45&7=51&9=55&11=67&14=73&15=75&19=78'
+debug_info = '5=39&7=45&9=49&11=61&14=67&15=69&19=72'

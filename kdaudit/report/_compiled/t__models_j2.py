@@ -43,7 +43,7 @@ def root(context, missing=missing, environment=environment):
         l_1_m = missing
         _loop_vars = {}
         pass
-        l_1_m = environment.getitem(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), l_1_role)
+        l_1_m = context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), l_1_role, _loop_vars=_loop_vars)
         _loop_vars['m'] = l_1_m
         yield '      <tr>\n        <td><span class="role role-'
         yield escape(l_1_role)
@@ -94,7 +94,7 @@ def root(context, missing=missing, environment=environment):
     yield '</code></td></tr>\n    <tr><th>sha256</th><td class="hash"><code>'
     yield escape((environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'sha256') if environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'sha256') else '—'))
     yield '</code></td></tr>\n'
-    if t_3(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'fingerprint')):
+    if context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has'), 'fingerprint'):
         pass
         yield '<tr><th>Fingerprint</th><td><code>'
         yield escape(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'fingerprint'))
@@ -117,12 +117,12 @@ def root(context, missing=missing, environment=environment):
         pass
         yield 'none'
     yield '</td></tr>\n'
-    if t_3(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has_inputs')):
+    if context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has'), 'has_inputs'):
         pass
         yield '<tr><th>Model inputs available</th><td>'
         yield escape(t_2(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has_inputs')))
         yield '</td></tr>'
-    if t_3(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has_split')):
+    if context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has'), 'has_split'):
         pass
         yield '<tr><th>Split column</th><td>'
         yield escape(t_2(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'has_split')))

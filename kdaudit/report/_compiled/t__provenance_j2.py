@@ -22,16 +22,10 @@ def root(context, missing=missing, environment=environment):
         def t_1(*unused):
             raise TemplateRuntimeError("No filter named 'capitalize' found.")
     try:
-        t_2 = environment.tests['defined']
+        t_2 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_2(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
-    try:
-        t_3 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_3(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="provenance" class="section">\n  <h2>Provenance</h2>\n  <p class="note">Who ran what, when, on which exact files. Rerunning the command line below with the same files (same hashes), tool version and seed reproduces the numbers in report.json.</p>\n  <table class="kv">\n    <tr><th>kdaudit version</th><td>'
@@ -46,17 +40,17 @@ def root(context, missing=missing, environment=environment):
         yield '<tr><th>Command line</th><td><pre class="cmd">'
         yield escape(environment.getattr((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), 'command_line'))
         yield '</pre></td></tr>'
-    def t_4(fiter):
+    def t_3(fiter):
         for l_1_key in fiter:
-            if t_2(environment.getitem((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), l_1_key)):
+            if context.call(environment.getattr((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), 'has'), l_1_key):
                 yield l_1_key
-    for l_1_key in t_4(('user', 'host', 'python', 'platform', 'started', 'finished')):
+    for l_1_key in t_3(('user', 'host', 'python', 'platform', 'started', 'finished')):
         _loop_vars = {}
         pass
         yield '    <tr><th>'
         yield escape(t_1(l_1_key))
         yield '</th><td>'
-        yield escape((environment.getitem((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), l_1_key) if (not t_3(environment.getitem((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), l_1_key))) else '—'))
+        yield escape((environment.getitem((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), l_1_key) if (not t_2(environment.getitem((undefined(name='provenance') if l_0_provenance is missing else l_0_provenance), l_1_key))) else '—'))
         yield '</td></tr>\n'
     l_1_key = missing
     for l_1_role in (undefined(name='roles') if l_0_roles is missing else l_0_roles):
@@ -65,7 +59,7 @@ def root(context, missing=missing, environment=environment):
         yield '<tr><th>'
         yield escape(t_1(l_1_role))
         yield ' sha256</th><td class="hash"><code>'
-        yield escape(environment.getattr(environment.getitem(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), l_1_role), 'sha256'))
+        yield escape(environment.getattr(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), l_1_role, _loop_vars=_loop_vars), 'sha256'))
         yield '</code></td></tr>'
     l_1_role = missing
     yield '    <tr><th>Data sha256</th><td class="hash"><code>'
@@ -87,4 +81,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '5=34&6=36&7=38&8=40&9=45&10=53&12=58&13=68&15=70&17=73'
+debug_info = '5=28&6=30&7=32&8=34&9=39&10=47&12=52&13=62&15=64&17=67'

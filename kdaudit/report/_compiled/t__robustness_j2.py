@@ -12,7 +12,8 @@ def root(context, missing=missing, environment=environment):
     cond_expr_undefined = Undefined
     if 0: yield None
     l_0_robustness = resolve('robustness')
-    l_0_skipped = resolve('skipped')
+    l_0_r = resolve('r')
+    l_0_rob_config = resolve('rob_config')
     l_0_cfg = resolve('cfg')
     l_0_roles = resolve('roles')
     l_0_dd = resolve('dd')
@@ -72,17 +73,17 @@ def root(context, missing=missing, environment=environment):
     if (not (undefined(name='robustness') if l_0_robustness is missing else l_0_robustness)):
         pass
         yield '  <p class="muted">Not computed'
-        if t_7(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'robustness')):
+        if (not t_8(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skipped'), 'of'), 'robustness'))):
             pass
             yield ': '
-            yield escape(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'robustness'))
+            yield escape(context.call(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skip_reason'), 'robustness'))
         else:
             pass
             yield ': the data have no split column or bias attribute'
         yield '.</p>\n'
     else:
         pass
-        l_0_cfg = (environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'config') or {})
+        l_0_cfg = (undefined(name='rob_config') if l_0_rob_config is missing else l_0_rob_config)
         context.vars['cfg'] = l_0_cfg
         context.exported_vars.add('cfg')
         yield '  <p class="note">Bias attribute <span class="tag">'
@@ -101,14 +102,14 @@ def root(context, missing=missing, environment=environment):
         yield '. Smaller gaps are more robust.</p>\n  <table class="data">\n    <thead><tr><th>Model</th><th class="num">Accuracy</th><th class="num">Gap</th><th class="num">Worst-group accuracy</th><th>Worst group (label, group, n)</th></tr></thead>\n    <tbody>\n'
         def t_9(fiter):
             for l_1_role in fiter:
-                if t_7(environment.getitem((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), l_1_role)):
+                if (not t_8(context.call(environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'role'), l_1_role))):
                     yield l_1_role
         for l_1_role in t_9((undefined(name='roles') if l_0_roles is missing else l_0_roles)):
             l_1_ci_pct = resolve('ci_pct')
             l_1_m = missing
             _loop_vars = {}
             pass
-            l_1_m = environment.getitem((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), l_1_role)
+            l_1_m = context.call(environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'role'), l_1_role, _loop_vars=_loop_vars)
             _loop_vars['m'] = l_1_m
             yield '      <tr><td><span class="role role-'
             yield escape(l_1_role)
@@ -154,12 +155,15 @@ def root(context, missing=missing, environment=environment):
         if environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'delta'):
             pass
             yield '  <h4>Change between models (B minus A, paired bootstrap)</h4>\n  <table class="data">\n    <thead><tr><th>Pair</th><th class="num">Accuracy change</th><th class="num">Gap change</th><th class="num">p</th><th class="num">Worst-group change</th><th class="num">p</th></tr></thead>\n    <tbody>\n'
-            for (l_1_pair, l_1_d) in context.call(environment.getattr(environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'delta'), 'items')):
+            for l_1_d in environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'delta'):
                 l_1_PAIR_LABELS = resolve('PAIR_LABELS')
+                l_1_pair = missing
                 _loop_vars = {}
                 pass
+                l_1_pair = environment.getattr(l_1_d, 'pair')
+                _loop_vars['pair'] = l_1_pair
                 yield '      <tr><td>'
-                yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_1_PAIR_LABELS is missing else l_1_PAIR_LABELS), 'get'), l_1_pair, l_1_pair, _loop_vars=_loop_vars))
+                yield escape(context.call(environment.getattr((undefined(name='PAIR_LABELS') if l_1_PAIR_LABELS is missing else l_1_PAIR_LABELS), 'get'), (undefined(name='pair') if l_1_pair is missing else l_1_pair), (undefined(name='pair') if l_1_pair is missing else l_1_pair), _loop_vars=_loop_vars))
                 yield '</td>\n        <td class="num">'
                 yield escape(t_4(environment.getattr(environment.getattr(l_1_d, 'accuracy'), 'value')))
                 yield ' <span class="ci">'
@@ -177,7 +181,7 @@ def root(context, missing=missing, environment=environment):
                 yield '</span></td>\n        <td class="num">'
                 yield escape(t_5(environment.getattr(environment.getattr(l_1_d, 'worst_group_accuracy'), 'p_value')))
                 yield '</td>\n      </tr>\n'
-            l_1_pair = l_1_d = l_1_PAIR_LABELS = missing
+            l_1_d = l_1_pair = l_1_PAIR_LABELS = missing
             yield '    </tbody>\n  </table>\n'
         if (environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'distillability') or environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'contribution')):
             pass
@@ -226,13 +230,13 @@ def root(context, missing=missing, environment=environment):
             yield '  </table>\n'
         def t_10(fiter):
             for l_1_role in fiter:
-                if t_7(environment.getitem((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), l_1_role)):
+                if (not t_8(context.call(environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'role'), l_1_role))):
                     yield l_1_role
         for l_1_role in t_10((undefined(name='roles') if l_0_roles is missing else l_0_roles)):
             l_1_m = missing
             _loop_vars = {}
             pass
-            l_1_m = environment.getitem((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), l_1_role)
+            l_1_m = context.call(environment.getattr((undefined(name='robustness') if l_0_robustness is missing else l_0_robustness), 'role'), l_1_role, _loop_vars=_loop_vars)
             _loop_vars['m'] = l_1_m
             yield '  <details>\n    <summary><span class="role role-'
             yield escape(l_1_role)
@@ -285,4 +289,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '3=68&4=71&6=81&7=85&8=87&9=96&13=98&14=110&15=114&16=118&17=130&18=134&23=150&28=153&29=158&30=160&31=164&32=168&33=170&34=174&40=178&42=181&43=187&44=201&46=203&47=209&48=220&52=223&54=234&55=242&57=245&60=257&62=260&67=279'
+debug_info = '3=69&4=72&6=82&7=86&8=88&9=97&13=99&14=111&15=115&16=119&17=131&18=135&23=151&28=154&29=162&30=164&31=168&32=172&33=174&34=178&40=182&42=185&43=191&44=205&46=207&47=213&48=224&52=227&54=238&55=246&57=249&60=261&62=264&67=283'

@@ -28,16 +28,10 @@ def root(context, missing=missing, environment=environment):
         def t_2(*unused):
             raise TemplateRuntimeError("No filter named 'pct' found.")
     try:
-        t_3 = environment.tests['defined']
+        t_3 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_3(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
-    try:
-        t_4 = environment.tests['none']
-    except KeyError:
-        @internalcode
-        def t_4(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<section id="temperature-sweep" class="section">\n  <h2>Temperature sweep</h2>\n'
@@ -52,7 +46,7 @@ def root(context, missing=missing, environment=environment):
         yield '<figure class="fig">'
         yield escape((undefined(name='sweep_figure') if l_0_sweep_figure is missing else l_0_sweep_figure))
         yield '<figcaption>Distilled students per temperature T; the star is the student audited above. Dashed lines: teacher and baseline'
-        if t_3(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'temperature_sweep_reference')):
+        if context.call(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'has'), 'temperature_sweep_reference'):
             pass
             yield ' (shaded: their 95% intervals)'
         yield '. Bars: 95% intervals per point where the report has them. #SC: classes shifted against the baseline; #TC: against the teacher. DPD/EOD'
@@ -78,48 +72,55 @@ def root(context, missing=missing, environment=environment):
             pass
             yield ' <span class="pill pill-info" title="the student audited in this report">main</span>'
         yield '</td>\n        <td class="num">'
-        yield escape((t_1(environment.getattr(l_1_row, 'n_runs')) if t_3(environment.getattr(l_1_row, 'n_runs')) else '1'))
+        yield escape((t_1(environment.getattr(l_1_row, 'n_runs')) if context.call(environment.getattr(l_1_row, 'has'), 'n_runs', _loop_vars=_loop_vars) else '1'))
         yield '</td>\n'
         for (l_2_key, l_2_unit) in (('accuracy', '%'), ('n_sc', 'n'), ('n_tc', 'n'), ('demographic_parity_difference', '%'), ('equalized_odds_difference', '%'), (environment.getattr((undefined(name='sv') if l_0_sv is missing else l_0_sv), 'lipschitz_key'), '')):
             l_2_pair_ci = resolve('pair_ci')
-            l_2_rci = missing
+            l_2_x = l_2_rci = l_2_sd = missing
             _loop_vars = {}
             pass
             yield '        <td class="num">'
+            l_2_x = context.call(environment.getattr(l_1_row, 'column'), l_2_key, _loop_vars=_loop_vars)
+            _loop_vars['x'] = l_2_x
             if (l_2_unit == 'n'):
                 pass
-                yield escape(t_1(environment.getitem(l_1_row, l_2_key)))
+                yield escape(t_1((undefined(name='x') if l_2_x is missing else l_2_x)))
             elif (l_2_unit == '%'):
                 pass
-                yield escape(t_2(environment.getitem(l_1_row, l_2_key)))
+                yield escape(t_2((undefined(name='x') if l_2_x is missing else l_2_x)))
             else:
                 pass
-                yield escape(t_1(environment.getitem(l_1_row, l_2_key)))
-            l_2_rci = context.call((undefined(name='pair_ci') if l_2_pair_ci is missing else l_2_pair_ci), context.call(environment.getattr(l_1_row, 'get'), markup_join((l_2_key, '_ci', )), _loop_vars=_loop_vars), ('%' if (l_2_unit == '%') else ''), _loop_vars=_loop_vars)
+                yield escape(t_1((undefined(name='x') if l_2_x is missing else l_2_x)))
+            l_2_rci = context.call((undefined(name='pair_ci') if l_2_pair_ci is missing else l_2_pair_ci), context.call(environment.getattr(l_1_row, 'column'), markup_join((l_2_key, '_ci', )), _loop_vars=_loop_vars), ('%' if (l_2_unit == '%') else ''), _loop_vars=_loop_vars)
             _loop_vars['rci'] = l_2_rci
             if (undefined(name='rci') if l_2_rci is missing else l_2_rci):
                 pass
                 yield '<span class="ci plugin">'
                 yield escape((undefined(name='rci') if l_2_rci is missing else l_2_rci))
                 yield '</span>'
-            if (not t_4(context.call(environment.getattr(l_1_row, 'get'), markup_join((l_2_key, '_std', )), _loop_vars=_loop_vars))):
+            l_2_sd = context.call(environment.getattr(l_1_row, 'column'), markup_join((l_2_key, '_std', )), _loop_vars=_loop_vars)
+            _loop_vars['sd'] = l_2_sd
+            if (not t_3((undefined(name='sd') if l_2_sd is missing else l_2_sd))):
                 pass
                 yield '<span class="ci plugin">sd '
-                yield escape((t_2(environment.getitem(l_1_row, markup_join((l_2_key, '_std', )))) if (l_2_unit == '%') else t_1(environment.getitem(l_1_row, markup_join((l_2_key, '_std', ))))))
+                yield escape((t_2((undefined(name='sd') if l_2_sd is missing else l_2_sd)) if (l_2_unit == '%') else t_1((undefined(name='sd') if l_2_sd is missing else l_2_sd))))
                 yield '</span>'
             yield '</td>\n'
-        l_2_key = l_2_unit = l_2_pair_ci = l_2_rci = missing
+        l_2_key = l_2_unit = l_2_x = l_2_pair_ci = l_2_rci = l_2_sd = missing
         yield '      </tr>\n'
     l_1_row = missing
-    for (l_1_role, l_1_ref) in context.call(environment.getattr(environment.getattr((undefined(name='sv') if l_0_sv is missing else l_0_sv), 'reference'), 'items')):
+    for l_1_ref in environment.getattr((undefined(name='sv') if l_0_sv is missing else l_0_sv), 'reference'):
+        l_1_role = missing
         _loop_vars = {}
         pass
+        l_1_role = environment.getattr(l_1_ref, 'role')
+        _loop_vars['role'] = l_1_role
         yield '      <tr class="ref"><td class="num"><span class="role role-'
-        yield escape(l_1_role)
+        yield escape((undefined(name='role') if l_1_role is missing else l_1_role))
         yield '">'
-        yield escape(l_1_role)
+        yield escape((undefined(name='role') if l_1_role is missing else l_1_role))
         yield '</span></td><td class="num">'
-        yield escape((t_1(environment.getattr(l_1_ref, 'n_runs')) if t_3(environment.getattr(l_1_ref, 'n_runs')) else ''))
+        yield escape((t_1(environment.getattr(l_1_ref, 'n_runs')) if context.call(environment.getattr(l_1_ref, 'has'), 'n_runs', _loop_vars=_loop_vars) else ''))
         yield '</td>\n        <td class="num">'
         yield escape(t_2(environment.getattr(l_1_ref, 'accuracy')))
         yield '</td><td class="num">—</td><td class="num">—</td>\n        <td class="num">'
@@ -127,10 +128,10 @@ def root(context, missing=missing, environment=environment):
         yield '</td><td class="num">'
         yield escape(t_2(environment.getattr(l_1_ref, 'equalized_odds_difference')))
         yield '</td><td class="num">'
-        yield escape(t_1(environment.getitem(l_1_ref, environment.getattr((undefined(name='sv') if l_0_sv is missing else l_0_sv), 'lipschitz_key'))))
+        yield escape(t_1(context.call(environment.getattr(l_1_ref, 'column'), environment.getattr((undefined(name='sv') if l_0_sv is missing else l_0_sv), 'lipschitz_key'), _loop_vars=_loop_vars)))
         yield '</td></tr>\n'
-    l_1_role = l_1_ref = missing
+    l_1_ref = l_1_role = missing
     yield '    </tbody>\n  </table>\n  </div>\n</section>\n'
 
 blocks = {}
-debug_info = '3=40&4=43&5=46&8=58&10=64&11=68&12=77&13=79&14=85&18=110&19=114&20=120&21=122'
+debug_info = '3=34&4=37&5=40&8=52&10=58&11=62&12=71&13=73&14=79&18=108&19=115&20=121&21=123'

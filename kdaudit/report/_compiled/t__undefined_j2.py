@@ -14,8 +14,7 @@ def root(context, missing=missing, environment=environment):
     l_0_undefined_groups = resolve('undefined_groups')
     l_0_n_undefined = resolve('n_undefined')
     l_0_undefined = resolve('undefined')
-    l_0_skipped = resolve('skipped')
-    l_0_warnings = resolve('warnings')
+    l_0_r = resolve('r')
     try:
         t_1 = environment.filters['length']
     except KeyError:
@@ -77,23 +76,23 @@ def root(context, missing=missing, environment=environment):
     else:
         pass
         yield '  <p class="muted">Every value in this report is defined.</p>\n'
-    if (undefined(name='skipped') if l_0_skipped is missing else l_0_skipped):
+    if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skipped'):
         pass
         yield '  <h4>Analyses not run</h4>\n  <ul>'
-        for (l_1_name, l_1_reason) in context.call(environment.getattr((undefined(name='skipped') if l_0_skipped is missing else l_0_skipped), 'items')):
+        for l_1_s in environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'skipped'):
             _loop_vars = {}
             pass
             yield '<li><strong>'
-            yield escape(l_1_name)
+            yield escape(environment.getattr(l_1_s, 'analysis'))
             yield '</strong>: '
-            yield escape(l_1_reason)
+            yield escape(environment.getattr(l_1_s, 'reason'))
             yield '</li>'
-        l_1_name = l_1_reason = missing
+        l_1_s = missing
         yield '</ul>\n'
-    if (undefined(name='warnings') if l_0_warnings is missing else l_0_warnings):
+    if environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'warnings'):
         pass
         yield '  <h4>Warnings</h4>\n  <ul class="warnings">'
-        for l_1_w in (undefined(name='warnings') if l_0_warnings is missing else l_0_warnings):
+        for l_1_w in environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'warnings'):
             _loop_vars = {}
             pass
             yield '<li>'
@@ -104,4 +103,4 @@ def root(context, missing=missing, environment=environment):
     yield '</section>\n'
 
 blocks = {}
-debug_info = '3=29&4=32&8=42&11=68&15=76&17=79&19=89&21=92'
+debug_info = '3=28&4=31&8=41&11=67&15=75&17=78&19=88&21=91'

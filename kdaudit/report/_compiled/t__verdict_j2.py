@@ -59,7 +59,7 @@ def root(context, missing=missing, environment=environment):
         yield '</div>\n      <div class="verdict-sub">'
         yield escape(environment.getattr((undefined(name='gate') if l_0_gate is missing else l_0_gate), 'summary'))
         yield ' Judged on '
-        yield escape(("each change's 95% interval against its margin (pass: below, fail: above, inconclusive: straddling)" if (context.call(environment.getattr((undefined(name='gate') if l_0_gate is missing else l_0_gate), 'get'), 'judge', 'upper_bound') == 'upper_bound') else 'point estimates'))
+        yield escape(("each change's 95% interval against its margin (pass: below, fail: above, inconclusive: straddling)" if (environment.getattr((undefined(name='gate') if l_0_gate is missing else l_0_gate), 'judge') == 'upper_bound') else 'point estimates'))
         if environment.getattr((undefined(name='gate') if l_0_gate is missing else l_0_gate), 'policy'):
             pass
             yield ' · policy <code>'

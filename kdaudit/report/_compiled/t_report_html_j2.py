@@ -20,18 +20,18 @@ def root(context, missing=missing, environment=environment):
         def t_1(*unused):
             raise TemplateRuntimeError("No filter named 'num' found.")
     try:
-        t_2 = environment.tests['defined']
+        t_2 = environment.tests['none']
     except KeyError:
         @internalcode
         def t_2(*unused):
-            raise TemplateRuntimeError("No test named 'defined' found.")
+            raise TemplateRuntimeError("No test named 'none' found.")
     pass
     yield '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="generator" content="kdaudit '
     yield escape(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'kdaudit_version'))
     yield '">\n<title>kdaudit report: '
-    yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'student'), 'path'))
+    yield escape(environment.getattr(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), 'student'), 'path'))
     yield ' vs '
-    yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'teacher'), 'path'))
+    yield escape(environment.getattr(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), 'teacher'), 'path'))
     yield '</title>\n<style>\n'
     template = environment.get_template('report.css', 'report.html.j2')
     gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
@@ -40,14 +40,14 @@ def root(context, missing=missing, environment=environment):
             yield event
     finally: gen.close()
     yield '</style>\n</head>\n<body>\n<header class="masthead">\n  <div class="wrap">\n    <div class="brand">kdaudit <span>distillation fairness audit</span></div>\n    <h1>Audit of a distilled model</h1>\n    <p class="sub">student <code>'
-    yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'student'), 'path'))
+    yield escape(environment.getattr(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), 'student'), 'path'))
     yield '</code> against teacher <code>'
-    yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'teacher'), 'path'))
+    yield escape(environment.getattr(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), 'teacher'), 'path'))
     yield '</code>'
-    if t_2(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'baseline')):
+    if (not t_2(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), 'baseline'))):
         pass
         yield ' and baseline <code>'
-        yield escape(environment.getattr(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'baseline'), 'path'))
+        yield escape(environment.getattr(context.call(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'models'), 'of'), 'baseline'), 'path'))
         yield '</code>'
     yield '    · '
     yield escape(t_1(environment.getattr(environment.getattr((undefined(name='r') if l_0_r is missing else l_0_r), 'data'), 'n_samples')))
