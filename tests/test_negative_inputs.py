@@ -1,0 +1,377 @@
+"""Bad input files and training options: one table per kind -> error family and message.
+
+Kinds: data files (npz, CSV, Parquet sets, built-ins, real-world loaders, text columns),
+model files (logits files, ONNX, torch state_dicts and code formats, architectures),
+the trainer's options, and output paths. Same habit as tests/test_negative_analyzers.py:
+public entry points, the exception family (which fixes the exit code) and a key fragment
+of the one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kdaudit.data import load_dataset
+from kdaudit.errors import (
+    AuditError,
+    InputDataError,
+    KDAuditError,
+    ModelLoadError,
+    TrustError,
+    UsageError,
+)
+from kdaudit.models.base import ModelSpec, load_model
+
+N = 40
+
+
+def _onnx(path: Path, nodes: list[Any], n_in: int, out_shape: list[Any], inits: list[Any]) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_in])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every bad file of the tables below, written once."""
+    d = tmp_path_factory.mktemp("neginputs")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, N)
+    x = rng.normal(size=(N, 3)).astype(np.float32)
+    np.savez(d / "ok.npz", x=x, y=y, sensitive_sex=np.array(["F", "M"] * (N // 2)))
+    np.savez(d / "noX.npz", y=y)
+    try:
+        from safetensors.numpy import save_file
+
+        save_file({"w": np.zeros((2, 2), np.float32)}, str(d / "w.safetensors"))
+    except ImportError:
+        pass
+    np.savez(d / "y2d.npz", x=x, y=y.reshape(-1, 2))
+    np.savez(d / "yfloat.npz", x=x, y=y + 0.5)
+    np.savez(d / "ystr.npz", x=x, y=np.array(["a"] * N))
+    np.savez(d / "sens2d.npz", x=x, y=y, sensitive_sex=np.zeros((N, 2)))
+    np.savez(d / "scalar.npz", x=np.float32(1.0), y=y)
+    np.savez(d / "text.npz", x=np.array(["a text"] * N), y=y)
+    # a .npy header that claims more bytes than the file holds
+    np.save(d / "big.npy", np.zeros((4, 2), np.float32))
+    raw = (d / "big.npy").read_bytes().replace(b"(4, 2)", b"(9, 9)")
+    (d / "truncated.npy").write_bytes(raw)
+    np.save(d / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    np.save(d / "strings.npy", np.array([["a", "b"]] * N))
+    np.save(d / "one_col.npy", np.zeros((N, 1), np.float32))
+    np.save(d / "logits.npy", rng.normal(size=(N, 2)).astype(np.float32))
+    np.savez(d / "two_arrays.npz", a=np.zeros((N, 2)), b=np.zeros((N, 2)))
+    (d / "garbage.npz").write_bytes(b"PK\x03\x04 this is not a zip")
+    (d / "t.csv").write_text("y,a,b,s,txt\n" + "".join(f"{i % 2},{i},x{i},s{i % 2},hi\n" for i in range(N)))
+    (d / "sens_two_cols.csv").write_text("p,q\n" + "1,2\n" * N)
+    (d / "sens.txt").write_text("a\n" * N)
+    (d / "cf_terms.txt").write_text("# nothing here\n")
+    (d / "cf_terms_bad.txt").write_text("he\n")
+    (d / "notes.json").write_text('{"kdaudit_parquet_set": 1, "files": "x"}')
+    (d / "set_empty.json").write_text('{"kdaudit_parquet_set": 1, "files": []}')
+    (d / "set_nopath.json").write_text('{"kdaudit_parquet_set": 1, "files": [{"rows": 1}]}')
+    (d / "set_missing.json").write_text(
+        '{"kdaudit_parquet_set": 1, "files": [{"path": "nope.parquet"}]}'
+    )
+    (d / "afile").write_text("x")
+    (d / "bad.safetensors").write_bytes(b"\x00" * 16)
+    (d / "bad.pt").write_bytes(b"not a zip or pickle")
+    (d / "adult_bad.test").write_text("|1x3 Cross validator\n25, Private, 226802, 11th, 7, Never-married, Machine-op-inspct, Own-child, Black, Male, 0, 0, 40, United-States, maybe.\n")
+    (d / "german_bad.data").write_text("A11 6 A34 A43 1169 A65 A75 4 A99 A101 4 A121 67 A143 A152 2 A173 1 A192 A201 1\n")
+    (d / "hatexplain_cols.csv").write_text("a,b\n1,2\n")
+    (d / "hatexplain_ann.csv").write_text('id,annotators,post_tokens\np1,"[{",[]\n')
+    (d / "compas_none.csv").write_text(
+        "id,days_b_screening_arrest,is_recid,c_charge_degree,score_text,sex,race,age,"
+        "priors_count,two_year_recid,age_cat,juv_fel_count,juv_misd_count,juv_other_count\n"
+        "1,100,1,F,Low,Male,Other,30,0,0,25 - 45,0,0,0\n"
+    )
+    try:
+        from onnx import helper, numpy_helper
+
+        w = numpy_helper.from_array(rng.normal(size=(3, 2)).astype(np.float32), "w")
+        _onnx(d / "linear.onnx", [helper.make_node("MatMul", ["x", "w"], ["logits"])], 3, ["batch", 2], [w])
+        _onnx(
+            d / "flat.onnx",
+            [
+                helper.make_node("MatMul", ["x", "w"], ["m"]),
+                helper.make_node("ReduceSum", ["m"], ["logits"], keepdims=0),
+            ],
+            3,
+            ["batch"],
+            [w],
+        )
+    except ImportError:
+        pass
+    return d
+
+
+def _builtin(spec: str) -> Any:
+    from kdaudit.data.builtin import load_builtin
+
+    return load_builtin(spec)
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path.name} needs an optional package")
+    return path
+
+
+def _texts() -> Any:
+    from kdaudit.data.text import TextInputs
+
+    return TextInputs.from_values(["a", "b"])
+
+
+def _model(d: Path, name: str, **kw: Any) -> Any:
+    return load_model(ModelSpec(path=str(_need(d / name)), role="teacher", **kw), device="cpu")
+
+
+def _predict(d: Path, name: str, x: Any, **kw: Any) -> Any:
+    return _model(d, name, **kw).predict_batch(x)
+
+
+# ---------------------------------------------------------------------------- data files
+DATA: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
+    ("npz-labels-2d", lambda d: load_dataset(d / "y2d.npz"), InputDataError, "1-D"),
+    ("npz-labels-float", lambda d: load_dataset(d / "yfloat.npz"), InputDataError, "non-integer values"),
+    ("npz-labels-str", lambda d: load_dataset(d / "ystr.npz"), InputDataError, "integer class labels"),
+    ("npz-sensitive-2d", lambda d: load_dataset(d / "sens2d.npz"), InputDataError, "to be 1-D"),
+    ("npz-scalar-x", lambda d: load_dataset(d / "scalar.npz"), InputDataError, "is a scalar"),
+    ("npz-garbage", lambda d: load_dataset(d / "garbage.npz"), InputDataError, "garbage.npz"),
+    ("csv-missing-feature", lambda d: load_dataset(d / "t.csv", features=["zz"]), UsageError, "Feature columns ['zz']"),
+    ("csv-features-and-text", lambda d: load_dataset(d / "t.csv", features=["a"], text_column="txt"), UsageError, "give one of them"),
+    ("csv-non-numeric-feature", lambda d: load_dataset(d / "t.csv", features=["b"]), InputDataError, "not numeric"),
+    ("builtin-unknown", lambda d: _builtin("imagenet:1"), UsageError, "Unknown built-in dataset"),
+    ("tabular-sensitive", lambda d: load_dataset("tabular:100", sensitive=["shoe"]), UsageError, "no sensitive attribute 'shoe'"),
+    ("textsynth-n", lambda d: load_dataset("textsynth:many"), UsageError, "integer N"),
+    ("adult-no-path", lambda d: load_dataset("adult"), UsageError, "got no path"),
+    ("adult-labels", lambda d: load_dataset(f"adult:{d / 'adult_bad.test'}"), InputDataError, "adult_bad.test"),
+    ("german-codes", lambda d: load_dataset(f"german:{d / 'german_bad.data'}"), InputDataError, "german_bad.data"),
+    ("compas-filter", lambda d: load_dataset(f"compas:{d / 'compas_none.csv'}"), InputDataError, "compas_none.csv"),
+    ("hatexplain-no-path", lambda d: load_dataset("hatexplain"), UsageError, "hatexplain needs a file"),
+    ("hatexplain-missing", lambda d: load_dataset(f"hatexplain:{d / 'none.csv'}"), InputDataError, "does not exist"),
+    ("hatexplain-columns", lambda d: load_dataset(f"hatexplain:{d / 'hatexplain_cols.csv'}"), InputDataError, "does not look like"),
+    ("hatexplain-annotations", lambda d: load_dataset(f"hatexplain:{d / 'hatexplain_ann.csv'}"), InputDataError, "unreadable annotations"),
+    ("parquet-set-bad-manifest", lambda d: load_dataset(d / "notes.json"), InputDataError, "is not a Parquet-set manifest"),
+    ("parquet-set-empty", lambda d: load_dataset(d / "set_empty.json"), InputDataError, "lists no files"),
+    ("parquet-set-no-path", lambda d: load_dataset(d / "set_nopath.json"), InputDataError, "has no 'path'"),
+    ("parquet-set-missing", lambda d: load_dataset(d / "set_missing.json"), InputDataError, "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in DATA], ids=[c[0] for c in DATA])
+def test_bad_data_file(d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+    with pytest.raises(exc) as info:
+        call(d)
+    assert fragment in str(info.value), str(info.value)
+    if isinstance(info.value, KDAuditError):
+        assert info.value.exit_code == 2
+
+
+def test_text_and_term_inputs(d: Path) -> None:
+    from kdaudit.data.counterfactual_text import TermSwapper
+    from kdaudit.data.text import TextInputs, member_lists
+
+    with pytest.raises(InputDataError, match="one text per row"):
+        TextInputs(np.array([["a", "b"]]))
+    with pytest.raises(InputDataError, match="is not a list"):
+        member_lists(["[a, b]", "plain words"], "target")
+    with pytest.raises(UsageError, match="two different terms"):
+        TermSwapper((("he", "he", "gender"),))
+    with pytest.raises(InputDataError, match="names no pairs"):
+        TermSwapper.from_file(d / "cf_terms.txt")
+    with pytest.raises(InputDataError, match="is not 'term,other"):
+        TermSwapper.from_file(d / "cf_terms_bad.txt")
+
+
+# --------------------------------------------------------------------------- model files
+X3 = np.zeros((4, 3), np.float32)
+
+MODELS: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
+    ("logits-one-column", lambda d: _model(d, "one_col.npy"), InputDataError, "n_classes >= 2"),
+    ("logits-strings", lambda d: _model(d, "strings.npy"), InputDataError, "expected numbers"),
+    ("logits-objects", lambda d: _model(d, "objects.npy"), InputDataError, "objects.npy"),
+    ("logits-truncated", lambda d: _model(d, "truncated.npy"), InputDataError, "truncated"),
+    ("logits-two-arrays", lambda d: _model(d, "two_arrays.npz"), InputDataError, "two_arrays.npz"),
+    ("logits-classes", lambda d: _model(d, "logits.npy", n_classes=3), InputDataError, "has 2 classes; expected 3"),
+    ("logits-takes-no-inputs", lambda d: _predict(d, "logits.npy", X3), UsageError, "takes no inputs"),
+    ("spec-outputs", lambda d: ModelSpec(path="m.onnx", role="teacher", outputs="scores"), UsageError, "outputs for the teacher"),
+    ("spec-n-classes", lambda d: ModelSpec(path="m.onnx", role="teacher", n_classes=0), UsageError, "n_classes for the teacher must be >= 1"),
+    ("onnx-not-logits-file", lambda d: _model(d, "linear.onnx").logits(), UsageError, "is not a logits file"),
+    ("onnx-texts", lambda d: _predict(d, "linear.onnx", _texts()), InputDataError, "holds texts"),
+    ("onnx-1d-output", lambda d: _predict(d, "flat.onnx", X3), InputDataError, "to output (batch, n_classes)"),
+    ("onnx-classes", lambda d: _predict(d, "linear.onnx", X3, n_classes=5), InputDataError, "output 2 classes; expected 5"),
+    ("onnx-wrong-width", lambda d: _predict(d, "linear.onnx", np.zeros((4, 7), np.float32)), InputDataError, "expects input 'x' samples of shape [3]"),
+    ("model-directory", lambda d: load_model(ModelSpec(path=str(d), role="teacher")), InputDataError, "directory"),
+    ("state-dict-garbage", lambda d: _model(d, "bad.safetensors", arch="mlp"), KDAuditError, "bad.safetensors"),
+    ("torchscript-untrusted", lambda d: _model(d, "bad.pt", format="torchscript"), TrustError, "--trust-code"),
+    ("torchscript-broken", lambda d: _model(d, "bad.pt", format="torchscript", trust_code=True).predict_batch(X3), ModelLoadError, "Could not load"),
+    ("arch-code-untrusted", lambda d: _model(d, "w.safetensors", arch="mymod:build"), TrustError, "--trust-code"),
+    ("arch-not-importable", lambda d: _model(d, "w.safetensors", arch="no_such_module_kd:build", trust_code=True).predict_batch(X3), KDAuditError, "no_such_module_kd"),
+    ("arch-no-file", lambda d: _model(d, "w.safetensors", arch="nofile.py:build", trust_code=True).predict_batch(X3), KDAuditError, "nofile.py"),
+    ("arch-not-callable", lambda d: _model(d, "w.safetensors", arch="math:pi", trust_code=True).predict_batch(X3), KDAuditError, "is not callable"),
+]
+
+
+@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in MODELS], ids=[c[0] for c in MODELS])
+def test_bad_model_file(d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+    with pytest.raises(exc) as info:
+        call(d)
+    assert fragment in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------- trainer options
+def _recipe(**kw: Any) -> Any:
+    from kdaudit.train.trainer import Recipe
+
+    return Recipe(arch="mlp", **kw)
+
+
+def _train_data(**kw: Any) -> Any:
+    from kdaudit.train.trainer import TrainData
+
+    args: dict[str, Any] = {"x": np.zeros((10, 3), np.float32), "y": np.zeros(10), "n_classes": 2}
+    args.update(kw)
+    return TrainData(**args)
+
+
+def _run(**kw: Any) -> Any:
+    from kdaudit.train.trainer import run_training
+
+    args: dict[str, Any] = {"role": "baseline", "out_dir": None, "device": "cpu"}
+    args.update(kw)
+    return run_training(_train_data(), _recipe(epochs=1, batch_size=4), **args)
+
+
+TRAIN: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
+    ("batch-size", lambda d: _recipe(batch_size=1), UsageError, "--batch-size >= 2"),
+    ("optimizer", lambda d: _recipe(optimizer="lion"), UsageError, "optimizer 'sgd' or 'adam'"),
+    ("grad-clip", lambda d: _recipe(grad_clip=0.0), UsageError, "--grad-clip > 0"),
+    ("schedule", lambda d: _recipe(schedule="step"), UsageError, "schedule 'cosine' or 'constant'"),
+    ("data-rows", lambda d: _train_data(y=np.zeros(9)), InputDataError, "10 rows but labels have 9"),
+    ("data-too-small", lambda d: _train_data(x=np.zeros((1, 3), np.float32), y=np.zeros(1)), InputDataError, "at least 2 samples"),
+    ("role", lambda d: _run(role="assistant"), UsageError, "--role teacher, baseline or student"),
+    ("iterations", lambda d: _run(iterations=0), UsageError, "--iterations >= 1"),
+    ("seeds", lambda d: _run(seeds=()), UsageError, "at least one seed"),
+    ("student-needs-teacher", lambda d: _run(role="student"), UsageError, "needs --teacher"),
+    ("augment-needs-images", lambda d: _run_augment(), UsageError, "--augment"),
+    ("teacher-both", lambda d: _teacher(module=object(), onnx_path="x.onnx"), UsageError, "exactly one of module or onnx_path"),
+    ("teacher-broken-onnx", lambda d: _teacher(onnx_path=str(d / "bad.pt")), ModelLoadError, "Could not load teacher"),
+    ("teacher-bare-safetensors", lambda d: _load_teacher(d / "bad.safetensors"), UsageError, "--teacher-arch"),
+    ("teacher-unknown-kind", lambda d: _load_teacher(d / "ok.npz"), UsageError, "Cannot use"),
+    ("train-on-strings", lambda d: _dataset_data(d / "text.npz"), InputDataError, "the trainer takes numbers"),
+    ("train-eval-no-x", lambda d: _dataset_data(d / "ok.npz", eval_spec=str(d / "noX.npz")), InputDataError, "needs one input array 'x'"),
+    ("zoo-depth", lambda d: _zoo("resnet8", depth=9), UsageError, "6n+2"),
+    ("zoo-image-shape", lambda d: _zoo("lenet5", shape=(3,)), UsageError, "image input shape"),
+    ("study-temperatures", lambda d: _study(temperatures=(0.0,)), UsageError, "positive temperatures"),
+    ("study-seeds", lambda d: _study(n_seeds=0), UsageError, "at least one seed per model"),
+    ("export-one-row", lambda d: _export_one_row(d), InputDataError, "at least 2 check rows"),
+    ("weights-garbage", lambda d: _load_weights(d), ModelLoadError, "Could not load weights"),
+]
+
+
+def _run_augment() -> Any:
+    from kdaudit.train.trainer import run_training
+
+    recipe = _recipe(epochs=1, batch_size=4, augment=True)
+    return run_training(_train_data(), recipe, role="baseline", out_dir=None, device="cpu")
+
+
+def _teacher(**kw: Any) -> Any:
+    from kdaudit.train.trainer import TeacherModel
+
+    return TeacherModel(**kw)
+
+
+def _load_teacher(path: Path) -> Any:
+    from kdaudit.train.trainer import load_teacher
+
+    return load_teacher(path)
+
+
+def _dataset_data(spec: Path, **kw: Any) -> Any:
+    from kdaudit.train.trainer import dataset_data
+
+    return dataset_data(str(spec), **kw)
+
+
+def _zoo(name: str, *, depth: int | None = None, shape: tuple[int, ...] = (3, 32, 32)) -> Any:
+    from kdaudit.models import zoo
+
+    if depth is not None:
+        return zoo.CifarResNet(depth=depth, n_classes=2)
+    return zoo.build_model(name, n_classes=2, input_shape=shape)
+
+
+def _study(**kw: Any) -> Any:
+    from kdaudit.train.study import run_study
+
+    return run_study(out_dir=None, **kw)
+
+
+def _export_one_row(d: Path) -> Any:
+    from kdaudit.models.zoo import build_model
+    from kdaudit.train.export import export_onnx
+
+    model = build_model("mlp", n_classes=2, input_shape=(3,))
+    return export_onnx(model, d / "one.onnx", check_input=np.zeros((1, 3), np.float32))
+
+
+def _load_weights(d: Path) -> Any:
+    from kdaudit.models.zoo import build_model
+    from kdaudit.train.export import load_safetensors
+
+    return load_safetensors(build_model("mlp", n_classes=2, input_shape=(3,)), d / "bad.safetensors")
+
+
+@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in TRAIN], ids=[c[0] for c in TRAIN])
+def test_bad_training_option(d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+    pytest.importorskip("torch")
+    with pytest.raises(exc) as info:
+        call(d)
+    assert fragment in str(info.value), str(info.value)
+
+
+# ------------------------------------------------------------------- output locations
+def test_output_paths(d: Path) -> None:
+    from kdaudit.export import check_rows_path
+    from kdaudit.report.writer import write_text_atomic
+    from kdaudit.safety import probe_output_dir, probe_output_file, regular_file
+
+    with pytest.raises(UsageError, match="is a file; expected a folder"):
+        probe_output_dir(d / "afile")
+    with pytest.raises(UsageError, match="cannot be created"):
+        probe_output_dir(d / "afile" / "sub")
+    with pytest.raises(UsageError, match="cannot be created"):
+        probe_output_file(d / "afile" / "sub" / "j.xml", what="JUnit file")
+    with pytest.raises(InputDataError, match="does not exist"):
+        regular_file(d / "none.bin", "model")
+    with pytest.raises(UsageError, match="is a folder"):
+        check_rows_path(d / "folder.parquet") if (d / "folder.parquet").mkdir() is None else None
+    with pytest.raises(UsageError, match="is a directory"):
+        write_text_atomic(d, "x")
+    with pytest.raises(UsageError, match="is a file, not a directory"):
+        write_text_atomic(d / "afile" / "x.txt", "x")
+
+
+def test_errors_keep_their_families() -> None:
+    assert issubclass(TrustError, InputDataError) and issubclass(ModelLoadError, AuditError)
+    assert json.loads(json.dumps({"ok": True}))["ok"]
