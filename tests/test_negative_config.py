@@ -465,3 +465,19 @@ def test_errors_are_kdaudit_errors_with_codes() -> None:
     assert InputDataError("x").exit_code == 2
     assert CacheError("x").exit_code == 3
     assert issubclass(CacheError, KDAuditError)
+
+
+# ------------------------------------------------------------------ the Python API
+def test_python_api_refuses_missing_and_unknown_roles(files: dict[str, Path]) -> None:
+    from kdaudit.api import as_specs, compare, run_audit
+    from kdaudit.data import load_dataset
+
+    d = files["dir"]
+    with pytest.raises(UsageError, match="No model given for role 'teacher'"):
+        compare([], d / "student.npy", data=d / "eval.npz")
+    dataset = load_dataset(d / "eval.npz")
+    specs = as_specs(d / "teacher.npy", "teacher")
+    with pytest.raises(UsageError, match=r"Unknown model role\(s\) \['assistant'\]"):
+        run_audit({"teacher": specs, "student": specs, "assistant": specs}, dataset)
+    with pytest.raises(UsageError, match="An audit needs a student model"):
+        run_audit({"teacher": specs}, dataset)

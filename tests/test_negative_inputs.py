@@ -375,3 +375,185 @@ def test_output_paths(d: Path) -> None:
 def test_errors_keep_their_families() -> None:
     assert issubclass(TrustError, InputDataError) and issubclass(ModelLoadError, AuditError)
     assert json.loads(json.dumps({"ok": True}))["ok"]
+
+
+# ------------------------------------------------------- more files: Parquet sets, ONNX, torch
+@pytest.fixture(scope="module")
+def e(d: Path) -> Path:
+    """Files that need pandas/pyarrow/onnx/torch; rows needing a missing one are skipped."""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"y": rng.integers(0, 2, 10), "a": rng.normal(size=10)})
+    try:
+        import pyarrow  # noqa: F401
+
+        (d / "pq_garbage").mkdir()
+        (d / "pq_garbage" / "x.parquet").write_bytes(b"not parquet at all")
+        (d / "pq_cols").mkdir()
+        frame.to_parquet(d / "pq_cols" / "a.parquet")
+        frame[["y"]].to_parquet(d / "pq_cols" / "b.parquet")
+        (d / "pq_empty").mkdir()
+        frame.iloc[:0].to_parquet(d / "pq_empty" / "a.parquet")
+        (d / "pq_label").mkdir()
+        frame.assign(y=["cat"] * 10).to_parquet(d / "pq_label" / "a.parquet")
+        frame.to_parquet(d / "one.parquet")
+        (d / "set_rows.json").write_text(
+            json.dumps({"kdaudit_parquet_set": 1, "files": [{"path": "one.parquet", "rows": 3}]})
+        )
+        (d / "no_parquet").mkdir()
+    except ImportError:
+        pass
+    # a .npy whose header says format version 3.0 (numpy writes 1.0/2.0 only)
+    raw = bytearray((d / "big.npy").read_bytes())
+    raw[6] = 3
+    (d / "v3.npy").write_bytes(bytes(raw))
+    (d / "garbage.npy").write_bytes(b"\x93NUMPY garbage")
+    np.savez(d / "sens_void.npz", x=np.zeros((N, 2)), y=np.zeros(N, int),
+             sensitive_v=np.zeros(N, dtype=[("a", "i4")]))
+    (d / "adult_nonnum.test").write_text(
+        "|1x3 Cross validator\n"
+        "abc, Private, 226802, 11th, 7, Never-married, Machine-op-inspct, Own-child, Black, Male, 0, 0, 40, United-States, <=50K.\n"
+    )
+    (d / "german_nonnum.data").write_text(
+        "A11 six A34 A43 1169 A65 A75 4 A93 A101 4 A121 67 A143 A152 2 A173 1 A192 A201 1\n"
+    )
+    (d / "hx_quote.csv").write_text('id,annotators,post_tokens\n"p1,"[\n')
+    try:
+        import torch
+
+        torch.save([1, 2, 3], d / "list.pt")
+        torch.save({"w": torch.zeros(2)}, d / "sd_pickle.pt")
+    except ImportError:
+        pass
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        shape = numpy_helper.from_array(np.array([5], dtype=np.int64), "shape")
+        _onnx(d / "bad_reshape.onnx", [helper.make_node("Reshape", ["x", "shape"], ["logits"])], 3, ["batch", 2], [shape])
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["s"], ["logits"])],
+            "g",
+            [helper.make_tensor_value_info("s", TensorProto.STRING, ["batch", 2])],
+            [helper.make_tensor_value_info("logits", TensorProto.STRING, ["batch", 2])],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, d / "string_in.onnx")
+    except ImportError:
+        pass
+    return d
+
+
+def _sens_file(e: Path, name: str) -> Any:
+    from kdaudit.api import compare
+
+    return compare(e / "logits.npy", e / "logits.npy", data=e / "ok.npz", sensitive_files={"grp": e / name})
+
+
+def _parquet_set(path: Path) -> Any:
+    from kdaudit.data.parquet_set import load_parquet_set
+
+    return load_parquet_set(path)
+
+
+def _ann(**kw: Any) -> Any:
+    pytest.importorskip("hnswlib")
+    from kdaudit.analysis.ann import ann_graph
+
+    return ann_graph(np.random.default_rng(0).normal(size=(20, 3)), **kw)
+
+
+def _teacher_classes(e: Path) -> Any:
+    from kdaudit.train.trainer import TeacherModel, run_training
+
+    teacher = TeacherModel(onnx_path=str(_need(e / "linear.onnx")))
+    data = _train_data(y=np.arange(10) % 3, n_classes=3)
+    recipe = _recipe(epochs=1, batch_size=4)
+    return run_training(data, recipe, role="student", out_dir=None, device="cpu", teacher=teacher)
+
+
+MORE: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
+    ("npy-version-3", lambda e: _model(e, "v3.npy"), InputDataError, "v3.npy"),
+    ("npy-garbage", lambda e: _model(e, "garbage.npy"), InputDataError, "Could not read the teacher"),
+    ("npz-void-sensitive", lambda e: load_dataset(e / "sens_void.npz"), InputDataError, "expected numbers or strings"),
+    ("sensitive-file-columns", lambda e: _sens_file(e, "sens_two_cols.csv"), InputDataError, "has 2 columns and none is named 'grp'"),
+    ("sensitive-file-ext", lambda e: _sens_file(e, "sens.txt"), InputDataError, "Unknown extension '.txt'"),
+    ("sensitive-file-garbage", lambda e: _sens_file(e, "garbage.npz"), InputDataError, "garbage.npz"),
+    ("adult-non-numeric", lambda e: load_dataset(f"adult:{e / 'adult_nonnum.test'}"), InputDataError, "adult_nonnum.test"),
+    ("german-non-numeric", lambda e: load_dataset(f"german:{e / 'german_nonnum.data'}"), InputDataError, "german_nonnum.data"),
+    ("hatexplain-unreadable", lambda e: load_dataset(f"hatexplain:{e / 'hx_quote.csv'}"), InputDataError, "hx_quote.csv"),
+    ("parquet-footer", lambda e: _parquet_set(_need(e / "pq_garbage")), InputDataError, "Could not read the Parquet footer"),
+    ("parquet-no-files", lambda e: _parquet_set(_need(e / "no_parquet")), InputDataError, "holds no .parquet files"),
+    ("parquet-rows", lambda e: _parquet_set(_need(e / "set_rows.json")), InputDataError, "says"),
+    ("parquet-empty", lambda e: _parquet_set(_need(e / "pq_empty")), InputDataError, "0 rows"),
+    ("parquet-label", lambda e: load_dataset(_need(e / "pq_label")), InputDataError, "not numeric"),
+    ("parquet-columns", lambda e: load_dataset(_need(e / "pq_cols")), InputDataError, "do not all have the same columns"),
+    ("group-labels-2d", lambda e: _group_labels(np.zeros((2, 2))), ValueError, "1-D group labels"),
+    ("text-task-split", lambda e: _text_task("test"), UsageError, "split must be 'train' or 'eval'"),
+    ("pair-name", lambda e: _pairs(["teacher-student"]), UsageError, "'A_vs_B'"),
+    ("poisson-row-ids", lambda e: _poisson(), ValueError, "row_ids has shape"),
+    ("ann-k", lambda e: _ann(k=50), UsageError, "k for nearest neighbours must be in 1..19"),
+    ("ann-metric", lambda e: _ann(metric="manhattan"), UsageError, "euclidean or cosine"),
+    ("onnx-string-input", lambda e: _model(e, "string_in.onnx"), ModelLoadError, "which kdaudit cannot feed"),
+    ("onnx-run-fails", lambda e: _predict(e, "bad_reshape.onnx", X3), ModelLoadError, "failed to run"),
+    ("torch-not-state-dict", lambda e: _predict(e, "list.pt", X3, arch="mlp"), InputDataError, "does not hold a state_dict"),
+    ("torch-pickle-state-dict", lambda e: _predict(e, "sd_pickle.pt", X3, format="pickle", trust_code=True), UsageError, "holds a state_dict, not a module"),
+    ("torch-pickle-not-callable", lambda e: _predict(e, "list.pt", X3, format="pickle", trust_code=True), ModelLoadError, "holds a list"),
+    ("torch-builder-fails", lambda e: _predict(e, "w.safetensors", X3, arch="math:sqrt", trust_code=True), ModelLoadError, "Could not build architecture"),
+    ("torch-builder-not-module", lambda e: _predict(e, "w.safetensors", X3, arch="builtins:dict", trust_code=True), ModelLoadError, "not an nn.Module"),
+    ("train-teacher-classes", _teacher_classes, InputDataError, "Expected the teacher to output 3 classes"),
+    ("rows-under-a-file", lambda e: _rows_path(e / "afile" / "rows.parquet"), UsageError, "is a file, not a folder"),
+    ("name-too-long", lambda e: _regular(e / ("n" * 5000)), InputDataError, "cannot be read"),
+    ("read-limit", lambda e: _read_limited(e / "t.csv"), InputDataError, "at most 4 are accepted"),
+]
+
+
+def _group_labels(values: Any) -> Any:
+    from kdaudit.data.labels import to_group_labels
+
+    return to_group_labels(values)
+
+
+def _text_task(split: str) -> Any:
+    from kdaudit.data.text_synth import make_text_task
+
+    return make_text_task(10, split=split)
+
+
+def _pairs(pairs: list[str]) -> Any:
+    from kdaudit.analysis.stats import parse_pairs
+
+    return parse_pairs(pairs)
+
+
+def _poisson() -> Any:
+    from kdaudit.analysis.poisson import poisson_cell_counts
+
+    return next(iter(poisson_cell_counts(np.zeros(5, int), 1, 10, 0, row_ids=np.zeros(4, int))))
+
+
+def _rows_path(path: Path) -> Any:
+    from kdaudit.export import check_rows_path
+
+    return check_rows_path(path)
+
+
+def _regular(path: Path) -> Any:
+    from kdaudit.safety import regular_file
+
+    return regular_file(path, "data file")
+
+
+def _read_limited(path: Path) -> Any:
+    from kdaudit.safety import read_bytes_regular
+
+    return read_bytes_regular(path, "data file", limit=4)
+
+
+@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in MORE], ids=[c[0] for c in MORE])
+def test_more_bad_files(e: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+    with pytest.raises(exc) as info:
+        call(e)
+    assert fragment in str(info.value), str(info.value)

@@ -36,6 +36,7 @@ def f(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     nan[7, 1] = np.nan
     np.save(d / "nan.npy", nan)
     (d / "afile").write_text("x")
+    _linear_onnx(d / "linear.onnx", rng.normal(size=(3, 2)))
     (d / "t.csv").write_text("y,txt\n" + "".join(f"{i % 2},word{i % 3} other\n" for i in range(N)))
     # statistics folders: a valid one from two shards, then damaged copies
     stats = d / "stats"
@@ -61,6 +62,24 @@ def f(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {p.name: p for p in d.iterdir()}
     paths["dir"] = d
     return paths
+
+
+def _linear_onnx(path: Path, w: np.ndarray) -> None:
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["logits"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w.shape[0]])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[1]])],
+        [numpy_helper.from_array(w.astype(np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
 
 
 def _stats_argv(d: Path, out: Path, *extra: Any) -> list[str]:
@@ -131,6 +150,10 @@ CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     ("stats-short-logits", lambda f: [*_stats_argv(f["dir"], f["dir"] / "s3"), "--baseline", f["short.npy"]], 2, "rows of logits"),
     ("stats-nan-logits", lambda f: [*_stats_argv(f["dir"], f["dir"] / "s4"), "--baseline", f["nan.npy"]], 2, "NaN or inf (first at row 7)"),
     ("stats-too-many-shards", lambda f: _stats_argv(f["dir"], f["dir"] / "s5", "--shards", "0-0/1000"), 2, "more shards than the data has rows"),
+    ("stats-out-under-file", lambda f: _stats_argv(f["dir"], f["afile"] / "sub"), 2, "Cannot create the statistics folder"),
+    ("stats-uneven-shards", lambda f: _stats_argv(f["dir"], f["dir"] / "s7", "--shards", "0-0/50"), 2, "cannot be cut into 50 non-empty shards"),
+    ("stats-onnx-needs-cache", lambda f: ["stats", f["dir"] / "linear.onnx", f["student.npy"], "--data", f["eval.npz"], "--out", f["dir"] / "s8", "--quiet"], 2, "needs inference"),
+    ("infer-logits-file", lambda f: ["infer", f["teacher.npy"], "--data", f["eval.npz"], "--cache-dir", f["dir"] / "c", "--quiet"], 2, "nothing to infer"),
     ("from-stats-missing", lambda f: _from_stats(f, "nope"), 2, "does not exist"),
     ("from-stats-empty", lambda f: _from_stats(f, "stats_empty"), 2, "No statistics"),
     ("from-stats-garbage", lambda f: _from_stats(f, "stats_garbage"), 2, "is unreadable"),
