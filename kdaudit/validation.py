@@ -49,7 +49,7 @@ _MAX_SHOWN = 3
 @functools.cache
 def _schema(kind: str) -> dict[str, Any]:
     if kind not in KINDS:
-        raise ValueError(f"unknown schema kind {kind!r}")
+        raise ValueError(f"unknown schema kind {kind!r}")  # pragma: no cover - a bug in the caller
     text = resources.files("kdaudit.schemas").joinpath(f"{kind}.json").read_text("utf-8")
     return json.loads(text)
 

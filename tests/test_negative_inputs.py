@@ -557,3 +557,95 @@ def test_more_bad_files(e: Path, call: Callable[[Path], Any], exc: type[Exceptio
     with pytest.raises(exc) as info:
         call(e)
     assert fragment in str(info.value), str(info.value)
+
+
+@pytest.fixture(scope="module")
+def g(e: Path) -> Path:
+    """Malformed text files for the real-world loaders and a few odd files."""
+    import os
+    import zipfile
+
+    (e / "adult_quote.test").write_text('|1x3 Cross validator\n"unterminated, 1\n')
+    (e / "compas_quote.csv").write_text('a,b\n"x,1\n')
+    (e / "german_quote.data").write_text('A11 6\n"unterminated\n')
+    (e / "hx_ok.csv").write_text(
+        "id,annotators,post_tokens\n"
+        "p1,\"{'label': [1, 1, 0], 'target': [['Women'], ['Women'], ['None']]}\",\"['a', 'b']\"\n"
+    )
+    (e / "garbage.parquet").write_bytes(b"not parquet")
+    with zipfile.ZipFile(e / "bad_logits.npz", "w") as zf:
+        zf.writestr("logits.npy", b"\x93NUMPY\x01\x00garbage")
+    if not (e / "fifo").exists():
+        os.mkfifo(e / "fifo")
+    return e
+
+
+def _write_report_under_file(g: Path) -> Any:
+    from kdaudit.report.writer import write_report
+
+    return write_report({}, g / "afile" / "sub" / "out", validate=lambda r: None)
+
+
+def _infer_shard(g: Path, name: str, index: int) -> Any:
+    from kdaudit.engine.cache import LogitCache
+    from kdaudit.engine.inference import infer_shard
+
+    return infer_shard(_model(g, name), load_dataset(g / "ok.npz"), LogitCache(g / "cache"), index)
+
+
+def _tokenizer_for_image_model(g: Path) -> Any:
+    pytest.importorskip("tokenizers")
+    from kdaudit.train.text import train_wordpiece
+
+    train_wordpiece(["some text", "more text"], vocab_size=30).save(str(g / "tok.json"))
+    return _model(g, "linear.onnx", tokenizer=str(g / "tok.json"))
+
+
+def _tiny_config(arch: str) -> Any:
+    pytest.importorskip("transformers")
+    from kdaudit.train.text import tiny_config
+
+    return tiny_config(arch, vocab_size=10, n_classes=2)
+
+
+ODD: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
+    ("adult-unreadable", lambda g: load_dataset(f"adult:{g / 'adult_quote.test'}"), InputDataError, "as UCI Adult"),
+    ("compas-unreadable", lambda g: load_dataset(f"compas:{g / 'compas_quote.csv'}"), InputDataError, "as a CSV file"),
+    ("german-unreadable", lambda g: load_dataset(f"german:{g / 'german_quote.data'}"), InputDataError, "as German credit"),
+    ("hatexplain-sensitive", lambda g: load_dataset(f"hatexplain:{g / 'hx_ok.csv'}", sensitive=["sex"]), UsageError, "sensitive attribute is 'target'"),
+    ("sensitive-file-parquet", lambda g: _sens_file(g, "garbage.parquet"), InputDataError, "Could not read sensitive-attribute file"),
+    ("logits-npz-damaged", lambda g: _model(g, "bad_logits.npz"), InputDataError, "bad_logits.npz"),
+    ("output-file-fifo", lambda g: _probe_file(g / "fifo"), UsageError, "is not a regular file"),
+    ("report-under-a-file", _write_report_under_file, UsageError, "is a file"),
+    ("infer-logits-file", lambda g: _infer_shard(g, "logits.npy", 0), UsageError, "nothing to infer"),
+    ("infer-shard-range", lambda g: _infer_shard(g, "linear.onnx", 99), UsageError, "Shard index 99 is out of range"),
+    ("tokenizer-for-image-model", _tokenizer_for_image_model, InputDataError, "has no input_ids input"),
+    ("text-arch", lambda g: _tiny_config("gpt9"), ValueError, "unknown text architecture"),
+]
+
+
+def _probe_file(path: Path) -> Any:
+    from kdaudit.safety import probe_output_file
+
+    return probe_output_file(path, what="JUnit file")
+
+
+@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in ODD], ids=[c[0] for c in ODD])
+def test_odd_files(g: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+    with pytest.raises(exc) as info:
+        call(g)
+    assert fragment in str(info.value), str(info.value)
+
+
+def test_unwritable_cache_is_exit_3(g: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cache folder that cannot be created is 'could not audit' (3), one line, no traceback."""
+    from kdaudit.cli import main
+
+    code = main(
+        ["infer", str(_need(g / "linear.onnx")), "--data", str(g / "ok.npz"),
+         "--cache-dir", str(g / "afile" / "cache"), "--quiet"]
+    )
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert err.startswith("kdaudit: error: ") and "Traceback" not in err
+    assert "afile" in err.splitlines()[0]
