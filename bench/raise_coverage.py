@@ -101,9 +101,7 @@ def run_suite(data_file: Path, jobs: int, tests: list[str], extra: list[str]) ->
         encoding="utf-8",
     )
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     env["COVERAGE_RCFILE"] = str(rc_file)
     cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc_file}", "-m", "pytest"]
     cmd += ["-q", "-p", "no:cacheprovider", *(["-n", str(jobs)] if jobs > 1 else [])]

@@ -119,6 +119,7 @@ def _tables_disagree() -> Any:
 
 
 # (id, call, exception type, message fragment)
+# fmt: off
 CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     # ---- class shift (single run, exact McNemar)
     ("cs-alpha-0", lambda: _cs(alpha=0.0), UsageError, "alpha in (0, 1)"),
@@ -207,9 +208,12 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("table-merge-none", lambda: merge_tables([]), InputDataError, "at least one table"),
     ("table-merge-disagree", _tables_disagree, InputDataError, "disagree"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input_raises_the_documented_error(
     call: Callable[[], Any], exc: type[Exception], fragment: str
 ) -> None:

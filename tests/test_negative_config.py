@@ -115,6 +115,7 @@ def assert_one_line_error(err: str, fragment: str) -> None:
 
 
 # --------------------------------------------------------------------- audit options
+# fmt: off
 OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("class-names-str", {"class_names": "cat,dog"}, "list of names"),
     ("alpha-0", {"alpha": 0.0}, "--alpha must be between 0 and 1"),
@@ -134,9 +135,12 @@ OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("distance", {"distance": "manhattan"}, "distance must be euclidean, cosine or auto"),
     ("skip", {"skip": frozenset({"everything"})}, "Unknown analysis in --skip: everything"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("kwargs", "fragment"), [o[1:] for o in OPTIONS], ids=[o[0] for o in OPTIONS])
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"), [o[1:] for o in OPTIONS], ids=[o[0] for o in OPTIONS]
+)
 def test_audit_options_refuse_bad_values(kwargs: dict[str, Any], fragment: str) -> None:
     with pytest.raises(UsageError, match=None) as info:
         AuditOptions(**kwargs)
@@ -147,6 +151,7 @@ def test_audit_options_refuse_bad_values(kwargs: dict[str, Any], fragment: str) 
 GOOD_MODELS = '[models.teacher]\npath = "teacher.npy"\n[models.student]\npath = "student.npy"\n'
 DATA = '[data]\npath = "eval.npz"\n'
 
+# fmt: off
 CONFIGS: list[tuple[str, str, int, str]] = [
     # (id, config text, exit code, fragment)
     ("not-toml", "[data\npath = 1", 2, "config"),
@@ -176,9 +181,12 @@ CONFIGS: list[tuple[str, str, int, str]] = [
     ("sweep-classes", DATA + GOOD_MODELS + '[[sweep]]\ntemperature = 2.0\npath = "three.npy"\n', 2, "Sweep student at T=2.0 outputs 3 classes"),
     ("sweep-missing-file", DATA + GOOD_MODELS + '[[sweep]]\ntemperature = 2.0\npath = "nope.npy"\n', 2, "does not exist"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("text", "code", "fragment"), [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
+@pytest.mark.parametrize(
+    ("text", "code", "fragment"), [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS]
+)
 def test_bad_audit_config_is_one_line_and_exit_code(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], text: str, code: int, fragment: str
 ) -> None:
@@ -198,6 +206,7 @@ def test_missing_config_file(files: dict[str, Path], capsys: pytest.CaptureFixtu
 
 
 # ------------------------------------------------------------------------ gate policy
+# fmt: off
 POLICY_FILES: list[tuple[str, str, str]] = [
     ("not-toml", "max_accuracy_drop = = 1", "policy"),
     ("unknown-key", "max_acc_drop = 0.1\n", "max_acc_drop"),
@@ -208,9 +217,12 @@ POLICY_FILES: list[tuple[str, str, str]] = [
     ("bad-classes", "max_significant_classes = -1\n", "max_significant_classes"),
     ("bad-description", "max_accuracy_drop = 0.1\ndescription = 3\n", "description"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in POLICY_FILES], ids=[c[0] for c in POLICY_FILES])
+@pytest.mark.parametrize(
+    ("text", "fragment"), [c[1:] for c in POLICY_FILES], ids=[c[0] for c in POLICY_FILES]
+)
 def test_bad_policy_file(tmp_path: Path, text: str, fragment: str) -> None:
     p = tmp_path / "policy.toml"
     p.write_text(text)
@@ -219,6 +231,7 @@ def test_bad_policy_file(tmp_path: Path, text: str, fragment: str) -> None:
     assert fragment in str(info.value)
 
 
+# fmt: off
 POLICY_DICTS: list[tuple[str, Any, str]] = [
     ("not-a-table", [1, 2], "expected a table of settings, got list"),
     ("unknown-key", {"max_acc_drop": 0.1}, "unknown key(s) max_acc_drop"),
@@ -233,9 +246,12 @@ POLICY_DICTS: list[tuple[str, Any, str]] = [
     ("description", {"description": 3}, "description must be a string"),
     ("gate-table", {"gate": {"judge": "x"}}, "judge must be"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("data", "fragment"), [c[1:] for c in POLICY_DICTS], ids=[c[0] for c in POLICY_DICTS])
+@pytest.mark.parametrize(
+    ("data", "fragment"), [c[1:] for c in POLICY_DICTS], ids=[c[0] for c in POLICY_DICTS]
+)
 def test_bad_policy_table(data: Any, fragment: str) -> None:
     with pytest.raises(UsageError) as info:
         Policy.from_dict(data, source="test")
@@ -251,6 +267,7 @@ def test_policy_path_problems(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------- preprocess spec
+# fmt: off
 PREPROCESS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("mean-empty", lambda: Preprocess(mean=[]), UsageError, "'mean' is an empty list"),
     ("std-word", lambda: Preprocess(std="wide"), UsageError, "'std' must be a number"),
@@ -271,9 +288,12 @@ PREPROCESS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("text-garbage", lambda: parse_preprocess_text("scale = = 3"), UsageError, "preprocess"),
     ("as-preprocess-type", lambda: as_preprocess(3.5), UsageError, "preprocess"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in PREPROCESS], ids=[c[0] for c in PREPROCESS])
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in PREPROCESS], ids=[c[0] for c in PREPROCESS]
+)
 def test_bad_preprocess_spec(call: Callable[[], Any], exc: type[Exception], fragment: str) -> None:
     with pytest.raises(exc) as info:
         call()
@@ -281,6 +301,7 @@ def test_bad_preprocess_spec(call: Callable[[], Any], exc: type[Exception], frag
 
 
 # --------------------------------------------------------------------- model manifest
+# fmt: off
 MANIFESTS: list[tuple[str, str | None, str]] = [
     ("absent", None, "No kdaudit manifest"),
     ("not-json", "{not json", "model manifest"),
@@ -288,9 +309,12 @@ MANIFESTS: list[tuple[str, str | None, str]] = [
     ("wrong-format", '{"format": "other/1"}', "is not a kdaudit model manifest"),
     ("bad-fields", '{"format": "kdaudit-model/1", "files": 3}', "files"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in MANIFESTS], ids=[c[0] for c in MANIFESTS])
+@pytest.mark.parametrize(
+    ("text", "fragment"), [c[1:] for c in MANIFESTS], ids=[c[0] for c in MANIFESTS]
+)
 def test_bad_model_manifest(tmp_path: Path, text: str | None, fragment: str) -> None:
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")
@@ -302,16 +326,24 @@ def test_bad_model_manifest(tmp_path: Path, text: str | None, fragment: str) -> 
 
 
 # ------------------------------------------------------------------------ gate report
+# fmt: off
 REPORTS: list[tuple[str, str | None, str]] = [
     ("not-json", "{", "report"),
     ("not-object", "[1]", "report"),
     ("no-version", "{}", "schema_version"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in REPORTS], ids=[c[0] for c in REPORTS])
+@pytest.mark.parametrize(
+    ("text", "fragment"), [c[1:] for c in REPORTS], ids=[c[0] for c in REPORTS]
+)
 def test_bad_gate_report(
-    files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, fragment: str
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    text: str,
+    fragment: str,
 ) -> None:
     rep = tmp_path / "report.json"
     rep.write_text(text)
@@ -322,7 +354,9 @@ def test_bad_gate_report(
     assert_one_line_error(err, fragment)
 
 
-def test_gate_report_path_problems(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_gate_report_path_problems(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     policy = files["dir"] / "p.toml"
     policy.write_text("max_accuracy_drop = 0.5\n")
     got, err = run_cli(["gate", files["dir"] / "none.json", "--policy", policy], capsys)
@@ -344,6 +378,7 @@ def _drop(report: dict[str, Any], path: str, value: Any = None) -> dict[str, Any
     return out
 
 
+# fmt: off
 GATE_GAPS: list[tuple[str, str, str, Any, str]] = [
     # (id, policy key, report entry, replacement, detail fragment)
     ("accuracy-absent", "max_accuracy_drop", "accuracy_delta", {}, "accuracy_delta.teacher_vs_student is absent"),
@@ -356,6 +391,7 @@ GATE_GAPS: list[tuple[str, str, str, Any, str]] = [
     ("lipschitz-absent", "max_lipschitz_increase", "individual_fairness", {}, "individual fairness was not computed"),
     ("lipschitz-role", "max_lipschitz_increase", "individual_fairness", {"delta": {}, "teacher": {}}, "individual_fairness.teacher.lipschitz is undefined or absent"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
@@ -393,16 +429,29 @@ def test_cache_shard_rows_must_be_positive(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- CLI arguments
-def _cmp(f: dict[str, Path], *extra: Any, teacher: str = "teacher.npy", student: str = "student.npy") -> list[Any]:
+def _cmp(
+    f: dict[str, Path], *extra: Any, teacher: str = "teacher.npy", student: str = "student.npy"
+) -> list[Any]:
     d = f["dir"]
     if teacher.endswith(".onnx") and not (d / teacher).exists():
         pytest.skip("onnx is not installed")
     return [
-        "compare", d / teacher, d / student, "--data", d / "eval.npz",
-        "--out", d / "cli-out", "--no-cache", "--quiet", "--bootstrap", "0", *extra,
+        "compare",
+        d / teacher,
+        d / student,
+        "--data",
+        d / "eval.npz",
+        "--out",
+        d / "cli-out",
+        "--no-cache",
+        "--quiet",
+        "--bootstrap",
+        "0",
+        *extra,
     ]
 
 
+# fmt: off
 CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     ("no-command", lambda f: [], 2, "COMMAND"),
     ("unknown-command", lambda f: ["comprae"], 2, "comprae"),
@@ -443,9 +492,12 @@ CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     ("export-rows-ext", lambda f: _cmp(f, "--export-rows", f["dir"] / "rows.txt"), 2, "export-rows"),
     ("cache-verify-file", lambda f: ["cache", "verify", "--cache-dir", f["dir"] / "afile"], 2, "is a file"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("argv", "code", "fragment"), [c[1:] for c in CLI], ids=[c[0] for c in CLI])
+@pytest.mark.parametrize(
+    ("argv", "code", "fragment"), [c[1:] for c in CLI], ids=[c[0] for c in CLI]
+)
 def test_bad_cli_arguments(
     files: dict[str, Path],
     capsys: pytest.CaptureFixture[str],

@@ -78,7 +78,9 @@ def d(tmp_path_factory: pytest.TempPathFactory) -> Path:
     np.save(d / "logits.npy", rng.normal(size=(N, 2)).astype(np.float32))
     np.savez(d / "two_arrays.npz", a=np.zeros((N, 2)), b=np.zeros((N, 2)))
     (d / "garbage.npz").write_bytes(b"PK\x03\x04 this is not a zip")
-    (d / "t.csv").write_text("y,a,b,s,txt\n" + "".join(f"{i % 2},{i},x{i},s{i % 2},hi\n" for i in range(N)))
+    (d / "t.csv").write_text(
+        "y,a,b,s,txt\n" + "".join(f"{i % 2},{i},x{i},s{i % 2},hi\n" for i in range(N))
+    )
     (d / "sens_two_cols.csv").write_text("p,q\n" + "1,2\n" * N)
     (d / "sens.txt").write_text("a\n" * N)
     (d / "cf_terms.txt").write_text("# nothing here\n")
@@ -92,8 +94,12 @@ def d(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "afile").write_text("x")
     (d / "bad.safetensors").write_bytes(b"\x00" * 16)
     (d / "bad.pt").write_bytes(b"not a zip or pickle")
-    (d / "adult_bad.test").write_text("|1x3 Cross validator\n25, Private, 226802, 11th, 7, Never-married, Machine-op-inspct, Own-child, Black, Male, 0, 0, 40, United-States, maybe.\n")
-    (d / "german_bad.data").write_text("A11 6 A34 A43 1169 A65 A75 4 A99 A101 4 A121 67 A143 A152 2 A173 1 A192 A201 1\n")
+    (d / "adult_bad.test").write_text(
+        "|1x3 Cross validator\n25, Private, 226802, 11th, 7, Never-married, Machine-op-inspct, Own-child, Black, Male, 0, 0, 40, United-States, maybe.\n"
+    )
+    (d / "german_bad.data").write_text(
+        "A11 6 A34 A43 1169 A65 A75 4 A99 A101 4 A121 67 A143 A152 2 A173 1 A192 A201 1\n"
+    )
     (d / "hatexplain_cols.csv").write_text("a,b\n1,2\n")
     (d / "hatexplain_ann.csv").write_text('id,annotators,post_tokens\np1,"[{",[]\n')
     (d / "compas_none.csv").write_text(
@@ -105,7 +111,13 @@ def d(tmp_path_factory: pytest.TempPathFactory) -> Path:
         from onnx import helper, numpy_helper
 
         w = numpy_helper.from_array(rng.normal(size=(3, 2)).astype(np.float32), "w")
-        _onnx(d / "linear.onnx", [helper.make_node("MatMul", ["x", "w"], ["logits"])], 3, ["batch", 2], [w])
+        _onnx(
+            d / "linear.onnx",
+            [helper.make_node("MatMul", ["x", "w"], ["logits"])],
+            3,
+            ["batch", 2],
+            [w],
+        )
         _onnx(
             d / "flat.onnx",
             [
@@ -148,6 +160,7 @@ def _predict(d: Path, name: str, x: Any, **kw: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- data files
+# fmt: off
 DATA: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("npz-labels-2d", lambda d: load_dataset(d / "y2d.npz"), InputDataError, "1-D"),
     ("npz-labels-float", lambda d: load_dataset(d / "yfloat.npz"), InputDataError, "non-integer values"),
@@ -174,10 +187,15 @@ DATA: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("parquet-set-no-path", lambda d: load_dataset(d / "set_nopath.json"), InputDataError, "has no 'path'"),
     ("parquet-set-missing", lambda d: load_dataset(d / "set_missing.json"), InputDataError, "does not exist"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in DATA], ids=[c[0] for c in DATA])
-def test_bad_data_file(d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in DATA], ids=[c[0] for c in DATA]
+)
+def test_bad_data_file(
+    d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str
+) -> None:
     with pytest.raises(exc) as info:
         call(d)
     assert fragment in str(info.value), str(info.value)
@@ -204,6 +222,7 @@ def test_text_and_term_inputs(d: Path) -> None:
 # --------------------------------------------------------------------------- model files
 X3 = np.zeros((4, 3), np.float32)
 
+# fmt: off
 MODELS: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("logits-one-column", lambda d: _model(d, "one_col.npy"), InputDataError, "n_classes >= 2"),
     ("logits-strings", lambda d: _model(d, "strings.npy"), InputDataError, "expected numbers"),
@@ -228,10 +247,15 @@ MODELS: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("arch-no-file", lambda d: _model(d, "w.safetensors", arch="nofile.py:build", trust_code=True).predict_batch(X3), KDAuditError, "nofile.py"),
     ("arch-not-callable", lambda d: _model(d, "w.safetensors", arch="math:pi", trust_code=True).predict_batch(X3), KDAuditError, "is not callable"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in MODELS], ids=[c[0] for c in MODELS])
-def test_bad_model_file(d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in MODELS], ids=[c[0] for c in MODELS]
+)
+def test_bad_model_file(
+    d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str
+) -> None:
     with pytest.raises(exc) as info:
         call(d)
     assert fragment in str(info.value), str(info.value)
@@ -261,6 +285,7 @@ def _run(**kw: Any) -> Any:
     return run_training(_train_data(), _recipe(epochs=1, batch_size=4), **args)
 
 
+# fmt: off
 TRAIN: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("batch-size", lambda d: _recipe(batch_size=1), UsageError, "--batch-size >= 2"),
     ("optimizer", lambda d: _recipe(optimizer="lion"), UsageError, "optimizer 'sgd' or 'adam'"),
@@ -286,6 +311,7 @@ TRAIN: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("export-one-row", lambda d: _export_one_row(d), InputDataError, "at least 2 check rows"),
     ("weights-garbage", lambda d: _load_weights(d), ModelLoadError, "Could not load weights"),
 ]
+# fmt: on
 
 
 def _run_augment() -> Any:
@@ -339,11 +365,17 @@ def _load_weights(d: Path) -> Any:
     from kdaudit.models.zoo import build_model
     from kdaudit.train.export import load_safetensors
 
-    return load_safetensors(build_model("mlp", n_classes=2, input_shape=(3,)), d / "bad.safetensors")
+    return load_safetensors(
+        build_model("mlp", n_classes=2, input_shape=(3,)), d / "bad.safetensors"
+    )
 
 
-@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in TRAIN], ids=[c[0] for c in TRAIN])
-def test_bad_training_option(d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in TRAIN], ids=[c[0] for c in TRAIN]
+)
+def test_bad_training_option(
+    d: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str
+) -> None:
     pytest.importorskip("torch")
     with pytest.raises(exc) as info:
         call(d)
@@ -364,8 +396,9 @@ def test_output_paths(d: Path) -> None:
         probe_output_file(d / "afile" / "sub" / "j.xml", what="JUnit file")
     with pytest.raises(InputDataError, match="does not exist"):
         regular_file(d / "none.bin", "model")
+    (d / "folder.parquet").mkdir(exist_ok=True)
     with pytest.raises(UsageError, match="is a folder"):
-        check_rows_path(d / "folder.parquet") if (d / "folder.parquet").mkdir() is None else None
+        check_rows_path(d / "folder.parquet")
     with pytest.raises(UsageError, match="is a directory"):
         write_text_atomic(d, "x")
     with pytest.raises(UsageError, match="is a file, not a directory"):
@@ -409,8 +442,12 @@ def e(d: Path) -> Path:
     raw[6] = 3
     (d / "v3.npy").write_bytes(bytes(raw))
     (d / "garbage.npy").write_bytes(b"\x93NUMPY garbage")
-    np.savez(d / "sens_void.npz", x=np.zeros((N, 2)), y=np.zeros(N, int),
-             sensitive_v=np.zeros(N, dtype=[("a", "i4")]))
+    np.savez(
+        d / "sens_void.npz",
+        x=np.zeros((N, 2)),
+        y=np.zeros(N, int),
+        sensitive_v=np.zeros(N, dtype=[("a", "i4")]),
+    )
     (d / "adult_nonnum.test").write_text(
         "|1x3 Cross validator\n"
         "abc, Private, 226802, 11th, 7, Never-married, Machine-op-inspct, Own-child, Black, Male, 0, 0, 40, United-States, <=50K.\n"
@@ -431,7 +468,13 @@ def e(d: Path) -> Path:
         from onnx import TensorProto, helper, numpy_helper
 
         shape = numpy_helper.from_array(np.array([5], dtype=np.int64), "shape")
-        _onnx(d / "bad_reshape.onnx", [helper.make_node("Reshape", ["x", "shape"], ["logits"])], 3, ["batch", 2], [shape])
+        _onnx(
+            d / "bad_reshape.onnx",
+            [helper.make_node("Reshape", ["x", "shape"], ["logits"])],
+            3,
+            ["batch", 2],
+            [shape],
+        )
         graph = helper.make_graph(
             [helper.make_node("Identity", ["s"], ["logits"])],
             "g",
@@ -449,7 +492,9 @@ def e(d: Path) -> Path:
 def _sens_file(e: Path, name: str) -> Any:
     from kdaudit.api import compare
 
-    return compare(e / "logits.npy", e / "logits.npy", data=e / "ok.npz", sensitive_files={"grp": e / name})
+    return compare(
+        e / "logits.npy", e / "logits.npy", data=e / "ok.npz", sensitive_files={"grp": e / name}
+    )
 
 
 def _parquet_set(path: Path) -> Any:
@@ -474,6 +519,7 @@ def _teacher_classes(e: Path) -> Any:
     return run_training(data, recipe, role="student", out_dir=None, device="cpu", teacher=teacher)
 
 
+# fmt: off
 MORE: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("npy-version-3", lambda e: _model(e, "v3.npy"), InputDataError, "v3.npy"),
     ("npy-garbage", lambda e: _model(e, "garbage.npy"), InputDataError, "Could not read the teacher"),
@@ -508,6 +554,7 @@ MORE: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("name-too-long", lambda e: _regular(e / ("n" * 5000)), InputDataError, "cannot be read"),
     ("read-limit", lambda e: _read_limited(e / "t.csv"), InputDataError, "at most 4 are accepted"),
 ]
+# fmt: on
 
 
 def _group_labels(values: Any) -> Any:
@@ -552,8 +599,12 @@ def _read_limited(path: Path) -> Any:
     return read_bytes_regular(path, "data file", limit=4)
 
 
-@pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in MORE], ids=[c[0] for c in MORE])
-def test_more_bad_files(e: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in MORE], ids=[c[0] for c in MORE]
+)
+def test_more_bad_files(
+    e: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str
+) -> None:
     with pytest.raises(exc) as info:
         call(e)
     assert fragment in str(info.value), str(info.value)
@@ -608,6 +659,7 @@ def _tiny_config(arch: str) -> Any:
     return tiny_config(arch, vocab_size=10, n_classes=2)
 
 
+# fmt: off
 ODD: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("adult-unreadable", lambda g: load_dataset(f"adult:{g / 'adult_quote.test'}"), InputDataError, "as UCI Adult"),
     ("compas-unreadable", lambda g: load_dataset(f"compas:{g / 'compas_quote.csv'}"), InputDataError, "as a CSV file"),
@@ -622,6 +674,7 @@ ODD: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
     ("tokenizer-for-image-model", _tokenizer_for_image_model, InputDataError, "has no input_ids input"),
     ("text-arch", lambda g: _tiny_config("gpt9"), ValueError, "unknown text architecture"),
 ]
+# fmt: on
 
 
 def _probe_file(path: Path) -> Any:
@@ -631,7 +684,9 @@ def _probe_file(path: Path) -> Any:
 
 
 @pytest.mark.parametrize(("call", "exc", "fragment"), [c[1:] for c in ODD], ids=[c[0] for c in ODD])
-def test_odd_files(g: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str) -> None:
+def test_odd_files(
+    g: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str
+) -> None:
     with pytest.raises(exc) as info:
         call(g)
     assert fragment in str(info.value), str(info.value)
@@ -642,8 +697,15 @@ def test_unwritable_cache_is_exit_3(g: Path, capsys: pytest.CaptureFixture[str])
     from kdaudit.cli import main
 
     code = main(
-        ["infer", str(_need(g / "linear.onnx")), "--data", str(g / "ok.npz"),
-         "--cache-dir", str(g / "afile" / "cache"), "--quiet"]
+        [
+            "infer",
+            str(_need(g / "linear.onnx")),
+            "--data",
+            str(g / "ok.npz"),
+            "--cache-dir",
+            str(g / "afile" / "cache"),
+            "--quiet",
+        ]
     )
     err = capsys.readouterr().err
     assert code == 3, err

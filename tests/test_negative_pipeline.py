@@ -86,8 +86,15 @@ def _stats_argv(d: Path, out: Path, *extra: Any) -> list[str]:
     return [
         str(a)
         for a in [
-            "stats", d / "teacher.npy", d / "student.npy", "--data", d / "eval.npz",
-            "--out", out, "--quiet", *extra,
+            "stats",
+            d / "teacher.npy",
+            d / "student.npy",
+            "--data",
+            d / "eval.npz",
+            "--out",
+            out,
+            "--quiet",
+            *extra,
         ]
     ]
 
@@ -109,12 +116,14 @@ def _damage_table(folder: Path) -> None:
         break
 
 
+# fmt: off
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "mixed": lambda p: _edit_record(p, n_classes=7),
     "rows": lambda p: _edit_record(p, start=3),
     "counts": lambda p: _edit_record(p, rows=1, stop=1),
     "table": _damage_table,
 }
+# fmt: on
 
 
 def run_cli(argv: list[Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -131,17 +140,39 @@ def assert_one_line_error(err: str, fragment: str) -> None:
 
 
 def _from_stats(f: dict[str, Path], folder: str, *extra: Any) -> list[Any]:
-    return ["compare", "--from-stats", f["dir"] / folder, "--out", f["dir"] / "o", "--quiet", *extra]
+    return [
+        "compare",
+        "--from-stats",
+        f["dir"] / folder,
+        "--out",
+        f["dir"] / "o",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _cmp_text(f: dict[str, Path], *extra: Any) -> list[Any]:
     d = f["dir"]
     return [
-        "compare", d / "teacher.npy", d / "student.npy", "--data", d / "t.csv", "--label", "y",
-        "--text-column", "txt", "--out", d / "o", "--quiet", "--bootstrap", "0", *extra,
+        "compare",
+        d / "teacher.npy",
+        d / "student.npy",
+        "--data",
+        d / "t.csv",
+        "--label",
+        "y",
+        "--text-column",
+        "txt",
+        "--out",
+        d / "o",
+        "--quiet",
+        "--bootstrap",
+        "0",
+        *extra,
     ]
 
 
+# fmt: off
 CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     # ---- kdaudit stats / compare --from-stats (sharded statistics)
     ("stats-out-is-file", lambda f: _stats_argv(f["dir"], f["afile"]), 2, "is a file; expected a folder"),
@@ -169,9 +200,9 @@ CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     ("embedding-model-not-text", lambda f: _cmp_text(f, "--embedding-model", "teacher"), 2, "is not a text model"),
     ("embedding-model-no-texts", lambda f: ["compare", f["teacher.npy"], f["student.npy"], "--data", f["eval.npz"], "--embedding-model", "teacher", "--out", f["dir"] / "o", "--quiet"], 2, "needs text data"),
     ("counterfactual-terms-no-texts", lambda f: ["compare", f["teacher.npy"], f["student.npy"], "--data", f["eval.npz"], "--counterfactual-terms", "builtin", "--out", f["dir"] / "o", "--quiet"], 2, "needs text data"),
-    ("hf-config-garbage", lambda f: _cmp_text(f)[:1] + [f["cfg_garbage"], f["student.npy"]] + _cmp_text(f)[3:], 2, "as JSON"),
-    ("hf-config-list", lambda f: _cmp_text(f)[:1] + [f["cfg_list"], f["student.npy"]] + _cmp_text(f)[3:], 2, "is not a JSON object"),
-    ("hf-no-weights", lambda f: _cmp_text(f)[:1] + [f["cfg_noweights"], f["student.npy"]] + _cmp_text(f)[3:], 2, "no model.safetensors"),
+    ("hf-config-garbage", lambda f: [*_cmp_text(f)[:1], f["cfg_garbage"], f["student.npy"], *_cmp_text(f)[3:]], 2, "as JSON"),
+    ("hf-config-list", lambda f: [*_cmp_text(f)[:1], f["cfg_list"], f["student.npy"], *_cmp_text(f)[3:]], 2, "is not a JSON object"),
+    ("hf-no-weights", lambda f: [*_cmp_text(f)[:1], f["cfg_noweights"], f["student.npy"], *_cmp_text(f)[3:]], 2, "no model.safetensors"),
     # ---- kdaudit train and demo
     ("train-n-train", lambda f: ["train", "--role", "baseline", "--n-train", "1", "--out", f["dir"] / "tr", "--quiet"], 2, "--n-train >= 2"),
     ("train-text-no-texts", lambda f: ["train", "--role", "teacher", "--data", f["eval.npz"], "--text-column", "txt", "--out", f["dir"] / "tr", "--quiet"], 2, "holds no texts"),
@@ -183,9 +214,12 @@ CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     ("demo-update-docs-missing", lambda f: ["demo", "--update-docs", f["dir"] / "none.md", "--out", f["dir"] / "dm", "--quiet"], 2, "is not a file"),
     ("preprocess-not-table", lambda f: ["compare", f["teacher.npy"], f["student.npy"], "--data", f["eval.npz"], "--teacher-preprocess", "[1]", "--quiet"], 2, "preprocess"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("argv", "code", "fragment"), [c[1:] for c in CLI], ids=[c[0] for c in CLI])
+@pytest.mark.parametrize(
+    ("argv", "code", "fragment"), [c[1:] for c in CLI], ids=[c[0] for c in CLI]
+)
 def test_bad_pipeline_arguments(
     f: dict[str, Path],
     capsys: pytest.CaptureFixture[str],

@@ -85,7 +85,9 @@ def test_raw_and_corrected_counts_differ_as_the_closed_form_says(
     assert [row.significant for row in res.per_class] == [q <= 0.05 for q in oracle]
 
 
-def _save_case(tmp_path: Path, y: np.ndarray, a: np.ndarray, b: np.ndarray, n_classes: int) -> list[str]:
+def _save_case(
+    tmp_path: Path, y: np.ndarray, a: np.ndarray, b: np.ndarray, n_classes: int
+) -> list[str]:
     np.savez(tmp_path / "data.npz", y=y)
     for name, pred in (("teacher", a), ("student", b)):
         logits = np.zeros((y.size, n_classes), np.float32)
@@ -202,9 +204,7 @@ def test_lipschitz_and_jackknife_with_duplicate_rows_match_a_loop() -> None:
     lip = res.roles["teacher"].lipschitz
     assert lip.value == pytest.approx(_loop_lipschitz(r64, probs, everyone, k), rel=1e-5)
     # delete-one jackknife: T_(-i) with the graph rebuilt on the other rows
-    reps = np.array(
-        [_loop_lipschitz(r64, probs, np.arange(n) != i, k) for i in range(n)]
-    )
+    reps = np.array([_loop_lipschitz(r64, probs, np.arange(n) != i, k) for i in range(n)])
     se = np.sqrt((n - 1) / n * np.sum((reps - reps.mean()) ** 2))
     half = special.stdtrit(n - 1, 0.975) * se
     assert half == pytest.approx(stats.t.ppf(0.975, n - 1) * se)
