@@ -533,3 +533,94 @@ def test_python_api_refuses_missing_and_unknown_roles(files: dict[str, Path]) ->
         run_audit({"teacher": specs, "student": specs, "assistant": specs}, dataset)
     with pytest.raises(UsageError, match="An audit needs a student model"):
         run_audit({"teacher": specs}, dataset)
+
+
+# --------------------------------------------- logit cache: faults injected at the OS boundary
+KEY = "ab" * 32
+
+
+def _cache(root: Path, *, rows: int = 4) -> Any:
+    from kdaudit.engine.cache import LogitCache
+
+    cache = LogitCache(root, shard_rows=rows)
+    cache.begin(KEY, n_samples=rows)
+    return cache
+
+
+def _no_space(*args: Any, **kwargs: Any) -> Any:
+    raise OSError(28, "No space left on device")
+
+
+def test_cache_disk_full_while_writing_leaves_no_partial_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _cache(tmp_path)
+    monkeypatch.setattr(np.lib.format, "open_memmap", _no_space)
+    with (
+        pytest.raises(CacheError, match="No space left on device"),
+        cache.shard_writer(KEY, 0, 4) as w,
+    ):
+        w.write(0, np.zeros((4, 2), np.float32))
+    entry = cache.entry_dir(KEY)
+    assert not list(entry.glob("shard-*")) and not list(entry.glob(".*.tmp"))
+    assert cache.read_manifest(KEY)["shards"] == {}
+
+
+def test_cache_clear_and_list_failures_are_cache_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    cache = _cache(tmp_path)
+    with cache.shard_writer(KEY, 0, 4) as w:
+        w.write(0, np.zeros((4, 2), np.float32))
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: _no_space())
+    with pytest.raises(CacheError, match="Could not delete cache entry"):
+        cache.clear()
+    monkeypatch.setattr(Path, "iterdir", lambda self: _no_space())
+    with pytest.raises(CacheError, match="Cannot list the logit cache"):
+        cache.entries()
+
+
+def test_cache_lock_that_is_not_a_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    cache = _cache(tmp_path)
+    lock = cache.entry_dir(KEY) / ".lock"
+    lock.unlink(missing_ok=True)
+    os.mkfifo(lock)
+    with (
+        pytest.raises(CacheError, match="is not a regular file"),
+        cache.shard_writer(KEY, 0, 4) as w,
+    ):
+        w.write(0, np.zeros((4, 2), np.float32))
+
+
+def test_cache_entry_under_a_file_is_unusable(tmp_path: Path) -> None:
+    from kdaudit.engine.cache import LogitCache, open_entry_dir
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CacheError, match="is not usable"):
+        open_entry_dir(LogitCache(tmp_path / "afile" / "cache"), KEY)
+
+
+@pytest.mark.parametrize(
+    ("blocks", "fragment"),
+    [
+        ([], "empty shard"),
+        ([np.zeros((2, 2))], "got 2 rows; expected 4"),
+        ([np.zeros((2, 2)), np.zeros((2, 3))], "n_classes changed within a shard"),
+    ],
+    ids=["empty", "short", "classes-change"],
+)
+def test_cache_shard_writer_refuses_incomplete_shards(
+    tmp_path: Path, blocks: list[np.ndarray], fragment: str
+) -> None:
+    """A shard is committed whole or not at all (a caller bug is a ValueError, exit 4)."""
+    cache = _cache(tmp_path)
+    with pytest.raises(ValueError, match=fragment), cache.shard_writer(KEY, 0, 4) as w:
+        offset = 0
+        for block in blocks:
+            w.write(offset, block)
+            offset += block.shape[0]
+    assert not list(cache.entry_dir(KEY).glob("shard-*"))

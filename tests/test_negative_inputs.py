@@ -711,3 +711,131 @@ def test_unwritable_cache_is_exit_3(g: Path, capsys: pytest.CaptureFixture[str])
     assert code == 3, err
     assert err.startswith("kdaudit: error: ") and "Traceback" not in err
     assert "afile" in err.splitlines()[0]
+
+
+# ----------------------------------------------- token-id ONNX graphs and models that misbehave
+def _text_onnx(path: Path, extra_input: bool = False) -> None:
+    """logits = [sum(ids), sum(ids)] per row: a graph that takes input_ids and attention_mask."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+    ]
+    if extra_input:
+        inputs.append(helper.make_tensor_value_info("speaker", TensorProto.INT64, ["batch", "seq"]))
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["f"], ["m"], axes=[1], keepdims=1),
+        helper.make_node("Concat", ["m", "m"], ["logits"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "text",
+        inputs,
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.fixture(scope="module")
+def h(g: Path) -> Path:
+    try:
+        from onnx import helper, numpy_helper
+
+        pytest.importorskip("tokenizers")
+        from kdaudit.train.text import train_wordpiece
+
+        for name, extra in (("text_model", False), ("text_extra", True)):
+            folder = g / name
+            folder.mkdir(exist_ok=True)
+            _text_onnx(folder / "model.onnx", extra_input=extra)
+            train_wordpiece(["a b c", "b c d"], vocab_size=30).save(str(folder / "tokenizer.json"))
+        w = numpy_helper.from_array(np.ones((3, 2), np.float32), "w")
+        _onnx(
+            g / "rowmean.onnx",
+            [
+                helper.make_node("MatMul", ["x", "w"], ["m"]),
+                helper.make_node("ReduceMean", ["m"], ["logits"], axes=[0], keepdims=1),
+            ],
+            3,
+            [1, 2],
+            [w],
+        )
+    except ImportError:
+        pass
+    return g
+
+
+def _hatexplain_training(h: Path, *, as_eval: bool) -> Any:
+    from kdaudit.train.trainer import dataset_data
+
+    rows = [
+        f"p{i},\"{{'label': [1, 1, 0], 'target': [['{t}'], ['{t}'], ['None']]}}\",\"['a', 'b']\"\n"
+        for i, t in enumerate(["Women", "None"] * 35)
+    ]
+    (h / "hx_big.csv").write_text("id,annotators,post_tokens\n" + "".join(rows))
+    spec = f"hatexplain:{h / 'hx_big.csv'}"
+    return dataset_data(str(h / "ok.npz"), eval_spec=spec) if as_eval else dataset_data(spec)
+
+
+def _compare_rows(h: Path) -> Any:
+    from kdaudit.api import compare
+
+    model = _need(h / "rowmean.onnx")
+    return compare(model, h / "logits.npy", data=h / "ok.npz", options=_opts())
+
+
+def _opts() -> Any:
+    from kdaudit.api import AuditOptions
+
+    return AuditOptions(bootstrap=0, use_cache=False)
+
+
+TOKENS: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
+    (
+        "text-model-numeric-data",
+        lambda h: _predict(h, "text_model/model.onnx", X3),
+        InputDataError,
+        "is a text model",
+    ),
+    (
+        "text-model-embedding",
+        lambda h: _model(h, "text_model/model.onnx").embed_texts(["a b"]),
+        UsageError,
+        "needs a Hugging Face model folder",
+    ),
+    (
+        "text-model-extra-input",
+        lambda h: _model(h, "text_extra/model.onnx"),
+        InputDataError,
+        "speaker",
+    ),
+    ("model-returns-one-row", _compare_rows, InputDataError, "returned 1 rows for a batch of"),
+    (
+        "train-on-texts",
+        lambda h: _hatexplain_training(h, as_eval=False),
+        InputDataError,
+        "holds texts",
+    ),
+    (
+        "train-eval-on-texts",
+        lambda h: _hatexplain_training(h, as_eval=True),
+        InputDataError,
+        "holds texts",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"), [c[1:] for c in TOKENS], ids=[c[0] for c in TOKENS]
+)
+def test_token_models_and_misbehaving_models(
+    h: Path, call: Callable[[Path], Any], exc: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(exc) as info:
+        call(h)
+    assert fragment in str(info.value), str(info.value)
