@@ -268,7 +268,9 @@ def _parse(text: str, fmt: str, source: str, error: type[KDAuditError]) -> Any:
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise error(f"{source} is not valid {fmt.upper()}: {exc}") from None
     except RecursionError:
-        raise error(f"{source} is nested too deeply to read.") from None
+        raise error(  # pragma: no cover - check_depth refuses deep text first
+            f"{source} is nested too deeply to read."
+        ) from None
 
 
 def parse_text(

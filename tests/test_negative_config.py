@@ -624,3 +624,57 @@ def test_cache_shard_writer_refuses_incomplete_shards(
             w.write(offset, block)
             offset += block.shape[0]
     assert not list(cache.entry_dir(KEY).glob("shard-*"))
+
+
+def test_cache_manifest_lost_while_writing(tmp_path: Path) -> None:
+    cache = _cache(tmp_path)
+    with pytest.raises(CacheError, match="lost its manifest"), cache.shard_writer(KEY, 0, 4) as w:
+        w.write(0, np.zeros((4, 2), np.float32))
+        (cache.entry_dir(KEY) / "manifest.json").unlink()
+
+
+def test_cache_sidecar_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdaudit.engine.cache import LogitCache, open_entry_dir, sidecar_shard_writer
+
+    cache = LogitCache(tmp_path, shard_rows=4)
+    open_entry_dir(cache, KEY)
+    monkeypatch.setattr(np.lib.format, "open_memmap", _no_space)
+    with (
+        pytest.raises(CacheError, match="No space left on device"),
+        sidecar_shard_writer(cache, KEY, 0, 4, {"start": 0, "stop": 4}) as w,
+    ):
+        w.write(0, np.zeros((4, 2), np.float32))
+    assert not list(cache.entry_dir(KEY).glob("shard-*"))
+
+
+def _record(start: int, stop: int, n_classes: int = 2) -> dict[str, Any]:
+    return {
+        "file": f"shard-{start:05d}.npy", "rows": stop - start, "n_classes": n_classes,
+        "dtype": "<f4", "size": 1, "sha256": "0" * 64, "created": "now", "start": start,
+        "stop": stop,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("records", "row_bounds", "fragment"),
+    [
+        ({0: _record(0, 2), 1: _record(2, 4, n_classes=3)}, None, "disagree on n_classes: [2, 3]"),
+        ({1: _record(2, 4)}, None, "the rows of missing shards are unknown"),
+        ({0: _record(0, 2)}, [(0, 3), (3, 4)], "disagree with its row layout"),
+    ],
+    ids=["classes", "missing-bounds", "layout"],
+)
+def test_cache_manifest_from_inconsistent_worker_records(
+    tmp_path: Path, records: dict[int, dict[str, Any]], row_bounds: Any, fragment: str
+) -> None:
+    """Workers' sidecar records that do not fit together never become a manifest."""
+    from kdaudit.engine.cache import LogitCache, open_entry_dir, write_manifest_from_sidecars
+
+    cache = LogitCache(tmp_path, shard_rows=2)
+    open_entry_dir(cache, KEY)
+    with pytest.raises(CacheError) as info:
+        write_manifest_from_sidecars(
+            cache, KEY, records, n_shards=2, meta={"n_samples": 4}, row_bounds=row_bounds
+        )
+    assert fragment in str(info.value)
+    assert cache.read_manifest(KEY) is None

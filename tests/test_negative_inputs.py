@@ -765,9 +765,39 @@ def h(g: Path) -> Path:
             [1, 2],
             [w],
         )
+        import onnx
+
+        ext = numpy_helper.from_array(np.ones((3, 2), np.float32), "w")
+        ext.ClearField("raw_data")
+        ext.data_location = onnx.TensorProto.EXTERNAL
+        _onnx(
+            g / "external.onnx",
+            [helper.make_node("MatMul", ["x", "w"], ["logits"])],
+            3,
+            ["batch", 2],
+            [ext],
+        )
     except ImportError:
         pass
+    (g / "hx_binary.csv").write_bytes(b"id,annotators\n\xff\xfe\xfa bad bytes\n")
     return g
+
+
+def _init_from_onnx_teacher(h: Path) -> Any:
+    from kdaudit.train.trainer import TeacherModel
+
+    teacher = TeacherModel(onnx_path=str(_need(h / "linear.onnx")))
+    return _run(role="student", teacher=teacher, init_from_teacher=True)
+
+
+def _prepare_stats(h: Path) -> Any:
+    from kdaudit.distributed.sources import open_source
+    from kdaudit.distributed.stats import prepare_stats
+    from kdaudit.models.base import ModelSpec
+
+    spec = ModelSpec(path=str(h / "logits.npy"), role="teacher")
+    source = open_source(str(h / "ok.npz"))
+    return prepare_stats({"teacher": [spec]}, source, h / "stats-out", cache=None)
 
 
 def _hatexplain_training(h: Path, *, as_eval: bool) -> Any:
@@ -795,39 +825,21 @@ def _opts() -> Any:
     return AuditOptions(bootstrap=0, use_cache=False)
 
 
+# fmt: off
 TOKENS: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
-    (
-        "text-model-numeric-data",
-        lambda h: _predict(h, "text_model/model.onnx", X3),
-        InputDataError,
-        "is a text model",
-    ),
-    (
-        "text-model-embedding",
-        lambda h: _model(h, "text_model/model.onnx").embed_texts(["a b"]),
-        UsageError,
-        "needs a Hugging Face model folder",
-    ),
-    (
-        "text-model-extra-input",
-        lambda h: _model(h, "text_extra/model.onnx"),
-        InputDataError,
-        "speaker",
-    ),
+    ("text-model-numeric-data", lambda h: _predict(h, "text_model/model.onnx", X3), InputDataError, "is a text model"),
+    ("text-model-embedding", lambda h: _model(h, "text_model/model.onnx").embed_texts(["a b"]), UsageError, "needs a Hugging Face model folder"),
+    ("text-model-extra-input", lambda h: _model(h, "text_extra/model.onnx"), InputDataError, "speaker"),
+    ("text-model-missing-input", lambda h: _predict(h, "text_model/model.onnx", {"input_ids": np.zeros((2, 3), np.int64)}), InputDataError, "attention_mask"),
+    ("onnx-external-no-location", lambda h: _model(h, "external.onnx"), InputDataError, "stored externally"),
     ("model-returns-one-row", _compare_rows, InputDataError, "returned 1 rows for a batch of"),
-    (
-        "train-on-texts",
-        lambda h: _hatexplain_training(h, as_eval=False),
-        InputDataError,
-        "holds texts",
-    ),
-    (
-        "train-eval-on-texts",
-        lambda h: _hatexplain_training(h, as_eval=True),
-        InputDataError,
-        "holds texts",
-    ),
+    ("hatexplain-not-utf8", lambda h: load_dataset(f"hatexplain:{h / 'hx_binary.csv'}"), InputDataError, "Could not read HateXplain file"),
+    ("init-from-onnx-teacher", lambda h: _init_from_onnx_teacher(h), UsageError, "--init-from-teacher needs a teacher with torch weights"),
+    ("stats-needs-student", lambda h: _prepare_stats(h), UsageError, "kdaudit stats needs a student model"),
+    ("train-on-texts", lambda h: _hatexplain_training(h, as_eval=False), InputDataError, "holds texts"),
+    ("train-eval-on-texts", lambda h: _hatexplain_training(h, as_eval=True), InputDataError, "holds texts"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
