@@ -140,7 +140,7 @@ def open_regular(path: str | Path, role: str) -> Iterator[int]:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise InputDataError(
+            raise InputDataError(  # pragma: no cover - a race: regular_file() checked it just before
                 f"The {role} {str(p)!r} is {_kind(st.st_mode)}; expected a regular file."
             )
         if hasattr(os, "set_blocking"):
@@ -163,7 +163,7 @@ def read_bytes_regular(path: str | Path, role: str, *, limit: int | None = None)
         while block := os.read(fd, 1 << 20):
             chunks.append(block)
             if limit is not None and sum(map(len, chunks)) > limit:
-                raise InputDataError(
+                raise InputDataError(  # pragma: no cover - a race: the file grew after fstat
                     f"The {role} {str(path)!r} grew beyond {limit} bytes while read."
                 )
         return b"".join(chunks)

@@ -49,7 +49,7 @@ _MAX_SHOWN = 3
 @functools.cache
 def _schema(kind: str) -> dict[str, Any]:
     if kind not in KINDS:
-        raise ValueError(f"unknown schema kind {kind!r}")
+        raise ValueError(f"unknown schema kind {kind!r}")  # pragma: no cover - a bug in the caller
     text = resources.files("kdaudit.schemas").joinpath(f"{kind}.json").read_text("utf-8")
     return json.loads(text)
 
@@ -268,7 +268,9 @@ def _parse(text: str, fmt: str, source: str, error: type[KDAuditError]) -> Any:
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise error(f"{source} is not valid {fmt.upper()}: {exc}") from None
     except RecursionError:
-        raise error(f"{source} is nested too deeply to read.") from None
+        raise error(  # pragma: no cover - check_depth refuses deep text first
+            f"{source} is nested too deeply to read."
+        ) from None
 
 
 def parse_text(

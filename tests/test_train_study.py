@@ -39,6 +39,7 @@ def _check_layout(res: dict, temps: list[float]) -> None:
     assert acc == pytest.approx(res["accuracy"]["baseline"], abs=0.005)
 
 
+@pytest.mark.slow  # trains teacher, baselines and students: 19-76 s on 2 shared cores
 def test_small_study(tmp_path: Path) -> None:
     res = run_study(tmp_path, small=True, quiet=True, temperatures=(1, 4))
     _check_layout(res, [1.0, 4.0])

@@ -70,7 +70,9 @@ class LogitsFileAdapter(ModelAdapter):
                 "object arrays are not accepted.",
             ) from exc
         if not isinstance(arr, np.ndarray):
-            raise InputDataError(f"The {self.name} does not hold a single array of logits.")
+            raise InputDataError(  # pragma: no cover - np.load of .npy/.npz members gives arrays
+                f"The {self.name} does not hold a single array of logits."
+            )
         if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 2:
             raise InputDataError(
                 f"Expected the {self.name} to hold logits of shape (n_samples, n_classes) with "

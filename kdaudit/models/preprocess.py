@@ -140,12 +140,14 @@ class Preprocess:
         layout = data.pop("layout", None)
         unknown = sorted(set(data) - set(_KEYS))
         if unknown:
-            raise UsageError(
+            raise UsageError(  # pragma: no cover - the preprocess schema (validate above) refuses unknown keys first
                 f"Unknown preprocess key(s) {unknown}; known: {', '.join((*_KEYS, 'layout'))}.",
             )
         if layout is not None:
             if str(layout).lower() not in _LAYOUTS:
-                raise UsageError(f"Preprocess 'layout' must be NCHW or NHWC; got {layout!r}.")
+                raise UsageError(  # pragma: no cover - the schema's layout enum refuses it first
+                    f"Preprocess 'layout' must be NCHW or NHWC; got {layout!r}."
+                )
             data.setdefault("channel_axis", _LAYOUTS[str(layout).lower()])
         if "channel_axis" in data:
             data["channel_axis"] = int(data["channel_axis"])
@@ -221,7 +223,7 @@ def _apply(spec: Preprocess | None, batch: np.ndarray, input_dtype: Any) -> np.n
     try:
         dtype = np.dtype(spec.dtype if spec is not None and spec.dtype else input_dtype)
     except TypeError:
-        raise UsageError(
+        raise UsageError(  # pragma: no cover - Preprocess() already refuses a bad dtype
             f"Preprocess 'dtype' {getattr(spec, 'dtype', None)!r} is not a numpy dtype name.",
             tip='Use e.g. dtype = "float32" or "int64".',
         ) from None

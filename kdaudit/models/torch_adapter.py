@@ -205,7 +205,9 @@ class TorchAdapter(ModelAdapter):
             )
         if ":" in arch:
             if not self.spec.trust_code:  # also checked in load_model
-                raise TrustError(f"--arch {arch!r} imports your code; that needs --trust-code.")
+                raise TrustError(  # pragma: no cover - load_model refuses it first
+                    f"--arch {arch!r} imports your code; that needs --trust-code."
+                )
             self._builder, self._arch_source_sha256 = _resolve_callable(arch)
         else:
             from kdaudit.models.zoo import ARCHS, build_model
@@ -271,7 +273,7 @@ class TorchAdapter(ModelAdapter):
     def _load_code_format(self) -> None:
         path = self.spec.path
         if not self.spec.trust_code:  # also checked in load_model, before torch is imported
-            raise TrustError(
+            raise TrustError(  # pragma: no cover - load_model refuses it first
                 f"The {self.spec.role} model {path!r} carries code; pass --trust-code."
             )
         try:

@@ -241,6 +241,13 @@ def dataset_data(
         raise InputDataError(f"Evaluation data {eval_spec!r} needs one input array 'x'.")
     x_train = train.x
     x_eval = None if ev is None else ev.x
+    for what, arr, name in (("Training", x_train, spec), ("Evaluation", x_eval, eval_spec)):
+        if arr is not None and np.asarray(arr).dtype.kind not in "biuf":
+            raise InputDataError(
+                f"{what} data {name!r} has inputs 'x' of dtype {np.asarray(arr).dtype}; "
+                "the trainer takes numbers.",
+                tip="Encode the inputs as numbers; texts go in a --text-column of a table.",
+            )
     assert isinstance(x_train, np.ndarray) and (x_eval is None or isinstance(x_eval, np.ndarray))
     return TrainData(
         x=apply_preprocess(x_train, spec_pre),
