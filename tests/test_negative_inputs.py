@@ -26,7 +26,8 @@ from kdaudit.errors import (
     TrustError,
     UsageError,
 )
-from kdaudit.models.base import ModelSpec, load_model
+from kdaudit.models.base import ModelSpec
+from kdaudit.models.loader import load_model
 
 N = 40
 
@@ -570,9 +571,9 @@ def _text_task(split: str) -> Any:
 
 
 def _pairs(pairs: list[str]) -> Any:
-    from kdaudit.analysis.stats import parse_pairs
+    from kdaudit.analysis.pairs import check_pairs
 
-    return parse_pairs(pairs)
+    return check_pairs(pairs, ["teacher", "student"])
 
 
 def _poisson() -> Any:

@@ -196,7 +196,7 @@ CLI: list[tuple[str, Callable[[dict[str, Path]], list[Any]], int, str]] = [
     ("from-stats-embedding", lambda f: _from_stats(f, "stats", "--embedding", f["afile"]), 2, "need the rows"),
     ("ray-no-cache", lambda f: ["compare", f["teacher.npy"], f["student.npy"], "--data", f["eval.npz"], "--ray", "auto", "--no-cache", "--out", f["dir"] / "o"], 2, "--ray"),
     # ---- text data and text models
-    ("embedding-model-unknown", lambda f: _cmp_text(f, "--embedding-model", "ghost"), 2, "no such model in this audit"),
+    ("embedding-model-unknown", lambda f: _cmp_text(f, "--embedding-model", "ghost"), 2, "invalid choice"),
     ("embedding-model-not-text", lambda f: _cmp_text(f, "--embedding-model", "teacher"), 2, "is not a text model"),
     ("embedding-model-no-texts", lambda f: ["compare", f["teacher.npy"], f["student.npy"], "--data", f["eval.npz"], "--embedding-model", "teacher", "--out", f["dir"] / "o", "--quiet"], 2, "needs text data"),
     ("counterfactual-terms-no-texts", lambda f: ["compare", f["teacher.npy"], f["student.npy"], "--data", f["eval.npz"], "--counterfactual-terms", "builtin", "--out", f["dir"] / "o", "--quiet"], 2, "needs text data"),
