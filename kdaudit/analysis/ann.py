@@ -74,7 +74,7 @@ def anchor_mask(n_samples: int, fraction: float, *, seed: int = 0, start: int = 
 
 #: HNSW defaults, chosen by ``bench/bench_ann.py --part c`` (recall@5 against time)
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_CONSTRUCTION = 60
 HNSW_EF_SEARCH = 48
 #: independent indexes, each built by one thread (reproducible), in parallel
 HNSW_SHARDS = 2
