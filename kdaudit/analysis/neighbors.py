@@ -18,7 +18,7 @@ and the k nearest are chosen by ``(distance, column index)``. So the result is
 exact (up to the float32 storage of the representation), ties are broken by
 the smaller index, and blocking does not change it.
 
-Memory: one block's key matrix (``block_rows x n`` float32) stays below
+Memory: one block's key matrix (``block_rows x n`` float32) per thread stays below
 :data:`BLOCK_BYTES`; everything else is ``O(block_rows x k)``.
 """
 
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -183,6 +185,7 @@ def knn_graph(
     space: str = "unknown",
     spare: int = 0,
     queries: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> KNNGraph:
     """Exact k nearest neighbours of every row (or of ``queries``), excluding the row itself.
 
@@ -210,6 +213,9 @@ def knn_graph(
     queries : ndarray of int, optional
         Search the neighbours of these rows only (among all rows); row ``j`` of
         the graph then belongs to row ``queries[j]``.
+    threads : int, optional
+        Threads, each searching its own blocks (default: one per CPU). The
+        result does not depend on it.
 
     Returns
     -------
@@ -259,25 +265,30 @@ def knn_graph(
 
     indices = np.empty((m, k), dtype=np.int64)
     distances = np.empty((m, k), dtype=np.float32)
-    buf = np.empty((block_rows, n_pad), dtype=np.float32)
-    left = np.ones((block_rows, d + 1), dtype=np.float32)
-    for start in range(0, m, block_rows):
-        q = rows[start : start + block_rows]
-        b = q.shape[0]
-        np.multiply(base[q], np.float32(-2.0), out=left[:b, :d])
-        keys = np.matmul(left[:b], right_t, out=buf[:b])
-        keys[np.arange(b), q] = np.inf  # exclude self by index
-        # group c holds columns c, c + G, c + 2G, ...: the k-th smallest group minimum
-        # bounds the k-th smallest key from above without a full-row selection
-        gmin = keys.reshape(b, group, n_pad // group).min(axis=1) if group > 1 else keys
-        thr = np.partition(gmin, k - 1, axis=1)[:, k - 1].astype(np.float64)
-        sq_k = np.maximum(thr + sqn[q], 0.0)
-        tol = tol_scale * (3.0 * sqn[q] + 2.0 * sq_k + 1e-30)  # float32 rounding bound
-        limit = (thr + 2.0 * tol).astype(np.float32)
-        cand_r, cand_c = _candidates(keys, gmin, limit, group, n)
-        indices[start : start + b], distances[start : start + b] = _exact_top_k(
-            x, norms, q, cand_r, cand_c, k, metric
-        )
+
+    def search(worker: int, n_workers: int) -> None:
+        """Blocks worker, worker + n_workers, ...: disjoint rows of the result."""
+        buf = np.empty((block_rows, n_pad), dtype=np.float32)
+        left = np.ones((block_rows, d + 1), dtype=np.float32)
+        for start in range(worker * block_rows, m, n_workers * block_rows):
+            q = rows[start : start + block_rows]
+            b = q.shape[0]
+            np.multiply(base[q], np.float32(-2.0), out=left[:b, :d])
+            keys = np.matmul(left[:b], right_t, out=buf[:b])
+            keys[np.arange(b), q] = np.inf  # exclude self by index
+            # group c holds columns c, c + G, c + 2G, ...: the k-th smallest group minimum
+            # bounds the k-th smallest key from above without a full-row selection
+            gmin = keys.reshape(b, group, n_pad // group).min(axis=1) if group > 1 else keys
+            thr = np.partition(gmin, k - 1, axis=1)[:, k - 1].astype(np.float64)
+            sq_k = np.maximum(thr + sqn[q], 0.0)
+            tol = tol_scale * (3.0 * sqn[q] + 2.0 * sq_k + 1e-30)  # float32 rounding bound
+            limit = (thr + 2.0 * tol).astype(np.float32)
+            cand_r, cand_c = _candidates(keys, gmin, limit, group, n)
+            indices[start : start + b], distances[start : start + b] = _exact_top_k(
+                x, norms, q, cand_r, cand_c, k, metric
+            )
+
+    _in_threads(search, min(-(-m // block_rows), threads or os.cpu_count() or 1))
     if k == k_out:
         return KNNGraph(indices=indices, distances=distances, metric=metric, k=k, space=space)
     return KNNGraph(
@@ -289,6 +300,25 @@ def knn_graph(
         extended_indices=indices,
         extended_distances=distances,
     )
+
+
+def _in_threads(fn: Any, n_workers: int) -> None:
+    """``fn(w, n_workers)`` for every w on its own thread, BLAS limited to one thread each.
+
+    numpy releases the GIL in the GEMM and the selections, so every phase of a block runs
+    in parallel (BLAS's own threads would parallelize the GEMM alone and spin in between).
+    Without threadpoolctl the blocks run on this thread, BLAS threaded as configured.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        n_workers = 1
+    if n_workers <= 1:
+        fn(0, 1)
+        return
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_workers) as pool:
+        for f in [pool.submit(fn, w, n_workers) for w in range(n_workers)]:
+            f.result()
 
 
 def _group_size(n: int, k: int) -> int:
