@@ -332,9 +332,6 @@ def _candidates(
     keys: np.ndarray, gmin: np.ndarray, limit: np.ndarray, group: int, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row-in-block, column) of every key <= the row's limit, rows ascending."""
-    if group == 1:
-        r, c = np.nonzero(keys <= limit[:, None])
-        return r.astype(np.int64), c.astype(np.int64)
     n_groups = keys.shape[1] // group
     gr, gc = np.nonzero(gmin <= limit[:, None])
     vals = keys.reshape(keys.shape[0], group, n_groups)[gr, :, gc]  # (pairs, group)
