@@ -5,12 +5,19 @@ N_A x 64 data (16 intrinsic dimensions + noise, like a learned embedding):
 build + query time for k = 5, recall@5 against exact neighbours of 1,000 rows,
 and installed size. Libraries that are not installed are skipped.
 
-Part B (scale): kdaudit's ANN graph (hnswlib) on 1,000,000 x 64 with its
-recall@5, beside kdaudit's exact graph on a 100,000-row subset.
-Goals: ANN < 2 min on 2 cores, recall@5 >= 0.95.
+Part B (scale): what an audit of 1,000,000 x 64 rows runs for individual
+fairness (anchored: 100,000 hash-drawn anchors, their neighbours among all
+rows by kdaudit's HNSW graph, with its measured recall@5; three models),
+wall and CPU seconds; with --all-rows also every row's neighbours (what
+--anchors 0 runs); beside exact and ANN all-rows graphs on a 100,000-row subset.
+Goals: < 2 min on 2 cores, recall@5 >= 0.95.
 
-    python bench/bench_ann.py                  # both parts
-    python bench/bench_ann.py --part a --n-a 100000
+Part C (parameters): kdaudit's ann_graph at several (shards, M, ef_construction,
+ef_search) on a 200,000-row subset: time against recall@5 for 10,000 query rows.
+
+    python bench/bench_ann.py                  # parts A and B
+    python bench/bench_ann.py --part b --all-rows
+    python bench/bench_ann.py --part c --settings 2,16,40,48 2,16,60,48
 """
 
 from __future__ import annotations
@@ -108,47 +115,117 @@ def part_a(n: int, k: int) -> None:
         )
 
 
-def part_b(n: int, k: int, subset: int) -> None:
-    from kdaudit.analysis.ann import ann_graph, recall_at_k
+def timed(fn, *args, **kwargs):
+    """(wall s, process CPU s, result)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def part_b(n: int, k: int, subset: int, all_rows: bool) -> None:
+    """What an audit of n rows runs: anchored individual fairness over HNSW neighbours."""
+    from kdaudit.analysis.anchored import DEFAULT_ANCHORS, anchored_individual_fairness
+    from kdaudit.analysis.ann import approximate_graph
     from kdaudit.analysis.neighbors import knn_graph
 
     x = make_embedding(n)
-    print(f"== Part B: kdaudit ANN graph on {n:,} x 64 (k = {k}) beside exact on {subset:,} rows")
-    t0 = time.perf_counter()
-    graph, _info = ann_graph(x, k=k)
-    wall = time.perf_counter() - t0
-    rec, m = recall_at_k(graph, x, n_queries=1000)
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(x.shape[1],)).astype(np.float32) / 8
+    logits = {
+        role: np.stack(
+            [np.zeros(n, np.float32), x @ w + s * rng.normal(size=n).astype(np.float32)], 1
+        )
+        for role, s in (("teacher", 0.1), ("student", 0.3), ("baseline", 0.4))
+    }
     print(
-        f"  ANN (hnswlib M=16, ef_c=100, ef=64): {wall:.1f} s, recall@{k} = {rec:.3f} on {m} rows "
-        f"(goals: < 120 s {'met' if wall < 120 else 'NOT met'}, >= 0.95 {'met' if rec >= 0.95 else 'NOT met'})"
+        f"== Part B: individual fairness on {n:,} x 64 (k = {k}, 3 models), "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
+    wall, cpu, res = timed(
+        anchored_individual_fairness,
+        x,
+        logits,
+        n_anchors=DEFAULT_ANCHORS,
+        k=k,
+        metric="euclidean",
+        space="embedding",
+        pairs=[("teacher", "student")],
+    )
+    nb = res["config"]["anchors"]["neighbors"]
+    rec = nb.get("recall_at_k") or float("nan")
+    print(
+        f"  audit default ({res['config']['anchors']['count']:,} anchors, HNSW {nb.get('params')}): "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU, recall@{k} = {rec:.3f} on "
+        f"{nb.get('recall_queries')} anchors (goals: < 120 s "
+        f"{'met' if wall < 120 else 'NOT met'}, >= 0.95 {'met' if rec >= 0.95 else 'NOT met'})"
+    )
+    if all_rows:
+        wall, cpu, g = timed(approximate_graph, x, k=k, metric="euclidean", space="embedding")
+        print(
+            f"  every row's neighbours (--anchors 0): {wall:.1f} s wall, {cpu:.1f} s CPU, "
+            f"recall@{k} = {g.ann['recall_at_k']:.3f}"
+        )
     xs = x[:subset]
-    t0 = time.perf_counter()
-    knn_graph(xs, k=k)
-    exact_wall = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ann_graph(xs, k=k)
-    ann_sub = time.perf_counter() - t0
+    exact_wall, exact_cpu, _ = timed(knn_graph, xs, k=k)
+    ann_wall, ann_cpu, _ = timed(approximate_graph, xs, k=k, metric="euclidean", space="embedding")
     print(
-        f"  on {subset:,} rows: exact {exact_wall:.1f} s, ANN {ann_sub:.1f} s ({exact_wall / ann_sub:.1f}x); "
-        f"exact at {n:,} rows would take about {exact_wall * (n / subset) ** 2:,.0f} s (quadratic)"
+        f"  every row on {subset:,} rows: exact {exact_wall:.1f} s ({exact_cpu:.1f} CPU), "
+        f"ANN {ann_wall:.1f} s ({ann_cpu:.1f} CPU); exact at {n:,} rows would take about "
+        f"{exact_cpu * (n / subset) ** 2:,.0f} CPU s (quadratic)"
     )
+
+
+def part_c(n: int, k: int, settings: list[str], n_queries: int) -> None:
+    """HNSW parameters: build and query cost against recall@k, on n rows."""
+    from kdaudit.analysis.ann import ann_graph, recall_at_k
+
+    x = make_embedding(n)
+    queries = np.arange(0, n, max(1, n // n_queries))
+    print(
+        f"== Part C: HNSW parameters on {n:,} x 64, k = {k}, {queries.shape[0]:,} query rows, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'shards,M,ef_c,ef':>18s} {'wall s':>8s} {'CPU s':>8s} {'recall@k':>9s}")
+    for setting in settings:
+        shards, m, efc, ef = (int(v) for v in setting.split(","))
+        wall, cpu, (graph, _) = timed(
+            ann_graph,
+            x,
+            k=k,
+            m=m,
+            ef_construction=efc,
+            ef_search=ef,
+            shards=shards,
+            queries=queries,
+        )
+        rec, _ = recall_at_k(graph, x, rows=queries)
+        print(f"{setting:>18s} {wall:8.1f} {cpu:8.1f} {rec:9.4f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--part", choices=("a", "b", "both"), default="both")
+    ap.add_argument("--part", choices=("a", "b", "c", "both"), default="both")
     ap.add_argument("--n-a", type=int, default=200_000)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--subset", type=int, default=100_000)
     ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--all-rows", action="store_true", help="part B: also every row's neighbours")
+    ap.add_argument("--n-c", type=int, default=200_000)
+    ap.add_argument(
+        "--settings",
+        nargs="+",
+        default=["1,16,100,64", "2,16,100,64", "2,16,40,48", "2,16,60,48", "2,12,60,48"],
+        help="part C: shards,M,ef_construction,ef_search",
+    )
     args = ap.parse_args()
     if args.part in ("a", "both"):
         part_a(args.n_a, args.k)
     if args.part in ("b", "both"):
-        part_b(args.n, args.k, args.subset)
+        part_b(args.n, args.k, args.subset, args.all_rows)
+    if args.part == "c":
+        part_c(args.n_c, args.k, args.settings, 10_000)
 
 
 if __name__ == "__main__":

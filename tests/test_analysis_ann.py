@@ -10,6 +10,7 @@ pytest.importorskip("hnswlib", reason="hnswlib (the 'ann' extra) is not installe
 from kdaudit.analysis.ann import (
     anchor_mask,
     anchor_mean_interval,
+    ann_graph,
     approximate_graph,
     exact_neighbours,
     recall_at_k,
@@ -30,8 +31,9 @@ def test_ann_finds_the_known_neighbours(rng):
     assert graph.indices.shape == (x.shape[0], 5)
     assert not (graph.indices == np.arange(x.shape[0])[:, None]).any()  # self excluded
     same = cluster[graph.indices] == cluster[:, None]
-    assert same.mean() >= 0.99
-    assert graph.ann["recall_at_k"] >= 0.99 and graph.ann["recall_queries"] == 1000
+    # the defaults aim at recall@k >= 0.97 (issue 11's goal is 0.95), measured and reported
+    assert same.mean() >= 0.97
+    assert graph.ann["recall_at_k"] >= 0.97 and graph.ann["recall_queries"] == 1000
     assert np.all(np.diff(graph.distances, axis=1) >= -1e-5)  # nearest first
 
 
@@ -122,3 +124,30 @@ def test_an_audit_with_approximate_neighbours_reports_the_recall(rng, monkeypatc
     rep = api.compare(str(t), str(s), data=ds, bootstrap=20, use_cache=False).data
     neighbors = rep["individual_fairness"]["config"]["neighbors"]
     assert neighbors["method"] == "approximate" and neighbors["recall_at_k"] > 0.9
+
+
+def test_ann_graph_is_reproducible_whatever_the_thread_count(rng):
+    # each shard's index is built by one thread: same data, parameters and seed, same graph
+    x = rng.normal(size=(3000, 8)).astype(np.float32)
+    a, info = ann_graph(x, k=4, threads=1)
+    b, _ = ann_graph(x, k=4, threads=2)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.distances, b.distances)
+    assert info.params["shards"] == 2
+    # the merge across shards keeps the nearest by (distance, row), self excluded
+    assert not (a.indices == np.arange(3000)[:, None]).any()
+    assert np.all(np.diff(a.distances, axis=1) >= 0)
+
+
+def test_anchored_ann_reports_its_recall(rng, monkeypatch):
+    import kdaudit.analysis.anchored as anchored
+
+    monkeypatch.setattr(anchored, "EXACT_MAX_ROWS", 100)
+    x = rng.normal(size=(2000, 6)).astype(np.float32)
+    logits = {"teacher": np.stack([x[:, 0], -x[:, 0]], axis=1)}
+    out = anchored.anchored_individual_fairness(
+        x, logits, n_anchors=300, k=5, metric="euclidean", space="s"
+    )
+    nb = out["config"]["anchors"]["neighbors"]
+    assert nb["method"] == "approximate" and nb["recall_at_k"] > 0.95
+    assert nb["recall_queries"] == out["config"]["anchors"]["count"]

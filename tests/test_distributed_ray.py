@@ -18,7 +18,7 @@ from kdaudit.distributed.sources import open_source  # noqa: E402
 from kdaudit.distributed.stats import run_stats  # noqa: E402
 from kdaudit.engine.cache import LogitCache  # noqa: E402
 from kdaudit.models import ModelSpec  # noqa: E402
-from tests.ray_hooks import fail_once  # noqa: E402
+from tests.ray_hooks import bad_shard, fail_once  # noqa: E402
 from tests.test_distributed import _volatile, make_audit_data  # noqa: E402
 from tests.test_distributed_infer import linear_onnx  # noqa: E402
 
@@ -97,6 +97,19 @@ def test_actor_pool_gives_the_identical_report_and_survives_a_crash(local_cluste
     assert [p.name for p in local] == [p.name for p in remote]
     for a, b in zip(local, remote, strict=True):
         np.testing.assert_array_equal(np.load(a), np.load(b))
+
+
+def test_a_kdaudit_error_in_a_worker_is_raised_as_itself_and_not_retried(
+    local_cluster, tmp_path, rng
+):
+    from kdaudit.errors import InputDataError
+
+    data, m = make_audit_data(tmp_path, rng=rng)
+    log = tmp_path / "calls.txt"
+    runner = RayRunner("auto", actors=1, hook=functools.partial(bad_shard, str(log)))
+    with pytest.warns(Warning, match="no GPU"), pytest.raises(InputDataError, match="shard 1"):
+        runner.stats(_specs(m), open_source(str(data)), tmp_path / "s", cache=None, device="cpu")
+    assert log.read_text().split() == ["0", "1"]  # one worker, in order; shard 1 tried once
 
 
 def test_infer_on_ray_writes_the_manifest_on_the_driver(local_cluster, tmp_path, rng, capsys):

@@ -40,9 +40,10 @@ from kdaudit.analysis.ann import (
     anchor_mask,
     anchor_mean_interval,
     ann_graph,
-    exact_neighbours,
+    recall_at_k,
 )
 from kdaudit.analysis.individual_fairness import _as_logits, total_variation
+from kdaudit.analysis.neighbors import knn_graph
 from kdaudit.arrays import LogitArray
 from kdaudit.errors import UsageError
 
@@ -87,20 +88,15 @@ def _neighbours(
     n = rep.shape[0]
     if n > EXACT_MAX_ROWS and importlib.util.find_spec("hnswlib") is not None:
         graph, info = ann_graph(rep, k=k, metric=metric, space=space, seed=seed, queries=rows)
+        rec, m = recall_at_k(graph, rep, seed=seed, rows=rows)
+        info = dataclasses.replace(info, recall_at_k=rec, recall_queries=m)
         return (
             graph.indices,
             graph.distances.astype(np.float64),
             {"method": "approximate", **info.to_dict()},
         )
-    idx = exact_neighbours(rep, rows, k=k, metric=metric, block=max(1, min(256, (1 << 24) // n)))
-    x = np.asarray(rep, dtype=np.float64).reshape(n, -1)
-    if metric == "cosine":
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-        dist = np.maximum(0.0, 1.0 - np.einsum("id,ikd->ik", x[rows], x[idx]))
-    else:
-        dist = np.linalg.norm(x[rows][:, None, :] - x[idx], axis=2)
-    return idx, dist, {"method": "exact"}
+    graph = knn_graph(rep, k=k, metric=metric, space=space, queries=rows)
+    return graph.indices, graph.distances.astype(np.float64), {"method": "exact"}
 
 
 def _interval(

@@ -19,7 +19,9 @@ and llvmlite).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,14 @@ def anchor_mask(n_samples: int, fraction: float, *, seed: int = 0, start: int = 
     return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
 
 
+#: HNSW defaults, chosen by ``bench/bench_ann.py --part c`` (recall@5 against time)
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 60
+HNSW_EF_SEARCH = 48
+#: independent indexes, each built by one thread (reproducible), in parallel
+HNSW_SHARDS = 2
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AnnInfo:
     """How an approximate graph was built (for the report's individual-fairness config)."""
@@ -96,13 +106,21 @@ def ann_graph(
     metric: str = "euclidean",
     space: str = "unknown",
     seed: int = 0,
-    m: int = 16,
-    ef_construction: int = 100,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
     ef_search: int | None = None,
+    shards: int = HNSW_SHARDS,
     threads: int = -1,
     queries: np.ndarray | None = None,
 ) -> tuple[KNNGraph, AnnInfo]:
     """Approximate k nearest neighbours of every row (or of ``queries`` rows), self excluded.
+
+    The rows are cut into ``shards`` contiguous ranges; each range gets its own HNSW
+    index, built by ONE thread (hnswlib's multi-threaded insertion order, hence its
+    graph, varies from run to run), the ranges in parallel. Every query searches
+    every index and keeps the k nearest by ``(distance, row)``. So the graph is the
+    same for the same data, parameters and seed on any machine, whatever the
+    thread count.
 
     Parameters
     ----------
@@ -113,12 +131,15 @@ def ann_graph(
     space : str
         Recorded in the graph.
     seed : int
-        Seed of the index's random levels (the graph is reproducible for a seed
-        and a thread count of 1; with several threads insertion order may vary).
+        Seed of the indexes' random levels (shard ``s`` uses ``seed + s``).
     m, ef_construction, ef_search : int
-        HNSW parameters; ``ef_search`` defaults to ``max(64, 8 k)``.
+        HNSW parameters; ``ef_search`` defaults to ``max(HNSW_EF_SEARCH, 2 k)``.
+    shards : int
+        Independent indexes (built in parallel); at most one per ``4 (k + 1)`` rows.
+    threads : int
+        Threads for building (up to one per shard) and searching; -1: all CPUs.
     queries : ndarray of int, optional
-        Only these rows' neighbours (anchors); the index holds every row.
+        Only these rows' neighbours (anchors); the indexes hold every row.
 
     Returns
     -------
@@ -140,27 +161,38 @@ def ann_graph(
     if metric not in ("euclidean", "cosine"):
         raise UsageError(f"distance must be euclidean or cosine; got {metric!r}.")
     t0 = time.perf_counter()
-    index = hnswlib.Index(space="l2" if metric == "euclidean" else "cosine", dim=x.shape[1])
-    index.init_index(max_elements=n, M=m, ef_construction=ef_construction, random_seed=seed)
-    index.set_num_threads(threads)
-    index.add_items(x, np.arange(n))
-    ef = ef_search or max(64, 8 * k)
-    index.set_ef(max(ef, k + 1))
+    n_threads = (os.cpu_count() or 1) if threads < 1 else threads
+    n_shards = max(1, min(int(shards), n // (4 * (k + 1))))
+    bounds = np.linspace(0, n, n_shards + 1).astype(np.int64)
+    ef = max(ef_search or max(HNSW_EF_SEARCH, 2 * k), k + 1)
+
+    def build(s: int) -> Any:
+        lo, hi = int(bounds[s]), int(bounds[s + 1])
+        index = hnswlib.Index(space="l2" if metric == "euclidean" else "cosine", dim=x.shape[1])
+        index.init_index(
+            max_elements=hi - lo, M=m, ef_construction=ef_construction, random_seed=seed + s
+        )
+        index.set_num_threads(1)  # one inserting thread: a reproducible graph
+        index.add_items(x[lo:hi], np.arange(lo, hi))
+        index.set_num_threads(n_threads)  # searching is read-only: any thread count
+        index.set_ef(ef)
+        return index
+
+    with ThreadPoolExecutor(max_workers=min(n_threads, n_shards)) as pool:
+        indexes = list(pool.map(build, range(n_shards)))  # hnswlib releases the GIL
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
-    labels, dist = index.knn_query(x[rows], k=k + 1)
-    labels = labels.astype(np.int64)
-    # drop the row itself (or, when the search missed it, the farthest extra)
-    is_self = labels == rows[:, None]
-    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
-    keep = np.ones_like(labels, dtype=bool)
-    keep[np.arange(rows.shape[0]), drop] = False
-    labels = labels[keep].reshape(-1, k)
-    dist = dist[keep].reshape(-1, k).astype(np.float64)
+    found = [index.knn_query(x[rows], k=min(k + 1, index.get_current_count())) for index in indexes]
+    labels = np.concatenate([f[0] for f in found], axis=1).astype(np.int64)
+    dist = np.concatenate([f[1] for f in found], axis=1).astype(np.float64)
+    dist[labels == rows[:, None]] = np.inf  # the row itself
+    take = np.lexsort((labels, dist), axis=1)[:, :k]
+    labels = np.take_along_axis(labels, take, axis=1)
+    dist = np.take_along_axis(dist, take, axis=1)
     if metric == "euclidean":  # hnswlib's l2 is the squared distance
         dist = np.sqrt(np.maximum(dist, 0.0))
     info = AnnInfo(
         backend=f"hnswlib {getattr(hnswlib, '__version__', '')}".strip(),
-        params={"M": m, "ef_construction": ef_construction, "ef_search": ef},
+        params={"M": m, "ef_construction": ef_construction, "ef_search": ef, "shards": n_shards},
         build_seconds=time.perf_counter() - t0,
     )
     return KNNGraph(
@@ -169,23 +201,12 @@ def ann_graph(
 
 
 def exact_neighbours(
-    rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str = "euclidean", block: int = 256
+    rep: np.ndarray, rows: np.ndarray, *, k: int, metric: str = "euclidean"
 ) -> np.ndarray:
-    """Exact k nearest neighbours (self excluded) of ``rows`` against every row, float64."""
-    x = np.asarray(rep, dtype=np.float64).reshape(rep.shape[0], -1)
-    if metric == "cosine":
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-    sq = (x * x).sum(axis=1)
-    out = np.empty((rows.shape[0], k), dtype=np.int64)
-    for lo in range(0, rows.shape[0], block):
-        q = rows[lo : lo + block]
-        d = sq[None, :] - 2.0 * x[q] @ x.T if metric == "euclidean" else -(x[q] @ x.T)
-        d[np.arange(q.shape[0]), q] = np.inf
-        part = np.argpartition(d, k, axis=1)[:, :k]
-        order = np.lexsort((part, np.take_along_axis(d, part, axis=1)), axis=1)
-        out[lo : lo + block] = np.take_along_axis(part, order, axis=1)
-    return out
+    """Exact k nearest neighbours (self excluded, ties by index) of ``rows`` among every row."""
+    from kdaudit.analysis.neighbors import knn_graph
+
+    return knn_graph(rep, k=k, metric=metric, queries=np.asarray(rows, dtype=np.int64)).indices
 
 
 def recall_at_k(

@@ -6,23 +6,19 @@ models are compared on the same pairs of samples.
 How the search works
 --------------------
 Query rows are processed in blocks. For a block ``A`` against all rows ``R``
-a single float32 GEMM gives, per row ``i`` and column ``j``, the ranking key
+one float32 GEMM of ``[-2 A | 1]`` with ``[R | ||R||^2]`` gives the ranking key
+``||r_j||^2 - 2 a_i . r_j`` (the squared distance minus the row constant
+``||a_i||^2``). Cosine is the same search on unit rows (``||a - b||^2 / 2 =
+1 - cos``). Each row's k-th smallest key is bounded from above by the k-th
+smallest of its *group minima* (columns in strided groups of up to 32: an
+elementwise SIMD minimum, no full-row selection). Every column whose key is
+within twice a float32 rounding bound of that threshold becomes a candidate;
+the candidates' distances are recomputed in float64 from the stored vectors,
+and the k nearest are chosen by ``(distance, column index)``. So the result is
+exact (up to the float32 storage of the representation), ties are broken by
+the smaller index, and blocking does not change it.
 
-* euclidean: ``||r_j||^2 - 2 a_i . r_j`` (the squared distance minus the
-  row constant ``||a_i||^2``, which does not change the order within a row);
-* cosine: ``-a_i . r_j`` on L2-normalised rows (the cosine distance minus 1).
-
-The norms ride along as an extra GEMM column, so the block's key matrix is
-written once and read twice. Each row's k-th smallest key is bounded from
-above by the k-th smallest of its *group minima* (columns in groups of up to
-32, strided so the reduction is SIMD-friendly), which needs no full-row selection. Every column whose key is within
-twice a float32 rounding bound of that threshold becomes a candidate; the
-candidates' distances are then recomputed exactly in float64 from the
-stored vectors, and the k nearest are chosen by ``(distance, column index)``.
-So the result is exact (up to the float32 storage of the representation),
-ties are broken by the smaller index, and blocking does not change it.
-
-Memory: one block's key matrix (``block_rows x n`` float32) stays below
+Memory: one block's key matrix (``block_rows x n`` float32) per thread stays below
 :data:`BLOCK_BYTES`; everything else is ``O(block_rows x k)``.
 """
 
@@ -30,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -186,8 +184,10 @@ def knn_graph(
     block_rows: int | None = None,
     space: str = "unknown",
     spare: int = 0,
+    queries: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> KNNGraph:
-    """Exact k nearest neighbours of every row, excluding the row itself.
+    """Exact k nearest neighbours of every row (or of ``queries``), excluding the row itself.
 
     Parameters
     ----------
@@ -210,6 +210,12 @@ def knn_graph(
         ``extended_distances``: the k-NN graph of any subsample that keeps at
         least k of a row's ``k + spare`` nearest is then read off exactly
         (the grouped jackknife of :mod:`kdaudit.analysis.individual_fairness`).
+    queries : ndarray of int, optional
+        Search the neighbours of these rows only (among all rows); row ``j`` of
+        the graph then belongs to row ``queries[j]``.
+    threads : int, optional
+        Threads, each searching its own blocks (default: one per CPU). The
+        result does not depend on it.
 
     Returns
     -------
@@ -227,7 +233,6 @@ def knn_graph(
     n, d = x.shape
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise UsageError(f"Expected k >= 1 nearest neighbours; got {k!r}.")
-    k = int(k)
     if k > n - 1:
         raise InputDataError(
             f"Expected more than k={k} samples to find {k} neighbours of each; got {n}.",
@@ -235,66 +240,55 @@ def knn_graph(
         )
     if spare < 0:
         raise UsageError(f"Expected spare >= 0 extra neighbours; got {spare!r}.")
-    k_out = k
-    k = k + min(int(spare), n - 1 - k)
+    k_out, k = int(k), int(k) + min(int(spare), n - 1 - int(k))
+    rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64).reshape(-1)
 
-    if metric == "cosine":
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-        inv = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
-        base = (x * inv[:, None].astype(np.float32)).astype(np.float32)
-        extra = np.zeros(n, dtype=np.float32)
-        query_scale = -1.0
-    else:
-        base = x
-        extra = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32)
-        query_scale = -2.0
+    # one code path: cosine is the euclidean search on unit rows (a zero row is given
+    # the norm term 1, so its key is that of squared distance 2, i.e. cosine distance 1)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    base = x if metric == "euclidean" else (x / np.where(norms > 0, norms, 1.0)[:, None])
+    base = base.astype(np.float32)
     sqn = np.einsum("ij,ij->i", base, base, dtype=np.float64)
+    extra = sqn if metric == "euclidean" else np.where(norms > 0, sqn, 1.0)
 
     group = _group_size(n, k)
     n_pad = -(-n // group) * group
-    # R' = [R | extra]; padding rows give the largest finite key
+    # R' = [R | ||R||^2] against L' = [-2 A | 1]: key = ||r||^2 - 2 a.r; padding is largest
     right = np.zeros((n_pad, d + 1), dtype=np.float32)
     right[:n, :d] = base
     right[:n, d] = extra
     right[n:, d] = _PAD_KEY
     right_t = right.T
-
-    if block_rows is None:
-        block_rows = max(1, BLOCK_BYTES // (4 * n_pad))
-    block_rows = int(max(1, min(block_rows, n)))
+    m = rows.shape[0]
+    block_rows = int(max(1, min(block_rows or BLOCK_BYTES // (4 * n_pad), m)))
     tol_scale = 32.0 * _EPS32 * (math.sqrt(d) + 2.0)
 
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float32)
-    buf = np.empty((block_rows, n_pad), dtype=np.float32)
-    left = np.empty((block_rows, d + 1), dtype=np.float32)
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        b = stop - start
-        lb = left[:b]
-        np.multiply(base[start:stop], np.float32(query_scale), out=lb[:, :d])
-        lb[:, d] = 1.0
-        keys = buf[:b]
-        np.matmul(lb, right_t, out=keys)
-        rows = np.arange(b)
-        keys[rows, start + rows] = np.inf  # exclude self by index
-        if group > 1:
-            # group c holds columns c, c + G, c + 2G, ... (G = n_pad / group): reducing
-            # over the middle axis is an elementwise minimum of contiguous rows (SIMD)
-            gmin = keys.reshape(b, group, n_pad // group).min(axis=1)
-        else:
-            gmin = keys
-        thr = np.partition(gmin, k - 1, axis=1)[:, k - 1].astype(np.float64)
-        if metric == "cosine":
-            tol = np.full(b, tol_scale * 4.0)
-        else:
-            sq_k = np.maximum(thr + sqn[start:stop], 0.0)
-            tol = tol_scale * (3.0 * sqn[start:stop] + 2.0 * sq_k + 1e-30)
-        limit = (thr + 2.0 * tol).astype(np.float32)
-        cand_r, cand_c = _candidates(keys, gmin, limit, group, n)
-        idx, dist = _exact_top_k(x, cand_r, cand_c, start, b, k, metric)
-        indices[start:stop] = idx
-        distances[start:stop] = dist
+    indices = np.empty((m, k), dtype=np.int64)
+    distances = np.empty((m, k), dtype=np.float32)
+
+    def search(worker: int, n_workers: int) -> None:
+        """Blocks worker, worker + n_workers, ...: disjoint rows of the result."""
+        buf = np.empty((block_rows, n_pad), dtype=np.float32)
+        left = np.ones((block_rows, d + 1), dtype=np.float32)
+        for start in range(worker * block_rows, m, n_workers * block_rows):
+            q = rows[start : start + block_rows]
+            b = q.shape[0]
+            np.multiply(base[q], np.float32(-2.0), out=left[:b, :d])
+            keys = np.matmul(left[:b], right_t, out=buf[:b])
+            keys[np.arange(b), q] = np.inf  # exclude self by index
+            # group c holds columns c, c + G, c + 2G, ...: the k-th smallest group minimum
+            # bounds the k-th smallest key from above without a full-row selection
+            gmin = keys.reshape(b, group, n_pad // group).min(axis=1) if group > 1 else keys
+            thr = np.partition(gmin, k - 1, axis=1)[:, k - 1].astype(np.float64)
+            sq_k = np.maximum(thr + sqn[q], 0.0)
+            tol = tol_scale * (3.0 * sqn[q] + 2.0 * sq_k + 1e-30)  # float32 rounding bound
+            limit = (thr + 2.0 * tol).astype(np.float32)
+            cand_r, cand_c = _candidates(keys, gmin, limit, group, n)
+            indices[start : start + b], distances[start : start + b] = _exact_top_k(
+                x, norms, q, cand_r, cand_c, k, metric
+            )
+
+    _in_threads(search, min(-(-m // block_rows), threads or os.cpu_count() or 1))
     if k == k_out:
         return KNNGraph(indices=indices, distances=distances, metric=metric, k=k, space=space)
     return KNNGraph(
@@ -308,29 +302,40 @@ def knn_graph(
     )
 
 
+def _in_threads(fn: Any, n_workers: int) -> None:
+    """``fn(w, n_workers)`` for every w on its own thread, BLAS limited to one thread each.
+
+    numpy releases the GIL in the GEMM and the selections, so every phase of a block runs
+    in parallel (BLAS's own threads would parallelize the GEMM alone and spin in between).
+    Without threadpoolctl the blocks run on this thread, BLAS threaded as configured.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        n_workers = 1
+    if n_workers <= 1:
+        fn(0, 1)
+        return
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_workers) as pool:
+        for f in [pool.submit(fn, w, n_workers) for w in range(n_workers)]:
+            f.result()
+
+
 def _group_size(n: int, k: int) -> int:
     """Columns per group for the threshold bound; >= 2(k+1) groups are kept."""
     if n < 2048:
         return 1
-    for g in (32, 16, 8, 4, 2):
-        if n // g >= 2 * (k + 1):
-            return g
-    return 1
+    return next((g for g in (32, 16, 8, 4, 2) if n // g >= 2 * (k + 1)), 1)
 
 
 def _candidates(
     keys: np.ndarray, gmin: np.ndarray, limit: np.ndarray, group: int, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row-in-block, column) of every key <= the row's limit, rows ascending."""
-    b = keys.shape[0]
-    if group == 1:
-        r, c = np.nonzero(keys <= limit[:, None])
-        return r.astype(np.int64), c.astype(np.int64)
     n_groups = keys.shape[1] // group
     gr, gc = np.nonzero(gmin <= limit[:, None])
-    vals = keys.reshape(b, group, n_groups)[gr, :, gc]  # (pairs, group)
-    keep = vals <= limit[gr][:, None]
-    pr, off = np.nonzero(keep)
+    vals = keys.reshape(keys.shape[0], group, n_groups)[gr, :, gc]  # (pairs, group)
+    pr, off = np.nonzero(vals <= limit[gr][:, None])
     rows = gr[pr].astype(np.int64)
     cols = gc[pr].astype(np.int64) + off.astype(np.int64) * n_groups
     ok = cols < n
@@ -339,40 +344,30 @@ def _candidates(
 
 def _exact_top_k(
     x: np.ndarray,
+    norms: np.ndarray,
+    q: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
-    start: int,
-    b: int,
     k: int,
     metric: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank candidates by float64 distance, then column index; keep k per row."""
-    d = x.shape[1]
+    """Re-rank candidates by float64 distance, then column index; keep k per query row."""
     exact = np.empty(rows.shape[0], dtype=np.float64)
-    step = max(1, _EXACT_BYTES // (16 * d))
+    step = max(1, _EXACT_BYTES // (16 * x.shape[1]))  # bounded memory even with many ties
     for s in range(0, rows.shape[0], step):
-        a = x[start + rows[s : s + step]].astype(np.float64)
-        c = x[cols[s : s + step]].astype(np.float64)
-        if metric == "cosine":
-            na = np.sqrt(np.einsum("ij,ij->i", a, a))
-            nc = np.sqrt(np.einsum("ij,ij->i", c, c))
-            zero = (na == 0) | (nc == 0)
-            a /= np.where(na > 0, na, 1.0)[:, None]
-            c /= np.where(nc > 0, nc, 1.0)[:, None]
-            diff = a - c
-            # for unit vectors ||a - c||^2 / 2 == 1 - cos(a, c), without cancellation
-            e = 0.5 * np.einsum("ij,ij->i", diff, diff)
-            exact[s : s + step] = np.where(zero, 1.0, np.minimum(e, 2.0))
-        else:
-            diff = a - c
-            exact[s : s + step] = np.einsum("ij,ij->i", diff, diff)
+        i, j = q[rows[s : s + step]], cols[s : s + step]
+        a, c = x[i].astype(np.float64), x[j].astype(np.float64)
+        if metric == "cosine":  # ||a - c||^2 / 2 == 1 - cos(a, c) for unit rows, no cancellation
+            a /= np.where(norms[i] > 0, norms[i], 1.0)[:, None]
+            c /= np.where(norms[j] > 0, norms[j], 1.0)[:, None]
+        a -= c
+        e = np.einsum("ij,ij->i", a, a)
+        zero = (norms[i] == 0) | (norms[j] == 0)
+        exact[s : s + step] = e if metric == "euclidean" else np.where(zero, 1.0, 0.5 * e)
     order = np.lexsort((cols, exact, rows))
-    counts = np.bincount(rows, minlength=b)
+    counts = np.bincount(rows, minlength=q.shape[0])
     if counts.min() < k:  # pragma: no cover - guarded by the threshold bound
         raise AssertionError("kNN candidate bound failed; please report this bug")
-    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    take = order[first[:, None] + np.arange(k)]
-    dist = exact[take]
-    if metric == "euclidean":
-        dist = np.sqrt(dist)
+    take = order[(np.cumsum(counts) - counts)[:, None] + np.arange(k)]
+    dist = exact[take] if metric == "cosine" else np.sqrt(exact[take])
     return cols[take], dist.astype(np.float32)

@@ -1,12 +1,17 @@
-"""``--ray ADDRESS|auto``: the same shards, run by a Ray Data actor pool.
+"""``--ray ADDRESS|auto``: the same shards, run on Ray.
 
-Ray Data maps over the shard list; each actor of an ``ActorPoolStrategy`` pool loads
-the models once (one session per actor) and computes whole shards with the very
+``infer``: Ray Data maps over the shard list; each actor of an ``ActorPoolStrategy``
+pool loads the model once (one session per actor) and computes whole shards.
+``stats``: one plain Ray task per shard (no Ray Data: its executor, planning and
+pool actors cost more than the reduction of a shard on a small cluster); a worker
+process keeps the job's loaded models between the tasks it runs, so models are
+loaded once per worker as in the actor pool. Both compute shards with the very
 functions a ``--shards`` worker uses, so results do not depend on who ran what.
-Actors ask for one GPU each when the cluster has GPUs; otherwise they run on CPUs
-and a warning says so. A dead actor is restarted and its shard retried (shards are
-idempotent: finished ones are kept, partial ones never become visible). The driver
-shows progress as shards finish and, for ``infer``, writes the manifest at the end.
+Workers ask for one GPU each when the cluster has GPUs; otherwise they run on CPUs
+and a warning says so. A dead worker's shard is retried (at most
+:data:`MAX_RESTARTS` times; shards are idempotent: finished ones are kept, partial
+ones never become visible). The driver shows progress as shards finish and, for
+``infer``, writes the manifest at the end.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,68 +53,88 @@ def _import_ray() -> Any:
 
 
 class ShardActor:
-    """One pool actor: the models, loaded once, and the shards given to it."""
+    """One ``infer`` pool actor: the model, loaded once, and the shards given to it."""
 
-    def __init__(self, kind: str, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any]) -> None:
         import ray
 
-        self.kind = kind
+        from kdaudit.distributed.infer import prepare_infer
+
         self.job = job
         self.hook: Callable[[int], None] | None = job.get("hook")
-        gpu_ids = ray.get_gpu_ids()
-        device = job["device"]
-        if gpu_ids and device == "auto":
-            from kdaudit.device import cuda_available
-
-            device = "cuda" if cuda_available() else "cpu"
-        cache = LogitCache(job["cache_root"]) if job["cache_root"] else None
-        if kind == "infer":
-            from kdaudit.distributed.infer import prepare_infer
-
-            assert cache is not None  # infer always has a cache folder
-            self.adapter, self.key = prepare_infer(job["spec"], job["source"], cache, device=device)
-            self.device_type = self.adapter.device_type
-        else:
-            from kdaudit.distributed.stats import prepare_stats
-
-            self.stats = prepare_stats(
-                job["specs"], job["source"], job["out"], cache=cache, device=device
-            )
-            self.device_type = next(iter(self.stats.loaded.values()))[0][0].device_type
-        self.cache = cache
+        self.cache = LogitCache(job["cache_root"])
+        self.adapter, self.key = prepare_infer(
+            job["spec"], job["source"], self.cache, device=_device(ray, job["device"])
+        )
         self.node = ray.get_runtime_context().get_node_id()
-        self.gpus = ",".join(str(g) for g in gpu_ids)
+        self.gpus = ",".join(str(g) for g in ray.get_gpu_ids())
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from kdaudit.distributed.infer import ensure_shard
+
         rows = []
         for index in batch["index"].tolist():
             if self.hook is not None:
                 self.hook(int(index))
-            if self.kind == "infer":
-                from kdaudit.distributed.infer import ensure_shard
-
-                assert self.cache is not None
-                ensure_shard(
-                    self.adapter,
-                    self.job["source"],
-                    self.cache,
-                    self.key,
-                    int(index),
-                    batch_size=self.job["batch_size"],
-                )
-                start, stop = self.job["source"].bounds[int(index)]
-                rows.append(stop - start)
-            else:
-                self.stats.run_shard(int(index), batch_size=self.job["batch_size"])
-                rows.append(self.stats.shard_rows(int(index)) * self.stats.n_models)
+            ensure_shard(
+                self.adapter,
+                self.job["source"],
+                self.cache,
+                self.key,
+                int(index),
+                batch_size=self.job["batch_size"],
+            )
+            start, stop = self.job["source"].bounds[int(index)]
+            rows.append(stop - start)
         n = len(rows)
         return {
             "index": batch["index"],
             "rows": np.asarray(rows, dtype=np.int64),
             "node": np.array([self.node] * n),
             "gpus": np.array([self.gpus] * n),
-            "device_type": np.array([self.device_type] * n),
+            "device_type": np.array([self.adapter.device_type] * n),
         }
+
+
+#: per worker process: the stats job whose models it holds (token, StatsJob, device type)
+_WORKER_JOB: dict[str, Any] = {}
+
+
+def _stats_task(job: dict[str, Any], index: int) -> dict[str, Any]:
+    """Ray task: shard ``index``'s count table, with the models this worker already holds."""
+    import ray
+
+    if _WORKER_JOB.get("token") != job["token"]:  # first shard of this job in this process
+        from kdaudit.distributed.stats import prepare_stats
+
+        _WORKER_JOB.clear()
+        device = _device(ray, job["device"])
+        cache = LogitCache(job["cache_root"]) if job["cache_root"] else None
+        prepared = prepare_stats(
+            job["specs"], job["source"], job["out"], cache=cache, device=device
+        )
+        kind = next(iter(prepared.loaded.values()))[0][0].device_type
+        _WORKER_JOB.update(token=job["token"], job=prepared, device_type=kind)
+    if job.get("hook") is not None:
+        job["hook"](index)
+    prepared = _WORKER_JOB["job"]
+    prepared.run_shard(index, batch_size=job["batch_size"])
+    return {
+        "index": index,
+        "rows": prepared.shard_rows(index) * prepared.n_models,
+        "node": ray.get_runtime_context().get_node_id(),
+        "gpus": ",".join(str(g) for g in ray.get_gpu_ids()),
+        "device_type": _WORKER_JOB["device_type"],
+    }
+
+
+def _device(ray: Any, device: str) -> str:
+    """``auto`` on a worker that holds a GPU: cuda when CUDA is usable there, else cpu."""
+    if ray.get_gpu_ids() and device == "auto":
+        from kdaudit.device import cuda_available
+
+        return "cuda" if cuda_available() else "cpu"
+    return device
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,8 +184,8 @@ class RayRunner:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": not self.quiet, "logging_level": "ERROR"}
             try:
-                if self.address == "local":
-                    ray.init(**kwargs)
+                if self.address == "local":  # no dashboard: nobody looks at it, it costs start-up
+                    ray.init(include_dashboard=False, **kwargs)
                 else:
                     ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -196,28 +221,13 @@ class RayRunner:
         per_actor = gpus if want_gpu else max(1, int(resources.get("CPU", 1)))
         size = max(1, min(len(indices), self.actors or per_actor))
         job = {**job, "hook": self.hook}
-        ds = ray.data.from_items([{"index": i} for i in indices], override_num_blocks=len(indices))
-        with warnings.catch_warnings():
-            # bounded restarts (Ray Data's default is unbounded: a shard that always kills its
-            # actor would loop) are still passed as remote args in Ray < 2.64
-            warnings.simplefilter("ignore", DeprecationWarning)
-            mapped = ds.map_batches(
-                ShardActor,
-                batch_size=1,
-                batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=size),
-                fn_constructor_kwargs={"kind": kind, "job": job},
-                num_gpus=1 if want_gpu else 0,
-                num_cpus=0 if want_gpu else 1,
-                max_restarts=MAX_RESTARTS,
-                max_task_retries=MAX_RESTARTS,
-            )
+        runs = self._tasks if kind == "stats" else self._actor_pool
         placements = []
         try:
             with progress_bar(
-                total_rows, desc=f"{kind} (ray, {size} actors)", enabled=self.progress
+                total_rows, desc=f"{kind} (ray, {size} workers)", enabled=self.progress
             ) as bar:
-                for row in mapped.iter_rows():
+                for row in runs(ray, kind, job, indices, size, want_gpu):
                     placements.append(
                         Placement(
                             int(row["index"]),
@@ -243,6 +253,60 @@ class RayRunner:
                 )
         self.placements = sorted(placements, key=lambda p: p.index)
         return self.placements
+
+    def _tasks(
+        self,
+        ray: Any,
+        kind: str,
+        job: dict[str, Any],
+        indices: list[int],
+        size: int,
+        want_gpu: bool,
+    ) -> Iterator[dict[str, Any]]:
+        """One Ray task per shard, at most ``size`` at a time; results as they finish."""
+        import uuid
+
+        task = ray.remote(_stats_task).options(
+            num_gpus=1 if want_gpu else 0,
+            num_cpus=0 if want_gpu else 1,
+            max_retries=MAX_RESTARTS,  # a dead worker's shard; kdaudit's errors are not retried
+        )
+        job_ref = ray.put({**job, "token": uuid.uuid4().hex})
+        todo = list(indices)
+        running = [task.remote(job_ref, todo.pop(0)) for _ in range(min(size, len(todo)))]
+        while running:
+            done, running = ray.wait(running, num_returns=1)
+            if todo:
+                running.append(task.remote(job_ref, todo.pop(0)))
+            yield ray.get(done[0])
+
+    def _actor_pool(
+        self,
+        ray: Any,
+        kind: str,
+        job: dict[str, Any],
+        indices: list[int],
+        size: int,
+        want_gpu: bool,
+    ) -> Iterator[dict[str, Any]]:
+        """Ray Data over the shard list with an ``ActorPoolStrategy`` pool of ``size``."""
+        ds = ray.data.from_items([{"index": i} for i in indices], override_num_blocks=len(indices))
+        with warnings.catch_warnings():
+            # bounded restarts (Ray Data's default is unbounded: a shard that always kills its
+            # actor would loop) are still passed as remote args in Ray < 2.64
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mapped = ds.map_batches(
+                ShardActor,
+                batch_size=1,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=size),
+                fn_constructor_kwargs={"job": job},
+                num_gpus=1 if want_gpu else 0,
+                num_cpus=0 if want_gpu else 1,
+                max_restarts=MAX_RESTARTS,
+                max_task_retries=MAX_RESTARTS,
+            )
+        yield from mapped.iter_rows()
 
     def infer(
         self,
