@@ -674,35 +674,45 @@ def group_rates_figure(
         ys = np.arange(n)[::-1]
         for ax, (key, title) in zip(axes[0], keys, strict=True):
             for off, role in zip(offsets, roles, strict=True):
+                # one errorbar call (points with an interval) and one plot call (without)
+                # per panel and model: the same picture as one call per point, drawn faster
+                with_ci: list[tuple[float, float, float, float]] = []
+                bare: list[tuple[float, float]] = []
                 for y, grp in zip(ys, groups, strict=True):
                     rates = by[role].get(grp)
                     v = None if rates is None else number(getattr(rates, key))
                     if rates is None or v is None:
                         continue
                     ci = _pair(getattr(rates, f"{key}_ci"))
-                    color = ROLE_COLORS[role]
                     if ci is not None:
-                        ax.errorbar(
-                            [v * 100],
-                            [y + off],
-                            xerr=[[max(0.0, v - ci[0]) * 100], [max(0.0, ci[1] - v) * 100]],
-                            fmt="o",
-                            color=color,
-                            ecolor=color,
-                            elinewidth=1.4,
-                            capsize=2.5,
-                            ms=4,
-                            label=role if y == ys[0] else None,
-                        )
+                        lo, hi = max(0.0, v - ci[0]) * 100, max(0.0, ci[1] - v) * 100
+                        with_ci.append((v * 100, y + off, lo, hi))
                     else:
-                        ax.plot(
-                            [v * 100],
-                            [y + off],
-                            "o",
-                            color=color,
-                            ms=4,
-                            label=role if y == ys[0] else None,
-                        )
+                        bare.append((v * 100, y + off))
+                color = ROLE_COLORS[role]
+                if with_ci:
+                    xs, yv, lo_err, hi_err = (list(c) for c in zip(*with_ci, strict=True))
+                    ax.errorbar(
+                        xs,
+                        yv,
+                        xerr=[lo_err, hi_err],
+                        fmt="o",
+                        color=color,
+                        ecolor=color,
+                        elinewidth=1.4,
+                        capsize=2.5,
+                        ms=4,
+                        label=role,
+                    )
+                if bare:
+                    ax.plot(
+                        [b[0] for b in bare],
+                        [b[1] for b in bare],
+                        "o",
+                        color=color,
+                        ms=4,
+                        label=None if with_ci else role,
+                    )
             ax.set_title(title + " (%)", loc="left")
             ax.set_yticks(ys, [_label(gname, 16) for gname in groups])
             ax.set_ylim(-0.6, n - 0.4)
