@@ -1,7 +1,7 @@
 """One typed, immutable audit result: the content of report.json as frozen records.
 
-The audit (``kdaudit.api``) assembles the report as a JSON-native dict; a
-:class:`~kdaudit.api.Report` turns it into an :class:`AuditResult` at once, and every
+The audit (:func:`kdaudit.auditing.run.assemble_report`) assembles the report as a
+JSON-native dict; a :class:`~kdaudit.api.Report` turns it into an :class:`AuditResult` at once, and every
 reader after that (the gate, the HTML and Markdown pages, the model card, JUnit,
 the pandas frames) reads typed fields. ``to_dict()`` is called only where JSON is
 written; ``kdaudit gate`` reads a finished report.json with :meth:`AuditResult.from_dict`.

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
 from kdaudit.errors import AuditError, CacheError, KDAuditError, KDAuditWarning, UsageError
-from kdaudit.vocab import CORRECTIONS, DEVICES, DISTANCES, OUTPUT_KINDS, ROLES
+from kdaudit.vocab import ANALYSES, CORRECTIONS, DEVICES, DISTANCES, OUTPUT_KINDS, ROLES
 
 __all__ = [
     "COMMANDS",
@@ -211,7 +211,7 @@ def _analysis_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         type=_csv,
         default=d([]),
         metavar="ANALYSES",
-        help="comma list of class_shift,group_fairness,individual_fairness,robustness",
+        help=f"comma list of analyses to leave out, of: {', '.join(ANALYSES)}",
     )
     g.add_argument(
         "--intersectional",

@@ -21,7 +21,8 @@ Semantics (docs/ci.md "The policy"; docs/methods.md explains the intervals):
   one number that is exactly ``ci_low``. Passing needs every upper end below
   its margin, an intersection-union rule that needs no adjustment.
 * ``on_inconclusive = "fail"`` (default) or ``"pass"`` decides whether an
-  inconclusive check (and gate) counts as passed; the wording says which.
+  inconclusive check (and gate) lets the release through (``release_ok``); the
+  wording says which.
 * ``judge = "point"`` compares the estimate with the margin (pass or fail, never
   inconclusive, no error-rate control). A number without an interval (a count of
   significant classes; a Lipschitz change without a paired CI) is always judged
@@ -39,8 +40,9 @@ Semantics (docs/ci.md "The policy"; docs/methods.md explains the intervals):
   ``judged_on = "not_evaluated"``, ``value = null``, the reason in ``detail``).
   It then **fails** unless the policy sets ``allow_missing = true``: a gate
   never passes silently on data it could not see.
-* ``passed`` is true only for verdict "pass", or "inconclusive" with
-  ``on_inconclusive = "pass"``; the CLI exits 1 otherwise.
+* ``passed`` is true only for verdict "pass" (INTERFACE.md); ``release_ok`` is
+  also true for "inconclusive" under ``on_inconclusive = "pass"``. The CLI exits 1
+  when ``release_ok`` is false.
 """
 
 from __future__ import annotations

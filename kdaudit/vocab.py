@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final, Literal, get_args
 
 __all__ = [
+    "ANALYSES",
     "CORRECTIONS",
     "DEVICES",
     "DISTANCES",
@@ -23,6 +24,7 @@ __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
     "VERDICTS",
+    "Analysis",
     "Correction",
     "Device",
     "Distance",
@@ -74,3 +76,7 @@ ON_INCONCLUSIVE: Final[tuple[OnInconclusive, ...]] = get_args(OnInconclusive)
 OutputKind = Literal["logits", "probs", "auto"]
 #: What a model's outputs are; "auto" decides from the values (rows summing to 1 -> probs).
 OUTPUT_KINDS: Final[tuple[OutputKind, ...]] = get_args(OutputKind)
+
+Analysis = Literal["class_shift", "group_fairness", "individual_fairness", "robustness"]
+#: The analyses an audit runs; each may be skipped (``--skip``, ``[analysis] skip``).
+ANALYSES: Final[tuple[Analysis, ...]] = get_args(Analysis)

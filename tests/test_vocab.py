@@ -44,6 +44,7 @@ ENUMS = [
     ("audit_config.json", "/properties/analysis/properties/embedding_model/enum", vocab.ROLES),
     ("audit_config.json", "/properties/engine/properties/device/enum", vocab.DEVICES),
     ("policy.json", "/properties/on_inconclusive/enum", vocab.ON_INCONCLUSIVE),
+    ("audit_config.json", "/properties/analysis/properties/skip/items/enum", vocab.ANALYSES),
     # null: a manifest may leave the kind to the audit
     ("model_manifest.json", "/properties/outputs/enum", (*vocab.OUTPUT_KINDS, None)),
 ]

@@ -12,7 +12,8 @@ called ``kdaudit.audit``: that name is the public :func:`kdaudit.audit` function
 ``acquire``
     Logit acquisition: model specs, manifests, the cache, the data, the logits.
 ``checks``
-    Checks on the inputs (roles, groups, classes, class names) and the one pair rule.
+    Checks on the inputs (roles, groups, classes, class names); the one pair rule is
+    :func:`kdaudit.analysis.pairs.present_pairs`.
 ``analyses``
     Each analyzer called with the audit's options; why an analysis is skipped.
 ``sweep``

@@ -6,11 +6,10 @@ import dataclasses
 from typing import Any
 
 from kdaudit.errors import UsageError
-from kdaudit.vocab import CORRECTIONS, DEVICES, DISTANCES
+from kdaudit.vocab import ANALYSES, CORRECTIONS, DEVICES, DISTANCES
 
 __all__ = ["ANALYSES", "MAX_BOOTSTRAP", "AuditOptions"]
 
-ANALYSES = ("class_shift", "group_fairness", "individual_fairness", "robustness")
 #: replicates beyond this only cost time (the CI's Monte Carlo error is already negligible)
 MAX_BOOTSTRAP = 100_000
 

@@ -1,7 +1,8 @@
-"""Renderers of a finished report dict: JSON, HTML, Markdown, model card, JUnit.
+"""Renderers of a finished audit: JSON, HTML, Markdown, model card, JUnit.
 
-Nothing here computes a statistic: every number shown is a field of the report
-dict built by :mod:`kdaudit.api`.
+Nothing here computes a statistic: every number shown is a typed field of the
+:class:`~kdaudit.auditresult.AuditResult` (built from the dict that
+:func:`kdaudit.auditing.run.assemble_report` returns).
 """
 
 from __future__ import annotations
