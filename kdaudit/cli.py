@@ -625,7 +625,9 @@ def _options_from_args(args: argparse.Namespace, *, only_given: bool) -> dict[st
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
-    return not args.quiet and sys.stderr.isatty()
+    from kdaudit.progress import progress_enabled
+
+    return progress_enabled(not args.quiet)
 
 
 def _check_out_dir(out: str, args: argparse.Namespace | None = None) -> None:
