@@ -157,6 +157,10 @@ def test_seven_uneven_shards_in_three_processes_equal_single_process_compare(tmp
     dist = json.loads((tmp_path / "dist" / "report.json").read_text())
     single = json.loads((tmp_path / "single" / "report.json").read_text())
     assert _volatile(dist) == _volatile(single)
+    # the typed result reads a --from-stats report back exactly (kdaudit gate does)
+    from kdaudit.auditresult import AuditResult
+
+    assert AuditResult.from_dict(dist).to_dict() == dist
     # the audit really ran: bootstrap CIs and all three analyses on counts
     assert (
         dist["group_fairness"]["sex"]["student"]["demographic_parity_difference"]["ci_low"]
