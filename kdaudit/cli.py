@@ -22,7 +22,15 @@ from typing import Any, NoReturn
 from kdaudit._optional import missing_dependency
 from kdaudit._version import __version__
 from kdaudit.errors import AuditError, CacheError, KDAuditError, KDAuditWarning, UsageError
-from kdaudit.vocab import ANALYSES, CORRECTIONS, DEVICES, DISTANCES, OUTPUT_KINDS, ROLES
+from kdaudit.vocab import (
+    ANALYSES,
+    CORRECTIONS,
+    DEVICES,
+    DISTANCES,
+    OUTPUT_KINDS,
+    REQUIRED_ROLES,
+    ROLES,
+)
 
 __all__ = [
     "COMMANDS",
@@ -708,7 +716,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _check_out_dir(args.out, args)
     if args.from_stats:
         return _cmd_compare_from_stats(args)
-    missing = [n for n in ("teacher", "student") if not getattr(args, n)]
+    missing = [n for n in REQUIRED_ROLES if not getattr(args, n)]
     if missing or not args.data:
         what = ", ".join(missing + ([] if args.data else ["--data"]))
         raise UsageError(

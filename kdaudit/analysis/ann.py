@@ -28,6 +28,7 @@ import numpy as np
 
 from kdaudit.analysis.neighbors import KNNGraph
 from kdaudit.errors import UsageError
+from kdaudit.vocab import METRIC_DISTANCES
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -158,7 +159,7 @@ def ann_graph(
     n = x.shape[0]
     if not 1 <= k <= n - 1:
         raise UsageError(f"k for nearest neighbours must be in 1..{n - 1}; got {k}.")
-    if metric not in ("euclidean", "cosine"):
+    if metric not in METRIC_DISTANCES:
         raise UsageError(f"distance must be euclidean or cosine; got {metric!r}.")
     t0 = time.perf_counter()
     n_threads = (os.cpu_count() or 1) if threads < 1 else threads

@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.vocab import METRIC_DISTANCES
 
 SPACES: tuple[str, ...] = ("auto", "standardized", "flat", "embedding")
-METRICS: tuple[str, ...] = ("euclidean", "cosine")
+METRICS: tuple[str, ...] = METRIC_DISTANCES
 
 BLOCK_BYTES = 64 * 1024 * 1024
 """Upper bound on one block's key matrix (block_rows x n_samples float32)."""

@@ -29,7 +29,7 @@ from kdaudit.engine.cache import _atomic_write_bytes as _atomic_write  # one ato
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.hashing import file_sha256
 from kdaudit.progress import progress_bar
-from kdaudit.vocab import ROLES
+from kdaudit.vocab import REQUIRED_ROLES, ROLES
 
 __all__ = [
     "ROLES",
@@ -73,7 +73,7 @@ def prepare_stats(
     device: str = "auto",
 ) -> StatsJob:
     """Load every model once and check the job (what one worker or actor holds)."""
-    for needed in ("teacher", "student"):
+    for needed in REQUIRED_ROLES:
         if not specs.get(needed):
             raise UsageError(f"kdaudit stats needs a {needed} model.")
     out = Path(out_dir)

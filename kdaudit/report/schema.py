@@ -13,9 +13,11 @@ import math
 from importlib import resources
 from typing import Any
 
+from kdaudit.vocab import SCHEMA_VERSION
+
 __all__ = ["SCHEMA_VERSION", "ReportSchemaError", "load_schema", "schema_text", "validate_report"]
 
-SCHEMA_VERSION = "1"
+
 _MAX_ERRORS_SHOWN = 8
 
 
