@@ -947,8 +947,10 @@ def _add_shard_commands(sub: Any, common: list[_Parser]) -> None:
         )
         p.add_argument(
             "--shards",
-            metavar="I-J/N",
-            help="compute shards I..J of N on their own (a worker); without it: the driver",
+            metavar="I-J/N|all/N",
+            help="I-J/N: a worker computes shards I..J of N; all/N: the driver of that "
+            "layout checks every shard and writes the manifest (no --shards: the driver, "
+            "one shard per Parquet file or 65,536 rows)",
         )
         p.add_argument("--ray", metavar="ADDRESS|auto", help="run the shards on a Ray cluster")
         p.add_argument(
@@ -985,8 +987,8 @@ def _add_shard_commands(sub: Any, common: list[_Parser]) -> None:
         help="compute a model's logits shard by shard into the cache",
         description=_describe(
             "Compute a model's logits shard by shard into a shared logit cache: "
-            "workers take --shards I-J/N; the driver (no --shards) checks every shard and "
-            "writes the manifest (docs/scale.md)."
+            "workers take --shards I-J/N; the driver (--shards all/N, or no --shards for "
+            "a Parquet set) checks every shard and writes the manifest (docs/scale.md)."
         ),
         epilog=_example(
             "kdaudit infer teacher.onnx --data parts/ --cache-dir /shared/cache --shards 0-3/16"
@@ -1028,7 +1030,7 @@ def _add_shard_commands(sub: Any, common: list[_Parser]) -> None:
 
 
 def _shard_job(args: argparse.Namespace) -> Any:
-    from kdaudit.distributed.sources import open_source, parse_shards
+    from kdaudit.distributed.sources import is_driver, open_source, parse_shards
     from kdaudit.models.base import ModelSpec
 
     shards = parse_shards(args.shards) if args.shards else None
@@ -1039,7 +1041,10 @@ def _shard_job(args: argparse.Namespace) -> Any:
         features=args.features,
         n_shards=shards[2] if shards else None,
     )
-    indices = list(range(shards[0], shards[1] + 1)) if shards else None
+    # a worker computes its slice; the driver (no --shards, or all/N) every shard + manifest
+    indices = (
+        None if shards is None or is_driver(args.shards) else list(range(shards[0], shards[1] + 1))
+    )
 
     def spec(path: str, role: str) -> ModelSpec:
         return ModelSpec(

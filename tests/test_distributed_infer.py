@@ -300,3 +300,44 @@ def test_an_unfinished_sharded_entry_is_a_valid_partial_entry(setup):
     (entry,) = LogitCache(cache).entries()
     assert (entry["status"], entry["shards_done"], entry["n_samples"]) == ("partial", 3, sum(SIZES))
     assert LogitCache(cache).verify() == [] and LogitCache(cache).load(key) is None
+
+
+def test_single_file_data_workers_then_driver_all_of_n(tmp_path, rng, capsys):
+    """.npz data: workers take slices of an N-shard layout, the driver takes all/N and
+    finalizes *their* entry (no second entry, nothing recomputed); until then the cache
+    calls the entry partial, not damaged."""
+    n = 300
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    data = tmp_path / "eval.npz"
+    np.savez(data, x=x, y=rng.integers(0, 3, n), sensitive_sex=rng.choice(["f", "m"], n))
+    model = linear_onnx(tmp_path / "t.onnx", rng)
+    cache = tmp_path / "cache"
+    args = ["infer", str(model), "--data", str(data), "--cache-dir", str(cache), "--device", "cpu"]
+    assert main([*args, "--shards", "0-1/3", "--quiet"]) == 0
+    assert main([*args, "--shards", "2/3", "--quiet"]) == 0
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert not (entry / "manifest.json").exists()
+    capsys.readouterr()
+    assert main(["cache", "ls", "--cache-dir", str(cache)]) == 0
+    assert "partial (workers" in capsys.readouterr().out
+    assert main(["cache", "verify", "--cache-dir", str(cache)]) == 0
+    mtimes = {p.name: p.stat().st_mtime_ns for p in entry.glob("shard-*.npy")}
+    assert main([*args, "--shards", "all/3", "--quiet"]) == 0
+    assert [p for p in cache.iterdir() if p.is_dir()] == [entry]  # the same entry
+    assert {p.name: p.stat().st_mtime_ns for p in entry.glob("shard-*.npy")} == mtimes
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["n_shards"] == 3 and manifest["n_samples"] == n
+    logits = LogitCache(cache).load(entry.name)
+    assert logits is not None
+    whole = load_dataset(data)
+    expected = compute_logits(load_model(ModelSpec(str(model)), device="cpu"), whole).to_numpy()
+    np.testing.assert_allclose(logits.to_numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["all/0", "all/x", "3/3", "all"])
+def test_bad_shard_specs_are_usage_errors(bad, tmp_path, capsys):
+    assert (
+        main(["infer", "m.onnx", "--data", "d.npz", "--cache-dir", str(tmp_path), "--shards", bad])
+        == 2
+    )
+    assert "--shards" in capsys.readouterr().err

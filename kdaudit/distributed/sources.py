@@ -15,6 +15,7 @@ from kdaudit.errors import UsageError
 __all__ = [
     "DEFAULT_SHARD_ROWS",
     "ShardSource",
+    "is_driver",
     "open_source",
     "parse_shards",
 ]
@@ -25,10 +26,20 @@ DEFAULT_SHARD_ROWS = 65536
 
 
 def parse_shards(text: str) -> tuple[int, int, int]:
-    """``"I-J/N"`` (or ``"I/N"``) -> ``(I, J, N)``: shards I..J inclusive of N."""
-    m = _SHARDS_RE.match(text.strip())
+    """``"I-J/N"`` (or ``"I/N"``, or ``"all/N"``) -> ``(I, J, N)``: shards I..J inclusive of N.
+
+    ``all/N`` is every shard of an N-shard layout: what the driver gives after workers
+    ran ``I-J/N`` slices, so that it finalizes their entry (see :func:`is_driver`).
+    """
+    t = text.strip()
+    if t.lower().startswith("all/"):
+        t = f"0-{int(t[4:]) - 1}/{t[4:]}" if t[4:].isdigit() and int(t[4:]) > 0 else t
+    m = _SHARDS_RE.match(t)
     if not m:
-        raise UsageError(f"--shards expects I-J/N (e.g. 0-3/16) or I/N; got {text!r}.")
+        raise UsageError(
+            f"--shards expects I-J/N (e.g. 0-3/16), I/N or all/N; got {text!r}.",
+            tip="Workers take a slice (0-3/16); the driver takes all/16 (or no --shards).",
+        )
     i, j, n = (
         int(m.group(1)),
         int(m.group(2) if m.group(2) is not None else m.group(1)),
@@ -40,6 +51,12 @@ def parse_shards(text: str) -> tuple[int, int, int]:
             tip="Shards are numbered from 0; 0-6/7 is all seven of seven.",
         )
     return i, j, n
+
+
+def is_driver(text: str | None) -> bool:
+    """True for no ``--shards`` or ``all/N``: the run that checks every shard and writes
+    the manifest. A slice ``I-J/N`` is a worker, even one that covers every shard."""
+    return text is None or text.strip().lower().startswith("all/")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -580,6 +580,15 @@ class LogitCache:
                         size += st.st_size
         return size
 
+    def _workers_only(self, entry: Path, problem: str | None) -> bool:
+        """An entry that sharded workers wrote (shards and sidecars) and no driver has
+        finalized yet: a valid partial entry, not a damaged one (docs/scale.md)."""
+        if problem != "manifest missing":
+            return False
+        with contextlib.suppress(OSError):
+            return any(f.is_file() for f in entry.glob("shard-*.json"))
+        return False
+
     def entries(self) -> list[dict[str, Any]]:
         """One summary per entry (for ``kdaudit cache ls``), oldest first.
 
@@ -592,6 +601,11 @@ class LogitCache:
             manifest, problem = self._read_manifest(entry.name)
             manifest = manifest or {}
             size = self._entry_size(entry)
+            workers = self._workers_only(entry, problem)
+            if (
+                workers
+            ):  # sidecars only: the driver (`kdaudit infer ... --shards all/N`) finishes it
+                problem = None
             model = manifest.get("model", {}) or {}
             data = manifest.get("data", {}) or {}
             out.append(
@@ -610,6 +624,8 @@ class LogitCache:
                     "status": (
                         "damaged"
                         if problem
+                        else "partial (workers; no manifest until the driver runs)"
+                        if workers
                         else "complete"
                         if manifest.get("complete")
                         else "partial"
@@ -632,6 +648,15 @@ class LogitCache:
         removed = 0
         for entry in self._entry_dirs():
             problem = self.manifest_problem(entry.name)
+            if self._workers_only(entry, problem):
+                warnings.warn(
+                    f"Left {entry} in place: sharded workers' output without a manifest yet "
+                    "(the driver, `kdaudit infer ... --shards all/N`, writes it); delete it "
+                    "yourself if it is no longer needed.",
+                    KDAuditWarning,
+                    stacklevel=2,
+                )
+                continue
             if problem is not None:
                 warnings.warn(
                     f"Left {entry} in place: not a valid kdaudit cache entry ({problem}); "
@@ -658,6 +683,8 @@ class LogitCache:
         keys = [key] if key is not None else [p.name for p in self._entry_dirs()]
         for k in keys:
             manifest, problem = self._read_manifest(k)
+            if manifest is None and self._workers_only(self.entry_dir(k), problem):
+                continue  # workers' shards awaiting their driver: checked when it runs
             if manifest is None:
                 problems.append(f"{k}: damaged entry: {problem}; it is recomputed when next used")
                 continue
