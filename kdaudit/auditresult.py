@@ -137,7 +137,12 @@ def freeze(value: Any) -> Any:
 
 
 def thaw(value: Any) -> Any:
-    """The inverse of :func:`freeze`: JSON-native lists and dicts (records via ``to_dict``)."""
+    """The inverse of :func:`freeze`: JSON-native lists and dicts (records via ``to_dict``).
+
+    A :class:`ByKey` becomes the JSON object it stands for (``{key: record}``).
+    """
+    if isinstance(value, ByKey):
+        return {item.key: item.json_value() for item in value}
     if isinstance(value, Node):
         return value.to_dict()
     if isinstance(value, JsonMap):

@@ -91,8 +91,14 @@ def _n_classes(n_classes: int | None, *arrays: Any) -> int:
     if n_classes is not None:
         return int(n_classes)
     widths = [np.shape(a)[1] for a in arrays if np.ndim(a) == 2]
+    # only integer (or bool) labels count here; anything else is refused by _labels, by name
     top = max(
-        (int(np.max(a)) + 1 for a in map(np.asarray, arrays) if a.ndim == 1 and a.size), default=0
+        (
+            int(np.max(a)) + 1
+            for a in map(np.asarray, arrays)
+            if a.ndim == 1 and a.size and (a.dtype == bool or np.issubdtype(a.dtype, np.integer))
+        ),
+        default=0,
     )
     return max(2, top, *widths)
 

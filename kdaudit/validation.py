@@ -11,6 +11,7 @@ kind               file
 ``cache_manifest`` ``<cache>/<key>/manifest.json``
 ``gate_report``    the parts of ``report.json`` that ``kdaudit gate`` reads
 ``preprocess``     a model's preprocessing table (config, ``--ROLE-preprocess``, manifest)
+``stats_record``   ``stats-NNNNN.json`` of ``kdaudit stats`` (read by ``--from-stats``)
 =================  ==============================================================
 
 :func:`validate` turns the first violations into one message that names the file and
@@ -42,7 +43,15 @@ __all__ = [
     "validate",
 ]
 
-KINDS = ("audit_config", "policy", "model_manifest", "cache_manifest", "gate_report", "preprocess")
+KINDS = (
+    "audit_config",
+    "policy",
+    "model_manifest",
+    "cache_manifest",
+    "gate_report",
+    "preprocess",
+    "stats_record",
+)
 _MAX_SHOWN = 3
 
 
@@ -217,6 +226,7 @@ _NAMES = {
     "cache_manifest": "cache manifest",
     "gate_report": "report",
     "preprocess": "preprocess spec",
+    "stats_record": "statistics record",
 }
 _TIPS = {
     "audit_config": "see docs/config.md for every key and its type",
@@ -226,6 +236,7 @@ _TIPS = {
     "cache_manifest": "run 'kdaudit cache verify', or remove the entry",
     "gate_report": "give 'kdaudit gate' a report.json written by kdaudit",
     "preprocess": "e.g. 'scale = 0.0039, reshape = [1, 28, 28]' (numbers and lists of integers)",
+    "stats_record": "delete the shard's stats-NNNNN.* files and rerun kdaudit stats for it",
 }
 
 

@@ -141,6 +141,16 @@ def test_with_section_returns_a_new_result():
     assert list(r2.to_dict()) == list(data)  # replaced in place: key order unchanged
 
 
+def test_with_section_takes_typed_sections_back():
+    """A keyed section handed back as records (ByKey) is the same section, not lost."""
+    data = make_report(gate=False)
+    r = AuditResult.from_dict(data)
+    for name in ("accuracy", "accuracy_delta", "group_fairness", "class_shift"):
+        r2 = r.with_section(name, getattr(r, name))
+        assert getattr(r2, name) == getattr(r, name), name
+        assert r2.to_dict() == data, name
+
+
 def test_report_is_immutable_and_apply_policy_returns_a_new_one():
     data = make_report(gate=False)
     before = copy.deepcopy(data)

@@ -368,6 +368,47 @@ def test_damaged_statistics_are_refused(tmp_path, rng, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda r: r.pop("start"), "start"),
+        (lambda r: r.pop("models"), "models"),
+        (lambda r: r.update(n_shards="x"), "n_shards"),
+        (lambda r: r.update(index=-1), "index"),
+        (lambda r: r.update(file="../../etc/passwd"), "file"),
+        (lambda r: r.update(file="/etc/passwd"), "file"),
+        (lambda r: r.update(file="stats-00001.npz"), "stats-00000.npz"),
+        (lambda r: r.update(sha256=7), "sha256"),
+    ],
+    ids=[
+        "no-start",
+        "no-models",
+        "n-shards-text",
+        "negative-index",
+        "file-escapes",
+        "file-absolute",
+        "another-shard's-table",
+        "sha256-number",
+    ],
+)
+def test_malformed_statistics_records_are_input_errors(tmp_path, rng, capsys, change, fragment):
+    """A hand-edited or foreign stats-*.json: exit 2 naming the key, never exit 4, and no
+    file outside the folder is opened (the table is named, not a path)."""
+    data, m = make_audit_data(tmp_path, rng=rng)
+    out = tmp_path / "stats"
+    args = ["stats", str(m["teacher"]), str(m["student"]), "--data", str(data)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    side = out / "stats-00000.json"
+    record = json.loads(side.read_text())
+    change(record)
+    side.write_text(json.dumps(record))
+    code = main(["compare", "--from-stats", str(out), "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert fragment in err and "Traceback" not in err and "bug" not in err
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
 def test_ray_missing_is_a_usage_error(tmp_path, rng, monkeypatch, capsys):
     data, m = make_audit_data(tmp_path, rng=rng)
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError

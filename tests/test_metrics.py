@@ -264,3 +264,12 @@ def test_metric_names_are_the_analyzer_s():
     from kdaudit.analysis.group_fairness import METRICS
 
     assert metrics.FAIRNESS_METRICS == METRICS
+
+
+def test_string_labels_are_refused_by_name():
+    """Not numpy's ufunc error (exit 4 in a script's eyes): the usual one-line input error."""
+    y = np.array(["a", "b"] * 50)
+    with pytest.raises(InputDataError, match="y_true"):
+        kdaudit.demographic_parity_difference(
+            y, np.array([0, 1] * 50), sensitive_features=np.array(["x", "y"] * 50)
+        )

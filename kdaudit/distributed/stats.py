@@ -29,6 +29,7 @@ from kdaudit.engine.cache import _atomic_write_bytes as _atomic_write  # one ato
 from kdaudit.errors import InputDataError, UsageError
 from kdaudit.hashing import file_sha256
 from kdaudit.progress import progress_bar
+from kdaudit.validation import validate
 from kdaudit.vocab import REQUIRED_ROLES, ROLES
 
 __all__ = [
@@ -315,6 +316,14 @@ def load_stats(stats_dir: str | Path) -> tuple[CellTable, dict[str, Any]]:
             ) from exc
         if not isinstance(rec, dict) or rec.get("kdaudit_stats") != STATS_SCHEMA:
             raise InputDataError(f"{str(side)!r} is not a kdaudit statistics record (schema 1).")
+        # every key the merge reads, with its type; the table is named, never a path
+        validate(rec, "stats_record", repr(str(side)), error=InputDataError)
+        if rec["file"] != f"{stats_name(int(rec['index']))}.npz":
+            raise InputDataError(
+                f"{str(side)!r} names table {rec['file']!r}; shard {rec['index']}'s table is "
+                f"{stats_name(int(rec['index']))}.npz beside it.",
+                tip="Rerun kdaudit stats for that shard.",
+            )
         records.append(rec)
     if not records:
         raise InputDataError(
