@@ -24,6 +24,10 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "safetensors": ("safetensors", "torch"),
     "onnxscript": ("onnxscript", "train"),
     "pyarrow": ("pyarrow", "parquet"),
+    "ray": ("ray", "ray"),
+    "hnswlib": ("hnswlib", "ann"),
+    "tokenizers": ("tokenizers", "text"),
+    "transformers": ("transformers", "text"),
 }
 """Every optional package kdaudit imports, by top-level module name."""
 

@@ -37,6 +37,10 @@ from kdaudit.auditing.checks import _check_groups as _check_groups  # isort: ski
 from kdaudit.auditing.provenance import _now as _now  # isort: skip
 from kdaudit.auditing.run import _ci_notes as _ci_notes  # isort: skip
 
+# public names scripts imported from here before the split
+from kdaudit.arrays import LogitArray as LogitArray  # isort: skip
+from kdaudit.data.loader import load_dataset as load_dataset  # isort: skip
+
 __all__ = [
     "ANALYSES",
     "CORRECTIONS",

@@ -409,7 +409,7 @@ def test_malformed_statistics_records_are_input_errors(tmp_path, rng, capsys, ch
     assert not (tmp_path / "r" / "report.json").exists()
 
 
-def test_ray_missing_is_a_usage_error(tmp_path, rng, monkeypatch, capsys):
+def test_ray_missing_is_a_missing_extra(tmp_path, rng, monkeypatch, capsys):
     data, m = make_audit_data(tmp_path, rng=rng)
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     code = main(
@@ -427,7 +427,8 @@ def test_ray_missing_is_a_usage_error(tmp_path, rng, monkeypatch, capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2 and "--ray needs Ray" in err and "kdaudit[ray]" in err
+    # a missing extra: exit 3 and the pip line that fixes it (README "Install")
+    assert code == 3 and "--ray needs the optional package 'ray'" in err and "kdaudit[ray]" in err
     assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
 
 

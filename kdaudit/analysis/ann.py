@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from kdaudit._optional import require
 from kdaudit.analysis.neighbors import KNNGraph
 from kdaudit.errors import UsageError
 from kdaudit.vocab import METRIC_DISTANCES
@@ -148,13 +149,7 @@ def ann_graph(
         The graph has the structure :func:`~kdaudit.analysis.neighbors.knn_graph`
         returns (distances in the metric's units; cosine is ``1 - cos``).
     """
-    try:
-        import hnswlib
-    except ImportError as exc:
-        raise UsageError(
-            "Approximate neighbours need hnswlib, which is not installed.",
-            tip="pip install 'kdaudit[ann]'",
-        ) from exc
+    hnswlib = require("hnswlib", purpose="Approximate neighbours (past 200,000 rows)")
     x = np.ascontiguousarray(rep, dtype=np.float32).reshape(rep.shape[0], -1)
     n = x.shape[0]
     if not 1 <= k <= n - 1:

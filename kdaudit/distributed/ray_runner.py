@@ -42,13 +42,11 @@ MAX_RESTARTS = 3
 
 
 def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.data
-    except ImportError as exc:
-        raise UsageError(
-            "--ray needs Ray, which is not installed.", tip="pip install 'kdaudit[ray]'"
-        ) from exc
+    from kdaudit._optional import require
+
+    # a missing extra is exit 3 with its pip line, like every other one
+    ray = require("ray", purpose="--ray")
+    require("ray.data", purpose="--ray")
     return ray
 
 
