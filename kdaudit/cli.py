@@ -1141,6 +1141,26 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+#: compare's flags that shape the models or the data: `kdaudit stats` fixed them
+_FIXED_BY_STATS = (
+    "baseline",
+    "label",
+    "features",
+    "text_column",
+    "max_length",
+    "sensitive_file",
+    "arch",
+    "model_format",
+    "outputs",
+    *(
+        f"{role}_{what}"
+        for role in ROLES
+        for what in ("arch", "preprocess", "outputs", "tokenizer", "max_length")
+    ),
+    "embedding_model",
+)
+
+
 def _cmd_compare_from_stats(args: argparse.Namespace) -> int:
     from kdaudit import api
     from kdaudit.distributed.stats import report_from_stats
@@ -1150,10 +1170,26 @@ def _cmd_compare_from_stats(args: argparse.Namespace) -> int:
             "--from-stats takes the models and data from the statistics folder; "
             "drop TEACHER, STUDENT and --data."
         )
+    # flags that shape models or data were fixed when `kdaudit stats` ran: refused, not ignored
+    fixed = [
+        "--format" if dest == "model_format" else "--" + dest.replace("_", "-")
+        for dest in _FIXED_BY_STATS
+        if getattr(args, dest, None) not in (None, [], False, "auto")
+    ]
+    if fixed:
+        raise UsageError(
+            f"{', '.join(fixed)}: fixed when kdaudit stats ran; compare --from-stats cannot "
+            "change models or data.",
+            tip="Pass these to kdaudit stats (and rerun it), or drop them here.",
+        )
     options = api.AuditOptions(**_options_from_args(args, only_given=False))
     policy = _load_policy_early(args)
     report = report_from_stats(
-        args.from_stats, options=options, policy=policy, command_line=["kdaudit", *args.argv]
+        args.from_stats,
+        options=options,
+        policy=policy,
+        command_line=["kdaudit", *args.argv],
+        sensitive=args.sensitive,
     )
     return _finish(report, args)
 

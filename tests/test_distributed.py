@@ -409,6 +409,31 @@ def test_malformed_statistics_records_are_input_errors(tmp_path, rng, capsys, ch
     assert not (tmp_path / "r" / "report.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--sensitive", "nope"], "hold sex"),
+        (["--baseline", "b.npy"], "--baseline"),
+        (["--label", "y2"], "--label"),
+        (["--student-preprocess", "scale = 2"], "--student-preprocess"),
+        (["--format", "onnx"], "--format"),
+    ],
+)
+def test_from_stats_refuses_flags_fixed_by_stats(tmp_path, rng, capsys, extra, fragment):
+    """Model and data flags were fixed when `kdaudit stats` ran: refused, never ignored."""
+    data, m = make_audit_data(tmp_path, rng=rng)
+    out = tmp_path / "stats"
+    args = ["stats", str(m["teacher"]), str(m["student"]), "--data", str(data)]
+    assert main([*args, "--sensitive", "sex", "--out", str(out), "--quiet"]) == 0
+    code = main(["compare", "--from-stats", str(out), "--out", str(tmp_path / "r"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err, err
+    assert not (tmp_path / "r").exists()
+    # the attribute the statistics hold is accepted
+    ok = ["--sensitive", "sex", "--bootstrap", "0", "--quiet"]
+    assert main(["compare", "--from-stats", str(out), "--out", str(tmp_path / "r"), *ok]) == 0
+
+
 def test_ray_missing_is_a_missing_extra(tmp_path, rng, monkeypatch, capsys):
     data, m = make_audit_data(tmp_path, rng=rng)
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError

@@ -402,8 +402,12 @@ def report_from_stats(
     options: Any = None,
     policy: Any = None,
     command_line: Sequence[str] | None = None,
+    sensitive: Sequence[str] | None = None,
 ) -> Any:
     """The audit report from a statistics folder (``kdaudit compare --from-stats``).
+
+    ``sensitive``, when given, must name attributes the statistics hold (they were fixed
+    when ``kdaudit stats`` ran); it is checked, never a silent no-op.
 
     Uses the estimators of :func:`kdaudit.auditing.run.run_audit` on the merged counts, with
     the same options and seed, so the report equals the single-process one
@@ -422,6 +426,15 @@ def report_from_stats(
             "compare --from-stats works from merged counts. Run compare on the data instead."
         )
     table, meta = load_stats(stats_dir)
+    held = list(meta["data"].get("sensitive") or [])
+    unknown = [a for a in (sensitive or []) if a not in held]
+    if unknown:
+        raise UsageError(
+            f"--sensitive {','.join(unknown)}: the statistics in {str(stats_dir)!r} hold "
+            f"{', '.join(held) or 'no sensitive attribute'}; attributes are fixed when "
+            "kdaudit stats runs.",
+            tip="Rerun kdaudit stats with --sensitive, or drop the flag.",
+        )
     started = utc_now()
     rows = expand_table(table)
     data = meta["data"]
