@@ -345,3 +345,29 @@ def test_kdaudit_gate_prints_the_same_sentences_as_the_pages(tmp_path, capsys, s
         assert c.sentence in " ".join(printed)
         assert md_escape(c.sentence, 400) in md
         assert str(escape(c.sentence)) in html
+
+
+def test_summary_md_shows_counterfactual_text_results():
+    """A text audit's identity-term swaps reach summary.md: each model's flip rate with its
+    interval, and the student's change against the teacher (issue 10's summary gap)."""
+    import json
+    from pathlib import Path
+
+    from kdaudit.report.markdown import MAX_LINES, render_summary
+    from kdaudit.report.words import uncertain
+
+    path = Path(__file__).resolve().parents[1] / "sample_reports" / "text" / "report.json"
+    if not path.exists():
+        pytest.skip("sample_reports/text/report.json is made by `make demo`")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    cft = report["counterfactual_text"]
+    md = render_summary(report)
+    row = next(line for line in md.splitlines() if line.startswith("| counterfactual flip rate"))
+    for role in ("teacher", "student"):
+        assert uncertain(cft[role]["flip_rate"], "%") in row
+    delta = cft["delta"]["teacher_vs_student"]["flip_rate"]
+    assert "counterfactual flip rate" in md and f"{delta['value'] * 100:+.1f} pp" in md
+    assert len(md.splitlines()) <= MAX_LINES
+    # an audit without counterfactual texts has no such lines
+    del report["counterfactual_text"]
+    assert "counterfactual" not in render_summary(report)

@@ -126,6 +126,10 @@ def render_summary(report: AuditResult | Mapping[str, Any]) -> str:
             lines.append(
                 f"| {short} ({md_escape(entry.attribute, 30)}) | " + " | ".join(cells) + " |"
             )
+    cft = r.counterfactual_text.to_dict() if r.counterfactual_text is not None else None
+    if cft:  # identity-term swaps of text audits (--counterfactual-terms)
+        cells = [uncertain((cft.get(role) or {}).get("flip_rate"), "%") for role in roles]
+        lines.append("| counterfactual flip rate | " + " | ".join(cells) + " |")
     if len(gf) > _MAX_ATTRS:
         lines.append(
             f"| … {len(gf) - _MAX_ATTRS} more attributes in report.json | "
@@ -148,6 +152,13 @@ def render_summary(report: AuditResult | Mapping[str, Any]) -> str:
                 f"{with_ci(x, d.ci_low, d.ci_high)}, "
                 f"{pval(d.p_value)}{sig}"
             )
+    flip = ((cft or {}).get("delta") or {}).get("teacher_vs_student", {}).get("flip_rate")
+    if isinstance(flip, Mapping) and flip.get("value") is not None:
+        lines.append(
+            f"- {PAIR_LABELS.get('teacher_vs_student', 'teacher_vs_student')}: counterfactual "
+            f"flip rate {with_ci(flip['value'], flip.get('ci_low'), flip.get('ci_high'))}, "
+            f"{pval(flip.get('p_value'))}"
+        )
     host = None if r.provenance is None else r.provenance.host
     cfg = r.config if r.config is not None else AuditConfig()
     lines += [
