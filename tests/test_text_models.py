@@ -429,3 +429,50 @@ use_cache = false
     report = json.loads((out / "report.json").read_text())
     assert report["models"]["teacher"]["tokenizer"]["max_length"] == 40
     assert list(report["group_fairness"]) == ["target:Islam"]
+
+
+def _write_vocab(tok: object, path: Path) -> Path:
+    vocab = tok.get_vocab()  # type: ignore[attr-defined]
+    path.write_text("\n".join(sorted(vocab, key=vocab.__getitem__)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_vocab_txt_tokenizes_as_transformers_bert_tokenizer(tmp_path: Path, lower: bool) -> None:
+    """A checkpoint with only vocab.txt: WordPiece as transformers' BertTokenizer reads the
+    same folder, with do_lower_case from tokenizer_config.json."""
+    import transformers
+
+    from kdaudit.models.text import TextTokenizer
+
+    texts = [*_texts(40, 7), "Café CRÈME brûlée, naïve façade!", "WOMEN and Men ??", "x" * 80]
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    _write_vocab(
+        tt.train_wordpiece(_texts(300, 0), vocab_size=150, lowercase=lower), folder / "vocab.txt"
+    )
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": lower}))
+    ours = TextTokenizer(folder, max_length=24)
+    assert ours.path.name == "vocab.txt"
+    ids, types = ours.encode(texts)
+    # transformers' own reading of such a folder (no tokenizer.json) is the reference
+    oracle = transformers.BertTokenizer.from_pretrained(folder, local_files_only=True)
+    want = oracle(texts, truncation=True, max_length=24)
+    assert ids == want["input_ids"]
+    assert types == want["token_type_ids"]
+
+
+def test_hf_folder_with_vocab_txt_only_gives_the_same_logits(
+    zoo: dict[str, Path], tmp_path: Path
+) -> None:
+    """The teacher's folder with tokenizer.json replaced by its vocab.txt: same logits."""
+    import tokenizers
+
+    folder = _copy_folder(zoo["teacher"], tmp_path / "teacher_vocab")
+    tok = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    (folder / "tokenizer.json").unlink()
+    _write_vocab(tok, folder / "vocab.txt")
+    data = _dataset(zoo)
+    a = compute_logits(load_model(ModelSpec(str(zoo["teacher"]), role="teacher")), data)
+    b = compute_logits(load_model(ModelSpec(str(folder), role="teacher")), data)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-5, atol=1e-5)

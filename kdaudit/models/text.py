@@ -93,6 +93,24 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tokenizer
 
 
+def _wordpiece(tokenizers: Any, vocab: Path, tok_config: dict[str, Any]) -> Any:
+    """A BERT WordPiece tokenizer from ``vocab.txt`` (what ``BertTokenizerFast`` builds when
+    a checkpoint has no ``tokenizer.json``): [CLS] text [SEP], lower-casing and accent
+    stripping as ``tokenizer_config.json`` says (``do_lower_case``, default true)."""
+    from tokenizers.implementations import BertWordPieceTokenizer
+
+    lower = tok_config.get("do_lower_case", True)
+    strip = tok_config.get("strip_accents")
+    wrapper = BertWordPieceTokenizer(
+        str(vocab),
+        lowercase=bool(lower),
+        strip_accents=None if strip is None else bool(strip),
+        clean_text=True,
+        handle_chinese_chars=bool(tok_config.get("tokenize_chinese_chars", True)),
+    )
+    return wrapper._tokenizer  # the underlying tokenizers.Tokenizer
+
+
 class TextTokenizer:
     """A ``tokenizers`` tokenizer with this model's truncation settings.
 
@@ -122,7 +140,7 @@ class TextTokenizer:
         tokenizers = _need("tokenizers")
         p = Path(path)
         if p.is_dir():
-            p = p / "tokenizer.json"
+            p = p / "tokenizer.json" if (p / "tokenizer.json").is_file() else p / "vocab.txt"
         if not p.is_file():
             raise InputDataError(
                 f"The {role} tokenizer {str(p)!r} does not exist.",
@@ -130,13 +148,6 @@ class TextTokenizer:
                 f"or name it with --{role}-tokenizer PATH.",
             )
         self.path = p
-        try:
-            self._tok = tokenizers.Tokenizer.from_file(str(p))
-        except Exception as exc:  # tokenizers raises plain Exceptions for bad files
-            raise InputDataError(
-                f"Could not read the {role} tokenizer {str(p)!r}: {str(exc).splitlines()[0] if str(exc) else exc}",
-                tip="Expected a tokenizer.json written by the tokenizers library or save_pretrained.",
-            ) from exc
         side = {
             name: p.parent / name for name in _TOKENIZER_SIDE_FILES if (p.parent / name).is_file()
         }
@@ -145,6 +156,17 @@ class TextTokenizer:
             if "tokenizer_config.json" in side
             else {}
         )
+        try:
+            if p.name == "vocab.txt":  # a BERT-style checkpoint without tokenizer.json
+                self._tok = _wordpiece(tokenizers, p, tok_config)
+            else:
+                self._tok = tokenizers.Tokenizer.from_file(str(p))
+        except Exception as exc:  # tokenizers raises plain Exceptions for bad files
+            raise InputDataError(
+                f"Could not read the {role} tokenizer {str(p)!r}: {str(exc).splitlines()[0] if str(exc) else exc}",
+                tip="Expected a tokenizer.json written by the tokenizers library or save_pretrained, "
+                "or a WordPiece vocab.txt (one token per line).",
+            ) from exc
         if max_length is None:
             limit = tok_config.get("model_max_length")
             if isinstance(limit, (int, float)) and 0 < limit < 1_000_000:
@@ -221,20 +243,24 @@ def pad_batch(
 
 
 def find_tokenizer(spec: ModelSpec, model_dir: Path) -> Path | None:
-    """The tokenizer a model uses: ``spec.tokenizer``, else ``tokenizer.json`` in its folder."""
+    """The tokenizer a model uses: ``spec.tokenizer``, else ``tokenizer.json`` (or a WordPiece
+    ``vocab.txt``) in its folder."""
     from kdaudit.safety import regular_file
 
-    if spec.tokenizer:  # named by the user: a regular file, or a folder holding tokenizer.json
+    if spec.tokenizer:  # named by the user: a regular file, or a folder holding one
         given = Path(spec.tokenizer)
         if given.is_dir():
-            regular_file(given / "tokenizer.json", f"{spec.role} tokenizer")
+            name = "tokenizer.json" if (given / "tokenizer.json").exists() else "vocab.txt"
+            regular_file(given / name, f"{spec.role} tokenizer")
             return given
         return regular_file(given, f"{spec.role} tokenizer")
-    candidate = model_dir / "tokenizer.json"
-    if not (candidate.exists() or candidate.is_symlink()):
-        return None
-    check_folder_files(model_dir, ["tokenizer.json"], role=spec.role)  # found beside the model
-    return candidate
+    # beside the model: tokenizer.json, else a WordPiece vocab.txt (older BERT checkpoints)
+    for name in ("tokenizer.json", "vocab.txt"):
+        candidate = model_dir / name
+        if candidate.exists() or candidate.is_symlink():
+            check_folder_files(model_dir, [name], role=spec.role)
+            return candidate
+    return None
 
 
 # --------------------------------------------------------------------------- adapter
@@ -370,7 +396,8 @@ class TextModelAdapter(ModelAdapter):
         call = run or self._call
         if self.tokenizer is None:
             raise InputDataError(
-                f"The {self.name} has no tokenizer: no tokenizer.json beside it and none given.",
+                f"The {self.name} has no tokenizer: no tokenizer.json or vocab.txt beside it "
+                "and none given.",
                 tip=f"Name one with --{self.spec.role}-tokenizer PATH.",
             )
         if not texts:
