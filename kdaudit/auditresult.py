@@ -33,6 +33,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
+from kdaudit.analysis.pairs import pair_name
 from kdaudit.results import Record
 from kdaudit.vocab import PAIRS, ROLES
 
@@ -69,11 +70,6 @@ __all__ = [
 ]
 
 T = TypeVar("T", bound="Node")
-
-
-def pair_name(a: str, b: str) -> str:
-    """``"teacher_vs_student"`` for ``("teacher", "student")``."""
-    return f"{a}_vs_{b}"
 
 
 #: The pair names of report.json, in report order.

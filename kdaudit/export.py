@@ -29,15 +29,19 @@ _ROLES = ROLES
 
 
 def _confidence(logits: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted class and its softmax probability per row, streamed over blocks."""
+    """Predicted class and its softmax probability per row, streamed over blocks.
+
+    The class is the argmax in the stored dtype, as :meth:`LogitArray.predictions` (and so
+    the audit) takes it; the probability is computed in float32, as before.
+    """
     from kdaudit.arrays import softmax
 
     n = logits.n_samples
     pred = np.empty(n, dtype=np.int64)
     conf = np.empty(n, dtype=np.float64)
-    for start, block in logits.chunks():
-        p = softmax(block)
-        k = p.argmax(axis=1)
+    for start, block in logits.chunks(native=True):
+        k = block.argmax(axis=1)
+        p = softmax(np.asarray(block, dtype=np.float32))
         pred[start : start + len(k)] = k
         conf[start : start + len(k)] = p[np.arange(len(k)), k]
     return pred, conf

@@ -580,6 +580,11 @@ def consistency_score(
     """
     from kdaudit.analysis.individual_fairness import individual_fairness as analyze
 
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int) or n_neighbors < 1:
+        raise UsageError(
+            f"n_neighbors counts the sample itself, so it must be an integer >= 1; "
+            f"got {n_neighbors!r}."
+        )
     pred = _labels(y_pred, "y_pred")
     graph = _graph(x, n_neighbors - 1, distance, space) if n_neighbors > 1 else None
     if graph is None:

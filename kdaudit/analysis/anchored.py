@@ -44,6 +44,7 @@ from kdaudit.analysis.ann import (
 )
 from kdaudit.analysis.individual_fairness import _as_logits, total_variation
 from kdaudit.analysis.neighbors import knn_graph
+from kdaudit.analysis.pairs import pair_name
 from kdaudit.arrays import LogitArray
 from kdaudit.errors import UsageError
 
@@ -245,7 +246,7 @@ def anchored_individual_fairness(
             center=float(per_role[b]["lip"]) - float(per_role[a]["lip"]),
             p_value=True,
         )
-        delta[f"{a}_vs_{b}"] = {
+        delta[pair_name(a, b)] = {
             "lipschitz": lip,
             "consistency": _interval(d_cons, n, confidence, p_value=True),
         }

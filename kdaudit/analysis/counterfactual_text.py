@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from kdaudit.analysis import stats
+from kdaudit.analysis.individual_fairness import total_variation
 from kdaudit.analysis.pairs import check_pairs, pair_name
 from kdaudit.errors import InputDataError
 from kdaudit.results import Estimate, Record, to_native
@@ -79,7 +80,7 @@ class CounterfactualTextResult(Record):
 
 def _per_row(probs: np.ndarray, probs_cf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flip = (np.argmax(probs, axis=1) != np.argmax(probs_cf, axis=1)).astype(np.float64)
-    tv = 0.5 * np.abs(np.asarray(probs, np.float64) - np.asarray(probs_cf, np.float64)).sum(axis=1)
+    tv = total_variation(np.asarray(probs, np.float64), np.asarray(probs_cf, np.float64))
     return flip, tv
 
 

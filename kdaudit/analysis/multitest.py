@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "bh_adjust",
-    "holm_adjust",
-]
-
 __all__ = ["bh_adjust", "holm_adjust"]
 
 

@@ -243,6 +243,10 @@ def knn_graph(
         raise UsageError(f"Expected spare >= 0 extra neighbours; got {spare!r}.")
     k_out, k = int(k), int(k) + min(int(spare), n - 1 - int(k))
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise UsageError(
+            f"Expected query rows in 0..{n - 1}; got rows {int(rows.min())}..{int(rows.max())}."
+        )
 
     # one code path: cosine is the euclidean search on unit rows (a zero row is given
     # the norm term 1, so its key is that of squared distance 2, i.e. cosine distance 1)

@@ -24,13 +24,6 @@ import numpy as np
 
 from kdaudit.analysis.ann import _splitmix64
 
-__all__ = [
-    "POISSON_CDF",
-    "poisson_cell_counts",
-    "poisson_weights",
-    "uniform_counter",
-]
-
 __all__ = ["POISSON_CDF", "poisson_cell_counts", "poisson_weights", "uniform_counter"]
 
 # CDF of Poisson(1) at k = 0..K; past K = 24 the tail is below 2**-53 (a double's resolution).

@@ -52,7 +52,6 @@ __all__ = [
     "optional_float",
     "percentile_ci",
     "permuted_group_tables",
-    "replicate_summary",
     "signed_root",
     "simultaneous_intervals",
     "unbiased_squared_gaps",
@@ -452,19 +451,6 @@ def factorize_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty_like(order)
     rank[order] = np.arange(order.shape[0])
     return names[order], rank[codes.reshape(-1)].astype(np.int64)
-
-
-def replicate_summary(
-    replicates: np.ndarray | None, confidence: float, *, axis: int = 0
-) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """CI bounds and paired-bootstrap p-value of an array of replicates.
-
-    Returns ``(None, None, None)`` when ``replicates`` is None (no bootstrap).
-    """
-    if replicates is None:
-        return None, None, None
-    low, high = percentile_ci(replicates, confidence, axis=axis)
-    return low, high, bootstrap_p_value(replicates, axis=axis)
 
 
 def estimate(

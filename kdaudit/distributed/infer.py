@@ -30,6 +30,7 @@ from kdaudit.engine.cache import (
     write_manifest_from_sidecars,
 )
 from kdaudit.errors import InputDataError, UsageError
+from kdaudit.hashing import remembered_hashes
 from kdaudit.progress import progress_bar
 
 __all__ = [
@@ -167,16 +168,22 @@ def run_infer(
     CacheError
         The cache folder is not writable.
     """
-    adapter, key = prepare_infer(spec, source, cache, device=device)
-    entry = cache.entry_dir(key)
-    indices = list(range(source.n_shards)) if shards is None else list(shards)
-    total = sum(source.bounds[i][1] - source.bounds[i][0] for i in indices)
-    with progress_bar(total, desc=f"infer {Path(str(adapter.path)).name}", enabled=progress) as bar:
-        for i in indices:
-            ensure_shard(adapter, source, cache, key, i, batch_size=batch_size, on_rows=bar.update)
-    if shards is not None:
-        return InferSummary(key=key, entry=str(entry), shards=indices, complete=None)
-    manifest = finalize_entry(adapter, source, cache, key)
+    # the driver checks every shard's sha256 twice (before computing, then to finalize):
+    # each unchanged file is read once per run
+    with remembered_hashes():
+        adapter, key = prepare_infer(spec, source, cache, device=device)
+        entry = cache.entry_dir(key)
+        indices = list(range(source.n_shards)) if shards is None else list(shards)
+        total = sum(source.bounds[i][1] - source.bounds[i][0] for i in indices)
+        desc = f"infer {Path(str(adapter.path)).name}"
+        with progress_bar(total, desc=desc, enabled=progress) as bar:
+            for i in indices:
+                ensure_shard(
+                    adapter, source, cache, key, i, batch_size=batch_size, on_rows=bar.update
+                )
+        if shards is not None:
+            return InferSummary(key=key, entry=str(entry), shards=indices, complete=None)
+        manifest = finalize_entry(adapter, source, cache, key)
     return InferSummary(
         key=key, entry=str(entry), shards=indices, complete=bool(manifest["complete"])
     )

@@ -24,8 +24,6 @@ from kdaudit.safety import regular_file
 
 __all__ = ["load_model", "model_embedding"]
 
-__all__ = ["load_model", "model_embedding"]
-
 
 def load_model(spec: ModelSpec, *, device: str = "auto") -> ModelAdapter:
     """Load a model file as an adapter.

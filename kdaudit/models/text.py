@@ -65,15 +65,11 @@ _HF_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def _need(module: str) -> Any:
-    import importlib
+    """``tokenizers`` or ``transformers``, through :func:`kdaudit._optional.require` (a missing
+    one is the text extra's exit 3 with its pip line)."""
+    from kdaudit._optional import require
 
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise UsageError(
-            f"Text models need the {module!r} package, which is not installed.",
-            tip="pip install 'kdaudit[text]'",
-        ) from exc
+    mod = require(module, purpose="Text models")
     if module == "transformers":  # its own progress bars and notes would bypass --quiet
         mod.logging.set_verbosity_error()
         mod.logging.disable_progress_bar()

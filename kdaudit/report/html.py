@@ -180,14 +180,18 @@ def undefined_values(
     return found, total
 
 
-def undefined_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
+def undefined_groups(
+    report: dict[str, Any], found: list[tuple[str, str]] | None = None
+) -> list[dict[str, Any]]:
     """Undefined values folded by kind: one row per (path pattern, reason).
 
     ``pattern`` is the JSON path with list indices replaced by ``[*]`` and model roles by
     ``<model>`` (sensitive attributes by ``<attribute>``); ``items`` are
     the (path, reason) pairs of that kind (shown in a fold when there are several).
+    ``found``: :func:`undefined_values`' list when the caller has it already.
     """
-    found, _ = undefined_values(report)
+    if found is None:
+        found, _ = undefined_values(report)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for path, reason in found:
         pattern = re.sub(r"\[\d+\]", "[*]", path)
@@ -473,7 +477,7 @@ def _context(result: AuditResult, report: dict[str, Any]) -> dict[str, Any]:
         "sweep_view": figures.sweep_series(result) if result.temperature_sweep else None,
         "sweep_figure": figures.sweep_figure(result),
         "undefined": undefined,
-        "undefined_groups": undefined_groups(report),
+        "undefined_groups": undefined_groups(report, undefined),
         "n_undefined": n_undefined,
         "provenance": result.provenance or Provenance(),
         "config": report.get("config") or {},

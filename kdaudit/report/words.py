@@ -39,7 +39,6 @@ __all__ = [
     "check_sentence",
     "findings",
     "gate_lines",
-    "gate_summary",
     "gate_view",
     "uncertain",
 ]
@@ -273,11 +272,6 @@ def _summary(n: int, counts: dict[str, int], verdict: str, passed: bool, on_inc:
             f'"{on_inc}")'
         )
     return text + "."
-
-
-def gate_summary(view: GateView) -> str:
-    """The overall verdict in one sentence (from :func:`gate_view`'s output)."""
-    return view.summary
 
 
 _CLI_MARK = {"pass": "pass        ", "fail": "FAIL        ", "inconclusive": "inconclusive"}
